@@ -1,0 +1,295 @@
+/**
+ * ProxmoxClient over HTTPS with undici: one keep-alive connection pool per cluster whose size is
+ * the concurrency limit, a timeout per request, retries with backoff for GETs only, and
+ * `Authorization: PVEAPIToken=…`. The token secret lives in a `Secret` and appears only in that header.
+ */
+import { Pool } from 'undici';
+import type { z } from 'zod';
+import type { Secret } from '../secret.js';
+import type { Params, ProxmoxClient } from './client.js';
+import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
+import { waitForTask } from './tasks.js';
+import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
+import {
+  ClusterLogEntrySchema, ClusterStatusEntrySchema, GuestResourceSchema, GuestStatusSchema, NodeListEntrySchema,
+  NodeResourceSchema, PoolResourceSchema, SnapshotEntrySchema, StorageResourceSchema, TaskLogLineSchema, TaskSchema,
+  TaskStatusSchema, VersionSchema,
+  type ClusterResources, type ClusterStatus, type GuestConfig, type GuestRef, type SnapshotList,
+} from './types.js';
+import { parseUpid } from './upid.js';
+
+export interface HttpClientOptions {
+  cluster: string;
+  /** `https://host:8006` (a path, if any, is ignored; `/api2/json` is added). */
+  url: string;
+  tokenId: string;
+  tokenSecret: Secret;
+  tls: TlsTrust;
+  timeoutMs?: number;
+  /** Most requests in flight at once to this cluster. */
+  concurrency?: number;
+  /** Extra attempts for a GET that failed transiently (timeout, network, 502/503/504, 595). */
+  retries?: number;
+  retryBaseMs?: number;
+  /** Told about data that was skipped or coerced; never given secrets. */
+  onWarning?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** Encodes a path segment but keeps `:`, `@` and `!` raw, as Proxmox uses UPIDs and token ids in paths. */
+export const seg = (value: string | number): string =>
+  encodeURIComponent(String(value)).replace(/%3A/gi, ':').replace(/%40/g, '@');
+
+function toQuery(params: Params | undefined): string {
+  if (!params) return '';
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) q.append(key, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** Proxmox takes booleans as 0/1; JSON bodies keep arrays (e.g. guest-agent `command`) intact. */
+function toBody(params: Params | undefined): string {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (value !== undefined) out[key] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+  }
+  return JSON.stringify(out);
+}
+
+const errorCode = (err: unknown): string | undefined => {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClient {
+  const { cluster, tokenId, tokenSecret, tls, timeoutMs = 15_000, concurrency = 8, retries = 2, retryBaseMs = 250 } = options;
+  const warn = options.onWarning ?? ((): void => {});
+  const origin = new URL(options.url).origin;
+  const { hostname, port, protocol } = new URL(origin);
+  const pool = new Pool(origin, {
+    connections: concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: protocol === 'https:' ? createConnector(tls, timeoutMs) : undefined,
+  });
+  const authorization = (): string => `PVEAPIToken=${tokenId}=${tokenSecret.reveal()}`;
+
+  async function transportError(method: Method, path: string, err: unknown): Promise<ProxmoxApiError> {
+    const code = errorCode(err);
+    const name = (err as { name?: string } | undefined)?.name;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || name === 'TimeoutError') {
+      return new ProxmoxApiError({ kind: 'timeout', method, path, reason: `no answer within ${timeoutMs} ms`, cause: err });
+    }
+    if (isTlsFailure(code)) {
+      let hint: string;
+      if (isUntrustedCertificate(code)) {
+        const seen = await probeFingerprint(hostname, Number(port || 443));
+        hint = `the server's certificate is not trusted. Pin it with PVE_FINGERPRINT${seen ? `=${seen}` : '=<sha256 fingerprint>'} ` +
+          '(compare with `pvenode cert info` run on the node) or trust the cluster CA with PVE_CA_FILE=<copy of /etc/pve/pve-root-ca.pem>';
+      } else if (code === 'ERR_PVE_FINGERPRINT_MISMATCH') {
+        hint = 'the certificate does not match the pinned fingerprint: if the node certificate was renewed, pin the new one (`pvenode cert info`); otherwise something else answers at this address';
+      } else {
+        hint = 'TLS handshake failed: check the URL (https, port 8006) and the trusted CA';
+      }
+      return new ProxmoxApiError({ kind: 'tls', method, path, reason: (err as Error).message, hint, cause: err });
+    }
+    return new ProxmoxApiError({ kind: 'network', method, path, reason: (err as Error)?.message ?? String(err), cause: err });
+  }
+
+  async function once(method: Method, path: string, params: Params | undefined): Promise<unknown> {
+    const isRead = method === 'GET' || method === 'DELETE';
+    const headers: Record<string, string> = { authorization: authorization(), accept: 'application/json' };
+    if (!isRead) headers['content-type'] = 'application/json';
+    let res;
+    try {
+      res = await pool.request({
+        method,
+        path: `/api2/json${path}${isRead ? toQuery(params) : ''}`,
+        headers,
+        body: isRead ? undefined : toBody(params),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw await transportError(method, path, err);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw await transportError(method, path, err);
+    }
+    if (res.statusCode >= 400) {
+      let body: { message?: unknown; errors?: unknown } = {};
+      try {
+        body = text ? (JSON.parse(text) as typeof body) : {};
+      } catch {
+        // Proxmox answers 401 with an empty body and some proxies with HTML: the status line carries the reason.
+      }
+      const message = typeof body.message === 'string' ? body.message.trim() : '';
+      const reason = message || res.statusText || '';
+      const errors = body.errors && typeof body.errors === 'object' ? (body.errors as Record<string, string>) : undefined;
+      const kind = kindForStatus(res.statusCode, reason);
+      throw new ProxmoxApiError({ kind, method, path, status: res.statusCode, reason, errors, hint: hintFor(kind) });
+    }
+    try {
+      return (JSON.parse(text) as { data?: unknown }).data ?? null;
+    } catch (err) {
+      throw new ProxmoxApiError({ kind: 'protocol', method, path, status: res.statusCode, reason: 'response body is not JSON', cause: err });
+    }
+  }
+
+  async function call(method: Method, path: string, params?: Params): Promise<unknown> {
+    // Only GETs are retried: a write that timed out may still have happened on Proxmox.
+    const attempts = method === 'GET' ? retries + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once(method, path, params);
+      } catch (err) {
+        if (attempt >= attempts || !(err instanceof ProxmoxApiError) || !err.transient) throw err;
+        const backoff = retryBaseMs * 2 ** (attempt - 1);
+        await sleep(backoff / 2 + Math.random() * backoff);
+      }
+    }
+  }
+
+  /** Parses a list item by item: one odd entry is skipped with a warning, never fails the whole read. */
+  function parseList<S extends z.ZodType>(path: string, data: unknown, schema: S): Array<z.infer<S>> {
+    if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: `expected a list, got ${typeof data}` });
+    const out: Array<z.infer<S>> = [];
+    for (const item of data) {
+      const parsed = schema.safeParse(item);
+      if (parsed.success) out.push(parsed.data);
+      else warn('skipped an entry Proxmox sent in an unexpected shape', { cluster, path, id: (item as { id?: unknown })?.id, issue: parsed.error.issues[0]?.message, field: parsed.error.issues[0]?.path.join('.') });
+    }
+    return out;
+  }
+
+  function parseOne<S extends z.ZodType>(path: string, data: unknown, schema: S): z.infer<S> {
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: `unexpected response shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}` });
+    }
+    return parsed.data;
+  }
+
+  const guestPath = (ref: GuestRef): string => `/nodes/${seg(ref.node)}/${ref.type}/${seg(ref.vmid)}`;
+  const taskPath = (upid: string): string => `/nodes/${seg(parseUpid(upid).node)}/tasks/${seg(upid)}`;
+
+  const client: ProxmoxClient = {
+    cluster,
+
+    async version() {
+      return parseOne('/version', await call('GET', '/version'), VersionSchema);
+    },
+
+    async clusterResources(type) {
+      const path = '/cluster/resources';
+      const data = await call('GET', path, { type });
+      if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
+      const buckets: Record<string, unknown[]> = { guests: [], nodes: [], storage: [], pools: [] };
+      const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [] };
+      for (const item of data as Array<{ type?: unknown; id?: unknown }>) {
+        const t = item?.type;
+        if (t === 'qemu' || t === 'lxc') buckets.guests!.push(item);
+        else if (t === 'node') buckets.nodes!.push(item);
+        else if (t === 'storage') buckets.storage!.push(item);
+        else if (t === 'pool') buckets.pools!.push(item);
+        else out.other.push({ id: String(item?.id ?? ''), type: String(t ?? 'unknown') });
+      }
+      out.guests = parseList(path, buckets.guests, GuestResourceSchema);
+      out.nodes = parseList(path, buckets.nodes, NodeResourceSchema);
+      out.storage = parseList(path, buckets.storage, StorageResourceSchema);
+      out.pools = parseList(path, buckets.pools, PoolResourceSchema);
+      return out;
+    },
+
+    async clusterStatus() {
+      const entries = parseList('/cluster/status', await call('GET', '/cluster/status'), ClusterStatusEntrySchema);
+      const status: ClusterStatus = { nodes: [] };
+      for (const e of entries) {
+        if (e.type === 'cluster') status.cluster = { name: e.name, nodes: e.nodes, version: e.version, quorate: e.quorate };
+        else status.nodes.push({ name: e.name, nodeid: e.nodeid, online: e.online, local: e.local, ip: e.ip });
+      }
+      return status;
+    },
+
+    async clusterTasks() {
+      return parseList('/cluster/tasks', await call('GET', '/cluster/tasks'), TaskSchema);
+    },
+
+    async clusterLog(max) {
+      return parseList('/cluster/log', await call('GET', '/cluster/log', { max }), ClusterLogEntrySchema);
+    },
+
+    async nodes() {
+      return parseList('/nodes', await call('GET', '/nodes'), NodeListEntrySchema);
+    },
+
+    async guestConfig(ref) {
+      const path = `${guestPath(ref)}/config`;
+      const data = await call('GET', path);
+      if (!data || typeof data !== 'object' || Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected an object' });
+      const values: Record<string, string> = {};
+      let digest = '';
+      for (const [key, value] of Object.entries(data)) {
+        if (key === 'digest') digest = String(value);
+        else if (value !== null && value !== undefined) values[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      }
+      if (!digest) warn('guest config without digest', { cluster, path });
+      return { digest, values } satisfies GuestConfig;
+    },
+
+    async guestStatus(ref) {
+      const path = `${guestPath(ref)}/status/current`;
+      return parseOne(path, await call('GET', path), GuestStatusSchema);
+    },
+
+    async snapshots(ref) {
+      const path = `${guestPath(ref)}/snapshot`;
+      const list: SnapshotList = { snapshots: [], current: { running: false } };
+      for (const e of parseList(path, await call('GET', path), SnapshotEntrySchema)) {
+        if (e.name === 'current') list.current = { digest: e.digest, running: e.running ?? false, parent: e.parent };
+        else list.snapshots.push({ name: e.name, snaptime: e.snaptime, description: e.description, vmstate: e.vmstate, parent: e.parent });
+      }
+      list.snapshots.sort((a, b) => (a.snaptime ?? 0) - (b.snaptime ?? 0));
+      return list;
+    },
+
+    async taskStatus(upid) {
+      const path = `${taskPath(upid)}/status`;
+      return parseOne(path, await call('GET', path), TaskStatusSchema);
+    },
+
+    async taskLog(upid, start = 0, limit = 500) {
+      const path = `${taskPath(upid)}/log`;
+      const lines = parseList(path, await call('GET', path, { start, limit }), TaskLogLineSchema);
+      // `total` sits beside `data` in the envelope; the line count is what callers need for paging.
+      return { lines, total: lines.length === 0 ? 0 : lines[lines.length - 1]!.n };
+    },
+
+    waitForTask(upid, waitOptions) {
+      return waitForTask((u) => client.taskStatus(u), upid, waitOptions);
+    },
+
+    get: (path, query) => call('GET', path, query),
+    post: (path, params) => call('POST', path, params),
+    put: (path, params) => call('PUT', path, params),
+    delete: (path, params) => call('DELETE', path, params),
+
+    async close() {
+      await pool.close();
+    },
+  };
+  return client;
+}
