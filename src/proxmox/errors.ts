@@ -53,9 +53,12 @@ export class ProxmoxApiError extends Error {
     this.hint = init.hint;
   }
 
-  /** Worth retrying for an idempotent request: the failure says nothing about the request itself. */
+  /**
+   * Worth retrying an idempotent request at once: the failure says nothing about the request.
+   * A 595 is not: the target node is down, and an immediate retry only adds latency.
+   */
   get transient(): boolean {
-    return this.kind === 'timeout' || this.kind === 'network' || this.kind === 'node_unreachable' || [502, 503, 504].includes(this.status);
+    return this.kind === 'timeout' || this.kind === 'network' || [502, 503, 504].includes(this.status);
   }
 }
 

@@ -51,7 +51,7 @@ export async function waitForTask(
       status = await taskStatus(upid);
     } catch (err) {
       // A node briefly unreachable while a task runs (e.g. during migration) is not the task's failure.
-      if (!(err instanceof ProxmoxApiError && err.transient)) throw err;
+      if (!(err instanceof ProxmoxApiError && (err.transient || err.kind === 'node_unreachable'))) throw err;
     }
     if (status?.status === 'stopped') {
       const exitstatus = status.exitstatus ?? 'unexpected status';

@@ -1,0 +1,145 @@
+/**
+ * A deterministic cluster: the same seed and sizes always give the same nodes, guests, configs,
+ * tags, pools, locks, HA resources and storage. Sizes from 1 to tens of thousands of guests.
+ */
+import { formatSize, type ConfigValues } from './guest-config.js';
+import { between, createRng, macAddress, pick, type Rng } from './random.js';
+import { SimCluster, type SimGuest } from './state.js';
+
+export interface GenerateOptions {
+  seed?: number;
+  nodes?: number;
+  guests?: number;
+  /** Share of guests that are LXC containers. */
+  lxcRatio?: number;
+  clusterName?: string;
+  pveVersion?: string;
+  taskDelayMs?: number;
+  statusLagMs?: number;
+}
+
+const ROLES = ['web', 'db', 'cache', 'api', 'worker', 'k8s-node', 'ci-runner', 'mon', 'proxy', 'mail', 'dns', 'files', 'vpn', 'log', 'build'];
+const TAGS = ['prod', 'staging', 'dev', 'backup', 'k8s', 'critical', 'linux', 'windows', 'team-a', 'team-b', 'pci', 'legacy'];
+const POOLS = ['prod', 'staging', 'dev', 'infra'];
+const LXC_OS = ['debian', 'ubuntu', 'alpine', 'rockylinux'];
+const QEMU_OS = ['l26', 'l26', 'l26', 'win11', 'win2k22'];
+
+const uuid = (rng: Rng): string => {
+  const hex = Array.from({ length: 32 }, () => between(rng, 0, 15).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+};
+
+/** Local storage per node plus two shared pools, as a typical Ceph + NFS cluster has. */
+function addStorage(cluster: SimCluster): void {
+  const all = cluster.nodes.map((n) => n.name);
+  cluster.storages.push(
+    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30 },
+    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 4 * 2 ** 40 },
+    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 64 * 2 ** 40 },
+    { storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40 },
+  );
+}
+
+export function qemuValues(rng: Rng, vmid: number, name: string, opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean }): ConfigValues {
+  const vlan = rng() < 0.4 ? `,tag=${between(rng, 10, 40)}` : '';
+  const values: ConfigValues = {
+    boot: 'order=scsi0;ide2;net0',
+    cores: String(opts.cores),
+    cpu: 'x86-64-v2-AES',
+    ide2: 'none,media=cdrom',
+    memory: String(opts.memoryMiB),
+    meta: `creation-qemu=9.0.2,ctime=${1_700_000_000 + vmid * 97}`,
+    name,
+    net0: `virtio=${macAddress(rng)},bridge=vmbr0,firewall=1${vlan}`,
+    numa: '0',
+    ostype: pick(rng, QEMU_OS),
+    scsi0: `${opts.storage}:${opts.template ? 'base' : 'vm'}-${vmid}-disk-0,iothread=1,size=${formatSize(opts.diskGiB * 2 ** 30)}`,
+    scsihw: 'virtio-scsi-single',
+    smbios1: `uuid=${uuid(rng)}`,
+    sockets: '1',
+    vmgenid: uuid(rng),
+  };
+  if (rng() < 0.6) values.agent = '1';
+  if (rng() < 0.5) values.onboot = '1';
+  if (rng() < 0.3) values.balloon = String(Math.floor(opts.memoryMiB / 2));
+  if (rng() < 0.4) values.ipconfig0 = `ip=10.${between(rng, 10, 40)}.${between(rng, 0, 255)}.${between(rng, 2, 254)}/24,gw=10.20.0.1`;
+  if (rng() < 0.15) values.net1 = `virtio=${macAddress(rng)},bridge=vmbr1`;
+  if (opts.template) values.template = '1';
+  return values;
+}
+
+export function lxcValues(rng: Rng, name: string, vmid: number, opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean }): ConfigValues {
+  const values: ConfigValues = {
+    arch: 'amd64',
+    cores: String(opts.cores),
+    features: 'nesting=1',
+    hostname: name,
+    memory: String(opts.memoryMiB),
+    net0: `name=eth0,bridge=vmbr0,firewall=1,hwaddr=${macAddress(rng)},ip=${rng() < 0.5 ? 'dhcp' : `10.30.${between(rng, 0, 255)}.${between(rng, 2, 254)}/24,gw=10.30.0.1`},type=veth`,
+    ostype: pick(rng, LXC_OS),
+    rootfs: `${opts.storage}:${opts.template ? 'base' : 'vm'}-${vmid}-disk-0,size=${formatSize(opts.diskGiB * 2 ** 30)}`,
+    swap: '512',
+    unprivileged: '1',
+  };
+  if (rng() < 0.5) values.onboot = '1';
+  if (opts.template) values.template = '1';
+  return values;
+}
+
+export function generateCluster(options: GenerateOptions = {}): SimCluster {
+  const { seed = 1, nodes = 3, guests = 30, lxcRatio = 0.3, clusterName = 'sim', pveVersion = '9.1.1', taskDelayMs = 200, statusLagMs = 0 } = options;
+  const rng = createRng(seed);
+  const cluster = new SimCluster({ name: clusterName, pveVersion, taskDelayMs, statusLagMs, rng });
+  const bootBase = Math.floor(Date.now() / 1000) - 86_400 * 30;
+  for (let i = 1; i <= nodes; i++) {
+    cluster.nodes.push({
+      name: `pve${i}`,
+      nodeid: i,
+      ip: `192.0.2.${10 + i}`, // TEST-NET-1: documentation addresses, never routed
+      online: true,
+      maxcpu: pick(rng, [32, 48, 64, 96]),
+      maxmem: pick(rng, [128, 256, 384, 512]) * 2 ** 30,
+      maxdisk: 100 * 2 ** 30,
+      bootTime: bootBase - between(rng, 0, 86_400 * 60),
+    });
+  }
+  addStorage(cluster);
+  for (const pool of POOLS) cluster.pools.set(pool, pool === 'infra' ? { comment: 'shared services' } : {});
+
+  const roleCount = new Map<string, number>();
+  for (let i = 0; i < guests; i++) {
+    const vmid = 100 + i;
+    const type = rng() < lxcRatio ? 'lxc' : 'qemu';
+    const role = pick(rng, ROLES);
+    const n = (roleCount.get(role) ?? 0) + 1;
+    roleCount.set(role, n);
+    const template = rng() < 0.03;
+    const name = template ? `tpl-${role}-${n}` : `${role}-${String(n).padStart(3, '0')}`;
+    const storage = rng() < 0.6 ? 'ceph-vm' : 'local-lvm';
+    const sizes = { cores: pick(rng, [1, 2, 2, 4, 4, 8, 16]), memoryMiB: pick(rng, [512, 1024, 2048, 4096, 8192, 16384]), diskGiB: pick(rng, [8, 16, 32, 64, 128]), storage, template };
+    const values = type === 'qemu' ? qemuValues(rng, vmid, name, sizes) : lxcValues(rng, name, vmid, sizes);
+    const tagCount = between(rng, 0, 3);
+    const tags = [...new Set(Array.from({ length: tagCount }, () => pick(rng, TAGS)))].sort();
+    if (tags.length) values.tags = tags.join(';');
+    if (rng() < 0.2) values.description = `Owner: ${pick(rng, ['team-a', 'team-b', 'platform', 'data'])}\nTicket: OPS-${between(rng, 1000, 9999)}`;
+    if (rng() < 0.01) values.lock = pick(rng, ['backup', 'backup', 'snapshot', 'suspended']);
+    const node = cluster.nodes[Math.floor(rng() * nodes)]!.name;
+    const status: SimGuest['status'] = template ? 'stopped' : rng() < 0.7 ? 'running' : 'stopped';
+    const guest = cluster.addGuest({
+      vmid,
+      type,
+      node,
+      values,
+      status,
+      pool: rng() < 0.6 ? pick(rng, POOLS) : undefined,
+      ha: type === 'qemu' && !template && rng() < 0.1 ? { state: status === 'running' ? 'started' : 'stopped' } : undefined,
+    });
+    guest.startedAt = Date.now() - between(rng, 60, 86_400 * 20) * 1000;
+    if (!template && rng() < 0.1) {
+      const when = 1_730_000_000 + between(rng, 0, 20_000_000);
+      guest.snapshots.push({ name: 'before-upgrade', snaptime: when, description: 'pre apt upgrade', vmstate: false, values: { ...values } });
+      guest.parent = 'before-upgrade';
+    }
+  }
+  return cluster;
+}

@@ -1,0 +1,360 @@
+/**
+ * The /api2/json routes the simulator serves. Paths are the official schema's, so every route
+ * has its parameter and permission declarations in pve-schema.json. Write actions answer a UPID
+ * at once and finish as tasks; checks Proxmox makes before forking answer as HTTP errors, checks
+ * its workers make fail inside the task.
+ */
+import { PveHttpError, paramError, type SimCluster, type SimGuest, type SimNode, type TaskOutcome } from './state.js';
+import type { Params } from './params.js';
+import * as view from './views.js';
+
+export interface RouteContext {
+  cluster: SimCluster;
+  params: Params;
+  /** `user@realm!tokenid` of the caller. */
+  user: string;
+  fingerprint: string | undefined;
+  node?: SimNode;
+  guest?: SimGuest;
+}
+
+/** A reply whose envelope carries more than `data` (e.g. `total` on paged lists). */
+export class Reply {
+  constructor(readonly data: unknown, readonly extra: Record<string, unknown>) {}
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Schema path, e.g. `/nodes/{node}/qemu/{vmid}/config`. */
+  path: string;
+  handler: (ctx: RouteContext) => unknown;
+}
+
+type GuestType = 'qemu' | 'lxc';
+
+const label = (g: SimGuest): string => (g.type === 'qemu' ? `VM ${g.vmid}` : `CT ${g.vmid}`);
+const lockedMessage = (g: SimGuest): string => (g.type === 'qemu' ? `VM ${g.vmid} is locked (${g.values.lock})` : `CT is locked (${g.values.lock})`);
+const configPath = (node: string, type: GuestType, vmid: number | string): string => `nodes/${node}/${type === 'qemu' ? 'qemu-server' : 'lxc'}/${vmid}.conf`;
+
+export const noSuchConfig = (node: string, type: GuestType, vmid: number | string): PveHttpError =>
+  new PveHttpError(500, `Configuration file '${configPath(node, type, vmid)}' does not exist`);
+
+/** Re-reads the guest when a task finishes: it may have been deleted or moved meanwhile. */
+function current(c: SimCluster, g: SimGuest): SimGuest {
+  const now = c.guests.get(g.vmid);
+  if (!now || now !== g) throw new Error(`Configuration file '${configPath(g.node, g.type, g.vmid)}' does not exist`);
+  return now;
+}
+
+const TASK_TYPES: Record<GuestType, Record<string, string>> = {
+  qemu: { start: 'qmstart', stop: 'qmstop', shutdown: 'qmshutdown', reboot: 'qmreboot', suspend: 'qmpause', resume: 'qmresume', snapshot: 'qmsnapshot', rollback: 'qmrollback', delsnapshot: 'qmdelsnapshot', clone: 'qmclone', migrate: 'qmigrate' },
+  lxc: { start: 'vzstart', stop: 'vzstop', shutdown: 'vzshutdown', reboot: 'vzreboot', suspend: 'vzsuspend', resume: 'vzresume', snapshot: 'vzsnapshot', rollback: 'vzrollback', delsnapshot: 'vzdelsnapshot', clone: 'vzclone', migrate: 'vzmigrate' },
+};
+
+type PowerAction = 'start' | 'stop' | 'shutdown' | 'reboot' | 'suspend' | 'resume';
+
+function power(action: PowerAction): Route['handler'] {
+  return ({ cluster: c, guest, params, user }) => {
+    const g = guest!;
+    if (action === 'start' && g.values.template === '1') throw new PveHttpError(500, `you can't start a ${g.type === 'qemu' ? 'vm' : 'CT'} if it's a template`);
+    const haManaged = g.ha && (action === 'start' || action === 'stop' || action === 'shutdown');
+    let type = haManaged ? (action === 'start' ? 'hastart' : 'hastop') : TASK_TYPES[g.type][action]!;
+    if (g.type === 'qemu' && action === 'suspend' && params.todisk) type = 'qmsuspend';
+    return c.startTask(g.node, type, g.vmid, user, (): TaskOutcome => {
+      const now = current(c, g);
+      const running = now.status !== 'stopped';
+      if (now.values.lock && !params.skiplock && !(action === 'resume' && now.values.lock === 'suspended')) return { error: lockedMessage(now) };
+      if (haManaged) now.ha!.state = action === 'start' ? 'started' : 'stopped';
+      switch (action) {
+        case 'start':
+          if (running) return { error: `${label(now)} already running` };
+          c.setStatus(now, 'running');
+          return { log: [now.type === 'qemu' ? `starting VM ${now.vmid}` : `starting CT ${now.vmid}`] };
+        case 'stop':
+          if (running) c.setStatus(now, 'stopped');
+          return {};
+        case 'shutdown':
+          if (!running) return { error: `${label(now)} not running` };
+          c.setStatus(now, 'stopped');
+          return {};
+        case 'reboot':
+          if (!running) return { error: `${label(now)} not running` };
+          c.setStatus(now, 'running');
+          return {};
+        case 'suspend':
+          if (!running) return { error: `${label(now)} not running` };
+          if (now.type === 'lxc') now.frozen = true;
+          else if (params.todisk) {
+            c.setStatus(now, 'stopped');
+            c.lock(now, 'suspended');
+          } else c.setStatus(now, 'paused');
+          return {};
+        case 'resume':
+          if (now.values.lock === 'suspended') {
+            c.lock(now, undefined);
+            c.setStatus(now, 'running');
+            return {};
+          }
+          if (!running) return { error: `${label(now)} not running` };
+          if (now.type === 'lxc') now.frozen = false;
+          else c.setStatus(now, 'running');
+          return {};
+      }
+    });
+  };
+}
+
+/**
+ * A task that holds a config lock while it runs. If the guest is already locked the worker fails
+ * to take the lock, which Proxmox reports inside the task.
+ */
+function lockedTask(c: SimCluster, g: SimGuest, type: string, user: string, lock: string, work: (g: SimGuest) => TaskOutcome): string {
+  if (g.values.lock) {
+    const message = lockedMessage(g);
+    return c.startTask(g.node, type, g.vmid, user, () => ({ error: message }));
+  }
+  c.lock(g, lock);
+  return c.startTask(g.node, type, g.vmid, user, () => {
+    const now = current(c, g);
+    c.lock(now, undefined);
+    return work(now);
+  });
+}
+
+const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  const name = String(params.snapname);
+  if (name === 'current' || name === 'pending') throw new PveHttpError(500, `unable to use snapshot name '${name}' (reserved name)`);
+  return lockedTask(c, g, TASK_TYPES[g.type].snapshot!, user, 'snapshot', (now) => {
+    if (now.snapshots.some((s) => s.name === name)) return { error: `snapshot name '${name}' already used` };
+    const values = { ...now.values };
+    delete values.lock;
+    now.snapshots.push({ name, snaptime: c.now(), description: String(params.description ?? ''), vmstate: Boolean(params.vmstate) && now.status !== 'stopped', parent: now.parent, values });
+    now.parent = name;
+    now.digest = undefined;
+    return { log: [`snapshot '${name}' created`] };
+  });
+};
+
+const snapshotRollback: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  const name = String(params.snapname);
+  return lockedTask(c, g, TASK_TYPES[g.type].rollback!, user, 'rollback', (now) => {
+    const snap = now.snapshots.find((s) => s.name === name);
+    if (!snap) return { error: `snapshot '${name}' does not exist` };
+    now.values = { ...snap.values };
+    now.parent = snap.name;
+    now.digest = undefined;
+    c.setStatus(now, snap.vmstate || params.start ? 'running' : 'stopped');
+    return {};
+  });
+};
+
+const snapshotDelete: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  const name = String(params.snapname);
+  return lockedTask(c, g, TASK_TYPES[g.type].delsnapshot!, user, 'snapshot-delete', (now) => {
+    const snap = now.snapshots.find((s) => s.name === name);
+    if (!snap) return { error: `snapshot '${name}' does not exist` };
+    now.snapshots = now.snapshots.filter((s) => s !== snap);
+    for (const s of now.snapshots) if (s.parent === name) s.parent = snap.parent;
+    if (now.parent === name) now.parent = snap.parent;
+    now.digest = undefined;
+    return {};
+  });
+};
+
+function targetNode(c: SimCluster, name: string): SimNode {
+  const node = c.node(name);
+  if (!node) throw new PveHttpError(500, `no such cluster node '${name}'`);
+  if (!node.online) throw new PveHttpError(500, `target node '${name}' is not online`);
+  return node;
+}
+
+const clone: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  const newid = Number(params.newid);
+  const existing = c.guests.get(newid);
+  if (existing) throw new PveHttpError(500, `unable to create ${g.type === 'qemu' ? 'VM' : 'CT'} ${newid}: config file already exists`);
+  const target = params.target ? targetNode(c, String(params.target)).name : g.node;
+  const name = (g.type === 'qemu' ? params.name : params.hostname) as string | undefined;
+  const values = c.cloneValues(g, newid, name ?? `Copy-of-${c.name(g)}`);
+  if (params.storage) {
+    for (const [key, value] of Object.entries(values)) {
+      if (/^(scsi|virtio|sata|ide)\d+$|^rootfs$|^mp\d+$/.test(key) && !value.includes('media=cdrom')) values[key] = value.replace(/^[^:]+:/, `${params.storage}:`);
+    }
+  }
+  if (params.description !== undefined) values.description = String(params.description);
+  values.lock = 'clone';
+  const copy = c.addGuest({ vmid: newid, type: g.type, node: target, values, status: 'stopped', pool: params.pool ? String(params.pool) : undefined });
+  return c.startTask(g.node, TASK_TYPES[g.type].clone!, g.vmid, user, () => {
+    if (c.guests.get(newid) !== copy) return { error: `clone target ${newid} vanished` };
+    c.lock(copy, undefined);
+    return { log: [`create full clone of drive scsi0`, `clone ${g.vmid} -> ${newid} finished`] };
+  });
+};
+
+const migrate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  const targetName = String(params.target);
+  if (targetName === g.node) throw paramError({ target: 'target is local node.' });
+  targetNode(c, targetName);
+  const running = g.status !== 'stopped';
+  if (running && g.type === 'qemu' && !params.online) throw new PveHttpError(500, "can't migrate running VM without --online");
+  if (running && g.type === 'lxc' && !params.restart) throw new PveHttpError(500, `CT ${g.vmid} is running - use restart migration (restart=1)`);
+  const type = g.ha ? 'hamigrate' : TASK_TYPES[g.type].migrate!;
+  return lockedTask(c, g, type, user, 'migrate', (now) => {
+    const from = now.node;
+    now.node = targetName;
+    return { log: [`starting migration of ${label(now)} to node '${targetName}'`, `migration finished (${from} -> ${targetName})`] };
+  });
+};
+
+const CONFIG_META = new Set(['node', 'vmid', 'digest', 'delete', 'revert', 'skiplock', 'background_delay']);
+
+function configChanges(params: Params): Record<string, string | null> {
+  const changes: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (!CONFIG_META.has(key)) changes[key] = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+  }
+  for (const key of String(params.delete ?? '').split(/[,;\s]+/).filter(Boolean)) changes[key] = null;
+  return changes;
+}
+
+/** The cluster-log line qemu-server writes for every config change (LXC writes none). */
+function updateLogLine(vmid: number, changes: Record<string, string | null>): string {
+  const parts = Object.entries(changes).map(([k, v]) => (v === null ? `-delete ${k}` : `-${k} ${v}`));
+  return `update VM ${vmid}: ${parts.join(' ')}`;
+}
+
+function applyConfig(c: SimCluster, g: SimGuest, params: Params, user: string): string | undefined {
+  if (params.digest !== undefined && params.digest !== c.digest(g)) return 'detected modified configuration - file changed by other user? Try again.';
+  if (g.values.lock && !params.skiplock) return lockedMessage(g);
+  const changes = configChanges(params);
+  c.setConfig(g, changes);
+  if (g.type === 'qemu') c.log(g.node, user, updateLogLine(g.vmid, changes), 'pvedaemon');
+  return undefined;
+}
+
+const configPut: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const error = applyConfig(c, guest!, params, user);
+  if (error) throw new PveHttpError(500, error);
+  return null;
+};
+
+const configPost: Route['handler'] = ({ cluster: c, guest, params, user }) => {
+  const g = guest!;
+  return c.startTask(g.node, 'qmconfig', g.vmid, user, () => {
+    const error = applyConfig(c, current(c, g), params, user);
+    return error ? { error } : {};
+  });
+};
+
+const agentRunning = (g: SimGuest): void => {
+  if (g.status === 'stopped') throw new PveHttpError(500, `VM ${g.vmid} is not running`);
+  if (!/^(1|enabled=1)/.test(g.values.agent ?? '')) throw new PveHttpError(500, 'No QEMU guest agent configured');
+};
+
+const nodeTasks: Route['handler'] = ({ cluster: c, node, params }) => {
+  const source = String(params.source ?? 'archive');
+  let tasks = c.tasks.filter((t) => t.node === node!.name);
+  if (source === 'archive') tasks = tasks.filter((t) => t.endtime !== undefined);
+  if (source === 'active') tasks = tasks.filter((t) => t.endtime === undefined);
+  if (params.vmid !== undefined) tasks = tasks.filter((t) => t.id === String(params.vmid));
+  if (params.typefilter) tasks = tasks.filter((t) => t.type === params.typefilter);
+  if (params.userfilter) tasks = tasks.filter((t) => t.user.includes(String(params.userfilter)));
+  if (params.errors) tasks = tasks.filter((t) => t.endtime !== undefined && t.status !== 'OK' && !/^WARNINGS/.test(t.status ?? ''));
+  if (params.since !== undefined) tasks = tasks.filter((t) => t.starttime >= Number(params.since));
+  if (params.until !== undefined) tasks = tasks.filter((t) => t.starttime <= Number(params.until));
+  tasks = [...tasks].reverse();
+  const start = Number(params.start ?? 0);
+  const limit = Number(params.limit ?? 50);
+  const page = tasks.slice(start, start + limit).map((t) => {
+    const e = view.taskEntry(t, false);
+    if (t.endtime === undefined) e.status = 'RUNNING';
+    return e;
+  });
+  return new Reply(page, { total: tasks.length });
+};
+
+function findTask(c: SimCluster, node: SimNode, upid: string): ReturnType<SimCluster['task']> & object {
+  const task = c.task(upid);
+  if (!task || task.node !== node.name) throw paramError({ upid: 'no such task' });
+  return task;
+}
+
+const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
+  const task = findTask(c, node!, String(params.upid));
+  const lines = task.log.length ? task.log : ['no content'];
+  const start = Number(params.start ?? 0);
+  const limit = Number(params.limit ?? 50);
+  const slice = lines.slice(start, limit === 0 ? undefined : start + limit);
+  return new Reply(slice.map((t, i) => ({ n: start + i + 1, t })), { total: lines.length });
+};
+
+const guestRoutes = (type: GuestType): Route[] => {
+  const base = `/nodes/{node}/${type}/{vmid}`;
+  const routes: Route[] = [
+    { method: 'GET', path: `${base}/config`, handler: ({ cluster: c, guest, node, params }) => {
+      const config = view.guestConfig(c, guest!, params.snapshot as string | undefined);
+      if (!config) throw new PveHttpError(500, `snapshot '${params.snapshot}' does not exist`);
+      return config;
+      void node;
+    } },
+    { method: 'PUT', path: `${base}/config`, handler: configPut },
+    { method: 'GET', path: `${base}/status/current`, handler: ({ cluster: c, guest }) => view.guestStatusCurrent(c, guest!) },
+    ...(['start', 'stop', 'shutdown', 'reboot', 'suspend', 'resume'] as const).map((a): Route => ({ method: 'POST', path: `${base}/status/${a}`, handler: power(a) })),
+    { method: 'GET', path: `${base}/snapshot`, handler: ({ cluster: c, guest }) => view.snapshotList(c, guest!) },
+    { method: 'POST', path: `${base}/snapshot`, handler: snapshotCreate },
+    { method: 'POST', path: `${base}/snapshot/{snapname}/rollback`, handler: snapshotRollback },
+    { method: 'DELETE', path: `${base}/snapshot/{snapname}`, handler: snapshotDelete },
+    { method: 'POST', path: `${base}/clone`, handler: clone },
+    { method: 'POST', path: `${base}/migrate`, handler: migrate },
+  ];
+  if (type === 'qemu') {
+    routes.push(
+      { method: 'POST', path: `${base}/config`, handler: configPost },
+      { method: 'POST', path: `${base}/agent/exec`, handler: ({ cluster: c, guest, params }) => {
+        agentRunning(guest!);
+        return { pid: c.startAgentExec(guest!.vmid, params.command as string[], guest!) };
+      } },
+      { method: 'GET', path: `${base}/agent/exec-status`, handler: ({ cluster: c, guest, params }) => {
+        agentRunning(guest!);
+        const exec = c.agentExecs.get(Number(params.pid));
+        if (!exec || exec.vmid !== guest!.vmid) throw new PveHttpError(500, `Agent error: GuestExecStatus: Invalid parameter 'pid'`);
+        if (Date.now() < exec.finishesAt) return { exited: 0 };
+        return { exited: 1, exitcode: exec.exitcode, 'out-data': exec.out };
+      } },
+    );
+  }
+  return routes;
+};
+
+export const ROUTES: Route[] = [
+  { method: 'GET', path: '/version', handler: ({ cluster: c }) => ({ version: c.options.pveVersion, release: c.options.pveVersion.split('.').slice(0, 2).join('.'), repoid: '0a1b2c3d4e5f6a7b' }) },
+  { method: 'GET', path: '/cluster/resources', handler: ({ cluster: c, params }) => view.clusterResources(c, params.type as string | undefined) },
+  { method: 'GET', path: '/cluster/status', handler: ({ cluster: c }) => view.clusterStatus(c) },
+  { method: 'GET', path: '/cluster/tasks', handler: ({ cluster: c }) => c.clusterTaskWindow().map((t) => view.taskEntry(t, true)) },
+  { method: 'GET', path: '/cluster/log', handler: ({ cluster: c, params }) => {
+    const max = Number(params.max ?? 50);
+    return c.clusterLog.slice(-max).reverse().map((e) => ({ ...e, id: `${e.uid}:${e.node}` }));
+  } },
+  { method: 'GET', path: '/cluster/nextid', handler: ({ cluster: c, params }) => {
+    if (params.vmid === undefined) return String(c.nextFreeVmid());
+    if (c.guests.has(Number(params.vmid))) throw paramError({ vmid: `VM ${params.vmid} already exists` });
+    return String(params.vmid); // a string on the wire, as Cluster.pm `nextid` emits it
+  } },
+  { method: 'GET', path: '/cluster/ha/status/current', handler: ({ cluster: c }) => view.haStatus(c) },
+  { method: 'GET', path: '/cluster/ha/resources', handler: ({ cluster: c }) => view.haResources(c) },
+  { method: 'GET', path: '/pools', handler: ({ cluster: c, params }) => view.poolsList(c, params.poolid as string | undefined) },
+  { method: 'GET', path: '/nodes', handler: ({ cluster: c, fingerprint }) => view.nodesList(c, fingerprint) },
+  { method: 'GET', path: '/nodes/{node}/status', handler: ({ cluster: c, node }) => view.nodeStatus(c, node!) },
+  { method: 'GET', path: '/nodes/{node}/storage', handler: ({ cluster: c, node }) => view.nodeStorage(c, node!.name) },
+  { method: 'GET', path: '/nodes/{node}/tasks', handler: nodeTasks },
+  { method: 'GET', path: '/nodes/{node}/tasks/{upid}/status', handler: ({ cluster: c, node, params }) => view.taskStatus(findTask(c, node!, String(params.upid))) },
+  { method: 'GET', path: '/nodes/{node}/tasks/{upid}/log', handler: taskLog },
+  { method: 'GET', path: '/nodes/{node}/qemu', handler: ({ cluster: c, node, params }) => view.nodeGuestList(c, node!.name, 'qemu', Boolean(params.full)) },
+  { method: 'GET', path: '/nodes/{node}/lxc', handler: ({ cluster: c, node }) => view.nodeGuestList(c, node!.name, 'lxc', false) },
+  ...guestRoutes('qemu'),
+  ...guestRoutes('lxc'),
+];

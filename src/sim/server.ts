@@ -1,0 +1,326 @@
+/**
+ * The simulated Proxmox VE API over HTTP(S) on 127.0.0.1: `/api2/json/…` as pveproxy serves it
+ * (token auth, status-line reasons, `errors` objects, 501 for unknown routes, 595 for offline
+ * nodes) and `/_sim/…`, a control API for tests and benchmarks (request counters, faults,
+ * out-of-band changes). `startSimulator()` runs it in-process.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { createSelfSignedCertificate } from './cert.js';
+import { createGuest, deleteGuest, setNodeOnline, updateGuest, type CreateGuestInput, type Faults, type UpdateGuestInput } from './control.js';
+import { generateCluster, type GenerateOptions } from './generator.js';
+import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
+import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
+import { PveHttpError, type SimCluster } from './state.js';
+
+export interface SimulatorOptions extends GenerateOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Serve HTTPS with a fresh self-signed certificate (default) or plain HTTP. */
+  tls?: boolean;
+  /** Proxmox delays 401 answers to ≥3 s; 0 keeps tests fast. */
+  authFailDelayMs?: number;
+  /** Fixed token secrets (default: random UUIDs per start). */
+  tokenSecrets?: { full?: string; auditor?: string };
+}
+
+export interface SimToken {
+  id: string;
+  secret: string;
+}
+
+export interface Simulator {
+  /** Base URL without `/api2/json`, e.g. `https://127.0.0.1:40123`. */
+  url: string;
+  /** SHA-256 of the certificate (undefined over plain HTTP). */
+  fingerprint: string | undefined;
+  /** PEM of the self-signed certificate, usable as a CA file. */
+  certificate: string | undefined;
+  tokens: { full: SimToken; auditor: SimToken };
+  cluster: SimCluster;
+  counters(): { total: number; byEndpoint: Record<string, number> };
+  resetCounters(): void;
+  setFaults(faults: Faults): void;
+  setNodeOnline(node: string, online: boolean): void;
+  createGuest(input: CreateGuestInput): number;
+  updateGuest(vmid: number, input: UpdateGuestInput): void;
+  deleteGuest(vmid: number, silent?: boolean): void;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute extends Route {
+  re: RegExp;
+  names: string[];
+  key: string;
+}
+
+const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
+  const names: string[] = [];
+  // Schema paths hold only letters, digits, '-', '_' and {params}: nothing else needs escaping.
+  const pattern = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { ...route, re: new RegExp(`^${pattern}$`), names, key: `${route.method} ${route.path}` };
+});
+
+const AUDIT_PRIVS: Privileges = new Set(['VM.Audit', 'Sys.Audit', 'Datastore.Audit', 'Pool.Audit', 'SDN.Audit', 'Mapping.Audit']);
+const ALL_PRIVS: Privileges = new Set(['*']);
+const MAX_BODY = 1 << 20;
+
+/** Status-line reasons are the first line of Proxmox's message, restricted to what HTTP allows. */
+const reasonPhrase = (text: string): string => text.split('\n')[0]!.replace(/[^\t\x20-\x7e]/g, '?').slice(0, 200);
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) reject(new PveHttpError(413, 'request entity too large'));
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function addParam(params: RawParams, key: string, value: string): void {
+  const prev = params[key];
+  params[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+}
+
+/** Query string for every method, plus a form or JSON body for writes (AnyEvent.pm `extract_params`). */
+async function extractParams(req: IncomingMessage, url: URL): Promise<RawParams> {
+  const params: RawParams = {};
+  for (const [k, v] of url.searchParams) addParam(params, k, v);
+  if (req.method === 'GET') return params;
+  const body = await readBody(req);
+  if (!body) return params;
+  if ((req.headers['content-type'] ?? '').includes('application/json')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      throw new PveHttpError(400, 'unable to parse JSON body');
+    }
+    for (const [k, v] of Object.entries((json ?? {}) as Record<string, unknown>)) {
+      if (Array.isArray(v)) params[k] = v.map(String);
+      else if (v !== null && v !== undefined) params[k] = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    }
+  } else {
+    for (const [k, v] of new URLSearchParams(body)) addParam(params, k, v);
+  }
+  return params;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const { host = '127.0.0.1', port = 0, tls = true, authFailDelayMs = 0 } = options;
+  const cluster = generateCluster(options);
+  const tokens = {
+    full: { id: 'root@pam!inventory', secret: options.tokenSecrets?.full ?? randomUUID() },
+    auditor: { id: 'auditor@pve!readonly', secret: options.tokenSecrets?.auditor ?? randomUUID() },
+  };
+  const privileges = new Map<string, Privileges>([
+    [`${tokens.full.id}=${tokens.full.secret}`, ALL_PRIVS],
+    [`${tokens.auditor.id}=${tokens.auditor.secret}`, AUDIT_PRIVS],
+  ]);
+  const counts = new Map<string, number>();
+  let total = 0;
+  let faults: Faults = {};
+  const hanging = new Set<ServerResponse>();
+  const cert = tls ? await createSelfSignedCertificate() : undefined;
+
+  function send(res: ServerResponse, status: number, reason: string, payload: unknown, close = false): void {
+    const body = payload === undefined ? '' : JSON.stringify(payload);
+    res.writeHead(status, reasonPhrase(reason), {
+      Server: 'pve-api-daemon/3.0',
+      'Content-Type': 'application/json;charset=UTF-8',
+      'Cache-Control': 'max-age=0',
+      Pragma: 'no-cache',
+      Expires: new Date().toUTCString(),
+      'Content-Length': Buffer.byteLength(body),
+      ...(close ? { Connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
+
+  function sendError(res: ServerResponse, err: PveHttpError): void {
+    if (err.status === 401) return send(res, 401, err.reason, undefined, true); // Proxmox: empty body
+    const body: Record<string, unknown> = { message: `${err.reason}\n`, data: null };
+    if (err.errors) body.errors = err.errors;
+    send(res, err.status, err.reason, body, true);
+  }
+
+  /** Token auth as pve-http-server parses it: `PVEAPIToken=USER@REALM!ID=SECRET` (or a space after the scheme). */
+  function authenticate(req: IncomingMessage): { user: string; privs: Privileges } {
+    const header = req.headers.authorization ?? '';
+    const m = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(header);
+    if (!m) throw new PveHttpError(401, 'No ticket');
+    const value = m[1]!.trim();
+    const privs = privileges.get(value);
+    if (!privs) throw new PveHttpError(401, 'Authentication failed!');
+    return { user: value.slice(0, value.lastIndexOf('=')), privs };
+  }
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const path = url.pathname.slice('/api2/json'.length) || '/';
+    let route: CompiledRoute | undefined;
+    let match: RegExpExecArray | null = null;
+    for (const r of COMPILED) {
+      if (r.method !== method) continue;
+      match = r.re.exec(path);
+      if (match) {
+        route = r;
+        break;
+      }
+    }
+    const key = route?.key ?? 'unmatched';
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    total++;
+
+    if (!faults.endpoint || faults.endpoint === key) {
+      if (faults.hang) {
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        return;
+      }
+      if (faults.latencyMs) await sleep(faults.latencyMs);
+      if (faults.errorRate && cluster.rng() < faults.errorRate) {
+        throw new PveHttpError(faults.errorStatus ?? 500, 'simulated fault (injected through /_sim/faults)');
+      }
+    }
+
+    let auth: { user: string; privs: Privileges };
+    try {
+      auth = authenticate(req);
+    } catch (err) {
+      if (authFailDelayMs) await sleep(authFailDelayMs);
+      throw err;
+    }
+    if (!route || !match) throw new PveHttpError(501, `Method '${method} ${path}' not implemented`);
+
+    const pathParams: Record<string, string> = {};
+    route.names.forEach((name, i) => (pathParams[name] = decodeURIComponent(match![i + 1]!)));
+    // The API node proxies /nodes/{node}/… to that node: an unknown or offline node fails before any other check.
+    const node = pathParams.node === undefined ? undefined : cluster.node(pathParams.node);
+    if (pathParams.node !== undefined) {
+      if (!node) throw new PveHttpError(500, `hostname lookup '${pathParams.node}' failed - failed to get address info for: ${pathParams.node}: Name or service not known`);
+      if (!node.online) throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
+    }
+    const raw = await extractParams(req, url);
+    const params = verifyParams(route.key, { ...raw, ...pathParams });
+    checkPermission(route.key, auth.privs, params);
+
+    let guest;
+    if (pathParams.vmid !== undefined) {
+      const type = route.path.includes('/qemu/') ? 'qemu' : 'lxc';
+      guest = cluster.guests.get(Number(params.vmid));
+      if (!guest || guest.node !== node!.name || guest.type !== type) throw noSuchConfig(node!.name, type, String(params.vmid));
+    }
+    const result = route.handler({ cluster, params, user: auth.user, fingerprint: cert?.fingerprint, node, guest });
+    if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
+    else send(res, 200, 'OK', { data: result ?? null });
+  }
+
+  const simulator: Simulator = {
+    url: '',
+    fingerprint: cert?.fingerprint,
+    certificate: cert?.cert,
+    tokens,
+    cluster,
+    counters: () => ({ total, byEndpoint: Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b))) }),
+    resetCounters: () => {
+      counts.clear();
+      total = 0;
+    },
+    setFaults: (f) => {
+      faults = { ...f };
+      if (!faults.hang) for (const res of hanging) res.destroy();
+    },
+    setNodeOnline: (node, online) => setNodeOnline(cluster, node, online),
+    createGuest: (input) => createGuest(cluster, input).vmid,
+    updateGuest: (vmid, input) => void updateGuest(cluster, vmid, input),
+    deleteGuest: (vmid, silent) => deleteGuest(cluster, vmid, silent),
+    close: async () => {
+      cluster.close();
+      for (const res of hanging) res.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  /** `/_sim/…`: JSON in, JSON out, for tests, benchmarks and the demo. */
+  async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const parts = url.pathname.split('/').filter(Boolean).slice(1);
+    const body = method === 'GET' || method === 'DELETE' ? {} : ((JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>));
+    const ok = (data: unknown): void => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(data ?? { ok: true }));
+    };
+    const [a, b, c] = parts;
+    if (a === 'counters' && method === 'GET') return ok(simulator.counters());
+    if (a === 'counters' && b === 'reset' && method === 'POST') return ok(simulator.resetCounters());
+    if (a === 'faults' && method === 'GET') return ok(faults);
+    if (a === 'faults' && method === 'POST') return ok(simulator.setFaults(body as Faults));
+    if (a === 'faults' && method === 'DELETE') return ok(simulator.setFaults({}));
+    if (a === 'nodes' && b && (c === 'offline' || c === 'online') && method === 'POST') return ok(simulator.setNodeOnline(b, c === 'online'));
+    if (a === 'state' && method === 'GET') {
+      return ok({ cluster: cluster.options.name, nodes: cluster.nodes.map((n) => ({ name: n.name, online: n.online })), guests: cluster.guests.size, tasks: cluster.tasks.length });
+    }
+    if (a === 'guests' && !b && method === 'POST') return ok({ vmid: simulator.createGuest(body as CreateGuestInput) });
+    if (a === 'guests' && b) {
+      const vmid = Number(b);
+      if (method === 'GET') {
+        const g = cluster.guests.get(vmid);
+        if (!g) throw new PveHttpError(404, `no guest ${vmid}`);
+        return ok({ vmid, type: g.type, node: g.node, status: g.status, pool: g.pool ?? null, config: g.values, digest: cluster.digest(g) });
+      }
+      if (method === 'PATCH') return ok(simulator.updateGuest(vmid, body as UpdateGuestInput));
+      if (method === 'DELETE') return ok(simulator.deleteGuest(vmid, url.searchParams.get('silent') === '1'));
+    }
+    throw new PveHttpError(404, `no control route ${method} ${url.pathname}; see docs/simulator.md`);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    try {
+      if (url.pathname.startsWith('/api2/json/') || url.pathname === '/api2/json') await handleApi(req, res, url);
+      else if (url.pathname.startsWith('/_sim/')) await handleControl(req, res, url);
+      else send(res, 501, `Method '${req.method} ${url.pathname}' not implemented`, { data: null }, true);
+    } catch (err) {
+      if (res.headersSent) return;
+      if (url.pathname.startsWith('/_sim/')) {
+        const status = err instanceof PveHttpError ? err.status : 400;
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: (err as Error).message }));
+      } else {
+        sendError(res, err instanceof PveHttpError ? err : new PveHttpError(500, (err as Error).message));
+      }
+    }
+  }
+
+  const listener = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
+  const server: Server = cert ? createHttpsServer({ key: cert.key, cert: cert.cert }, listener) : createHttpServer(listener);
+  server.keepAliveTimeout = 30_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  simulator.url = `${cert ? 'https' : 'http'}://${host}:${boundPort}`;
+  return simulator;
+}

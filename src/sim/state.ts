@@ -1,0 +1,339 @@
+/**
+ * The simulated cluster's state and every way it changes: API write actions run as tasks that
+ * finish after a delay (as Proxmox's forked workers do), and out-of-band changes apply at once,
+ * leaving the traces the Proxmox UI would (tasks, `update VM` lines in the cluster log).
+ */
+import { formatUpid } from '../proxmox/upid.js';
+import {
+  cpuCount, diskBytes, diskVolumes, guestName, memoryBytes, renderConfigFile, sha1,
+  type ConfigValues, type GuestType, type SnapshotSection,
+} from './guest-config.js';
+import { macAddress, type Rng } from './random.js';
+
+export interface SimNode {
+  name: string;
+  nodeid: number;
+  ip: string;
+  online: boolean;
+  maxcpu: number;
+  maxmem: number;
+  maxdisk: number;
+  bootTime: number;
+}
+
+export interface SimStorage {
+  storage: string;
+  plugintype: string;
+  content: string;
+  shared: boolean;
+  /** Nodes where this storage is enabled. */
+  nodes: string[];
+  maxdisk: number;
+}
+
+export interface SimGuest {
+  vmid: number;
+  type: GuestType;
+  node: string;
+  values: ConfigValues;
+  snapshots: SnapshotSection[];
+  /** The snapshot the live config descends from (`parent:` in the file). */
+  parent?: string;
+  status: 'running' | 'stopped' | 'paused';
+  /** What /cluster/resources shows until the RRD catches up (see `statusLagMs`). */
+  shownStatus: SimGuest['status'];
+  statusChangedAt: number;
+  startedAt: number;
+  pool?: string;
+  ha?: { state: 'started' | 'stopped' | 'disabled' | 'ignored' };
+  /** Only meaningful while running. */
+  frozen?: boolean;
+  digest?: string;
+}
+
+export interface SimTask {
+  upid: string;
+  node: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  type: string;
+  id: string;
+  user: string;
+  tokenid?: string;
+  endtime?: number;
+  status?: string;
+  log: string[];
+}
+
+export interface ClusterLogEntry {
+  uid: number;
+  time: number;
+  pri: number;
+  tag: string;
+  pid: number;
+  node: string;
+  user: string;
+  msg: string;
+}
+
+export interface AgentExec {
+  pid: number;
+  vmid: number;
+  exitcode: number;
+  out: string;
+  finishesAt: number;
+}
+
+export interface TaskOutcome {
+  log?: string[];
+  /** Present → `TASK ERROR: <error>`. */
+  error?: string;
+  warnings?: number;
+}
+
+/** A Proxmox API error as the handler raises it; the server renders status line and body. */
+export class PveHttpError extends Error {
+  constructor(readonly status: number, readonly reason: string, readonly errors?: Record<string, string>) {
+    super(reason);
+  }
+}
+
+export const paramError = (errors: Record<string, string>): PveHttpError => new PveHttpError(400, 'Parameter verification failed.', errors);
+
+const MAX_FINISHED_PER_NODE = 25; // RESTEnvironment.pm $MAX_FINISHED
+const MAX_TASK_HISTORY = 5_000;
+const MAX_CLUSTER_LOG = 1_000;
+
+export interface SimClusterOptions {
+  name: string;
+  pveVersion: string;
+  /** How long a write task runs before it finishes. */
+  taskDelayMs: number;
+  /** How long /cluster/resources keeps showing the old status after a power change (pvestatd lag). */
+  statusLagMs: number;
+  rng: Rng;
+}
+
+export class SimCluster {
+  readonly nodes: SimNode[] = [];
+  readonly guests = new Map<number, SimGuest>();
+  readonly storages: SimStorage[] = [];
+  readonly pools = new Map<string, { comment?: string }>();
+  readonly tasks: SimTask[] = [];
+  readonly clusterLog: ClusterLogEntry[] = [];
+  readonly agentExecs = new Map<number, AgentExec>();
+  corosyncVersion = 4;
+  private nextPid = 0x3a000;
+  private nextLogUid = 1;
+  private nextAgentPid = 1000;
+  private sortedVmids: number[] | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(readonly options: SimClusterOptions) {}
+
+  get rng(): Rng {
+    return this.options.rng;
+  }
+
+  now(): number {
+    return Math.floor(Date.now() / 1000);
+  }
+
+  node(name: string): SimNode | undefined {
+    return this.nodes.find((n) => n.name === name);
+  }
+
+  /** Guests in the order /cluster/resources emits them: Perl `sort keys`, a string sort (1000 before 101). */
+  vmidsInStringOrder(): number[] {
+    this.sortedVmids ??= [...this.guests.keys()].map(String).sort().map(Number);
+    return this.sortedVmids;
+  }
+
+  digest(guest: SimGuest): string {
+    guest.digest ??= sha1(renderConfigFile(guest.values, guest.parent, guest.snapshots));
+    return guest.digest;
+  }
+
+  name(guest: SimGuest): string {
+    return guestName(guest.type, guest.vmid, guest.values);
+  }
+
+  maxcpu(guest: SimGuest): number {
+    return cpuCount(guest.type, guest.values, this.node(guest.node)?.maxcpu ?? 1);
+  }
+
+  maxmem(guest: SimGuest): number {
+    return memoryBytes(guest.type, guest.values);
+  }
+
+  maxdisk(guest: SimGuest): number {
+    return diskBytes(guest.type, guest.values);
+  }
+
+  /** Bytes allocated on each storage: per node for local storage, cluster-wide for shared. */
+  storageUsage(): Map<string, number> {
+    const shared = new Set(this.storages.filter((s) => s.shared).map((s) => s.storage));
+    const usage = new Map<string, number>();
+    for (const g of this.guests.values()) {
+      for (const v of diskVolumes(g.values)) {
+        const key = shared.has(v.storage) ? v.storage : `${g.node}/${v.storage}`;
+        usage.set(key, (usage.get(key) ?? 0) + v.bytes);
+      }
+    }
+    return usage;
+  }
+
+  nextFreeVmid(from = 100): number {
+    let id = from;
+    while (this.guests.has(id)) id++;
+    return id;
+  }
+
+  // ---- mutations shared by API tasks and out-of-band changes ------------------------------------
+
+  addGuest(guest: Omit<SimGuest, 'shownStatus' | 'statusChangedAt' | 'startedAt' | 'snapshots'> & { snapshots?: SnapshotSection[] }): SimGuest {
+    const full: SimGuest = { snapshots: [], ...guest, shownStatus: guest.status, statusChangedAt: 0, startedAt: Date.now() - 3_600_000 };
+    this.guests.set(full.vmid, full);
+    this.sortedVmids = undefined;
+    return full;
+  }
+
+  removeGuest(vmid: number): void {
+    this.guests.delete(vmid);
+    this.sortedVmids = undefined;
+  }
+
+  setConfig(guest: SimGuest, changes: Record<string, string | null>): void {
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) delete guest.values[key];
+      else guest.values[key] = value;
+    }
+    guest.digest = undefined;
+  }
+
+  setStatus(guest: SimGuest, status: SimGuest['status']): void {
+    guest.shownStatus = this.shownStatus(guest);
+    guest.status = status;
+    guest.statusChangedAt = Date.now();
+    if (status === 'running') guest.startedAt = Date.now();
+    if (status !== 'running') guest.frozen = false;
+  }
+
+  /** The status /cluster/resources reports now, lagging real changes by `statusLagMs`. */
+  shownStatus(guest: SimGuest): SimGuest['status'] {
+    return Date.now() - guest.statusChangedAt >= this.options.statusLagMs ? guest.status : guest.shownStatus;
+  }
+
+  lock(guest: SimGuest, lock: string | undefined): void {
+    this.setConfig(guest, { lock: lock ?? null });
+  }
+
+  /** A copy of a guest's config for a clone: new MACs, disks renamed to the new vmid, no lock/template. */
+  cloneValues(source: SimGuest, newid: number, name: string | undefined): ConfigValues {
+    const values: ConfigValues = {};
+    for (const [key, value] of Object.entries(source.values)) {
+      if (key === 'lock' || key === 'template' || key === 'vmgenid') continue;
+      let v = value.replace(new RegExp(`(vm|base)-${source.vmid}-`, 'g'), `vm-${newid}-`);
+      if (/^net\d+$/.test(key)) v = v.replace(/([0-9A-F]{2}:){5}[0-9A-F]{2}/, macAddress(this.rng)).replace(/hwaddr=[^,]+/, `hwaddr=${macAddress(this.rng)}`);
+      values[key] = v;
+    }
+    if (name) values[source.type === 'qemu' ? 'name' : 'hostname'] = name;
+    return values;
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------------
+
+  /**
+   * Starts a task the way a forked Proxmox worker does: the UPID is returned at once; `work` runs
+   * after the task delay and decides the outcome (errors such as "already running" surface in the
+   * task, not the HTTP answer). `onStart` runs immediately (e.g. to take a config lock).
+   */
+  startTask(node: string, type: string, id: string | number, user: string, work: () => TaskOutcome, delayMs = this.options.taskDelayMs): string {
+    const starttime = this.now();
+    const [userName, tokenid] = user.split('!') as [string, string | undefined];
+    const task: SimTask = {
+      upid: '',
+      node,
+      pid: this.nextPid++,
+      pstart: 0x1000000 + Math.floor(process.uptime() * 100),
+      starttime,
+      type,
+      id: String(id),
+      user: userName,
+      tokenid,
+      log: [],
+    };
+    task.upid = formatUpid({ node, pid: task.pid, pstart: task.pstart, starttime, type, id: String(id), user });
+    this.tasks.push(task);
+    if (this.tasks.length > MAX_TASK_HISTORY) this.tasks.splice(0, this.tasks.length - MAX_TASK_HISTORY);
+    this.log(node, user, `starting task ${task.upid}`, 'pvedaemon');
+    const finish = (): void => {
+      let outcome: TaskOutcome;
+      try {
+        outcome = work();
+      } catch (err) {
+        outcome = { error: (err as Error).message };
+      }
+      task.log.push(...(outcome.log ?? []));
+      if (outcome.error !== undefined) {
+        const text = outcome.error.replace(/\s*\n\s*/g, ' ').trim();
+        task.log.push(`TASK ERROR: ${text}`);
+        task.status = text;
+      } else if (outcome.warnings) {
+        task.log.push(`TASK WARNINGS: ${outcome.warnings}`);
+        task.status = `WARNINGS: ${outcome.warnings}`;
+      } else {
+        task.log.push('TASK OK');
+        task.status = 'OK';
+      }
+      task.endtime = this.now();
+      this.log(node, user, `end task ${task.upid} ${task.status}`, 'pvedaemon');
+    };
+    if (delayMs <= 0) {
+      finish();
+    } else {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        finish();
+      }, delayMs);
+      this.timers.add(timer);
+    }
+    return task.upid;
+  }
+
+  task(upid: string): SimTask | undefined {
+    for (let i = this.tasks.length - 1; i >= 0; i--) if (this.tasks[i]!.upid === upid) return this.tasks[i];
+    return undefined;
+  }
+
+  /** The pmxcfs tasklist each node broadcasts: running tasks plus its most recent finished ones, 25 in all. */
+  clusterTaskWindow(): SimTask[] {
+    const out: SimTask[] = [];
+    for (const node of this.nodes) {
+      if (!node.online) continue;
+      const mine = this.tasks.filter((t) => t.node === node.name);
+      const running = mine.filter((t) => t.endtime === undefined);
+      const finished = mine.filter((t) => t.endtime !== undefined).slice(-Math.max(0, MAX_FINISHED_PER_NODE - running.length));
+      out.push(...running, ...finished);
+    }
+    return out;
+  }
+
+  log(node: string, user: string, msg: string, tag = 'pvedaemon', pri = 6): void {
+    this.clusterLog.push({ uid: this.nextLogUid++, time: this.now(), pri, tag, pid: this.nextPid, node, user, msg });
+    if (this.clusterLog.length > MAX_CLUSTER_LOG) this.clusterLog.splice(0, this.clusterLog.length - MAX_CLUSTER_LOG);
+  }
+
+  startAgentExec(vmid: number, argv: string[], guest: SimGuest): number {
+    const pid = this.nextAgentPid++;
+    const out = argv[0] === 'hostname' ? `${this.name(guest)}\n` : `${argv.join(' ')}\n`;
+    this.agentExecs.set(pid, { pid, vmid, exitcode: 0, out, finishesAt: Date.now() + Math.min(this.options.taskDelayMs, 200) });
+    return pid;
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
