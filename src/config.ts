@@ -130,48 +130,41 @@ function readConfigFile(path: string, problems: string[]): unknown {
   }
 }
 
-function finishCluster(raw: z.infer<typeof ClusterSchema>, keyName: (key: string) => string, baseDir: string, problems: string[]): ClusterConfig | undefined {
-  const before = problems.length;
-  const at = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-  let secret: string | undefined;
-  if (raw.tokenSecret && raw.tokenSecretFile) problems.push(`${keyName('tokenSecret')} and ${keyName('tokenSecretFile')}: set only one`);
-  else if (raw.tokenSecretFile) secret = readSecretFile(at(raw.tokenSecretFile), keyName('tokenSecretFile'), problems);
-  else if (raw.tokenSecret) secret = raw.tokenSecret;
+/**
+ * Checks beyond the schema (secret source, plain http, trust settings). They run on the raw
+ * values even when the schema already failed, so one run reports every problem.
+ */
+function checkCluster(raw: Record<string, unknown>, keyName: (key: string) => string, baseDir: string, problems: string[]): { secret?: string; ca?: string; fingerprint?: string } {
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const out: { secret?: string; ca?: string; fingerprint?: string } = {};
+  const [secret, secretFile, caFile, fingerprint, url] = [str(raw.tokenSecret), str(raw.tokenSecretFile), str(raw.caFile), str(raw.fingerprint), str(raw.url)];
+
+  if (secret && secretFile) problems.push(`${keyName('tokenSecret')} and ${keyName('tokenSecretFile')}: set only one`);
+  else if (secretFile) out.secret = readSecretFile(at(secretFile), keyName('tokenSecretFile'), problems);
+  else if (secret) out.secret = secret;
   else problems.push(`${keyName('tokenSecret')}: missing; set the API token secret (or ${keyName('tokenSecretFile')} to a file holding it)`);
 
-  const url = new URL(raw.url);
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${url.host}:8006`);
+  if (url && URL.canParse(url)) {
+    const parsed = new URL(url);
+    if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.host}:8006`);
   }
-
-  let fingerprint: string | undefined;
-  if (raw.fingerprint !== undefined) {
-    fingerprint = normalizeFingerprint(raw.fingerprint);
-    if (!fingerprint) problems.push(`${keyName('fingerprint')}: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run \`pvenode cert info\` on the node and copy "Fingerprint (sha256)")`);
+  if (fingerprint !== undefined) {
+    out.fingerprint = normalizeFingerprint(fingerprint);
+    if (!out.fingerprint) problems.push(`${keyName('fingerprint')}: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run \`pvenode cert info\` on the node and copy "Fingerprint (sha256)")`);
   }
-  let ca: string | undefined;
-  if (raw.caFile) {
+  if (caFile) {
     try {
-      ca = readFileSync(at(raw.caFile), 'utf8');
-      if (!ca.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${keyName('caFile')}: ${raw.caFile} holds no PEM certificate; copy /etc/pve/pve-root-ca.pem from a node`);
+      out.ca = readFileSync(at(caFile), 'utf8');
+      if (!out.ca.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${keyName('caFile')}: ${caFile} holds no PEM certificate; copy /etc/pve/pve-root-ca.pem from a node`);
     } catch (err) {
-      problems.push(`${keyName('caFile')}: cannot read ${raw.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(`${keyName('caFile')}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  if (raw.caFile && raw.fingerprint) problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
-  if (raw.insecure && (raw.caFile || raw.fingerprint)) problems.push(`${keyName('insecure')}: contradicts the configured ${raw.caFile ? 'caFile' : 'fingerprint'}; remove insecure`);
-
-  if (problems.length > before || !secret) return undefined;
-  return {
-    name: raw.name,
-    url: url.origin,
-    tokenId: raw.tokenId,
-    tokenSecret: new Secret(secret),
-    tls: { ca, caFile: raw.caFile, fingerprint, insecure: raw.insecure },
-    timeoutMs: raw.timeoutMs,
-    concurrency: raw.concurrency,
-  };
+  if (caFile && fingerprint) problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
+  if (raw.insecure === true && (caFile || fingerprint)) problems.push(`${keyName('insecure')}: contradicts the configured ${caFile ? 'caFile' : 'fingerprint'}; remove insecure`);
+  return out;
 }
 
 export interface LoadConfigOptions {
@@ -191,9 +184,15 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
   if (path) {
     const absolute = isAbsolute(path) ? path : resolve(cwd, path);
     baseDir = resolve(absolute, '..');
-    const parsed = FileSchema.safeParse(readConfigFile(absolute, problems));
+    const raw = readConfigFile(absolute, problems);
+    const parsed = FileSchema.safeParse(raw);
     if (parsed.success) file = parsed.data;
-    else for (const issue of parsed.error.issues) problems.push(`config file ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    else {
+      for (const issue of parsed.error.issues) problems.push(`config file ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      // Still check the clusters, so one run reports their problems too.
+      const clusters = (raw as { clusters?: unknown })?.clusters;
+      if (Array.isArray(clusters)) file = { clusters: clusters.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null) };
+    }
   }
 
   const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = (file.clusters ?? []).map((raw, index) => ({ raw, fromEnv: false, index }));
@@ -216,14 +215,23 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
         const message = issue.code === 'invalid_type' && issue.input === undefined ? 'missing' : issue.message;
         problems.push(`${key ? keyName(key) : label}: ${message}`);
       }
-      continue;
     }
-    if (names.has(parsed.data.name)) problems.push(`${keyName('name')}: cluster name "${parsed.data.name}" is used twice; names must be unique`);
-    names.add(parsed.data.name);
-    const cluster = finishCluster(parsed.data, keyName, baseDir, problems);
-    if (cluster) clusters.push(cluster);
+    const checked = checkCluster(raw, keyName, baseDir, problems);
+    if (!parsed.success || !checked.secret) continue;
+    const c = parsed.data;
+    if (names.has(c.name)) problems.push(`${keyName('name')}: cluster name "${c.name}" is used twice; names must be unique`);
+    names.add(c.name);
+    clusters.push({
+      name: c.name,
+      url: new URL(c.url).origin,
+      tokenId: c.tokenId,
+      tokenSecret: new Secret(checked.secret),
+      tls: { ca: checked.ca, caFile: c.caFile, fingerprint: checked.fingerprint, insecure: c.insecure },
+      timeoutMs: c.timeoutMs,
+      concurrency: c.concurrency,
+    });
   }
-  if (rawClusters.length === 0 && !clustersOptional) {
+  if (rawClusters.length === 0 && !clustersOptional && !problems.some((p) => p.startsWith('config file'))) {
     problems.push('no Proxmox cluster configured: set PVE_URL, PVE_TOKEN_ID and PVE_TOKEN_SECRET (or PVE_TOKEN_SECRET_FILE), or list clusters in a config file (PROXMOX_INVENTORY_CONFIG)');
   }
 

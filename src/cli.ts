@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/** Command-line entry: parses arguments and hands over to the composition root in main.ts. */
+import { parseArgs } from 'node:util';
+import { ConfigError } from './config.js';
+import { runCheck, runDemo, runSim } from './main.js';
+
+const USAGE = `proxmox-inventory <command> [options]
+
+Commands:
+  check [--config FILE]       connect to every configured cluster and report what it sees
+  sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
+      --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
+      --port N (8006)  --host ADDR (127.0.0.1)  --http (plain HTTP instead of HTTPS)
+      --task-delay MS (1000)  --status-lag MS (0)  --auth-delay MS (0)
+      --churn MS (0: off; else an out-of-band change every MS)
+      --env-file FILE (./data/sim.env: where the credentials are written, mode 600)
+  demo                        a simulated cluster plus the client, with changes every 5 s
+  help                        this text
+
+Configuration (check): PVE_URL, PVE_TOKEN_ID, PVE_TOKEN_SECRET or PVE_TOKEN_SECRET_FILE,
+PVE_FINGERPRINT or PVE_CA_FILE; several clusters: PROXMOX_INVENTORY_CONFIG=FILE (README.md).`;
+
+function integer(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name}: expected a non-negative number, got "${value}"`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  switch (command) {
+    case 'sim': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          guests: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, 'lxc-ratio': { type: 'string' },
+          port: { type: 'string' }, host: { type: 'string' }, http: { type: 'boolean' }, 'task-delay': { type: 'string' },
+          'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'env-file': { type: 'string' },
+        },
+      });
+      const nodes = integer('nodes', values.nodes, 3);
+      if (nodes < 1) throw new UsageError('--nodes: at least 1');
+      const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
+      if (!(lxcRatio >= 0 && lxcRatio <= 1)) throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
+      await runSim({
+        guests: integer('guests', values.guests, 30),
+        nodes,
+        seed: integer('seed', values.seed, 1),
+        lxcRatio,
+        port: integer('port', values.port, 8006),
+        host: values.host ?? '127.0.0.1',
+        tls: !values.http,
+        taskDelayMs: integer('task-delay', values['task-delay'], 1000),
+        statusLagMs: integer('status-lag', values['status-lag'], 0),
+        authFailDelayMs: integer('auth-delay', values['auth-delay'], 0),
+        churnMs: integer('churn', values.churn, 0),
+        envFile: values['env-file'] ?? 'data/sim.env',
+      });
+      return 0;
+    }
+    case 'check': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
+      return runCheck(values.config);
+    }
+    case 'demo':
+      await runDemo();
+      return 0;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    else process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = err instanceof ConfigError || err instanceof UsageError ? 2 : 1;
+  },
+);

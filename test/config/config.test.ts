@@ -1,0 +1,145 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type Env } from '../../src/config.js';
+
+const FP = 'D3:9E:13:3A:CE:55:60:9A:F7:F7:91:F6:88:3D:AA:D8:EB:8A:62:97:BA:00:1F:33:18:BE:F6:47:71:55:88:2D';
+const SECRET = '5f1e2d3c-aaaa-bbbb-cccc-0123456789ab';
+const base: Env = { PVE_URL: 'https://pve1.example.com:8006', PVE_TOKEN_ID: 'inventory@pve!sync', PVE_TOKEN_SECRET: SECRET, PVE_FINGERPRINT: FP };
+const dir = mkdtempSync(join(tmpdir(), 'pi-config-'));
+
+function problems(env: Env, configPath?: string): string[] {
+  try {
+    loadConfig({ env, configPath, cwd: dir });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('builds one cluster from the environment, with defaults from the schema', () => {
+    const config = loadConfig({ env: base, cwd: dir });
+    expect(config.clusters).toHaveLength(1);
+    const [c] = config.clusters;
+    expect(c).toMatchObject({ name: 'default', url: 'https://pve1.example.com:8006', tokenId: 'inventory@pve!sync', timeoutMs: 15_000, concurrency: 8 });
+    expect(c!.tls).toMatchObject({ fingerprint: FP, insecure: false });
+    expect(c!.tokenSecret.reveal()).toBe(SECRET);
+    expect(config.dataDir).toBe(join(dir, 'data'));
+    expect(config.log.level).toBe('info');
+  });
+
+  it('normalizes a fingerprint given in lowercase or without colons', () => {
+    const bare = FP.replace(/:/g, '').toLowerCase();
+    expect(loadConfig({ env: { ...base, PVE_FINGERPRINT: bare }, cwd: dir }).clusters[0]!.tls.fingerprint).toBe(FP);
+  });
+
+  it('reads the token secret from PVE_TOKEN_SECRET_FILE (Docker secrets)', () => {
+    const file = join(dir, 'secret');
+    writeFileSync(file, `${SECRET}\n`);
+    const env = { ...base, PVE_TOKEN_SECRET: undefined, PVE_TOKEN_SECRET_FILE: file };
+    expect(loadConfig({ env, cwd: dir }).clusters[0]!.tokenSecret.reveal()).toBe(SECRET);
+  });
+
+  it('reports every problem at once, naming the variable and the fix', () => {
+    const found = problems({ PVE_URL: 'http://10.1.2.3', PVE_TOKEN_ID: 'root', PVE_FINGERPRINT: 'abc', PVE_CONCURRENCY: '0', LOG_LEVEL: 'loud' });
+    expect(found).toHaveLength(6);
+    expect(found.join('\n')).toMatch(/PVE_TOKEN_ID: expected an API token id "user@realm!tokenid"/);
+    expect(found.join('\n')).toMatch(/PVE_TOKEN_SECRET: missing/);
+    expect(found.join('\n')).toMatch(/PVE_URL: plain http would send the API token unencrypted; use https:\/\/10\.1\.2\.3:8006/);
+    expect(found.join('\n')).toMatch(/PVE_FINGERPRINT: .*pvenode cert info/);
+    expect(found.join('\n')).toMatch(/PVE_CONCURRENCY: /);
+    expect(found.join('\n')).toMatch(/LOG_LEVEL: "loud" is not one of/);
+  });
+
+  it('asks for a cluster when none is configured', () => {
+    expect(problems({})[0]).toMatch(/no Proxmox cluster configured: set PVE_URL/);
+    expect(loadConfig({ env: {}, clustersOptional: true, cwd: dir }).clusters).toEqual([]);
+  });
+
+  it('refuses contradictory trust settings and two secret sources', () => {
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, 'not a certificate');
+    const found = problems({ ...base, PVE_CA_FILE: caFile, PVE_INSECURE: '1', PVE_TOKEN_SECRET_FILE: join(dir, 'missing') });
+    const text = found.join('\n');
+    expect(text).toMatch(/PVE_TOKEN_SECRET and PVE_TOKEN_SECRET_FILE: set only one/);
+    expect(text).toMatch(/PVE_CA_FILE: .* holds no PEM certificate/);
+    expect(text).toMatch(/PVE_CA_FILE and PVE_FINGERPRINT: choose one/);
+    expect(text).toMatch(/PVE_INSECURE: contradicts/);
+  });
+
+  it('allows plain http only to loopback (the simulator)', () => {
+    expect(loadConfig({ env: { ...base, PVE_URL: 'http://127.0.0.1:8006', PVE_FINGERPRINT: undefined }, cwd: dir }).clusters[0]!.url).toBe('http://127.0.0.1:8006');
+  });
+
+  it('reads several clusters from a YAML file; the environment overrides the cluster it names', () => {
+    const secretFile = join(dir, 'lab.secret');
+    writeFileSync(secretFile, 'lab-secret');
+    const file = join(dir, 'clusters.yaml');
+    writeFileSync(file, `
+dataDir: /var/lib/proxmox-inventory
+log: { level: debug }
+clusters:
+  - name: prod
+    url: https://pve-prod.example.com:8006
+    tokenId: inventory@pve!prod
+    tokenSecret: prod-secret
+    fingerprint: "${FP}"
+  - name: lab
+    url: https://pve-lab.example.com:8006
+    tokenId: inventory@pve!lab
+    tokenSecretFile: lab.secret
+    insecure: true
+    timeoutMs: 5000
+`);
+    const config = loadConfig({ env: { PVE_CLUSTER_NAME: 'prod', PVE_CONCURRENCY: '2' }, configPath: file, cwd: '/' });
+    expect(config.dataDir).toBe('/var/lib/proxmox-inventory');
+    expect(config.log.level).toBe('debug');
+    expect(config.clusters.map((c) => c.name)).toEqual(['prod', 'lab']);
+    expect(config.clusters[0]!.concurrency).toBe(2);
+    expect(config.clusters[1]).toMatchObject({ timeoutMs: 5000, tls: { insecure: true } });
+    expect(config.clusters[1]!.tokenSecret.reveal()).toBe('lab-secret');
+  });
+
+  it('names file keys by position and cluster name, and catches unknown keys and duplicates', () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ clusters: [
+      { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's', fingerprnt: FP },
+      { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+    ], extra: 1 }));
+    const text = problems({}, file).join('\n');
+    expect(text).toMatch(/config file .*bad\.json: \(root\): Unrecognized key: "extra"/);
+    expect(text).toMatch(/clusters\[0\] \(a\): Unrecognized key: "fingerprnt"/);
+    // a cluster that failed its checks does not count as a duplicate of the next
+    expect(text).not.toMatch(/clusters\[1\]/);
+  });
+
+  it('reports a duplicate cluster name', () => {
+    const file = join(dir, 'dup.json');
+    writeFileSync(file, JSON.stringify({ clusters: [
+      { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+      { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+    ] }));
+    expect(problems({}, file)).toEqual(['clusters[1] (a).name: cluster name "a" is used twice; names must be unique']);
+  });
+
+  it('never lets the secret out: JSON, String, inspect, and error messages', () => {
+    const config = loadConfig({ env: base, cwd: dir });
+    expect(JSON.stringify(config)).not.toContain(SECRET);
+    expect(inspect(config, { depth: 10 })).not.toContain(SECRET);
+    expect(`${config.clusters[0]!.tokenSecret}`).toBe('[redacted]');
+    const text = problems({ ...base, PVE_TOKEN_ID: 'nope', PVE_URL: 'ftp://x' }).join('\n');
+    expect(text).not.toContain(SECRET);
+  });
+});
+
+describe('loadConfig with a file but no clusters', () => {
+  it('still asks for a cluster', () => {
+    const file = join(dir, 'empty.yaml');
+    writeFileSync(file, 'dataDir: ./state\n');
+    expect(problems({}, file)).toEqual([expect.stringMatching(/^no Proxmox cluster configured/)]);
+  });
+});
