@@ -11,9 +11,9 @@ import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
 import { waitForTask } from './tasks.js';
 import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
 import {
-  ClusterLogEntrySchema, ClusterStatusEntrySchema, GuestResourceSchema, GuestStatusSchema, NodeListEntrySchema,
-  NodeResourceSchema, PoolResourceSchema, SnapshotEntrySchema, StorageResourceSchema, TaskLogLineSchema, TaskSchema,
-  TaskStatusSchema, VersionSchema,
+  ClusterLogEntrySchema, ClusterStatusEntrySchema, coerceGuestResource, coerceNodeResource, coercePoolResource,
+  coerceStorageResource, GuestStatusSchema, NodeListEntrySchema, ShapeError, SnapshotEntrySchema, TaskLogLineSchema,
+  TaskSchema, TaskStatusSchema, VersionSchema,
   type ClusterResources, type ClusterStatus, type GuestConfig, type GuestRef, type SnapshotList,
 } from './types.js';
 import { parseUpid } from './upid.js';
@@ -197,20 +197,20 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       const path = '/cluster/resources';
       const data = await call('GET', path, { type });
       if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
-      const buckets: Record<string, unknown[]> = { guests: [], nodes: [], storage: [], pools: [] };
       const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [] };
-      for (const item of data as Array<{ type?: unknown; id?: unknown }>) {
+      for (const item of data as Array<Record<string, unknown>>) {
         const t = item?.type;
-        if (t === 'qemu' || t === 'lxc') buckets.guests!.push(item);
-        else if (t === 'node') buckets.nodes!.push(item);
-        else if (t === 'storage') buckets.storage!.push(item);
-        else if (t === 'pool') buckets.pools!.push(item);
-        else out.other.push({ id: String(item?.id ?? ''), type: String(t ?? 'unknown') });
+        try {
+          if (t === 'qemu' || t === 'lxc') out.guests.push(coerceGuestResource(item));
+          else if (t === 'node') out.nodes.push(coerceNodeResource(item));
+          else if (t === 'storage') out.storage.push(coerceStorageResource(item));
+          else if (t === 'pool') out.pools.push(coercePoolResource(item));
+          else out.other.push({ id: String(item?.id ?? ''), type: String(t ?? 'unknown') });
+        } catch (err) {
+          if (!(err instanceof ShapeError)) throw err;
+          warn('skipped an entry Proxmox sent in an unexpected shape', { cluster, path, id: item?.id, issue: err.message, field: err.field });
+        }
       }
-      out.guests = parseList(path, buckets.guests, GuestResourceSchema);
-      out.nodes = parseList(path, buckets.nodes, NodeResourceSchema);
-      out.storage = parseList(path, buckets.storage, StorageResourceSchema);
-      out.pools = parseList(path, buckets.pools, PoolResourceSchema);
       return out;
     },
 

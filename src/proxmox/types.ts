@@ -14,70 +14,159 @@ export function parseTags(raw: string | undefined): string[] {
   if (!raw) return [];
   return raw.split(/[;, ]+/).filter(Boolean);
 }
-const tags = z.string().optional().transform(parseTags);
+/*
+ * /cluster/resources entries are coerced by hand rather than with zod: it is the one response
+ * that carries every guest on every cycle (10,000+ entries), and a schema library's per-field
+ * overhead there costs more than the HTTP round trip.
+ */
+type Raw = Record<string, unknown>;
 
-export const GuestResourceSchema = z.object({
-  id: z.string(),
-  type: z.enum(['qemu', 'lxc']),
-  vmid: numeric,
-  node: z.string(),
-  status: z.string().default('unknown'),
-  name: text.optional(),
-  uptime: numeric.optional(),
-  template: bool.default(false),
-  maxcpu: numeric.optional(),
-  cpu: numeric.optional(),
-  maxmem: numeric.optional(),
-  mem: numeric.optional(),
-  maxdisk: numeric.optional(),
-  disk: numeric.optional(),
-  netin: numeric.optional(),
-  netout: numeric.optional(),
-  diskread: numeric.optional(),
-  diskwrite: numeric.optional(),
-  tags,
-  lock: z.string().optional(),
-  pool: z.string().optional(),
-  hastate: z.string().optional(),
-});
-export type GuestResource = z.infer<typeof GuestResourceSchema>;
+/** A number from a JSON number or numeric string; undefined when absent or not numeric. */
+export function toNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+export const toBool = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 'true';
+const toText = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
 
-export const NodeResourceSchema = z.object({
-  id: z.string(),
-  type: z.literal('node'),
-  node: z.string(),
-  status: z.string().default('unknown'),
-  level: z.string().optional(),
-  uptime: numeric.optional(),
-  cpu: numeric.optional(),
-  maxcpu: numeric.optional(),
-  mem: numeric.optional(),
-  maxmem: numeric.optional(),
-  disk: numeric.optional(),
-  maxdisk: numeric.optional(),
-});
-export type NodeResource = z.infer<typeof NodeResourceSchema>;
+export class ShapeError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined) throw new ShapeError(field, `${field} is missing or not the expected type`);
+  return value;
+}
 
-export const StorageResourceSchema = z.object({
-  id: z.string(),
-  type: z.literal('storage'),
-  storage: z.string(),
-  node: z.string(),
-  status: z.string().default('unknown'),
-  plugintype: z.string().optional(),
-  shared: bool.default(false),
-  content: z.string().optional().transform((c) => (c ? c.split(',').filter(Boolean) : [])),
-  disk: numeric.optional(),
-  maxdisk: numeric.optional(),
-});
-export type StorageResource = z.infer<typeof StorageResourceSchema>;
+export interface GuestResource {
+  id: string;
+  type: 'qemu' | 'lxc';
+  vmid: number;
+  node: string;
+  status: string;
+  name?: string;
+  uptime?: number;
+  template: boolean;
+  maxcpu?: number;
+  cpu?: number;
+  maxmem?: number;
+  mem?: number;
+  maxdisk?: number;
+  disk?: number;
+  netin?: number;
+  netout?: number;
+  diskread?: number;
+  diskwrite?: number;
+  tags: string[];
+  lock?: string;
+  pool?: string;
+  hastate?: string;
+}
 
-export const PoolResourceSchema = z.object({
-  id: z.string(),
-  type: z.literal('pool'),
-  pool: z.string(),
-});
-export type PoolResource = z.infer<typeof PoolResourceSchema>;
+export function coerceGuestResource(r: Raw): GuestResource {
+  const vmid = required(toNumber(r.vmid), 'vmid');
+  if (!Number.isInteger(vmid) || vmid < 1) throw new ShapeError('vmid', `vmid ${String(r.vmid)} is not a valid VMID`);
+  return {
+    id: required(toText(r.id), 'id'),
+    type: r.type as 'qemu' | 'lxc',
+    vmid,
+    node: required(toText(r.node), 'node'),
+    status: toText(r.status) ?? 'unknown',
+    name: toText(r.name),
+    uptime: toNumber(r.uptime),
+    template: toBool(r.template),
+    maxcpu: toNumber(r.maxcpu),
+    cpu: toNumber(r.cpu),
+    maxmem: toNumber(r.maxmem),
+    mem: toNumber(r.mem),
+    maxdisk: toNumber(r.maxdisk),
+    disk: toNumber(r.disk),
+    netin: toNumber(r.netin),
+    netout: toNumber(r.netout),
+    diskread: toNumber(r.diskread),
+    diskwrite: toNumber(r.diskwrite),
+    tags: parseTags(toText(r.tags)),
+    lock: toText(r.lock) || undefined,
+    pool: toText(r.pool),
+    hastate: toText(r.hastate),
+  };
+}
+
+export interface NodeResource {
+  id: string;
+  type: 'node';
+  node: string;
+  status: string;
+  level?: string;
+  uptime?: number;
+  cpu?: number;
+  maxcpu?: number;
+  mem?: number;
+  maxmem?: number;
+  disk?: number;
+  maxdisk?: number;
+}
+
+export function coerceNodeResource(r: Raw): NodeResource {
+  return {
+    id: required(toText(r.id), 'id'),
+    type: 'node',
+    node: required(toText(r.node), 'node'),
+    status: toText(r.status) ?? 'unknown',
+    level: toText(r.level),
+    uptime: toNumber(r.uptime),
+    cpu: toNumber(r.cpu),
+    maxcpu: toNumber(r.maxcpu),
+    mem: toNumber(r.mem),
+    maxmem: toNumber(r.maxmem),
+    disk: toNumber(r.disk),
+    maxdisk: toNumber(r.maxdisk),
+  };
+}
+
+export interface StorageResource {
+  id: string;
+  type: 'storage';
+  storage: string;
+  node: string;
+  status: string;
+  plugintype?: string;
+  shared: boolean;
+  content: string[];
+  disk?: number;
+  maxdisk?: number;
+}
+
+export function coerceStorageResource(r: Raw): StorageResource {
+  const content = toText(r.content);
+  return {
+    id: required(toText(r.id), 'id'),
+    type: 'storage',
+    storage: required(toText(r.storage), 'storage'),
+    node: required(toText(r.node), 'node'),
+    status: toText(r.status) ?? 'unknown',
+    plugintype: toText(r.plugintype),
+    shared: toBool(r.shared),
+    content: content ? content.split(',').filter(Boolean) : [],
+    disk: toNumber(r.disk),
+    maxdisk: toNumber(r.maxdisk),
+  };
+}
+
+export interface PoolResource {
+  id: string;
+  type: 'pool';
+  pool: string;
+}
+
+export function coercePoolResource(r: Raw): PoolResource {
+  return { id: required(toText(r.id), 'id'), type: 'pool', pool: required(toText(r.pool), 'pool') };
+}
 
 /** Entries of `/cluster/resources` we do not model (sdn, network, openvz, future types) keep id and type. */
 export interface OtherResource {
@@ -179,7 +268,21 @@ export interface SnapshotList {
   current: { digest?: string; running: boolean; parent?: string };
 }
 
-export const NodeListEntrySchema = NodeResourceSchema.extend({ ssl_fingerprint: z.string().optional() });
+export const NodeListEntrySchema = z.object({
+  id: z.string(),
+  type: z.literal('node').default('node'),
+  node: z.string(),
+  status: z.string().default('unknown'),
+  level: z.string().optional(),
+  uptime: numeric.optional(),
+  cpu: numeric.optional(),
+  maxcpu: numeric.optional(),
+  mem: numeric.optional(),
+  maxmem: numeric.optional(),
+  disk: numeric.optional(),
+  maxdisk: numeric.optional(),
+  ssl_fingerprint: z.string().optional(),
+});
 export type NodeListEntry = z.infer<typeof NodeListEntrySchema>;
 
 export const GuestStatusSchema = z.object({

@@ -89,7 +89,7 @@ export function updateGuest(c: SimCluster, vmid: number, input: UpdateGuestInput
   if (input.node !== undefined && input.node !== g.node) {
     requireNode(c, input.node);
     const from = g.node;
-    g.node = input.node;
+    c.moveGuest(g, input.node);
     finishedTask(c, from, g.ha ? 'hamigrate' : g.type === 'qemu' ? 'qmigrate' : 'vzmigrate', vmid, input.silent);
   }
   if (input.status !== undefined && input.status !== g.status) {

@@ -131,7 +131,7 @@ const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) =
     delete values.lock;
     now.snapshots.push({ name, snaptime: c.now(), description: String(params.description ?? ''), vmstate: Boolean(params.vmstate) && now.status !== 'stopped', parent: now.parent, values });
     now.parent = name;
-    now.digest = undefined;
+    c.changed(now);
     return { log: [`snapshot '${name}' created`] };
   });
 };
@@ -144,7 +144,7 @@ const snapshotRollback: Route['handler'] = ({ cluster: c, guest, params, user })
     if (!snap) return { error: `snapshot '${name}' does not exist` };
     now.values = { ...snap.values };
     now.parent = snap.name;
-    now.digest = undefined;
+    c.changed(now);
     c.setStatus(now, snap.vmstate || params.start ? 'running' : 'stopped');
     return {};
   });
@@ -159,7 +159,7 @@ const snapshotDelete: Route['handler'] = ({ cluster: c, guest, params, user }) =
     now.snapshots = now.snapshots.filter((s) => s !== snap);
     for (const s of now.snapshots) if (s.parent === name) s.parent = snap.parent;
     if (now.parent === name) now.parent = snap.parent;
-    now.digest = undefined;
+    c.changed(now);
     return {};
   });
 };
@@ -205,7 +205,7 @@ const migrate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const type = g.ha ? 'hamigrate' : TASK_TYPES[g.type].migrate!;
   return lockedTask(c, g, type, user, 'migrate', (now) => {
     const from = now.node;
-    now.node = targetName;
+    c.moveGuest(now, targetName);
     return { log: [`starting migration of ${label(now)} to node '${targetName}'`, `migration finished (${from} -> ${targetName})`] };
   });
 };

@@ -48,7 +48,9 @@ export interface SimGuest {
   ha?: { state: 'started' | 'stopped' | 'disabled' | 'ignored' };
   /** Only meaningful while running. */
   frozen?: boolean;
+  /** Caches of values derived from the config file; `SimCluster.changed()` clears them. */
   digest?: string;
+  derived?: { name: string; maxcpu: number; maxmem: number; maxdisk: number; volumes: Array<{ storage: string; bytes: number }> };
 }
 
 export interface SimTask {
@@ -155,20 +157,37 @@ export class SimCluster {
     return guest.digest;
   }
 
+  /** Call after any change to a guest's config, snapshots or node. */
+  changed(guest: SimGuest): void {
+    guest.digest = undefined;
+    guest.derived = undefined;
+  }
+
+  private derived(g: SimGuest): NonNullable<SimGuest['derived']> {
+    g.derived ??= {
+      name: guestName(g.type, g.vmid, g.values),
+      maxcpu: cpuCount(g.type, g.values, this.node(g.node)?.maxcpu ?? 1),
+      maxmem: memoryBytes(g.type, g.values),
+      maxdisk: diskBytes(g.type, g.values),
+      volumes: diskVolumes(g.values),
+    };
+    return g.derived;
+  }
+
   name(guest: SimGuest): string {
-    return guestName(guest.type, guest.vmid, guest.values);
+    return this.derived(guest).name;
   }
 
   maxcpu(guest: SimGuest): number {
-    return cpuCount(guest.type, guest.values, this.node(guest.node)?.maxcpu ?? 1);
+    return this.derived(guest).maxcpu;
   }
 
   maxmem(guest: SimGuest): number {
-    return memoryBytes(guest.type, guest.values);
+    return this.derived(guest).maxmem;
   }
 
   maxdisk(guest: SimGuest): number {
-    return diskBytes(guest.type, guest.values);
+    return this.derived(guest).maxdisk;
   }
 
   /** Bytes allocated on each storage: per node for local storage, cluster-wide for shared. */
@@ -176,7 +195,7 @@ export class SimCluster {
     const shared = new Set(this.storages.filter((s) => s.shared).map((s) => s.storage));
     const usage = new Map<string, number>();
     for (const g of this.guests.values()) {
-      for (const v of diskVolumes(g.values)) {
+      for (const v of this.derived(g).volumes) {
         const key = shared.has(v.storage) ? v.storage : `${g.node}/${v.storage}`;
         usage.set(key, (usage.get(key) ?? 0) + v.bytes);
       }
@@ -209,7 +228,12 @@ export class SimCluster {
       if (value === null) delete guest.values[key];
       else guest.values[key] = value;
     }
-    guest.digest = undefined;
+    this.changed(guest);
+  }
+
+  moveGuest(guest: SimGuest, node: string): void {
+    guest.node = node;
+    this.changed(guest);
   }
 
   setStatus(guest: SimGuest, status: SimGuest['status']): void {

@@ -1,0 +1,17 @@
+/**
+ * Benchmarks, printed as Markdown tables (copy them into docs/benchmarks.md with machine and date).
+ *   npm run bench                      # all
+ *   npm run bench -- bulk-read         # one
+ */
+import { benchBulkRead } from './bulk-read.js';
+
+const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  const bench = benches[name];
+  if (!bench) {
+    process.stderr.write(`unknown benchmark "${name}"; known: ${Object.keys(benches).join(', ')}\n`);
+    process.exit(2);
+  }
+  await bench();
+}
