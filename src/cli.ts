@@ -13,7 +13,7 @@ Commands:
       --port N (8006)  --host ADDR (127.0.0.1)  --http (plain HTTP instead of HTTPS)
       --task-delay MS (1000)  --status-lag MS (0)  --auth-delay MS (0)
       --churn MS (0: off; else an out-of-band change every MS)
-      --env-file FILE (./data/sim.env: where the credentials are written, mode 600)
+      --write-env FILE (./data/sim.env: where the credentials are written, mode 600)
   demo                        a simulated cluster plus the client, with changes every 5 s
   help                        this text
 
@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
         options: {
           guests: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, 'lxc-ratio': { type: 'string' },
           port: { type: 'string' }, host: { type: 'string' }, http: { type: 'boolean' }, 'task-delay': { type: 'string' },
-          'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'env-file': { type: 'string' },
+          'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'write-env': { type: 'string' },
         },
       });
       const nodes = integer('nodes', values.nodes, 3);
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
         statusLagMs: integer('status-lag', values['status-lag'], 0),
         authFailDelayMs: integer('auth-delay', values['auth-delay'], 0),
         churnMs: integer('churn', values.churn, 0),
-        envFile: values['env-file'] ?? 'data/sim.env',
+        envFile: values['write-env'] ?? 'data/sim.env',
       });
       return 0;
     }
