@@ -1,0 +1,90 @@
+/**
+ * The command line end to end, as an operator runs it: `sim` in one process, `check` in another
+ * with the credentials `sim` wrote, and configuration errors with their exit status.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLI = ['--import', 'tsx', 'src/cli.ts'];
+const dir = mkdtempSync(join(tmpdir(), 'pi-cli-'));
+const children: ChildProcess[] = [];
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: process.cwd() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function startSim(args: string[]): Promise<{ child: ChildProcess; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...CLI, 'sim', ...args], { env: { PATH: process.env.PATH ?? '' } });
+    children.push(child);
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d;
+      if (output.includes('Ctrl-C stops it.')) resolve({ child, output });
+    });
+    child.on('exit', (code) => reject(new Error(`sim exited with ${code}: ${output}`)));
+  });
+}
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGTERM');
+});
+
+function parseEnv(file: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+describe('proxmox-inventory CLI', () => {
+  it('sim serves 10,000 guests over HTTPS; check connects with the pinned fingerprint it wrote', async () => {
+    const envFile = join(dir, 'sim.env');
+    const { output } = await startSim(['--guests', '10000', '--nodes', '16', '--port', '0', '--write-env', envFile]);
+    expect(output).toMatch(/16 nodes, 10000 guests/);
+    const fingerprint = /fingerprint {2}([0-9A-F:]{95})/.exec(output)![1]!;
+    expect(statSync(envFile).mode & 0o777).toBe(0o600);
+    const env = parseEnv(envFile);
+    expect(env.PVE_FINGERPRINT).toBe(fingerprint);
+    expect(output).not.toContain(env.PVE_TOKEN_SECRET); // the secret goes to the file only
+
+    const check = await run(['check'], env);
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toMatch(/^default: ok, Proxmox VE 9\.1\.1, 16 nodes \(16 online, quorate\), 10000 guests \(\d+ qemu, \d+ lxc\), 64 storage entries; 3 API calls in \d+ ms\n$/);
+    expect(check.code).toBe(0);
+
+    const unpinned = await run(['check'], { ...env, PVE_FINGERPRINT: '' });
+    expect(unpinned.code).toBe(1);
+    expect(unpinned.stdout).toContain(`default: FAILED: GET /version → self-signed certificate`);
+    expect(unpinned.stdout).toContain(`PVE_FINGERPRINT=${fingerprint}`);
+  }, 60_000);
+
+  it('reports every configuration problem and exits 2', async () => {
+    const result = await run(['check'], { PVE_URL: 'https://pve:8006', PVE_TOKEN_ID: 'root@pam' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('invalid configuration (2 problems):');
+    expect(result.stderr).toContain('PVE_TOKEN_ID: expected an API token id');
+    expect(result.stderr).toContain('PVE_TOKEN_SECRET: missing');
+  });
+
+  it('rejects an unknown command or a bad flag with the usage text', async () => {
+    const bogus = await run(['bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/^unknown command "bogus"\n\nproxmox-inventory <command>/);
+    const badFlag = await run(['sim', '--guests', 'many']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('--guests: expected a non-negative number, got "many"');
+  });
+});
