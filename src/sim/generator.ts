@@ -21,8 +21,9 @@ export interface GenerateOptions {
 const ROLES = ['web', 'db', 'cache', 'api', 'worker', 'k8s-node', 'ci-runner', 'mon', 'proxy', 'mail', 'dns', 'files', 'vpn', 'log', 'build'];
 const TAGS = ['prod', 'staging', 'dev', 'backup', 'k8s', 'critical', 'linux', 'windows', 'team-a', 'team-b', 'pci', 'legacy'];
 const POOLS = ['prod', 'staging', 'dev', 'infra'];
-const LXC_OS = ['debian', 'ubuntu', 'alpine', 'rockylinux'];
-const QEMU_OS = ['l26', 'l26', 'l26', 'win11', 'win2k22'];
+// Values of the schema's `ostype` enums (Rocky Linux containers use `centos`; Windows Server 2022 guests `win11`).
+const LXC_OS = ['debian', 'ubuntu', 'alpine', 'centos'];
+const QEMU_OS = ['l26', 'l26', 'l26', 'win11', 'win10'];
 
 const uuid = (rng: Rng): string => {
   const hex = Array.from({ length: 32 }, () => between(rng, 0, 15).toString(16)).join('');

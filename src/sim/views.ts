@@ -127,6 +127,8 @@ export function clusterStatus(c: SimCluster): Entry[] {
 export function nodesList(c: SimCluster, fingerprint: string | undefined): Entry[] {
   return c.nodes.map((n) => {
     const e = nodeEntry(c, n);
+    // Cluster.pm `resources` adds cgroup-mode; /nodes (extract_node_stats only) has none (recorded nodes.4node fixture).
+    delete e['cgroup-mode'];
     if (fingerprint && n.online) e.ssl_fingerprint = fingerprint;
     return e;
   });
@@ -233,7 +235,9 @@ export function taskEntry(t: SimTask, withSaved: boolean): Entry {
   if (withSaved) {
     // The cluster tasklist carries `saved`; a finished entry read back from the active file is the string "1".
     e.saved = t.endtime !== undefined ? '1' : '0';
-    if (t.endtime === undefined) delete e.pstart;
+    // RESTEnvironment.pm `active_workers` deletes pstart from every entry and pid from finished ones.
+    delete e.pstart;
+    if (t.endtime !== undefined) delete e.pid;
   }
   return e;
 }
