@@ -30,15 +30,29 @@ const uuid = (rng: Rng): string => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 };
 
-/** Local storage per node plus two shared pools, as a typical Ceph + NFS cluster has. */
+/** Local storage per node plus two shared pools, as a typical Ceph + NFS cluster has. Sizes are set once guests exist. */
 function addStorage(cluster: SimCluster): void {
   const all = cluster.nodes.map((n) => n.name);
   cluster.storages.push(
-    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30 },
-    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 4 * 2 ** 40 },
-    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 64 * 2 ** 40 },
-    { storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40 },
+    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30, baseUsed: 18 * 2 ** 30 },
+    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 0, baseUsed: 0 },
+    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 0, baseUsed: 0 },
+    { storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40, baseUsed: 22 * 2 ** 40 },
   );
+}
+
+/**
+ * Sizes guest storage to the guests on it, the way clusters grow: local-lvm at most ~70 % full on
+ * the busiest node, and the shared Ceph pool at ~88 %, above the 85 % an operator watches for.
+ */
+function sizeGuestStorage(cluster: SimCluster): void {
+  const usage = cluster.storageUsage();
+  const TiB = 2 ** 40;
+  const fit = (used: number, fill: number, min: number): number => Math.max(min, Math.ceil(used / fill / TiB) * TiB);
+  for (const s of cluster.storages) {
+    if (s.storage === 'local-lvm') s.maxdisk = fit(Math.max(...s.nodes.map((n) => usage.get(`${n}/${s.storage}`) ?? 0)), 0.7, 2 * TiB);
+    if (s.storage === 'ceph-vm') s.maxdisk = Math.max(4 * TiB, Math.ceil((usage.get(s.storage) ?? 0) / 0.88));
+  }
 }
 
 export function qemuValues(rng: Rng, vmid: number, name: string, opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean }): ConfigValues {
@@ -138,9 +152,10 @@ export function generateCluster(options: GenerateOptions = {}): SimCluster {
     guest.startedAt = Date.now() - between(rng, 60, 86_400 * 20) * 1000;
     if (!template && rng() < 0.1) {
       const when = 1_730_000_000 + between(rng, 0, 20_000_000);
-      guest.snapshots.push({ name: 'before-upgrade', snaptime: when, description: 'pre apt upgrade', vmstate: false, values: { ...values } });
+      guest.snapshots.push({ name: 'before-upgrade', snaptime: when, description: 'pre apt upgrade', values: { ...values } });
       guest.parent = 'before-upgrade';
     }
   }
+  sizeGuestStorage(cluster);
   return cluster;
 }

@@ -11,7 +11,8 @@ export interface SnapshotSection {
   name: string;
   snaptime: number;
   description: string;
-  vmstate: boolean;
+  /** The volume holding saved RAM (`local-lvm:vm-100-state-snap1`) for a qemu snapshot taken with vmstate. */
+  vmstate?: string;
   parent?: string;
   values: ConfigValues;
 }
@@ -100,7 +101,7 @@ export function renderConfigFile(values: ConfigValues, parent: string | undefine
   for (const snap of snapshots) {
     const meta: ConfigValues = { ...snap.values, snaptime: String(snap.snaptime) };
     if (snap.parent) meta.parent = snap.parent;
-    if (snap.vmstate) meta.vmstate = '1';
+    if (snap.vmstate) meta.vmstate = snap.vmstate;
     if (snap.description) meta.description = snap.description;
     out += `\n[${snap.name}]\n${renderSection(meta)}`;
   }
@@ -113,8 +114,8 @@ export function sha1(text: string): string {
 
 /** Config keys Proxmox returns as JSON numbers (integer or boolean schema types); everything else stays a string. */
 const NUMERIC_KEYS: Record<GuestType, Set<string>> = {
-  qemu: new Set(['cores', 'sockets', 'vcpus', 'balloon', 'cpuunits', 'shares', 'numa', 'onboot', 'template', 'kvm', 'tablet', 'acpi', 'protection', 'reboot', 'localtime', 'freeze', 'autostart']),
-  lxc: new Set(['cores', 'memory', 'swap', 'cpuunits', 'onboot', 'template', 'unprivileged', 'protection', 'console', 'tty', 'debug']),
+  qemu: new Set(['cores', 'sockets', 'vcpus', 'balloon', 'cpuunits', 'shares', 'numa', 'onboot', 'template', 'kvm', 'tablet', 'acpi', 'protection', 'reboot', 'localtime', 'freeze', 'autostart', 'snaptime']),
+  lxc: new Set(['cores', 'memory', 'swap', 'cpuunits', 'onboot', 'template', 'unprivileged', 'protection', 'console', 'tty', 'debug', 'snaptime']),
 };
 
 /** The config GET answer: values typed as on the wire (`memory` stays a string for qemu, as since PVE 8.1). */

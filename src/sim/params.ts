@@ -42,7 +42,7 @@ const FORMATS: Record<string, { re: RegExp; what: string }> = {
 const TRUE = /^(1|on|yes|true)$/i;
 const FALSE = /^(0|off|no|false)$/i;
 
-function checkValue(name: string, schema: ParamSchema, raw: string | string[]): { value?: string | number | boolean | string[]; error?: string } {
+function checkValue(schema: ParamSchema, raw: string | string[]): { value?: string | number | boolean | string[]; error?: string } {
   if (schema.type === 'array') {
     const list = Array.isArray(raw) ? raw : [raw];
     return { value: list.map(String) };
@@ -68,7 +68,6 @@ function checkValue(name: string, schema: ParamSchema, raw: string | string[]): 
       if (schema.pattern && !new RegExp(`^(?:${schema.pattern})$`).test(text)) return { error: `value does not match the regex pattern` };
       const format = typeof schema.format === 'string' ? FORMATS[schema.format] : undefined;
       if (format && !format.re.test(text)) return { error: `invalid format - invalid ${format.what} '${text}'` };
-      void name;
       return { value: text };
     }
   }
@@ -90,13 +89,12 @@ export function verifyParams(endpoint: string, raw: RawParams): Params {
   const errors: Record<string, string> = {};
   const out: Params = {};
   for (const [name, value] of Object.entries(raw)) {
-    // `delete`/`revert` list keys to remove; an empty string for an optional value means "unset" in Proxmox forms.
     const prop = declared(properties, name);
     if (!prop) {
       errors[name] = 'property is not defined in schema and the schema does not allow additional properties';
       continue;
     }
-    const checked = checkValue(name, prop, value);
+    const checked = checkValue(prop, value);
     if (checked.error) errors[name] = checked.error;
     else out[name] = checked.value!;
   }
@@ -110,7 +108,7 @@ export function verifyParams(endpoint: string, raw: RawParams): Params {
 /** A token's privileges; `*` grants everything. */
 export type Privileges = ReadonlySet<string>;
 
-function substitute(path: string, params: Params): string {
+function substitute(path: string, params: Params | RawParams): string {
   return path.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? ''));
 }
 
@@ -118,7 +116,7 @@ function substitute(path: string, params: Params): string {
  * Evaluates a schema `permissions.check` (`["perm", path, [privs], "any", 1]`, `["and", …]`,
  * `["or", …]`, `["perm", …, "require_param", p]`); returns the first failing (path, privilege).
  */
-function evaluate(check: unknown, privs: Privileges, params: Params): { path: string; priv: string } | undefined {
+function evaluate(check: unknown, privs: Privileges, params: Params | RawParams): { path: string; priv: string } | undefined {
   if (!Array.isArray(check) || privs.has('*')) return undefined;
   const [op, ...rest] = check as [string, ...unknown[]];
   if (op === 'and') {
@@ -150,7 +148,7 @@ function evaluate(check: unknown, privs: Privileges, params: Params): { path: st
   return undefined; // userid-group, userid-param…: not used by the endpoints we serve
 }
 
-export function checkPermission(endpoint: string, privs: Privileges, params: Params): void {
+export function checkPermission(endpoint: string, privs: Privileges, params: Params | RawParams): void {
   const permissions = endpointSchema(endpoint)?.permissions as { check?: unknown } | null | undefined;
   const failed = evaluate(permissions?.check, privs, params);
   if (failed) throw new PveHttpError(403, `Permission check failed (${failed.path}, ${failed.priv})`);

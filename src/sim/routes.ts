@@ -4,6 +4,7 @@
  * at once and finish as tasks; checks Proxmox makes before forking answer as HTTP errors, checks
  * its workers make fail inside the task.
  */
+import { diskVolumes } from './guest-config.js';
 import { PveHttpError, paramError, type SimCluster, type SimGuest, type SimNode, type TaskOutcome } from './state.js';
 import type { Params } from './params.js';
 import * as view from './views.js';
@@ -129,7 +130,7 @@ const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) =
     if (now.snapshots.some((s) => s.name === name)) return { error: `snapshot name '${name}' already used` };
     const values = { ...now.values };
     delete values.lock;
-    now.snapshots.push({ name, snaptime: c.now(), description: String(params.description ?? ''), vmstate: Boolean(params.vmstate) && now.status !== 'stopped', parent: now.parent, values });
+    now.snapshots.push({ name, snaptime: c.now(), description: String(params.description ?? ''), vmstate: params.vmstate && now.status !== 'stopped' ? `${diskVolumes(now.values)[0]?.storage ?? 'local'}:vm-${now.vmid}-state-${name}` : undefined, parent: now.parent, values });
     now.parent = name;
     c.changed(now);
     return { log: [`snapshot '${name}' created`] };
@@ -242,12 +243,12 @@ const configPut: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   return null;
 };
 
+/** qemu-server checks digest and lock and writes the change before forking; the task only applies pending hot-plug changes. */
 const configPost: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
-  return c.startTask(g.node, 'qmconfig', g.vmid, user, () => {
-    const error = applyConfig(c, current(c, g), params, user);
-    return error ? { error } : {};
-  });
+  const error = applyConfig(c, g, params, user);
+  if (error) throw new PveHttpError(500, error);
+  return c.startTask(g.node, 'qmconfig', g.vmid, user, () => ({}));
 };
 
 const agentRunning = (g: SimGuest): void => {
@@ -295,11 +296,10 @@ const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
 const guestRoutes = (type: GuestType): Route[] => {
   const base = `/nodes/{node}/${type}/{vmid}`;
   const routes: Route[] = [
-    { method: 'GET', path: `${base}/config`, handler: ({ cluster: c, guest, node, params }) => {
+    { method: 'GET', path: `${base}/config`, handler: ({ cluster: c, guest, params }) => {
       const config = view.guestConfig(c, guest!, params.snapshot as string | undefined);
       if (!config) throw new PveHttpError(500, `snapshot '${params.snapshot}' does not exist`);
       return config;
-      void node;
     } },
     { method: 'PUT', path: `${base}/config`, handler: configPut },
     { method: 'GET', path: `${base}/status/current`, handler: ({ cluster: c, guest }) => view.guestStatusCurrent(c, guest!) },

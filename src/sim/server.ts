@@ -13,7 +13,7 @@ import { createGuest, deleteGuest, setNodeOnline, updateGuest, type CreateGuestI
 import { generateCluster, type GenerateOptions } from './generator.js';
 import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
 import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
-import { PveHttpError, type SimCluster } from './state.js';
+import { paramError, PveHttpError, type SimCluster } from './state.js';
 
 export interface SimulatorOptions extends GenerateOptions {
   host?: string;
@@ -206,17 +206,22 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (!route || !match) throw new PveHttpError(501, `Method '${method} ${path}' not implemented`);
 
+    // pve-manager HTTPServer.pm `rest_handler`: merge URI and request parameters, check
+    // permissions, proxy /nodes/{node}/… to that node, and only then validate parameters.
     const pathParams: Record<string, string> = {};
     route.names.forEach((name, i) => (pathParams[name] = decodeURIComponent(match![i + 1]!)));
-    // The API node proxies /nodes/{node}/… to that node: an unknown or offline node fails before any other check.
+    const raw = await extractParams(req, url);
+    for (const name of Object.keys(raw)) {
+      if (name in pathParams) throw paramError({ [name]: 'duplicate parameter (already defined in URI)' });
+    }
+    const merged = { ...raw, ...pathParams };
+    checkPermission(route.key, auth.privs, merged);
     const node = pathParams.node === undefined ? undefined : cluster.node(pathParams.node);
     if (pathParams.node !== undefined) {
       if (!node) throw new PveHttpError(500, `hostname lookup '${pathParams.node}' failed - failed to get address info for: ${pathParams.node}: Name or service not known`);
       if (!node.online) throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
     }
-    const raw = await extractParams(req, url);
-    const params = verifyParams(route.key, { ...raw, ...pathParams });
-    checkPermission(route.key, auth.privs, params);
+    const params = verifyParams(route.key, merged);
 
     let guest;
     if (pathParams.vmid !== undefined) {

@@ -29,6 +29,8 @@ export interface SimStorage {
   /** Nodes where this storage is enabled. */
   nodes: string[];
   maxdisk: number;
+  /** Bytes used by what is not a guest disk (ISOs, templates, backups), per node for local storage. */
+  baseUsed: number;
 }
 
 export interface SimGuest {
@@ -194,6 +196,10 @@ export class SimCluster {
   storageUsage(): Map<string, number> {
     const shared = new Set(this.storages.filter((s) => s.shared).map((s) => s.storage));
     const usage = new Map<string, number>();
+    for (const s of this.storages) {
+      if (s.shared) usage.set(s.storage, s.baseUsed);
+      else for (const node of s.nodes) usage.set(`${node}/${s.storage}`, s.baseUsed);
+    }
     for (const g of this.guests.values()) {
       for (const v of this.derived(g).volumes) {
         const key = shared.has(v.storage) ? v.storage : `${g.node}/${v.storage}`;

@@ -199,7 +199,12 @@ export function guestStatusCurrent(c: SimCluster, g: SimGuest): Record<string, u
 export function guestConfig(c: SimCluster, g: SimGuest, snapshot: string | undefined): Record<string, string | number> | undefined {
   if (snapshot) {
     const snap = g.snapshots.find((s) => s.name === snapshot);
-    return snap && configResponse(g.type, snap.values, c.digest(g), snap.parent);
+    if (!snap) return undefined;
+    // A snapshot section carries its own metadata lines (QemuConfig/LXC Config `snapshot_prepare`).
+    const meta: Record<string, string> = { ...snap.values, snaptime: String(snap.snaptime) };
+    if (snap.description) meta.description = snap.description;
+    if (snap.vmstate) meta.vmstate = snap.vmstate;
+    return configResponse(g.type, meta, c.digest(g), snap.parent);
   }
   return configResponse(g.type, g.values, c.digest(g), g.parent);
 }

@@ -574,7 +574,8 @@ export function checkNextId(data: unknown): string[] {
 // ---------------------------------------------------------------------------
 // Error responses
 
-const PERMISSION_REASON_RE = /^Permission check failed \(\/[^,]*, [A-Za-z.]+\)$/;
+// `check_any` (RPCEnvironment.pm) lists the alternatives joined with `|`.
+const PERMISSION_REASON_RE = /^Permission check failed \(\/[^,]*, [A-Za-z.]+(\|[A-Za-z.]+)*\)$/;
 const NOT_IMPLEMENTED_REASON_RE = /^Method '(GET|POST|PUT|DELETE) \/.*' not implemented$/;
 
 /**
@@ -591,7 +592,7 @@ export function checkErrorResponse(status: number, reason: string, body: string)
     return problems;
   }
   if (status === 403 && !PERMISSION_REASON_RE.test(reason)) {
-    problems.push(`reason: ${JSON.stringify(reason)} is not "Permission check failed (/path, Priv.Name)"`);
+    problems.push(`reason: ${JSON.stringify(reason)} is not "Permission check failed (/path, Priv.Name[|Priv.Name…])"`);
   }
   if (status === 501 && !NOT_IMPLEMENTED_REASON_RE.test(reason)) {
     problems.push(`reason: ${JSON.stringify(reason)} is not "Method '<METHOD> /path' not implemented"`);

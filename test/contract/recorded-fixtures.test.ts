@@ -503,7 +503,7 @@ describe('checkNodes, checkNextId, checkErrorResponse reject', () => {
       'body.errors: a 400 names the offending parameters in an object, got nothing',
     ]);
     expect(checkErrorResponse(403, 'Permission denied', '{"data":null}')).toEqual([
-      'reason: "Permission denied" is not "Permission check failed (/path, Priv.Name)"',
+      'reason: "Permission denied" is not "Permission check failed (/path, Priv.Name[|Priv.Name…])"',
     ]);
     expect(checkErrorResponse(501, 'Not Found', '{"data":null}')).toEqual([
       `reason: "Not Found" is not "Method '<METHOD> /path' not implemented"`,

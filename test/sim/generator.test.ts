@@ -163,6 +163,15 @@ describe('10,000 guests on 16 nodes', () => {
     expect(count((g) => g.template === 1 && g.status !== 'stopped')).toBe(0);
   });
 
+  it('guest storage is sized to its guests: local-lvm at most 70 % full, the shared Ceph pool at 88 %', () => {
+    const storage = all.filter((e) => e.type === 'storage');
+    const fill = (s: Entry): number => (s.disk as number) / (s.maxdisk as number);
+    const lvm = storage.filter((s) => s.storage === 'local-lvm');
+    expect(Math.max(...lvm.map(fill))).toBeLessThanOrEqual(0.7);
+    expect(Math.min(...lvm.map(fill))).toBeGreaterThan(0.2);
+    for (const ceph of storage.filter((s) => s.storage === 'ceph-vm')) expect(fill(ceph)).toBeCloseTo(0.88, 2);
+  });
+
   it('storage has shared entries (one per node) and local ones', () => {
     const storage = all.filter((e) => e.type === 'storage');
     expect(storage).toHaveLength(4 * 16);

@@ -90,7 +90,9 @@ const UNDECLARED_BUT_REAL: Record<string, string[]> = {
   // API-NOTES §2.9 ("same pattern" as §2.8): the config keeps its `parent:` line (AbstractConfig
   // load_current_config deletes only snapshots and pending). The qemu schema declares `parent`, the
   // lxc one does not.
-  'GET /nodes/{node}/lxc/{vmid}/config': ['$.parent'],
+  // A `?snapshot=` read returns the snapshot section, which carries `snaptime:` (pve-container
+  // Config.pm `__snapshot_save_vmstate`/snapshot_prepare write it); the lxc schema omits it.
+  'GET /nodes/{node}/lxc/{vmid}/config': ['$.parent', '$.snaptime'],
 };
 
 /** The schema node of the object that holds the property at `path` (a schema-check path). */
@@ -358,6 +360,8 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     const atSnapshot = (await data(`/nodes/${qemu.node}/qemu/${qemu.vmid}/config?snapshot=shapes`)) as Entry;
     expect(atSnapshot.digest).toBe(config.digest);
     expect(atSnapshot.name).toBe(config.name);
+    // The snapshot section's own lines: when it was taken, its description, the RAM state volume.
+    expect(atSnapshot).toMatchObject({ snaptime: snap!.snaptime, description: 'taken by shapes.test', vmstate: expect.stringMatching(new RegExp(`^[a-z-]+:vm-${qemu.vmid}-state-shapes$`)) as string });
     const missing = await call('GET', `/nodes/${qemu.node}/qemu/${qemu.vmid}/config?snapshot=nope`);
     expect(missing.status).toBe(500);
     const lxcList = (await data(`/nodes/${lxc.node}/lxc/${lxc.vmid}/snapshot`)) as Entry[];

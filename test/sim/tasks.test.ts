@@ -403,6 +403,13 @@ describe('config changes', () => {
     expect(after.description).toBe('set by POST');
     expect(after.digest).not.toBe(before.digest);
     expect(await clusterLog()).toContain(`update VM ${g.vmid}: -description set by POST`);
+
+    // qemu-server checks the digest before forking: a stale one is an HTTP 500, no task starts.
+    const tasksBefore = (await client.clusterTasks()).length;
+    const err = await httpError(client.post(`${base(g)}/config`, { description: 'lost', digest: before.digest as string }));
+    expect([err.status, err.reason]).toEqual([500, 'detected modified configuration - file changed by other user? Try again.']);
+    expect((await client.clusterTasks()).length).toBe(tasksBefore);
+    expect((await config(g)).description).toBe('set by POST');
   });
 });
 
