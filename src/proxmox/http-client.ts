@@ -36,6 +36,10 @@ export interface HttpClientOptions {
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+interface Envelope {
+  data: unknown;
+  total?: number;
+}
 
 /** Encodes a path segment but keeps `:`, `@` and `!` raw, as Proxmox uses UPIDs and token ids in paths. */
 export const seg = (value: string | number): string =>
@@ -106,17 +110,19 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     return new ProxmoxApiError({ kind: 'network', method, path, reason: (err as Error)?.message ?? String(err), cause: err });
   }
 
-  async function once(method: Method, path: string, params: Params | undefined): Promise<unknown> {
-    const isRead = method === 'GET' || method === 'DELETE';
+  /** One request; answers the whole envelope (`data`, and `total` on paged lists). */
+  async function once(method: Method, path: string, params: Params | undefined): Promise<Envelope> {
+    // Proxmox reads GET and DELETE parameters from the query string, POST and PUT ones from the body.
+    const inQuery = method === 'GET' || method === 'DELETE';
     const headers: Record<string, string> = { authorization: authorization(), accept: 'application/json' };
-    if (!isRead) headers['content-type'] = 'application/json';
+    if (!inQuery) headers['content-type'] = 'application/json';
     let res;
     try {
       res = await pool.request({
         method,
-        path: `/api2/json${path}${isRead ? toQuery(params) : ''}`,
+        path: `/api2/json${path}${inQuery ? toQuery(params) : ''}`,
         headers,
-        body: isRead ? undefined : toBody(params),
+        body: inQuery ? undefined : toBody(params),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
@@ -142,13 +148,14 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       throw new ProxmoxApiError({ kind, method, path, status: res.statusCode, reason, errors, hint: hintFor(kind) });
     }
     try {
-      return (JSON.parse(text) as { data?: unknown }).data ?? null;
+      const envelope = JSON.parse(text) as Envelope | null;
+      return { data: envelope?.data ?? null, total: typeof envelope?.total === 'number' ? envelope.total : undefined };
     } catch (err) {
       throw new ProxmoxApiError({ kind: 'protocol', method, path, status: res.statusCode, reason: 'response body is not JSON', cause: err });
     }
   }
 
-  async function call(method: Method, path: string, params?: Params): Promise<unknown> {
+  async function call(method: Method, path: string, params?: Params): Promise<Envelope> {
     // Only GETs are retried: a write that timed out may still have happened on Proxmox.
     const attempts = method === 'GET' ? retries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
@@ -190,12 +197,12 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     cluster,
 
     async version() {
-      return parseOne('/version', await call('GET', '/version'), VersionSchema);
+      return parseOne('/version', (await call('GET', '/version')).data, VersionSchema);
     },
 
     async clusterResources(type) {
       const path = '/cluster/resources';
-      const data = await call('GET', path, { type });
+      const { data } = await call('GET', path, { type });
       if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
       const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [] };
       for (const item of data as Array<Record<string, unknown>>) {
@@ -215,7 +222,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     },
 
     async clusterStatus() {
-      const entries = parseList('/cluster/status', await call('GET', '/cluster/status'), ClusterStatusEntrySchema);
+      const entries = parseList('/cluster/status', (await call('GET', '/cluster/status')).data, ClusterStatusEntrySchema);
       const status: ClusterStatus = { nodes: [] };
       for (const e of entries) {
         if (e.type === 'cluster') status.cluster = { name: e.name, nodes: e.nodes, version: e.version, quorate: e.quorate };
@@ -225,20 +232,20 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     },
 
     async clusterTasks() {
-      return parseList('/cluster/tasks', await call('GET', '/cluster/tasks'), TaskSchema);
+      return parseList('/cluster/tasks', (await call('GET', '/cluster/tasks')).data, TaskSchema);
     },
 
     async clusterLog(max) {
-      return parseList('/cluster/log', await call('GET', '/cluster/log', { max }), ClusterLogEntrySchema);
+      return parseList('/cluster/log', (await call('GET', '/cluster/log', { max })).data, ClusterLogEntrySchema);
     },
 
     async nodes() {
-      return parseList('/nodes', await call('GET', '/nodes'), NodeListEntrySchema);
+      return parseList('/nodes', (await call('GET', '/nodes')).data, NodeListEntrySchema);
     },
 
     async guestConfig(ref) {
       const path = `${guestPath(ref)}/config`;
-      const data = await call('GET', path);
+      const { data } = await call('GET', path);
       if (!data || typeof data !== 'object' || Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected an object' });
       const values: Record<string, string> = {};
       let digest = '';
@@ -252,13 +259,13 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
 
     async guestStatus(ref) {
       const path = `${guestPath(ref)}/status/current`;
-      return parseOne(path, await call('GET', path), GuestStatusSchema);
+      return parseOne(path, (await call('GET', path)).data, GuestStatusSchema);
     },
 
     async snapshots(ref) {
       const path = `${guestPath(ref)}/snapshot`;
       const list: SnapshotList = { snapshots: [], current: { running: false } };
-      for (const e of parseList(path, await call('GET', path), SnapshotEntrySchema)) {
+      for (const e of parseList(path, (await call('GET', path)).data, SnapshotEntrySchema)) {
         if (e.name === 'current') list.current = { digest: e.digest, running: e.running ?? false, parent: e.parent };
         else list.snapshots.push({ name: e.name, snaptime: e.snaptime, description: e.description, vmstate: e.vmstate, parent: e.parent });
       }
@@ -268,24 +275,24 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
 
     async taskStatus(upid) {
       const path = `${taskPath(upid)}/status`;
-      return parseOne(path, await call('GET', path), TaskStatusSchema);
+      return parseOne(path, (await call('GET', path)).data, TaskStatusSchema);
     },
 
     async taskLog(upid, start = 0, limit = 500) {
       const path = `${taskPath(upid)}/log`;
-      const lines = parseList(path, await call('GET', path, { start, limit }), TaskLogLineSchema);
-      // `total` sits beside `data` in the envelope; the line count is what callers need for paging.
-      return { lines, total: lines.length === 0 ? 0 : lines[lines.length - 1]!.n };
+      const answer = await call('GET', path, { start, limit });
+      const lines = parseList(path, answer.data, TaskLogLineSchema);
+      return { lines, total: answer.total ?? lines.length };
     },
 
     waitForTask(upid, waitOptions) {
       return waitForTask((u) => client.taskStatus(u), upid, waitOptions);
     },
 
-    get: (path, query) => call('GET', path, query),
-    post: (path, params) => call('POST', path, params),
-    put: (path, params) => call('PUT', path, params),
-    delete: (path, params) => call('DELETE', path, params),
+    get: async (path, query) => (await call('GET', path, query)).data,
+    post: async (path, params) => (await call('POST', path, params)).data,
+    put: async (path, params) => (await call('PUT', path, params)).data,
+    delete: async (path, params) => (await call('DELETE', path, params)).data,
 
     async close() {
       await pool.close();

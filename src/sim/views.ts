@@ -2,7 +2,7 @@
  * Read responses in the exact wire shapes of API-NOTES.md: 0/1 booleans, integers as numbers
  * except where Proxmox sends strings, the emission orders of the Perl code, and offline-node shapes.
  */
-import { configResponse, diskVolumes } from './guest-config.js';
+import { configResponse } from './guest-config.js';
 import { noise } from './random.js';
 import type { SimCluster, SimGuest, SimNode, SimTask } from './state.js';
 
@@ -185,7 +185,7 @@ function guestStatusEntry(c: SimCluster, g: SimGuest, full: boolean): Entry {
 }
 
 export function guestStatusCurrent(c: SimCluster, g: SimGuest): Record<string, unknown> {
-  const e: Record<string, unknown> = { ...guestStatusEntry(c, g, true), ha: g.ha ? { managed: 1, state: g.ha.state, group: undefined } : { managed: 0 } };
+  const e: Record<string, unknown> = { ...guestStatusEntry(c, g, true), ha: g.ha ? { managed: 1, state: g.ha.state } : { managed: 0 } };
   if (g.type === 'qemu') {
     if (g.values.agent && /^(1|enabled=1)/.test(g.values.agent)) e.agent = 1;
     if (g.status !== 'stopped') {
@@ -193,7 +193,7 @@ export function guestStatusCurrent(c: SimCluster, g: SimGuest): Record<string, u
       e['running-qemu'] = '9.0.2';
     }
   }
-  return JSON.parse(JSON.stringify(e)) as Record<string, unknown>;
+  return e;
 }
 
 export function guestConfig(c: SimCluster, g: SimGuest, snapshot: string | undefined): Record<string, string | number> | undefined {
@@ -291,8 +291,4 @@ export function poolsList(c: SimCluster, poolid: string | undefined): Array<Reco
     }
     return e;
   });
-}
-
-export function usedStorages(g: SimGuest): string[] {
-  return [...new Set(diskVolumes(g.values).map((v) => v.storage))];
 }

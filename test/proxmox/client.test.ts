@@ -198,6 +198,8 @@ describe('bulk reads and tasks', () => {
     await expect(c.waitForTask(again, { intervalMs: 10 })).resolves.toMatchObject({ outcome: 'error', ok: false, exitstatus: `VM ${g.vmid} already running` });
     const log = await c.taskLog(again);
     expect(log.lines.at(-1)).toEqual({ n: log.total, t: `TASK ERROR: VM ${g.vmid} already running` });
+    const firstOk = await c.taskLog(upid, 0, 1); // a page of one line still reports the whole log's length
+    expect(firstOk).toEqual({ lines: [{ n: 1, t: `starting VM ${g.vmid}` }], total: 2 });
     const tasks = await c.clusterTasks();
     expect(tasks.find((t) => t.upid === again)).toMatchObject({ type: 'qmstart', id: String(g.vmid), user: 'root@pam', tokenid: 'inventory', status: `VM ${g.vmid} already running` });
   });
