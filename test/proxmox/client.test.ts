@@ -140,6 +140,24 @@ describe('typed errors', () => {
   });
 });
 
+describe('concurrency', () => {
+  it('keeps at most `concurrency` requests in flight per cluster; the rest queue', async () => {
+    sim.setFaults({ latencyMs: 150, endpoint: 'GET /version' });
+    const limited = client({ concurrency: 2 });
+    await limited.clusterStatus(); // open the connections first: handshakes are not what is measured
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 6 }, () => limited.version()));
+    const elapsed = Date.now() - started;
+    // 6 requests, 2 at a time, 150 ms each: three waves.
+    expect(elapsed).toBeGreaterThanOrEqual(440);
+    const wide = client({ concurrency: 6 });
+    await wide.clusterStatus();
+    const t = Date.now();
+    await Promise.all(Array.from({ length: 6 }, () => wide.version()));
+    expect(Date.now() - t).toBeLessThan(elapsed - 150);
+  });
+});
+
 describe('retries', () => {
   it('retries a GET on 503 and gives up after the configured attempts', async () => {
     sim.setFaults({ errorRate: 1, errorStatus: 503, endpoint: 'GET /cluster/status' });
