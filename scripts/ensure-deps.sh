@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm test`, `npm run demo` and `npm run bench` need, only when it is missing:
-# node_modules when absent or older than package-lock.json (so a cached node_modules is reused).
+# node_modules when absent or installed from another package-lock.json (its hash is kept in
+# node_modules/.deps-stamp), so a cached node_modules is reused as long as the lockfile is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,7 +4,7 @@
  * src/sim/pve-schema.json, which the simulator validates parameters against and the
  * contract tests check response shapes against.
  *
- *   npm run extract-schema                       # reads ../shared/pve/pve-9.1-apischema.json
+ *   npm run extract-schema                       # reads ../shared/pve/pve-9.1-apischema.json beside the checkout
  *   npm run extract-schema -- path/to/apidata.js # or an apidata.js / JSON of another release
  *
  * Descriptions and UI hints are dropped to keep the file small; everything that
@@ -13,6 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 export const ENDPOINTS = [
   'GET /version',
@@ -89,7 +90,7 @@ function indexByPath(nodes: SchemaNode[], into = new Map<string, SchemaNode>()):
 }
 
 function main(): void {
-  const source = process.argv[2] ?? '../shared/pve/pve-9.1-apischema.json';
+  const source = process.argv[2] ?? fileURLToPath(new URL('../../shared/pve/pve-9.1-apischema.json', import.meta.url));
   const raw = readFileSync(source);
   const byPath = indexByPath(loadSchema(source));
   const endpoints: Record<string, unknown> = {};
@@ -104,7 +105,7 @@ function main(): void {
     source: { file: source.split('/').pop(), sha256: createHash('sha256').update(raw).digest('hex') },
     endpoints,
   };
-  writeFileSync('src/sim/pve-schema.json', JSON.stringify(out, null, 1) + '\n');
+  writeFileSync(new URL('../src/sim/pve-schema.json', import.meta.url), JSON.stringify(out, null, 1) + '\n');
   console.log(`wrote src/sim/pve-schema.json: ${ENDPOINTS.length} endpoints from ${source}`);
 }
 

@@ -22,9 +22,8 @@ PVE_FINGERPRINT or PVE_CA_FILE; several clusters: PROXMOX_INVENTORY_CONFIG=FILE 
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name}: expected a non-negative number, got "${value}"`);
-  return n;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name}: expected a whole number, got "${value}"`);
+  return Number(value);
 }
 
 class UsageError extends Error {}
@@ -41,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
           'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'write-env': { type: 'string' },
         },
       });
+      const host = values.host ?? '127.0.0.1';
+      if (!['127.0.0.1', 'localhost', '::1'].includes(host)) throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
       const nodes = integer('nodes', values.nodes, 3);
       if (nodes < 1) throw new UsageError('--nodes: at least 1');
       const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
         seed: integer('seed', values.seed, 1),
         lxcRatio,
         port: integer('port', values.port, 8006),
-        host: values.host ?? '127.0.0.1',
+        host,
         tls: !values.http,
         taskDelayMs: integer('task-delay', values['task-delay'], 1000),
         statusLagMs: integer('status-lag', values['status-lag'], 0),

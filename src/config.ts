@@ -18,6 +18,24 @@ const TOKEN_ID_RE = /^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
+/** A whole number given as a number or digits (environment values are text); nothing else is coerced. */
+const wholeNumber = (min: number, max: number) =>
+  z.union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(min).max(max));
+
+/** What each key expects, for error messages that never echo the (possibly secret) value given. */
+const EXPECTED: Record<string, string> = {
+  name: 'letters, digits, "-" or "_" (max 63), e.g. "prod"',
+  url: 'the API address, e.g. https://pve1.example.com:8006',
+  tokenId: 'an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
+  tokenSecret: 'the API token secret (text)',
+  tokenSecretFile: 'the path of a file holding the token secret',
+  caFile: 'the path of a PEM CA file, e.g. a copy of /etc/pve/pve-root-ca.pem',
+  fingerprint: 'the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
+  insecure: 'true or false (environment: 1/0, yes/no)',
+  timeoutMs: 'a whole number of milliseconds from 100 to 600000',
+  concurrency: 'a whole number from 1 to 64',
+};
+
 const ClusterSchema = z
   .object({
     name: z.string().regex(NAME_RE, 'use letters, digits, "-" or "_" (max 63), e.g. "prod"'),
@@ -28,8 +46,8 @@ const ClusterSchema = z
     caFile: z.string().min(1).optional(),
     fingerprint: z.string().optional(),
     insecure: z.boolean().default(false),
-    timeoutMs: z.coerce.number().int().min(100).max(600_000).default(15_000),
-    concurrency: z.coerce.number().int().min(1).max(64).default(8),
+    timeoutMs: wholeNumber(100, 600_000).default(15_000),
+    concurrency: wholeNumber(1, 64).default(8),
   })
   .strict();
 
@@ -96,22 +114,31 @@ function envBool(value: string | undefined): boolean | string | undefined {
   return value; // left as text so the schema reports it
 }
 
-/** The cluster the environment describes, or the env overrides for a file cluster of the same name. */
-function clusterFromEnv(env: Env): Record<string, unknown> | undefined {
+/** The cluster keys the environment sets (paths resolved from the working directory). */
+function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
+  const path = (p: string | undefined): string | undefined => (p ? resolve(cwd, p) : undefined);
   const fields: Record<string, unknown> = {
     url: env.PVE_URL,
     tokenId: env.PVE_TOKEN_ID,
     tokenSecret: env.PVE_TOKEN_SECRET,
-    tokenSecretFile: env.PVE_TOKEN_SECRET_FILE,
-    caFile: env.PVE_CA_FILE,
+    tokenSecretFile: path(env.PVE_TOKEN_SECRET_FILE),
+    caFile: path(env.PVE_CA_FILE),
     fingerprint: env.PVE_FINGERPRINT,
     insecure: envBool(env.PVE_INSECURE),
     timeoutMs: env.PVE_TIMEOUT_MS,
     concurrency: env.PVE_CONCURRENCY,
   };
-  const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== ''));
-  if (Object.keys(set).length === 0) return undefined;
-  return { name: env.PVE_CLUSTER_NAME || 'default', ...set };
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+/** Keys that are alternatives: the environment setting one replaces the file's others. */
+const ALTERNATIVES = [['tokenSecret', 'tokenSecretFile'], ['caFile', 'fingerprint', 'insecure']];
+
+function overrideWith(fileCluster: Record<string, unknown>, fromEnv: Record<string, unknown>): void {
+  for (const group of ALTERNATIVES) {
+    if (group.some((k) => k in fromEnv)) for (const k of group) delete fileCluster[k];
+  }
+  Object.assign(fileCluster, fromEnv);
 }
 
 function readConfigFile(path: string, problems: string[]): unknown {
@@ -122,10 +149,20 @@ function readConfigFile(path: string, problems: string[]): unknown {
     problems.push(`config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}); check PROXMOX_INVENTORY_CONFIG / --config`);
     return {};
   }
+  // Parser messages quote the text around the error, which may be a secret: report only where it is.
+  if (/\.json$/i.test(path)) {
+    try {
+      return JSON.parse(text) ?? {};
+    } catch {
+      problems.push(`config file ${path}: not valid JSON; check its syntax (e.g. \`jq . ${path}\`)`);
+      return {};
+    }
+  }
   try {
-    return (/\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)) ?? {};
+    return parseYaml(text) ?? {};
   } catch (err) {
-    problems.push(`config file ${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+    const at = (err as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
+    problems.push(`config file ${path}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}; check its syntax`);
     return {};
   }
 }
@@ -141,14 +178,18 @@ function checkCluster(raw: Record<string, unknown>, keyName: (key: string) => st
   const out: { secret?: string; ca?: string; fingerprint?: string } = {};
   const [secret, secretFile, caFile, fingerprint, url] = [str(raw.tokenSecret), str(raw.tokenSecretFile), str(raw.caFile), str(raw.fingerprint), str(raw.url)];
 
+  if (out.secret !== undefined) out.secret = out.secret.trim();
   if (secret && secretFile) problems.push(`${keyName('tokenSecret')} and ${keyName('tokenSecretFile')}: set only one`);
   else if (secretFile) out.secret = readSecretFile(at(secretFile), keyName('tokenSecretFile'), problems);
-  else if (secret) out.secret = secret;
+  else if (secret) out.secret = secret.trim();
   else problems.push(`${keyName('tokenSecret')}: missing; set the API token secret (or ${keyName('tokenSecretFile')} to a file holding it)`);
 
+  if (out.secret !== undefined && [...out.secret].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    problems.push(`${keyName(secretFile ? 'tokenSecretFile' : 'tokenSecret')}: the secret contains control characters; copy it again without them`);
+  }
   if (url && URL.canParse(url)) {
     const parsed = new URL(url);
-    if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.host}:8006`);
+    if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.hostname}:8006`);
   }
   if (fingerprint !== undefined) {
     out.fingerprint = normalizeFingerprint(fingerprint);
@@ -196,11 +237,13 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
   }
 
   const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = (file.clusters ?? []).map((raw, index) => ({ raw, fromEnv: false, index }));
-  const envCluster = clusterFromEnv(env);
-  if (envCluster) {
-    const same = rawClusters.find((c) => c.raw.name === envCluster.name);
-    if (same) Object.assign(same.raw, envCluster);
-    else rawClusters.push({ raw: envCluster, fromEnv: true, index: rawClusters.length });
+  const fromEnv = clusterFromEnv(env, cwd);
+  const named = env.PVE_CLUSTER_NAME ? rawClusters.find((c) => c.raw.name === env.PVE_CLUSTER_NAME) : undefined;
+  if (named) overrideWith(named.raw, fromEnv);
+  else if (env.PVE_URL) rawClusters.push({ raw: { name: env.PVE_CLUSTER_NAME || 'default', ...fromEnv }, fromEnv: true, index: rawClusters.length });
+  else if (Object.keys(fromEnv).length) {
+    const vars = Object.keys(fromEnv).map((k) => ENV_FOR_KEY[k]).join(', ');
+    problems.push(`${vars}: set but no cluster uses them; set PVE_URL for a cluster from the environment, or PVE_CLUSTER_NAME to the config-file cluster they override`);
   }
 
   const clusters: ClusterConfig[] = [];
@@ -212,8 +255,9 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const key = String(issue.path[0] ?? '');
-        const message = issue.code === 'invalid_type' && issue.input === undefined ? 'missing' : issue.message;
-        problems.push(`${key ? keyName(key) : label}: ${message}`);
+        if (!key) problems.push(`${label}: ${issue.message}`);
+        else if (issue.code === 'unrecognized_keys') problems.push(`${label}: ${issue.message}`);
+        else problems.push(`${keyName(key)}: ${raw[key] === undefined ? 'missing; expected' : 'expected'} ${EXPECTED[key] ?? issue.message}`);
       }
     }
     const checked = checkCluster(raw, keyName, baseDir, problems);

@@ -2,7 +2,7 @@
  * The composition root: the only place that reads the environment, builds loggers and clients,
  * starts servers and installs signal handlers. Each command is one function here.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -43,6 +43,8 @@ function writeSimEnv(sim: Simulator, path: string): void {
     `# read-only token: PVE_TOKEN_ID=${sim.tokens.auditor.id} PVE_TOKEN_SECRET=${sim.tokens.auditor.secret}`,
   ].filter(Boolean);
   writeFileSync(path, lines.join('\n') + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600); // `mode` applies only when the file is created
+
 }
 
 export interface SimCommandOptions extends SimulatorOptions {
@@ -51,7 +53,7 @@ export interface SimCommandOptions extends SimulatorOptions {
 }
 
 export async function runSim(options: SimCommandOptions): Promise<void> {
-  const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+  const log = createLogger(configFromEnv(undefined, true).log);
   const started = Date.now();
   const sim = await startSimulator(options);
   const envFile = resolve(options.envFile);
@@ -113,7 +115,7 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
 
 export async function runDemo(): Promise<void> {
   const envFile = 'data/demo/sim.env';
-  const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+  const log = createLogger(configFromEnv(undefined, true).log);
   const sim = await startSimulator({ guests: 300, nodes: 4, seed: 42 });
   writeSimEnv(sim, resolve(envFile));
   const out = process.stdout;

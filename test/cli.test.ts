@@ -3,7 +3,7 @@
  * with the credentials `sim` wrote, and configuration errors with their exit status.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,7 @@ function parseEnv(file: string): Record<string, string> {
 describe('proxmox-inventory CLI', () => {
   it('sim serves 10,000 guests over HTTPS; check connects with the pinned fingerprint it wrote', async () => {
     const envFile = join(dir, 'sim.env');
+    writeFileSync(envFile, 'left over from before\n', { mode: 0o644 }); // an existing file must not stay readable
     const { output } = await startSim(['--guests', '10000', '--nodes', '16', '--port', '0', '--write-env', envFile]);
     expect(output).toMatch(/16 nodes, 10000 guests/);
     const fingerprint = /fingerprint {2}([0-9A-F:]{95})/.exec(output)![1]!;
@@ -85,6 +86,17 @@ describe('proxmox-inventory CLI', () => {
     expect(bogus.stderr).toMatch(/^unknown command "bogus"\n\nproxmox-inventory <command>/);
     const badFlag = await run(['sim', '--guests', 'many']);
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toContain('--guests: expected a non-negative number, got "many"');
+    expect(badFlag.stderr).toContain('--guests: expected a whole number, got "many"');
+    const fraction = await run(['sim', '--port', '1.5']);
+    expect(fraction.stderr).toContain('--port: expected a whole number, got "1.5"');
+  });
+
+  it('sim refuses a non-loopback address and a bad LOG_LEVEL', async () => {
+    const open = await run(['sim', '--host', '0.0.0.0', '--port', '0']);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toMatch(/^--host: the simulator listens on loopback only \(127\.0\.0\.1, ::1\), not 0\.0\.0\.0\n/);
+    const loud = await run(['sim', '--port', '0'], { LOG_LEVEL: 'loud' });
+    expect(loud.code).toBe(2);
+    expect(loud.stderr).toContain('LOG_LEVEL: "loud" is not one of fatal, error, warn, info, debug, trace');
   });
 });

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { Secret } from '../secret.js';
 import type { Params, ProxmoxClient } from './client.js';
 import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
-import { waitForTask } from './tasks.js';
+import { sleep, waitForTask } from './tasks.js';
 import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
 import {
   ClusterLogEntrySchema, ClusterStatusEntrySchema, coerceGuestResource, coerceNodeResource, coercePoolResource,
@@ -28,7 +28,7 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Most requests in flight at once to this cluster. */
   concurrency?: number;
-  /** Extra attempts for a GET that failed transiently (timeout, network, 502/503/504, 595). */
+  /** Extra attempts for a GET that failed transiently (timeout, connection error, 502/503/504). */
   retries?: number;
   retryBaseMs?: number;
   /** Told about data that was skipped or coerced; never given secrets. */
@@ -71,13 +71,16 @@ const errorCode = (err: unknown): string | undefined => {
   return typeof code === 'string' ? code : undefined;
 };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClient {
   const { cluster, tokenId, tokenSecret, tls, timeoutMs = 15_000, concurrency = 8, retries = 2, retryBaseMs = 250 } = options;
   const warn = options.onWarning ?? ((): void => {});
   const origin = new URL(options.url).origin;
   const { hostname, port, protocol } = new URL(origin);
+  if (protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(hostname)) {
+    throw new Error(`refusing plain http to ${hostname}: the API token would travel unencrypted; use https`);
+  }
+  if (tls.insecure) warn('TLS verification is off for this cluster (insecure): anyone on the path can read the API token', { cluster });
   const pool = new Pool(origin, {
     connections: concurrency,
     pipelining: 1,
@@ -91,7 +94,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
   async function transportError(method: Method, path: string, err: unknown): Promise<ProxmoxApiError> {
     const code = errorCode(err);
     const name = (err as { name?: string } | undefined)?.name;
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || name === 'TimeoutError') {
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' || name === 'TimeoutError') {
       return new ProxmoxApiError({ kind: 'timeout', method, path, reason: `no answer within ${timeoutMs} ms`, cause: err });
     }
     if (isTlsFailure(code)) {
@@ -123,7 +126,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
         path: `/api2/json${path}${inQuery ? toQuery(params) : ''}`,
         headers,
         body: inQuery ? undefined : toBody(params),
-        signal: AbortSignal.timeout(timeoutMs),
+        // No overall deadline here: undici's headers/body timeouts start when the request is sent,
+        // so time spent queued behind the concurrency limit never turns into a false timeout.
       });
     } catch (err) {
       throw await transportError(method, path, err);

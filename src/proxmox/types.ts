@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 
-const numeric = z.union([z.number(), z.string().trim().regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/i)]).transform(Number);
+const DECIMAL = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i;
+const numeric = z.union([z.number(), z.string().trim().regex(DECIMAL)]).transform(Number);
 const bool = z.union([z.boolean(), z.number(), z.string()]).transform((v) => v === true || v === 1 || v === '1' || v === 'true');
 const text = z.union([z.string(), z.number()]).transform(String);
 
@@ -24,10 +25,8 @@ type Raw = Record<string, unknown>;
 /** A number from a JSON number or numeric string; undefined when absent or not numeric. */
 export function toNumber(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
+  // Decimal text only, like the zod `numeric` below: Number() would also take "0x10" or "".
+  if (typeof v === 'string' && DECIMAL.test(v.trim())) return Number(v);
   return undefined;
 }
 export const toBool = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 'true';
@@ -186,7 +185,6 @@ export const ClusterStatusEntrySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('cluster'), id: z.string(), name: z.string(), nodes: numeric.optional(), version: numeric.optional(), quorate: bool.default(false) }),
   z.object({ type: z.literal('node'), id: z.string(), name: z.string(), nodeid: numeric.optional(), online: bool.default(false), local: bool.default(false), ip: z.string().optional(), level: z.string().optional() }),
 ]);
-export type ClusterStatusEntry = z.infer<typeof ClusterStatusEntrySchema>;
 
 export interface ClusterStatus {
   /** Absent on a standalone node (no corosync cluster). */

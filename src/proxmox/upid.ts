@@ -24,10 +24,6 @@ export function parseUpid(text: string): Upid {
   return { node, pid: parseInt(pid, 16), pstart: parseInt(pstart, 16), starttime: parseInt(starttime, 16), type, id, user };
 }
 
-export function isUpid(text: string): boolean {
-  return UPID_RE.test(text);
-}
-
 const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
 
 export function formatUpid(u: Upid): string {

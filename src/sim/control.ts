@@ -81,9 +81,7 @@ export function updateGuest(c: SimCluster, vmid: number, input: UpdateGuestInput
   if (input.lock !== undefined) changes.lock = input.lock;
   if (Object.keys(changes).length) {
     c.setConfig(g, changes);
-    if (!input.silent && g.type === 'qemu') {
-      c.log(g.node, UI_USER, `update VM ${vmid}: ${Object.entries(changes).map(([k, v]) => (v === null ? `-delete ${k}` : `-${k} ${v}`)).join(' ')}`);
-    }
+    if (!input.silent) c.logConfigUpdate(g, changes, UI_USER);
   }
   if (input.pool !== undefined) g.pool = input.pool ?? undefined;
   if (input.node !== undefined && input.node !== g.node) {

@@ -137,9 +137,10 @@ export function generateCluster(options: GenerateOptions = {}): SimCluster {
     const tags = [...new Set(Array.from({ length: tagCount }, () => pick(rng, TAGS)))].sort();
     if (tags.length) values.tags = tags.join(';');
     if (rng() < 0.2) values.description = `Owner: ${pick(rng, ['team-a', 'team-b', 'platform', 'data'])}\nTicket: OPS-${between(rng, 1000, 9999)}`;
-    if (rng() < 0.01) values.lock = pick(rng, ['backup', 'backup', 'snapshot', 'suspended']);
     const node = cluster.nodes[Math.floor(rng() * nodes)]!.name;
     const status: SimGuest['status'] = template ? 'stopped' : rng() < 0.7 ? 'running' : 'stopped';
+    // `suspended` is the lock of a VM hibernated to disk, so only a stopped one carries it.
+    if (rng() < 0.01) values.lock = pick(rng, status === 'stopped' ? ['backup', 'snapshot', 'suspended'] : ['backup', 'backup', 'snapshot']);
     const guest = cluster.addGuest({
       vmid,
       type,

@@ -34,7 +34,13 @@ export interface Route {
 type GuestType = 'qemu' | 'lxc';
 
 const label = (g: SimGuest): string => (g.type === 'qemu' ? `VM ${g.vmid}` : `CT ${g.vmid}`);
-const lockedMessage = (g: SimGuest): string => (g.type === 'qemu' ? `VM ${g.vmid} is locked (${g.values.lock})` : `CT is locked (${g.values.lock})`);
+/** AbstractConfig.pm `check_lock`: the guest type, not its id. */
+const lockedMessage = (g: SimGuest): string => `${g.type === 'qemu' ? 'VM' : 'CT'} is locked (${g.values.lock})`;
+
+/** Checks qemu-server and pve-container make before forking ("try to detect errors early"). */
+function assertNotLocked(g: SimGuest): void {
+  if (g.values.lock) throw new PveHttpError(500, lockedMessage(g));
+}
 const configPath = (node: string, type: GuestType, vmid: number | string): string => `nodes/${node}/${type === 'qemu' ? 'qemu-server' : 'lxc'}/${vmid}.conf`;
 
 export const noSuchConfig = (node: string, type: GuestType, vmid: number | string): PveHttpError =>
@@ -58,6 +64,7 @@ function power(action: PowerAction): Route['handler'] {
   return ({ cluster: c, guest, params, user }) => {
     const g = guest!;
     if (action === 'start' && g.values.template === '1') throw new PveHttpError(500, `you can't start a ${g.type === 'qemu' ? 'vm' : 'CT'} if it's a template`);
+    if (action === 'shutdown' && g.status === 'paused' && !params.forceStop) throw new PveHttpError(500, 'VM is paused - cannot shutdown');
     const haManaged = g.ha && (action === 'start' || action === 'stop' || action === 'shutdown');
     let type = haManaged ? (action === 'start' ? 'hastart' : 'hastop') : TASK_TYPES[g.type][action]!;
     if (g.type === 'qemu' && action === 'suspend' && params.todisk) type = 'qmsuspend';
@@ -65,7 +72,12 @@ function power(action: PowerAction): Route['handler'] {
       const now = current(c, g);
       const running = now.status !== 'stopped';
       if (now.values.lock && !params.skiplock && !(action === 'resume' && now.values.lock === 'suspended')) return { error: lockedMessage(now) };
-      if (haManaged) now.ha!.state = action === 'start' ? 'started' : 'stopped';
+      if (haManaged) {
+        // The HA stack only records the requested state; the CRM/LRM then start or stop the guest.
+        now.ha!.state = action === 'start' ? 'started' : 'stopped';
+        c.setStatus(now, action === 'start' ? 'running' : 'stopped');
+        return { log: [`requesting HA resource ${now.type === 'qemu' ? 'vm' : 'ct'}:${now.vmid} to be ${now.ha!.state}`] };
+      }
       switch (action) {
         case 'start':
           if (running) return { error: `${label(now)} already running` };
@@ -177,7 +189,14 @@ const clone: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const newid = Number(params.newid);
   const existing = c.guests.get(newid);
   if (existing) throw new PveHttpError(500, `unable to create ${g.type === 'qemu' ? 'VM' : 'CT'} ${newid}: config file already exists`);
+  assertNotLocked(g);
+  if (params.snapname !== undefined && !g.snapshots.some((s) => s.name === params.snapname)) throw new PveHttpError(500, `snapshot '${params.snapname}' does not exist`);
   const target = params.target ? targetNode(c, String(params.target)).name : g.node;
+  const sharedStorage = new Set(c.storages.filter((s) => s.shared).map((s) => s.storage));
+  const localDisk = diskVolumes(g.values).find((v) => !sharedStorage.has(v.storage));
+  if (target !== g.node && localDisk && !(params.storage && sharedStorage.has(String(params.storage)))) {
+    throw new PveHttpError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
+  }
   const name = (g.type === 'qemu' ? params.name : params.hostname) as string | undefined;
   const values = c.cloneValues(g, newid, name ?? `Copy-of-${c.name(g)}`);
   if (params.storage) {
@@ -200,6 +219,7 @@ const migrate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const targetName = String(params.target);
   if (targetName === g.node) throw paramError({ target: 'target is local node.' });
   targetNode(c, targetName);
+  assertNotLocked(g);
   const running = g.status !== 'stopped';
   if (running && g.type === 'qemu' && !params.online) throw new PveHttpError(500, "can't migrate running VM without --online");
   if (running && g.type === 'lxc' && !params.restart) throw new PveHttpError(500, `CT ${g.vmid} is running - use restart migration (restart=1)`);
@@ -222,18 +242,12 @@ function configChanges(params: Params): Record<string, string | null> {
   return changes;
 }
 
-/** The cluster-log line qemu-server writes for every config change (LXC writes none). */
-function updateLogLine(vmid: number, changes: Record<string, string | null>): string {
-  const parts = Object.entries(changes).map(([k, v]) => (v === null ? `-delete ${k}` : `-${k} ${v}`));
-  return `update VM ${vmid}: ${parts.join(' ')}`;
-}
-
 function applyConfig(c: SimCluster, g: SimGuest, params: Params, user: string): string | undefined {
   if (params.digest !== undefined && params.digest !== c.digest(g)) return 'detected modified configuration - file changed by other user? Try again.';
   if (g.values.lock && !params.skiplock) return lockedMessage(g);
   const changes = configChanges(params);
   c.setConfig(g, changes);
-  if (g.type === 'qemu') c.log(g.node, user, updateLogLine(g.vmid, changes), 'pvedaemon');
+  c.logConfigUpdate(g, changes, user);
   return undefined;
 }
 

@@ -121,6 +121,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const { host = '127.0.0.1', port = 0, tls = true, authFailDelayMs = 0 } = options;
+  // The control API has no authentication and the tokens are test credentials: loopback only.
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) throw new Error(`the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
   const cluster = generateCluster(options);
   const tokens = {
     full: { id: 'root@pam!inventory', secret: options.tokenSecrets?.full ?? randomUUID() },
@@ -222,6 +224,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!node.online) throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
     }
     const params = verifyParams(route.key, merged);
+    // Writes go through pmxcfs, which refuses them without quorum (PVE::Cluster::check_cfs_quorum).
+    if (method !== 'GET' && !cluster.quorate()) throw new PveHttpError(500, 'cluster not ready - no quorum?');
 
     let guest;
     if (pathParams.vmid !== undefined) {

@@ -277,7 +277,7 @@ export class SimCluster {
   /**
    * Starts a task the way a forked Proxmox worker does: the UPID is returned at once; `work` runs
    * after the task delay and decides the outcome (errors such as "already running" surface in the
-   * task, not the HTTP answer). `onStart` runs immediately (e.g. to take a config lock).
+   * task, not the HTTP answer).
    */
   startTask(node: string, type: string, id: string | number, user: string, work: () => TaskOutcome, delayMs = this.options.taskDelayMs): string {
     const starttime = this.now();
@@ -348,6 +348,22 @@ export class SimCluster {
       out.push(...running, ...finished);
     }
     return out;
+  }
+
+  /** qemu-server writes `update VM <id>: -key value …` to the cluster log for every config change; LXC writes nothing. */
+  logConfigUpdate(g: SimGuest, changes: Record<string, string | null>, user: string): void {
+    if (g.type !== 'qemu') return;
+    const parts = Object.entries(changes).map(([k, v]) => (v === null ? `-delete ${k}` : `-${k} ${v}`));
+    this.log(g.node, user, `update VM ${g.vmid}: ${parts.join(' ')}`);
+  }
+
+  /** Major release as a number (string comparison would put 10 before 9). */
+  get pveMajor(): number {
+    return Number.parseInt(this.options.pveVersion, 10);
+  }
+
+  quorate(): boolean {
+    return this.nodes.filter((n) => n.online).length * 2 > this.nodes.length;
   }
 
   log(node: string, user: string, msg: string, tag = 'pvedaemon', pri = 6): void {

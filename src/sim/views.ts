@@ -71,7 +71,7 @@ function guestResource(c: SimCluster, g: SimGuest, nodeOnline: boolean): Entry {
       diskread: m.diskread,
       diskwrite: m.diskwrite,
     });
-    if (g.type === 'qemu' && c.options.pveVersion >= '9') base.memhost = m.mem;
+    if (g.type === 'qemu' && c.pveMajor >= 9) base.memhost = m.mem;
   }
   if (values.tags) base.tags = values.tags;
   if (values.lock) base.lock = values.lock;
@@ -113,7 +113,7 @@ export function clusterResources(c: SimCluster, type: string | undefined): Entry
 }
 
 export function clusterStatus(c: SimCluster): Entry[] {
-  const quorate = c.nodes.filter((n) => n.online).length * 2 > c.nodes.length;
+  const quorate = c.quorate();
   const out: Entry[] = [];
   if (c.nodes.length > 1) out.push({ type: 'cluster', id: 'cluster', name: c.options.name, nodes: c.nodes.length, version: c.corosyncVersion, quorate: quorate ? 1 : 0 });
   // Perl hash order: not sorted. A fixed rotation keeps it deterministic but unsorted.
@@ -173,7 +173,7 @@ function guestStatusEntry(c: SimCluster, g: SimGuest, full: boolean): Entry {
     e.maxswap = Number(g.values.swap ?? 512) * 2 ** 20;
     e.swap = 0;
     if (running) e.disk = Math.floor(c.maxdisk(g) * 0.3);
-  } else if (c.options.pveVersion >= '9') {
+  } else if (c.pveMajor >= 9) {
     e.memhost = m.mem;
   }
   if (running) e.pid = 100_000 + g.vmid;
@@ -258,10 +258,12 @@ export function haStatus(c: SimCluster): Entry[] {
   const master = c.nodes.find((n) => n.online) ?? c.nodes[0]!;
   const now = c.now();
   const stamp = new Date(now * 1000).toUTCString().replace(/,/, '');
+  const quorate = c.quorate();
   const out: Entry[] = [
-    { id: 'quorum', type: 'quorum', node: master.name, status: 'OK', quorate: 1 },
+    { id: 'quorum', type: 'quorum', node: master.name, status: quorate ? 'OK' : `No quorum on node '${master.name}'!`, quorate: quorate ? 1 : 0 },
     { id: 'master', type: 'master', node: master.name, status: `${master.name} (active, ${stamp})`, timestamp: now },
   ];
+  if (c.pveMajor >= 9) out.push({ id: 'fencing', type: 'fencing', node: master.name, status: 'armed (CRM watchdog active)', 'armed-state': 'armed' });
   for (const n of c.nodes) out.push({ id: `lrm:${n.name}`, type: 'lrm', node: n.name, status: n.online ? `${n.name} (active, watchdog active, ${stamp})` : `${n.name} (old timestamp - dead?, ${stamp})`, timestamp: now });
   for (const g of c.guests.values()) {
     if (!g.ha) continue;

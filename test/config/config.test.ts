@@ -143,3 +143,64 @@ describe('loadConfig with a file but no clusters', () => {
     expect(problems({}, file)).toEqual([expect.stringMatching(/^no Proxmox cluster configured/)]);
   });
 });
+
+describe('loadConfig: cases found in review', () => {
+  it('never quotes a malformed file back (parsers quote the text around the error, which may be a secret)', () => {
+    const json = join(dir, 'broken.json');
+    writeFileSync(json, `{"clusters":[{"tokenSecret":${SECRET}}]}`);
+    const yaml = join(dir, 'broken.yaml');
+    writeFileSync(yaml, `clusters:\n  - tokenSecret: "${SECRET}\n   bad: [\n`);
+    const text = [...problems({}, json), ...problems({}, yaml)].join('\n');
+    expect(text).toMatch(/broken\.json: not valid JSON; check its syntax/);
+    expect(text).toMatch(/broken\.yaml: not valid YAML at line \d+, column \d+/);
+    expect(text).not.toContain(SECRET.slice(0, 8));
+  });
+
+  it('says "expected …" for a value of the wrong kind, and "missing" only for an absent one', () => {
+    const found = problems({ ...base, PVE_INSECURE: 'maybe', PVE_TIMEOUT_MS: 'abc', PVE_CONCURRENCY: '1.5' });
+    expect(found).toEqual([
+      'PVE_INSECURE: expected true or false (environment: 1/0, yes/no)',
+      'PVE_TIMEOUT_MS: expected a whole number of milliseconds from 100 to 600000',
+      'PVE_CONCURRENCY: expected a whole number from 1 to 64',
+    ]);
+    const file = join(dir, 'types.yaml');
+    writeFileSync(file, 'clusters:\n  - name: a\n    url: https://a:8006\n    tokenSecret: s\n    fingerprint: 12\n    concurrency: [1]\n');
+    expect(problems({}, file)).toEqual([
+      'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
+      'clusters[0] (a).fingerprint: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
+      'clusters[0] (a).concurrency: expected a whole number from 1 to 64',
+    ]);
+  });
+
+  it('lets the environment replace a file cluster’s secret source and trust setting instead of clashing', () => {
+    const caFile = join(dir, 'prod-ca.pem');
+    writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const file = join(dir, 'override.yaml');
+    writeFileSync(file, `clusters:\n  - name: prod\n    url: https://prod:8006\n    tokenId: a@pve!b\n    tokenSecretFile: missing.secret\n    caFile: ${caFile}\n`);
+    const config = loadConfig({ env: { PVE_CLUSTER_NAME: 'prod', PVE_TOKEN_SECRET: `${SECRET}\n`, PVE_FINGERPRINT: FP }, configPath: file, cwd: dir });
+    expect(config.clusters[0]!.tokenSecret.reveal()).toBe(SECRET); // trailing newline trimmed
+    expect(config.clusters[0]!.tls).toMatchObject({ fingerprint: FP, ca: undefined });
+  });
+
+  it('reports variables that no cluster uses instead of inventing a cluster', () => {
+    const file = join(dir, 'one.yaml');
+    writeFileSync(file, 'clusters:\n  - { name: a, url: "https://a:8006", tokenId: "a@pve!b", tokenSecret: s }\n');
+    expect(problems({ PVE_TIMEOUT_MS: '5000', PVE_TOKEN_ID: 'x@pve!y' }, file)).toEqual([
+      'PVE_TOKEN_ID, PVE_TIMEOUT_MS: set but no cluster uses them; set PVE_URL for a cluster from the environment, or PVE_CLUSTER_NAME to the config-file cluster they override',
+    ]);
+  });
+
+  it('resolves a relative PVE_TOKEN_SECRET_FILE from the working directory, not the config file', () => {
+    const work = mkdtempSync(join(tmpdir(), 'pi-cwd-'));
+    writeFileSync(join(work, 'rel.secret'), 'from-cwd');
+    const env = { ...base, PVE_TOKEN_SECRET: undefined, PVE_TOKEN_SECRET_FILE: 'rel.secret' };
+    expect(loadConfig({ env, cwd: work }).clusters[0]!.tokenSecret.reveal()).toBe('from-cwd');
+  });
+
+  it('refuses a secret with control characters inside, and names the http host once', () => {
+    const text = problems({ ...base, PVE_TOKEN_SECRET: 'abc\u0007def', PVE_URL: 'http://10.0.0.1:8006', PVE_FINGERPRINT: undefined }).join('\n');
+    expect(text).toContain('PVE_TOKEN_SECRET: the secret contains control characters');
+    expect(text).toMatch(/use https:\/\/10\.0\.0\.1:8006$/m);
+    expect(text).not.toContain('8006:8006');
+  });
+});

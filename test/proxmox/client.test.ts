@@ -158,6 +158,28 @@ describe('concurrency', () => {
   });
 });
 
+describe('timeouts count from sending, not from queueing', () => {
+  it('requests queued behind the concurrency limit do not time out', async () => {
+    sim.setFaults({ latencyMs: 300, endpoint: 'GET /version' });
+    const one = client({ concurrency: 1, timeoutMs: 1_000, retries: 0 });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => one.version()));
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
+    expect(sim.counters().byEndpoint['GET /version']).toBe(6);
+  });
+});
+
+describe('construction', () => {
+  it('refuses plain http to anything but loopback', () => {
+    expect(() => createHttpProxmoxClient({ cluster: 'x', url: 'http://192.0.2.1:8006', tokenId: 'a@pve!b', tokenSecret: new Secret('s'), tls: {} })).toThrow(/refusing plain http to 192\.0\.2\.1/);
+  });
+
+  it('warns when TLS verification is off', async () => {
+    const warnings: string[] = [];
+    await client({ tls: { insecure: true }, onWarning: (m) => warnings.push(m) }).version();
+    expect(warnings).toEqual([expect.stringContaining('TLS verification is off')]);
+  });
+});
+
 describe('retries', () => {
   it('retries a GET on 503 and gives up after the configured attempts', async () => {
     sim.setFaults({ errorRate: 1, errorStatus: 503, endpoint: 'GET /cluster/status' });

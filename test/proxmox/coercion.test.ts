@@ -87,6 +87,12 @@ describe('coercion of recorded responses', () => {
 });
 
 describe('coercion of legacy and surprising data', () => {
+  it('reads only decimal text as a number', async () => {
+    routes.set('/cluster/resources', { data: [{ id: 'qemu/100', type: 'qemu', vmid: 100, node: 'pve', status: 'running', maxmem: '0x10', mem: '', cpu: ' 0.25 ' }] });
+    const [g] = (await client.clusterResources()).guests;
+    expect([g!.maxmem, g!.mem, g!.cpu]).toEqual([undefined, undefined, 0.25]);
+  });
+
   it('turns string numbers into numbers (PVE ≤ 8.1 lxc vmid, old disk values)', async () => {
     routes.set('/cluster/resources', { data: [
       { id: 'lxc/113', type: 'lxc', vmid: '113', node: 'pve', status: 'running', disk: '744189952', maxmem: '536870912', template: '0', cpu: '0.5' },

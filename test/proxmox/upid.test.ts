@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -60,6 +61,17 @@ describe('waitForTask', () => {
   it('gives up after the timeout, saying the task continues', async () => {
     await expect(waitForTask(async () => status({}), upid, { intervalMs: 5, timeoutMs: 30 })).rejects.toBeInstanceOf(TaskTimeoutError);
     await expect(waitForTask(async () => status({}), upid, { intervalMs: 5, timeoutMs: 30 })).rejects.toThrow(/continues on Proxmox/);
+  });
+
+  it('stops on abort and leaves no listener behind on the signal', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const waiting = waitForTask(async () => {
+      if (++calls === 20) controller.abort(new Error('shutting down'));
+      return status({});
+    }, upid, { intervalMs: 1, maxIntervalMs: 1, signal: controller.signal });
+    await expect(waiting).rejects.toThrow('shutting down');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('refuses a malformed UPID before polling', async () => {
