@@ -1,0 +1,137 @@
+/**
+ * What the sync reads before a cycle and writes after it. `applyCycle` and `recordSyncFailure`
+ * each run in one IMMEDIATE transaction: rows, events and the sync_runs row land together or not
+ * at all, so readers see the previous cycle or this one, never half.
+ */
+import { and, desc, eq, isNull, lt, notInArray, sql } from 'drizzle-orm';
+import type { Store } from './db.js';
+import { insertEvents, type NewEvent } from './events.js';
+import { prepareUpsert } from './rows.js';
+import { clusters, guestMetrics, guests, nodes, pools, storage, syncRuns, tasks } from './schema.js';
+
+export type ClusterRow = typeof clusters.$inferSelect;
+export type NodeRow = typeof nodes.$inferInsert;
+export type GuestRow = typeof guests.$inferInsert;
+export type GuestMetricsRow = typeof guestMetrics.$inferInsert;
+export type StorageRow = typeof storage.$inferInsert;
+export type TaskRow = typeof tasks.$inferInsert;
+export type SyncRunRow = Omit<typeof syncRuns.$inferInsert, 'id'>;
+
+export interface ClusterState {
+  cluster: ClusterRow | undefined;
+  nodes: Map<string, NodeRow>;
+  /** Every guest ever seen, tombstoned ones included (a guest that comes back is revived). */
+  guests: Map<number, GuestRow>;
+  metrics: Map<number, GuestMetricsRow>;
+  storage: StorageRow[];
+  /** Known tasks: upid → `running` or, once finished, any other word (the outcome when loaded). */
+  tasks: Map<string, string>;
+}
+
+const TASKS_KEPT_PER_CLUSTER = 5_000;
+
+export function loadClusterState(store: Store, cluster: string): ClusterState {
+  const { db } = store;
+  return {
+    cluster: db.select().from(clusters).where(eq(clusters.name, cluster)).get(),
+    nodes: new Map(db.select().from(nodes).where(eq(nodes.cluster, cluster)).all().map((n) => [n.node, n])),
+    guests: new Map(db.select().from(guests).where(eq(guests.cluster, cluster)).all().map((g) => [g.vmid, g])),
+    metrics: new Map(db.select().from(guestMetrics).where(eq(guestMetrics.cluster, cluster)).all().map((m) => [m.vmid, m])),
+    storage: db.select().from(storage).where(eq(storage.cluster, cluster)).all(),
+    tasks: new Map(db.select({ upid: tasks.upid, outcome: tasks.outcome }).from(tasks).where(eq(tasks.cluster, cluster)).all().map((t) => [t.upid, t.outcome])),
+  };
+}
+
+export interface CycleWrite {
+  cluster: string;
+  at: number;
+  clusterFields: Partial<Omit<ClusterRow, 'name'>>;
+  nodes: NodeRow[];
+  /** Guests that are new or changed, and absent ones whose missing count or tombstone changed. */
+  guests: GuestRow[];
+  /** Live metrics that moved since the last read. */
+  metrics: GuestMetricsRow[];
+  /** The cluster's complete storage set after this cycle. */
+  storage: StorageRow[];
+  pools: string[];
+  tasks: TaskRow[];
+  events: NewEvent[];
+  run: SyncRunRow;
+}
+
+function ensureCluster(store: Store, name: string): void {
+  store.db.insert(clusters).values({ name }).onConflictDoNothing().run();
+}
+
+/** Writes a successful cycle; returns the sync run id. */
+export function applyCycle(store: Store, w: CycleWrite): number {
+  const { db, sqlite } = store;
+  return store.write(() => {
+    ensureCluster(store, w.cluster);
+    const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
+    db.update(clusters).set(w.clusterFields).where(eq(clusters.name, w.cluster)).run();
+
+    const upsertNode = prepareUpsert(sqlite, nodes, ['cluster', 'node']);
+    for (const n of w.nodes) upsertNode.run(n);
+    const upsertGuest = prepareUpsert(sqlite, guests, ['cluster', 'vmid']);
+    for (const g of w.guests) {
+      g.syncRun = runId;
+      upsertGuest.run(g);
+    }
+    const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
+    for (const m of w.metrics) upsertMetrics.run(m);
+
+    db.delete(storage).where(eq(storage.cluster, w.cluster)).run();
+    const upsertStorage = prepareUpsert(sqlite, storage, ['cluster', 'node', 'storage']);
+    for (const s of w.storage) upsertStorage.run(s);
+
+    if (w.pools.length) db.delete(pools).where(and(eq(pools.cluster, w.cluster), notInArray(pools.pool, w.pools))).run();
+    else db.delete(pools).where(eq(pools.cluster, w.cluster)).run();
+    for (const pool of w.pools) db.insert(pools).values({ cluster: w.cluster, pool, updatedAt: w.at }).onConflictDoUpdate({ target: [pools.cluster, pools.pool], set: { updatedAt: w.at } }).run();
+
+    const upsertTask = prepareUpsert(sqlite, tasks, ['cluster', 'upid']);
+    for (const t of w.tasks) upsertTask.run(t);
+    pruneTasks(store, w.cluster);
+
+    insertEvents(store, w.events, w.at);
+    return runId;
+  });
+}
+
+function pruneTasks(store: Store, cluster: string): void {
+  const cutoff = store.db.select({ starttime: tasks.starttime }).from(tasks).where(eq(tasks.cluster, cluster)).orderBy(desc(tasks.starttime)).limit(1).offset(TASKS_KEPT_PER_CLUSTER).get();
+  if (cutoff) store.db.delete(tasks).where(and(eq(tasks.cluster, cluster), lt(tasks.starttime, cutoff.starttime))).run();
+}
+
+export interface FailureWrite {
+  cluster: string;
+  at: number;
+  error: string;
+  events: NewEvent[];
+  run: SyncRunRow;
+}
+
+/**
+ * A failed read: every row of the cluster keeps its values and is marked stale; rows that were live
+ * keep, as `last_seen_at`, the time of the last successful read.
+ */
+export function recordSyncFailure(store: Store, w: FailureWrite): number {
+  const { db } = store;
+  return store.write(() => {
+    ensureCluster(store, w.cluster);
+    const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
+    const lastSuccess = db.select({ at: clusters.lastSuccessAt }).from(clusters).where(eq(clusters.name, w.cluster)).get()?.at;
+    db.update(clusters)
+      .set({ stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1` })
+      .where(eq(clusters.name, w.cluster))
+      .run();
+    db.update(nodes).set({ stale: true }).where(eq(nodes.cluster, w.cluster)).run();
+    if (lastSuccess != null) {
+      db.update(guests).set({ stale: true, lastSeenAt: lastSuccess }).where(and(eq(guests.cluster, w.cluster), eq(guests.stale, false), isNull(guests.deletedAt))).run();
+    }
+    db.update(guests).set({ stale: true }).where(eq(guests.cluster, w.cluster)).run();
+    db.update(storage).set({ stale: true }).where(eq(storage.cluster, w.cluster)).run();
+    insertEvents(store, w.events, w.at);
+    return runId;
+  });
+}
