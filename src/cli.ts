@@ -2,11 +2,14 @@
 /** Command-line entry: parses arguments and hands over to the composition root in main.ts. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
-import { runCheck, runDemo, runSim } from './main.js';
+import { runCheck, runDemo, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
 Commands:
+  serve [--config FILE]       sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
+  sync --once [--config FILE] one sync cycle of every cluster, with a summary line each
+  snapshot [--label TEXT]     take an inventory snapshot now
   check [--config FILE]       connect to every configured cluster and report what it sees
   sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
@@ -61,6 +64,20 @@ async function main(argv: string[]): Promise<number> {
         envFile: values['write-env'] ?? 'data/sim.env',
       });
       return 0;
+    }
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
+      await runServe(values.config);
+      return 0;
+    }
+    case 'sync': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, once: { type: 'boolean' } } });
+      if (!values.once) throw new UsageError('sync: only `sync --once` exists; `serve` syncs on a schedule');
+      return runSyncOnce(values.config);
+    }
+    case 'snapshot': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, label: { type: 'string' } } });
+      return runSnapshot(values.config, values.label);
     }
     case 'check': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
@@ -51,13 +52,58 @@ const ClusterSchema = z
   })
   .strict();
 
+const cronPattern = z.string().refine((p) => {
+  if (p === 'off') return true;
+  try {
+    new Cron(p, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected a cron pattern such as "0 * * * *" (hourly), or "off"');
+
+const SyncSchema = z
+  .object({
+    /** Seconds between cycles per cluster; 0 turns the schedule off. */
+    intervalSeconds: wholeNumber(0, 86_400).default(15),
+    missingThreshold: wholeNumber(1, 100).default(2),
+    configConcurrency: wholeNumber(1, 64).default(8),
+    configBudget: wholeNumber(1, 100_000).default(200),
+    sweepPeriodMinutes: wholeNumber(1, 10_080).default(60),
+    /** Seconds between sweep batches; 0 turns the sweep off. */
+    sweepEverySeconds: wholeNumber(0, 86_400).default(60),
+    clusterLog: z.boolean().default(true),
+  })
+  .strict();
+
+const SnapshotsSchema = z
+  .object({
+    schedule: cronPattern.default('0 * * * *'),
+    /** Most snapshots kept; 0 = no count limit. */
+    keep: wholeNumber(0, 1_000_000).default(48),
+    /** Oldest kept, in days; 0 = no age limit. */
+    maxAgeDays: wholeNumber(0, 36_500).default(7),
+  })
+  .strict();
+
 const FileSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional() }).strict().optional(),
     clusters: z.array(z.record(z.string(), z.unknown())).optional(),
+    sync: z.record(z.string(), z.unknown()).optional(),
+    snapshots: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+
+/** Environment variables for the `sync` and `snapshots` sections. */
+const SECTION_ENV = {
+  sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS' },
+  snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
+} as const;
+
+export type SyncConfig = z.infer<typeof SyncSchema>;
+export type SnapshotsConfig = z.infer<typeof SnapshotsSchema>;
 
 export interface ClusterConfig {
   name: string;
@@ -71,8 +117,27 @@ export interface ClusterConfig {
 
 export interface Config {
   dataDir: string;
+  /** The inventory database: `<dataDir>/inventory.db`. */
+  dbPath: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
   clusters: ClusterConfig[];
+  sync: SyncConfig;
+  snapshots: SnapshotsConfig;
+}
+
+/** Parses the `sync` or `snapshots` section: file values, then the environment's. */
+function section<S extends z.ZodType>(name: keyof typeof SECTION_ENV, schema: S, fromFile: Record<string, unknown> | undefined, env: Env, problems: string[]): z.infer<S> | undefined {
+  const raw: Record<string, unknown> = { ...fromFile };
+  const vars: Record<string, string> = SECTION_ENV[name];
+  for (const [key, variable] of Object.entries(vars)) if (env[variable] !== undefined && env[variable] !== '') raw[key] = env[variable];
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const key = String(issue.path[0] ?? '');
+    const where = vars[key] && env[vars[key]] !== undefined ? vars[key] : `${name}.${key}`;
+    problems.push(`${key ? where : name}: ${issue.message}`);
+  }
+  return undefined;
 }
 
 export class ConfigError extends Error {
@@ -283,7 +348,11 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
   if (!(levels as readonly string[]).includes(level)) problems.push(`LOG_LEVEL: "${level}" is not one of ${levels.join(', ')}`);
 
-  if (problems.length) throw new ConfigError(problems);
-  const dataDir = env.DATA_DIR ?? file.dataDir ?? './data';
-  return { dataDir: isAbsolute(dataDir) ? dataDir : resolve(env.DATA_DIR ? cwd : baseDir, dataDir), log: { level: level as Config['log']['level'] }, clusters };
+  const sync = section('sync', SyncSchema, file.sync, env, problems);
+  const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems);
+
+  if (problems.length || !sync || !snapshots) throw new ConfigError(problems);
+  const dataDirText = env.DATA_DIR ?? file.dataDir ?? './data';
+  const dataDir = isAbsolute(dataDirText) ? dataDirText : resolve(env.DATA_DIR ? cwd : baseDir, dataDirText);
+  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots };
 }

@@ -8,7 +8,13 @@ import { loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
 import { Secret } from './secret.js';
+import { createProgress } from './progress.js';
+import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
+import { openStore, type Store } from './store/db.js';
+import { takeSnapshot, pruneSnapshots } from './store/snapshots.js';
+import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettings } from './sync/cycle.js';
+import { startScheduler } from './sync/scheduler.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from './sim/server.js';
 
 /** Runs `close` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
@@ -75,17 +81,7 @@ export async function runSim(options: SimCommandOptions): Promise<void> {
 
 /** One bulk look at a cluster: version, resources and status; prints a line, returns success. */
 async function checkCluster(cluster: ClusterConfig, log: Logger): Promise<boolean> {
-  if (cluster.tls.insecure) log.warn({ cluster: cluster.name }, 'TLS VERIFICATION IS OFF for this cluster (insecure: true): anyone on the path can read the API token');
-  const client = createHttpProxmoxClient({
-    cluster: cluster.name,
-    url: cluster.url,
-    tokenId: cluster.tokenId,
-    tokenSecret: cluster.tokenSecret,
-    tls: cluster.tls,
-    timeoutMs: cluster.timeoutMs,
-    concurrency: cluster.concurrency,
-    onWarning: (message, fields) => log.warn(fields, message),
-  });
+  const client = createClient(cluster, log);
   const started = Date.now();
   try {
     const [version, resources, status] = await Promise.all([client.version(), client.clusterResources(), client.clusterStatus()]);
@@ -133,5 +129,121 @@ export async function runDemo(): Promise<void> {
   await onShutdown(async () => {
     stopChurn();
     await sim.close();
+  }, log);
+}
+
+function syncSettings(config: Config): SyncSettings {
+  const s = config.sync;
+  return {
+    missingThreshold: s.missingThreshold,
+    configConcurrency: s.configConcurrency,
+    configBudget: s.configBudget,
+    sweepPeriodMs: s.sweepPeriodMinutes * 60_000,
+    sweepEveryMs: s.sweepEverySeconds * 1000,
+    clusterLog: s.clusterLog,
+  };
+}
+
+function createClient(cluster: ClusterConfig, log: Logger): ProxmoxClient {
+  return createHttpProxmoxClient({
+    cluster: cluster.name,
+    url: cluster.url,
+    tokenId: cluster.tokenId,
+    tokenSecret: cluster.tokenSecret,
+    tls: cluster.tls,
+    timeoutMs: cluster.timeoutMs,
+    concurrency: cluster.concurrency,
+    onWarning: (message, fields) => log.warn(fields, message),
+  });
+}
+
+interface Daemon {
+  config: Config;
+  log: Logger;
+  store: Store;
+  clients: ProxmoxClient[];
+  syncs: ClusterSync[];
+  close(): Promise<void>;
+}
+
+/** config → logger → store → clients → syncs; `close` undoes it in reverse order. */
+function createDaemon(configPath: string | undefined): Daemon {
+  const config = configFromEnv(configPath);
+  const log = createLogger(config.log);
+  const store = openStore(config.dbPath);
+  const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
+  const syncs = config.clusters.map((c, i) => createClusterSync({ store, client: clients[i]!, cluster: c.name, settings: syncSettings(config), log: log.child({ module: 'sync' }) }));
+  return {
+    config, log, store, clients, syncs,
+    async close() {
+      for (const client of clients.reverse()) {
+        try {
+          await client.close();
+        } catch (err) {
+          log.warn({ err }, 'closing a Proxmox client failed');
+        }
+      }
+      store.close();
+    },
+  };
+}
+
+export function describeCycle(s: CycleSummary): string {
+  if (!s.ok) return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (last-known inventory kept, marked stale)`;
+  const calls = Object.entries(s.calls).map(([endpoint, n]) => `${endpoint.replace(/^GET /, '')} ${n}`).join(', ');
+  const changes = Object.entries(s.changes).map(([type, n]) => `${type} ${n}`).join(', ') || 'none';
+  return `${s.cluster}: ok in ${s.durationMs} ms · ${s.guests} guests, ${s.nodes} nodes · ${s.callsTotal} API calls (${calls}) · ${s.configsFetched} configs read · changes: ${changes}`;
+}
+
+/** `sync --once`: one cycle of every cluster, a line each; exit code 1 if any failed. */
+export async function runSyncOnce(configPath: string | undefined): Promise<number> {
+  const daemon = createDaemon(configPath);
+  try {
+    let failures = 0;
+    for (const sync of daemon.syncs) {
+      const summary = await sync.runCycle({ onProgress: createProgress(process.stderr, daemon.log, sync.cluster) });
+      process.stdout.write(`${describeCycle(summary)}\n`);
+      if (!summary.ok) failures++;
+    }
+    return failures ? 1 : 0;
+  } finally {
+    await daemon.close();
+  }
+}
+
+export function runSnapshot(configPath: string | undefined, label: string | undefined): number {
+  const config = configFromEnv(configPath, true);
+  const store = openStore(config.dbPath);
+  try {
+    const info = takeSnapshot(store, { label });
+    const pruned = pruneSnapshots(store, { keep: config.snapshots.keep, maxAgeMs: config.snapshots.maxAgeDays * 86_400_000 });
+    process.stdout.write(`snapshot ${info.id}${label ? ` "${label}"` : ''} taken at ${new Date(info.takenAt).toISOString()}: ${info.guests} guests, ${info.nodes} nodes${pruned ? ` (${pruned} old snapshot${pruned === 1 ? '' : 's'} pruned)` : ''}\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** `serve`: the schedules until SIGINT/SIGTERM, then a clean shutdown. */
+export async function runServe(configPath: string | undefined): Promise<void> {
+  const daemon = createDaemon(configPath);
+  const { config, log } = daemon;
+  const scheduler = startScheduler({
+    syncs: daemon.syncs,
+    store: daemon.store,
+    intervalSeconds: config.sync.intervalSeconds,
+    snapshots: config.snapshots,
+    log,
+    onCycle: (s) => {
+      const fields = { cluster: s.cluster, ms: s.durationMs, calls: s.callsTotal, guests: s.guests, changes: s.changes, phases: s.phases };
+      if (!s.ok) log.warn({ ...fields, err: s.error }, 'sync failed');
+      else if (Object.keys(s.changes).length) log.info(fields, 'sync: changes');
+      else log.debug(fields, 'sync');
+    },
+  });
+  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule }, 'proxmox-inventory serving');
+  await onShutdown(async () => {
+    await scheduler.stop();
+    await daemon.close();
   }, log);
 }

@@ -204,3 +204,30 @@ describe('loadConfig: cases found in review', () => {
     expect(text).not.toContain('8006:8006');
   });
 });
+
+describe('loadConfig: sync and snapshot schedules', () => {
+  it('has defaults: a cycle every 15 s, hourly snapshots kept 48 deep and 7 days', () => {
+    const config = loadConfig({ env: base, cwd: dir });
+    expect(config.sync).toEqual({ intervalSeconds: 15, missingThreshold: 2, configConcurrency: 8, configBudget: 200, sweepPeriodMinutes: 60, sweepEverySeconds: 60, clusterLog: true });
+    expect(config.snapshots).toEqual({ schedule: '0 * * * *', keep: 48, maxAgeDays: 7 });
+    expect(config.dbPath).toBe(join(dir, 'data', 'inventory.db'));
+  });
+
+  it('reads both sections from the file, the environment winning, and "off" turns snapshots off', () => {
+    const file = join(dir, 'schedules.yaml');
+    writeFileSync(file, 'sync: { intervalSeconds: 30, missingThreshold: 3, clusterLog: false }\nsnapshots: { schedule: "*/5 * * * *", keep: 10 }\n');
+    const config = loadConfig({ env: { ...base, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: 'off' }, configPath: file, cwd: dir });
+    expect(config.sync).toMatchObject({ intervalSeconds: 5, missingThreshold: 3, clusterLog: false });
+    expect(config.snapshots).toEqual({ schedule: 'off', keep: 10, maxAgeDays: 7 });
+  });
+
+  it('names the variable or key of a bad schedule value', () => {
+    const file = join(dir, 'bad-schedules.yaml');
+    writeFileSync(file, 'sync: { missingThreshold: 0, bogus: 1 }\n');
+    const found = problems({ ...base, SNAPSHOT_SCHEDULE: 'every hour', SNAPSHOT_KEEP: '-1' }, file);
+    expect(found).toContain('SNAPSHOT_SCHEDULE: expected a cron pattern such as "0 * * * *" (hourly), or "off"');
+    expect(found.some((p) => p.startsWith('SNAPSHOT_KEEP: '))).toBe(true);
+    expect(found.some((p) => p.startsWith('sync.missingThreshold: '))).toBe(true);
+    expect(found.some((p) => /^sync: .*bogus/.test(p))).toBe(true);
+  });
+});
