@@ -1,11 +1,12 @@
 /**
  * Benchmarks, printed as Markdown tables (copy them into docs/benchmarks.md with machine and date).
  *   npm run bench                      # all
- *   npm run bench -- bulk-read         # one
+ *   npm run bench -- sync              # one (bulk-read, sync)
  */
 import { benchBulkRead } from './bulk-read.js';
+import { benchSync } from './sync.js';
 
-const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead };
+const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead, sync: benchSync };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
   const bench = benches[name];

@@ -1,8 +1,10 @@
 /**
  * The inventory schema: the single source of truth for the database. `drizzle-kit generate`
  * turns it into migrations/ (applied at start). Every row is keyed by cluster. Times are epoch
- * milliseconds; lists and parsed config parts are JSON text.
+ * milliseconds, except the Proxmox task times (tasks.starttime/endtime), which stay in the epoch
+ * seconds Proxmox uses; lists and parsed config parts are JSON text.
  */
+import { sql } from 'drizzle-orm';
 import { blob, foreignKey, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 export const clusters = sqliteTable('clusters', {
@@ -96,7 +98,8 @@ export const guests = sqliteTable('guests', {
 }, (t) => [
   primaryKey({ columns: [t.cluster, t.vmid] }),
   index('guests_node').on(t.cluster, t.node),
-  index('guests_name').on(t.name),
+  // Name lookups ignore case.
+  index('guests_name').on(sql`lower(${t.name})`),
   index('guests_status').on(t.status),
 ]);
 

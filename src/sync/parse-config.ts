@@ -3,26 +3,7 @@
  * inventory keeps: CPU and memory sizing, disks with storage and size, NICs with MAC, bridge,
  * VLAN and firewall, and the IPs the config names (cloud-init `ipconfigN`, LXC `ip=`).
  */
-export interface DiskInfo {
-  key: string;
-  /** Storage id, or undefined for a passthrough/none entry. */
-  storage?: string;
-  volume: string;
-  sizeBytes?: number;
-  media?: string;
-}
-
-export interface NicInfo {
-  key: string;
-  model?: string;
-  mac?: string;
-  bridge?: string;
-  vlan?: number;
-  firewall: boolean;
-  /** Addresses from the config (CIDR), not from the guest agent. */
-  ip?: string;
-  ip6?: string;
-}
+import type { GuestDisk as DiskInfo, GuestNic as NicInfo } from '../store/guest-parts.js';
 
 export interface ParsedConfig {
   cores?: number;

@@ -123,7 +123,8 @@ export function guestEvents(cluster: string, prev: GuestRow | undefined, next: G
 
 export function missingGuest(prev: GuestRow, at: number, threshold: number, previousReadAt: number | undefined): { row: GuestRow; event?: NewEvent } {
   const missingCount = (prev.missingCount ?? 0) + 1;
-  const lastSeenAt = prev.stale ? prev.lastSeenAt : previousReadAt ?? prev.lastSeenAt;
+  // Seen live at the previous read only if this is the first read that misses it.
+  const lastSeenAt = prev.stale || (prev.missingCount ?? 0) > 0 ? prev.lastSeenAt : previousReadAt ?? prev.lastSeenAt;
   if (missingCount < threshold) return { row: { ...prev, missingCount, lastSeenAt } };
   return {
     row: { ...prev, missingCount, lastSeenAt, deletedAt: at, updatedAt: at },

@@ -131,11 +131,15 @@ describe('out-of-band changes', () => {
 
   it('a deletion: nothing after one read, guest.deleted once after the second, then a tombstone', async () => {
     const vmid = pick((g) => g.status === 'stopped');
+    await cycle();
+    const lastSeen = (h.store.sqlite.prepare("SELECT last_success_at AS t FROM clusters WHERE name = 'lab'").get() as { t: number }).t;
     h.sim.deleteGuest(vmid);
     expect(await cycle()).toEqual([]);
-    expect(guest(vmid)).toMatchObject({ missing_count: 1, deleted_at: null });
+    expect(guest(vmid)).toMatchObject({ missing_count: 1, deleted_at: null, last_seen_at: lastSeen });
+    const before = h.lastSeq();
     expect(await cycle()).toEqual([['guest.deleted', `lab/${vmid}`]]);
-    expect(guest(vmid).deleted_at).toEqual(expect.any(Number));
+    expect(guest(vmid)).toMatchObject({ deleted_at: expect.any(Number), last_seen_at: lastSeen });
+    expect(h.eventsSince(before)[0]!.data.lastSeenAt).toBe(new Date(lastSeen).toISOString());
     expect(await cycle()).toEqual([]);
   });
 
