@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const CLI = ['--import', 'tsx', 'src/cli.ts'];
@@ -71,6 +72,42 @@ describe('proxmox-inventory CLI', () => {
     expect(unpinned.stdout).toContain(`default: FAILED: GET /version → self-signed certificate`);
     expect(unpinned.stdout).toContain(`PVE_FINGERPRINT=${fingerprint}`);
   }, 60_000);
+
+  it('sync --once prints a line per cluster; snapshot takes one; serve syncs until SIGTERM and exits cleanly', async () => {
+    const envFile = join(dir, 'sync.env');
+    await startSim(['--guests', '200', '--nodes', '3', '--port', '0', '--http', '--write-env', envFile, '--task-delay', '10']);
+    const env = { ...parseEnv(envFile), DATA_DIR: join(dir, 'data'), PVE_CLUSTER_NAME: 'lab' };
+
+    const first = await run(['sync', '--once'], env);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^lab: ok in \d+ ms · 200 guests, 3 nodes · 205 API calls \(.*\) · 200 configs read · changes: guest\.created 200\n$/);
+    const second = await run(['sync', '--once'], env);
+    expect(second.stdout).toMatch(/^lab: ok in \d+ ms · 200 guests, 3 nodes · 4 API calls \(\/cluster\/resources 1, \/cluster\/status 1, \/cluster\/tasks 1, \/cluster\/log 1\) · 0 configs read · changes: none\n$/);
+
+    const snapshot = await run(['snapshot', '--label', 'before upgrade'], env);
+    expect(snapshot.stdout).toMatch(/^snapshot 1 "before upgrade" taken at \S+: 200 guests, 3 nodes\n$/);
+
+    const daemon = spawn(process.execPath, [...CLI, 'serve'], { env: { PATH: process.env.PATH ?? '', ...env, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off' } });
+    children.push(daemon);
+    let log = '';
+    daemon.stderr!.on('data', (d: Buffer) => (log += d));
+    await new Promise((r) => setTimeout(r, 2_500));
+    daemon.kill('SIGTERM');
+    const code = await new Promise((r) => daemon.once('exit', r));
+    expect(code).toBe(0);
+    expect(log).toContain('"msg":"proxmox-inventory serving"');
+    expect(log).toContain('"msg":"shutting down"');
+    const db = new Database(join(dir, 'data', 'inventory.db'), { readonly: true });
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect((db.prepare('SELECT count(*) AS n FROM sync_runs WHERE ok = 1').get() as { n: number }).n).toBeGreaterThanOrEqual(3);
+    db.close();
+  }, 30_000);
+
+  it('sync without --once says what to use', async () => {
+    const result = await run(['sync']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^sync: only `sync --once` exists; `serve` syncs on a schedule\n/);
+  });
 
   it('reports every configuration problem and exits 2', async () => {
     const result = await run(['check'], { PVE_URL: 'https://pve:8006', PVE_TOKEN_ID: 'root@pam' });
