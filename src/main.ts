@@ -2,12 +2,11 @@
  * The composition root: the only place that reads the environment, builds loggers and clients,
  * starts servers and installs signal handlers. Each command is one function here.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
-import { Secret } from './secret.js';
 import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
@@ -109,27 +108,50 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
   return failures ? 1 : 0;
 }
 
+/**
+ * `demo`: a simulated 300-guest cluster over HTTPS, and the daemon syncing it into
+ * data/demo/inventory.db every 5 s while the simulator makes out-of-band changes.
+ */
 export async function runDemo(): Promise<void> {
-  const envFile = 'data/demo/sim.env';
-  const log = createLogger(configFromEnv(undefined, true).log);
+  const dataDir = resolve('data/demo');
+  const envFile = resolve(dataDir, 'sim.env');
+  rmSync(dataDir, { recursive: true, force: true }); // each demo starts from an empty inventory
   const sim = await startSimulator({ guests: 300, nodes: 4, seed: 42 });
-  writeSimEnv(sim, resolve(envFile));
+  writeSimEnv(sim, envFile);
+  const config = loadConfig({
+    env: {
+      PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret, PVE_FINGERPRINT: sim.fingerprint,
+      PVE_CLUSTER_NAME: 'demo', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: '* * * * *', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
+  });
+  const daemon = createDaemon(config);
   const out = process.stdout;
-  out.write(`\nproxmox-inventory demo: a simulated Proxmox VE cluster at ${sim.url} (HTTPS, certificate pinned by fingerprint)\n  `);
-  await checkCluster(
-    { name: 'demo', url: sim.url, tokenId: sim.tokens.full.id, tokenSecret: new Secret(sim.tokens.full.secret), tls: { fingerprint: sim.fingerprint, insecure: false }, timeoutMs: 15_000, concurrency: 8 },
-    log,
-  );
-  out.write(`  credentials for your own tools: ${envFile} (mode 600)\n`);
-  out.write(`  try, in another terminal: set -a; . ${envFile}; set +a; npx tsx src/cli.ts check\n`);
-  out.write('  The simulator makes an out-of-band change every 5 s (logged below). The inventory daemon and its\n');
-  out.write('  MCP endpoint are not built yet (sync and MCP issues); this demo shows the API client and simulator.\n');
-  out.write('Ctrl-C stops it.\n\n');
-  const stopChurn = startChurn(sim.cluster, 5_000, (e) => log.info(e, 'simulated out-of-band change'));
+  out.write(`\nproxmox-inventory demo\n  simulated Proxmox VE: ${sim.url} (HTTPS, certificate pinned by fingerprint), credentials in ${envFile}\n`);
+  out.write(`  inventory database:   ${config.dbPath}\n\nfirst sync:\n  `);
+  const [first] = await Promise.all(daemon.syncs.map((s) => s.runCycle({ onProgress: createProgress(process.stderr, daemon.log, s.cluster) })));
+  out.write(`${describeCycle(first!)}\n\n`);
+  out.write('Now a sync every 5 s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n');
+  out.write('change every 3 s, and each cycle that sees one prints it. Meanwhile, in another terminal:\n');
+  out.write(`  sqlite3 ${config.dbPath} "select type, subject_id, data from events order by seq desc limit 5"   (if sqlite3 is installed)\n`);
+  out.write(`  set -a; . ${envFile}; set +a; npx tsx src/cli.ts check\n`);
+  out.write('The MCP endpoint for agents arrives with the MCP issue. Ctrl-C stops the demo.\n\n');
+  const stopChurn = startChurn(sim.cluster, 3_000);
+  const scheduler = startScheduler({
+    syncs: daemon.syncs,
+    store: daemon.store,
+    intervalSeconds: config.sync.intervalSeconds,
+    snapshots: config.snapshots,
+    log: daemon.log,
+    onCycle: (s) => {
+      if (!s.ok || Object.keys(s.changes).length) out.write(`${new Date().toISOString().slice(11, 19)} ${describeCycle(s)}\n`);
+    },
+  });
   await onShutdown(async () => {
     stopChurn();
+    await scheduler.stop();
+    await daemon.close();
     await sim.close();
-  }, log);
+  }, daemon.log);
 }
 
 function syncSettings(config: Config): SyncSettings {
@@ -166,9 +188,8 @@ interface Daemon {
   close(): Promise<void>;
 }
 
-/** config → logger → store → clients → syncs; `close` undoes it in reverse order. */
-function createDaemon(configPath: string | undefined): Daemon {
-  const config = configFromEnv(configPath);
+/** logger → store → clients → syncs; `close` undoes it in reverse order. */
+function createDaemon(config: Config): Daemon {
   const log = createLogger(config.log);
   const store = openStore(config.dbPath);
   const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
@@ -197,7 +218,7 @@ export function describeCycle(s: CycleSummary): string {
 
 /** `sync --once`: one cycle of every cluster, a line each; exit code 1 if any failed. */
 export async function runSyncOnce(configPath: string | undefined): Promise<number> {
-  const daemon = createDaemon(configPath);
+  const daemon = createDaemon(configFromEnv(configPath));
   try {
     let failures = 0;
     for (const sync of daemon.syncs) {
@@ -226,7 +247,7 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
 
 /** `serve`: the schedules until SIGINT/SIGTERM, then a clean shutdown. */
 export async function runServe(configPath: string | undefined): Promise<void> {
-  const daemon = createDaemon(configPath);
+  const daemon = createDaemon(configFromEnv(configPath));
   const { config, log } = daemon;
   const scheduler = startScheduler({
     syncs: daemon.syncs,
