@@ -33,6 +33,23 @@ function startDaemon(): ChildProcess {
   });
 }
 
+/** Resolves once the daemon has created its schema: from then on it is syncing. */
+async function daemonReady(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      const db = new Database(join(dataDir, 'inventory.db'), { readonly: true, fileMustExist: true });
+      const ready = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sync_runs'").get() !== undefined;
+      db.close();
+      if (ready) return;
+    } catch {
+      // not created yet
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the daemon did not create its database within 20 s');
+}
+
 function inspectDatabase(): { integrity: string; live: number; announced: number; lastRun: { ok: number; guests: number } | undefined } {
   const db = new Database(join(dataDir, 'inventory.db'));
   try {
@@ -51,9 +68,11 @@ describe('a daemon killed while syncing', () => {
   it('leaves an intact database holding the last complete cycle, every time', async () => {
     const rng = createRng(31);
     let completedCycles = 0;
-    // Kill points spread over the first sync (about a second of config reads, then one big write) and steady cycles.
-    for (const killAfterMs of [700, 1_100, 1_500, 2_300, 2_900, 3_400]) {
+    // Kill points, from the moment the daemon has its schema: spread over the first sync (about a
+    // second of config reads, then one big write) and the steady cycles after it.
+    for (const killAfterMs of [100, 500, 900, 1_400, 2_000, 2_700]) {
       daemon = startDaemon();
+      await daemonReady();
       const churn = setInterval(() => {
         const ids = [...sim.cluster.guests.keys()];
         sim.updateGuest(ids[Math.floor(rng() * ids.length)]!, { name: `churn-${Math.floor(rng() * 1e6)}` });
