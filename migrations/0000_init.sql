@@ -8,8 +8,9 @@ CREATE TABLE `clusters` (
 	`last_success_at` integer,
 	`last_error` text,
 	`consecutive_failures` integer DEFAULT 0 NOT NULL,
-	`log_cursor` integer,
-	`last_sweep_at` integer
+	`log_cursors` text,
+	`last_sweep_at` integer,
+	`last_run_id` integer
 );
 --> statement-breakpoint
 CREATE TABLE `events` (
@@ -157,7 +158,7 @@ CREATE TABLE `sync_runs` (
 	`guests` integer DEFAULT 0 NOT NULL,
 	`nodes` integer DEFAULT 0 NOT NULL,
 	`configs_fetched` integer DEFAULT 0 NOT NULL,
-	`changes` integer DEFAULT 0 NOT NULL,
+	`changes` text DEFAULT '{}' NOT NULL,
 	`warnings` integer DEFAULT 0 NOT NULL
 );
 --> statement-breakpoint

@@ -11,7 +11,7 @@ import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
 import { openStore, type Store } from './store/db.js';
-import { takeSnapshot, pruneSnapshots } from './store/snapshots.js';
+import { takeSnapshotWithRetention } from './store/snapshots.js';
 import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettings } from './sync/cycle.js';
 import { startScheduler } from './sync/scheduler.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from './sim/server.js';
@@ -236,8 +236,7 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
   const config = configFromEnv(configPath, true);
   const store = openStore(config.dbPath);
   try {
-    const info = takeSnapshot(store, { label });
-    const pruned = pruneSnapshots(store, { keep: config.snapshots.keep, maxAgeMs: config.snapshots.maxAgeDays * 86_400_000 });
+    const { info, pruned } = takeSnapshotWithRetention(store, label, config.snapshots);
     process.stdout.write(`snapshot ${info.id}${label ? ` "${label}"` : ''} taken at ${new Date(info.takenAt).toISOString()}: ${info.guests} guests, ${info.nodes} nodes${pruned ? ` (${pruned} old snapshot${pruned === 1 ? '' : 's'} pruned)` : ''}\n`);
     return 0;
   } finally {
@@ -255,9 +254,11 @@ export async function runServe(configPath: string | undefined): Promise<void> {
     intervalSeconds: config.sync.intervalSeconds,
     snapshots: config.snapshots,
     log,
+    progress: (cluster) => createProgress(process.stderr, log, cluster),
     onCycle: (s) => {
       const fields = { cluster: s.cluster, ms: s.durationMs, calls: s.callsTotal, guests: s.guests, changes: s.changes, phases: s.phases };
-      if (!s.ok) log.warn({ ...fields, err: s.error }, 'sync failed');
+      if (s.aborted) log.debug(fields, 'sync cycle stopped by shutdown before its write');
+      else if (!s.ok) log.warn({ ...fields, err: s.error }, 'sync failed');
       else if (Object.keys(s.changes).length) log.info(fields, 'sync: changes');
       else log.debug(fields, 'sync');
     },

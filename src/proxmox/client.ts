@@ -37,5 +37,6 @@ export interface ProxmoxClient {
   put(path: string, params?: Params): Promise<unknown>;
   delete(path: string, params?: Params): Promise<unknown>;
 
+  /** Ends every connection, aborting requests still in flight. */
   close(): Promise<void>;
 }

@@ -208,7 +208,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       const path = '/cluster/resources';
       const { data } = await call('GET', path, { type });
       if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
-      const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [] };
+      const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [], skipped: [] };
       for (const item of data as Array<Record<string, unknown>>) {
         const t = item?.type;
         try {
@@ -220,6 +220,9 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
         } catch (err) {
           if (!(err instanceof ShapeError)) throw err;
           warn('skipped an entry Proxmox sent in an unexpected shape', { cluster, path, id: item?.id, issue: err.message, field: err.field });
+          const id = String(item?.id ?? '');
+          const vmid = /^(?:qemu|lxc)\/(\d+)$/.exec(id)?.[1];
+          out.skipped.push({ id, type: String(t ?? 'unknown'), ...(vmid ? { vmid: Number(vmid) } : {}) });
         }
       }
       return out;
@@ -299,7 +302,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     delete: async (path, params) => (await call('DELETE', path, params)).data,
 
     async close() {
-      await pool.close();
+      // Abort what is still in flight: closing happens at shutdown, which must not wait on a hung cluster.
+      await pool.destroy();
     },
   };
   return client;

@@ -179,6 +179,11 @@ export interface ClusterResources {
   storage: StorageResource[];
   pools: PoolResource[];
   other: OtherResource[];
+  /**
+   * Entries that were skipped because they could not be read, with the vmid where the id still
+   * names one (`qemu/100`): such a guest was listed, just not readable, and is not missing.
+   */
+  skipped: Array<{ id: string; type: string; vmid?: number }>;
 }
 
 export const ClusterStatusEntrySchema = z.discriminatedUnion('type', [

@@ -39,6 +39,8 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
     sqlite.pragma('journal_mode = WAL');
     // better-sqlite3 builds with WAL synchronous=NORMAL; the outbox deserves fsync at each commit (one per cycle).
     sqlite.pragma('synchronous = FULL');
+    // After a checkpoint, keep the WAL file at most this big (it grows while readers hold old snapshots).
+    sqlite.pragma('journal_size_limit = 67108864');
   }
   sqlite.pragma('foreign_keys = ON');
   const db = drizzle(sqlite, { schema });

@@ -26,11 +26,36 @@ export interface NewEvent {
   data: Record<string, unknown>;
 }
 
-/** The envelope as webhooks and MCP tools see it. */
-export interface InventoryEvent extends NewEvent {
-  id: string;
+/**
+ * The envelope (DESIGN.md "Events") as webhooks and MCP tools see it, plus `seq`, the position in
+ * the history that "events since" pages by.
+ */
+export interface InventoryEvent {
   seq: number;
+  id: string;
+  type: string;
   occurred_at: string;
+  cluster: string | null;
+  subject: { kind: string; id: string };
+  data: Record<string, unknown>;
+}
+
+export function toInventoryEvent(row: typeof events.$inferSelect): InventoryEvent {
+  let data: unknown;
+  try {
+    data = JSON.parse(row.data);
+  } catch {
+    data = { value: row.data };
+  }
+  return {
+    seq: row.seq,
+    id: row.id,
+    type: row.type,
+    occurred_at: new Date(row.occurredAt).toISOString(),
+    cluster: row.cluster,
+    subject: { kind: row.subjectKind, id: row.subjectId },
+    data: typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : { value: data },
+  };
 }
 
 /** `evt_` + 32 hex: no `.` (Standard Webhooks signs `id.timestamp.body`). */

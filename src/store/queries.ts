@@ -18,6 +18,7 @@
  *   unparsable time, an empty search) throws `QueryError`.
  * - SQL is built with drizzle's query builder or `sql` templates: every value is a bound parameter.
  */
+import { toInventoryEvent, type InventoryEvent } from './events.js';
 import type { GuestDisk, GuestNic } from './guest-parts.js';
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Store } from './db.js';
@@ -374,15 +375,8 @@ export interface TaskSummary {
   outcome: 'running' | 'ok' | 'warning' | 'error';
 }
 
-export interface EventSummary {
-  seq: number;
-  id: string;
-  type: string;
-  occurredAt: string;
-  cluster: string | null;
-  subject: { kind: string; id: string };
-  data: Record<string, unknown>;
-}
+/** Events are answered in the one envelope webhooks use too (store/events.ts). */
+export type EventSummary = InventoryEvent;
 
 export interface GuestDetail extends GuestSummary {
   vcpus: number | null;
@@ -487,13 +481,7 @@ function taskSummary(t: typeof tasks.$inferSelect): TaskSummary {
   };
 }
 
-function eventSummary(e: typeof events.$inferSelect): EventSummary {
-  const data = parseJson<unknown>(e.data, {});
-  return {
-    seq: e.seq, id: e.id, type: e.type, occurredAt: iso(e.occurredAt)!, cluster: e.cluster,
-    subject: { kind: e.subjectKind, id: e.subjectId }, data: typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : { value: data },
-  };
-}
+const eventSummary = toInventoryEvent;
 
 const RECENT = 10;
 
@@ -930,10 +918,10 @@ export interface ClusterSyncStatus {
   consecutiveFailures: number;
   lastError: string | null;
   /** The latest sync run, successful or not. */
-  lastRun: { startedAt: string; finishedAt: string; ok: boolean; durationMs: number; callsTotal: number; changes: number; error: string | null } | null;
+  lastRun: { startedAt: string; finishedAt: string; ok: boolean; durationMs: number; callsTotal: number; changes: Record<string, number>; error: string | null } | null;
   /** The latest successful run: its API calls per endpoint are what a cycle costs. */
   lastSuccessfulRun: {
-    finishedAt: string; durationMs: number; calls: Record<string, number>; callsTotal: number; changes: number;
+    finishedAt: string; durationMs: number; calls: Record<string, number>; callsTotal: number; changes: Record<string, number>;
     guests: number; nodes: number; configsFetched: number; warnings: number;
   } | null;
 }
@@ -955,11 +943,11 @@ export function syncStatus(store: Store, now: number = Date.now()): { now: strin
           consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
           lastRun: last ? {
             startedAt: iso(last.startedAt)!, finishedAt: iso(last.finishedAt)!, ok: last.ok, durationMs: last.durationMs,
-            callsTotal: last.callsTotal, changes: last.changes, error: last.error,
+            callsTotal: last.callsTotal, changes: parseJson<Record<string, number>>(last.changes, {}), error: last.error,
           } : null,
           lastSuccessfulRun: good ? {
             finishedAt: iso(good.finishedAt)!, durationMs: good.durationMs, calls: parseJson<Record<string, number>>(good.calls, {}), callsTotal: good.callsTotal,
-            changes: good.changes, guests: good.guests, nodes: good.nodes, configsFetched: good.configsFetched, warnings: good.warnings,
+            changes: parseJson<Record<string, number>>(good.changes, {}), guests: good.guests, nodes: good.nodes, configsFetched: good.configsFetched, warnings: good.warnings,
           } : null,
         };
       }),

@@ -19,9 +19,17 @@ export const clusters = sqliteTable('clusters', {
   lastSuccessAt: integer('last_success_at'),
   lastError: text('last_error'),
   consecutiveFailures: integer('consecutive_failures').notNull().default(0),
-  /** Highest /cluster/log uid already read: `update VM` lines above it are new. */
-  logCursor: integer('log_cursor'),
+  /**
+   * JSON { node: highest /cluster/log uid read }: each node numbers its log lines itself (and starts
+   * over when pmxcfs restarts), so `update VM` lines are new per node.
+   */
+  logCursors: text('log_cursors'),
   lastSweepAt: integer('last_sweep_at'),
+  /**
+   * The sync run that last wrote this cluster. A cycle writes only if it is still the one its state
+   * was read after: a second writer (`sync --once` beside `serve`) cannot apply the same change twice.
+   */
+  lastRunId: integer('last_run_id'),
 });
 
 export const nodes = sqliteTable('nodes', {
@@ -182,7 +190,8 @@ export const syncRuns = sqliteTable('sync_runs', {
   guests: integer('guests').notNull().default(0),
   nodes: integer('nodes').notNull().default(0),
   configsFetched: integer('configs_fetched').notNull().default(0),
-  changes: integer('changes').notNull().default(0),
+  /** JSON: { "guest.updated": 3, … } */
+  changes: text('changes').notNull().default('{}'),
   warnings: integer('warnings').notNull().default(0),
 }, (t) => [index('sync_runs_cluster').on(t.cluster, t.id)]);
 

@@ -3,7 +3,7 @@
  * each run in one IMMEDIATE transaction: rows, events and the sync_runs row land together or not
  * at all, so readers see the previous cycle or this one, never half.
  */
-import { and, desc, eq, isNull, lt, notInArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import type { Store } from './db.js';
 import { insertEvents, type NewEvent } from './events.js';
 import { prepareUpsert } from './rows.js';
@@ -42,15 +42,27 @@ export function loadClusterState(store: Store, cluster: string): ClusterState {
   };
 }
 
+/** Another process wrote this cluster since the state the cycle worked from was read. */
+export class ConcurrentWriteError extends Error {
+  constructor(cluster: string) {
+    super(`another process synced cluster ${cluster} meanwhile; this cycle's changes were not written and the next cycle starts from the store`);
+    this.name = 'ConcurrentWriteError';
+  }
+}
+
 export interface CycleWrite {
   cluster: string;
   at: number;
+  /** The cluster's `last_run_id` when the cycle's state was read; the write happens only if it still is. */
+  expectedLastRunId: number | null;
   clusterFields: Partial<Omit<ClusterRow, 'name'>>;
   nodes: NodeRow[];
   /** Guests that are new or changed, and absent ones whose missing count or tombstone changed. */
   guests: GuestRow[];
   /** Live metrics that moved since the last read. */
   metrics: GuestMetricsRow[];
+  /** Guests tombstoned by this cycle: their live metrics go. */
+  dropMetrics: number[];
   /** The cluster's complete storage set after this cycle. */
   storage: StorageRow[];
   pools: string[];
@@ -68,8 +80,10 @@ export function applyCycle(store: Store, w: CycleWrite): number {
   const { db, sqlite } = store;
   return store.write(() => {
     ensureCluster(store, w.cluster);
+    const current = db.select({ lastRunId: clusters.lastRunId }).from(clusters).where(eq(clusters.name, w.cluster)).get();
+    if ((current?.lastRunId ?? null) !== w.expectedLastRunId) throw new ConcurrentWriteError(w.cluster);
     const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
-    db.update(clusters).set(w.clusterFields).where(eq(clusters.name, w.cluster)).run();
+    db.update(clusters).set({ ...w.clusterFields, lastRunId: runId }).where(eq(clusters.name, w.cluster)).run();
 
     const upsertNode = prepareUpsert(sqlite, nodes, ['cluster', 'node']);
     for (const n of w.nodes) upsertNode.run(n);
@@ -80,6 +94,7 @@ export function applyCycle(store: Store, w: CycleWrite): number {
     }
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
+    if (w.dropMetrics.length) db.delete(guestMetrics).where(and(eq(guestMetrics.cluster, w.cluster), inArray(guestMetrics.vmid, w.dropMetrics))).run();
 
     db.delete(storage).where(eq(storage.cluster, w.cluster)).run();
     const upsertStorage = prepareUpsert(sqlite, storage, ['cluster', 'node', 'storage']);
@@ -112,8 +127,8 @@ export interface FailureWrite {
 }
 
 /**
- * A failed read: every row of the cluster keeps its values and is marked stale; rows that were live
- * keep, as `last_seen_at`, the time of the last successful read.
+ * A failed read: every row of the cluster keeps its values and is marked stale; rows that were
+ * live at the last successful read keep its time as `last_seen_at`.
  */
 export function recordSyncFailure(store: Store, w: FailureWrite): number {
   const { db } = store;
@@ -122,14 +137,14 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
     const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
     const lastSuccess = db.select({ at: clusters.lastSuccessAt }).from(clusters).where(eq(clusters.name, w.cluster)).get()?.at;
     db.update(clusters)
-      .set({ stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1` })
+      .set({ stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1`, lastRunId: runId })
       .where(eq(clusters.name, w.cluster))
       .run();
     db.update(nodes).set({ stale: true }).where(eq(nodes.cluster, w.cluster)).run();
-    if (lastSuccess != null) {
-      db.update(guests).set({ stale: true, lastSeenAt: lastSuccess }).where(and(eq(guests.cluster, w.cluster), eq(guests.stale, false), isNull(guests.deletedAt))).run();
-    }
-    db.update(guests).set({ stale: true }).where(eq(guests.cluster, w.cluster)).run();
+    const current = and(eq(guests.cluster, w.cluster), isNull(guests.deletedAt));
+    // A guest already missing from the last reads was last seen before them: it keeps its own time.
+    if (lastSuccess != null) db.update(guests).set({ lastSeenAt: lastSuccess }).where(and(current, eq(guests.stale, false), eq(guests.missingCount, 0))).run();
+    db.update(guests).set({ stale: true }).where(current).run();
     db.update(storage).set({ stale: true }).where(eq(storage.cluster, w.cluster)).run();
     insertEvents(store, w.events, w.at);
     return runId;

@@ -18,14 +18,60 @@ export const CONFIG_TASK_TYPES = new Set([
 
 const UPDATE_VM = /^update VM (\d+):/;
 
-/** Fields of /cluster/resources that come from the config: a change means the config changed. */
+/**
+ * Fields of /cluster/resources that come from the config: a change means the config changed.
+ * A lock alone does not: vzdump locks every guest nightly, and reading every config for it would
+ * spend the budget that real edits need.
+ */
 export function resourceSignalsChange(prev: GuestRow, r: GuestResource): boolean {
   if (prev.node !== r.node) return true;
   if (JSON.stringify(r.tags) !== prev.tags) return true;
-  if ((r.lock ?? null) !== (prev.lock ?? null)) return true;
-  // Offline-node entries carry no stats: only lock and tags can be compared.
+  // Offline-node entries carry no stats: only the config-derived tags and node can be compared.
   if (r.maxmem === undefined) return false;
-  return r.name !== prev.name || r.maxmem !== prev.maxmem || r.maxcpu !== prev.maxcpu || r.maxdisk !== prev.maxdisk || r.template !== prev.template;
+  return (r.name ?? null) !== (prev.name ?? null) || r.maxmem !== prev.maxmem || (r.maxcpu ?? null) !== (prev.maxcpu ?? null)
+    || (r.maxdisk ?? null) !== (prev.maxdisk ?? null) || r.template !== Boolean(prev.template);
+}
+
+/** Highest /cluster/log uid read per node. */
+export type LogCursors = Record<string, number>;
+
+export interface LogSignals {
+  /** vmids named by `update VM` lines not seen before. */
+  vmids: Set<number>;
+  /** The cursors after this read. */
+  cursors: LogCursors;
+  /** Lines were lost between two reads (the ring buffer wrapped): some edit may have been missed. */
+  gap: boolean;
+}
+
+/**
+ * New `update VM` lines in the cluster log. Each node numbers its lines itself and starts over when
+ * pmxcfs restarts: a node whose highest uid went down has restarted, and its lines since the last
+ * read count as new; a node whose oldest returned uid is past its cursor + 1 has lost lines.
+ */
+export function logSignals(log: ClusterLogEntry[], cursors: LogCursors | undefined, lastReadAt: number | undefined): LogSignals {
+  const byNode = new Map<string, ClusterLogEntry[]>();
+  for (const e of log) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
+  const next: LogCursors = { ...cursors };
+  const vmids = new Set<number>();
+  let gap = false;
+  for (const [node, entries] of byNode) {
+    const uids = entries.map((e) => e.uid);
+    const max = Math.max(...uids);
+    const min = Math.min(...uids);
+    next[node] = max;
+    if (cursors === undefined) continue; // first read: every config is read anyway
+    const cursor = cursors[node];
+    const restarted = cursor !== undefined && max < cursor;
+    if (cursor !== undefined && !restarted && min > cursor + 1) gap = true;
+    const since = Math.floor((lastReadAt ?? 0) / 1000);
+    for (const e of entries) {
+      const fresh = cursor === undefined || restarted ? e.time >= since : e.uid > cursor;
+      const m = fresh ? UPDATE_VM.exec(e.msg) : null;
+      if (m) vmids.add(Number(m[1]));
+    }
+  }
+  return { vmids, cursors: next, gap };
 }
 
 export interface PlanInput {
@@ -34,9 +80,8 @@ export interface PlanInput {
   onlineNodes: Set<string>;
   tasks: Task[];
   knownTasks: Map<string, string>;
-  log: ClusterLogEntry[];
-  /** Highest log uid read before; undefined on the first cycle (every config is fetched then). */
-  logCursor: number | undefined;
+  /** vmids named by new `update VM` lines (logSignals). */
+  logVmids: Set<number>;
   sweepDue: boolean;
   /** Guests swept per sweep batch. */
   sweepBatch: number;
@@ -69,15 +114,11 @@ export function planConfigFetches(input: PlanInput): Plan {
     const finishedNow = t.endtime !== undefined && (known === undefined || known === 'running');
     if (finishedNow && CONFIG_TASK_TYPES.has(t.type) && /^\d+$/.test(t.id)) want(Number(t.id), 'task');
   }
-  if (input.logCursor !== undefined) {
-    for (const e of input.log) {
-      const m = e.uid > input.logCursor ? UPDATE_VM.exec(e.msg) : null;
-      if (m) want(Number(m[1]), 'log');
-    }
-  }
+  for (const vmid of input.logVmids) want(vmid, 'log');
   if (input.sweepDue && input.sweepBatch > 0) {
+    // Only guests whose config can be read now: an offline node's guests would fill every batch.
     const oldest = input.resources
-      .filter((r) => !reasons.has(r.vmid))
+      .filter((r) => !reasons.has(r.vmid) && input.onlineNodes.has(r.node))
       .map((r) => ({ r, at: input.prev.get(r.vmid)?.configFetchedAt ?? 0 }))
       .sort((a, b) => a.at - b.at)
       .slice(0, input.sweepBatch);

@@ -80,7 +80,8 @@ export function metricsDiffer(prev: GuestMetricsRow | undefined, next: GuestMetr
 export function guestRow(prev: GuestRow | undefined, r: GuestResource, ctx: GuestRowContext): GuestRow {
   const live = ctx.nodeOnline && r.maxmem !== undefined;
   const known = prev && !prev.deletedAt ? prev : undefined;
-  const base: GuestRow = known ? { ...known } : { cluster: ctx.cluster, vmid: r.vmid, type: r.type, node: r.node, status: r.status, lastSeenAt: ctx.at, firstSeenAt: ctx.at, updatedAt: ctx.at };
+  // A revived guest starts over, but keeps the time it was first seen.
+  const base: GuestRow = known ? { ...known } : { cluster: ctx.cluster, vmid: r.vmid, type: r.type, node: r.node, status: r.status, lastSeenAt: ctx.at, firstSeenAt: prev?.firstSeenAt ?? ctx.at, updatedAt: ctx.at };
   // Config-derived fields pmxcfs serves even when the node is down.
   Object.assign(base, { type: r.type, node: r.node, tags: JSON.stringify(r.tags), lock: r.lock ?? null, pool: r.pool ?? null, hastate: r.hastate ?? null });
   if (live) {
@@ -109,7 +110,7 @@ export function guestEvents(cluster: string, prev: GuestRow | undefined, next: G
   const out: NewEvent[] = [];
   if (prev.node !== next.node) out.push({ type: 'guest.migrated', cluster, subject, data: { ...summary, from: prev.node, to: next.node } });
   if (!next.stale && prev.status !== next.status) out.push({ type: 'guest.status_changed', cluster, subject, data: { ...summary, from: prev.status, to: next.status } });
-  const changes: Record<string, { from: unknown; to: unknown }> = {};
+  const changes: Record<string, unknown> = {};
   for (const field of TRACKED) {
     const before = prev[field] ?? null;
     const after = next[field] ?? null;
@@ -117,8 +118,28 @@ export function guestEvents(cluster: string, prev: GuestRow | undefined, next: G
     if (before === after || (FROM_CONFIG.has(field) && prev.configFetchedAt == null)) continue;
     changes[field] = { from: readable(field, before), to: readable(field, after) };
   }
+  const config = configChanges(prev.config, next.config);
+  if (config) changes.config = config;
   if (Object.keys(changes).length) out.push({ type: 'guest.updated', cluster, subject, data: { ...summary, changes } });
   return out;
+}
+
+const MAX_VALUE = 200;
+const clip = (v: string | undefined): string | null => (v === undefined ? null : v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}…` : v);
+
+/**
+ * The config keys an edit changed, each with its old and new text: an edit to a key the inventory
+ * does not parse (cpu type, boot order, a hookscript…) would otherwise show only as a new digest.
+ */
+function configChanges(before: string | null | undefined, after: string | null | undefined): Record<string, { from: string | null; to: string | null }> | undefined {
+  if (!before || !after || before === after) return undefined;
+  const a = JSON.parse(before) as Record<string, string>;
+  const b = JSON.parse(after) as Record<string, string>;
+  const out: Record<string, { from: string | null; to: string | null }> = {};
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (a[key] !== b[key]) out[key] = { from: clip(a[key]), to: clip(b[key]) };
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 export function missingGuest(prev: GuestRow, at: number, threshold: number, previousReadAt: number | undefined): { row: GuestRow; event?: NewEvent } {

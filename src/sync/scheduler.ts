@@ -7,7 +7,7 @@
 import { Cron } from 'croner';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/db.js';
-import { pruneSnapshots, takeSnapshot } from '../store/snapshots.js';
+import { takeSnapshotWithRetention } from '../store/snapshots.js';
 import type { ClusterSync, CycleSummary } from './cycle.js';
 
 export interface SchedulerDeps {
@@ -19,6 +19,8 @@ export interface SchedulerDeps {
   log: Logger;
   /** Told about every finished cycle (the daemon logs and counts them). */
   onCycle?: (summary: CycleSummary) => void;
+  /** Progress of a cycle's config reads (shown for the first sync of a big cluster). */
+  progress?: (cluster: string) => (done: number, total: number) => void;
 }
 
 export interface Scheduler {
@@ -46,7 +48,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     if (running.has(sync.cluster) || controller.signal.aborted) return undefined;
     running.add(sync.cluster);
     try {
-      const summary = await sync.runCycle({ signal: controller.signal });
+      const summary = await sync.runCycle({ signal: controller.signal, onProgress: deps.progress?.(sync.cluster) });
       deps.onCycle?.(summary);
       return summary;
     } catch (err) {
@@ -63,9 +65,8 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       return results.filter((r): r is CycleSummary => r !== undefined);
     },
     snapshotNow(label) {
-      const info = takeSnapshot(store, { label });
-      const removed = pruneSnapshots(store, { keep: deps.snapshots.keep, maxAgeMs: deps.snapshots.maxAgeDays * 86_400_000 });
-      log.info({ snapshot: info.id, guests: info.guests, pruned: removed }, 'inventory snapshot taken');
+      const { info, pruned } = takeSnapshotWithRetention(store, label, deps.snapshots);
+      log.info({ snapshot: info.id, guests: info.guests, pruned }, 'inventory snapshot taken');
     },
     async stop() {
       for (const job of jobs) job.stop();
@@ -76,8 +77,10 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
 
   if (deps.intervalSeconds > 0) {
     for (const sync of syncs) {
-      void track(cycle(sync)); // the first cycle starts at once, not one interval later
-      jobs.push(new Cron('* * * * * *', { name: `sync:${sync.cluster}`, interval: deps.intervalSeconds, protect: true }, async () => {
+      // The first cycle starts at once; the schedule takes over one interval later.
+      void track(cycle(sync));
+      const startAt = new Date(Date.now() + deps.intervalSeconds * 1000);
+      jobs.push(new Cron('* * * * * *', { name: `sync:${sync.cluster}`, interval: deps.intervalSeconds, startAt, protect: true }, async () => {
         await track(cycle(sync));
       }));
     }

@@ -451,7 +451,7 @@ describe('queries over two synced clusters', () => {
         lastSuccessfulRun: { calls: lastLab.calls, callsTotal: lastLab.callsTotal, guests: 300, nodes: 4 },
       });
       expect(lab.lastSuccessfulRun!.calls).toEqual({ 'GET /cluster/log': 1, 'GET /cluster/resources': 1, 'GET /cluster/status': 1, 'GET /cluster/tasks': 1 });
-      expect(status.clusters[0]!.lastSuccessfulRun).toMatchObject({ callsTotal: 45, configsFetched: 40, changes: 40 });
+      expect(status.clusters[0]!.lastSuccessfulRun).toMatchObject({ callsTotal: 45, configsFetched: 40, changes: { 'guest.created': 40 } });
     });
 
     it('freshness: the oldest successful read, nothing stale', () => {
@@ -500,7 +500,7 @@ describe('queries as the inventory changes', () => {
       ['guest.created', `lab/${created}`], ['guest.status_changed', `lab/${stopped.vmid}`], ['guest.updated', `lab/${renamed.vmid}`],
     ]);
     expect(all.events.map((x) => x.seq)).toEqual(h.eventsSince(seq0).map((x) => x.seq));
-    expect(all.events.every((x) => x.occurredAt === iso(at1) && x.cluster === 'lab' && x.id.startsWith('evt_'))).toBe(true);
+    expect(all.events.every((x) => x.occurred_at === iso(at1) && x.cluster === 'lab' && x.id.startsWith('evt_'))).toBe(true);
     expect(all.events.find((x) => x.type === 'guest.status_changed')!.data).toMatchObject({ from: 'running', to: 'stopped', vmid: stopped.vmid });
     expect(all).toMatchObject({ nextSeq: h.lastSeq(), hasMore: false, limit: 100 });
 

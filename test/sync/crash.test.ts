@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../../src/sim/random.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
+import { startHarness } from './helpers.js';
 
 let sim: Simulator;
 const dataDir = mkdtempSync(join(tmpdir(), 'pi-crash-'));
@@ -63,6 +64,32 @@ function inspectDatabase(): { integrity: string; live: number; announced: number
     db.close();
   }
 }
+
+describe('a process killed inside the write transaction', () => {
+  it('leaves the previous cycle exactly as it was', async () => {
+    const h = await startHarness({ guests: 400, nodes: 3, seed: 59 });
+    try {
+      await h.sync.runCycle();
+      const snapshot = (): unknown => ({
+        names: h.store.sqlite.prepare('SELECT vmid, name FROM guests ORDER BY vmid').all(),
+        events: h.store.sqlite.prepare('SELECT count(*) AS n FROM events').get(),
+        runs: h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get(),
+      });
+      const before = snapshot();
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/sync/fixtures/die-mid-write.ts', h.dbPath, 'lab'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d));
+      const signal = await new Promise((r) => child.once('exit', (_code, sig) => r(sig)));
+      expect(signal).toBe('SIGKILL');
+      expect(out).toBe('');
+      expect(h.store.sqlite.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(snapshot()).toEqual(before);
+      expect((await h.sync.runCycle()).ok).toBe(true); // and the daemon carries on
+    } finally {
+      await h.close();
+    }
+  }, 30_000);
+});
 
 describe('a daemon killed while syncing', () => {
   it('leaves an intact database holding the last complete cycle, every time', async () => {

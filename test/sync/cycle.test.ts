@@ -81,10 +81,11 @@ describe('out-of-band changes', () => {
     expect(sorted(await cycle())).toEqual(sorted([['guest.updated', `lab/${a}`], ['guest.updated', `lab/${b}`]]));
     const events = h.eventsSince(before);
     const rename = events.find((e) => e.subject === `lab/${a}`)!;
-    expect(changedFields(rename)).toEqual(['digest', 'name']);
+    expect(changedFields(rename)).toEqual(['config', 'digest', 'name']);
+    expect((rename.data.changes as Record<string, Record<string, unknown>>).config).toEqual({ name: { from: expect.any(String), to: 'renamed-vm' } });
     expect((rename.data.changes as Record<string, unknown>).name).toEqual({ from: expect.any(String), to: 'renamed-vm' });
     const retag = events.find((e) => e.subject === `lab/${b}`)!;
-    expect(changedFields(retag)).toEqual(['digest', 'tags']);
+    expect(changedFields(retag)).toEqual(['config', 'digest', 'tags']);
     expect((retag.data.changes as Record<string, unknown>).tags).toEqual({ from: expect.any(Array), to: ['blue', 'green'] });
     expect(guest(a).name).toBe('renamed-vm');
     expect(guest(b).tags).toBe('["blue","green"]');
@@ -106,7 +107,7 @@ describe('out-of-band changes', () => {
     h.sim.updateGuest(vmid, { config: { description: 'edited in the UI' } });
     const before = h.lastSeq();
     expect(await cycle()).toEqual([['guest.updated', `lab/${vmid}`]]);
-    expect(changedFields(h.eventsSince(before)[0]!)).toEqual(['description', 'digest']);
+    expect(changedFields(h.eventsSince(before)[0]!)).toEqual(['config', 'description', 'digest']);
     expect(guest(vmid).description).toBe('edited in the UI');
   });
 
@@ -115,7 +116,9 @@ describe('out-of-band changes', () => {
     h.sim.updateGuest(vmid, { config: { memory: '3333' } });
     const before = h.lastSeq();
     expect(await cycle()).toEqual([['guest.updated', `lab/${vmid}`]]);
-    expect(changedFields(h.eventsSince(before)[0]!)).toEqual(['digest', 'maxmem', 'memoryMib']);
+    const event = h.eventsSince(before)[0]!;
+    expect(changedFields(event)).toEqual(['config', 'digest', 'maxmem', 'memoryMib']);
+    expect((event.data.changes as Record<string, unknown>).config).toEqual({ memory: { from: expect.any(String), to: '3333' } });
     expect(guest(vmid)).toMatchObject({ memory_mib: 3333, maxmem: 3333 * 2 ** 20 });
   });
 

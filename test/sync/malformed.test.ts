@@ -81,7 +81,7 @@ describe('a cycle over malformed and surprising data', () => {
     ]);
     expect(store.sqlite.prepare('SELECT storage, shared, disk, maxdisk FROM storage').all()).toEqual([{ storage: 'local', shared: 0, disk: 100, maxdisk: 1000 }]);
     expect(store.sqlite.prepare('SELECT upid, starttime, vmid FROM tasks').all()).toEqual([{ upid: 'UPID:pve1:00000001:00000001:6650A1B2:qmstart:100:root@pam:', starttime: 1716560306, vmid: 100 }]);
-    expect(store.sqlite.prepare("SELECT cluster_name, quorate, pve_version, log_cursor FROM clusters WHERE name = 'odd'").get()).toEqual({ cluster_name: 'odd', quorate: 1, pve_version: '8.0.4', log_cursor: 7 });
+    expect(store.sqlite.prepare("SELECT cluster_name, quorate, pve_version, log_cursors FROM clusters WHERE name = 'odd'").get()).toEqual({ cluster_name: 'odd', quorate: 1, pve_version: '8.0.4', log_cursors: '{"pve1":7}' });
 
     const warnings = output.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; id?: unknown; vmid?: number });
     expect(warnings.filter((w) => w.msg.includes('unexpected shape')).map((w) => w.id)).toEqual(expect.arrayContaining(['qemu/x', 'qemu/102', 'storage/pve1/broken']));
