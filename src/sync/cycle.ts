@@ -43,8 +43,9 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
 export interface CycleDeps {
   store: Store;
   /**
-   * The cluster's state as the previous cycle left it. The daemon is the store's only writer, so
-   * keeping it saves re-reading every row each cycle; undefined means "load it from the store".
+   * The cluster's state as the previous cycle left it, which saves re-reading every row each cycle;
+   * undefined means "load it from the store". The write is fenced (`last_run_id`): if another
+   * process wrote the cluster meanwhile, the cycle writes nothing and the next one reloads.
    */
   state?: ClusterState;
   client: ProxmoxClient;
