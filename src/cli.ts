@@ -2,7 +2,7 @@
 /** Command-line entry: parses arguments and hands over to the composition root in main.ts. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
-import { runCheck, runDemo, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
+import { runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
@@ -10,6 +10,7 @@ Commands:
   serve [--config FILE]       sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
   sync --once [--config FILE] one sync cycle of every cluster, with a summary line each
   snapshot [--label TEXT]     take an inventory snapshot now
+  mcp [--config FILE]         the MCP server on stdio, answering from the inventory (read-only)
   check [--config FILE]       connect to every configured cluster and report what it sees
   sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
@@ -78,6 +79,11 @@ async function main(argv: string[]): Promise<number> {
     case 'snapshot': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, label: { type: 'string' } } });
       return runSnapshot(values.config, values.label);
+    }
+    case 'mcp': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
+      await runMcpStdio(values.config);
+      return 0;
     }
     case 'check': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });

@@ -2,11 +2,13 @@
  * The composition root: the only place that reads the environment, builds loggers and clients,
  * starts servers and installs signal handlers. Each command is one function here.
  */
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
+import { createMcpServer } from './mcp/server.js';
 import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
@@ -268,4 +270,36 @@ export async function runServe(configPath: string | undefined): Promise<void> {
     await scheduler.stop();
     await daemon.close();
   }, log);
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * `mcp`: the MCP server over stdio. It opens the inventory read-only, so it runs beside `serve`;
+ * until the daemon has created the database it still answers, saying so. Logs go to stderr only.
+ */
+export async function runMcpStdio(configPath: string | undefined): Promise<void> {
+  const config = configFromEnv(configPath, true);
+  const log = createLogger(config.log);
+  let store: Store | undefined;
+  const server = createMcpServer({
+    log,
+    version: packageVersion(),
+    now: Date.now,
+    get store() {
+      if (!store && existsSync(config.dbPath)) store = openStore(config.dbPath, { readonly: true });
+      return store;
+    },
+  });
+  await server.connect(new StdioServerTransport());
+  log.info({ db: config.dbPath }, 'MCP server on stdio');
+  await new Promise<void>((resolveClosed) => {
+    server.server.onclose = () => resolveClosed();
+    process.once('SIGINT', () => resolveClosed());
+    process.once('SIGTERM', () => resolveClosed());
+  });
+  await server.close();
+  store?.close();
 }

@@ -1,0 +1,48 @@
+/**
+ * How a tool is defined: one file per tool exports a `defineTool(...)` object; `createMcpServer`
+ * registers them all. Handlers read the store only and return structured data plus a compact text
+ * rendering; a miss the model can fix is a `ToolMiss` (an `isError` result with a hint).
+ */
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import type { Store } from '../store/db.js';
+
+export interface ToolContext {
+  /** The inventory, or undefined while no sync has created it yet. */
+  store: Store | undefined;
+  now: () => number;
+}
+
+export interface ToolAnswer<Out> {
+  structured: Out;
+  /** A plain-text rendering for models that read text (a table, no emoji). */
+  text: string;
+}
+
+/** A miss the model can recover from: no such guest, an ambiguous name, a bad cursor. */
+export class ToolMiss extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'ToolMiss';
+  }
+}
+
+export interface ToolDefinition<In extends z.ZodObject, Out extends z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: In;
+  output: Out;
+  annotations: Required<Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint'>>;
+  handler(args: z.infer<In>, context: ToolContext & { store: Store }): ToolAnswer<Omit<z.infer<Out>, 'freshness'>>;
+}
+
+export const defineTool = <In extends z.ZodObject, Out extends z.ZodObject>(tool: ToolDefinition<In, Out>): ToolDefinition<In, Out> => tool;
+
+/** Every read tool: it reads the local inventory only, changes nothing, and never calls Proxmox. */
+export const READ_ONLY: ToolDefinition<z.ZodObject, z.ZodObject>['annotations'] = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { listGuests, QUERY_LIMITS, type GuestSummary } from '../../store/queries.js';
+import { bytes, table, untrusted } from '../render.js';
+import { amount, count, flag, text } from '../schemas.js';
+import { defineTool, READ_ONLY } from '../tool.js';
+
+const FIELDS = ['cluster', 'vmid', 'type', 'node', 'name', 'status', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cpu', 'mem', 'uptime', 'stale', 'lastSeenAt', 'cores', 'sockets', 'memoryMib', 'ostype'] as const;
+type Field = (typeof FIELDS)[number];
+const DEFAULT_FIELDS: Field[] = ['cluster', 'vmid', 'name', 'type', 'node', 'status', 'maxcpu', 'maxmem', 'tags'];
+
+const GuestOut = z.object(Object.fromEntries(FIELDS.map((f) => [f, z.unknown().optional()])) as Record<Field, z.ZodOptional<z.ZodUnknown>>);
+
+/** One line per guest in the text: the selected fields in a fixed order, sizes human-readable. */
+function cell(g: Partial<GuestSummary>, field: Field): string {
+  const v = g[field];
+  if (v == null) return '-';
+  if (field === 'maxmem' || field === 'mem' || field === 'maxdisk') return bytes(v as number);
+  if (field === 'cpu') return `${Math.round((v as number) * 100)}%`;
+  if (field === 'tags') return (v as string[]).length ? untrusted((v as string[]).join(','), 40) : '-';
+  if (field === 'name' || field === 'pool' || field === 'ostype') return untrusted(String(v), 40);
+  return String(v);
+}
+
+export const listGuestsTool = defineTool({
+  name: 'list_guests',
+  title: 'List guests',
+  description: 'VMs and containers from the inventory, filtered, sorted and paged (default 50 a page; pass nextCursor for more). Sizes are bytes; cpu is a 0..1 fraction.',
+  input: z.object({
+    cluster: text(63).optional(),
+    node: text(63).optional(),
+    type: z.enum(['qemu', 'lxc']).optional(),
+    status: text(32).optional().describe('running, stopped, paused, unknown'),
+    tag: text(64).optional(),
+    pool: text(64).optional(),
+    name: text(100).optional().describe('substring, or a glob with * and ?; case-insensitive'),
+    template: flag().optional(),
+    lock: text(32).optional().describe('a lock name (backup, migrate, …), or "any" / "none"'),
+    minMemoryGiB: amount().optional(),
+    maxMemoryGiB: amount().optional(),
+    minCores: count(0, 4096).optional(),
+    maxCores: count(0, 4096).optional(),
+    sort: z.enum(['vmid', 'name', 'node', 'status', 'maxmem', 'maxcpu', 'mem', 'cpu', 'maxdisk']).optional(),
+    order: z.enum(['asc', 'desc']).optional(),
+    limit: count(1, QUERY_LIMITS.guests.max).optional(),
+    cursor: text(2000).optional(),
+    fields: z.array(z.enum(FIELDS)).min(1).optional().describe(`default: ${DEFAULT_FIELDS.join(', ')}`),
+  }).strict(),
+  output: z.object({
+    guests: z.array(GuestOut),
+    total: z.number().describe('guests matching the filter'),
+    nextCursor: z.string().optional(),
+  }),
+  annotations: READ_ONLY,
+  handler(args, { store }) {
+    const GiB = 2 ** 30;
+    const lock = args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
+    const page = listGuests(
+      store,
+      {
+        cluster: args.cluster, node: args.node, type: args.type, status: args.status, tag: args.tag, pool: args.pool, namePattern: args.name,
+        template: args.template, lock,
+        minMemoryBytes: args.minMemoryGiB === undefined ? undefined : args.minMemoryGiB * GiB,
+        maxMemoryBytes: args.maxMemoryGiB === undefined ? undefined : args.maxMemoryGiB * GiB,
+        minCores: args.minCores, maxCores: args.maxCores,
+      },
+      { sort: args.sort, order: args.order, limit: args.limit, cursor: args.cursor },
+    );
+    const fields = args.fields ?? DEFAULT_FIELDS;
+    const guests = page.items.map((g) => Object.fromEntries(fields.map((f) => [f, g[f]])) as Partial<GuestSummary>);
+    const shown = page.items.length === 0 ? 'no guest matches' : `${page.items.length} of ${page.total} guests${page.nextCursor ? ` (more: cursor ${page.nextCursor})` : ''}`;
+    const columns = fields.filter((f) => f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1);
+    return {
+      structured: { guests, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },
+      text: page.items.length ? `${shown}\n${table(columns, guests.map((g) => columns.map((f) => cell(g, f))))}` : shown,
+    };
+  },
+});

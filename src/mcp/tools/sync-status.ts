@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { syncStatus } from '../../store/queries.js';
+import { table, untrusted } from '../render.js';
+import { defineTool, READ_ONLY } from '../tool.js';
+
+export const syncStatusTool = defineTool({
+  name: 'sync_status',
+  title: 'Sync status',
+  description: 'Per cluster: the last successful sync and its age, failures, the last error, and what a cycle costs (API calls, duration).',
+  input: z.object({}).strict(),
+  output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
+  annotations: READ_ONLY,
+  handler(_args, { store, now }) {
+    const status = syncStatus(store, now());
+    const rows = status.clusters.map((c) => [
+      c.cluster,
+      c.stale ? 'STALE' : 'ok',
+      c.lastSuccessAt ?? 'never',
+      c.ageMs == null ? '-' : `${Math.round(c.ageMs / 1000)}s`,
+      String(c.lastSuccessfulRun?.callsTotal ?? '-'),
+      c.lastSuccessfulRun ? `${c.lastSuccessfulRun.durationMs}ms` : '-',
+      String(c.consecutiveFailures),
+      untrusted(c.lastError, 120),
+    ]);
+    return {
+      structured: { clusters: status.clusters as unknown as Array<Record<string, unknown>> },
+      text: status.clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet',
+    };
+  },
+});
