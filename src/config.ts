@@ -86,6 +86,25 @@ const SnapshotsSchema = z
   })
   .strict();
 
+const McpHttpSchema = z
+  .object({
+    /** `false`: `serve` runs no HTTP endpoint. */
+    enabled: z.union([z.boolean(), z.enum(['on', 'off']).transform((v) => v === 'on')]).default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: wholeNumber(0, 65_535).default(8765),
+    /** Required whenever `host` is not loopback. */
+    token: z.string().min(16, 'use at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
+    tokenFile: z.string().min(1).optional(),
+    /** Browser origins allowed to call /mcp (besides none); non-browser clients send no Origin. */
+    allowedOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default([]),
+    /** Host header values accepted besides the bind address itself (e.g. a reverse proxy's name). */
+    allowedHosts: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default([]),
+    maxBodyBytes: wholeNumber(1_024, 16 * 2 ** 20).default(2 ** 20),
+    /** /readyz fails when a cluster's last successful sync is older than this (0: 4 sync intervals, at least 60 s). */
+    readyMaxAgeSeconds: wholeNumber(0, 86_400).default(0),
+  })
+  .strict();
+
 const FileSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
@@ -93,6 +112,7 @@ const FileSchema = z
     clusters: z.array(z.record(z.string(), z.unknown())).optional(),
     sync: z.record(z.string(), z.unknown()).optional(),
     snapshots: z.record(z.string(), z.unknown()).optional(),
+    mcp: z.object({ http: z.record(z.string(), z.unknown()).optional() }).strict().optional(),
   })
   .strict();
 
@@ -100,10 +120,25 @@ const FileSchema = z
 const SECTION_ENV = {
   sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS' },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
+  'mcp.http': {
+    enabled: 'MCP_HTTP', host: 'MCP_HTTP_HOST', port: 'MCP_HTTP_PORT', token: 'MCP_BEARER_TOKEN', tokenFile: 'MCP_BEARER_TOKEN_FILE',
+    allowedOrigins: 'MCP_ALLOWED_ORIGINS', allowedHosts: 'MCP_ALLOWED_HOSTS', readyMaxAgeSeconds: 'MCP_READY_MAX_AGE_SECONDS',
+  },
 } as const;
 
 export type SyncConfig = z.infer<typeof SyncSchema>;
 export type SnapshotsConfig = z.infer<typeof SnapshotsSchema>;
+
+export interface McpHttpConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  token: Secret | undefined;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+  maxBodyBytes: number;
+  readyMaxAgeSeconds: number;
+}
 
 export interface ClusterConfig {
   name: string;
@@ -123,6 +158,7 @@ export interface Config {
   clusters: ClusterConfig[];
   sync: SyncConfig;
   snapshots: SnapshotsConfig;
+  mcp: { http: McpHttpConfig };
 }
 
 /** Parses the `sync` or `snapshots` section: file values, then the environment's. */
@@ -273,6 +309,19 @@ function checkCluster(raw: Record<string, unknown>, keyName: (key: string) => st
   return out;
 }
 
+/** The HTTP endpoint's settings: a token is mandatory off loopback, and the readiness window has a default. */
+function mcpHttp(raw: z.infer<typeof McpHttpSchema> | undefined, sync: SyncConfig | undefined, baseDir: string, problems: string[]): McpHttpConfig | undefined {
+  if (!raw) return undefined;
+  let token = raw.token;
+  if (raw.token && raw.tokenFile) problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
+  else if (raw.tokenFile) token = readSecretFile(isAbsolute(raw.tokenFile) ? raw.tokenFile : resolve(baseDir, raw.tokenFile), 'MCP_BEARER_TOKEN_FILE (mcp.http.tokenFile)', problems);
+  if (raw.enabled && !LOOPBACK_HOSTS.has(raw.host) && !token) {
+    problems.push(`MCP_HTTP_HOST (mcp.http.host): ${raw.host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`);
+  }
+  const readyMaxAgeSeconds = raw.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));
+  return { ...raw, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds };
+}
+
 export interface LoadConfigOptions {
   env: Env;
   /** From `--config`; overrides PROXMOX_INVENTORY_CONFIG. */
@@ -350,9 +399,10 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
 
   const sync = section('sync', SyncSchema, file.sync, env, problems);
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems);
+  const http = mcpHttp(section('mcp.http', McpHttpSchema, file.mcp?.http, env, problems), sync, baseDir, problems);
 
-  if (problems.length || !sync || !snapshots) throw new ConfigError(problems);
+  if (problems.length || !sync || !snapshots || !http) throw new ConfigError(problems);
   const dataDirText = env.DATA_DIR ?? file.dataDir ?? './data';
   const dataDir = isAbsolute(dataDirText) ? dataDirText : resolve(env.DATA_DIR ? cwd : baseDir, dataDirText);
-  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots };
+  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots, mcp: { http } };
 }

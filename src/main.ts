@@ -8,7 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
+import { startMcpHttp, type McpHttpEndpoint, type Readiness } from './mcp/http.js';
 import { createMcpServer } from './mcp/server.js';
+import { syncStatus } from './store/queries.js';
 import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
@@ -265,11 +267,35 @@ export async function runServe(configPath: string | undefined): Promise<void> {
       else log.debug(fields, 'sync');
     },
   });
-  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule }, 'proxmox-inventory serving');
+  const http = config.mcp.http.enabled ? await startHttp(daemon) : undefined;
+  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
   await onShutdown(async () => {
+    await http?.close();
     await scheduler.stop();
     await daemon.close();
   }, log);
+}
+
+/** Ready when every configured cluster has synced within the window. */
+function readiness(daemon: Daemon, now: number): Readiness {
+  const maxAgeMs = daemon.config.mcp.http.readyMaxAgeSeconds * 1000;
+  const known = new Map(syncStatus(daemon.store, now).clusters.map((c) => [c.cluster, c]));
+  const clusters = daemon.config.clusters.map((c) => {
+    const s = known.get(c.name);
+    const ageMs = s?.ageMs ?? null;
+    return { cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready: ageMs !== null && ageMs <= maxAgeMs };
+  });
+  return { ready: clusters.every((c) => c.ready), clusters };
+}
+
+function startHttp(daemon: Daemon): Promise<McpHttpEndpoint> {
+  const log = daemon.log.child({ module: 'mcp' });
+  const version = packageVersion();
+  return startMcpHttp(daemon.config.mcp.http, {
+    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, log, version }),
+    readiness: () => readiness(daemon, Date.now()),
+    log,
+  });
 }
 
 function packageVersion(): string {

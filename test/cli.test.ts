@@ -87,11 +87,13 @@ describe('proxmox-inventory CLI', () => {
     const snapshot = await run(['snapshot', '--label', 'before upgrade'], env);
     expect(snapshot.stdout).toMatch(/^snapshot 1 "before upgrade" taken at \S+: 200 guests, 3 nodes\n$/);
 
-    const daemon = spawn(process.execPath, [...CLI, 'serve'], { env: { PATH: process.env.PATH ?? '', ...env, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off' } });
+    const daemon = spawn(process.execPath, [...CLI, 'serve'], { env: { PATH: process.env.PATH ?? '', ...env, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP_PORT: '0' } });
     children.push(daemon);
     let log = '';
     daemon.stderr!.on('data', (d: Buffer) => (log += d));
     await new Promise((r) => setTimeout(r, 2_500));
+    const mcpUrl = /"mcp":"(http:\/\/127\.0\.0\.1:\d+\/mcp)"/.exec(log)![1]!;
+    expect((await fetch(mcpUrl.replace(/mcp$/, 'readyz'))).status).toBe(200); // synced within the window
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.once('exit', r));
     expect(code).toBe(0);
@@ -102,6 +104,12 @@ describe('proxmox-inventory CLI', () => {
     expect((db.prepare('SELECT count(*) AS n FROM sync_runs WHERE ok = 1').get() as { n: number }).n).toBeGreaterThanOrEqual(3);
     db.close();
   }, 30_000);
+
+  it('serve refuses to expose MCP beyond loopback without a token', async () => {
+    const result = await run(['serve'], { PVE_URL: 'https://pve:8006', PVE_TOKEN_ID: 'a@pve!b', PVE_TOKEN_SECRET: 's', MCP_HTTP_HOST: '0.0.0.0', DATA_DIR: join(dir, 'refused') });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN');
+  });
 
   it('sync without --once says what to use', async () => {
     const result = await run(['sync']);

@@ -231,3 +231,26 @@ describe('loadConfig: sync and snapshot schedules', () => {
     expect(found.some((p) => /^sync: .*bogus/.test(p))).toBe(true);
   });
 });
+
+describe('loadConfig: the MCP HTTP endpoint', () => {
+  it('listens on 127.0.0.1:8765 by default, without a token', () => {
+    const { mcp } = loadConfig({ env: base, cwd: dir });
+    expect(mcp.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 8765, token: undefined, readyMaxAgeSeconds: 60 });
+  });
+
+  it('refuses to listen beyond loopback without a bearer token, and accepts it with one', () => {
+    expect(problems({ ...base, MCP_HTTP_HOST: '0.0.0.0' })).toEqual([
+      'MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1',
+    ]);
+    const token = 'x'.repeat(32);
+    const { mcp } = loadConfig({ env: { ...base, MCP_HTTP_HOST: '0.0.0.0', MCP_BEARER_TOKEN: token, MCP_ALLOWED_ORIGINS: 'https://a.example, https://b.example' }, cwd: dir });
+    expect(mcp.http.token?.reveal()).toBe(token);
+    expect(mcp.http.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(JSON.stringify(mcp)).not.toContain(token);
+  });
+
+  it('names a short token and can be switched off', () => {
+    expect(problems({ ...base, MCP_BEARER_TOKEN: 'short' })[0]).toMatch(/^MCP_BEARER_TOKEN: use at least 16 characters/);
+    expect(loadConfig({ env: { ...base, MCP_HTTP: 'off', MCP_HTTP_HOST: '0.0.0.0' }, cwd: dir }).mcp.http.enabled).toBe(false);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * MCP over Streamable HTTP at /mcp (stateless: a server and transport per request, JSON answers),
+ * plus /healthz and /readyz. Before a request reaches MCP: the Host header must name this server
+ * (DNS rebinding), a browser Origin must be allowed, the bearer token must match when one is set,
+ * and the body must fit the limit. Each refusal says why.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Logger } from '../log.js';
+import type { Secret } from '../secret.js';
+
+export interface McpHttpOptions {
+  host: string;
+  port: number;
+  token: Secret | undefined;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+  maxBodyBytes: number;
+}
+
+export interface Readiness {
+  ready: boolean;
+  clusters: Array<{ cluster: string; lastSuccessAt: string | null; ageMs: number | null; ready: boolean }>;
+}
+
+export interface McpHttpDeps {
+  /** A fresh MCP server for one request. */
+  createServer: () => McpServer;
+  readiness: () => Readiness;
+  log: Logger;
+}
+
+export interface McpHttpEndpoint {
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** JSON-RPC error for refusals, so MCP clients show the reason. */
+const refuse = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void =>
+  send(res, status, { jsonrpc: '2.0', error: { code: -32000, message }, id: null }, headers);
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | 'too large'> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve('too large');
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): Promise<McpHttpEndpoint> {
+  const { log } = deps;
+  let hosts = new Set<string>();
+  const origins = new Set(options.allowedOrigins);
+  const expectedToken = options.token ? digest(`Bearer ${options.token.reveal()}`) : undefined;
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!hosts.has(host)) return refuse(res, 403, `Host header "${host}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) return refuse(res, 403, `Origin "${origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
+    if (expectedToken) {
+      // Compare digests: equal length, constant time, and the token never in an error.
+      const given = digest(req.headers.authorization ?? '');
+      if (!timingSafeEqual(given, expectedToken)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
+    }
+    if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuse(res, 413, `request body over ${options.maxBodyBytes} bytes`);
+    let body: unknown;
+    if (req.method === 'POST') {
+      const text = await readBody(req, options.maxBodyBytes);
+      if (text === 'too large') return refuse(res, 413, `request body over ${options.maxBodyBytes} bytes`);
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return refuse(res, 400, 'the request body is not JSON');
+      }
+    }
+    const server = deps.createServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  const http: Server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const handle = async (): Promise<void> => {
+      if (path === '/mcp') return handleMcp(req, res);
+      if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
+      if (path === '/readyz' && req.method === 'GET') {
+        const r = deps.readiness();
+        return send(res, r.ready ? 200 : 503, r);
+      }
+      send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });
+    };
+    handle().catch((err: unknown) => {
+      log.error({ err, path }, 'HTTP request failed');
+      if (!res.headersSent) refuse(res, 500, 'internal error; the server log has the details');
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  const bound = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
+  hosts = new Set([`${bound}:${port}`, ...(LOOPBACK.has(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []), ...options.allowedHosts.map((h) => h.toLowerCase())]);
+  return {
+    url: `http://${bound}:${port}/mcp`,
+    close: () => new Promise<void>((resolve) => {
+      http.closeAllConnections();
+      http.close(() => resolve());
+    }),
+  };
+}
