@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { freshness, QueryError } from '../store/queries.js';
 import { freshnessLine } from './render.js';
+import { registerResources } from './resources.js';
 import { allTools } from './tools/index.js';
 import { ToolMiss, type ToolContext } from './tool.js';
 
@@ -55,5 +56,6 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
     );
   }
+  registerResources(server, deps);
   return server;
 }
