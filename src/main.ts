@@ -113,8 +113,9 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
 }
 
 /**
- * `demo`: a simulated 300-guest cluster over HTTPS, and the daemon syncing it into
- * data/demo/inventory.db every 5 s while the simulator makes out-of-band changes.
+ * `demo`: a simulated 300-guest cluster over HTTPS, the daemon syncing it into
+ * data/demo/inventory.db every 5 s while the simulator makes out-of-band changes, and the MCP
+ * endpoint; it prints how to connect an MCP client.
  */
 export async function runDemo(): Promise<void> {
   const dataDir = resolve('data/demo');
@@ -126,6 +127,7 @@ export async function runDemo(): Promise<void> {
     env: {
       PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret, PVE_FINGERPRINT: sim.fingerprint,
       PVE_CLUSTER_NAME: 'demo', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: '* * * * *', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      MCP_HTTP_PORT: process.env.MCP_HTTP_PORT ?? '8765',
     },
   });
   const daemon = createDaemon(config);
@@ -134,11 +136,24 @@ export async function runDemo(): Promise<void> {
   out.write(`  inventory database:   ${config.dbPath}\n\nfirst sync:\n  `);
   const [first] = await Promise.all(daemon.syncs.map((s) => s.runCycle({ onProgress: createProgress(process.stderr, daemon.log, s.cluster) })));
   out.write(`${describeCycle(first!)}\n\n`);
+  let http: McpHttpEndpoint;
+  try {
+    http = await startHttp(daemon);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    http = await startHttp({ ...daemon, config: { ...config, mcp: { http: { ...config.mcp.http, port: 0 } } } });
+  }
+  const cli = resolve('src/cli.ts');
+  out.write(`MCP, for agents (answers from the inventory, never from Proxmox):\n`);
+  out.write(`  Streamable HTTP: ${http.url}\n`);
+  out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { type: 'http', url: http.url } } })}\n`);
+  out.write(`  stdio (Claude Desktop and clients that start servers), beside the daemon:\n`);
+  out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { command: 'npx', args: ['tsx', cli, 'mcp'], env: { DATA_DIR: dataDir } } } })}\n`);
+  out.write(`  try it: npx mcp-inspector --cli -e DATA_DIR=${dataDir} npx tsx ${cli} mcp --method tools/call --tool-name list_guests --tool-arg tag=prod --tool-arg limit=5\n`);
+  out.write('  questions to ask: "Which running VMs are tagged prod, and on which nodes?" · "What changed in the last\n');
+  out.write('  10 minutes?" · "Show me guest 120: its disks, NICs and recent tasks." · "Is the inventory fresh?"\n\n');
   out.write('Now a sync every 5 s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n');
-  out.write('change every 3 s, and each cycle that sees one prints it. Meanwhile, in another terminal:\n');
-  out.write(`  sqlite3 ${config.dbPath} "select type, subject_id, data from events order by seq desc limit 5"   (if sqlite3 is installed)\n`);
-  out.write(`  set -a; . ${envFile}; set +a; npx tsx src/cli.ts check\n`);
-  out.write('The MCP endpoint for agents arrives with the MCP issue. Ctrl-C stops the demo.\n\n');
+  out.write('change every 3 s, and each cycle that sees one prints it. Ctrl-C stops the demo.\n\n');
   const stopChurn = startChurn(sim.cluster, 3_000);
   const scheduler = startScheduler({
     syncs: daemon.syncs,
@@ -152,6 +167,7 @@ export async function runDemo(): Promise<void> {
   });
   await onShutdown(async () => {
     stopChurn();
+    await http.close();
     await scheduler.stop();
     await daemon.close();
     await sim.close();
