@@ -108,6 +108,8 @@ export const guests = sqliteTable('guests', {
   index('guests_node').on(t.cluster, t.node),
   // Name lookups ignore case.
   index('guests_name').on(sql`lower(${t.name})`),
+  // Live guests in the default listing order: a page reads 50 index entries instead of sorting all.
+  index('guests_live_vmid').on(t.vmid, t.cluster).where(sql`${t.deletedAt} IS NULL`),
   index('guests_status').on(t.status),
 ]);
 

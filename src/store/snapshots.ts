@@ -116,7 +116,9 @@ export function pruneSnapshots(store: Store, { keep, maxAgeMs, now = Date.now() 
 /** Takes a snapshot, then applies the retention policy (a scheduled snapshot or `snapshot` from the CLI). */
 export function takeSnapshotWithRetention(store: Store, label: string | undefined, retention: { keep: number; maxAgeDays: number }): { info: SnapshotInfo; pruned: number } {
   const info = takeSnapshot(store, { label });
-  return { info, pruned: pruneSnapshots(store, { keep: retention.keep, maxAgeMs: retention.maxAgeDays * 86_400_000 }) };
+  const pruned = pruneSnapshots(store, { keep: retention.keep, maxAgeMs: retention.maxAgeDays * 86_400_000 });
+  store.sqlite.pragma('optimize'); // hourly by default: keeps the planner's statistics current
+  return { info, pruned };
 }
 
 const COMPARED: Array<keyof SnapshotGuest> = ['type', 'node', 'name', 'status', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cores', 'memoryMib', 'digest'];

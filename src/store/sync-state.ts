@@ -75,8 +75,19 @@ function ensureCluster(store: Store, name: string): void {
   store.db.insert(clusters).values({ name }).onConflictDoNothing().run();
 }
 
+/** Guest rows written at once above which the query planner's statistics are refreshed. */
+const OPTIMIZE_AFTER_ROWS = 500;
+
 /** Writes a successful cycle; returns the sync run id. */
 export function applyCycle(store: Store, w: CycleWrite): number {
+  const runId = writeCycle(store, w);
+  // A first sync or a mass change alters the tables' shape: without fresh statistics SQLite
+  // sorts whole tables for a page of 50 instead of walking the listing index.
+  if (w.guests.length >= OPTIMIZE_AFTER_ROWS) store.sqlite.pragma('optimize');
+  return runId;
+}
+
+function writeCycle(store: Store, w: CycleWrite): number {
   const { db, sqlite } = store;
   return store.write(() => {
     ensureCluster(store, w.cluster);

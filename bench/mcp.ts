@@ -1,0 +1,92 @@
+/**
+ * MCP benchmark at 10,000 guests: per-call latency of read tools over stdio (`proxmox-inventory mcp`)
+ * and over Streamable HTTP (`serve`), both the built daemon in its own process; the size of a
+ * 50-guest page and of tools/list. Approximate tokens are characters / 4.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+const GUESTS = 10_000;
+const CALLS = 300;
+
+function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child[stream]!.on('data', (d: Buffer) => {
+      out += d;
+      const m = pattern.exec(out);
+      if (m) resolve(m);
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out.slice(-500)}`)));
+  });
+}
+
+async function latency(client: Client, name: string, args: Record<string, unknown>): Promise<{ median: number; p99: number }> {
+  for (let i = 0; i < 30; i++) await client.callTool({ name, arguments: args });
+  const times: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const t = performance.now();
+    const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+    times.push(performance.now() - t);
+    if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
+}
+
+export async function benchMcp(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-bench-mcp-'));
+  const envFile = join(dir, 'sim.env');
+  const sim = spawn(process.execPath, ['dist/cli.js', 'sim', '--http', '--port', '0', '--guests', String(GUESTS), '--nodes', '16', '--write-env', envFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await waitFor(sim, 'stdout', /Ctrl-C stops it\./);
+  const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^PVE_/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const daemonEnv = { PATH: process.env.PATH ?? '', ...env, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'info', SYNC_INTERVAL_SECONDS: '0', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP_PORT: '0' };
+  const once = spawn(process.execPath, ['dist/cli.js', 'sync', '--once'], { env: daemonEnv, stdio: ['ignore', 'ignore', 'ignore'] });
+  await new Promise((r) => once.once('exit', r));
+  const serve = spawn(process.execPath, ['dist/cli.js', 'serve'], { env: daemonEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = (await waitFor(serve, 'stderr', /"mcp":"(http:\/\/[^"]+)"/))[1]!;
+
+  const stdio = new Client({ name: 'bench', version: '1' });
+  await stdio.connect(new StdioClientTransport({ command: process.execPath, args: ['dist/cli.js', 'mcp'], env: { ...daemonEnv, LOG_LEVEL: 'error' } }));
+  const http = new Client({ name: 'bench', version: '1' });
+  await http.connect(new StreamableHTTPClientTransport(new URL(url)));
+
+  const tools = new Set((await stdio.listTools()).tools.map((t) => t.name));
+  const page = (await stdio.callTool({ name: 'list_guests', arguments: { limit: 50 } })) as CallToolResult;
+  const pageText = (page.content[0] as { text: string }).text;
+  const toolsListBytes = JSON.stringify(await stdio.listTools()).length;
+  const someVmid = (page.structuredContent as { guests: Array<{ vmid: number }> }).guests[7]!.vmid;
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['list_guests', { status: 'running', tag: 'prod', limit: 50 }],
+    ['get_guest', { vmid: someVmid }],
+    ['inventory_overview', {}],
+    ['find_capacity', { cores: 4, memoryGiB: 8 }],
+  ];
+
+  process.stdout.write(`\nMCP: ${GUESTS.toLocaleString('en')} guests on 16 nodes; the built daemon; ${CALLS} calls per tool after 30 warm-up calls\n`);
+  process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n\n`);
+  process.stdout.write('| tool | arguments | stdio median ms | stdio p99 ms | HTTP median ms | HTTP p99 ms |\n|---|---|---:|---:|---:|---:|\n');
+  for (const [name, args] of cases) {
+    if (!tools.has(name)) {
+      process.stdout.write(`| ${name} | ${JSON.stringify(args)} | (tool not built yet) | | | |\n`);
+      continue;
+    }
+    const s = await latency(stdio, name, args);
+    const h = await latency(http, name, args);
+    process.stdout.write(`| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`);
+  }
+  const guestsOnPage = pageText.split('\n').length - 3;
+  process.stdout.write(`\n50-guest page (list_guests, default fields): ${pageText.length} bytes of text, about ${Math.round(pageText.length / 4)} tokens, ${(pageText.length / 4 / guestsOnPage).toFixed(1)} per guest; structured content ${JSON.stringify(page.structuredContent).length} bytes\n`);
+  process.stdout.write(`tools/list: ${toolsListBytes} bytes for ${tools.size} tools\n`);
+
+  await stdio.close();
+  await http.close();
+  serve.kill('SIGTERM');
+  sim.kill('SIGTERM');
+}
