@@ -88,7 +88,6 @@ CREATE TABLE `guests` (
 CREATE INDEX `guests_node` ON `guests` (`cluster`,`node`);--> statement-breakpoint
 CREATE INDEX `guests_name` ON `guests` (lower("name"));--> statement-breakpoint
 CREATE INDEX `guests_live_vmid` ON `guests` (`vmid`,`cluster`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
-CREATE INDEX `guests_status` ON `guests` (`status`);--> statement-breakpoint
 CREATE TABLE `inventory_snapshots` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`taken_at` integer NOT NULL,

@@ -110,7 +110,6 @@ export const guests = sqliteTable('guests', {
   index('guests_name').on(sql`lower(${t.name})`),
   // Live guests in the default listing order: a page reads 50 index entries instead of sorting all.
   index('guests_live_vmid').on(t.vmid, t.cluster).where(sql`${t.deletedAt} IS NULL`),
-  index('guests_status').on(t.status),
 ]);
 
 /**
