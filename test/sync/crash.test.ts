@@ -28,7 +28,7 @@ function startDaemon(): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     env: {
       PATH: process.env.PATH ?? '', PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret,
-      PVE_CLUSTER_NAME: 'lab', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', LOG_LEVEL: 'error',
+      PVE_CLUSTER_NAME: 'lab', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP: 'off', LOG_LEVEL: 'error',
     },
     stdio: 'ignore',
   });
@@ -49,6 +49,19 @@ async function daemonReady(): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('the daemon did not create its database within 20 s');
+}
+
+/** Resolves once a successful cycle is in the database. */
+async function firstCycleDone(): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const db = new Database(join(dataDir, 'inventory.db'), { readonly: true, fileMustExist: true });
+    const done = db.prepare('SELECT 1 FROM sync_runs WHERE ok = 1 LIMIT 1').get() !== undefined;
+    db.close();
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no sync cycle completed within 30 s');
 }
 
 function inspectDatabase(): { integrity: string; live: number; announced: number; lastRun: { ok: number; guests: number } | undefined } {
@@ -95,11 +108,16 @@ describe('a daemon killed while syncing', () => {
   it('leaves an intact database holding the last complete cycle, every time', async () => {
     const rng = createRng(31);
     let completedCycles = 0;
-    // Kill points, from the moment the daemon has its schema: spread over the first sync (about a
-    // second of config reads, then one big write) and the steady cycles after it.
-    for (const killAfterMs of [100, 500, 900, 1_400, 2_000, 2_700]) {
+    // Three kills during the first sync (config reads, then one big write), timed from the moment
+    // the daemon has its schema; then three in the steady cycles, once a cycle is on disk.
+    const plan: Array<{ afterFirstCycle: boolean; ms: number }> = [
+      { afterFirstCycle: false, ms: 100 }, { afterFirstCycle: false, ms: 700 }, { afterFirstCycle: false, ms: 1_300 },
+      { afterFirstCycle: true, ms: 300 }, { afterFirstCycle: true, ms: 900 }, { afterFirstCycle: true, ms: 1_500 },
+    ];
+    for (const { afterFirstCycle, ms: killAfterMs } of plan) {
       daemon = startDaemon();
       await daemonReady();
+      if (afterFirstCycle) await firstCycleDone();
       const churn = setInterval(() => {
         const ids = [...sim.cluster.guests.keys()];
         sim.updateGuest(ids[Math.floor(rng() * ids.length)]!, { name: `churn-${Math.floor(rng() * 1e6)}` });
