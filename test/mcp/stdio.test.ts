@@ -38,7 +38,7 @@ afterAll(async () => {
 describe('proxmox-inventory mcp (stdio)', () => {
   it('lists its tools with schemas clients accept and every annotation set', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['list_guests', 'get_guest', 'sync_status']);
+    expect(tools.map((t) => t.name)).toEqual(['list_guests', 'get_guest', 'sync_status', 'inventory_overview', 'list_nodes', 'get_node', 'list_storage', 'find_capacity', 'search_inventory', 'changes_since', 'list_snapshots', 'diff_snapshots', 'list_tasks']);
     for (const tool of tools) {
       expect(tool.inputSchema.type).toBe('object');
       expect(tool.inputSchema).not.toHaveProperty('anyOf');

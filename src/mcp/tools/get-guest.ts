@@ -27,7 +27,7 @@ const clipped = (g: GuestDetail): GuestDetail => ({ ...g, description: g.descrip
 export const getGuestTool = defineTool({
   name: 'get_guest',
   title: 'Get one guest',
-  description: 'One VM or container by vmid or name: resources, parsed config (disks, NICs with MACs), HA state, metrics, recent tasks and changes. Name matching ignores case.',
+  description: 'One VM or container by vmid or name: sizes, config (disks, NICs with MACs), HA, metrics, recent tasks and changes.',
   input: z.object({
     vmid: vmid().optional(),
     name: text(100).optional(),

@@ -6,7 +6,7 @@ import { defineTool, READ_ONLY } from '../tool.js';
 export const syncStatusTool = defineTool({
   name: 'sync_status',
   title: 'Sync status',
-  description: 'Per cluster: the last successful sync and its age, failures, the last error, and what a cycle costs (API calls, duration).',
+  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle.',
   input: z.object({}).strict(),
   output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
   annotations: READ_ONLY,

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { aggregate, listGuests, listNodes, listStorage, syncStatus, type GuestSummary } from '../../store/queries.js';
+import { bytes, percent, table, untrusted } from '../render.js';
+import { text } from '../schemas.js';
+import { defineTool, READ_ONLY } from '../tool.js';
+import { checkCluster, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows, shortTime } from './shared.js';
+
+/** Storage above this used fraction is a problem. */
+const STORAGE_FULL = 0.85;
+const TOP = 5;
+const LOCKED_SHOWN = 5;
+/** Node lines in the text; every node is in the structured answer. */
+const NODES_SHOWN = 20;
+
+interface GuestRef { cluster: string; vmid: number; name: string | null; node: string; value: number | null }
+
+const ref = (g: GuestSummary, value: number | null): GuestRef => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, node: g.node, value });
+
+export const inventoryOverviewTool = defineTool({
+  name: 'inventory_overview',
+  title: 'Inventory overview',
+  description: 'Start here: sync health, guest counts, per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, failed syncs, storage over 85 %, locks).',
+  input: z.object({ cluster: text(63).optional() }).strict(),
+  output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
+  annotations: READ_ONLY,
+  handler: (args, { store, now }) => oneRead(store, () => {
+    checkCluster(store, args.cluster);
+    const scope = args.cluster === undefined ? {} : { cluster: args.cluster };
+    const clusters = syncStatus(store, now()).clusters.filter((c) => args.cluster === undefined || c.cluster === args.cluster);
+    const byType = aggregate(store, 'type', scope);
+    const byStatus = aggregate(store, 'status', scope);
+    const nodes = listNodes(store, args.cluster).items.map(nodeView);
+    const running = { ...scope, status: 'running' };
+    const topMem = listGuests(store, running, { sort: 'mem', order: 'desc', limit: TOP }).items.filter((g) => g.mem != null);
+    const topCpu = listGuests(store, running, { sort: 'cpu', order: 'desc', limit: TOP }).items.filter((g) => g.cpu != null);
+    const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN });
+    const fullStorage = listStorage(store, scope).items.filter((s) => s.usedFraction != null && s.usedFraction > STORAGE_FULL);
+    const tally = (groups: Array<{ key: string | null; guests: number }>): Record<string, number> => Object.fromEntries(groups.map((g) => [g.key ?? 'none', g.guests]));
+
+    const problems = {
+      staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),
+      staleNodes: nodes.filter((n) => n.stale).map((n) => `${n.cluster}/${n.node}`),
+      failedSyncs: clusters.filter((c) => c.consecutiveFailures > 0 || c.lastRun?.ok === false).map((c) => ({ cluster: c.cluster, failures: c.consecutiveFailures, error: c.lastError })),
+      fullStorage: fullStorage.map((s) => ({ cluster: s.cluster, storage: s.storage, nodes: s.nodes, usedFraction: s.usedFraction! })),
+      locked: { total: locked.total, guests: locked.items.map((g) => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, lock: g.lock })) },
+    };
+    const structured = {
+      clusters: clusters.map((c) => ({ cluster: c.cluster, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale, lastSuccessAt: c.lastSuccessAt })),
+      guests: { total: byType.totals.guests, templates: byType.totals.templates, byType: tally(byType.groups), byStatus: tally(byStatus.groups) },
+      nodes,
+      top: { memory: topMem.map((g) => ref(g, g.mem)), cpu: topCpu.map((g) => ref(g, g.cpu)) },
+      problems,
+    };
+
+    const multi = clusters.length > 1;
+    const name = (g: { cluster: string; vmid: number; name: string | null }): string => `${multi ? `${g.cluster}/` : ''}${g.vmid} ${untrusted(g.name, 30)}`;
+    const counts = (r: Record<string, number>): string => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+    const lines = [
+      ...clusters.map((c) => `cluster ${c.cluster}: pve ${c.pveVersion ?? '-'}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`),
+      `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${counts(structured.guests.byStatus)}; templates ${structured.guests.templates})`,
+      nodes.length ? 'nodes (allocation: non-template guests, running or not):' : 'no node known yet',
+      ...(nodes.length ? [table(NODE_COLUMNS, nodes.slice(0, NODES_SHOWN).map((n) => nodeRow(n, multi)))] : []),
+      ...(nodes.length > NODES_SHOWN ? [`+${nodes.length - NODES_SHOWN} more nodes: list_nodes`] : []),
+      `top memory used: ${topMem.map((g) => `${name(g)} ${bytes(g.mem)}/${bytes(g.maxmem)}`).join('; ') || '-'}`,
+      `top cpu (of own vcpus): ${topCpu.map((g) => `${name(g)} ${percent(g.cpu)} of ${g.maxcpu ?? '-'}`).join('; ') || '-'}`,
+      'problems:',
+    ];
+    const issues = [
+      ...problems.staleClusters.map((c) => `cluster ${c} stale`),
+      ...(problems.staleNodes.length ? [`stale nodes: ${problems.staleNodes.join(', ')}`] : []),
+      ...problems.failedSyncs.map((f) => `sync of ${f.cluster} failing (${f.failures}x): ${untrusted(f.error, 120)}`),
+      ...fullStorage.map((s) => `storage ${s.shared ? '' : `${s.nodes.join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`),
+      ...(locked.total ? [`locked guests ${locked.total}: ${locked.items.map((g) => `${name(g)} ${untrusted(g.lock, 20)}`).join('; ')}${locked.total > locked.items.length ? '; …' : ''}`] : []),
+    ];
+    lines.push(...(issues.length ? issues.map((i) => `- ${i}`) : ['- none']));
+    return { structured, text: lines.join('\n') };
+  }),
+});

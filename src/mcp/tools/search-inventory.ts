@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { QUERY_LIMITS, searchInventory } from '../../store/queries.js';
+import { table, untrusted } from '../render.js';
+import { count, text } from '../schemas.js';
+import { defineTool, READ_ONLY } from '../tool.js';
+import { Rows } from './shared.js';
+
+export const searchInventoryTool = defineTool({
+  name: 'search_inventory',
+  title: 'Search the inventory',
+  description: 'Match one string against names, tags, descriptions, MACs, IPs, vmids, node names; says which field matched.',
+  input: z.object({ query: text(200), limit: count(1, QUERY_LIMITS.search.max).optional() }).strict(),
+  output: z.object({ total: z.number(), results: Rows }),
+  annotations: READ_ONLY,
+  handler(args, { store }) {
+    const found = searchInventory(store, args.query, args.limit);
+    const results = found.results.map(({ score: _score, ...r }) => r);
+    const multi = new Set(results.map((r) => r.cluster)).size > 1;
+    const rows = results.map((r) => [
+      r.kind === 'guest' ? `${multi ? `${r.cluster}/` : ''}${r.vmid}` : `node:${multi ? `${r.cluster}/` : ''}${r.node}`,
+      r.kind === 'guest' ? untrusted(r.name, 40) : '-',
+      r.kind === 'guest' ? `${r.type}@${r.node}` : '-',
+      r.status,
+      r.matches.map((m) => `${m.field} ${untrusted(m.value, 60)}`).join('; '),
+    ]);
+    const head = results.length ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}` : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
+    return {
+      structured: { total: found.total, results },
+      text: results.length ? `${head}\n${table(['id', 'name', 'where', 'status', 'matched'], rows)}` : head,
+    };
+  },
+});

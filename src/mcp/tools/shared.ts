@@ -1,0 +1,129 @@
+/**
+ * Pieces several tools share: checks that turn an unknown cluster or node into a `ToolMiss` that
+ * names the known ones, short time and duration renderings, and the node and storage shapes.
+ */
+import { z } from 'zod';
+import { listNodes, syncStatus, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import type { Store } from '../../store/db.js';
+import { bytes, percent, untrusted } from '../render.js';
+import { ToolMiss } from '../tool.js';
+
+export const GiB = 2 ** 30;
+
+/**
+ * Output schema pieces. tools/list has to stay small (12 KB for all tools together), so answers
+ * declare their top-level fields and leave rows open: a row's fields are those of the store's
+ * result types (store/queries.ts), typed here through the views below.
+ */
+export const Obj = z.looseObject({});
+export const Rows = z.array(Obj);
+
+/** At most this many names in a hint. */
+const HINT_NAMES = 20;
+
+export function nameList(names: string[]): string {
+  const shown = names.slice(0, HINT_NAMES).join(', ');
+  return names.length > HINT_NAMES ? `${shown} (+${names.length - HINT_NAMES} more)` : shown;
+}
+
+/**
+ * Several queries as one consistent read (a deferred transaction, as each query runs in): a sync
+ * committing meanwhile is seen by all of them or by none.
+ */
+export function oneRead<T>(store: Store, fn: () => T): T {
+  return store.sqlite.transaction(fn)();
+}
+
+export function knownClusters(store: Store): string[] {
+  return syncStatus(store).clusters.map((c) => c.cluster);
+}
+
+/** A cluster filter naming no synced cluster is a miss the model can fix. */
+export function checkCluster(store: Store, cluster: string | undefined): void {
+  if (cluster === undefined) return;
+  const known = knownClusters(store);
+  if (!known.includes(cluster)) throw new ToolMiss(`No cluster ${JSON.stringify(cluster)}.`, `Known clusters: ${nameList(known) || 'none yet'}.`);
+}
+
+/** A node filter naming no known node (in the cluster, when one is given) is a miss too. */
+export function checkNode(store: Store, cluster: string | undefined, node: string | undefined): void {
+  checkCluster(store, cluster);
+  if (node === undefined) return;
+  const nodes = listNodes(store, cluster).items;
+  if (nodes.some((n) => n.node === node)) return;
+  const where = cluster === undefined ? '' : ` in cluster ${cluster}`;
+  throw new ToolMiss(`No node ${JSON.stringify(node)}${where}.`, `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`);
+}
+
+/** `2025-01-02T03:04:05.678Z` → `2025-01-02T03:04:05Z`. */
+export const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
+
+/** 850 → `850ms`, 12_300 → `12s`, 184_000 → `3m04s`, 3_720_000 → `1h02m`. */
+export function duration(ms: number | null | undefined): string {
+  if (ms == null) return '-';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86_400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** bytes() with a sign: what is left after placing a guest can be negative. */
+export const signedBytes = (n: number | null | undefined): string => (n != null && n < 0 ? `-${bytes(-n)}` : bytes(n));
+
+/** `allocated/physical=ratio`, the overcommit arithmetic in one cell. */
+export function ratioCell(allocated: string, physical: string, ratio: number | null): string {
+  return `${allocated}/${physical}${ratio == null ? '' : `=${ratio.toFixed(2)}x`}`;
+}
+
+// ---- nodes ----------------------------------------------------------------------------------------
+
+export type NodeView = Omit<NodeSummary, 'ip' | 'uptime' | 'disk' | 'maxdisk'>;
+
+export const nodeView = (n: NodeSummary): NodeView => ({
+  cluster: n.cluster, node: n.node, status: n.status, online: n.online, stale: n.stale, lastSeenAt: n.lastSeenAt,
+  cpu: n.cpu, maxcpu: n.maxcpu, mem: n.mem, maxmem: n.maxmem, guests: n.guests,
+  allocatedVcpus: n.allocatedVcpus, allocatedMemoryBytes: n.allocatedMemoryBytes, runningVcpus: n.runningVcpus, runningMemoryBytes: n.runningMemoryBytes,
+  cpuOvercommit: n.cpuOvercommit, memoryOvercommit: n.memoryOvercommit,
+});
+
+export const NODE_COLUMNS = ['node', 'status', 'load', 'vcpu_alloc/cpus', 'mem_alloc/phys', 'mem_used', 'guests', 'running'];
+
+/** One line per node: allocation against physical size, with the ratio. */
+export function nodeRow(n: NodeView, withCluster: boolean): string[] {
+  return [
+    withCluster ? `${n.cluster}/${n.node}` : n.node,
+    n.stale ? `${n.status},STALE` : n.status,
+    percent(n.cpu),
+    ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit),
+    ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit),
+    bytes(n.mem),
+    String(n.guests.total),
+    String(n.guests.running),
+  ];
+}
+
+// ---- storage --------------------------------------------------------------------------------------
+
+export type StorageView = Omit<StorageEntry, 'node' | 'lastSeenAt'>;
+
+export const storageView = (s: StorageEntry): StorageView => ({
+  cluster: s.cluster, storage: s.storage, shared: s.shared, nodes: s.nodes, plugintype: s.plugintype, content: s.content,
+  status: s.status, disk: s.disk, maxdisk: s.maxdisk, usedFraction: s.usedFraction, stale: s.stale,
+});
+
+export const STORAGE_COLUMNS = ['storage', 'type', 'used/size', 'used%', 'content', 'nodes', 'state'];
+
+export function storageRow(s: StorageView, withCluster: boolean): string[] {
+  return [
+    untrusted(withCluster ? `${s.cluster}/${s.storage}` : s.storage, 60),
+    untrusted(s.plugintype, 20),
+    `${bytes(s.disk)}/${bytes(s.maxdisk)}`,
+    percent(s.usedFraction),
+    untrusted(s.content.join(','), 60),
+    s.shared ? `shared:${s.nodes.join(',')}` : s.nodes.join(','),
+    `${s.status}${s.stale ? ',STALE' : ''}`,
+  ];
+}
