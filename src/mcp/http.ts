@@ -9,17 +9,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { McpHttpConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { Secret } from '../secret.js';
 
-export interface McpHttpOptions {
-  host: string;
-  port: number;
-  token: Secret | undefined;
-  allowedOrigins: string[];
-  allowedHosts: string[];
-  maxBodyBytes: number;
-}
+export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
 
 export interface Readiness {
   ready: boolean;
