@@ -7,17 +7,12 @@ import { prepareUpsert } from './rows.js';
 import type { Store } from './db.js';
 import { events } from './schema.js';
 
-export type EventType =
-  | 'guest.created'
-  | 'guest.deleted'
-  | 'guest.status_changed'
-  | 'guest.migrated'
-  | 'guest.updated'
-  | 'node.status_changed'
-  | 'cluster.quorum_changed'
-  | 'cluster.sync_failed'
-  | 'cluster.sync_recovered'
-  | 'snapshot.created';
+export const EVENT_TYPES = [
+  'guest.created', 'guest.deleted', 'guest.status_changed', 'guest.migrated', 'guest.updated',
+  'node.status_changed', 'cluster.quorum_changed', 'cluster.sync_failed', 'cluster.sync_recovered', 'snapshot.created',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface NewEvent {
   type: EventType;

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '../../store/events.js';
 import { z } from 'zod';
 import { eventsSince, QUERY_LIMITS, type EventSummary } from '../../store/queries.js';
 import { listSnapshots } from '../../store/snapshots.js';
@@ -6,10 +7,6 @@ import { count, text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import { checkCluster, Rows, shortTime } from './shared.js';
 
-export const EVENT_TYPES = [
-  'guest.created', 'guest.deleted', 'guest.status_changed', 'guest.migrated', 'guest.updated',
-  'node.status_changed', 'cluster.quorum_changed', 'cluster.sync_failed', 'cluster.sync_recovered', 'snapshot.created',
-] as const;
 
 /** Event types from names and prefixes (`guest.`, `guest.*`); an unknown one is a miss naming them all. */
 export function expandTypes(types: string[] | undefined): string[] | undefined {
