@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { dirname, resolve } from 'node:path';
-import { loadConfig, type ClusterConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
 import { startMcpHttp, type McpHttpEndpoint, type Readiness } from './mcp/http.js';
@@ -283,7 +283,16 @@ export async function runServe(configPath: string | undefined): Promise<void> {
       else log.debug(fields, 'sync');
     },
   });
-  const http = config.mcp.http.enabled ? await startHttp(daemon) : undefined;
+  let http: McpHttpEndpoint | undefined;
+  try {
+    http = config.mcp.http.enabled ? await startHttp(daemon) : undefined;
+  } catch (err) {
+    await scheduler.stop();
+    await daemon.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EADDRNOTAVAIL') throw err;
+    throw new ConfigError([`MCP_HTTP_HOST/MCP_HTTP_PORT (mcp.http): cannot listen on ${config.mcp.http.host}:${config.mcp.http.port} (${code}); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`]);
+  }
   log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
   await onShutdown(async () => {
     await http?.close();

@@ -111,6 +111,20 @@ describe('proxmox-inventory CLI', () => {
     expect(result.stderr).toContain('MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN');
   });
 
+  it('serve says which setting to change when the MCP port is taken', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const result = await run(['serve'], { PVE_URL: 'https://pve:8006', PVE_TOKEN_ID: 'a@pve!b', PVE_TOKEN_SECRET: 's', MCP_HTTP_PORT: String(port), SYNC_INTERVAL_SECONDS: '0', DATA_DIR: join(dir, 'busy') });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port} (EADDRINUSE); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`);
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('sync without --once says what to use', async () => {
     const result = await run(['sync']);
     expect(result.code).toBe(2);
