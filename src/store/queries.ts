@@ -632,6 +632,12 @@ function statsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter)
 
 const emptyStats = (): GuestStats => ({ guests: 0, running: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
 
+function sumStats(list: GuestStats[]): GuestStats {
+  const total = emptyStats();
+  for (const s of list) for (const key of Object.keys(total) as Array<keyof GuestStats>) total[key] += s[key];
+  return total;
+}
+
 const toStats = (r: StatsRow | undefined): GuestStats => (r ? {
   guests: r.guests, running: r.running, templates: r.templates, allocatedVcpus: r.allocatedVcpus, allocatedMemoryBytes: r.allocatedMemoryBytes,
   runningVcpus: r.runningVcpus, runningMemoryBytes: r.runningMemoryBytes, usedMemoryBytes: r.usedMemoryBytes,
@@ -646,7 +652,9 @@ const toStats = (r: StatsRow | undefined): GuestStats => (r ? {
 export function aggregate(store: Store, by: AggregateBy, filter: Omit<GuestFilter, 'includeDeleted'> = {}): Aggregate {
   return read(store, () => {
     const rows = statsBy(store, by, filter);
-    const totals = toStats(statsBy(store, undefined, filter)[0]);
+    // Every guest is in exactly one group, except by tag (a guest has several): only then do the
+    // totals need a scan of their own.
+    const totals = by === 'tag' ? toStats(statsBy(store, undefined, filter)[0]) : sumStats(rows.map(toStats));
     if (by !== 'node') {
       const groups = rows.map((r): AggregateGroup => ({ key: r.key, ...(by === 'pool' ? { cluster: r.cluster ?? '' } : {}), ...toStats(r) }));
       return { by, groups, totals };
