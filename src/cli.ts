@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
+import { isLoopbackHost } from './net.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
@@ -45,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
         },
       });
       const host = values.host ?? '127.0.0.1';
-      if (!['127.0.0.1', 'localhost', '::1'].includes(host)) throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
+      if (!isLoopbackHost(host)) throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
       const nodes = integer('nodes', values.nodes, 3);
       if (nodes < 1) throw new UsageError('--nodes: at least 1');
       const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);

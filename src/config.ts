@@ -12,12 +12,12 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
 import { Secret } from './secret.js';
+import { isLoopbackHost } from './net.js';
 
 export type Env = Record<string, string | undefined>;
 
 const TOKEN_ID_RE = /^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** A whole number given as a number or digits (environment values are text); nothing else is coerced. */
 const wholeNumber = (min: number, max: number) =>
@@ -290,7 +290,7 @@ function checkCluster(raw: Record<string, unknown>, keyName: (key: string) => st
   }
   if (url && URL.canParse(url)) {
     const parsed = new URL(url);
-    if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.hostname}:8006`);
+    if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.hostname}:8006`);
   }
   if (fingerprint !== undefined) {
     out.fingerprint = normalizeFingerprint(fingerprint);
@@ -315,7 +315,7 @@ function mcpHttp(raw: z.infer<typeof McpHttpSchema> | undefined, sync: SyncConfi
   let token = raw.token;
   if (raw.token && raw.tokenFile) problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
   else if (raw.tokenFile) token = readSecretFile(isAbsolute(raw.tokenFile) ? raw.tokenFile : resolve(baseDir, raw.tokenFile), 'MCP_BEARER_TOKEN_FILE (mcp.http.tokenFile)', problems);
-  if (raw.enabled && !LOOPBACK_HOSTS.has(raw.host) && !token) {
+  if (raw.enabled && !isLoopbackHost(raw.host) && !token) {
     problems.push(`MCP_HTTP_HOST (mcp.http.host): ${raw.host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`);
   }
   const readyMaxAgeSeconds = raw.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));

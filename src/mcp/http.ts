@@ -11,6 +11,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { McpHttpConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { isLoopbackHost } from '../net.js';
 
 export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
 
@@ -30,8 +31,6 @@ export interface McpHttpEndpoint {
   url: string;
   close(): Promise<void>;
 }
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -121,7 +120,7 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   });
   const { port } = http.address() as AddressInfo;
   const bound = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
-  hosts = new Set([`${bound}:${port}`, ...(LOOPBACK.has(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []), ...options.allowedHosts.map((h) => h.toLowerCase())]);
+  hosts = new Set([`${bound}:${port}`, ...(isLoopbackHost(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []), ...options.allowedHosts.map((h) => h.toLowerCase())]);
   return {
     url: `http://${bound}:${port}/mcp`,
     close: () => new Promise<void>((resolve) => {

@@ -17,6 +17,7 @@ import {
   type ClusterResources, type ClusterStatus, type GuestConfig, type GuestRef, type SnapshotList,
 } from './types.js';
 import { parseUpid } from './upid.js';
+import { isLoopbackHost } from '../net.js';
 
 export interface HttpClientOptions {
   cluster: string;
@@ -77,7 +78,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
   const warn = options.onWarning ?? ((): void => {});
   const origin = new URL(options.url).origin;
   const { hostname, port, protocol } = new URL(origin);
-  if (protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(hostname)) {
+  if (protocol === 'http:' && !isLoopbackHost(hostname)) {
     throw new Error(`refusing plain http to ${hostname}: the API token would travel unencrypted; use https`);
   }
   if (tls.insecure) warn('TLS verification is off for this cluster (insecure): anyone on the path can read the API token', { cluster });

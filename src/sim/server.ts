@@ -14,6 +14,7 @@ import { generateCluster, type GenerateOptions } from './generator.js';
 import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
 import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
 import { paramError, PveHttpError, type SimCluster } from './state.js';
+import { isLoopbackHost } from '../net.js';
 
 export interface SimulatorOptions extends GenerateOptions {
   host?: string;
@@ -122,7 +123,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const { host = '127.0.0.1', port = 0, tls = true, authFailDelayMs = 0 } = options;
   // The control API has no authentication and the tokens are test credentials: loopback only.
-  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) throw new Error(`the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
+  if (!isLoopbackHost(host)) throw new Error(`the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
   const cluster = generateCluster(options);
   const tokens = {
     full: { id: 'root@pam!inventory', secret: options.tokenSecrets?.full ?? randomUUID() },

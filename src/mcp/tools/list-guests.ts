@@ -3,6 +3,7 @@ import { listGuests, QUERY_LIMITS, type GuestSummary } from '../../store/queries
 import { bytes, table, untrusted } from '../render.js';
 import { amount, count, flag, text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
+import { GiB } from './shared.js';
 
 const FIELDS = ['cluster', 'vmid', 'type', 'node', 'name', 'status', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cpu', 'mem', 'uptime', 'stale', 'lastSeenAt', 'cores', 'sockets', 'memoryMib', 'ostype'] as const;
 type Field = (typeof FIELDS)[number];
@@ -51,7 +52,6 @@ export const listGuestsTool = defineTool({
   }),
   annotations: READ_ONLY,
   handler(args, { store }) {
-    const GiB = 2 ** 30;
     const lock = args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
     const page = listGuests(
       store,
