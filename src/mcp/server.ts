@@ -59,20 +59,29 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
     );
   }
-  // tools/list as the SDK would answer it, minus each schema's `$schema` URL (26 copies of one
-  // string, 10 % of the list): the model reads these on every conversation. Calls are still
-  // validated against the registered zod schemas.
-  const listed = allTools.map((tool) => ({
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listedTools() }));
+  registerResources(server, deps);
+  return server;
+}
+
+/**
+ * tools/list as the SDK would answer it, minus each schema's `$schema` URL (26 copies of one
+ * string, 10 % of the list): the model reads these on every conversation. Calls are still
+ * validated against the registered zod schemas. Built once: the HTTP transport makes a server per
+ * request, and the tools never change.
+ */
+let listed: ReturnType<typeof listTool>[] | undefined;
+const listedTools = (): ReturnType<typeof listTool>[] => (listed ??= allTools.map(listTool));
+
+function listTool(tool: (typeof allTools)[number]) {
+  return {
     name: tool.name,
     title: tool.title,
     description: tool.description,
     inputSchema: jsonSchema(tool.input, 'input'),
     outputSchema: jsonSchema(tool.output.extend({ freshness: FreshnessSchema }), 'output'),
     annotations: tool.annotations,
-  }));
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
-  registerResources(server, deps);
-  return server;
+  };
 }
 
 function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): { type: 'object'; [key: string]: unknown } {
