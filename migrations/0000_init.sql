@@ -44,6 +44,32 @@ CREATE TABLE `guest_metrics` (
 	FOREIGN KEY (`cluster`,`vmid`) REFERENCES `guests`(`cluster`,`vmid`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
+CREATE INDEX `guest_metrics_mem` ON `guest_metrics` (`mem`);--> statement-breakpoint
+CREATE INDEX `guest_metrics_cpu` ON `guest_metrics` (`cpu`);--> statement-breakpoint
+CREATE TABLE `guest_stats` (
+	`cluster` text NOT NULL,
+	`node` text NOT NULL,
+	`type` text NOT NULL,
+	`status` text NOT NULL,
+	`guests` integer NOT NULL,
+	`templates` integer NOT NULL,
+	`allocated_vcpus` real NOT NULL,
+	`allocated_memory_bytes` integer NOT NULL,
+	`used_memory_bytes` integer NOT NULL,
+	PRIMARY KEY(`cluster`, `node`, `type`, `status`),
+	FOREIGN KEY (`cluster`) REFERENCES `clusters`(`name`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE TABLE `guest_tags` (
+	`tag_key` text NOT NULL,
+	`cluster` text NOT NULL,
+	`vmid` integer NOT NULL,
+	`tag` text NOT NULL,
+	PRIMARY KEY(`tag_key`, `cluster`, `vmid`),
+	FOREIGN KEY (`cluster`,`vmid`) REFERENCES `guests`(`cluster`,`vmid`) ON UPDATE no action ON DELETE cascade
+);
+--> statement-breakpoint
+CREATE INDEX `guest_tags_guest` ON `guest_tags` (`cluster`,`vmid`);--> statement-breakpoint
 CREATE TABLE `guests` (
 	`cluster` text NOT NULL,
 	`vmid` integer NOT NULL,
@@ -88,6 +114,7 @@ CREATE TABLE `guests` (
 CREATE INDEX `guests_node` ON `guests` (`cluster`,`node`);--> statement-breakpoint
 CREATE INDEX `guests_name` ON `guests` (lower("name"));--> statement-breakpoint
 CREATE INDEX `guests_live_vmid` ON `guests` (`vmid`,`cluster`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
+CREATE INDEX `guests_locked` ON `guests` (`lock`) WHERE "guests"."lock" IS NOT NULL;--> statement-breakpoint
 CREATE TABLE `inventory_snapshots` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`taken_at` integer NOT NULL,

@@ -22,7 +22,7 @@ import { toInventoryEvent, type InventoryEvent } from './events.js';
 import type { GuestDisk, GuestNic } from './guest-parts.js';
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Store } from './db.js';
-import { clusters, events, guestMetrics, guests, nodes, storage, syncRuns, tasks } from './schema.js';
+import { clusters, events, guestMetrics, guests, guestStats, guestTags, nodes, storage, syncRuns, tasks } from './schema.js';
 
 /** Bad query input the caller can fix; `code` says which kind. */
 export class QueryError extends Error {
@@ -136,7 +136,7 @@ function guestConditions(f: GuestFilter): SQL[] {
   if (f.status !== undefined) c.push(eq(guests.status, f.status));
   if (f.pool !== undefined) c.push(eq(guests.pool, f.pool));
   if (f.template !== undefined) c.push(eq(guests.template, f.template));
-  if (f.tag !== undefined) c.push(sql`EXISTS (SELECT 1 FROM json_each(${guests.tags}) AS t WHERE t.value = ${f.tag} COLLATE NOCASE)`);
+  if (f.tag !== undefined) c.push(sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${f.tag.toLowerCase()})`);
   if (f.namePattern !== undefined) c.push(sql`${guests.name} LIKE ${likePattern(f.namePattern)} ESCAPE '\\'`);
   if (f.lock === true) c.push(isNotNull(guests.lock));
   else if (f.lock === false) c.push(isNull(guests.lock));
@@ -289,6 +289,29 @@ function toSummary(r: SummaryRow): GuestSummary {
 }
 
 /**
+ * guest_stats conditions for a filter it can answer (live guests by cluster, node, type and
+ * status); undefined when the filter needs the guest rows themselves.
+ */
+function summaryConditions(f: GuestFilter): SQL[] | undefined {
+  const structural = new Set<keyof GuestFilter>(['cluster', 'node', 'type', 'status']);
+  const used = (Object.keys(f) as Array<keyof GuestFilter>).filter((k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false));
+  if (used.some((k) => !structural.has(k))) return undefined;
+  return [
+    f.cluster !== undefined ? eq(guestStats.cluster, f.cluster) : undefined,
+    f.node !== undefined ? eq(guestStats.node, f.node) : undefined,
+    f.type !== undefined ? eq(guestStats.type, f.type) : undefined,
+    f.status !== undefined ? eq(guestStats.status, f.status) : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+}
+
+/** How many guests match: from guest_stats when it can say, else by counting rows. */
+function countGuests(store: Store, f: GuestFilter): number {
+  const summary = summaryConditions(f);
+  if (summary) return store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).where(and(...summary)).get()?.n ?? 0;
+  return store.db.select({ n: sql<number>`count(*)` }).from(guests).where(and(...guestConditions(f))).get()?.n ?? 0;
+}
+
+/**
  * Guests matching `filter`, one page at a time. Paging is keyset: the opaque cursor holds the last
  * item's sort key and its (cluster, vmid), which break ties (always ascending), so a page never
  * repeats or skips a guest even when rows sort equal or change between pages.
@@ -304,7 +327,7 @@ export function listGuests(store: Store, filter: GuestFilter = {}, options: List
     OR (${expr} = ${after.key} AND (${guests.cluster}, ${guests.vmid}) > (${after.cluster}, ${after.vmid})))`;
 
   return read(store, () => {
-    const total = store.db.select({ n: sql<number>`count(*)` }).from(guests).where(and(...conditions)).get()?.n ?? 0;
+    const total = countGuests(store, filter);
     const rows = store.db
       .select({ ...summaryColumns, sortKey: sql<number | string>`${expr}` })
       .from(guests)
@@ -320,6 +343,25 @@ export function listGuests(store: Store, filter: GuestFilter = {}, options: List
     if (rows.length > limitInfo.limit && last) result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
     return result;
   });
+}
+
+/**
+ * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
+ * vcpus) at the last read, most first; guests without live metrics are left out. Walks the metric's
+ * index, so it reads a handful of rows whatever the guest count.
+ */
+export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): GuestSummary[] {
+  const column = guestMetrics[metric];
+  return read(store, () => store.db
+    .select(summaryColumns)
+    .from(guestMetrics)
+    .innerJoin(guests, metricsJoin)
+    .leftJoin(clusters, eq(clusters.name, guests.cluster))
+    .where(and(isNull(guests.deletedAt), isNotNull(column), filter.cluster !== undefined ? eq(guests.cluster, filter.cluster) : undefined))
+    .orderBy(desc(column))
+    .limit(limit)
+    .all()
+    .map(toSummary));
 }
 
 // ---- guests: one ---------------------------------------------------------------------------------------
@@ -598,11 +640,34 @@ const STATS = sql`count(*) AS guests,
   total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxmem} END) AS runningMemoryBytes,
   total(${guestMetrics.mem}) AS usedMemoryBytes`;
 
-/** Each guest's tags, deduplicated case-insensitively (one row per guest and tag). */
-const GUEST_TAGS = sql`(SELECT g2.cluster AS cluster, g2.vmid AS vmid, lower(j.value) AS tagKey, min(j.value) AS tag
-  FROM ${guests} AS g2, json_each(g2.tags) AS j GROUP BY g2.cluster, g2.vmid, lower(j.value))`;
+/** STATS over guest_stats rows, which are already counted and summed per node, type and status. */
+const SUMMED_STATS = sql`total(${guestStats.guests}) AS guests,
+  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.guests} END) AS running,
+  total(${guestStats.templates}) AS templates,
+  total(${guestStats.allocatedVcpus}) AS allocatedVcpus,
+  total(${guestStats.allocatedMemoryBytes}) AS allocatedMemoryBytes,
+  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedVcpus} END) AS runningVcpus,
+  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedMemoryBytes} END) AS runningMemoryBytes,
+  total(${guestStats.usedMemoryBytes}) AS usedMemoryBytes`;
+
+/** statsBy from guest_stats, for the groupings and filters it holds; undefined otherwise. */
+function summedStatsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter): StatsRow[] | undefined {
+  const conditions = summaryConditions(filter);
+  if (!conditions || by === 'tag' || by === 'pool') return undefined;
+  const where = and(...conditions);
+  const from = sql`FROM ${guestStats} ${where ? sql`WHERE ${where}` : sql``}`;
+  if (by === undefined) return store.db.all<StatsRow>(sql`SELECT NULL AS key, NULL AS cluster, ${SUMMED_STATS} ${from}`);
+  if (by === 'node') {
+    return store.db.all<StatsRow>(sql`SELECT ${guestStats.node} AS key, ${guestStats.cluster} AS cluster, ${SUMMED_STATS} ${from}
+      GROUP BY ${guestStats.cluster}, ${guestStats.node} ORDER BY ${guestStats.cluster}, ${guestStats.node}`);
+  }
+  const col = { status: guestStats.status, type: guestStats.type, cluster: guestStats.cluster }[by];
+  return store.db.all<StatsRow>(sql`SELECT ${col} AS key, NULL AS cluster, ${SUMMED_STATS} ${from} GROUP BY ${col} ORDER BY ${col}`);
+}
 
 function statsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter): StatsRow[] {
+  const summed = summedStatsBy(store, by, filter);
+  if (summed) return summed;
   const where = and(...guestConditions({ ...filter, includeDeleted: false }));
   const from = sql`FROM ${guests} LEFT JOIN ${guestMetrics} ON ${metricsJoin}`;
   let query: SQL;
@@ -611,9 +676,9 @@ function statsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter)
       query = sql`SELECT NULL AS key, NULL AS cluster, ${STATS} ${from} WHERE ${where}`;
       break;
     case 'tag':
-      query = sql`SELECT min(t.tag) AS key, NULL AS cluster, ${STATS} ${from}
-        LEFT JOIN ${GUEST_TAGS} AS t ON t.cluster = ${guests.cluster} AND t.vmid = ${guests.vmid}
-        WHERE ${where} GROUP BY t.tagKey ORDER BY t.tagKey IS NULL, t.tagKey`;
+      query = sql`SELECT min(${guestTags.tag}) AS key, NULL AS cluster, ${STATS} ${from}
+        LEFT JOIN ${guestTags} ON ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid}
+        WHERE ${where} GROUP BY ${guestTags.tagKey} ORDER BY ${guestTags.tagKey} IS NULL, ${guestTags.tagKey}`;
       break;
     case 'node':
     case 'pool': {

@@ -110,7 +110,47 @@ export const guests = sqliteTable('guests', {
   index('guests_name').on(sql`lower(${t.name})`),
   // Live guests in the default listing order: a page reads 50 index entries instead of sorting all.
   index('guests_live_vmid').on(t.vmid, t.cluster).where(sql`${t.deletedAt} IS NULL`),
+  // Locked guests are few: the overview's problem list reads them without a scan.
+  index('guests_locked').on(t.lock).where(sql`${t.lock} IS NOT NULL`),
 ]);
+
+/**
+ * Each guest's tags, one row per guest and tag (the lower-cased tag, as Proxmox matches tags
+ * without regard to case): a tag filter or count reads the guests with that tag instead of
+ * parsing every guest's JSON. Written with the guest row; tombstoned guests keep theirs.
+ */
+export const guestTags = sqliteTable('guest_tags', {
+  tagKey: text('tag_key').notNull(),
+  cluster: text('cluster').notNull(),
+  vmid: integer('vmid').notNull(),
+  /** As Proxmox spells it on this guest. */
+  tag: text('tag').notNull(),
+}, (t) => [
+  primaryKey({ columns: [t.tagKey, t.cluster, t.vmid] }),
+  index('guest_tags_guest').on(t.cluster, t.vmid),
+  foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+]);
+
+/**
+ * Live guests counted and summed per cluster, node, type and status: what the overview, the node
+ * list and capacity questions need, a hundred rows instead of a scan of every guest. The sync
+ * rewrites a cluster's rows in every cycle's transaction (store/guest-stats.ts), so they always
+ * match the guest rows beside them. Templates count in `guests` and `templates`, never in
+ * allocation.
+ */
+export const guestStats = sqliteTable('guest_stats', {
+  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
+  node: text('node').notNull(),
+  type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
+  status: text('status').notNull(),
+  guests: integer('guests').notNull(),
+  templates: integer('templates').notNull(),
+  /** Sums of maxcpu / maxmem over non-template guests. */
+  allocatedVcpus: real('allocated_vcpus').notNull(),
+  allocatedMemoryBytes: integer('allocated_memory_bytes').notNull(),
+  /** Sum of live `mem` (stale guests keep their last values). */
+  usedMemoryBytes: integer('used_memory_bytes').notNull(),
+}, (t) => [primaryKey({ columns: [t.cluster, t.node, t.type, t.status] })]);
 
 /**
  * Live metrics of each guest, apart from the inventory: they change on nearly every read of a
@@ -132,6 +172,9 @@ export const guestMetrics = sqliteTable('guest_metrics', {
 }, (t) => [
   primaryKey({ columns: [t.cluster, t.vmid] }),
   foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  // The overview's top consumers: five index entries instead of sorting every guest.
+  index('guest_metrics_mem').on(t.mem),
+  index('guest_metrics_cpu').on(t.cpu),
 ]);
 
 export const storage = sqliteTable('storage', {

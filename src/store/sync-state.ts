@@ -6,6 +6,7 @@
 import { and, desc, eq, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
 import type { Store } from './db.js';
 import { insertEvents, type NewEvent } from './events.js';
+import { replaceGuestStats, type GuestStatsRow } from './guest-stats.js';
 import { prepareUpsert } from './rows.js';
 import { clusters, guestMetrics, guests, nodes, pools, storage, syncRuns, tasks } from './schema.js';
 
@@ -63,6 +64,8 @@ export interface CycleWrite {
   metrics: GuestMetricsRow[];
   /** Guests tombstoned by this cycle: their live metrics go. */
   dropMetrics: number[];
+  /** The cluster's guest_stats after this cycle (store/guest-stats.ts summarizeGuests). */
+  guestStats: GuestStatsRow[];
   /** The cluster's complete storage set after this cycle. */
   storage: StorageRow[];
   pools: string[];
@@ -99,13 +102,18 @@ function writeCycle(store: Store, w: CycleWrite): number {
     const upsertNode = prepareUpsert(sqlite, nodes, ['cluster', 'node']);
     for (const n of w.nodes) upsertNode.run(n);
     const upsertGuest = prepareUpsert(sqlite, guests, ['cluster', 'vmid']);
+    const dropTags = sqlite.prepare('DELETE FROM guest_tags WHERE cluster = ? AND vmid = ?');
+    const insertTag = sqlite.prepare('INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)');
     for (const g of w.guests) {
       g.syncRun = runId;
       upsertGuest.run(g);
+      dropTags.run(g.cluster, g.vmid);
+      for (const tag of tagList(g.tags)) insertTag.run(tag.toLowerCase(), g.cluster, g.vmid, tag);
     }
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
     if (w.dropMetrics.length) db.delete(guestMetrics).where(and(eq(guestMetrics.cluster, w.cluster), inArray(guestMetrics.vmid, w.dropMetrics))).run();
+    replaceGuestStats(store, w.cluster, w.guestStats);
 
     db.delete(storage).where(eq(storage.cluster, w.cluster)).run();
     const upsertStorage = prepareUpsert(sqlite, storage, ['cluster', 'node', 'storage']);
@@ -122,6 +130,12 @@ function writeCycle(store: Store, w: CycleWrite): number {
     insertEvents(store, w.events, w.at);
     return runId;
   });
+}
+
+/** A guest row's tags (JSON text), for guest_tags. */
+function tagList(json: string | undefined): string[] {
+  const value: unknown = JSON.parse(json ?? '[]');
+  return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
 }
 
 function pruneTasks(store: Store, cluster: string): void {

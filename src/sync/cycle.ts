@@ -11,6 +11,7 @@ import { ProxmoxApiError } from '../proxmox/errors.js';
 import type { ClusterLogEntry, Version } from '../proxmox/types.js';
 import type { Store } from '../store/db.js';
 import type { NewEvent } from '../store/events.js';
+import { summarizeGuests } from '../store/guest-stats.js';
 import { applyCycle, ConcurrentWriteError, loadClusterState, recordSyncFailure, type ClusterState, type GuestMetricsRow, type GuestRow, type NodeRow, type StorageRow } from '../store/sync-state.js';
 import { countCalls } from './counting-client.js';
 import { parseGuestConfig } from './parse-config.js';
@@ -281,6 +282,9 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       ...(sweepDue || logged.gap ? { lastSweepAt: at } : {}),
       ...(version ? { pveVersion: version.version } : {}),
     };
+    const written = new Map(guestRows.map((g) => [g.vmid, g]));
+    const movedMetrics = new Map(metrics.map((m) => [m.vmid, m]));
+    const guestsAfter = [...written.values(), ...[...state.guests.values()].filter((g) => !written.has(g.vmid))];
     const runId = applyCycle(store, {
       cluster,
       at,
@@ -290,6 +294,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       guests: guestRows,
       metrics,
       dropMetrics: tombstoned,
+      guestStats: summarizeGuests(cluster, guestsAfter, (vmid) => (movedMetrics.get(vmid) ?? state.metrics.get(vmid))?.mem),
       storage: storageRows,
       pools: resources.pools.map((p) => p.pool),
       tasks: tasks.map((t) => taskRow(t, cluster, at)),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { aggregate, listGuests, listNodes, listStorage, syncStatus, type GuestSummary } from '../../store/queries.js';
+import { aggregate, listGuests, listNodes, listStorage, syncStatus, topGuests, type GuestSummary } from '../../store/queries.js';
 import { bytes, percent, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
@@ -30,9 +30,8 @@ export const inventoryOverviewTool = defineTool({
     const byType = aggregate(store, 'type', scope);
     const byStatus = aggregate(store, 'status', scope);
     const nodes = listNodes(store, args.cluster).items.map(nodeView);
-    const running = { ...scope, status: 'running' };
-    const topMem = listGuests(store, running, { sort: 'mem', order: 'desc', limit: TOP }).items.filter((g) => g.mem != null);
-    const topCpu = listGuests(store, running, { sort: 'cpu', order: 'desc', limit: TOP }).items.filter((g) => g.cpu != null);
+    const topMem = topGuests(store, 'mem', scope, TOP);
+    const topCpu = topGuests(store, 'cpu', scope, TOP);
     const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN });
     const fullStorage = listStorage(store, scope).items.filter((s) => s.usedFraction != null && s.usedFraction > STORAGE_FULL);
     const tally = (groups: Array<{ key: string | null; guests: number }>): Record<string, number> => Object.fromEntries(groups.map((g) => [g.key ?? 'none', g.guests]));
