@@ -18,6 +18,9 @@ export function bytes(n: number | null | undefined): string {
   return `${shown}${UNITS[unit]}`;
 }
 
+/** `2025-01-02T03:04:05.678Z` → `2025-01-02T03:04:05Z`. */
+export const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
+
 export function percent(fraction: number | null | undefined): string {
   return fraction == null ? '-' : `${Math.round(fraction * 100)}%`;
 }
@@ -45,5 +48,5 @@ export function freshnessLine(f: FreshnessView): string {
   if (!f.asOf) return 'inventory: no successful sync yet';
   const age = f.ageMs == null ? '' : ` (${Math.round(f.ageMs / 1000)} s ago)`;
   const stale = [...f.staleClusters.map((c) => `cluster ${c}`), ...f.staleNodes.map((n) => `node ${n.cluster}/${n.node}`)];
-  return `as of ${f.asOf}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
+  return `as of ${shortTime(f.asOf)}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
 }

@@ -2,10 +2,10 @@ import { EVENT_TYPES } from '../../store/events.js';
 import { z } from 'zod';
 import { eventsSince, QUERY_LIMITS, type EventSummary } from '../../store/queries.js';
 import { listSnapshots } from '../../store/snapshots.js';
-import { untrusted } from '../render.js';
+import { shortTime, untrusted } from '../render.js';
 import { count, text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { checkCluster, Rows, shortTime } from './shared.js';
+import { checkCluster, Rows } from './shared.js';
 
 
 /** Event types from names and prefixes (`guest.`, `guest.*`); an unknown one is a miss naming them all. */

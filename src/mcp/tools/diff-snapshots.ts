@@ -6,10 +6,10 @@
 import { z } from 'zod';
 import { currentInventory, diffSnapshots, listSnapshots, readSnapshot, type SnapshotBody, type SnapshotGuest } from '../../store/snapshots.js';
 import type { Store } from '../../store/db.js';
-import { untrusted } from '../render.js';
+import { shortTime, untrusted } from '../render.js';
 import { count } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { Obj, oneRead, shortTime } from './shared.js';
+import { Obj, oneRead } from './shared.js';
 
 const STRUCTURED_CAP = 200;
 const TEXT_CAP = 50;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { getNode } from '../../store/queries.js';
-import { bytes, percent, table } from '../render.js';
+import { bytes, percent, shortTime, table } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { checkCluster, duration, nameList, Obj, ratioCell, shortTime, STORAGE_COLUMNS, storageRow, storageView } from './shared.js';
+import { checkCluster, duration, nameList, Obj, ratioCell, STORAGE_COLUMNS, storageRow, storageView } from './shared.js';
 
 export const getNodeTool = defineTool({
   name: 'get_node',

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { aggregate, listGuests, listNodes, listStorage, syncStatus, topGuests, type GuestSummary } from '../../store/queries.js';
-import { bytes, percent, table, untrusted } from '../render.js';
+import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { checkCluster, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows, shortTime } from './shared.js';
+import { checkCluster, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows } from './shared.js';
 
 /** Storage above this used fraction is a problem. */
 const STORAGE_FULL = 0.85;

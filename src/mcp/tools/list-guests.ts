@@ -66,8 +66,13 @@ export const listGuestsTool = defineTool({
     );
     const fields = args.fields ?? DEFAULT_FIELDS;
     const guests = page.items.map((g) => Object.fromEntries(fields.map((f) => [f, g[f]])) as Partial<GuestSummary>);
-    const shown = page.items.length === 0 ? 'no guest matches' : `${page.items.length} of ${page.total} guests${page.nextCursor ? ` (more: cursor ${page.nextCursor})` : ''}`;
-    const columns = fields.filter((f) => f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1);
+    // A column every row has the same value in because of the filter is said once, in the first line.
+    const fixed = { cluster: args.cluster, node: args.node, type: args.type, status: args.status };
+    const isFixed = (f: Field): boolean => f in fixed && fixed[f as keyof typeof fixed] !== undefined;
+    const columns = fields.filter((f) => !isFixed(f) && (f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1));
+    const where = fields.filter(isFixed).map((f) => `${f}=${untrusted(fixed[f as keyof typeof fixed], 63)}`).join(' ');
+    const shown = page.items.length === 0 ? 'no guest matches'
+      : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
     return {
       structured: { guests, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },
       text: page.items.length ? `${shown}\n${table(columns, guests.map((g) => columns.map((f) => cell(g, f))))}` : shown,

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { listSnapshots } from '../../store/snapshots.js';
-import { table, untrusted } from '../render.js';
+import { shortTime, table, untrusted } from '../render.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { Rows, shortTime } from './shared.js';
+import { Rows } from './shared.js';
 
 export const listSnapshotsTool = defineTool({
   name: 'list_snapshots',

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { listTasks, QUERY_LIMITS } from '../../store/queries.js';
-import { table, untrusted } from '../render.js';
+import { shortTime, table, untrusted } from '../render.js';
 import { count, flag, text, vmid } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { checkNode, duration, Rows, shortTime } from './shared.js';
+import { checkNode, duration, Rows } from './shared.js';
 
 export const listTasksTool = defineTool({
   name: 'list_tasks',

@@ -55,8 +55,6 @@ export function checkNode(store: Store, cluster: string | undefined, node: strin
   throw new ToolMiss(`No node ${JSON.stringify(node)}${where}.`, `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`);
 }
 
-/** `2025-01-02T03:04:05.678Z` → `2025-01-02T03:04:05Z`. */
-export const shortTime = (iso: string | null | undefined): string => (iso ? iso.replace(/\.\d{3}Z$/, 'Z') : '-');
 
 /** 850 → `850ms`, 12_300 → `12s`, 184_000 → `3m04s`, 3_720_000 → `1h02m`. */
 export function duration(ms: number | null | undefined): string {
