@@ -1,7 +1,10 @@
 /**
  * MCP benchmark at 10,000 guests: per-call latency of read tools over stdio (`proxmox-inventory mcp`)
  * and over Streamable HTTP (`serve`), both the built daemon in its own process; the size of a
- * 50-guest page and of tools/list. Approximate tokens are characters / 4.
+ * 50-guest page and of tools/list. Tokens two ways: characters / 4 (the usual rule of thumb) and
+ * o200k_base, a real BPE vocabulary (gpt-tokenizer); Claude's tokenizer is not public. The same 50
+ * guests in the layout of the original ProxmoxMCP's VM list (an emoji line and five bullet lines
+ * per guest) are counted with the same vocabulary, for comparison.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,6 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 
 const GUESTS = 10_000;
 const CALLS = 300;
@@ -25,6 +29,19 @@ function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegE
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out.slice(-500)}`)));
   });
+}
+
+interface PageGuest { vmid: number; name: string | null; node: string; status: string; maxcpu: number | null; mem: number | null; maxmem: number | null }
+
+/** The layout of ProxmoxMCP's VM list (formatting/templates.py vm_list), rebuilt here as a baseline. */
+function emojiLayout(guests: PageGuest[]): string {
+  const gb = (n: number | null): string => `${((n ?? 0) / 2 ** 30).toFixed(2)} GB`;
+  const lines = ['🖥️ Virtual Machines'];
+  for (const g of guests) {
+    const pct = g.maxmem ? ((g.mem ?? 0) / g.maxmem) * 100 : 0;
+    lines.push('', `🖥️ ${g.name ?? ''} (ID: ${g.vmid})`, `  • Status: ${g.status.toUpperCase()}`, `  • Node: ${g.node}`, `  • CPU Cores: ${g.maxcpu ?? 'N/A'}`, `  • Memory: ${gb(g.mem)} / ${gb(g.maxmem)} (${pct.toFixed(1)}%)`);
+  }
+  return lines.join('\n');
 }
 
 async function latency(client: Client, name: string, args: Record<string, unknown>): Promise<{ median: number; p99: number }> {
@@ -81,8 +98,16 @@ export async function benchMcp(): Promise<void> {
     const h = await latency(http, name, args);
     process.stdout.write(`| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`);
   }
-  const guestsOnPage = pageText.split('\n').length - 3;
-  process.stdout.write(`\n50-guest page (list_guests, default fields): ${pageText.length} bytes of text, about ${Math.round(pageText.length / 4)} tokens, ${(pageText.length / 4 / guestsOnPage).toFixed(1)} per guest; structured content ${JSON.stringify(page.structuredContent).length} bytes\n`);
+  const guestsOnPage = (page.structuredContent as { guests: unknown[] }).guests.length;
+  const pageTokens = countTokens(pageText);
+  const baseline = (await stdio.callTool({ name: 'list_guests', arguments: { limit: 50, fields: ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'] } })) as CallToolResult;
+  const baselineText = emojiLayout((baseline.structuredContent as { guests: PageGuest[] }).guests);
+  const perGuest = (n: number): string => (n / guestsOnPage).toFixed(1);
+  process.stdout.write(`\n50-guest page (list_guests, default fields), text with its freshness line:\n\n`);
+  process.stdout.write('| rendering | bytes | tokens (chars/4) | per guest | tokens (o200k_base) | per guest |\n|---|---:|---:|---:|---:|---:|\n');
+  process.stdout.write(`| ours | ${Buffer.byteLength(pageText)} | ${Math.round(pageText.length / 4)} | ${perGuest(pageText.length / 4)} | ${pageTokens} | ${perGuest(pageTokens)} |\n`);
+  process.stdout.write(`| ProxmoxMCP's layout, same guests | ${Buffer.byteLength(baselineText)} | ${Math.round(baselineText.length / 4)} | ${perGuest(baselineText.length / 4)} | ${countTokens(baselineText)} | ${perGuest(countTokens(baselineText))} |\n`);
+  process.stdout.write(`\nstructured content of our page: ${JSON.stringify(page.structuredContent).length} bytes\n`);
   process.stdout.write(`tools/list: ${toolsListBytes} bytes for ${tools.size} tools\n`);
 
   await stdio.close();

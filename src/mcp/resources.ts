@@ -39,7 +39,7 @@ export function registerResources(server: McpServer, context: ToolContext): void
     new ResourceTemplate('proxmox://guest/{cluster}/{vmid}', {
       list: () => ({
         resources: context.store
-          ? listGuests(context.store, {}, { limit: LISTED_GUESTS }).items.map((g) => ({ uri: `proxmox://guest/${g.cluster}/${g.vmid}`, name: `${g.cluster}/${g.vmid} ${g.name ?? ''}`.trim(), mimeType: 'application/json' }))
+          ? listGuests(context.store, {}, { limit: LISTED_GUESTS, fields: ['name'] }).items.map((g) => ({ uri: `proxmox://guest/${g.cluster}/${g.vmid}`, name: `${g.cluster}/${g.vmid} ${g.name ?? ''}`.trim(), mimeType: 'application/json' }))
           : [],
       }),
     }),

@@ -21,7 +21,9 @@
 import { toInventoryEvent, type InventoryEvent } from './events.js';
 import type { GuestDisk, GuestNic } from './guest-parts.js';
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Store } from './db.js';
+import { prepared } from './prepared.js';
 import { clusters, events, guestMetrics, guests, guestStats, guestTags, nodes, storage, syncRuns, tasks } from './schema.js';
 
 /** Bad query input the caller can fix; `code` says which kind. */
@@ -130,25 +132,46 @@ export interface GuestFilter {
   includeDeleted?: boolean;
 }
 
-function guestConditions(f: GuestFilter): SQL[] {
-  const c: SQL[] = [];
-  if (!f.includeDeleted) c.push(isNull(guests.deletedAt));
-  if (f.cluster !== undefined) c.push(eq(guests.cluster, f.cluster));
-  if (f.node !== undefined) c.push(eq(guests.node, f.node));
-  if (f.type !== undefined) c.push(eq(guests.type, f.type));
-  if (f.status !== undefined) c.push(eq(guests.status, f.status));
-  if (f.pool !== undefined) c.push(eq(guests.pool, f.pool));
-  if (f.template !== undefined) c.push(eq(guests.template, f.template));
-  if (f.tag !== undefined) c.push(sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${f.tag.toLowerCase()})`);
-  if (f.namePattern !== undefined) c.push(sql`${guests.name} LIKE ${likePattern(f.namePattern)} ESCAPE '\\'`);
-  if (f.lock === true) c.push(isNotNull(guests.lock));
-  else if (f.lock === false) c.push(isNull(guests.lock));
-  else if (f.lock !== undefined) c.push(eq(guests.lock, f.lock));
-  if (f.minMemoryBytes !== undefined) c.push(gte(guests.maxmem, f.minMemoryBytes));
-  if (f.maxMemoryBytes !== undefined) c.push(lte(guests.maxmem, f.maxMemoryBytes));
-  if (f.minCores !== undefined) c.push(gte(guests.maxcpu, f.minCores));
-  if (f.maxCores !== undefined) c.push(lte(guests.maxcpu, f.maxCores));
-  return c;
+/** A filter as SQL conditions with placeholders, their values, and a name for its shape. */
+interface BoundFilter {
+  where: SQL[];
+  params: Record<string, string | number>;
+  /** Which conditions are present: the key a prepared query is cached under. */
+  shape: string;
+}
+
+const P = (name: string): ReturnType<typeof sql.placeholder> => sql.placeholder(name);
+
+function guestConditions(f: GuestFilter): BoundFilter {
+  const where: SQL[] = [];
+  const params: Record<string, string | number> = {};
+  const shape: string[] = [];
+  const fixed = (name: string, condition: SQL): void => {
+    where.push(condition);
+    shape.push(name);
+  };
+  const bound = (name: string, value: string | number | undefined, condition: SQL): void => {
+    if (value === undefined) return;
+    fixed(name, condition);
+    params[name] = value;
+  };
+  if (!f.includeDeleted) fixed('live', isNull(guests.deletedAt));
+  bound('cluster', f.cluster, eq(guests.cluster, P('cluster')));
+  bound('node', f.node, eq(guests.node, P('node')));
+  bound('type', f.type, eq(guests.type, P('type')));
+  bound('status', f.status, eq(guests.status, P('status')));
+  bound('pool', f.pool, eq(guests.pool, P('pool')));
+  bound('template', f.template === undefined ? undefined : Number(f.template), eq(guests.template, P('template')));
+  bound('tag', f.tag?.toLowerCase(), sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`);
+  bound('name', f.namePattern === undefined ? undefined : likePattern(f.namePattern), sql`${guests.name} LIKE ${P('name')} ESCAPE '\\'`);
+  if (f.lock === true) fixed('locked', isNotNull(guests.lock));
+  else if (f.lock === false) fixed('unlocked', isNull(guests.lock));
+  else bound('lock', f.lock, eq(guests.lock, P('lock')));
+  bound('minMem', f.minMemoryBytes, gte(guests.maxmem, P('minMem')));
+  bound('maxMem', f.maxMemoryBytes, lte(guests.maxmem, P('maxMem')));
+  bound('minCores', f.minCores, gte(guests.maxcpu, P('minCores')));
+  bound('maxCores', f.maxCores, lte(guests.maxcpu, P('maxCores')));
+  return { where, params, shape: shape.join(',') };
 }
 
 // ---- guests: list -----------------------------------------------------------------------------------
@@ -194,8 +217,10 @@ export interface GuestSummary {
   deletedAt: string | null;
 }
 
-export interface GuestPage extends LimitInfo {
-  items: GuestSummary[];
+export type GuestField = keyof GuestSummary;
+
+export interface GuestPage<Item = GuestSummary> extends LimitInfo {
+  items: Item[];
   /** Pass as `cursor` for the next page; absent on the last page. */
   nextCursor?: string;
   /** Guests matching the filter, on every page. */
@@ -277,85 +302,110 @@ const summaryColumns = {
   memoryMib: guests.memoryMib,
   ostype: guests.ostype,
   deletedAt: guests.deletedAt,
-};
+} satisfies Record<GuestField, unknown>;
 
-interface SummaryRow {
-  cluster: string; vmid: number; type: 'qemu' | 'lxc'; node: string; name: string | null; status: string; template: boolean; tags: string;
-  lock: string | null; pool: string | null; hastate: string | null; maxcpu: number | null; maxmem: number | null; maxdisk: number | null;
-  cpu: number | null; mem: number | null; uptime: number | null; stale: boolean; lastSeenAt: number | null;
-  cores: number | null; sockets: number | null; memoryMib: number | null; ostype: string | null; deletedAt: number | null;
-}
+const GUEST_FIELDS = Object.keys(summaryColumns) as GuestField[];
+const METRIC_FIELDS = new Set<GuestField>(['cpu', 'mem', 'uptime']);
 
+/** A row as selected: JSON text and epoch times still to convert. */
+type SummaryRow = Record<string, unknown> & { cluster: string; vmid: number };
+
+/** The selected fields of a row, converted (tags parsed, times as ISO). */
 function toSummary(r: SummaryRow): GuestSummary {
-  return {
-    cluster: r.cluster, vmid: r.vmid, type: r.type, node: r.node, name: r.name, status: r.status, template: r.template,
-    tags: stringArray(r.tags), lock: r.lock, pool: r.pool, hastate: r.hastate, maxcpu: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk,
-    cpu: r.cpu, mem: r.mem, uptime: r.uptime, stale: r.stale, lastSeenAt: iso(r.lastSeenAt),
-    cores: r.cores, sockets: r.sockets, memoryMib: r.memoryMib, ostype: r.ostype, deletedAt: iso(r.deletedAt),
-  };
+  const out: Record<string, unknown> = {};
+  for (const key of GUEST_FIELDS) {
+    if (!(key in r)) continue;
+    const v = r[key];
+    out[key] = key === 'tags' ? stringArray(v as string) : key === 'lastSeenAt' || key === 'deletedAt' ? iso(v as number | null) : v;
+  }
+  return out as unknown as GuestSummary;
 }
+
+/** Runs a prepared drizzle query with placeholder values. */
+interface Runnable<Row> {
+  all(values?: Record<string, unknown>): Row[];
+  get(values?: Record<string, unknown>): Row | undefined;
+}
+
+const SUMMARY_FILTERS = ['cluster', 'node', 'type', 'status'] as const;
 
 /**
- * guest_stats conditions for a filter it can answer (live guests by cluster, node, type and
- * status); undefined when the filter needs the guest rows themselves.
+ * The structural filters guest_stats answers (live guests by cluster, node, type and status),
+ * present in `f`; undefined when the filter needs the guest rows themselves.
  */
-function summaryConditions(f: GuestFilter): SQL[] | undefined {
-  const structural = new Set<keyof GuestFilter>(['cluster', 'node', 'type', 'status']);
+function summaryFilter(f: GuestFilter): Array<(typeof SUMMARY_FILTERS)[number]> | undefined {
   const used = (Object.keys(f) as Array<keyof GuestFilter>).filter((k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false));
-  if (used.some((k) => !structural.has(k))) return undefined;
-  return [
-    f.cluster !== undefined ? eq(guestStats.cluster, f.cluster) : undefined,
-    f.node !== undefined ? eq(guestStats.node, f.node) : undefined,
-    f.type !== undefined ? eq(guestStats.type, f.type) : undefined,
-    f.status !== undefined ? eq(guestStats.status, f.status) : undefined,
-  ].filter((c): c is SQL => c !== undefined);
+  if (used.some((k) => !(SUMMARY_FILTERS as readonly string[]).includes(k))) return undefined;
+  return SUMMARY_FILTERS.filter((k) => f[k] !== undefined);
 }
+
+const summaryWhere = (keys: ReadonlyArray<(typeof SUMMARY_FILTERS)[number]>): SQL | undefined => and(...keys.map((k) => eq(guestStats[k], P(k))));
 
 /**
  * How many guests match: from guest_stats when it can say; with a tag, from the guests having
  * it; else by counting rows.
  */
 function countGuests(store: Store, f: GuestFilter): number {
-  const summary = summaryConditions(f);
-  if (summary) return store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).where(and(...summary)).get()?.n ?? 0;
   const count = { n: sql<number>`count(*)` };
-  if (f.tag === undefined) return store.db.select(count).from(guests).where(and(...guestConditions(f))).get()?.n ?? 0;
+  const summary = summaryFilter(f);
+  if (summary) {
+    const query: Runnable<{ n: number }> = prepared(store, `count-summary:${summary.join(',')}`, () =>
+      store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).where(summaryWhere(summary)).prepare());
+    return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
+  }
+  if (f.tag === undefined) {
+    const bound = guestConditions(f);
+    const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () => store.db.select(count).from(guests).where(and(...bound.where)).prepare());
+    return query.get(bound.params)?.n ?? 0;
+  }
   const { tag, ...rest } = f;
-  return store.db.select(count).from(guestTags)
+  const bound = guestConditions(rest);
+  const query: Runnable<{ n: number }> = prepared(store, `count-tag:${bound.shape}`, () => store.db.select(count).from(guestTags)
     .innerJoin(guests, and(eq(guests.cluster, guestTags.cluster), eq(guests.vmid, guestTags.vmid)))
-    .where(and(eq(guestTags.tagKey, tag.toLowerCase()), ...guestConditions(rest)))
-    .get()?.n ?? 0;
+    .where(and(eq(guestTags.tagKey, P('tag')), ...bound.where))
+    .prepare());
+  return query.get({ ...bound.params, tag: tag.toLowerCase() })?.n ?? 0;
 }
 
 /**
- * Guests matching `filter`, one page at a time. Paging is keyset: the opaque cursor holds the last
+ * Guests matching `filter`, one page at a time. Paging is keyset: the cursor holds the last
  * item's sort key and its (cluster, vmid), which break ties (always ascending), so a page never
- * repeats or skips a guest even when rows sort equal or change between pages.
+ * repeats or skips a guest even when rows sort equal or change between pages. `fields` selects
+ * what each item carries (cluster and vmid always): fewer columns read less.
  */
-export function listGuests(store: Store, filter: GuestFilter = {}, options: ListGuestsOptions = {}): GuestPage {
+export function listGuests<F extends GuestField = GuestField>(
+  store: Store,
+  filter: GuestFilter = {},
+  options: ListGuestsOptions & { fields?: readonly F[] } = {},
+): GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> {
   const sort = options.sort ?? 'vmid';
   const order = options.order ?? 'asc';
   const { expr } = SORT_KEYS[sort];
   const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
-  const conditions = guestConditions(filter);
+  const bound = guestConditions(filter);
   const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
-  const seek = after && sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${after.key}
-    OR (${expr} = ${after.key} AND (${guests.cluster}, ${guests.vmid}) > (${after.cluster}, ${after.vmid})))`;
+  const fields = options.fields ? GUEST_FIELDS.filter((f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f)) : GUEST_FIELDS;
+  const withMetrics = sort === 'mem' || sort === 'cpu' || fields.some((f) => METRIC_FIELDS.has(f));
+
+  const query: Runnable<SummaryRow & { sortKey: number | string }> = prepared(store, `page:${bound.shape}:${sort}:${order}:${after ? 'after' : ''}:${fields.join(',')}`, () => {
+    const seek = sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${P('afterKey')}
+      OR (${expr} = ${P('afterKey')} AND (${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})))`;
+    const columns = Object.fromEntries(fields.map((f) => [f, summaryColumns[f]]));
+    const base = store.db.select({ ...columns, sortKey: sql<number | string>`${expr}` }).from(guests).$dynamic();
+    return (withMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
+      .where(and(...bound.where, after ? seek : undefined))
+      // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
+      .orderBy(order === 'asc' ? asc(expr) : desc(expr), asc(guests.cluster), ...(sort === 'vmid' ? [] : [asc(guests.vmid)]))
+      .limit(P('limit'))
+      .prepare() as unknown as Runnable<SummaryRow & { sortKey: number | string }>;
+  });
 
   return read(store, () => {
     const total = countGuests(store, filter);
-    const rows = store.db
-      .select({ ...summaryColumns, sortKey: sql<number | string>`${expr}` })
-      .from(guests)
-      .leftJoin(guestMetrics, metricsJoin)
-      .where(and(...conditions, seek))
-      // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
-      .orderBy(order === 'asc' ? asc(expr) : desc(expr), asc(guests.cluster), ...(sort === 'vmid' ? [] : [asc(guests.vmid)]))
-      .limit(limitInfo.limit + 1)
-      .all();
+    const rows = query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
     const page = rows.slice(0, limitInfo.limit);
     const last = page.at(-1);
-    const result: GuestPage = { items: page.map(toSummary), total, ...limitInfo };
+    const result: GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> = { items: page.map(toSummary), total, ...limitInfo };
     if (rows.length > limitInfo.limit && last) result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
     return result;
   });
@@ -367,16 +417,19 @@ export function listGuests(store: Store, filter: GuestFilter = {}, options: List
  * index, so it reads a handful of rows whatever the guest count.
  */
 export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): GuestSummary[] {
-  const column = guestMetrics[metric];
-  return read(store, () => store.db
-    .select(summaryColumns)
-    .from(guestMetrics)
-    .innerJoin(guests, metricsJoin)
-    .where(and(isNull(guests.deletedAt), isNotNull(column), filter.cluster !== undefined ? eq(guests.cluster, filter.cluster) : undefined))
-    .orderBy(desc(column))
-    .limit(limit)
-    .all()
-    .map(toSummary));
+  const inCluster = filter.cluster !== undefined;
+  const query: Runnable<SummaryRow> = prepared(store, `top:${metric}:${inCluster}`, () => {
+    const column = guestMetrics[metric];
+    return store.db
+      .select(summaryColumns)
+      .from(guestMetrics)
+      .innerJoin(guests, metricsJoin)
+      .where(and(isNull(guests.deletedAt), isNotNull(column), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
+      .orderBy(desc(column))
+      .limit(P('limit'))
+      .prepare() as unknown as Runnable<SummaryRow>;
+  });
+  return read(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }).map(toSummary));
 }
 
 // ---- guests: one ---------------------------------------------------------------------------------------
@@ -645,68 +698,77 @@ export interface Aggregate {
 
 type StatsRow = { key: string | null; cluster: string | null; guests: number; running: number; templates: number; allocatedVcpus: number; allocatedMemoryBytes: number; runningVcpus: number; runningMemoryBytes: number; usedMemoryBytes: number };
 
-const STATS = sql`count(*) AS guests,
-  total(${guests.status} = 'running') AS running,
-  total(${guests.template}) AS templates,
-  total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxcpu} END) AS allocatedVcpus,
-  total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxmem} END) AS allocatedMemoryBytes,
-  total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxcpu} END) AS runningVcpus,
-  total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxmem} END) AS runningMemoryBytes,
-  total(${guestMetrics.mem}) AS usedMemoryBytes`;
+const STATS = {
+  guests: sql<number>`count(*)`,
+  running: sql<number>`total(${guests.status} = 'running')`,
+  templates: sql<number>`total(${guests.template})`,
+  allocatedVcpus: sql<number>`total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxcpu} END)`,
+  allocatedMemoryBytes: sql<number>`total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxmem} END)`,
+  runningVcpus: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxcpu} END)`,
+  runningMemoryBytes: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxmem} END)`,
+  usedMemoryBytes: sql<number>`total(${guestMetrics.mem})`,
+};
 
 /** STATS over guest_stats rows, which are already counted and summed per node, type and status. */
-const SUMMED_STATS = sql`total(${guestStats.guests}) AS guests,
-  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.guests} END) AS running,
-  total(${guestStats.templates}) AS templates,
-  total(${guestStats.allocatedVcpus}) AS allocatedVcpus,
-  total(${guestStats.allocatedMemoryBytes}) AS allocatedMemoryBytes,
-  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedVcpus} END) AS runningVcpus,
-  total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedMemoryBytes} END) AS runningMemoryBytes,
-  total(${guestStats.usedMemoryBytes}) AS usedMemoryBytes`;
+const SUMMED_STATS = {
+  guests: sql<number>`total(${guestStats.guests})`,
+  running: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.guests} END)`,
+  templates: sql<number>`total(${guestStats.templates})`,
+  allocatedVcpus: sql<number>`total(${guestStats.allocatedVcpus})`,
+  allocatedMemoryBytes: sql<number>`total(${guestStats.allocatedMemoryBytes})`,
+  runningVcpus: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedVcpus} END)`,
+  runningMemoryBytes: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedMemoryBytes} END)`,
+  usedMemoryBytes: sql<number>`total(${guestStats.usedMemoryBytes})`,
+};
+
+const NO_KEY = sql<string | null>`NULL`;
 
 /** statsBy from guest_stats, for the groupings and filters it holds; undefined otherwise. */
 function summedStatsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter): StatsRow[] | undefined {
-  const conditions = summaryConditions(filter);
-  if (!conditions || by === 'tag' || by === 'pool') return undefined;
-  const where = and(...conditions);
-  const from = sql`FROM ${guestStats} ${where ? sql`WHERE ${where}` : sql``}`;
-  if (by === undefined) return store.db.all<StatsRow>(sql`SELECT NULL AS key, NULL AS cluster, ${SUMMED_STATS} ${from}`);
-  if (by === 'node') {
-    return store.db.all<StatsRow>(sql`SELECT ${guestStats.node} AS key, ${guestStats.cluster} AS cluster, ${SUMMED_STATS} ${from}
-      GROUP BY ${guestStats.cluster}, ${guestStats.node} ORDER BY ${guestStats.cluster}, ${guestStats.node}`);
-  }
-  const col = { status: guestStats.status, type: guestStats.type, cluster: guestStats.cluster }[by];
-  return store.db.all<StatsRow>(sql`SELECT ${col} AS key, NULL AS cluster, ${SUMMED_STATS} ${from} GROUP BY ${col} ORDER BY ${col}`);
+  const keys = summaryFilter(filter);
+  if (!keys || by === 'tag' || by === 'pool') return undefined;
+  const query: Runnable<StatsRow> = prepared(store, `stats-summed:${by ?? ''}:${keys.join(',')}`, () => {
+    const q = store.db.select({ key: by === undefined ? NO_KEY : guestStats[by === 'cluster' ? 'cluster' : by], cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
+      .from(guestStats).where(summaryWhere(keys)).$dynamic();
+    if (by === 'node') q.groupBy(guestStats.cluster, guestStats.node).orderBy(guestStats.cluster, guestStats.node);
+    else if (by !== undefined) q.groupBy(guestStats[by]).orderBy(guestStats[by]);
+    return q.prepare() as unknown as Runnable<StatsRow>;
+  });
+  return query.all(Object.fromEntries(keys.map((k) => [k, filter[k]])));
 }
 
 function statsBy(store: Store, by: AggregateBy | undefined, filter: GuestFilter): StatsRow[] {
   const summed = summedStatsBy(store, by, filter);
   if (summed) return summed;
-  const where = and(...guestConditions({ ...filter, includeDeleted: false }));
-  const from = sql`FROM ${guests} LEFT JOIN ${guestMetrics} ON ${metricsJoin}`;
-  let query: SQL;
-  switch (by) {
-    case undefined:
-      query = sql`SELECT NULL AS key, NULL AS cluster, ${STATS} ${from} WHERE ${where}`;
-      break;
-    case 'tag':
-      query = sql`SELECT min(${guestTags.tag}) AS key, NULL AS cluster, ${STATS} ${from}
-        LEFT JOIN ${guestTags} ON ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid}
-        WHERE ${where} GROUP BY ${guestTags.tagKey} ORDER BY ${guestTags.tagKey} IS NULL, ${guestTags.tagKey}`;
-      break;
-    case 'node':
-    case 'pool': {
-      const col = by === 'node' ? guests.node : guests.pool;
-      query = sql`SELECT ${col} AS key, ${guests.cluster} AS cluster, ${STATS} ${from} WHERE ${where}
-        GROUP BY ${guests.cluster}, ${col} ORDER BY ${guests.cluster}, ${col} IS NULL, ${col}`;
-      break;
+  const bound = guestConditions({ ...filter, includeDeleted: false });
+  const query: Runnable<StatsRow> = prepared(store, `stats:${by ?? ''}:${bound.shape}`, () => {
+    const select = (key: AnySQLiteColumn | SQL, cluster: AnySQLiteColumn | SQL) =>
+      store.db.select({ key, cluster, ...STATS }).from(guests).leftJoin(guestMetrics, metricsJoin).$dynamic();
+    const where = and(...bound.where);
+    let q;
+    switch (by) {
+      case undefined:
+        q = select(NO_KEY, NO_KEY).where(where);
+        break;
+      case 'tag':
+        q = select(sql<string | null>`min(${guestTags.tag})`, NO_KEY)
+          .leftJoin(guestTags, and(eq(guestTags.cluster, guests.cluster), eq(guestTags.vmid, guests.vmid)))
+          .where(where).groupBy(guestTags.tagKey).orderBy(sql`${guestTags.tagKey} IS NULL`, guestTags.tagKey);
+        break;
+      case 'node':
+      case 'pool': {
+        const col = by === 'node' ? guests.node : guests.pool;
+        q = select(col, guests.cluster).where(where).groupBy(guests.cluster, col).orderBy(guests.cluster, sql`${col} IS NULL`, col);
+        break;
+      }
+      default: {
+        const col = guests[by];
+        q = select(col, NO_KEY).where(where).groupBy(col).orderBy(col);
+      }
     }
-    default: {
-      const col = { status: guests.status, type: guests.type, cluster: guests.cluster }[by];
-      query = sql`SELECT ${col} AS key, NULL AS cluster, ${STATS} ${from} WHERE ${where} GROUP BY ${col} ORDER BY ${col}`;
-    }
-  }
-  return store.db.all<StatsRow>(query);
+    return q.prepare() as unknown as Runnable<StatsRow>;
+  });
+  return query.all(bound.params);
 }
 
 const emptyStats = (): GuestStats => ({ guests: 0, running: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
@@ -819,8 +881,11 @@ export type NodeLookup =
   | { kind: 'ambiguous'; candidates: Array<{ cluster: string; node: string }> }
   | { kind: 'not_found'; suggestions: Array<{ cluster: string; node: string }> };
 
-function nodeSummaries(store: Store, where: SQL | undefined): NodeSummary[] {
-  const rows = store.db.select().from(nodes).where(where).orderBy(asc(nodes.cluster), asc(nodes.node)).all();
+function nodeSummaries(store: Store, f: { cluster?: string; node?: string }): NodeSummary[] {
+  const keys = (['cluster', 'node'] as const).filter((k) => f[k] !== undefined);
+  const query: Runnable<typeof nodes.$inferSelect> = prepared(store, `nodes:${keys.join(',')}`, () =>
+    store.db.select().from(nodes).where(and(...keys.map((k) => eq(nodes[k], P(k))))).orderBy(asc(nodes.cluster), asc(nodes.node)).prepare());
+  const rows = query.all(Object.fromEntries(keys.map((k) => [k, f[k]])));
   const stats = new Map(statsBy(store, 'node', {}).map((r) => [`${r.cluster}\u0000${r.key}`, r]));
   return rows.map((n) => {
     const s = toStats(stats.get(`${n.cluster}\u0000${n.node}`));
@@ -836,13 +901,13 @@ function nodeSummaries(store: Store, where: SQL | undefined): NodeSummary[] {
 
 /** Every node (of one cluster, or all), with guest counts and allocation. */
 export function listNodes(store: Store, cluster?: string): { items: NodeSummary[] } {
-  return read(store, () => ({ items: nodeSummaries(store, cluster !== undefined ? eq(nodes.cluster, cluster) : undefined) }));
+  return read(store, () => ({ items: nodeSummaries(store, { cluster }) }));
 }
 
 /** One node; `cluster` may be left out when the node name is unique across clusters. */
 export function getNode(store: Store, cluster: string | undefined, node: string): NodeLookup {
   return read(store, () => {
-    const found = nodeSummaries(store, and(eq(nodes.node, node), cluster !== undefined ? eq(nodes.cluster, cluster) : undefined));
+    const found = nodeSummaries(store, { cluster, node });
     if (found.length > 1) return { kind: 'ambiguous', candidates: found.map((n) => ({ cluster: n.cluster, node: n.node })) };
     const only = found[0];
     if (only) return { kind: 'found', node: { ...only, storage: storageEntries(store, { cluster: only.cluster, node: only.node }) } };
@@ -866,10 +931,12 @@ export interface StorageFilter {
 }
 
 function storageEntries(store: Store, f: StorageFilter): StorageEntry[] {
-  const rows = store.db.select().from(storage)
-    .where(and(f.cluster !== undefined ? eq(storage.cluster, f.cluster) : undefined, f.shared !== undefined ? eq(storage.shared, f.shared) : undefined))
+  const keys = (['cluster', 'shared'] as const).filter((k) => f[k] !== undefined);
+  const query: Runnable<typeof storage.$inferSelect> = prepared(store, `storage:${keys.join(',')}`, () => store.db.select().from(storage)
+    .where(and(...keys.map((k) => eq(storage[k], P(k)))))
     .orderBy(asc(storage.cluster), asc(storage.storage), asc(storage.node))
-    .all();
+    .prepare());
+  const rows = query.all({ ...(f.cluster !== undefined ? { cluster: f.cluster } : {}), ...(f.shared !== undefined ? { shared: Number(f.shared) } : {}) });
   const groups = new Map<string, typeof rows>();
   for (const r of rows) {
     const key = r.shared ? `${r.cluster}\u0000${r.storage}` : `${r.cluster}\u0000${r.storage}\u0000${r.node}`;
@@ -1016,9 +1083,11 @@ export interface ClusterSyncStatus {
 /** Per cluster: how fresh its copy is, how the last reads went, and what a cycle costs. */
 export function syncStatus(store: Store, now: number = Date.now()): { now: string; clusters: ClusterSyncStatus[] } {
   return read(store, () => {
-    const rows = store.db.select().from(clusters).orderBy(asc(clusters.name)).all();
+    const rows = prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all();
     const latest = (cluster: string, okOnly: boolean): typeof syncRuns.$inferSelect | undefined =>
-      store.db.select().from(syncRuns).where(and(eq(syncRuns.cluster, cluster), okOnly ? eq(syncRuns.ok, true) : undefined)).orderBy(desc(syncRuns.id)).limit(1).get();
+      prepared(store, `latest-run:${okOnly}`, () => store.db.select().from(syncRuns)
+        .where(and(eq(syncRuns.cluster, P('cluster')), okOnly ? eq(syncRuns.ok, true) : undefined)).orderBy(desc(syncRuns.id)).limit(1).prepare())
+        .get({ cluster });
     return {
       now: iso(now)!,
       clusters: rows.map((c): ClusterSyncStatus => {
@@ -1056,14 +1125,15 @@ export interface Freshness {
 /** What every MCP answer carries: how old the copy is, and which parts of it are stale. */
 export function freshness(store: Store, now: number = Date.now()): Freshness {
   return read(store, () => {
-    const rows = store.db.select({ name: clusters.name, stale: clusters.stale, lastSuccessAt: clusters.lastSuccessAt }).from(clusters).orderBy(asc(clusters.name)).all();
+    const rows = prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all();
     const times = rows.map((c) => c.lastSuccessAt).filter((t): t is number => t != null);
     const asOf = times.length ? Math.min(...times) : null;
     const staleClusters = rows.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.name);
-    const staleNodes = store.db.select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt }).from(nodes)
+    const staleNodes = prepared(store, 'stale-nodes', () => store.db.select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt }).from(nodes)
       .innerJoin(clusters, eq(clusters.name, nodes.cluster))
       .where(and(eq(nodes.stale, true), eq(clusters.stale, false)))
       .orderBy(asc(nodes.cluster), asc(nodes.node))
+      .prepare())
       .all()
       .map((n) => ({ cluster: n.cluster, node: n.node, lastSeenAt: iso(n.lastSeenAt) }));
     return { asOf: iso(asOf), ageMs: asOf == null ? null : now - asOf, staleClusters, staleNodes };

@@ -32,7 +32,7 @@ export const inventoryOverviewTool = defineTool({
     const nodes = listNodes(store, args.cluster).items.map(nodeView);
     const topMem = topGuests(store, 'mem', scope, TOP);
     const topCpu = topGuests(store, 'cpu', scope, TOP);
-    const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN });
+    const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN, fields: ['name', 'lock'] });
     const fullStorage = listStorage(store, scope).items.filter((s) => s.usedFraction != null && s.usedFraction > STORAGE_FULL);
     const tally = (groups: Array<{ key: string | null; guests: number }>): Record<string, number> => Object.fromEntries(groups.map((g) => [g.key ?? 'none', g.guests]));
 

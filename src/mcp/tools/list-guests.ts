@@ -52,6 +52,7 @@ export const listGuestsTool = defineTool({
   }),
   annotations: READ_ONLY,
   handler(args, { store }) {
+    const fields = args.fields ?? DEFAULT_FIELDS;
     const lock = args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
     const page = listGuests(
       store,
@@ -62,9 +63,8 @@ export const listGuestsTool = defineTool({
         maxMemoryBytes: args.maxMemoryGiB === undefined ? undefined : args.maxMemoryGiB * GiB,
         minCores: args.minCores, maxCores: args.maxCores,
       },
-      { sort: args.sort, order: args.order, limit: args.limit, cursor: args.cursor },
+      { sort: args.sort, order: args.order, limit: args.limit, cursor: args.cursor, fields },
     );
-    const fields = args.fields ?? DEFAULT_FIELDS;
     const guests = page.items.map((g) => Object.fromEntries(fields.map((f) => [f, g[f]])) as Partial<GuestSummary>);
     // A column every row has the same value in because of the filter is said once, in the first line.
     const fixed = { cluster: args.cluster, node: args.node, type: args.type, status: args.status };
