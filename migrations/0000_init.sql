@@ -113,7 +113,7 @@ CREATE TABLE `guests` (
 --> statement-breakpoint
 CREATE INDEX `guests_node` ON `guests` (`cluster`,`node`);--> statement-breakpoint
 CREATE INDEX `guests_name` ON `guests` (lower("name"));--> statement-breakpoint
-CREATE INDEX `guests_live_vmid` ON `guests` (`vmid`,`cluster`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
+CREATE INDEX `guests_live_vmid` ON `guests` (`vmid`,`cluster`,`status`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
 CREATE INDEX `guests_locked` ON `guests` (`lock`) WHERE "guests"."lock" IS NOT NULL;--> statement-breakpoint
 CREATE TABLE `inventory_snapshots` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,

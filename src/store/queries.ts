@@ -142,7 +142,11 @@ interface BoundFilter {
 
 const P = (name: string): ReturnType<typeof sql.placeholder> => sql.placeholder(name);
 
-function guestConditions(f: GuestFilter): BoundFilter {
+/**
+ * `tagProbe`: test the tag per guest (for a page walking the listing index, which stops after a
+ * page) rather than list the tag's guests first (for a count or a sort by anything else).
+ */
+function guestConditions(f: GuestFilter, { tagProbe = false } = {}): BoundFilter {
   const where: SQL[] = [];
   const params: Record<string, string | number> = {};
   const shape: string[] = [];
@@ -162,7 +166,9 @@ function guestConditions(f: GuestFilter): BoundFilter {
   bound('status', f.status, eq(guests.status, P('status')));
   bound('pool', f.pool, eq(guests.pool, P('pool')));
   bound('template', f.template === undefined ? undefined : Number(f.template), eq(guests.template, P('template')));
-  bound('tag', f.tag?.toLowerCase(), sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`);
+  bound(tagProbe ? 'tagProbe' : 'tag', f.tag?.toLowerCase(), tagProbe
+    ? sql`EXISTS (SELECT 1 FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tagProbe')} AND ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid})`
+    : sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`);
   bound('name', f.namePattern === undefined ? undefined : likePattern(f.namePattern), sql`${guests.name} LIKE ${P('name')} ESCAPE '\\'`);
   if (f.lock === true) fixed('locked', isNotNull(guests.lock));
   else if (f.lock === false) fixed('unlocked', isNull(guests.lock));
@@ -382,7 +388,7 @@ export function listGuests<F extends GuestField = GuestField>(
   const order = options.order ?? 'asc';
   const { expr } = SORT_KEYS[sort];
   const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
-  const bound = guestConditions(filter);
+  const bound = guestConditions(filter, { tagProbe: sort === 'vmid' });
   const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
   const fields = options.fields ? GUEST_FIELDS.filter((f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f)) : GUEST_FIELDS;
   const withMetrics = sort === 'mem' || sort === 'cpu' || fields.some((f) => METRIC_FIELDS.has(f));
@@ -597,7 +603,7 @@ const RECENT = 10;
 
 function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail | undefined {
   const { db } = store;
-  const row = db
+  const row = prepared(store, 'guest-detail', () => db
     .select({
       ...summaryColumns,
       vcpus: guests.vcpus, balloonMib: guests.balloonMib, onboot: guests.onboot, agent: guests.agent, description: guests.description,
@@ -608,13 +614,13 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
     })
     .from(guests)
     .leftJoin(guestMetrics, metricsJoin)
-    .where(and(eq(guests.cluster, cluster), eq(guests.vmid, vmid)))
-    .get();
+    .where(and(eq(guests.cluster, P('cluster')), eq(guests.vmid, P('vmid'))))
+    .prepare()).get({ cluster, vmid });
   if (!row) return undefined;
-  const recentTasks = db.select().from(tasks).where(and(eq(tasks.cluster, cluster), eq(tasks.vmid, vmid)))
-    .orderBy(desc(tasks.starttime), desc(tasks.upid)).limit(RECENT).all();
-  const recentEvents = db.select().from(events).where(and(eq(events.subjectKind, 'guest'), eq(events.subjectId, `${cluster}/${vmid}`)))
-    .orderBy(desc(events.seq)).limit(RECENT).all();
+  const recentTasks = prepared(store, 'guest-tasks', () => db.select().from(tasks).where(and(eq(tasks.cluster, P('cluster')), eq(tasks.vmid, P('vmid'))))
+    .orderBy(desc(tasks.starttime), desc(tasks.upid)).limit(RECENT).prepare()).all({ cluster, vmid });
+  const recentEvents = prepared(store, 'guest-events', () => db.select().from(events).where(and(eq(events.subjectKind, 'guest'), eq(events.subjectId, P('subject'))))
+    .orderBy(desc(events.seq)).limit(RECENT).prepare()).all({ subject: `${cluster}/${vmid}` });
   const config = parseJson<unknown>(row.config, null);
   return {
     ...toSummary(row),
@@ -641,10 +647,18 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
 export function getGuest(store: Store, ref: GuestRef): GuestLookup {
   return read(store, () => {
     const { db } = store;
-    const match = 'vmid' in ref ? eq(guests.vmid, ref.vmid) : sql`${guests.name} = ${ref.name} COLLATE NOCASE`;
+    const byVmid = 'vmid' in ref;
+    const match = byVmid ? eq(guests.vmid, ref.vmid) : sql`${guests.name} = ${ref.name} COLLATE NOCASE`;
     const scope = and(match, ref.cluster !== undefined ? eq(guests.cluster, ref.cluster) : undefined);
-    let found = db.select(candidateColumns).from(guests).where(and(scope, ref.includeDeleted ? undefined : isNull(guests.deletedAt)))
-      .orderBy(asc(guests.cluster), asc(guests.vmid)).all();
+    const inCluster = ref.cluster !== undefined;
+    let found = prepared(store, `guest-find:${byVmid}:${inCluster}:${ref.includeDeleted === true}`, () => db.select(candidateColumns).from(guests)
+      .where(and(
+        byVmid ? eq(guests.vmid, P('ref')) : sql`${guests.name} = ${P('ref')} COLLATE NOCASE`,
+        inCluster ? eq(guests.cluster, P('cluster')) : undefined,
+        ref.includeDeleted ? undefined : isNull(guests.deletedAt),
+      ))
+      .orderBy(asc(guests.cluster), asc(guests.vmid)).prepare())
+      .all({ ref: 'vmid' in ref ? ref.vmid : ref.name, ...(inCluster ? { cluster: ref.cluster } : {}) });
     if (found.length > 1 && 'name' in ref) {
       const exactCase = found.filter((r) => r.name === ref.name);
       if (exactCase.length === 1) found = exactCase;
