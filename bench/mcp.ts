@@ -98,16 +98,22 @@ export async function benchMcp(): Promise<void> {
     const h = await latency(http, name, args);
     process.stdout.write(`| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`);
   }
+  const sameFacts = ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'];
+  const wide = (await stdio.callTool({ name: 'list_guests', arguments: { limit: 50, fields: sameFacts } })) as CallToolResult;
+  const renderings: Array<[string, string]> = [
+    ['ours, default columns (vmid name type node status)', pageText],
+    [`ours, fields ${sameFacts.join(',')}`, (wide.content[0] as { text: string }).text],
+    ['the same fields in ProxmoxMCP\'s layout', emojiLayout((wide.structuredContent as { guests: PageGuest[] }).guests)],
+  ];
   const guestsOnPage = (page.structuredContent as { guests: unknown[] }).guests.length;
-  const pageTokens = countTokens(pageText);
-  const baseline = (await stdio.callTool({ name: 'list_guests', arguments: { limit: 50, fields: ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'] } })) as CallToolResult;
-  const baselineText = emojiLayout((baseline.structuredContent as { guests: PageGuest[] }).guests);
   const perGuest = (n: number): string => (n / guestsOnPage).toFixed(1);
-  process.stdout.write(`\n50-guest page (list_guests, default fields), text with its freshness line:\n\n`);
+  process.stdout.write(`\n50-guest page of list_guests (the text a model reads, freshness line included):\n\n`);
   process.stdout.write('| rendering | bytes | tokens (chars/4) | per guest | tokens (o200k_base) | per guest |\n|---|---:|---:|---:|---:|---:|\n');
-  process.stdout.write(`| ours | ${Buffer.byteLength(pageText)} | ${Math.round(pageText.length / 4)} | ${perGuest(pageText.length / 4)} | ${pageTokens} | ${perGuest(pageTokens)} |\n`);
-  process.stdout.write(`| ProxmoxMCP's layout, same guests | ${Buffer.byteLength(baselineText)} | ${Math.round(baselineText.length / 4)} | ${perGuest(baselineText.length / 4)} | ${countTokens(baselineText)} | ${perGuest(countTokens(baselineText))} |\n`);
-  process.stdout.write(`\nstructured content of our page: ${JSON.stringify(page.structuredContent).length} bytes\n`);
+  for (const [label, text] of renderings) {
+    const tokens = countTokens(text);
+    process.stdout.write(`| ${label} | ${Buffer.byteLength(text)} | ${Math.round(text.length / 4)} | ${perGuest(text.length / 4)} | ${tokens} | ${perGuest(tokens)} |\n`);
+  }
+  process.stdout.write(`\nstructured content of the default page: ${JSON.stringify(page.structuredContent).length} bytes\n`);
   process.stdout.write(`tools/list: ${toolsListBytes} bytes for ${tools.size} tools\n`);
 
   await stdio.close();

@@ -60,7 +60,7 @@ describe('proxmox-inventory mcp (stdio)', () => {
       expect(s.total).toBe(expected.length);
       expect(s.freshness.asOf).toEqual(expect.any(String));
       seen.push(...s.guests.map((g) => g.vmid));
-      expect(textOf(r).split('\n')[1]).toBe('vmid name type node status maxcpu maxmem tags');
+      expect(textOf(r).split('\n')[1]).toBe('vmid name type node status');
       cursor = s.nextCursor;
     } while (cursor);
     expect(seen).toEqual(expected);

@@ -184,6 +184,21 @@ describe('inventory_overview', () => {
   });
 });
 
+describe('list_guests', () => {
+  it('lean columns by default plus the sort key, fields on request, filter values said once', async () => {
+    type Page = { guests: Array<Record<string, unknown>>; total: number };
+    const { s, lines } = await ok<Page>('list_guests', { cluster: 'lab', sort: 'maxmem', order: 'desc', limit: 3 });
+    expect(lines[0]).toMatch(/^3 of \d+ guests with cluster=lab; next page: cursor=maxmem:desc:\d+:lab:\d+$/);
+    expect(lines[1]).toBe('vmid name type node status maxmem');
+    const sim = h.sim.cluster;
+    expect(s.guests[0]!.maxmem).toBe(Math.max(...[...sim.guests.values()].map((g) => sim.maxmem(g))));
+    expect(lines[2]!.split(' ').at(-1)).toBe(bytes(s.guests[0]!.maxmem as number));
+    const wide = await ok<Page>('list_guests', { cluster: 'lab', limit: 2, fields: ['vmid', 'tags', 'memoryMib'] });
+    expect(wide.lines[1]).toBe('vmid tags memoryMib');
+    expect(Object.keys(wide.s.guests[0]!)).toEqual(['vmid', 'tags', 'memoryMib']);
+  });
+});
+
 describe('list_nodes and get_node', () => {
   it('list_nodes: physical vs allocated, running-only, overcommit, and a line per node showing the ratio', async () => {
     const { s, lines } = await ok<{ nodes: Array<{ node: string; online: boolean; stale: boolean; allocatedVcpus: number; allocatedMemoryBytes: number; runningVcpus: number; runningMemoryBytes: number; memoryOvercommit: number }> }>('list_nodes', { cluster: 'lab' });

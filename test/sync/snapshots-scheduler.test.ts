@@ -62,21 +62,24 @@ describe('the scheduler', () => {
   afterAll(() => h.close());
 
   it('syncs at once and then every interval, takes snapshots on its cron pattern, and stops cleanly', async () => {
-    const cycles: boolean[] = [];
+    const cycles: Array<{ ok: boolean; aborted?: boolean; error?: string }> = [];
     const scheduler = startScheduler({
       syncs: [h.sync],
       store: h.store,
       intervalSeconds: 1,
       snapshots: { schedule: '* * * * * *', keep: 2, maxAgeDays: 0 },
       log: h.log,
-      onCycle: (s) => cycles.push(s.ok),
+      onCycle: (s) => cycles.push(s),
     });
     await new Promise((r) => setTimeout(r, 3_300));
     await scheduler.stop();
     const runs = (h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n;
-    expect(cycles.length).toBeGreaterThanOrEqual(3);
-    expect(cycles.every(Boolean)).toBe(true);
-    expect(runs).toBe(cycles.length);
+    // On a loaded machine stop() can land inside a cycle: that one is abandoned and writes nothing.
+    const finished = cycles.filter((c) => !c.aborted);
+    expect(cycles.length - finished.length).toBeLessThanOrEqual(1);
+    expect(finished.length).toBeGreaterThanOrEqual(3);
+    expect(finished.filter((c) => !c.ok)).toEqual([]);
+    expect(runs).toBe(finished.length);
     expect(listSnapshots(h.store).length).toBe(2); // several taken, retention kept 2
     // Nothing runs after stop().
     await new Promise((r) => setTimeout(r, 1_200));

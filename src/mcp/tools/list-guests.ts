@@ -7,7 +7,8 @@ import { GiB } from './shared.js';
 
 const FIELDS = ['cluster', 'vmid', 'type', 'node', 'name', 'status', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cpu', 'mem', 'uptime', 'stale', 'lastSeenAt', 'cores', 'sockets', 'memoryMib', 'ostype'] as const;
 type Field = (typeof FIELDS)[number];
-const DEFAULT_FIELDS: Field[] = ['cluster', 'vmid', 'name', 'type', 'node', 'status', 'maxcpu', 'maxmem', 'tags'];
+/** Lean by default, as `kubectl get` is: sizes, tags and metrics are a `fields` away. */
+const DEFAULT_FIELDS: Field[] = ['cluster', 'vmid', 'name', 'type', 'node', 'status'];
 
 
 /** One line per guest in the text: the selected fields in a fixed order, sizes human-readable. */
@@ -24,7 +25,7 @@ function cell(g: Partial<GuestSummary>, field: Field): string {
 export const listGuestsTool = defineTool({
   name: 'list_guests',
   title: 'List guests',
-  description: 'VMs and containers, filtered, sorted, paged (50; pass nextCursor). Sizes in bytes; cpu a 0..1 fraction.',
+  description: 'VMs and containers, filtered, sorted, paged (50; pass nextCursor). Shows vmid name type node status and the sort key; `fields` for more. Sizes in bytes; cpu a 0..1 fraction.',
   input: z.object({
     cluster: text(63).optional(),
     node: text(63).optional(),
@@ -52,7 +53,8 @@ export const listGuestsTool = defineTool({
   }),
   annotations: READ_ONLY,
   handler(args, { store }) {
-    const fields = args.fields ?? DEFAULT_FIELDS;
+    // The default columns show what the page is sorted by.
+    const fields = args.fields ?? (args.sort === undefined || DEFAULT_FIELDS.includes(args.sort) ? DEFAULT_FIELDS : [...DEFAULT_FIELDS, args.sort]);
     const lock = args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
     const page = listGuests(
       store,
