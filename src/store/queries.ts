@@ -84,9 +84,9 @@ function toEpochMs(value: number | string, what: string): number {
   return ms;
 }
 
-/** One consistent read: a deferred transaction (a savepoint when already inside one). */
+/** One consistent read: a deferred transaction, or the one a caller already opened. */
 function read<T>(store: Store, fn: () => T): T {
-  return store.sqlite.transaction(fn)();
+  return store.sqlite.inTransaction ? fn() : store.sqlite.transaction(fn)();
 }
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
@@ -417,25 +417,29 @@ export function listGuests<F extends GuestField = GuestField>(
   });
 }
 
+/** A guest in a top-consumers list. */
+export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' | 'type' | 'status' | 'maxcpu' | 'maxmem' | 'cpu' | 'mem'>;
+
 /**
  * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
  * vcpus) at the last read, most first; guests without live metrics are left out. Walks the metric's
  * index, so it reads a handful of rows whatever the guest count.
  */
-export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): GuestSummary[] {
+export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): TopGuest[] {
   const inCluster = filter.cluster !== undefined;
-  const query: Runnable<SummaryRow> = prepared(store, `top:${metric}:${inCluster}`, () => {
+  const query: Runnable<TopGuest> = prepared(store, `top:${metric}:${inCluster}`, () => {
     const column = guestMetrics[metric];
+    const { cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem } = summaryColumns;
     return store.db
-      .select(summaryColumns)
+      .select({ cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem })
       .from(guestMetrics)
       .innerJoin(guests, metricsJoin)
       .where(and(isNull(guests.deletedAt), isNotNull(column), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
       .orderBy(desc(column))
       .limit(P('limit'))
-      .prepare() as unknown as Runnable<SummaryRow>;
+      .prepare();
   });
-  return read(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }).map(toSummary));
+  return read(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }));
 }
 
 // ---- guests: one ---------------------------------------------------------------------------------------
@@ -1071,6 +1075,18 @@ export function listTasks(store: Store, q: TaskQuery = {}): LimitInfo & { items:
 
 // ---- sync status and freshness ---------------------------------------------------------------------
 
+/** What the clusters table says of each cluster, without its sync runs. */
+export type ClusterInfo = Omit<ClusterSyncStatus, 'lastRun' | 'lastSuccessfulRun'>;
+
+/** Every cluster's state, by name. */
+export function listClusters(store: Store, now: number = Date.now()): ClusterInfo[] {
+  return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => ({
+    cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale,
+    lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs: c.lastSuccessAt == null ? null : now - c.lastSuccessAt,
+    consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
+  }));
+}
+
 export interface ClusterSyncStatus {
   cluster: string;
   /** The corosync cluster name (null for a standalone node). */
@@ -1097,20 +1113,17 @@ export interface ClusterSyncStatus {
 /** Per cluster: how fresh its copy is, how the last reads went, and what a cycle costs. */
 export function syncStatus(store: Store, now: number = Date.now()): { now: string; clusters: ClusterSyncStatus[] } {
   return read(store, () => {
-    const rows = prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all();
     const latest = (cluster: string, okOnly: boolean): typeof syncRuns.$inferSelect | undefined =>
       prepared(store, `latest-run:${okOnly}`, () => store.db.select().from(syncRuns)
         .where(and(eq(syncRuns.cluster, P('cluster')), okOnly ? eq(syncRuns.ok, true) : undefined)).orderBy(desc(syncRuns.id)).limit(1).prepare())
         .get({ cluster });
     return {
       now: iso(now)!,
-      clusters: rows.map((c): ClusterSyncStatus => {
-        const last = latest(c.name, false);
-        const good = last?.ok ? last : latest(c.name, true);
+      clusters: listClusters(store, now).map((c): ClusterSyncStatus => {
+        const last = latest(c.cluster, false);
+        const good = last?.ok ? last : latest(c.cluster, true);
         return {
-          cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale,
-          lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs: c.lastSuccessAt == null ? null : now - c.lastSuccessAt,
-          consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
+          ...c,
           lastRun: last ? {
             startedAt: iso(last.startedAt)!, finishedAt: iso(last.finishedAt)!, ok: last.ok, durationMs: last.durationMs,
             callsTotal: last.callsTotal, changes: parseJson<Record<string, number>>(last.changes, {}), error: last.error,

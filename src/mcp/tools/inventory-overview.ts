@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { aggregate, listGuests, listNodes, listStorage, syncStatus, topGuests, type GuestSummary } from '../../store/queries.js';
+import { aggregate, listClusters, listGuests, listNodes, listStorage, topGuests, type TopGuest } from '../../store/queries.js';
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
@@ -14,7 +14,7 @@ const NODES_SHOWN = 20;
 
 interface GuestRef { cluster: string; vmid: number; name: string | null; node: string; value: number | null }
 
-const ref = (g: GuestSummary, value: number | null): GuestRef => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, node: g.node, value });
+const ref = (g: TopGuest, value: number | null): GuestRef => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, node: g.node, value });
 
 export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
@@ -26,7 +26,7 @@ export const inventoryOverviewTool = defineTool({
   handler: (args, { store, now }) => oneRead(store, () => {
     checkCluster(store, args.cluster);
     const scope = args.cluster === undefined ? {} : { cluster: args.cluster };
-    const clusters = syncStatus(store, now()).clusters.filter((c) => args.cluster === undefined || c.cluster === args.cluster);
+    const clusters = listClusters(store, now()).filter((c) => args.cluster === undefined || c.cluster === args.cluster);
     const byType = aggregate(store, 'type', scope);
     const byStatus = aggregate(store, 'status', scope);
     const nodes = listNodes(store, args.cluster).items.map(nodeView);
@@ -39,7 +39,7 @@ export const inventoryOverviewTool = defineTool({
     const problems = {
       staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),
       staleNodes: nodes.filter((n) => n.stale).map((n) => `${n.cluster}/${n.node}`),
-      failedSyncs: clusters.filter((c) => c.consecutiveFailures > 0 || c.lastRun?.ok === false).map((c) => ({ cluster: c.cluster, failures: c.consecutiveFailures, error: c.lastError })),
+      failedSyncs: clusters.filter((c) => c.consecutiveFailures > 0).map((c) => ({ cluster: c.cluster, failures: c.consecutiveFailures, error: c.lastError })),
       fullStorage: fullStorage.map((s) => ({ cluster: s.cluster, storage: s.storage, nodes: s.nodes, usedFraction: s.usedFraction! })),
       locked: { total: locked.total, guests: locked.items.map((g) => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, lock: g.lock })) },
     };

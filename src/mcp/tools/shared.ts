@@ -3,7 +3,7 @@
  * names the known ones, short time and duration renderings, and the node and storage shapes.
  */
 import { z } from 'zod';
-import { listNodes, syncStatus, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import { listClusters, listNodes, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import type { Store } from '../../store/db.js';
 import { bytes, percent, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
@@ -35,7 +35,7 @@ export function oneRead<T>(store: Store, fn: () => T): T {
 }
 
 export function knownClusters(store: Store): string[] {
-  return syncStatus(store).clusters.map((c) => c.cluster);
+  return listClusters(store).map((c) => c.cluster);
 }
 
 /** A cluster filter naming no synced cluster is a miss the model can fix. */
