@@ -10,7 +10,6 @@ type Field = (typeof FIELDS)[number];
 /** Lean by default, as `kubectl get` is: sizes, tags and metrics are a `fields` away. */
 const DEFAULT_FIELDS: Field[] = ['cluster', 'vmid', 'name', 'type', 'node', 'status'];
 
-
 /** One line per guest in the text: the selected fields in a fixed order, sizes human-readable. */
 function cell(g: Partial<GuestSummary>, field: Field): string {
   const v = g[field];
