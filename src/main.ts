@@ -317,7 +317,7 @@ function startHttp(daemon: Daemon): Promise<McpHttpEndpoint> {
   const log = daemon.log.child({ module: 'mcp' });
   const version = packageVersion();
   return startMcpHttp(daemon.config.mcp.http, {
-    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, log, version }),
+    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000, log, version }),
     readiness: () => readiness(daemon, Date.now()),
     log,
   });
@@ -339,6 +339,7 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
     log,
     version: packageVersion(),
     now: Date.now,
+    staleAfterMs: config.mcp.http.readyMaxAgeSeconds * 1000,
     get store() {
       if (!store && existsSync(config.dbPath)) store = openStore(config.dbPath, { readonly: true });
       return store;

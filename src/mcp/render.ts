@@ -41,12 +41,14 @@ export interface FreshnessView {
   asOf: string | null;
   ageMs: number | null;
   staleClusters: string[];
+  overdue: boolean;
   staleNodes: Array<{ cluster: string; node: string; lastSeenAt: string | null }>;
 }
 
 export function freshnessLine(f: FreshnessView): string {
   if (!f.asOf) return 'inventory: no successful sync yet';
-  const age = f.ageMs == null ? '' : ` (${Math.round(f.ageMs / 1000)} s ago)`;
+  const seconds = f.ageMs == null ? undefined : Math.round(f.ageMs / 1000);
+  const age = seconds === undefined ? '' : f.overdue ? ` (${seconds} s ago: no sync since; is \`proxmox-inventory serve\` running?)` : ` (${seconds} s ago)`;
   const stale = [...f.staleClusters.map((c) => `cluster ${c}`), ...f.staleNodes.map((n) => `node ${n.cluster}/${n.node}`)];
   return `as of ${shortTime(f.asOf)}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
 }

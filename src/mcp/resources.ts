@@ -29,8 +29,8 @@ export function registerResources(server: McpServer, context: ToolContext): void
     { title: 'Cluster', description: 'A cluster: sync status, freshness and its nodes.', mimeType: 'application/json' },
     (uri, vars) => {
       const name = one(vars.name);
-      const status = syncStatus(store(), context.now()).clusters.find((c) => c.cluster === name) ?? notFound(uri, `cluster ${name}`);
-      return json(uri, { ...status, nodes: listNodes(store(), name).items, freshness: freshness(store(), context.now()) });
+      const status = syncStatus(store(), context.now(), context.staleAfterMs).clusters.find((c) => c.cluster === name) ?? notFound(uri, `cluster ${name}`);
+      return json(uri, { ...status, nodes: listNodes(store(), name).items, freshness: freshness(store(), context.now(), context.staleAfterMs) });
     },
   );
 
@@ -47,7 +47,7 @@ export function registerResources(server: McpServer, context: ToolContext): void
     (uri, vars) => {
       const found = getGuest(store(), { cluster: one(vars.cluster), vmid: Number(one(vars.vmid)) });
       if (found.kind !== 'found') notFound(uri, `guest ${one(vars.cluster)}/${one(vars.vmid)}`);
-      return json(uri, { ...found.guest, freshness: freshness(store(), context.now()) });
+      return json(uri, { ...found.guest, freshness: freshness(store(), context.now(), context.staleAfterMs) });
     },
   );
 
@@ -60,7 +60,7 @@ export function registerResources(server: McpServer, context: ToolContext): void
     (uri, vars) => {
       const found = getNode(store(), one(vars.cluster), one(vars.node));
       if (found.kind !== 'found') notFound(uri, `node ${one(vars.cluster)}/${one(vars.node)}`);
-      return json(uri, { ...found.node, freshness: freshness(store(), context.now()) });
+      return json(uri, { ...found.node, freshness: freshness(store(), context.now(), context.staleAfterMs) });
     },
   );
 }

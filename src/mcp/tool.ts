@@ -11,6 +11,8 @@ export interface ToolContext {
   /** The inventory, or undefined while no sync has created it yet. */
   store: Store | undefined;
   now: () => number;
+  /** The freshness window: a cluster whose last successful sync is older counts as stale (overdue). */
+  staleAfterMs: number;
 }
 
 export interface ToolAnswer<Out> {

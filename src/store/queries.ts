@@ -1078,13 +1078,20 @@ export function listTasks(store: Store, q: TaskQuery = {}): LimitInfo & { items:
 /** What the clusters table says of each cluster, without its sync runs. */
 export type ClusterInfo = Omit<ClusterSyncStatus, 'lastRun' | 'lastSuccessfulRun'>;
 
-/** Every cluster's state, by name. */
-export function listClusters(store: Store, now: number = Date.now()): ClusterInfo[] {
-  return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => ({
-    cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale,
-    lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs: c.lastSuccessAt == null ? null : now - c.lastSuccessAt,
-    consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
-  }));
+/**
+ * Every cluster's state, by name. `staleAfterMs` is the freshness window: a cluster whose last
+ * successful sync is older is `overdue`, and stale.
+ */
+export function listClusters(store: Store, now: number = Date.now(), staleAfterMs = Infinity): ClusterInfo[] {
+  return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => {
+    const ageMs = c.lastSuccessAt == null ? null : now - c.lastSuccessAt;
+    const overdue = ageMs != null && ageMs > staleAfterMs;
+    return {
+      cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue, overdue,
+      lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
+      consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
+    };
+  });
 }
 
 export interface ClusterSyncStatus {
@@ -1093,8 +1100,13 @@ export interface ClusterSyncStatus {
   clusterName: string | null;
   pveVersion: string | null;
   quorate: boolean | null;
-  /** The last attempt failed: every row of the cluster shows last-known values. */
+  /**
+   * The rows may be out of date: the last attempt failed (every row shows last-known values), or
+   * no sync succeeded within the freshness window (`overdue`).
+   */
   stale: boolean;
+  /** No successful sync within the freshness window: nothing is keeping this copy current (is the daemon running?). */
+  overdue: boolean;
   lastSuccessAt: string | null;
   lastAttemptAt: string | null;
   /** now - lastSuccessAt; null before the first success. */
@@ -1111,7 +1123,7 @@ export interface ClusterSyncStatus {
 }
 
 /** Per cluster: how fresh its copy is, how the last reads went, and what a cycle costs. */
-export function syncStatus(store: Store, now: number = Date.now()): { now: string; clusters: ClusterSyncStatus[] } {
+export function syncStatus(store: Store, now: number = Date.now(), staleAfterMs = Infinity): { now: string; clusters: ClusterSyncStatus[] } {
   return read(store, () => {
     const latest = (cluster: string, okOnly: boolean): typeof syncRuns.$inferSelect | undefined =>
       prepared(store, `latest-run:${okOnly}`, () => store.db.select().from(syncRuns)
@@ -1119,7 +1131,7 @@ export function syncStatus(store: Store, now: number = Date.now()): { now: strin
         .get({ cluster });
     return {
       now: iso(now)!,
-      clusters: listClusters(store, now).map((c): ClusterSyncStatus => {
+      clusters: listClusters(store, now, staleAfterMs).map((c): ClusterSyncStatus => {
         const last = latest(c.cluster, false);
         const good = last?.ok ? last : latest(c.cluster, true);
         return {
@@ -1143,19 +1155,21 @@ export interface Freshness {
   asOf: string | null;
   /** now - asOf. */
   ageMs: number | null;
-  /** Clusters whose last read failed (or that never had a successful one). */
+  /** Clusters whose last read failed, that never had a successful one, or whose last one is older than the freshness window. */
   staleClusters: string[];
+  /** Some cluster had no successful sync within the freshness window: is the daemon running? */
+  overdue: boolean;
   /** Nodes showing last-known values (offline or unreachable), in clusters that are not stale themselves. */
   staleNodes: Array<{ cluster: string; node: string; lastSeenAt: string | null }>;
 }
 
 /** What every MCP answer carries: how old the copy is, and which parts of it are stale. */
-export function freshness(store: Store, now: number = Date.now()): Freshness {
+export function freshness(store: Store, now: number = Date.now(), staleAfterMs = Infinity): Freshness {
   return read(store, () => {
-    const rows = prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all();
-    const times = rows.map((c) => c.lastSuccessAt).filter((t): t is number => t != null);
+    const rows = listClusters(store, now, staleAfterMs);
+    const times = rows.flatMap((c) => (c.lastSuccessAt == null ? [] : [Date.parse(c.lastSuccessAt)]));
     const asOf = times.length ? Math.min(...times) : null;
-    const staleClusters = rows.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.name);
+    const staleClusters = rows.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster);
     const staleNodes = prepared(store, 'stale-nodes', () => store.db.select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt }).from(nodes)
       .innerJoin(clusters, eq(clusters.name, nodes.cluster))
       .where(and(eq(nodes.stale, true), eq(clusters.stale, false)))
@@ -1163,7 +1177,7 @@ export function freshness(store: Store, now: number = Date.now()): Freshness {
       .prepare())
       .all()
       .map((n) => ({ cluster: n.cluster, node: n.node, lastSeenAt: iso(n.lastSeenAt) }));
-    return { asOf: iso(asOf), ageMs: asOf == null ? null : now - asOf, staleClusters, staleNodes };
+    return { asOf: iso(asOf), ageMs: asOf == null ? null : now - asOf, staleClusters, overdue: rows.some((c) => c.overdue), staleNodes };
   });
 }
 

@@ -23,7 +23,7 @@ let ready: Readiness = { ready: true, clusters: [] };
 function endpoint(options: Partial<McpHttpOptions>): Promise<McpHttpEndpoint> {
   return startMcpHttp(
     { host: '127.0.0.1', port: 0, token: undefined, allowedOrigins: [], allowedHosts: [], maxBodyBytes: 64 * 1024, ...options },
-    { createServer: () => createMcpServer({ store: h.store, now: Date.now, log, version: 'test' }), readiness: () => ready, log },
+    { createServer: () => createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log, version: 'test' }), readiness: () => ready, log },
   );
 }
 

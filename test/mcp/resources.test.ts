@@ -12,7 +12,7 @@ let client: Client;
 beforeAll(async () => {
   h = await startHarness({ guests: 30, nodes: 2, seed: 71 });
   await h.sync.runCycle();
-  const server = createMcpServer({ store: h.store, now: Date.now, log: createLogger({ level: 'silent' }), version: 'test' });
+  const server = createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
   client = new Client({ name: 'res', version: '1' });
   const [a, b] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(a), client.connect(b)]);

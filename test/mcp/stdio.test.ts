@@ -14,9 +14,9 @@ import { startHarness, type SyncHarness } from '../sync/helpers.js';
 let h: SyncHarness;
 let client: Client;
 
-async function connect(dataDir: string): Promise<Client> {
+async function connect(dataDir: string, env: Record<string, string> = {}): Promise<Client> {
   const c = new Client({ name: 'test', version: '1.0.0' });
-  await c.connect(new StdioClientTransport({ command: process.execPath, args: ['--import', 'tsx', 'src/cli.ts', 'mcp'], env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, LOG_LEVEL: 'error' }, stderr: 'ignore' }));
+  await c.connect(new StdioClientTransport({ command: process.execPath, args: ['--import', 'tsx', 'src/cli.ts', 'mcp'], env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, LOG_LEVEL: 'error', ...env }, stderr: 'ignore' }));
   return c;
 }
 
@@ -67,6 +67,22 @@ describe('proxmox-inventory mcp (stdio)', () => {
     for (let i = 0; i < 20; i++) await call(i % 2 ? 'get_guest' : 'sync_status', { vmid: 100 });
     expect(h.sim.counters().total).toBe(0);
   });
+
+  it('says so when nothing has synced within the freshness window (the daemon is not running)', async () => {
+    const stopped = await connect(dirname(h.dbPath), { MCP_READY_MAX_AGE_SECONDS: '1' });
+    try {
+      await new Promise((r) => setTimeout(r, 1_100));
+      const r = await call('list_guests', { limit: 1 }, stopped);
+      expect((r.structuredContent as { freshness: unknown }).freshness).toMatchObject({ overdue: true, staleClusters: ['lab'] });
+      expect(textOf(r).split('\n').at(-1)).toMatch(/^as of \S+ \(\d+ s ago: no sync since; is `proxmox-inventory serve` running\?\); stale: cluster lab$/);
+      expect(textOf(await call('sync_status', {}, stopped))).toMatch(/\nlab OVERDUE /);
+      expect(textOf(await call('inventory_overview', {}, stopped))).toMatch(/\n- cluster lab stale \(no sync for \d+s; is `proxmox-inventory serve` running\?\)\n/);
+      // The default window (4 sync intervals, at least 60 s) has not passed.
+      expect((await call('list_guests', { limit: 1 })).structuredContent).toMatchObject({ freshness: { overdue: false, staleClusters: [] } });
+    } finally {
+      await stopped.close();
+    }
+  }, 30_000);
 
   it('get_guest answers the detail; a miss is an error with a hint, not a crash', async () => {
     const vmid = [...h.sim.cluster.guests.keys()][5]!;

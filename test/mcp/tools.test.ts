@@ -110,7 +110,7 @@ beforeAll(async () => {
   e.sim.setFaults({ errorRate: 1, errorStatus: 503 });
   expect((await edge.runCycle()).ok).toBe(false);
 
-  const server = createMcpServer({ store: h.store, now: Date.now, log: createLogger({ level: 'silent' }), version: 'test' });
+  const server = createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
   client = new Client({ name: 'tools-test', version: '1' });
   const [a, b] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(a), client.connect(b)]);

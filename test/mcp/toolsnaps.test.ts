@@ -12,7 +12,7 @@ import { allTools } from '../../src/mcp/tools/index.js';
 
 describe('tool snapshots', () => {
   it.each(allTools.map((t) => t.name))('%s matches its snapshot', async (name) => {
-    const server = createMcpServer({ store: undefined, now: Date.now, log: createLogger({ level: 'silent' }), version: 'snapshot' });
+    const server = createMcpServer({ store: undefined, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'snapshot' });
     const client = new Client({ name: 'snap', version: '1' });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(a), client.connect(b)]);
@@ -22,7 +22,7 @@ describe('tool snapshots', () => {
   });
 
   it('the whole tools/list stays small', async () => {
-    const server = createMcpServer({ store: undefined, now: Date.now, log: createLogger({ level: 'silent' }), version: 'snapshot' });
+    const server = createMcpServer({ store: undefined, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'snapshot' });
     const client = new Client({ name: 'snap', version: '1' });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(a), client.connect(b)]);

@@ -3,7 +3,7 @@ import { aggregate, listClusters, listGuests, listNodes, listStorage, topGuests,
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { checkCluster, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows } from './shared.js';
+import { checkCluster, duration, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows } from './shared.js';
 
 /** Storage above this used fraction is a problem. */
 const STORAGE_FULL = 0.85;
@@ -23,10 +23,10 @@ export const inventoryOverviewTool = defineTool({
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
-  handler: (args, { store, now }) => oneRead(store, () => {
+  handler: (args, { store, now, staleAfterMs }) => oneRead(store, () => {
     checkCluster(store, args.cluster);
     const scope = args.cluster === undefined ? {} : { cluster: args.cluster };
-    const clusters = listClusters(store, now()).filter((c) => args.cluster === undefined || c.cluster === args.cluster);
+    const clusters = listClusters(store, now(), staleAfterMs).filter((c) => args.cluster === undefined || c.cluster === args.cluster);
     const byType = aggregate(store, 'type', scope);
     const byStatus = aggregate(store, 'status', scope);
     const nodes = listNodes(store, args.cluster).items.map(nodeView);
@@ -65,7 +65,7 @@ export const inventoryOverviewTool = defineTool({
       'problems:',
     ];
     const issues = [
-      ...problems.staleClusters.map((c) => `cluster ${c} stale`),
+      ...clusters.filter((c) => problems.staleClusters.includes(c.cluster)).map((c) => `cluster ${c.cluster} stale${c.overdue ? ` (no sync for ${duration(c.ageMs)}; is \`proxmox-inventory serve\` running?)` : ''}`),
       ...(problems.staleNodes.length ? [`stale nodes: ${problems.staleNodes.join(', ')}`] : []),
       ...problems.failedSyncs.map((f) => `sync of ${f.cluster} failing (${f.failures}x): ${untrusted(f.error, 120)}`),
       ...fullStorage.map((s) => `storage ${s.shared ? '' : `${s.nodes.join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`),

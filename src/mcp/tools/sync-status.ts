@@ -10,11 +10,11 @@ export const syncStatusTool = defineTool({
   input: z.object({}).strict(),
   output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
   annotations: READ_ONLY,
-  handler(_args, { store, now }) {
-    const status = syncStatus(store, now());
+  handler(_args, { store, now, staleAfterMs }) {
+    const status = syncStatus(store, now(), staleAfterMs);
     const rows = status.clusters.map((c) => [
       c.cluster,
-      c.stale ? 'STALE' : 'ok',
+      c.overdue ? 'OVERDUE' : c.stale ? 'STALE' : 'ok',
       c.lastSuccessAt ?? 'never',
       c.ageMs == null ? '-' : `${Math.round(c.ageMs / 1000)}s`,
       String(c.lastSuccessfulRun?.callsTotal ?? '-'),
