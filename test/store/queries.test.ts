@@ -457,7 +457,14 @@ describe('queries over two synced clusters', () => {
     it('freshness: the oldest successful read, nothing stale', () => {
       const now = Date.now();
       const oldest = Math.min(lastSuccess(h), lastSuccess(h, 'edge'));
-      expect(freshness(h.store, now)).toEqual({ asOf: iso(oldest), ageMs: now - oldest, staleClusters: [], staleNodes: [] });
+      expect(freshness(h.store, now)).toEqual({ asOf: iso(oldest), ageMs: now - oldest, staleClusters: [], overdue: false, staleNodes: [] });
+      // Past the freshness window nothing keeps the copy current: the clusters whose last sync is older are stale and overdue.
+      const window = now - oldest - 1;
+      const times = { edge: lastSuccess(h, 'edge'), lab: lastSuccess(h) };
+      const old = (['edge', 'lab'] as const).filter((c) => times[c] === oldest);
+      expect(freshness(h.store, now, window)).toMatchObject({ staleClusters: old, overdue: true });
+      expect(syncStatus(h.store, now, window).clusters.map((c) => [c.cluster, c.overdue, c.stale])).toEqual((['edge', 'lab'] as const).map((c) => [c, old.includes(c), old.includes(c)]));
+      expect(freshness(h.store, now, now - oldest).overdue).toBe(false);
     });
   });
 });
@@ -628,7 +635,7 @@ describe('queries as the inventory changes', () => {
     h.sim.setNodeOnline('pve2', false);
     await cycle();
     const now = lastSuccess(h);
-    expect(freshness(h.store, now)).toEqual({ asOf: iso(now), ageMs: 0, staleClusters: [], staleNodes: [{ cluster: 'lab', node: 'pve2', lastSeenAt: iso(before) }] });
+    expect(freshness(h.store, now)).toEqual({ asOf: iso(now), ageMs: 0, staleClusters: [], overdue: false, staleNodes: [{ cluster: 'lab', node: 'pve2', lastSeenAt: iso(before) }] });
     const onNode = listGuests(h.store, { node: 'pve2' }, { limit: 500 });
     expect(onNode.total).toBe(guests().filter((g) => g.node === 'pve2').length);
     expect(onNode.items.every((i) => i.stale && i.lastSeenAt === iso(before))).toBe(true);
@@ -651,7 +658,7 @@ describe('queries as the inventory changes', () => {
       lastRun: { ok: false, error: expect.stringMatching(/503/) },
       lastSuccessfulRun: { calls: JSON.parse(lastGood.calls) as Record<string, number> },
     });
-    expect(freshness(h.store, now)).toEqual({ asOf: iso(good), ageMs: now - good, staleClusters: ['lab'], staleNodes: [] });
+    expect(freshness(h.store, now)).toEqual({ asOf: iso(good), ageMs: now - good, staleClusters: ['lab'], overdue: false, staleNodes: [] });
     expect(listGuests(h.store, {}, { limit: 500 }).items.every((i) => i.stale)).toBe(true);
     h.sim.setFaults({});
     h.sim.setNodeOnline('pve2', true);
