@@ -65,10 +65,11 @@ export function createMcpServer(deps: McpDeps): McpServer {
 }
 
 /**
- * tools/list as the SDK would answer it, minus each schema's `$schema` URL (26 copies of one
- * string, 10 % of the list): the model reads these on every conversation. Calls are still
- * validated against the registered zod schemas. Built once: the HTTP transport makes a server per
- * request, and the tools never change.
+ * tools/list as the SDK would answer it, minus what says nothing: each schema's `$schema` URL (26
+ * copies of one string, 10 % of the list) and the `"properties": {}, "additionalProperties": {}`
+ * of open rows (33 copies; JSON Schema means the same without them). The model reads this list on
+ * every conversation. Calls are still validated against the registered zod schemas. Built once:
+ * the HTTP transport makes a server per request, and the tools never change.
  */
 let listed: ReturnType<typeof listTool>[] | undefined;
 const listedTools = (): ReturnType<typeof listTool>[] => (listed ??= allTools.map(listTool));
@@ -87,5 +88,19 @@ function listTool(tool: (typeof allTools)[number]) {
 function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): { type: 'object'; [key: string]: unknown } {
   const out = z.toJSONSchema(schema, { io, target: 'draft-7' }) as { type: 'object'; [key: string]: unknown };
   delete out.$schema;
-  return out;
+  return withoutEmptyKeywords(out);
+}
+
+const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+
+/** Drops `properties: {}` and `additionalProperties: {}` (both what JSON Schema assumes anyway), at any depth. */
+function withoutEmptyKeywords<T>(node: T): T {
+  if (Array.isArray(node)) return node.map(withoutEmptyKeywords) as T;
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if ((key === 'properties' || key === 'additionalProperties') && isEmptyObject(value)) continue;
+    out[key] = withoutEmptyKeywords(value);
+  }
+  return out as T;
 }
