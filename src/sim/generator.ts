@@ -30,14 +30,22 @@ const uuid = (rng: Rng): string => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 };
 
-/** Local storage per node plus two shared pools, as a typical Ceph + NFS cluster has. Sizes are set once guests exist. */
+/**
+ * Local storage per node plus two shared pools, as a typical Ceph + NFS cluster has. Sizes are set
+ * once guests exist. The plugin keys are those the installer (local, local-lvm), pveceph (an RBD
+ * pool with `krbd 0`) and the NFS dialog write to storage.cfg.
+ */
 function addStorage(cluster: SimCluster): void {
   const all = cluster.nodes.map((n) => n.name);
   cluster.storages.push(
-    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30, baseUsed: 18 * 2 ** 30 },
-    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 0, baseUsed: 0 },
-    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 0, baseUsed: 0 },
-    { storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40, baseUsed: 22 * 2 ** 40 },
+    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30, baseUsed: 18 * 2 ** 30, config: { path: '/var/lib/vz' } },
+    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 0, baseUsed: 0, config: { thinpool: 'data', vgname: 'pve' } },
+    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 0, baseUsed: 0, config: { krbd: 0, pool: 'ceph-vm' } },
+    {
+      storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40, baseUsed: 22 * 2 ** 40,
+      // 192.0.2.0/24 is TEST-NET-1, like the node addresses.
+      config: { export: '/export/pve-backup', options: 'vers=4.2', path: '/mnt/pve/nfs-backup', 'prune-backups': 'keep-last=7', server: '192.0.2.250' },
+    },
   );
 }
 

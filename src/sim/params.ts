@@ -148,6 +148,11 @@ function evaluate(check: unknown, privs: Privileges, params: Params | RawParams)
   return undefined; // userid-group, userid-param…: not used by the endpoints we serve
 }
 
+/** Whether a `permissions.check` passes: for handlers that filter entries per object instead of refusing the call. */
+export function permits(check: unknown, privs: Privileges, params: Params | RawParams): boolean {
+  return evaluate(check, privs, params) === undefined;
+}
+
 export function checkPermission(endpoint: string, privs: Privileges, params: Params | RawParams): void {
   const permissions = endpointSchema(endpoint)?.permissions as { check?: unknown } | null | undefined;
   const failed = evaluate(permissions?.check, privs, params);

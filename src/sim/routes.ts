@@ -6,7 +6,7 @@
  */
 import { diskVolumes } from './guest-config.js';
 import { PveHttpError, paramError, type SimCluster, type SimGuest, type SimNode, type TaskOutcome } from './state.js';
-import type { Params } from './params.js';
+import { permits, type Params, type Privileges } from './params.js';
 import * as view from './views.js';
 
 export interface RouteContext {
@@ -14,6 +14,8 @@ export interface RouteContext {
   params: Params;
   /** `user@realm!tokenid` of the caller. */
   user: string;
+  /** The caller's privileges, for handlers that list only what the caller may see. */
+  privs: Privileges;
   fingerprint: string | undefined;
   node?: SimNode;
   guest?: SimGuest;
@@ -307,6 +309,22 @@ const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
   return new Reply(slice.map((t, i) => ({ n: start + i + 1, t })), { total: lines.length });
 };
 
+/** Config.pm `index` skips, without an error, each storage the caller may neither audit nor allocate on. */
+const STORAGE_READ = ['perm', '/storage/{storage}', ['Datastore.Audit', 'Datastore.AllocateSpace'], 'any', 1];
+
+const storageIndex: Route['handler'] = ({ cluster: c, params, privs }) =>
+  view.storageConfig(c, params.type as string | undefined).filter((e) => permits(STORAGE_READ, privs, { storage: String(e.storage) }));
+
+/**
+ * Status.pm `read_status` reads storage_info, which knows every storage.cfg section (one restricted
+ * to other nodes answers `enabled: 0`); an id storage.cfg lacks is a parameter error.
+ */
+const storageStatus: Route['handler'] = ({ cluster: c, node, params }) => {
+  const s = c.storages.find((x) => x.storage === params.storage);
+  if (!s) throw paramError({ storage: 'No such storage.' });
+  return view.storageStatus(c, s, node!.name);
+};
+
 const guestRoutes = (type: GuestType): Route[] => {
   const base = `/nodes/{node}/${type}/{vmid}`;
   const routes: Route[] = [
@@ -361,9 +379,11 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/cluster/ha/status/current', handler: ({ cluster: c }) => view.haStatus(c) },
   { method: 'GET', path: '/cluster/ha/resources', handler: ({ cluster: c }) => view.haResources(c) },
   { method: 'GET', path: '/pools', handler: ({ cluster: c, params }) => view.poolsList(c, params.poolid as string | undefined) },
+  { method: 'GET', path: '/storage', handler: storageIndex },
   { method: 'GET', path: '/nodes', handler: ({ cluster: c, fingerprint }) => view.nodesList(c, fingerprint) },
   { method: 'GET', path: '/nodes/{node}/status', handler: ({ cluster: c, node }) => view.nodeStatus(c, node!) },
   { method: 'GET', path: '/nodes/{node}/storage', handler: ({ cluster: c, node }) => view.nodeStorage(c, node!.name) },
+  { method: 'GET', path: '/nodes/{node}/storage/{storage}/status', handler: storageStatus },
   { method: 'GET', path: '/nodes/{node}/tasks', handler: nodeTasks },
   { method: 'GET', path: '/nodes/{node}/tasks/{upid}/status', handler: ({ cluster: c, node, params }) => view.taskStatus(findTask(c, node!, String(params.upid))) },
   { method: 'GET', path: '/nodes/{node}/tasks/{upid}/log', handler: taskLog },

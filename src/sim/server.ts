@@ -219,7 +219,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     const merged = { ...raw, ...pathParams };
     checkPermission(route.key, auth.privs, merged);
-    const node = pathParams.node === undefined ? undefined : cluster.node(pathParams.node);
+    // HTTPServer.pm proxies unless the node is `localhost` or itself: `localhost` is the answering (local) node.
+    const nodeName = pathParams.node === 'localhost' ? cluster.nodes[0]?.name : pathParams.node;
+    const node = nodeName === undefined ? undefined : cluster.node(nodeName);
     if (pathParams.node !== undefined) {
       if (!node) throw new PveHttpError(500, `hostname lookup '${pathParams.node}' failed - failed to get address info for: ${pathParams.node}: Name or service not known`);
       if (!node.online) throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
@@ -234,7 +236,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       guest = cluster.guests.get(Number(params.vmid));
       if (!guest || guest.node !== node!.name || guest.type !== type) throw noSuchConfig(node!.name, type, String(params.vmid));
     }
-    const result = route.handler({ cluster, params, user: auth.user, fingerprint: cert?.fingerprint, node, guest });
+    const result = route.handler({ cluster, params, user: auth.user, privs: auth.privs, fingerprint: cert?.fingerprint, node, guest });
     if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
     else send(res, 200, 'OK', { data: result ?? null });
   }

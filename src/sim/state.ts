@@ -31,7 +31,12 @@ export interface SimStorage {
   maxdisk: number;
   /** Bytes used by what is not a guest disk (ISOs, templates, backups), per node for local storage. */
   baseUsed: number;
+  /** The plugin's own storage.cfg keys (path, vgname, thinpool, pool, server, export…), as `GET /storage` lists them. */
+  config?: Record<string, string | number>;
 }
+
+/** Plugin.pm `@SHARED_STORAGE`: parse_config sets `shared 1` on these types whatever storage.cfg says. */
+const SHARED_TYPES = new Set(['iscsi', 'nfs', 'cifs', 'rbd', 'cephfs', 'iscsidirect', 'zfs', 'drbd', 'pbs']);
 
 export interface SimGuest {
   vmid: number;
@@ -207,6 +212,28 @@ export class SimCluster {
       }
     }
     return usage;
+  }
+
+  /** The `nodes` line of a storage.cfg section: absent when the storage is on every node. */
+  restrictedNodes(s: SimStorage): string[] | undefined {
+    return this.nodes.every((n) => s.nodes.includes(n.name)) ? undefined : s.nodes;
+  }
+
+  /**
+   * SHA-1 of storage.cfg as SectionConfig writes it (`type: id`, then tab-indented keys), which
+   * SectionConfig.pm `parse_config` hands to every `GET /storage` entry as `digest`.
+   */
+  storageDigest(): string {
+    const sections = this.storages.map((s) => {
+      const lines = [`${s.plugintype}: ${s.storage}`];
+      const keys: Record<string, string | number> = { ...s.config, content: s.content };
+      const nodes = this.restrictedNodes(s);
+      if (nodes) keys.nodes = nodes.join(',');
+      if (s.shared && !SHARED_TYPES.has(s.plugintype)) keys.shared = 1;
+      for (const [key, value] of Object.entries(keys)) lines.push(`\t${key} ${value}`);
+      return lines.join('\n') + '\n';
+    });
+    return sha1(sections.join('\n'));
   }
 
   nextFreeVmid(from = 100): number {

@@ -4,7 +4,7 @@
  */
 import { configResponse } from './guest-config.js';
 import { noise } from './random.js';
-import type { SimCluster, SimGuest, SimNode, SimTask } from './state.js';
+import type { SimCluster, SimGuest, SimNode, SimStorage, SimTask } from './state.js';
 
 type Entry = Record<string, string | number>;
 
@@ -222,11 +222,40 @@ export function snapshotList(c: SimCluster, g: SimGuest): Entry[] {
   return out;
 }
 
+/**
+ * One storage as Storage.pm `storage_info` sees it from `node`: a storage that storage.cfg
+ * restricts to other nodes is still listed, with `enabled: 0`, `active: 0` and zero sizes.
+ */
+export function storageStatus(c: SimCluster, s: SimStorage, node: string, usage = c.storageUsage()): Entry {
+  const entry: Entry = { type: s.plugintype, content: s.content, active: 0, enabled: 0, shared: s.shared ? 1 : 0, total: 0, used: 0, avail: 0 };
+  if (!s.nodes.includes(node)) return entry;
+  const used = Math.min(usage.get(s.shared ? s.storage : `${node}/${s.storage}`) ?? 0, s.maxdisk);
+  return { ...entry, active: 1, enabled: 1, total: s.maxdisk, used, avail: s.maxdisk - used };
+}
+
+/** Status.pm `index`: every storage of storage.cfg, with `used_fraction` where the total is known. */
 export function nodeStorage(c: SimCluster, node: string): Entry[] {
   const usage = c.storageUsage();
-  return c.storages.filter((s) => s.nodes.includes(node)).map((s) => {
-    const used = Math.min(usage.get(s.shared ? s.storage : `${node}/${s.storage}`) ?? 0, s.maxdisk);
-    return { storage: s.storage, type: s.plugintype, content: s.content, active: 1, enabled: 1, shared: s.shared ? 1 : 0, total: s.maxdisk, used, avail: s.maxdisk - used, used_fraction: used / s.maxdisk };
+  return c.storages.map((s) => {
+    const entry: Entry = { storage: s.storage, ...storageStatus(c, s, node, usage) };
+    if (entry.total) entry.used_fraction = Number(entry.used) / Number(entry.total);
+    return entry;
+  });
+}
+
+/**
+ * `GET /storage` (Config.pm `index`): each storage.cfg section with its id, the content list, the
+ * file's digest, `shared` where parse_config or the file sets it, and `nodes` only when restricted.
+ * Perl hash order is unordered; the sections' own order is one of the orders Proxmox may answer in.
+ */
+export function storageConfig(c: SimCluster, type: string | undefined): Entry[] {
+  const digest = c.storageDigest();
+  return c.storages.filter((s) => !type || s.plugintype === type).map((s) => {
+    const entry: Entry = { storage: s.storage, type: s.plugintype, ...s.config, content: s.content, digest };
+    if (s.shared) entry.shared = 1;
+    const nodes = c.restrictedNodes(s);
+    if (nodes) entry.nodes = nodes.join(',');
+    return entry;
   });
 }
 

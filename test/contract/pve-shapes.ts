@@ -634,10 +634,37 @@ export function checkStorageConfig(data: unknown): string[] {
     }
     optionalZeroOne(entry, 'shared', path, entryProblems);
     optionalZeroOne(entry, 'disable', path, entryProblems);
+    // Plugin.pm encode_value joins both lists with commas.
+    optionalString(entry, 'content', path, entryProblems);
+    optionalString(entry, 'nodes', path, entryProblems);
   });
   if (Array.isArray(data)) {
     const digests = new Set(data.filter(isRecord).map((entry) => entry.digest));
     if (digests.size > 1) problems.push('$: entries carry different digests; all come from one storage.cfg');
+  }
+  return problems;
+}
+
+const STORAGE_SIZES = ['total', 'used', 'avail'] as const;
+
+/**
+ * GET /nodes/{node}/storage/{storage}/status (Storage.pm `storage_info`, which sets every field):
+ * flags are 0/1, sizes integers. storage_info asks the plugin only for storages enabled on the
+ * node and fills the sizes only when the plugin says active, so not enabled means not active, and
+ * not active means zero sizes.
+ */
+export function checkStorageStatus(data: unknown): string[] {
+  if (!isRecord(data)) return [`$: expected object, got ${describeValue(data)}`];
+  const problems: string[] = [];
+  requireString(data, 'type', '$', problems);
+  requireString(data, 'content', '$', problems);
+  for (const key of ['active', 'enabled', 'shared']) requireZeroOne(data, key, '$', problems);
+  for (const key of STORAGE_SIZES) requireInteger(data, key, '$', problems);
+  if (data.enabled === 0 && data.active !== 0) problems.push(`$.active: a storage not enabled on the node is not active, got ${describeValue(data.active)}`);
+  if (data.active === 0) {
+    for (const key of STORAGE_SIZES) {
+      if (isInteger(data[key]) && data[key] !== 0) problems.push(`$.${key}: an inactive storage reports 0, got ${describeValue(data[key])}`);
+    }
   }
   return problems;
 }

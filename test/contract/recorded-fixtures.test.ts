@@ -13,6 +13,7 @@ import {
   checkNodeTasks,
   checkSnapshotList,
   checkStorageConfig,
+  checkStorageStatus,
   checkTaskLog,
   checkTaskStatus,
   checkUpid,
@@ -90,8 +91,8 @@ const RECORDED: FixtureCase[] = [
     // PVE <= 8.0 sent memory as a number; the 9.1 schema declares the 8.1+ property string.
     knownSchemaProblems: ['$.memory: expected string, got number 8192'],
   },
-  // GET /storage is not in src/sim/pve-schema.json.
-  { file: 'storage-config.GET-storage.DirkTheDaring-px.json', endpoint: null, shape: checkStorageConfig },
+  // The 9.1 schema declares only `storage` per entry; the plugin keys, digest and content pass as undeclared.
+  { file: 'storage-config.GET-storage.DirkTheDaring-px.json', endpoint: 'GET /storage', shape: checkStorageConfig },
 ];
 
 describe('recorded PVE responses', () => {
@@ -514,14 +515,44 @@ describe('checkNodes, checkNextId, checkErrorResponse reject', () => {
 });
 
 describe('checks for fixtures outside the brief list reject', () => {
-  it('storage config: differing digests, boolean shared', () => {
+  it('storage config: differing digests, boolean shared, content and nodes as lists', () => {
     const data = mutable<Row[]>(recorded('storage-config.GET-storage.DirkTheDaring-px.json'));
     (data[0] as Row).digest = 'b'.repeat(40);
     (data[1] as Row).shared = true;
+    (data[2] as Row).content = ['images', 'rootdir'];
+    (data[3] as Row).nodes = ['pve1'];
     expect(checkStorageConfig(data)).toEqual([
       '$[1].shared: expected 0 or 1, got boolean true',
+      '$[2].content: expected string, got array',
+      '$[3].nodes: expected string, got array',
       '$: entries carry different digests; all come from one storage.cfg',
     ]);
+  });
+
+  it('the storage config fixture matches the 9.1 schema, which declares only `storage`', () => {
+    const data = recorded('storage-config.GET-storage.DirkTheDaring-px.json');
+    expect(checkAgainstSchema(data, loadEndpointSchema('GET /storage').returns).undeclared).toContain('$[0].digest');
+    const noId = mutable<Row[]>(data);
+    delete (noId[0] as Row).storage;
+    expect(schemaProblems('GET /storage', noId)).toEqual(['$[0].storage: required property is missing']);
+  });
+
+  it('storage status: booleans, string sizes, an active storage that is not enabled, sizes of an inactive one', () => {
+    const ok = { type: 'lvmthin', content: 'rootdir,images', active: 1, enabled: 1, shared: 0, total: 100, used: 40, avail: 60 };
+    expect(checkStorageStatus(ok)).toEqual([]);
+    expect(checkStorageStatus({ ...ok, active: 0, enabled: 0, total: 0, used: 0, avail: 0 })).toEqual([]);
+    expect(checkStorageStatus({ ...ok, shared: false, total: '100' })).toEqual([
+      '$.shared: expected 0 or 1, got boolean false',
+      '$.total: expected a JSON integer, got string "100"',
+    ]);
+    expect(checkStorageStatus({ ...ok, enabled: 0 })).toEqual(['$.active: a storage not enabled on the node is not active, got number 1']);
+    expect(checkStorageStatus({ ...ok, active: 0 })).toEqual([
+      '$.total: an inactive storage reports 0, got number 100',
+      '$.used: an inactive storage reports 0, got number 40',
+      '$.avail: an inactive storage reports 0, got number 60',
+    ]);
+    // The schema check alone accepts the booleans.
+    expect(schemaProblems('GET /nodes/{node}/storage/{storage}/status', { ...ok, shared: false })).toEqual([]);
   });
 
   it('node network: a numeric vlan-id and a boolean flag', () => {
@@ -623,7 +654,7 @@ describe('checkAgainstSchema', () => {
   });
 
   it('throws for an endpoint the schema file does not have', () => {
-    expect(() => loadEndpointSchema('GET /storage')).toThrow(/not in src\/sim\/pve-schema.json/);
+    expect(() => loadEndpointSchema('GET /nodes/{node}/network')).toThrow(/not in src\/sim\/pve-schema.json/);
   });
 });
 

@@ -159,7 +159,7 @@ describe('501 for routes the API does not have', () => {
 
 describe('the auditor token (VM.Audit, Sys.Audit, …)', () => {
   it('may read', async () => {
-    for (const path of ['/cluster/resources', '/cluster/status', `/nodes/${targets.qemu.node}/qemu/${targets.qemu.vmid}/config`]) {
+    for (const path of ['/cluster/resources', '/cluster/status', `/nodes/${targets.qemu.node}/qemu/${targets.qemu.vmid}/config`, '/storage', `/nodes/${targets.qemu.node}/storage/local/status`]) {
       expect((await raw('GET', path, { auth: auditor() })).status, path).toBe(200);
     }
   });

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import {
   checkClusterResources, checkClusterStatus, checkClusterTasks, checkErrorResponse, checkGuestConfig,
-  checkGuestStatusCurrent, checkNextId, checkNodes, checkNodeTasks, checkSnapshotList, checkTaskLog, checkTaskStatus,
-  checkUpid,
+  checkGuestStatusCurrent, checkNextId, checkNodes, checkNodeTasks, checkSnapshotList, checkStorageConfig, checkStorageStatus,
+  checkTaskLog, checkTaskStatus, checkUpid,
 } from '../contract/pve-shapes.js';
 import { checkAgainstSchema, loadEndpointSchema, type PveSchema } from '../contract/schema-check.js';
 
@@ -67,6 +67,9 @@ const UNDECLARED_BUT_REAL: Record<string, string[]> = {
   'GET /cluster/log': ['$[].id', '$[].msg', '$[].node', '$[].pid', '$[].pri', '$[].tag', '$[].time', '$[].uid', '$[].user'],
   // API-NOTES §2.12: `{sid, type, state, group?, max_restart, max_relocate, failback?, comment?, digest, errors?}`.
   'GET /cluster/ha/resources': ['$[].digest', '$[].max_relocate', '$[].max_restart', '$[].state', '$[].type'],
+  // API-NOTES §2.7 and the recorded storage-config fixture: Config.pm `index` returns each whole
+  // storage.cfg section (type, content, plugin keys, shared, digest); the schema declares only `storage`.
+  'GET /storage': ['$[].content', '$[].digest', '$[].export', '$[].krbd', '$[].options', '$[].path', '$[].pool', '$[].server', '$[].shared', '$[].thinpool', '$[].type', '$[].vgname', '$[]["prune-backups"]'],
   // API-NOTES §2.4: /nodes carries the extract_node_stats fields (id, type, disk, maxdisk among them,
   // see recorded nodes.4node.go-proxmox.json) but the schema lists only a subset.
   'GET /nodes': ['$[].disk', '$[].id', '$[].maxdisk', '$[].type'],
@@ -198,9 +201,13 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
       ['GET /cluster/ha/resources', '/cluster/ha/resources', undefined],
       ['GET /pools', '/pools', undefined],
       ['GET /pools', '/pools?poolid=prod', undefined],
+      ['GET /storage', '/storage', checkStorageConfig],
+      ['GET /storage', '/storage?type=lvmthin', checkStorageConfig],
       ['GET /nodes', '/nodes', checkNodes],
       ['GET /nodes/{node}/status', `/nodes/${node}/status`, undefined],
       ['GET /nodes/{node}/storage', `/nodes/${node}/storage`, undefined],
+      ['GET /nodes/{node}/storage/{storage}/status', `/nodes/${node}/storage/local-lvm/status`, checkStorageStatus],
+      ['GET /nodes/{node}/storage/{storage}/status', `/nodes/${node}/storage/ceph-vm/status`, checkStorageStatus],
       ['GET /nodes/{node}/tasks', `/nodes/${upidNode}/tasks`, checkNodeTasks],
       ['GET /nodes/{node}/tasks', `/nodes/${upidNode}/tasks?source=all`, checkNodeTasks],
       ['GET /nodes/{node}/tasks/{upid}/status', `/nodes/${upidNode}/tasks/${finishedUpid}/status`, checkTaskStatus],
