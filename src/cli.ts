@@ -2,6 +2,7 @@
 /** Command-line entry: parses arguments and hands over to the composition root in main.ts. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
+import { StoreError } from './store/db.js';
 import { runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 import { isLoopbackHost } from './net.js';
 
@@ -108,7 +109,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof StoreError) process.stderr.write(`${err.message}\n`);
     else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
     else process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = err instanceof ConfigError || err instanceof UsageError ? 2 : 1;

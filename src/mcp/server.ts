@@ -88,19 +88,32 @@ function listTool(tool: (typeof allTools)[number]) {
 function jsonSchema(schema: z.ZodObject, io: 'input' | 'output'): { type: 'object'; [key: string]: unknown } {
   const out = z.toJSONSchema(schema, { io, target: 'draft-7' }) as { type: 'object'; [key: string]: unknown };
   delete out.$schema;
-  return withoutEmptyKeywords(out);
+  // Strict clients (OpenAI's API, VS Code) want `properties` on the root even when it is empty.
+  return { ...(compact(out) as Schema), type: 'object', properties: compactEach(out.properties) ?? {} };
 }
 
-const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+type Schema = Record<string, unknown>;
+const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isEmpty = (v: unknown): boolean => isSchema(v) && Object.keys(v).length === 0;
 
-/** Drops `properties: {}` and `additionalProperties: {}` (both what JSON Schema assumes anyway), at any depth. */
-function withoutEmptyKeywords<T>(node: T): T {
-  if (Array.isArray(node)) return node.map(withoutEmptyKeywords) as T;
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if ((key === 'properties' || key === 'additionalProperties') && isEmptyObject(value)) continue;
-    out[key] = withoutEmptyKeywords(value);
+function compactEach(map: unknown): Schema | undefined {
+  return isSchema(map) ? Object.fromEntries(Object.entries(map).map(([k, v]) => [k, compact(v)])) : undefined;
+}
+
+/**
+ * A schema without `properties: {}` and `additionalProperties: {}`, which say what JSON Schema
+ * assumes anyway; walks only the keywords that hold schemas, so values (`default`, `enum`) and
+ * properties that happen to be named like keywords stay as they are.
+ */
+function compact(schema: unknown): unknown {
+  if (!isSchema(schema)) return schema;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if ((key === 'properties' || key === 'additionalProperties') && isEmpty(value)) continue;
+    if (key === 'properties') out[key] = compactEach(value);
+    else if (key === 'items' || key === 'additionalProperties' || key === 'not') out[key] = Array.isArray(value) ? value.map(compact) : compact(value);
+    else if (key === 'anyOf' || key === 'oneOf' || key === 'allOf') out[key] = Array.isArray(value) ? value.map(compact) : value;
+    else out[key] = value;
   }
-  return out as T;
+  return out;
 }

@@ -31,6 +31,11 @@ export interface OpenStoreOptions {
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
 
+/** The database cannot be used as it is; the message says what to do. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
 export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_000 }: OpenStoreOptions = {}): Store {
   if (!readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { readonly, fileMustExist: readonly });
@@ -44,7 +49,18 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
   }
   sqlite.pragma('foreign_keys = ON');
   const db = drizzle(sqlite, { schema });
-  if (!readonly) migrate(db, { migrationsFolder: MIGRATIONS });
+  if (!readonly) {
+    try {
+      migrate(db, { migrationsFolder: MIGRATIONS });
+    } catch (err) {
+      sqlite.close();
+      // Development versions rewrote the first migration; a database one of them made cannot be brought forward.
+      if (/already exists/.test(String((err as { cause?: unknown }).cause ?? err))) {
+        throw new StoreError(`${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`);
+      }
+      throw err;
+    }
+  }
   return {
     db,
     sqlite,

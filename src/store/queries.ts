@@ -84,8 +84,11 @@ function toEpochMs(value: number | string, what: string): number {
   return ms;
 }
 
-/** One consistent read: a deferred transaction, or the one a caller already opened. */
-function read<T>(store: Store, fn: () => T): T {
+/**
+ * One consistent read: a deferred transaction, or the one a caller already opened. Callers that
+ * combine several queries wrap them in it too: a sync committing meanwhile is seen by all or none.
+ */
+export function oneRead<T>(store: Store, fn: () => T): T {
   return store.sqlite.inTransaction ? fn() : store.sqlite.transaction(fn)();
 }
 
@@ -406,7 +409,7 @@ export function listGuests<F extends GuestField = GuestField>(
       .prepare() as unknown as Runnable<SummaryRow & { sortKey: number | string }>;
   });
 
-  return read(store, () => {
+  return oneRead(store, () => {
     const total = countGuests(store, filter);
     const rows = query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
     const page = rows.slice(0, limitInfo.limit);
@@ -422,7 +425,8 @@ export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' |
 
 /**
  * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
- * vcpus) at the last read, most first; guests without live metrics are left out. Walks the metric's
+ * vcpus) at the last read, most first (ties by cluster and vmid); guests using none (stopped, or
+ * without live metrics) are left out, paused ones that hold memory are not. Walks the metric's
  * index, so it reads a handful of rows whatever the guest count.
  */
 export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): TopGuest[] {
@@ -434,12 +438,12 @@ export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster
       .select({ cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem })
       .from(guestMetrics)
       .innerJoin(guests, metricsJoin)
-      .where(and(isNull(guests.deletedAt), isNotNull(column), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
-      .orderBy(desc(column))
+      .where(and(isNull(guests.deletedAt), gt(column, 0), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
+      .orderBy(desc(column), asc(guests.cluster), asc(guests.vmid))
       .limit(P('limit'))
       .prepare();
   });
-  return read(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }));
+  return oneRead(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }));
 }
 
 // ---- guests: one ---------------------------------------------------------------------------------------
@@ -649,30 +653,29 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
  * similar names or nearby vmids) and any tombstoned guest that matched.
  */
 export function getGuest(store: Store, ref: GuestRef): GuestLookup {
-  return read(store, () => {
+  return oneRead(store, () => {
     const { db } = store;
     const byVmid = 'vmid' in ref;
-    const match = byVmid ? eq(guests.vmid, ref.vmid) : sql`${guests.name} = ${ref.name} COLLATE NOCASE`;
-    const scope = and(match, ref.cluster !== undefined ? eq(guests.cluster, ref.cluster) : undefined);
     const inCluster = ref.cluster !== undefined;
-    let found = prepared(store, `guest-find:${byVmid}:${inCluster}:${ref.includeDeleted === true}`, () => db.select(candidateColumns).from(guests)
-      .where(and(
-        byVmid ? eq(guests.vmid, P('ref')) : sql`${guests.name} = ${P('ref')} COLLATE NOCASE`,
-        inCluster ? eq(guests.cluster, P('cluster')) : undefined,
-        ref.includeDeleted ? undefined : isNull(guests.deletedAt),
-      ))
-      .orderBy(asc(guests.cluster), asc(guests.vmid)).prepare())
-      .all({ ref: 'vmid' in ref ? ref.vmid : ref.name, ...(inCluster ? { cluster: ref.cluster } : {}) });
+    const scope = and(
+      byVmid ? eq(guests.vmid, P('ref')) : sql`${guests.name} = ${P('ref')} COLLATE NOCASE`,
+      inCluster ? eq(guests.cluster, P('cluster')) : undefined,
+    );
+    const values = { ref: 'vmid' in ref ? ref.vmid : ref.name, ...(inCluster ? { cluster: ref.cluster } : {}) };
+    const candidates = (which: 'live' | 'deleted' | 'any'): GuestCandidate[] => prepared(store, `guest-find:${byVmid}:${inCluster}:${which}`, () =>
+      db.select(candidateColumns).from(guests)
+        .where(and(scope, which === 'live' ? isNull(guests.deletedAt) : which === 'deleted' ? isNotNull(guests.deletedAt) : undefined))
+        .orderBy(asc(guests.cluster), asc(guests.vmid)).prepare())
+      .all(values).map(toCandidate);
+    let found = candidates(ref.includeDeleted ? 'any' : 'live');
     if (found.length > 1 && 'name' in ref) {
       const exactCase = found.filter((r) => r.name === ref.name);
       if (exactCase.length === 1) found = exactCase;
     }
-    if (found.length > 1) return { kind: 'ambiguous', candidates: found.map(toCandidate) };
+    if (found.length > 1) return { kind: 'ambiguous', candidates: found };
     const only = found[0];
     if (only) return { kind: 'found', guest: guestDetail(store, only.cluster, only.vmid)! };
-    const deleted = ref.includeDeleted ? [] : db.select(candidateColumns).from(guests).where(and(scope, isNotNull(guests.deletedAt)))
-      .orderBy(asc(guests.cluster), asc(guests.vmid)).all().map(toCandidate);
-    return { kind: 'not_found', suggestions: suggestGuests(store, ref), deleted };
+    return { kind: 'not_found', suggestions: suggestGuests(store, ref), deleted: ref.includeDeleted ? [] : candidates('deleted') };
   });
 }
 
@@ -746,7 +749,7 @@ function summedStatsBy(store: Store, by: AggregateBy | undefined, filter: GuestF
   const keys = summaryFilter(filter);
   if (!keys || by === 'tag' || by === 'pool') return undefined;
   const query: Runnable<StatsRow> = prepared(store, `stats-summed:${by ?? ''}:${keys.join(',')}`, () => {
-    const q = store.db.select({ key: by === undefined ? NO_KEY : guestStats[by === 'cluster' ? 'cluster' : by], cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
+    const q = store.db.select({ key: by === undefined ? NO_KEY : guestStats[by], cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
       .from(guestStats).where(summaryWhere(keys)).$dynamic();
     if (by === 'node') q.groupBy(guestStats.cluster, guestStats.node).orderBy(guestStats.cluster, guestStats.node);
     else if (by !== undefined) q.groupBy(guestStats[by]).orderBy(guestStats[by]);
@@ -809,7 +812,7 @@ const toStats = (r: StatsRow | undefined): GuestStats => (r ? {
  * physical size and overcommit ratios.
  */
 export function aggregate(store: Store, by: AggregateBy, filter: Omit<GuestFilter, 'includeDeleted'> = {}): Aggregate {
-  return read(store, () => {
+  return oneRead(store, () => {
     const rows = statsBy(store, by, filter);
     // Every guest is in exactly one group, except by tag (a guest has several): only then do the
     // totals need a scan of their own.
@@ -919,12 +922,12 @@ function nodeSummaries(store: Store, f: { cluster?: string; node?: string }): No
 
 /** Every node (of one cluster, or all), with guest counts and allocation. */
 export function listNodes(store: Store, cluster?: string): { items: NodeSummary[] } {
-  return read(store, () => ({ items: nodeSummaries(store, { cluster }) }));
+  return oneRead(store, () => ({ items: nodeSummaries(store, { cluster }) }));
 }
 
 /** One node; `cluster` may be left out when the node name is unique across clusters. */
 export function getNode(store: Store, cluster: string | undefined, node: string): NodeLookup {
-  return read(store, () => {
+  return oneRead(store, () => {
     const found = nodeSummaries(store, { cluster, node });
     if (found.length > 1) return { kind: 'ambiguous', candidates: found.map((n) => ({ cluster: n.cluster, node: n.node })) };
     const only = found[0];
@@ -985,7 +988,7 @@ function storageEntries(store: Store, f: StorageFilter): StorageEntry[] {
  * when no node sees it live; a local storage once per node.
  */
 export function listStorage(store: Store, filter: StorageFilter = {}): { items: StorageEntry[] } {
-  return read(store, () => ({ items: storageEntries(store, filter) }));
+  return oneRead(store, () => ({ items: storageEntries(store, filter) }));
 }
 
 // ---- events --------------------------------------------------------------------------------------
@@ -1021,7 +1024,7 @@ export function eventsSince(store: Store, q: EventQuery = {}): EventPage {
   const subject = q.subject === undefined ? undefined
     : q.subject.endsWith('/') ? sql`substr(${events.subjectId}, 1, ${q.subject.length}) = ${q.subject}`
       : eq(events.subjectId, q.subject);
-  return read(store, () => {
+  return oneRead(store, () => {
     // Bound the scan by the newest seq first, so nextSeq never passes an event not yet considered.
     const head = store.db.select({ seq: sql<number | null>`max(${events.seq})` }).from(events).get()?.seq ?? 0;
     const rows = store.db.select().from(events)
@@ -1079,13 +1082,15 @@ export function listTasks(store: Store, q: TaskQuery = {}): LimitInfo & { items:
 export type ClusterInfo = Omit<ClusterSyncStatus, 'lastRun' | 'lastSuccessfulRun'>;
 
 /**
- * Every cluster's state, by name. `staleAfterMs` is the freshness window: a cluster whose last
- * successful sync is older is `overdue`, and stale.
+ * Every cluster's state, by name. `staleAfterMs` is the freshness window: a cluster not even
+ * attempted within it is `overdue`, and stale.
  */
 export function listClusters(store: Store, now: number = Date.now(), staleAfterMs = Infinity): ClusterInfo[] {
   return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => {
     const ageMs = c.lastSuccessAt == null ? null : now - c.lastSuccessAt;
-    const overdue = ageMs != null && ageMs > staleAfterMs;
+    // Not even a failed attempt within the window: nothing is syncing (a failing sync is `stale` already).
+    const lastTry = c.lastAttemptAt ?? c.lastSuccessAt;
+    const overdue = lastTry != null && now - lastTry > staleAfterMs;
     return {
       cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue, overdue,
       lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
@@ -1105,7 +1110,7 @@ export interface ClusterSyncStatus {
    * no sync succeeded within the freshness window (`overdue`).
    */
   stale: boolean;
-  /** No successful sync within the freshness window: nothing is keeping this copy current (is the daemon running?). */
+  /** No sync attempted within the freshness window, not even a failed one: nothing keeps this copy current (is the daemon running?). */
   overdue: boolean;
   lastSuccessAt: string | null;
   lastAttemptAt: string | null;
@@ -1124,7 +1129,7 @@ export interface ClusterSyncStatus {
 
 /** Per cluster: how fresh its copy is, how the last reads went, and what a cycle costs. */
 export function syncStatus(store: Store, now: number = Date.now(), staleAfterMs = Infinity): { now: string; clusters: ClusterSyncStatus[] } {
-  return read(store, () => {
+  return oneRead(store, () => {
     const latest = (cluster: string, okOnly: boolean): typeof syncRuns.$inferSelect | undefined =>
       prepared(store, `latest-run:${okOnly}`, () => store.db.select().from(syncRuns)
         .where(and(eq(syncRuns.cluster, P('cluster')), okOnly ? eq(syncRuns.ok, true) : undefined)).orderBy(desc(syncRuns.id)).limit(1).prepare())
@@ -1157,7 +1162,7 @@ export interface Freshness {
   ageMs: number | null;
   /** Clusters whose last read failed, that never had a successful one, or whose last one is older than the freshness window. */
   staleClusters: string[];
-  /** Some cluster had no successful sync within the freshness window: is the daemon running? */
+  /** Some cluster had no sync attempt within the freshness window: is the daemon running? */
   overdue: boolean;
   /** Nodes showing last-known values (offline or unreachable), in clusters that are not stale themselves. */
   staleNodes: Array<{ cluster: string; node: string; lastSeenAt: string | null }>;
@@ -1165,19 +1170,19 @@ export interface Freshness {
 
 /** What every MCP answer carries: how old the copy is, and which parts of it are stale. */
 export function freshness(store: Store, now: number = Date.now(), staleAfterMs = Infinity): Freshness {
-  return read(store, () => {
+  return oneRead(store, () => {
     const rows = listClusters(store, now, staleAfterMs);
-    const times = rows.flatMap((c) => (c.lastSuccessAt == null ? [] : [Date.parse(c.lastSuccessAt)]));
-    const asOf = times.length ? Math.min(...times) : null;
+    const ages = rows.flatMap((c) => (c.ageMs == null ? [] : [c.ageMs]));
+    const ageMs = ages.length ? Math.max(...ages) : null;
     const staleClusters = rows.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster);
     const staleNodes = prepared(store, 'stale-nodes', () => store.db.select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt }).from(nodes)
-      .innerJoin(clusters, eq(clusters.name, nodes.cluster))
-      .where(and(eq(nodes.stale, true), eq(clusters.stale, false)))
+      .where(eq(nodes.stale, true))
       .orderBy(asc(nodes.cluster), asc(nodes.node))
       .prepare())
       .all()
+      .filter((n) => !staleClusters.includes(n.cluster))
       .map((n) => ({ cluster: n.cluster, node: n.node, lastSeenAt: iso(n.lastSeenAt) }));
-    return { asOf: iso(asOf), ageMs: asOf == null ? null : now - asOf, staleClusters, overdue: rows.some((c) => c.overdue), staleNodes };
+    return { asOf: iso(ageMs == null ? null : now - ageMs), ageMs, staleClusters, overdue: rows.some((c) => c.overdue), staleNodes };
   });
 }
 
@@ -1238,7 +1243,7 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
   const lower = q.toLowerCase();
   const live = isNull(guests.deletedAt);
 
-  return read(store, () => {
+  return oneRead(store, () => {
     const { db } = store;
     type Hit = Extract<SearchResult, { kind: 'guest' }>;
     const hits = new Map<string, Hit>();

@@ -132,9 +132,14 @@ function writeCycle(store: Store, w: CycleWrite): number {
   });
 }
 
-/** A guest row's tags (JSON text), for guest_tags. */
+/** A guest row's tags (JSON text), for guest_tags; text that is not a JSON list has none. */
 function tagList(json: string | undefined): string[] {
-  const value: unknown = JSON.parse(json ?? '[]');
+  let value: unknown;
+  try {
+    value = JSON.parse(json ?? '[]');
+  } catch {
+    return [];
+  }
   return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
 }
 

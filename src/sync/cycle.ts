@@ -282,9 +282,11 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       ...(sweepDue || logged.gap ? { lastSweepAt: at } : {}),
       ...(version ? { pveVersion: version.version } : {}),
     };
-    const written = new Map(guestRows.map((g) => [g.vmid, g]));
-    const movedMetrics = new Map(metrics.map((m) => [m.vmid, m]));
-    const guestsAfter = [...written.values(), ...[...state.guests.values()].filter((g) => !written.has(g.vmid))];
+    // The guests and metrics as the store will hold them after this write, for guest_stats.
+    const guestsAfter = new Map(state.guests);
+    for (const g of guestRows) guestsAfter.set(g.vmid, g);
+    const metricsAfter = new Map(state.metrics);
+    for (const m of metrics) metricsAfter.set(m.vmid, m);
     const runId = applyCycle(store, {
       cluster,
       at,
@@ -294,7 +296,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       guests: guestRows,
       metrics,
       dropMetrics: tombstoned,
-      guestStats: summarizeGuests(cluster, guestsAfter, (vmid) => (movedMetrics.get(vmid) ?? state.metrics.get(vmid))?.mem),
+      guestStats: summarizeGuests(cluster, guestsAfter.values(), (vmid) => metricsAfter.get(vmid)?.mem),
       storage: storageRows,
       pools: resources.pools.map((p) => p.pool),
       tasks: tasks.map((t) => taskRow(t, cluster, at)),

@@ -129,6 +129,9 @@ describe('tools/list', () => {
     expect(tools.map((t) => t.name)).toEqual(allTools.map((t) => t.name));
     for (const tool of tools) {
       expect(tool.inputSchema.type).toBe('object');
+      // Strict clients (OpenAI's API, VS Code) refuse a root schema without `properties`, even an empty one.
+      expect(tool.inputSchema.properties).toEqual(expect.any(Object));
+      expect(tool.outputSchema?.properties).toEqual(expect.any(Object));
       expect(tool.inputSchema).not.toHaveProperty('anyOf');
       expect(tool.inputSchema.additionalProperties).toBe(false);
       expect(tool.outputSchema?.type).toBe('object');

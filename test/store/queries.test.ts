@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimGuest } from '../../src/sim/state.js';
 import {
-  aggregate, eventsSince, freshness, getGuest, getNode, listGuests, listNodes, listStorage, listTasks, QueryError, searchInventory, syncStatus,
+  aggregate, eventsSince, freshness, getGuest, getNode, listGuests, listNodes, listStorage, listTasks, QueryError, searchInventory, syncStatus, topGuests,
   type GuestSort, type GuestSummary, type ListGuestsOptions, type GuestFilter,
 } from '../../src/store/queries.js';
 import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync, type CycleSummary } from '../../src/sync/cycle.js';
@@ -206,6 +206,19 @@ describe('queries over two synced clusters', () => {
       expect(listGuests(h.store, {}, { limit: 500 }).limitClamped).toBeUndefined();
       expect(listGuests(h.store).items).toHaveLength(50);
       expect(thrown(() => listGuests(h.store, {}, { limit: 0 })).message).toMatch(/limit/);
+    });
+  });
+
+  describe('topGuests', () => {
+    it('the guests using the most memory or cpu, most first, none that use nothing', () => {
+      for (const metric of ['mem', 'cpu'] as const) {
+        const expected = h.store.sqlite.prepare(`SELECT g.cluster, g.vmid, m.${metric} AS v FROM guest_metrics m JOIN guests g ON g.cluster = m.cluster AND g.vmid = m.vmid
+          WHERE g.deleted_at IS NULL AND m.${metric} > 0 ORDER BY m.${metric} DESC, g.cluster, g.vmid LIMIT 5`).all();
+        expect(topGuests(h.store, metric).map((g) => ({ cluster: g.cluster, vmid: g.vmid, v: g[metric] }))).toEqual(expected);
+        expect(topGuests(h.store, metric, { cluster: 'edge' }, 3).every((g) => g.cluster === 'edge' && (g[metric] ?? 0) > 0)).toBe(true);
+      }
+      const stoppedOnes = topGuests(h.store, 'cpu', {}, 500).filter((g) => g.status === 'stopped');
+      expect(stoppedOnes).toEqual([]);
     });
   });
 
@@ -458,13 +471,15 @@ describe('queries over two synced clusters', () => {
       const now = Date.now();
       const oldest = Math.min(lastSuccess(h), lastSuccess(h, 'edge'));
       expect(freshness(h.store, now)).toEqual({ asOf: iso(oldest), ageMs: now - oldest, staleClusters: [], overdue: false, staleNodes: [] });
-      // Past the freshness window nothing keeps the copy current: the clusters whose last sync is older are stale and overdue.
-      const window = now - oldest - 1;
-      const times = { edge: lastSuccess(h, 'edge'), lab: lastSuccess(h) };
-      const old = (['edge', 'lab'] as const).filter((c) => times[c] === oldest);
+      // A cluster not even attempted within the freshness window is overdue (nothing is syncing it), and stale.
+      const attempted = (cluster: string): number => (h.store.sqlite.prepare('SELECT last_attempt_at AS t FROM clusters WHERE name = ?').get(cluster) as { t: number }).t;
+      const tries = { edge: attempted('edge'), lab: attempted('lab') };
+      const earliest = Math.min(tries.edge, tries.lab);
+      const window = now - earliest - 1;
+      const old = (['edge', 'lab'] as const).filter((c) => tries[c] === earliest);
       expect(freshness(h.store, now, window)).toMatchObject({ staleClusters: old, overdue: true });
       expect(syncStatus(h.store, now, window).clusters.map((c) => [c.cluster, c.overdue, c.stale])).toEqual((['edge', 'lab'] as const).map((c) => [c, old.includes(c), old.includes(c)]));
-      expect(freshness(h.store, now, now - oldest).overdue).toBe(false);
+      expect(freshness(h.store, now, now - earliest).overdue).toBe(false);
     });
   });
 });
@@ -491,6 +506,20 @@ describe('queries as the inventory changes', () => {
     await cycle();
   }, 30_000);
   afterAll(() => h.close());
+
+  it('cursors carry any name: paging by name one guest at a time gives the order SQL gives', async () => {
+    for (const [i, name] of ['a:b', 'a%b', 'x%3Ay', 'a_b', 'Ü:ß'].entries()) h.sim.updateGuest(pick(() => true).vmid, { name: i % 2 ? name : name.toUpperCase() });
+    await cycle();
+    const expected = (h.store.sqlite.prepare(`SELECT vmid FROM guests WHERE deleted_at IS NULL ORDER BY lower(coalesce(name, '')) DESC, cluster, vmid`).all() as Array<{ vmid: number }>).map((r) => r.vmid);
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = listGuests(h.store, {}, { sort: 'name', order: 'desc', limit: 1, cursor, fields: ['name'] }); // every name ends a page
+      seen.push(...page.items.map((g) => g.vmid));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+  });
 
   it('eventsSince: by seq, type, subject, cluster and time, paged with nextSeq', async () => {
     const seq0 = h.lastSeq();
@@ -659,6 +688,8 @@ describe('queries as the inventory changes', () => {
       lastSuccessfulRun: { calls: JSON.parse(lastGood.calls) as Record<string, number> },
     });
     expect(freshness(h.store, now)).toEqual({ asOf: iso(good), ageMs: now - good, staleClusters: ['lab'], overdue: false, staleNodes: [] });
+    // Its last success is older than this window, but it was attempted within it: failing, not overdue.
+    expect(freshness(h.store, now, now - good - 1)).toMatchObject({ staleClusters: ['lab'], overdue: false });
     expect(listGuests(h.store, {}, { limit: 500 }).items.every((i) => i.stale)).toBe(true);
     h.sim.setFaults({});
     h.sim.setNodeOnline('pve2', true);

@@ -1,11 +1,13 @@
 /**
  * The read models the sync writes beside the guest rows (guest_stats, guest_tags) match those
  * rows after every cycle, through churn: creates, deletes, migrations, power changes, retags
- * (with case variants and duplicates), template conversion and an offline node. The expected
+ * (with case variants and duplicates), template conversion, an offline node, a failed read, a
+ * deleted vmid created again, and a restart that reloads the state from the store. The expected
  * values are computed here with SQL of the test's own, not with the code under test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aggregate, listGuests } from '../../src/store/queries.js';
+import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync } from '../../src/sync/cycle.js';
 import { startHarness, type SyncHarness } from './helpers.js';
 
 type StatsRow = Record<string, number | string>;
@@ -40,6 +42,8 @@ describe('read models written by the sync', () => {
     let rng = 7;
     const next = (n: number): number => (rng = (rng * 1103515245 + 12345) % 2 ** 31) % n;
     const ids = (): number[] => [...h.sim.cluster.guests.keys()];
+    let sync: ClusterSync = h.sync;
+    let gone: number[] = [];
     const checks: Array<() => void> = [
       () => { for (let i = 0; i < 10; i++) h.sim.createGuest({ type: i % 2 ? 'qemu' : 'lxc', node: `pve${(i % 4) + 1}`, tags: ['Prod', 'prod', `t${i}`], status: i % 3 ? 'running' : 'stopped' }); },
       () => { for (let i = 0; i < 8; i++) h.sim.deleteGuest(ids()[next(ids().length)]!); },
@@ -49,14 +53,31 @@ describe('read models written by the sync', () => {
       () => { for (let i = 0; i < 4; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { status: 'stopped', config: { template: '1' } }); },
       () => h.sim.setNodeOnline('pve2', false),
       () => h.sim.setNodeOnline('pve2', true),
+      () => { gone = ids().slice(0, 3); for (const vmid of gone) h.sim.deleteGuest(vmid); },
+      () => undefined, // the second complete read without them tombstones them
+      () => { for (const vmid of gone) h.sim.createGuest({ vmid, tags: ['back'], status: 'running' }); },
+      () => { sync = createClusterSync({ store: h.store, client: h.client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: h.log }); },
     ];
+    const templatesBefore = Number(h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get());
     for (const change of [...checks, ...checks]) {
       change();
-      expect((await h.sync.runCycle()).ok).toBe(true);
+      expect((await sync.runCycle()).ok).toBe(true);
       expect(storedStats(h)).toEqual(expectedStats(h));
       expect(storedTags(h)).toEqual(expectedTags(h));
     }
-    expect(expectedStats(h).some((r) => Number(r.templates) > 0)).toBe(true);
+    // A failed read changes no row, and no read model.
+    const before = [storedStats(h), storedTags(h)];
+    h.sim.setFaults({ errorRate: 1, errorStatus: 503 });
+    expect((await sync.runCycle()).ok).toBe(false);
+    h.sim.setFaults({});
+    expect([storedStats(h), storedTags(h)]).toEqual(before);
+    expect(storedStats(h)).toEqual(expectedStats(h));
+    expect(Number(h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get())).toBeGreaterThan(templatesBefore);
+    // The churn did what it says: the last deleted vmids were tombstoned, then came back live.
+    for (const vmid of gone) {
+      expect(h.store.sqlite.prepare("SELECT count(*) FROM events WHERE type = 'guest.deleted' AND subject_id = ?").pluck().get(`lab/${vmid}`)).toBeGreaterThan(0);
+      expect(h.store.sqlite.prepare('SELECT deleted_at FROM guests WHERE cluster = ? AND vmid = ?').pluck().get('lab', vmid)).toBeNull();
+    }
     expect(storedTags(h).length).toBeGreaterThan(0);
   }, 30_000);
 
@@ -69,7 +90,8 @@ describe('read models written by the sync', () => {
       expect(group.guests).toBe(viaRows.guests + templates.guests);
       expect(group.allocatedMemoryBytes).toBe(viaRows.allocatedMemoryBytes);
       expect(group.usedMemoryBytes).toBe(viaRows.usedMemoryBytes + templates.usedMemoryBytes);
-      expect(listGuests(h.store, { status: group.key! }, { limit: 1 }).total).toBe(group.guests);
+      expect(listGuests(h.store, { status: group.key! }, { limit: 1 }).total)
+        .toBe(h.store.sqlite.prepare('SELECT count(*) FROM guests WHERE deleted_at IS NULL AND status = ?').pluck().get(group.key));
     }
     const prod = listGuests(h.store, { tag: 'PROD' }, { limit: 500 });
     expect(prod.total).toBe(prod.items.length);

@@ -6,10 +6,11 @@
 import { z } from 'zod';
 import { currentInventory, diffSnapshots, listSnapshots, readSnapshot, type SnapshotBody, type SnapshotGuest } from '../../store/snapshots.js';
 import type { Store } from '../../store/db.js';
+import { oneRead } from '../../store/queries.js';
 import { shortTime, untrusted } from '../render.js';
 import { count } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { Obj, oneRead } from './shared.js';
+import { Obj } from './shared.js';
 
 const STRUCTURED_CAP = 200;
 const TEXT_CAP = 50;

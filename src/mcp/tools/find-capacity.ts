@@ -11,12 +11,12 @@
  * Ranked by memory left after placement (physical − allocated − asked), most first.
  */
 import { z } from 'zod';
-import { listNodes, listStorage, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import { listNodes, listStorage, oneRead, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import { bytes, untrusted } from '../render.js';
 import { amount, count, flag, text } from '../schemas.js';
 import type { Store } from '../../store/db.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { checkCluster, GiB, nameList, oneRead, Rows, signedBytes } from './shared.js';
+import { checkCluster, GiB, nameList, Rows, signedBytes } from './shared.js';
 
 /** Content types of a storage that can hold a guest disk. */
 const GUEST_DISKS = ['images', 'rootdir'];

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { aggregate, listClusters, listGuests, listNodes, listStorage, topGuests, type TopGuest } from '../../store/queries.js';
+import { aggregate, listClusters, listGuests, listNodes, listStorage, oneRead, topGuests, type TopGuest } from '../../store/queries.js';
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { checkCluster, duration, NODE_COLUMNS, nodeRow, nodeView, Obj, oneRead, Rows } from './shared.js';
+import { checkCluster, duration, NODE_COLUMNS, nodeRow, nodeView, Obj, Rows } from './shared.js';
 
 /** Storage above this used fraction is a problem. */
 const STORAGE_FULL = 0.85;

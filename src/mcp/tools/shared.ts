@@ -26,14 +26,6 @@ export function nameList(names: string[]): string {
   return names.length > HINT_NAMES ? `${shown} (+${names.length - HINT_NAMES} more)` : shown;
 }
 
-/**
- * Several queries as one consistent read (a deferred transaction, as each query runs in): a sync
- * committing meanwhile is seen by all of them or by none.
- */
-export function oneRead<T>(store: Store, fn: () => T): T {
-  return store.sqlite.transaction(fn)();
-}
-
 export function knownClusters(store: Store): string[] {
   return listClusters(store).map((c) => c.cluster);
 }
@@ -54,7 +46,6 @@ export function checkNode(store: Store, cluster: string | undefined, node: strin
   const where = cluster === undefined ? '' : ` in cluster ${cluster}`;
   throw new ToolMiss(`No node ${JSON.stringify(node)}${where}.`, `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`);
 }
-
 
 /** 850 → `850ms`, 12_300 → `12s`, 184_000 → `3m04s`, 3_720_000 → `1h02m`. */
 export function duration(ms: number | null | undefined): string {
