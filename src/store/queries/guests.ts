@@ -1,0 +1,334 @@
+/** Guests by filter: the conditions, counts (from guest_stats and guest_tags where they can say), keyset pages, top consumers. */
+import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import type { Store } from '../db.js';
+import { prepared } from '../prepared.js';
+import { guestMetrics, guests, guestStats, guestTags } from '../schema.js';
+import { clampLimit, effectiveLastSeen, iso, likePattern, metricsJoin, oneRead, P, QUERY_LIMITS, QueryError, stringArray, type LimitInfo, type Runnable } from './shared.js';
+
+// ---- guests: filters ------------------------------------------------------------------------------
+
+export interface GuestFilter {
+  cluster?: string;
+  node?: string;
+  type?: 'qemu' | 'lxc';
+  /** `running`, `stopped`, `paused`, `unknown` (node offline)… */
+  status?: string;
+  /** One tag, matched case-insensitively (as Proxmox does by default). */
+  tag?: string;
+  pool?: string;
+  /** With `*` or `?`: a glob over the whole name; otherwise a substring. Case-insensitive either way. */
+  namePattern?: string;
+  template?: boolean;
+  /** A lock name, or true for any lock, false for none. */
+  lock?: string | boolean;
+  minMemoryBytes?: number;
+  maxMemoryBytes?: number;
+  /** Bounds on `maxcpu` (the vCPUs Proxmox counts for the guest). */
+  minCores?: number;
+  maxCores?: number;
+  /** Include tombstoned guests (default false). */
+  includeDeleted?: boolean;
+}
+
+/** A filter as SQL conditions with placeholders, their values, and a name for its shape. */
+interface BoundFilter {
+  where: SQL[];
+  params: Record<string, string | number>;
+  /** Which conditions are present: the key a prepared query is cached under. */
+  shape: string;
+}
+
+/**
+ * `tagProbe`: test the tag per guest (for a page walking the listing index, which stops after a
+ * page) rather than list the tag's guests first (for a count or a sort by anything else).
+ */
+export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): BoundFilter {
+  const where: SQL[] = [];
+  const params: Record<string, string | number> = {};
+  const shape: string[] = [];
+  const fixed = (name: string, condition: SQL): void => {
+    where.push(condition);
+    shape.push(name);
+  };
+  const bound = (name: string, value: string | number | undefined, condition: SQL): void => {
+    if (value === undefined) return;
+    fixed(name, condition);
+    params[name] = value;
+  };
+  if (!f.includeDeleted) fixed('live', isNull(guests.deletedAt));
+  bound('cluster', f.cluster, eq(guests.cluster, P('cluster')));
+  bound('node', f.node, eq(guests.node, P('node')));
+  bound('type', f.type, eq(guests.type, P('type')));
+  bound('status', f.status, eq(guests.status, P('status')));
+  bound('pool', f.pool, eq(guests.pool, P('pool')));
+  bound('template', f.template === undefined ? undefined : Number(f.template), eq(guests.template, P('template')));
+  bound(tagProbe ? 'tagProbe' : 'tag', f.tag?.toLowerCase(), tagProbe
+    ? sql`EXISTS (SELECT 1 FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tagProbe')} AND ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid})`
+    : sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`);
+  bound('name', f.namePattern === undefined ? undefined : likePattern(f.namePattern), sql`${guests.name} LIKE ${P('name')} ESCAPE '\\'`);
+  if (f.lock === true) fixed('locked', isNotNull(guests.lock));
+  else if (f.lock === false) fixed('unlocked', isNull(guests.lock));
+  else bound('lock', f.lock, eq(guests.lock, P('lock')));
+  bound('minMem', f.minMemoryBytes, gte(guests.maxmem, P('minMem')));
+  bound('maxMem', f.maxMemoryBytes, lte(guests.maxmem, P('maxMem')));
+  bound('minCores', f.minCores, gte(guests.maxcpu, P('minCores')));
+  bound('maxCores', f.maxCores, lte(guests.maxcpu, P('maxCores')));
+  return { where, params, shape: shape.join(',') };
+}
+
+// ---- guests: list -----------------------------------------------------------------------------------
+
+export type GuestSort = 'vmid' | 'name' | 'node' | 'status' | 'maxmem' | 'maxcpu' | 'mem' | 'cpu' | 'maxdisk';
+
+export interface ListGuestsOptions {
+  sort?: GuestSort;
+  order?: 'asc' | 'desc';
+  /** Default 50, at most 500. */
+  limit?: number;
+  /** `nextCursor` of the previous page, with the same filter, sort and order. */
+  cursor?: string;
+}
+
+export interface GuestSummary {
+  cluster: string;
+  vmid: number;
+  type: 'qemu' | 'lxc';
+  node: string;
+  name: string | null;
+  status: string;
+  template: boolean;
+  tags: string[];
+  lock: string | null;
+  pool: string | null;
+  hastate: string | null;
+  maxcpu: number | null;
+  maxmem: number | null;
+  maxdisk: number | null;
+  /** Live metrics of the last read (null before the first live read). */
+  cpu: number | null;
+  mem: number | null;
+  uptime: number | null;
+  stale: boolean;
+  lastSeenAt: string | null;
+  /** From the config (null until the first config read). */
+  cores: number | null;
+  sockets: number | null;
+  memoryMib: number | null;
+  ostype: string | null;
+  /** Set on tombstoned guests (listed only with `includeDeleted`). */
+  deletedAt: string | null;
+}
+
+export type GuestField = keyof GuestSummary;
+
+export interface GuestPage<Item = GuestSummary> extends LimitInfo {
+  items: Item[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string;
+  /** Guests matching the filter, on every page. */
+  total: number;
+}
+
+const SORT_KEYS: Record<GuestSort, { expr: SQL; kind: 'number' | 'string' }> = {
+  vmid: { expr: sql`${guests.vmid}`, kind: 'number' },
+  name: { expr: sql`lower(coalesce(${guests.name}, ''))`, kind: 'string' },
+  node: { expr: sql`${guests.node}`, kind: 'string' },
+  status: { expr: sql`${guests.status}`, kind: 'string' },
+  // Unknown sizes and metrics sort as -1: below every real value.
+  maxmem: { expr: sql`coalesce(${guests.maxmem}, -1)`, kind: 'number' },
+  maxcpu: { expr: sql`coalesce(${guests.maxcpu}, -1)`, kind: 'number' },
+  maxdisk: { expr: sql`coalesce(${guests.maxdisk}, -1)`, kind: 'number' },
+  mem: { expr: sql`coalesce(${guestMetrics.mem}, -1)`, kind: 'number' },
+  cpu: { expr: sql`coalesce(${guestMetrics.cpu}, -1)`, kind: 'number' },
+};
+
+interface Cursor {
+  sort: GuestSort;
+  order: 'asc' | 'desc';
+  key: number | string;
+  cluster: string;
+  vmid: number;
+}
+
+/**
+ * `sort:order:key:cluster:vmid`, each part URI-encoded (so `:` never occurs inside one): short and
+ * cheap in tokens for a model that carries it back, unlike base64 of JSON.
+ */
+function encodeCursor(c: Cursor): string {
+  return [c.sort, c.order, c.key, c.cluster, c.vmid].map((part) => encodeURIComponent(String(part))).join(':');
+}
+
+function decodeCursor(text: string, sort: GuestSort, order: 'asc' | 'desc'): Cursor {
+  const bad = (why: string): QueryError => new QueryError(`malformed cursor (${why}); pass nextCursor from the previous page unchanged, or omit cursor to start again`, 'bad_cursor');
+  const parts = text.split(':');
+  if (parts.length !== 5) throw bad('expected 5 parts');
+  let decoded: string[];
+  try {
+    decoded = parts.map((p) => decodeURIComponent(p));
+  } catch {
+    throw bad('undecodable');
+  }
+  const [s, o, k, c, v] = decoded as [string, string, string, string, string];
+  if (!Object.hasOwn(SORT_KEYS, s) || (o !== 'asc' && o !== 'desc')) throw bad('no sort order');
+  if (s !== sort || o !== order) {
+    throw new QueryError(`cursor was made for sort=${s} order=${o}, not sort=${sort} order=${order}; keep the same sort while paging, or omit cursor`, 'bad_cursor');
+  }
+  const key = SORT_KEYS[sort].kind === 'number' ? Number(k) : k;
+  const vmid = Number(v);
+  if ((typeof key === 'number' && (k === '' || !Number.isFinite(key))) || c === '' || !Number.isInteger(vmid) || v === '') throw bad('missing position');
+  return { sort, order, key, cluster: c, vmid };
+}
+
+export const summaryColumns = {
+  cluster: guests.cluster,
+  vmid: guests.vmid,
+  type: guests.type,
+  node: guests.node,
+  name: guests.name,
+  status: guests.status,
+  template: guests.template,
+  tags: guests.tags,
+  lock: guests.lock,
+  pool: guests.pool,
+  hastate: guests.hastate,
+  maxcpu: guests.maxcpu,
+  maxmem: guests.maxmem,
+  maxdisk: guests.maxdisk,
+  cpu: guestMetrics.cpu,
+  mem: guestMetrics.mem,
+  uptime: guestMetrics.uptime,
+  stale: guests.stale,
+  lastSeenAt: effectiveLastSeen,
+  cores: guests.cores,
+  sockets: guests.sockets,
+  memoryMib: guests.memoryMib,
+  ostype: guests.ostype,
+  deletedAt: guests.deletedAt,
+} satisfies Record<GuestField, unknown>;
+
+const GUEST_FIELDS = Object.keys(summaryColumns) as GuestField[];
+const METRIC_FIELDS = new Set<GuestField>(['cpu', 'mem', 'uptime']);
+
+/** A row as selected: JSON text and epoch times still to convert. */
+type SummaryRow = Record<string, unknown> & { cluster: string; vmid: number };
+
+/** The selected fields of a row, converted (tags parsed, times as ISO). */
+export function toSummary(r: SummaryRow): GuestSummary {
+  const out: Record<string, unknown> = {};
+  for (const key of GUEST_FIELDS) {
+    if (!(key in r)) continue;
+    const v = r[key];
+    out[key] = key === 'tags' ? stringArray(v as string) : key === 'lastSeenAt' || key === 'deletedAt' ? iso(v as number | null) : v;
+  }
+  return out as unknown as GuestSummary;
+}
+
+const SUMMARY_FILTERS = ['cluster', 'node', 'type', 'status'] as const;
+
+/**
+ * The structural filters guest_stats answers (live guests by cluster, node, type and status),
+ * present in `f`; undefined when the filter needs the guest rows themselves.
+ */
+export function summaryFilter(f: GuestFilter): Array<(typeof SUMMARY_FILTERS)[number]> | undefined {
+  const used = (Object.keys(f) as Array<keyof GuestFilter>).filter((k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false));
+  if (used.some((k) => !(SUMMARY_FILTERS as readonly string[]).includes(k))) return undefined;
+  return SUMMARY_FILTERS.filter((k) => f[k] !== undefined);
+}
+
+export const summaryWhere = (keys: ReadonlyArray<(typeof SUMMARY_FILTERS)[number]>): SQL | undefined => and(...keys.map((k) => eq(guestStats[k], P(k))));
+
+/**
+ * How many guests match: from guest_stats when it can say; with a tag, from the guests having
+ * it; else by counting rows.
+ */
+function countGuests(store: Store, f: GuestFilter): number {
+  const count = { n: sql<number>`count(*)` };
+  const summary = summaryFilter(f);
+  if (summary) {
+    const query: Runnable<{ n: number }> = prepared(store, `count-summary:${summary.join(',')}`, () =>
+      store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).where(summaryWhere(summary)).prepare());
+    return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
+  }
+  if (f.tag === undefined) {
+    const bound = guestConditions(f);
+    const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () => store.db.select(count).from(guests).where(and(...bound.where)).prepare());
+    return query.get(bound.params)?.n ?? 0;
+  }
+  const { tag, ...rest } = f;
+  const bound = guestConditions(rest);
+  const query: Runnable<{ n: number }> = prepared(store, `count-tag:${bound.shape}`, () => store.db.select(count).from(guestTags)
+    .innerJoin(guests, and(eq(guests.cluster, guestTags.cluster), eq(guests.vmid, guestTags.vmid)))
+    .where(and(eq(guestTags.tagKey, P('tag')), ...bound.where))
+    .prepare());
+  return query.get({ ...bound.params, tag: tag.toLowerCase() })?.n ?? 0;
+}
+
+/**
+ * Guests matching `filter`, one page at a time. Paging is keyset: the cursor holds the last
+ * item's sort key and its (cluster, vmid), which break ties (always ascending), so a page never
+ * repeats or skips a guest even when rows sort equal or change between pages. `fields` selects
+ * what each item carries (cluster and vmid always): fewer columns read less.
+ */
+export function listGuests<F extends GuestField = GuestField>(
+  store: Store,
+  filter: GuestFilter = {},
+  options: ListGuestsOptions & { fields?: readonly F[] } = {},
+): GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> {
+  const sort = options.sort ?? 'vmid';
+  const order = options.order ?? 'asc';
+  const { expr } = SORT_KEYS[sort];
+  const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
+  const bound = guestConditions(filter, { tagProbe: sort === 'vmid' });
+  const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
+  const fields = options.fields ? GUEST_FIELDS.filter((f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f)) : GUEST_FIELDS;
+  const withMetrics = sort === 'mem' || sort === 'cpu' || fields.some((f) => METRIC_FIELDS.has(f));
+
+  const query: Runnable<SummaryRow & { sortKey: number | string }> = prepared(store, `page:${bound.shape}:${sort}:${order}:${after ? 'after' : ''}:${fields.join(',')}`, () => {
+    const seek = sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${P('afterKey')}
+      OR (${expr} = ${P('afterKey')} AND (${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})))`;
+    const columns = Object.fromEntries(fields.map((f) => [f, summaryColumns[f]]));
+    const base = store.db.select({ ...columns, sortKey: sql<number | string>`${expr}` }).from(guests).$dynamic();
+    return (withMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
+      .where(and(...bound.where, after ? seek : undefined))
+      // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
+      .orderBy(order === 'asc' ? asc(expr) : desc(expr), asc(guests.cluster), ...(sort === 'vmid' ? [] : [asc(guests.vmid)]))
+      .limit(P('limit'))
+      .prepare() as unknown as Runnable<SummaryRow & { sortKey: number | string }>;
+  });
+
+  return oneRead(store, () => {
+    const total = countGuests(store, filter);
+    const rows = query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
+    const page = rows.slice(0, limitInfo.limit);
+    const last = page.at(-1);
+    const result: GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> = { items: page.map(toSummary), total, ...limitInfo };
+    if (rows.length > limitInfo.limit && last) result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
+    return result;
+  });
+}
+
+/** A guest in a top-consumers list. */
+export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' | 'type' | 'status' | 'maxcpu' | 'maxmem' | 'cpu' | 'mem'>;
+
+/**
+ * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
+ * vcpus) at the last read, most first (ties by cluster and vmid); guests using none (stopped, or
+ * without live metrics) are left out, paused ones that hold memory are not. Walks the metric's
+ * index, so it reads a handful of rows whatever the guest count.
+ */
+export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): TopGuest[] {
+  const inCluster = filter.cluster !== undefined;
+  const query: Runnable<TopGuest> = prepared(store, `top:${metric}:${inCluster}`, () => {
+    const column = guestMetrics[metric];
+    const { cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem } = summaryColumns;
+    return store.db
+      .select({ cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem })
+      .from(guestMetrics)
+      .innerJoin(guests, metricsJoin)
+      .where(and(isNull(guests.deletedAt), gt(column, 0), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
+      .orderBy(desc(column), asc(guests.cluster), asc(guests.vmid))
+      .limit(P('limit'))
+      .prepare();
+  });
+  return oneRead(store, () => query.all({ limit, ...(inCluster ? { cluster: filter.cluster } : {}) }));
+}

@@ -1,0 +1,130 @@
+/** One string against names, tags, descriptions, MACs, IPs, vmids and nodes, saying which field matched. */
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
+import type { Store } from '../db.js';
+import { guests, nodes } from '../schema.js';
+import { candidateColumns, type CandidateRow } from './guest.js';
+import { clampLimit, oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './shared.js';
+
+
+export type SearchField = 'vmid' | 'name' | 'tag' | 'description' | 'mac' | 'ip' | 'node';
+
+export interface SearchMatch {
+  field: SearchField;
+  /** What matched: the name, the tag, the NIC (`net0 BC:24:11:…`), a snippet of the description… */
+  value: string;
+}
+
+export type SearchResult =
+  | { kind: 'guest'; cluster: string; vmid: number; name: string | null; node: string; type: 'qemu' | 'lxc'; status: string; score: number; matches: SearchMatch[] }
+  | { kind: 'node'; cluster: string; node: string; status: string; score: number; matches: SearchMatch[] };
+
+export interface SearchAnswer extends LimitInfo {
+  query: string;
+  /** Best match first. */
+  results: SearchResult[];
+  /** Guests and nodes matched in all (results holds at most `limit`). */
+  total: number;
+}
+
+const SNIPPET = 80;
+
+function snippet(text: string, at: number, length: number): string {
+  const start = Math.max(0, at - Math.floor((SNIPPET - length) / 2));
+  const cut = text.slice(start, start + SNIPPET).replace(/\s+/g, ' ');
+  return `${start > 0 ? '…' : ''}${cut}${start + SNIPPET < text.length ? '…' : ''}`;
+}
+
+/** `bc-24-11-aa-bb-cc` / `bc2411aabbcc` → `BC:24:11:AA:BB:CC`; undefined unless the query looks like (part of) a MAC. */
+function macQuery(q: string): string | undefined {
+  if (/^[0-9a-f]{12}$/i.test(q)) return q.toUpperCase().match(/../g)!.join(':');
+  if (/^[0-9a-f]{1,2}([:-][0-9a-f]{1,2})+[:-]?$/i.test(q)) return q.toUpperCase().replace(/-/g, ':');
+  return undefined;
+}
+
+/** An IPv4/IPv6 address, CIDR or leading octets (`10.20`, `10.20.`); undefined otherwise. */
+function ipQuery(q: string): string | undefined {
+  if (/^\d{1,3}(\.\d{1,3}){1,3}\.?(\/\d{1,2})?$/.test(q)) return q;
+  if (/^[0-9a-f]*:[0-9a-f:]*:[0-9a-f:]*(\/\d{1,3})?$/i.test(q) && !macQuery(q)) return q.toLowerCase();
+  return undefined;
+}
+
+const SCORES = { vmid: 100, nameExact: 90, macFull: 85, ipExact: 85, tagExact: 70, mac: 60, ipPrefix: 55, name: 50, node: 45, tag: 40, description: 30 } as const;
+
+/**
+ * One string against guest names, tags, descriptions, NIC MACs and IPs (from the config), vmids
+ * (exact) and node names. Each guest or node appears once, with every field that matched.
+ */
+export function searchInventory(store: Store, query: string, limit?: number): SearchAnswer {
+  const q = query.trim();
+  if (!q) throw new QueryError('search query is empty');
+  const limitInfo = clampLimit(limit, QUERY_LIMITS.search.default, QUERY_LIMITS.search.max);
+  const lower = q.toLowerCase();
+  const live = isNull(guests.deletedAt);
+
+  return oneRead(store, () => {
+    const { db } = store;
+    type Hit = Extract<SearchResult, { kind: 'guest' }>;
+    const hits = new Map<string, Hit>();
+    const rows = new Map<string, CandidateRow>();
+    const hit = (r: CandidateRow, field: SearchField, value: string, score: number): void => {
+      const key = `${r.cluster}\u0000${r.vmid}`;
+      rows.set(key, r);
+      const h = hits.get(key) ?? { kind: 'guest', cluster: r.cluster, vmid: r.vmid, name: r.name, node: r.node, type: r.type, status: r.status, score: 0, matches: [] };
+      h.score = Math.max(h.score, score);
+      h.matches.push({ field, value });
+      hits.set(key, h);
+    };
+
+    if (/^\d+$/.test(q)) {
+      for (const r of db.select(candidateColumns).from(guests).where(and(live, eq(guests.vmid, Number(q)))).all()) hit(r, 'vmid', q, SCORES.vmid);
+    }
+    for (const r of db.select(candidateColumns).from(guests).where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`)).all()) {
+      hit(r, 'name', r.name ?? '', r.name?.toLowerCase() === lower ? SCORES.nameExact : SCORES.name);
+    }
+    const tagRows = db.all<CandidateRow & { tag: string }>(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
+      ${guests.type} AS type, ${guests.status} AS status, ${guests.deletedAt} AS deletedAt, j.value AS tag
+      FROM ${guests}, json_each(${guests.tags}) AS j WHERE ${live} AND instr(lower(j.value), ${lower}) > 0`);
+    for (const r of tagRows) hit(r, 'tag', r.tag, r.tag.toLowerCase() === lower ? SCORES.tagExact : SCORES.tag);
+    const described = db.select({ ...candidateColumns, description: guests.description }).from(guests)
+      .where(and(live, sql`instr(lower(${guests.description}), ${lower}) > 0`)).all();
+    for (const r of described) {
+      const text = r.description ?? '';
+      hit(r, 'description', snippet(text, text.toLowerCase().indexOf(lower), q.length), SCORES.description);
+    }
+
+    const mac = macQuery(q);
+    const ip = ipQuery(q);
+    if (mac !== undefined || ip !== undefined) {
+      const address = ip?.split('/')[0] ?? '';
+      const ipMatch = (col: SQL): SQL => ip === undefined ? sql`0`
+        : ip.includes('/') ? sql`lower(${col}) = ${ip}`
+          : ip.endsWith('.') ? sql`substr(${col}, 1, ${ip.length}) = ${ip}`
+            : sql`(lower(${col}) = ${address} OR substr(lower(${col}), 1, ${address.length + 1}) IN (${address + '/'}, ${address + '.'}))`;
+      const macHit = mac === undefined ? sql`0` : sql`instr(upper(json_extract(j.value, '$.mac')), ${mac}) > 0`;
+      const nicRows = db.all<CandidateRow & { nic: string; mac: string | null; ip: string | null; ip6: string | null; macHit: number; ipHit: number; ip6Hit: number }>(sql`
+        SELECT * FROM (
+          SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node, ${guests.type} AS type,
+            ${guests.status} AS status, ${guests.deletedAt} AS deletedAt, json_extract(j.value, '$.key') AS nic,
+            json_extract(j.value, '$.mac') AS mac, json_extract(j.value, '$.ip') AS ip, json_extract(j.value, '$.ip6') AS ip6,
+            coalesce(${macHit}, 0) AS macHit,
+            coalesce(${ipMatch(sql`json_extract(j.value, '$.ip')`)}, 0) AS ipHit,
+            coalesce(${ipMatch(sql`json_extract(j.value, '$.ip6')`)}, 0) AS ip6Hit
+          FROM ${guests}, json_each(${guests.nics}) AS j
+          WHERE ${live})
+        WHERE macHit OR ipHit OR ip6Hit`);
+      for (const r of nicRows) {
+        if (r.macHit) hit(r, 'mac', `${r.nic} ${r.mac}`, r.mac === mac ? SCORES.macFull : SCORES.mac);
+        if (r.ipHit) hit(r, 'ip', `${r.nic} ${r.ip}`, r.ip?.split('/')[0] === address || r.ip === ip ? SCORES.ipExact : SCORES.ipPrefix);
+        if (r.ip6Hit) hit(r, 'ip', `${r.nic} ${r.ip6}`, r.ip6?.split('/')[0]?.toLowerCase() === address ? SCORES.ipExact : SCORES.ipPrefix);
+      }
+    }
+
+    const results: SearchResult[] = [...hits.values()];
+    for (const n of db.select({ cluster: nodes.cluster, node: nodes.node, status: nodes.status }).from(nodes).where(sql`instr(lower(${nodes.node}), ${lower}) > 0`).all()) {
+      results.push({ kind: 'node', ...n, score: n.node.toLowerCase() === lower ? SCORES.nameExact : SCORES.node, matches: [{ field: 'node', value: n.node }] });
+    }
+    const id = (r: SearchResult): number => (r.kind === 'guest' ? r.vmid : -1);
+    results.sort((a, b) => b.score - a.score || a.cluster.localeCompare(b.cluster) || id(a) - id(b) || (a.kind === 'node' && b.kind === 'node' ? a.node.localeCompare(b.node) : 0));
+    return { query: q, results: results.slice(0, limitInfo.limit), total: results.length, ...limitInfo };
+  });
+}
