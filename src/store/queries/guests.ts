@@ -2,10 +2,23 @@
 import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
-import { guestMetrics, guests, guestStats, guestTags } from '../schema.js';
-import { clampLimit, effectiveLastSeen, iso, likePattern, metricsJoin, oneRead, P, QUERY_LIMITS, QueryError, stringArray, type LimitInfo, type Runnable } from './shared.js';
+import { clusters, guestMetrics, guests, guestStats, guestTags } from '../schema.js';
+import { clampLimit, iso, metricsJoin, oneRead, P, QUERY_LIMITS, QueryError, stringArray, type LimitInfo, type Runnable } from './shared.js';
 
 // ---- guests: filters ------------------------------------------------------------------------------
+
+/** `*`/`?` glob (anchored) or plain substring, to a LIKE pattern with `\` as the escape character. */
+function likePattern(pattern: string): string {
+  const escaped = pattern.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+  return /[*?]/.test(pattern) ? escaped.replace(/\*/g, '%').replace(/\?/g, '_') : `%${escaped}%`;
+}
+
+/**
+ * The effective last-seen time of a guest row. A subquery rather than a join of `clusters`: the
+ * join makes SQLite sort every matching guest instead of walking the listing index for a page.
+ */
+const effectiveLastSeen = sql<number>`CASE WHEN ${guests.stale} = 1 OR ${guests.deletedAt} IS NOT NULL OR ${guests.missingCount} > 0
+  THEN ${guests.lastSeenAt} ELSE coalesce((SELECT ${clusters.lastSuccessAt} FROM ${clusters} WHERE ${clusters.name} = ${guests.cluster}), ${guests.lastSeenAt}) END`;
 
 export interface GuestFilter {
   cluster?: string;

@@ -1,7 +1,7 @@
 /** Pieces every query module uses: errors, limits, time and JSON conversions, the consistent read, placeholders. */
 import { and, eq, sql } from 'drizzle-orm';
 import type { Store } from '../db.js';
-import { clusters, guestMetrics, guests } from '../schema.js';
+import { guestMetrics, guests } from '../schema.js';
 
 /** Bad query input the caller can fix; `code` says which kind. */
 export class QueryError extends Error {
@@ -10,7 +10,6 @@ export class QueryError extends Error {
     super(message);
   }
 }
-
 
 export const iso = (ms: number | null | undefined): string | null => (ms == null ? null : new Date(ms).toISOString());
 
@@ -71,20 +70,7 @@ export function oneRead<T>(store: Store, fn: () => T): T {
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 export const ratio = (part: number, whole: number | null | undefined): number | null => (whole ? round3(part / whole) : null);
 
-/** `*`/`?` glob (anchored) or plain substring, to a LIKE pattern with `\` as the escape character. */
-export function likePattern(pattern: string): string {
-  const escaped = pattern.replace(/[\\%_]/g, (ch) => `\\${ch}`);
-  return /[*?]/.test(pattern) ? escaped.replace(/\*/g, '%').replace(/\?/g, '_') : `%${escaped}%`;
-}
-
 export const metricsJoin = and(eq(guestMetrics.cluster, guests.cluster), eq(guestMetrics.vmid, guests.vmid));
-
-/**
- * The effective last-seen time of a guest row. A subquery rather than a join of `clusters`: the
- * join makes SQLite sort every matching guest instead of walking the listing index for a page.
- */
-export const effectiveLastSeen = sql<number>`CASE WHEN ${guests.stale} = 1 OR ${guests.deletedAt} IS NOT NULL OR ${guests.missingCount} > 0
-  THEN ${guests.lastSeenAt} ELSE coalesce((SELECT ${clusters.lastSuccessAt} FROM ${clusters} WHERE ${clusters.name} = ${guests.cluster}), ${guests.lastSeenAt}) END`;
 
 /** A placeholder of a prepared query (store/prepared.ts). */
 export const P = (name: string): ReturnType<typeof sql.placeholder> => sql.placeholder(name);
