@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
 import { startMcpHttp, type McpHttpEndpoint, type Readiness } from './mcp/http.js';
 import { createMcpServer } from './mcp/server.js';
-import { syncStatus } from './store/queries.js';
+import { listClusters } from './store/queries.js';
 import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
@@ -304,7 +304,7 @@ export async function runServe(configPath: string | undefined): Promise<void> {
 /** Ready when every configured cluster has synced within the window. */
 function readiness(daemon: Daemon, now: number): Readiness {
   const maxAgeMs = daemon.config.mcp.http.readyMaxAgeSeconds * 1000;
-  const known = new Map(syncStatus(daemon.store, now).clusters.map((c) => [c.cluster, c]));
+  const known = new Map(listClusters(daemon.store, now).map((c) => [c.cluster, c]));
   const clusters = daemon.config.clusters.map((c) => {
     const s = known.get(c.name);
     const ageMs = s?.ageMs ?? null;
