@@ -5,7 +5,7 @@
  */
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
-import { freshness, getGuest, getNode, listGuests, listNodes, syncStatus } from '../store/queries.js';
+import { freshness, getGuest, getNode, listClusters, listGuests, listNodes, oneRead, syncStatus } from '../store/queries.js';
 import type { ToolContext } from './tool.js';
 
 /** Guests listed as resources; beyond this, list_guests pages through them. */
@@ -24,13 +24,15 @@ export function registerResources(server: McpServer, context: ToolContext): void
   server.registerResource(
     'cluster',
     new ResourceTemplate('proxmox://cluster/{name}', {
-      list: () => ({ resources: context.store ? syncStatus(context.store).clusters.map((c) => ({ uri: `proxmox://cluster/${c.cluster}`, name: c.cluster, mimeType: 'application/json' })) : [] }),
+      list: () => ({ resources: context.store ? listClusters(context.store).map((c) => ({ uri: `proxmox://cluster/${c.cluster}`, name: c.cluster, mimeType: 'application/json' })) : [] }),
     }),
     { title: 'Cluster', description: 'A cluster: sync status, freshness and its nodes.', mimeType: 'application/json' },
     (uri, vars) => {
       const name = one(vars.name);
-      const status = syncStatus(store(), context.now(), context.staleAfterMs).clusters.find((c) => c.cluster === name) ?? notFound(uri, `cluster ${name}`);
-      return json(uri, { ...status, nodes: listNodes(store(), name).items, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      return oneRead(store(), () => {
+        const status = syncStatus(store(), context.now(), context.staleAfterMs).clusters.find((c) => c.cluster === name) ?? notFound(uri, `cluster ${name}`);
+        return json(uri, { ...status, nodes: listNodes(store(), name).items, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      });
     },
   );
 
@@ -45,9 +47,11 @@ export function registerResources(server: McpServer, context: ToolContext): void
     }),
     { title: 'Guest', description: `A VM or container with its parsed config (the first ${LISTED_GUESTS} are listed; list_guests pages through all).`, mimeType: 'application/json' },
     (uri, vars) => {
-      const found = getGuest(store(), { cluster: one(vars.cluster), vmid: Number(one(vars.vmid)) });
-      if (found.kind !== 'found') notFound(uri, `guest ${one(vars.cluster)}/${one(vars.vmid)}`);
-      return json(uri, { ...found.guest, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      return oneRead(store(), () => {
+        const found = getGuest(store(), { cluster: one(vars.cluster), vmid: Number(one(vars.vmid)) });
+        if (found.kind !== 'found') notFound(uri, `guest ${one(vars.cluster)}/${one(vars.vmid)}`);
+        return json(uri, { ...found.guest, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      });
     },
   );
 
@@ -58,9 +62,11 @@ export function registerResources(server: McpServer, context: ToolContext): void
     }),
     { title: 'Node', description: 'A node: status, capacity (physical vs allocated), guest counts and storage.', mimeType: 'application/json' },
     (uri, vars) => {
-      const found = getNode(store(), one(vars.cluster), one(vars.node));
-      if (found.kind !== 'found') notFound(uri, `node ${one(vars.cluster)}/${one(vars.node)}`);
-      return json(uri, { ...found.node, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      return oneRead(store(), () => {
+        const found = getNode(store(), one(vars.cluster), one(vars.node));
+        if (found.kind !== 'found') notFound(uri, `node ${one(vars.cluster)}/${one(vars.node)}`);
+        return json(uri, { ...found.node, freshness: freshness(store(), context.now(), context.staleAfterMs) });
+      });
     },
   );
 }

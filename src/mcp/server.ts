@@ -8,7 +8,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { freshness, QueryError } from '../store/queries.js';
+import { freshness, oneRead, QueryError } from '../store/queries.js';
 import { freshnessLine } from './render.js';
 import { registerResources } from './resources.js';
 import { allTools } from './tools/index.js';
@@ -44,8 +44,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
         const store = deps.store;
         if (!store) return errorResult('No inventory yet: the daemon has not synced any cluster. Start `proxmox-inventory serve` (or run `proxmox-inventory sync --once`) and ask again.');
         try {
-          const answer = tool.handler(args as never, { ...deps, store });
-          const fresh = freshness(store, deps.now(), deps.staleAfterMs);
+          // The answer and its freshness from one snapshot: a sync committing meanwhile is in both or neither.
+          const { answer, fresh } = oneRead(store, () => ({ answer: tool.handler(args as never, { ...deps, store }), fresh: freshness(store, deps.now(), deps.staleAfterMs) }));
           return {
             content: [{ type: 'text', text: `${answer.text}\n${freshnessLine(fresh)}` }],
             structuredContent: { ...(answer.structured as Record<string, unknown>), freshness: fresh },

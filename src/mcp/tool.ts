@@ -1,7 +1,8 @@
 /**
  * How a tool is defined: one file per tool exports a `defineTool(...)` object; `createMcpServer`
- * registers them all. Handlers read the store only and return structured data plus a compact text
- * rendering; a miss the model can fix is a `ToolMiss` (an `isError` result with a hint).
+ * registers them all. Handlers read the store only (the server runs each in one consistent read,
+ * with the freshness it reports) and return structured data plus a compact text rendering; a miss
+ * the model can fix is a `ToolMiss` (an `isError` result with a hint).
  */
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';

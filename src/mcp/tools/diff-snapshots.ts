@@ -6,7 +6,6 @@
 import { z } from 'zod';
 import { currentInventory, diffSnapshots, listSnapshots, readSnapshot, type SnapshotBody, type SnapshotGuest } from '../../store/snapshots.js';
 import type { Store } from '../../store/db.js';
-import { oneRead } from '../../store/queries.js';
 import { shortTime, untrusted } from '../render.js';
 import { count } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
@@ -39,7 +38,7 @@ export const diffSnapshotsTool = defineTool({
   annotations: READ_ONLY,
   handler(args, { store, now }) {
     const a = load(store, args.from);
-    const b = args.to === undefined ? oneRead(store, () => currentInventory(store, now())) : load(store, args.to);
+    const b = args.to === undefined ? currentInventory(store, now()) : load(store, args.to);
     const d = diffSnapshots(a, b);
     const counts = { added: d.added.length, removed: d.removed.length, changed: d.changed.length, nodesAdded: d.nodes.added.length, nodesRemoved: d.nodes.removed.length, nodesChanged: d.nodes.changed.length };
     const truncated = Object.values(counts).some((n) => n > STRUCTURED_CAP);

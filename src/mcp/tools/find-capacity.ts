@@ -11,7 +11,7 @@
  * Ranked by memory left after placement (physical − allocated − asked), most first.
  */
 import { z } from 'zod';
-import { listNodes, listStorage, oneRead, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import { listNodes, listStorage, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import { bytes, untrusted } from '../render.js';
 import { amount, count, flag, text } from '../schemas.js';
 import type { Store } from '../../store/db.js';
@@ -120,7 +120,7 @@ export const findCapacityTool = defineTool({
   }).strict(),
   output: z.object({ rule: z.string(), fits: Rows, cannot: Rows }),
   annotations: READ_ONLY,
-  handler: (args, { store }) => oneRead(store, () => {
+  handler(args, { store }) {
     checkCluster(store, args.cluster);
     checkStorage(store, args.cluster, args.storage);
     const ask: Ask = { cores: args.cores, memory: Math.round(args.memoryGiB * GiB), disk: args.diskGiB === undefined ? undefined : Math.round(args.diskGiB * GiB), storage: args.storage, includeStale: args.includeStale ?? false };
@@ -137,5 +137,5 @@ export const findCapacityTool = defineTool({
       ...cannot.map((c) => line(c, ask, multi)),
     ];
     return { structured: { rule, fits, cannot }, text: lines.join('\n') };
-  }),
+  },
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { aggregate, listClusters, listGuests, listNodes, listStorage, oneRead, topGuests, type TopGuest } from '../../store/queries.js';
+import { aggregate, listClusters, listGuests, listNodes, listStorage, topGuests, type TopGuest } from '../../store/queries.js';
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
@@ -23,7 +23,7 @@ export const inventoryOverviewTool = defineTool({
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
-  handler: (args, { store, now, staleAfterMs }) => oneRead(store, () => {
+  handler(args, { store, now, staleAfterMs }) {
     checkCluster(store, args.cluster);
     const scope = args.cluster === undefined ? {} : { cluster: args.cluster };
     const clusters = listClusters(store, now(), staleAfterMs).filter((c) => args.cluster === undefined || c.cluster === args.cluster);
@@ -73,5 +73,5 @@ export const inventoryOverviewTool = defineTool({
     ];
     lines.push(...(issues.length ? issues.map((i) => `- ${i}`) : ['- none']));
     return { structured, text: lines.join('\n') };
-  }),
+  },
 });
