@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
-import { runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
+import { EXIT_FATAL, runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 import { isLoopbackHost } from './net.js';
 
 const USAGE = `proxmox-inventory <command> [options]
@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
       if (nodes < 1) throw new UsageError('--nodes: at least 1');
       const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
       if (!(lxcRatio >= 0 && lxcRatio <= 1)) throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
-      await runSim({
+      return runSim({
         guests: integer('guests', values.guests, 30),
         nodes,
         seed: integer('seed', values.seed, 1),
@@ -66,12 +66,10 @@ async function main(argv: string[]): Promise<number> {
         churnMs: integer('churn', values.churn, 0),
         envFile: values['write-env'] ?? 'data/sim.env',
       });
-      return 0;
     }
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
-      await runServe(values.config);
-      return 0;
+      return runServe(values.config);
     }
     case 'sync': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, once: { type: 'boolean' } } });
@@ -92,8 +90,7 @@ async function main(argv: string[]): Promise<number> {
       return runCheck(values.config);
     }
     case 'demo':
-      await runDemo();
-      return 0;
+      return runDemo();
     case 'help':
     case '--help':
     case '-h':
@@ -106,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // After a fault, handles in an unknown state (a socket, a timer) must not keep the process alive.
+    if (code === EXIT_FATAL) process.exit(code);
     process.exitCode = code;
   },
   (err: unknown) => {

@@ -20,20 +20,48 @@ import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettin
 import { startScheduler } from './sync/scheduler.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from './sim/server.js';
 
-/** Runs `close` once on SIGINT/SIGTERM, then exits; a second signal exits at once. */
-export function onShutdown(close: () => Promise<void>, log: Logger): Promise<void> {
+/** The exit code after an exception nothing caught (EX_SOFTWARE): a supervisor restarts the daemon. */
+export const EXIT_FATAL = 70;
+
+/**
+ * Runs until SIGINT/SIGTERM, or until an exception or rejection that nothing caught, then runs
+ * `close` once and resolves with the exit code: 0 after a signal, EXIT_FATAL after a fault. A
+ * process in a state nobody planned for does not carry on (Node's own advice for
+ * `uncaughtException`): it logs the fault, closes the store and its port cleanly, and exits for its
+ * supervisor to restart it; a close that hangs past `closeDeadlineMs` exits anyway. A second signal
+ * exits at once.
+ */
+export function runUntilStopped(close: () => Promise<void>, log: Logger, { closeDeadlineMs = 10_000 } = {}): Promise<number> {
   return new Promise((resolveDone) => {
     let closing = false;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (closing) process.exit(130);
+    const stop = (code: number): void => {
+      if (closing) return;
       closing = true;
-      log.info({ signal }, 'shutting down');
+      const deadline = setTimeout(() => {
+        log.error({ closeDeadlineMs }, 'shutdown did not finish in time; exiting');
+        process.exit(code || 1);
+      }, closeDeadlineMs);
+      deadline.unref();
       close()
         .catch((err: unknown) => log.error({ err }, 'error during shutdown'))
-        .finally(() => resolveDone());
+        .finally(() => {
+          clearTimeout(deadline);
+          resolveDone(code);
+        });
     };
-    process.once('SIGINT', handler);
-    process.once('SIGTERM', handler);
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (closing) process.exit(130);
+      log.info({ signal }, 'shutting down');
+      stop(0);
+    };
+    const onFault = (err: unknown, origin: string): void => {
+      log.fatal({ err, origin }, 'unexpected error; shutting down cleanly so the supervisor can restart the daemon');
+      stop(EXIT_FATAL);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    process.on('uncaughtException', onFault);
+    process.on('unhandledRejection', (reason) => onFault(reason, 'unhandledRejection'));
   });
 }
 
@@ -61,7 +89,7 @@ export interface SimCommandOptions extends SimulatorOptions {
   churnMs: number;
 }
 
-export async function runSim(options: SimCommandOptions): Promise<void> {
+export async function runSim(options: SimCommandOptions): Promise<number> {
   const log = createLogger(configFromEnv(undefined, true).log);
   const started = Date.now();
   const sim = await startSimulator(options);
@@ -76,7 +104,7 @@ export async function runSim(options: SimCommandOptions): Promise<void> {
   out.write(`  credentials  ${envFile} (mode 600; \`set -a; . ${options.envFile}; set +a\` then run proxmox-inventory)\n`);
   out.write(`  control      ${sim.url}/_sim/counters, /_sim/faults, /_sim/guests (docs/simulator.md)\n`);
   out.write('Ctrl-C stops it.\n');
-  await onShutdown(async () => {
+  return runUntilStopped(async () => {
     stopChurn();
     await sim.close();
   }, log);
@@ -117,7 +145,7 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
  * data/demo/inventory.db every 5 s while the simulator makes out-of-band changes, and the MCP
  * endpoint; it prints how to connect an MCP client.
  */
-export async function runDemo(): Promise<void> {
+export async function runDemo(): Promise<number> {
   const dataDir = resolve('data/demo');
   const envFile = resolve(dataDir, 'sim.env');
   rmSync(dataDir, { recursive: true, force: true }); // each demo starts from an empty inventory
@@ -165,7 +193,7 @@ export async function runDemo(): Promise<void> {
       if (!s.ok || Object.keys(s.changes).length) out.write(`${new Date().toISOString().slice(11, 19)} ${describeCycle(s)}\n`);
     },
   });
-  await onShutdown(async () => {
+  return runUntilStopped(async () => {
     stopChurn();
     await http.close();
     await scheduler.stop();
@@ -265,7 +293,7 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
 }
 
 /** `serve`: the schedules until SIGINT/SIGTERM, then a clean shutdown. */
-export async function runServe(configPath: string | undefined): Promise<void> {
+export async function runServe(configPath: string | undefined): Promise<number> {
   const daemon = createDaemon(configFromEnv(configPath));
   const { config, log } = daemon;
   const scheduler = startScheduler({
@@ -294,7 +322,7 @@ export async function runServe(configPath: string | undefined): Promise<void> {
     throw new ConfigError([`MCP_HTTP_HOST/MCP_HTTP_PORT (mcp.http): cannot listen on ${config.mcp.http.host}:${config.mcp.http.port} (${code}); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`]);
   }
   log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
-  await onShutdown(async () => {
+  return runUntilStopped(async () => {
     await http?.close();
     await scheduler.stop();
     await daemon.close();

@@ -42,22 +42,47 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 const refuse = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void =>
   send(res, status, { jsonrpc: '2.0', error: { code: -32000, message }, id: null }, headers);
 
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/** The path of a request target, or undefined when it is not one (`GET http://[ HTTP/1.1`). */
+function requestPath(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://x').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/**
+ * The body as text, or 'too large' as soon as it passes `limit` bytes (a chunked body has no
+ * content-length to check first). Reading stops there: the rest is never buffered.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string | 'too large'> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) {
-        resolve('too large');
-        req.destroy();
-      } else chunks.push(chunk);
-    });
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      resolve('too large');
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** A 413 the client can read before the connection closes (the unread rest of the body is dropped). */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  res.on('finish', () => req.destroy());
+  refuse(res, 413, `request body over ${limit} bytes; send less (mcp.http.maxBodyBytes in the config file sets the limit)`, { connection: 'close' });
 }
 
 export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): Promise<McpHttpEndpoint> {
@@ -76,11 +101,11 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
       const given = digest(req.headers.authorization ?? '');
       if (!timingSafeEqual(given, expectedToken)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
     }
-    if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuse(res, 413, `request body over ${options.maxBodyBytes} bytes`);
+    if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuseTooLarge(req, res, options.maxBodyBytes);
     let body: unknown;
     if (req.method === 'POST') {
       const text = await readBody(req, options.maxBodyBytes);
-      if (text === 'too large') return refuse(res, 413, `request body over ${options.maxBodyBytes} bytes`);
+      if (text === 'too large') return refuseTooLarge(req, res, options.maxBodyBytes);
       try {
         body = JSON.parse(text);
       } catch {
@@ -97,22 +122,34 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     await transport.handleRequest(req, res, body);
   }
 
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = requestPath(req.url);
+    if (path === undefined) return refuse(res, 400, 'malformed request target; MCP is at /mcp');
+    if (path === '/mcp') return handleMcp(req, res);
+    if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
+    if (path === '/readyz' && req.method === 'GET') {
+      const r = deps.readiness();
+      return send(res, r.ready ? 200 : 503, r);
+    }
+    send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });
+  }
+
+  // Every step of a request, parsing included, runs inside this guard: nothing a client sends
+  // may throw past it and take the daemon (and its sync) down.
   const http: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const handle = async (): Promise<void> => {
-      if (path === '/mcp') return handleMcp(req, res);
-      if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
-      if (path === '/readyz' && req.method === 'GET') {
-        const r = deps.readiness();
-        return send(res, r.ready ? 200 : 503, r);
-      }
-      send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });
-    };
-    handle().catch((err: unknown) => {
-      log.error({ err, path }, 'HTTP request failed');
+    route(req, res).catch((err: unknown) => {
+      log.error({ err, method: req.method }, 'HTTP request failed');
       if (!res.headersSent) refuse(res, 500, 'internal error; the server log has the details');
       else res.end();
     });
+  });
+  // Requests Node's parser rejects (bad request line, header overflow) and clients that hang up:
+  // a plain status where the socket still takes one, logged at debug (any client can cause them).
+  http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    log.debug({ code: err.code }, 'HTTP client error');
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

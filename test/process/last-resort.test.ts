@@ -1,0 +1,61 @@
+/**
+ * The daemon's last resort (runUntilStopped): an exception or rejection that nothing caught is
+ * logged, the close step runs (store and port released), and the process exits with EXIT_FATAL
+ * for its supervisor to restart it, instead of dying mid-write or running on in an unknown state.
+ * A signal still closes it with 0. Each case runs in a real child process.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { EXIT_FATAL } from '../../src/main.js';
+
+function run(body: string): { status: number | null; stdout: string; stderr: string } {
+  const script = `
+    import { runUntilStopped } from './src/main.ts';
+    import { createLogger } from './src/log.ts';
+    const log = createLogger({ level: 'info' });
+    const keepAlive = setInterval(() => {}, 1000);
+    const done = runUntilStopped(async () => { clearInterval(keepAlive); process.stdout.write('closed\\n'); }, log);
+    ${body}
+    const code = await done;
+    process.stdout.write('code ' + code + '\\n');
+    process.exitCode = code;
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('runUntilStopped', () => {
+  it('closes and resolves EXIT_FATAL after an uncaught exception', () => {
+    const r = run(`setTimeout(() => { throw new Error('boom from a timer'); }, 50);`);
+    expect(r.stdout).toBe(`closed\ncode ${EXIT_FATAL}\n`);
+    expect(r.status).toBe(EXIT_FATAL);
+    expect(r.stderr).toContain('"level":60');
+    expect(r.stderr).toContain('boom from a timer');
+  });
+
+  it('closes and resolves EXIT_FATAL after an unhandled rejection', () => {
+    const r = run(`setTimeout(() => { void Promise.reject(new Error('nobody awaited me')); }, 50);`);
+    expect(r.stdout).toBe(`closed\ncode ${EXIT_FATAL}\n`);
+    expect(r.stderr).toContain('nobody awaited me');
+    expect(r.stderr).toContain('unhandledRejection');
+  });
+
+  it('closes once and resolves 0 on SIGTERM', () => {
+    const r = run(`setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50);`);
+    expect(r.stdout).toBe('closed\ncode 0\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('exits anyway when the close step hangs past its deadline', () => {
+    const script = `
+      import { runUntilStopped } from './src/main.ts';
+      import { createLogger } from './src/log.ts';
+      setInterval(() => {}, 1000);
+      void runUntilStopped(() => new Promise(() => {}), createLogger({ level: 'info' }), { closeDeadlineMs: 200 });
+      setTimeout(() => { throw new Error('fault'); }, 50);
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(EXIT_FATAL);
+    expect(r.stderr).toContain('shutdown did not finish in time');
+  });
+});
