@@ -30,6 +30,11 @@ export const clusters = sqliteTable('clusters', {
    * was read after: a second writer (`sync --once` beside `serve`) cannot apply the same change twice.
    */
   lastRunId: integer('last_run_id'),
+  /**
+   * JSON { signal: problem } for change signals this cluster cannot give (e.g. `log`: the token
+   * lacks Sys.Syslog, so /cluster/log hides other users' edits); null when every signal works.
+   */
+  signalProblems: text('signal_problems'),
 });
 
 export const nodes = sqliteTable('nodes', {
@@ -238,7 +243,11 @@ export const syncRuns = sqliteTable('sync_runs', {
   /** JSON: { "guest.updated": 3, … } */
   changes: text('changes').notNull().default('{}'),
   warnings: integer('warnings').notNull().default(0),
-}, (t) => [index('sync_runs_cluster').on(t.cluster, t.id)]);
+}, (t) => [
+  index('sync_runs_cluster').on(t.cluster, t.id),
+  // The latest successful run without scanning a long failure streak.
+  index('sync_runs_cluster_ok').on(t.cluster, t.ok, t.id),
+]);
 
 /** The outbox and the change history: written in the same transaction as the change. */
 export const events = sqliteTable('events', {

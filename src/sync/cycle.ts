@@ -353,7 +353,7 @@ function recordFailure(deps: CycleDeps, state: ClusterState, result: CycleSummar
 }
 
 function emptyCluster(name: string): ClusterState['cluster'] & object {
-  return { name, clusterName: null, pveVersion: null, quorate: null, stale: false, lastAttemptAt: null, lastSuccessAt: null, lastError: null, consecutiveFailures: 0, logCursors: null, lastSweepAt: null, lastRunId: null };
+  return { name, clusterName: null, pveVersion: null, quorate: null, stale: false, lastAttemptAt: null, lastSuccessAt: null, lastError: null, consecutiveFailures: 0, logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null };
 }
 
 export interface ClusterSync {
