@@ -195,7 +195,8 @@ describe('list_guests', () => {
     expect(lines[1]).toBe('vmid name type node status maxmem');
     const sim = h.sim.cluster;
     expect(s.guests[0]!.maxmem).toBe(Math.max(...[...sim.guests.values()].map((g) => sim.maxmem(g))));
-    expect(lines[2]!.split(' ').at(-1)).toBe(bytes(s.guests[0]!.maxmem as number));
+    expect(s.guests[0]!.maxmem).toBe(16 * GiB); // the generator's largest size; the text says it in G
+    expect(lines[2]!.split(' ').at(-1)).toBe('16G');
     const wide = await ok<Page>('list_guests', { cluster: 'lab', limit: 2, fields: ['vmid', 'tags', 'memoryMib'] });
     expect(wide.lines[1]).toBe('vmid tags memoryMib');
     expect(Object.keys(wide.s.guests[0]!)).toEqual(['vmid', 'tags', 'memoryMib']);
@@ -212,7 +213,9 @@ describe('list_nodes and get_node', () => {
     expect(lines).toHaveLength(5);
     const pve1 = want.find((n) => n.node === 'pve1')!;
     const r3 = (x: number): string => (Math.round(x * 1000) / 1000).toFixed(2);
-    expect(lines[1]).toBe(`pve1 online ${lines[1]!.split(' ')[2]} ${pve1.vcpus}/${pve1.maxcpu}=${r3(pve1.vcpus / pve1.maxcpu)}x ${bytes(pve1.mem)}/${bytes(pve1.maxmem)}=${r3(pve1.mem / pve1.maxmem)}x ${lines[1]!.split(' ')[5]} ${pve1.guests} ${pve1.running}`);
+    // Seed 11 gives pve1 314.5 GiB allocated of 384 GiB: the memory cell is written out, rounding included.
+    expect([pve1.mem / GiB, pve1.maxmem / GiB]).toEqual([314.5, 384]);
+    expect(lines[1]).toBe(`pve1 online ${lines[1]!.split(' ')[2]} ${pve1.vcpus}/${pve1.maxcpu}=${r3(pve1.vcpus / pve1.maxcpu)}x 315G/384G=0.82x ${lines[1]!.split(' ')[5]} ${pve1.guests} ${pve1.running}`);
     expect(lines[3]).toMatch(/^pve3 offline,STALE /);
     expect((await ok<{ nodes: unknown[] }>('list_nodes')).s.nodes).toHaveLength(6);
     expect(await miss('list_nodes', { cluster: 'nope' })).toContain('Known clusters: edge, lab.');
@@ -226,7 +229,8 @@ describe('list_nodes and get_node', () => {
     expect(s.node.storage.map((st) => st.storage).sort()).toEqual(h.sim.cluster.storages.filter((st) => st.nodes.includes('pve2')).map((st) => st.storage).sort());
     expect(s.node.storage.find((st) => st.storage === 'ceph-vm')).toMatchObject({ shared: true, nodes: ['pve1', 'pve2', 'pve3', 'pve4'] });
     expect(lines[0]).toMatch(/^lab\/pve2: online; ip 192\.0\.2\.12; uptime \d+d\d\dh; load \d+%$/);
-    expect(text).toContain(`memory: ${bytes(want.maxmem)} physical`);
+    expect(want.maxmem).toBe(512 * GiB);
+    expect(text).toContain('memory: 512G physical');
     expect(await miss('get_node', { node: 'pve9', cluster: 'lab' })).toBe('No node "pve9" in cluster lab. Closest known nodes: lab/pve1, lab/pve2, lab/pve3, lab/pve4, edge/pve1.');
     expect(await miss('get_node', { node: 'pve1', cluster: 'nope' })).toContain('Known clusters: edge, lab.');
   });
@@ -287,13 +291,19 @@ describe('find_capacity', () => {
       expect(c.storage).toEqual({ storage: 'ceph-vm', shared: true, free: ceph, freeAfter: ceph - 10 * GiB });
       const fits = c.node !== 'pve3' && n.maxmem - n.mem >= ask && n.maxmem - u >= ask && n.maxcpu >= 2 && ceph >= 10 * GiB;
       expect(c.fits, c.node).toBe(fits);
-      expect(text).toContain(`${c.node} ${fits ? 'FITS' : 'no'}: mem ${bytes(n.maxmem)} - ${bytes(n.mem)} alloc = ${signedBytes(n.maxmem - n.mem)} free - ${bytes(ask)} = ${signedBytes(n.maxmem - n.mem - ask)} left`);
+      expect(text).toContain(`${c.node} ${fits ? 'FITS' : 'no'}: mem ${bytes(n.maxmem)} - ${bytes(n.mem)} alloc = ${signedBytes(n.maxmem - n.mem)} free - ${memoryGiB}G = ${signedBytes(n.maxmem - n.mem - ask)} left`);
     }
+    // The same arithmetic written out for two nodes of seed 11: pve1 has 314.5 GiB allocated of
+    // 384 GiB, pve4 is overcommitted (404.5 GiB of 256 GiB), so its free memory is negative.
+    const inGiB = Object.fromEntries(nodes.map((n) => [n.node, [n.maxmem / GiB, n.mem / GiB]]));
+    expect([inGiB.pve1, inGiB.pve4]).toEqual([[384, 314.5], [256, 404.5]]);
+    expect(text).toMatch(new RegExp(`\\npve1 (FITS|no): mem 384G - 315G alloc = 70G free - ${memoryGiB}G = `));
+    expect(text).toContain(`\npve4 no: mem 256G - 405G alloc = -149G free - ${memoryGiB}G = -${149 + memoryGiB}G left`);
     expect(s.fits.length).toBeGreaterThan(0);
     expect(s.cannot.length).toBeGreaterThan(1);
     expect(s.fits.map((c) => c.memory.freeAfter)).toEqual(s.fits.map((c) => c.memory.freeAfter).sort((a, b) => b - a));
     expect(s.cannot.find((c) => c.node === 'pve3')!.reasons).toContain('node offline');
-    expect(lines[0]).toBe(`${s.fits.length} of 4 nodes can take 2 cores, ${bytes(ask)} memory, 10G disk on ceph-vm; allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped.`);
+    expect(lines[0]).toBe(`${s.fits.length} of 4 nodes can take 2 cores, ${memoryGiB}G memory, 10G disk on ceph-vm; allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped.`);
     expect(lines[1]).toMatch(new RegExp(`^${s.fits[0]!.node} FITS: `));
     expect(lines).toHaveLength(1 + 4);
   });
