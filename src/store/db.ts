@@ -1,6 +1,7 @@
 /**
  * Opening the store: one SQLite file in WAL mode (readers never block the writer and see either
- * the previous cycle or the new one), migrations applied at start by the writer, and write
+ * the previous cycle or the new one), migrations applied at start by the writer under the write
+ * lock (so processes opening the file together apply each migration once), and write
  * transactions that always begin IMMEDIATE so a busy writer waits instead of failing.
  */
 import { mkdirSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -41,7 +42,7 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
   const sqlite = new Database(path, { readonly, fileMustExist: readonly });
   sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
   if (!readonly) {
-    sqlite.pragma('journal_mode = WAL');
+    enableWal(sqlite, busyTimeoutMs);
     // better-sqlite3 builds with WAL synchronous=NORMAL; the outbox deserves fsync at each commit (one per cycle).
     sqlite.pragma('synchronous = FULL');
     // After a checkpoint, keep the WAL file at most this big (it grows while readers hold old snapshots).
@@ -51,7 +52,7 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
   const db = drizzle(sqlite, { schema });
   if (!readonly) {
     try {
-      migrate(db, { migrationsFolder: MIGRATIONS });
+      migrate(sqlite);
     } catch (err) {
       sqlite.close();
       // Development versions rewrote the first migration; a database one of them made cannot be brought forward.
@@ -69,4 +70,52 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
     write: (fn) => sqlite.transaction(fn).immediate(),
     close: () => sqlite.close(),
   };
+}
+
+/**
+ * `PRAGMA journal_mode = WAL`, retried while the file is busy. A new file starts in rollback
+ * mode, where the switch needs an exclusive lock on top of the shared one the pragma already
+ * holds: two processes switching at once deadlock, and SQLite answers one of them SQLITE_BUSY at
+ * once instead of waiting (busy_timeout does not apply). By its retry the other has switched the
+ * file, and the pragma finds it in WAL mode already.
+ */
+function enableWal(sqlite: Database.Database, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let ms = 1; ; ms = Math.min(ms * 2, 50)) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, ms); // openStore is synchronous: a short blocking sleep, as SQLite's own busy handler does
+    }
+  }
+}
+
+/**
+ * Applies the pending migrations in one `BEGIN IMMEDIATE` transaction: the check of what is
+ * applied and the applying happen under the write lock, so when several processes open a new (or
+ * older) database at once, one migrates and the others wait (busy_timeout) and then find nothing
+ * to do. drizzle's own migrator (drizzle-orm 0.45, SQLiteSyncDialect.migrate) reads the last
+ * applied migration in autocommit mode and only then sends a raw `BEGIN`, so two processes could
+ * both decide to apply the same migration, and the loser failed with "table … already exists";
+ * wrapping it in a transaction does not help, since its raw `BEGIN` throws "cannot start a
+ * transaction within a transaction". This is the same procedure, with the same bookkeeping
+ * (`__drizzle_migrations` rows of hash and folder time, compared by time), so databases either
+ * one migrated stay interchangeable. As with drizzle's, every statement runs inside the
+ * transaction: a `PRAGMA foreign_keys` in a migration would have no effect.
+ */
+function migrate(sqlite: Database.Database): void {
+  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS });
+  sqlite.transaction(() => {
+    sqlite.exec('CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)');
+    const last = sqlite.prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1').pluck().get() as number | undefined;
+    const record = sqlite.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)');
+    for (const migration of migrations) {
+      if (last != null && Number(last) >= migration.folderMillis) continue;
+      for (const statement of migration.sql) sqlite.exec(statement);
+      record.run(migration.hash, migration.folderMillis);
+    }
+  }).immediate();
 }
