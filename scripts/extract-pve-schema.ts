@@ -17,6 +17,10 @@ import { fileURLToPath } from 'node:url';
 
 export const ENDPOINTS = [
   'GET /version',
+  'GET /access/permissions',
+  // Not served: its return properties are the privilege catalogue (AccessControl.pm $valid_privs),
+  // which the simulator grants in full to the root token.
+  'GET /access/roles/{roleid}',
   'GET /cluster/resources',
   'GET /cluster/status',
   'GET /cluster/tasks',

@@ -39,6 +39,15 @@ const FORMATS: Record<string, { re: RegExp; what: string }> = {
   'pve-poolid': { re: /^[A-Za-z0-9_\-.]+(?:\/[A-Za-z0-9_\-.]+){0,2}$/, what: 'pool ID' },
 };
 
+/**
+ * A schema pattern as JSONSchema.pm matches it (`m/^$pattern$/`). `(?^:…)` is how Perl prints a
+ * qr// without flags and `(?>…)` an atomic group; JS has neither, and for a whole-string match a
+ * plain group accepts the same strings (e.g. the `userid` of GET /access/permissions).
+ */
+function perlPattern(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern.replaceAll('(?^:', '(?:').replaceAll('(?>', '(?:')})$`);
+}
+
 const TRUE = /^(1|on|yes|true)$/i;
 const FALSE = /^(0|off|no|false)$/i;
 
@@ -65,7 +74,7 @@ function checkValue(schema: ParamSchema, raw: string | string[]): { value?: stri
     default: {
       if (schema.enum && !schema.enum.includes(text)) return { error: `value '${text}' does not have a value in the enumeration '${schema.enum.join(', ')}'` };
       if (schema.maxLength !== undefined && text.length > schema.maxLength) return { error: `value may only be ${schema.maxLength} characters long` };
-      if (schema.pattern && !new RegExp(`^(?:${schema.pattern})$`).test(text)) return { error: `value does not match the regex pattern` };
+      if (schema.pattern && !perlPattern(schema.pattern).test(text)) return { error: `value does not match the regex pattern` };
       const format = typeof schema.format === 'string' ? FORMATS[schema.format] : undefined;
       if (format && !format.re.test(text)) return { error: `invalid format - invalid ${format.what} '${text}'` };
       return { value: text };

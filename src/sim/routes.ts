@@ -4,6 +4,7 @@
  * at once and finish as tasks; checks Proxmox makes before forking answer as HTTP errors, checks
  * its workers make fail inside the task.
  */
+import { effectivePermissions, privilegesOnPath } from './access.js';
 import { diskVolumes } from './guest-config.js';
 import { PveHttpError, paramError, type SimCluster, type SimGuest, type SimNode, type TaskOutcome } from './state.js';
 import { permits, type Params, type Privileges } from './params.js';
@@ -16,6 +17,8 @@ export interface RouteContext {
   user: string;
   /** The caller's privileges, for handlers that list only what the caller may see. */
   privs: Privileges;
+  /** Privileges of another user or token (`user@realm` or `user@realm!tokenid`); undefined when unknown. */
+  privilegesOf?: (userid: string) => Privileges | undefined;
   fingerprint: string | undefined;
   node?: SimNode;
   guest?: SimGuest;
@@ -309,6 +312,31 @@ const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
   return new Reply(slice.map((t, i) => ({ n: start + i + 1, t })), { total: lines.length });
 };
 
+/**
+ * Cluster.pm `log`: without Sys.Syslog on `/` the caller gets only the lines logged under its own
+ * id. pmxcfs (logger.c `clog_dump_json`) compares the whole ident, so a token sees the lines of
+ * that token, not those of its user; `max` counts the lines it returns.
+ */
+const clusterLog: Route['handler'] = ({ cluster: c, params, user, privs }) => {
+  const max = Number(params.max ?? 50);
+  const visible = privs.has('*') || privs.has('Sys.Syslog') ? c.clusterLog : c.clusterLog.filter((e) => e.user === user);
+  return visible.slice(-max).reverse().map((e) => ({ ...e, id: `${e.uid}:${e.node}` }));
+};
+
+/**
+ * API2/AccessControl.pm `permissions`: one's own privileges, or an owned token's; anyone else's
+ * needs Sys.Audit on /access. With `path`, only that path (`{ path: {} }` when nothing is held
+ * there); without, the whole tree of RPCEnvironment.pm `get_effective_permissions`.
+ */
+const accessPermissions: Route['handler'] = ({ cluster: c, params, user, privs, privilegesOf }) => {
+  const userid = params.userid === undefined ? user : String(params.userid);
+  const owner = userid.includes('!') ? userid.slice(0, userid.indexOf('!')) : undefined;
+  if (userid !== user && owner !== user && !privs.has('*') && !privs.has('Sys.Audit')) throw new PveHttpError(403, 'Permission check failed (/access, Sys.Audit)');
+  const target = userid === user ? privs : privilegesOf?.(userid) ?? new Set<string>();
+  if (params.path) return { [String(params.path)]: privilegesOnPath(target) };
+  return effectivePermissions(c, target);
+};
+
 /** Config.pm `index` skips, without an error, each storage the caller may neither audit nor allocate on. */
 const STORAGE_READ = ['perm', '/storage/{storage}', ['Datastore.Audit', 'Datastore.AllocateSpace'], 'any', 1];
 
@@ -367,10 +395,8 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/cluster/resources', handler: ({ cluster: c, params }) => view.clusterResources(c, params.type as string | undefined) },
   { method: 'GET', path: '/cluster/status', handler: ({ cluster: c }) => view.clusterStatus(c) },
   { method: 'GET', path: '/cluster/tasks', handler: ({ cluster: c }) => c.clusterTaskWindow().map((t) => view.taskEntry(t, true)) },
-  { method: 'GET', path: '/cluster/log', handler: ({ cluster: c, params }) => {
-    const max = Number(params.max ?? 50);
-    return c.clusterLog.slice(-max).reverse().map((e) => ({ ...e, id: `${e.uid}:${e.node}` }));
-  } },
+  { method: 'GET', path: '/access/permissions', handler: accessPermissions },
+  { method: 'GET', path: '/cluster/log', handler: clusterLog },
   { method: 'GET', path: '/cluster/nextid', handler: ({ cluster: c, params }) => {
     if (params.vmid === undefined) return String(c.nextFreeVmid());
     if (c.guests.has(Number(params.vmid))) throw paramError({ vmid: `VM ${params.vmid} already exists` });

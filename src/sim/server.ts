@@ -68,7 +68,8 @@ const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
   return { ...route, re: new RegExp(`^${pattern}$`), names, key: `${route.method} ${route.path}` };
 });
 
-const AUDIT_PRIVS: Privileges = new Set(['VM.Audit', 'Sys.Audit', 'Datastore.Audit', 'Pool.Audit', 'SDN.Audit', 'Mapping.Audit']);
+/** The PVEAuditor role of PVE 9 (AccessControl.pm: every privilege group's `audit` list); it lacks Sys.Syslog. */
+const AUDIT_PRIVS: Privileges = new Set(['VM.Audit', 'VM.GuestAgent.Audit', 'Sys.Audit', 'Datastore.Audit', 'Pool.Audit', 'SDN.Audit', 'Mapping.Audit']);
 const ALL_PRIVS: Privileges = new Set(['*']);
 const MAX_BODY = 1 << 20;
 
@@ -132,6 +133,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const privileges = new Map<string, Privileges>([
     [`${tokens.full.id}=${tokens.full.secret}`, ALL_PRIVS],
     [`${tokens.auditor.id}=${tokens.auditor.secret}`, AUDIT_PRIVS],
+  ]);
+  // Tokens without privilege separation hold what their user holds (RPCEnvironment.pm `permissions`).
+  const principals = new Map<string, Privileges>([
+    [tokens.full.id, ALL_PRIVS], ['root@pam', ALL_PRIVS],
+    [tokens.auditor.id, AUDIT_PRIVS], ['auditor@pve', AUDIT_PRIVS],
   ]);
   const counts = new Map<string, number>();
   let total = 0;
@@ -236,7 +242,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       guest = cluster.guests.get(Number(params.vmid));
       if (!guest || guest.node !== node!.name || guest.type !== type) throw noSuchConfig(node!.name, type, String(params.vmid));
     }
-    const result = route.handler({ cluster, params, user: auth.user, privs: auth.privs, fingerprint: cert?.fingerprint, node, guest });
+    const privilegesOf = (userid: string): Privileges | undefined => principals.get(userid);
+    const result = route.handler({ cluster, params, user: auth.user, privs: auth.privs, privilegesOf, fingerprint: cert?.fingerprint, node, guest });
     if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
     else send(res, 200, 'OK', { data: result ?? null });
   }

@@ -710,6 +710,42 @@ export function checkGuestStatusCurrent(data: unknown, type: 'qemu' | 'lxc'): st
 }
 
 // ---------------------------------------------------------------------------
+// GET /access/permissions
+
+/** An ACL path: `/`, or `/a/b` without a trailing slash (AccessControl.pm `normalize_path`). */
+const ACL_PATH_RE = /^\/([^/\s]+(\/[^/\s]+)*)?$/;
+/** `VM.Audit`, `VM.GuestAgent.Audit`, `Permissions.Modify`: a group, a dot, a name. */
+const PRIVILEGE_RE = /^[A-Z][A-Za-z]*(\.[A-Z][A-Za-z]*)+$/;
+
+/**
+ * GET /access/permissions (API2/AccessControl.pm `permissions`): ACL path → privilege →
+ * propagate flag. The flag is a number: user.cfg's parser stores `$propagate ? 1 : 0`, root gets
+ * 1, pool-derived roles 0. Without `?path=`, RPCEnvironment.pm `get_effective_permissions` leaves
+ * out every path where nothing is held; with it, the answer is that one path, empty or not.
+ */
+export function checkAccessPermissions(data: unknown, requestedPath?: string): string[] {
+  if (!isRecord(data)) return [`$: expected object, got ${describeValue(data)}`];
+  const problems: string[] = [];
+  if (requestedPath !== undefined && JSON.stringify(Object.keys(data)) !== JSON.stringify([requestedPath])) {
+    problems.push(`$: ?path=${requestedPath} answers that path only, got ${JSON.stringify(Object.keys(data))}`);
+  }
+  for (const [path, privileges] of Object.entries(data)) {
+    const at = propertyPath('$', path);
+    if (!ACL_PATH_RE.test(path)) problems.push(`${at}: ${JSON.stringify(path)} is not an ACL path`);
+    if (!isRecord(privileges)) {
+      problems.push(`${at}: expected object, got ${describeValue(privileges)}`);
+      continue;
+    }
+    if (requestedPath === undefined && Object.keys(privileges).length === 0) problems.push(`${at}: a path without privileges is left out`);
+    for (const name of Object.keys(privileges)) {
+      if (!PRIVILEGE_RE.test(name)) problems.push(`${propertyPath(at, name)}: ${JSON.stringify(name)} is not a privilege name`);
+      requireZeroOne(privileges, name, at, problems);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------
 // Helpers
 
 function checkEachEntry(data: unknown, check: (entry: Entry, path: string, problems: string[]) => void): string[] {

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import {
-  checkClusterResources, checkClusterStatus, checkClusterTasks, checkErrorResponse, checkGuestConfig,
+  checkAccessPermissions, checkClusterResources, checkClusterStatus, checkClusterTasks, checkErrorResponse, checkGuestConfig,
   checkGuestStatusCurrent, checkNextId, checkNodes, checkNodeTasks, checkSnapshotList, checkStorageConfig, checkStorageStatus,
   checkTaskLog, checkTaskStatus, checkUpid,
 } from '../contract/pve-shapes.js';
@@ -188,6 +188,8 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     const upidNode = finishedUpid.split(':')[1]!;
     return [
       ['GET /version', '/version', undefined],
+      ['GET /access/permissions', '/access/permissions', (d) => checkAccessPermissions(d)],
+      ['GET /access/permissions', '/access/permissions?path=/', (d) => checkAccessPermissions(d, '/')],
       ['GET /cluster/resources', '/cluster/resources', checkClusterResources],
       ['GET /cluster/resources', '/cluster/resources?type=vm', checkClusterResources],
       ['GET /cluster/resources', '/cluster/resources?type=node', checkClusterResources],
