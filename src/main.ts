@@ -17,7 +17,9 @@ import { startChurn } from './sim/churn.js';
 import { openStore, type Store } from './store/db.js';
 import { takeSnapshotWithRetention } from './store/snapshots.js';
 import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettings } from './sync/cycle.js';
+import { countCalls } from './sync/counting-client.js';
 import { startScheduler } from './sync/scheduler.js';
+import { clusterLogProblem } from './sync/signals.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from './sim/server.js';
 
 /** The exit code after an exception nothing caught (EX_SOFTWARE): a supervisor restarts the daemon. */
@@ -110,18 +112,25 @@ export async function runSim(options: SimCommandOptions): Promise<number> {
   }, log);
 }
 
-/** One bulk look at a cluster: version, resources and status; prints a line, returns success. */
+/**
+ * One bulk look at a cluster: version, resources, status and the token's privileges on `/`; prints
+ * a line (and a warning line for a change signal the token cannot see), returns success.
+ */
 async function checkCluster(cluster: ClusterConfig, log: Logger): Promise<boolean> {
-  const client = createClient(cluster, log);
+  const { client, total } = countCalls(createClient(cluster, log));
   const started = Date.now();
   try {
-    const [version, resources, status] = await Promise.all([client.version(), client.clusterResources(), client.clusterStatus()]);
+    const [version, resources, status, permissions] = await Promise.all([
+      client.version(), client.clusterResources(), client.clusterStatus(), client.permissions('/').catch((err: unknown) => err as Error),
+    ]);
     const qemu = resources.guests.filter((g) => g.type === 'qemu').length;
     const online = status.nodes.filter((n) => n.online).length;
     process.stdout.write(
       `${cluster.name}: ok, Proxmox VE ${version.version}, ${status.nodes.length} nodes (${online} online, ${status.cluster?.quorate === false ? 'NOT quorate' : 'quorate'}), ` +
-        `${resources.guests.length} guests (${qemu} qemu, ${resources.guests.length - qemu} lxc), ${resources.storage.length} storage entries; 3 API calls in ${Date.now() - started} ms\n`,
+        `${resources.guests.length} guests (${qemu} qemu, ${resources.guests.length - qemu} lxc), ${resources.storage.length} storage entries; ${total()} API calls in ${Date.now() - started} ms\n`,
     );
+    const problem = permissions instanceof Error ? `cannot read the token's privileges: ${permissions.message}` : clusterLogProblem(permissions);
+    if (problem) process.stdout.write(`${cluster.name}: warning: ${problem}\n`);
     return true;
   } catch (err) {
     process.stdout.write(`${cluster.name}: FAILED: ${(err as Error).message}\n`);

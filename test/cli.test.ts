@@ -64,8 +64,20 @@ describe('proxmox-inventory CLI', () => {
 
     const check = await run(['check'], env);
     expect(check.stderr).toBe('');
-    expect(check.stdout).toMatch(/^default: ok, Proxmox VE 9\.1\.1, 16 nodes \(16 online, quorate\), 10000 guests \(\d+ qemu, \d+ lxc\), 64 storage entries; 3 API calls in \d+ ms\n$/);
+    // version, resources, status and the token's privileges on / (the full token has Sys.Syslog: no warning)
+    expect(check.stdout).toMatch(/^default: ok, Proxmox VE 9\.1\.1, 16 nodes \(16 online, quorate\), 10000 guests \(\d+ qemu, \d+ lxc\), 64 storage entries; 4 API calls in \d+ ms\n$/);
     expect(check.code).toBe(0);
+
+    // The read-only token the env file names in a comment: PVEAuditor, without Sys.Syslog.
+    const [, auditorId, auditorSecret] = /^# read-only token: PVE_TOKEN_ID=(\S+) PVE_TOKEN_SECRET=(\S+)$/m.exec(readFileSync(envFile, 'utf8'))!;
+    const audited = await run(['check'], { ...env, PVE_TOKEN_ID: auditorId!, PVE_TOKEN_SECRET: auditorSecret! });
+    expect(audited.stderr).toBe('');
+    expect(audited.code).toBe(0);
+    expect(audited.stdout).toMatch(new RegExp(
+      '^default: ok, Proxmox VE 9\\.1\\.1, 16 nodes .*; 4 API calls in \\d+ ms\n' +
+      "default: warning: the token lacks Sys\\.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the hourly sweep instead " +
+      '\\(grant a role with Sys\\.Syslog, README: The API token\\)\n$',
+    ));
 
     const unpinned = await run(['check'], { ...env, PVE_FINGERPRINT: '' });
     expect(unpinned.code).toBe(1);

@@ -1,5 +1,5 @@
 import type {
-  ClusterLogEntry, ClusterResources, ClusterStatus, GuestConfig, GuestRef, GuestStatus, NodeListEntry,
+  AccessPermissions, ClusterLogEntry, ClusterResources, ClusterStatus, GuestConfig, GuestRef, GuestStatus, NodeListEntry,
   SnapshotList, Task, TaskLogLine, TaskStatus, Version,
 } from './types.js';
 import type { TaskResult, WaitForTaskOptions } from './tasks.js';
@@ -21,6 +21,11 @@ export interface ProxmoxClient {
   clusterTasks(): Promise<Task[]>;
   clusterLog(max?: number): Promise<ClusterLogEntry[]>;
   nodes(): Promise<NodeListEntry[]>;
+  /**
+   * The token's own privileges per ACL path (GET /access/permissions); with `path`, that path only
+   * (e.g. `'/'`, where Sys.Syslog must be for /cluster/log to show other users' lines).
+   */
+  permissions(path?: string): Promise<AccessPermissions>;
 
   guestConfig(ref: GuestRef): Promise<GuestConfig>;
   guestStatus(ref: GuestRef): Promise<GuestStatus>;

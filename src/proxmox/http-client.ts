@@ -11,7 +11,7 @@ import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
 import { sleep, waitForTask } from './tasks.js';
 import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
 import {
-  ClusterLogEntrySchema, ClusterStatusEntrySchema, coerceGuestResource, coerceNodeResource, coercePoolResource,
+  AccessPermissionsSchema, ClusterLogEntrySchema, ClusterStatusEntrySchema, coerceGuestResource, coerceNodeResource, coercePoolResource,
   coerceStorageResource, GuestStatusSchema, NodeListEntrySchema, ShapeError, SnapshotEntrySchema, TaskLogLineSchema,
   TaskSchema, TaskStatusSchema, VersionSchema,
   type ClusterResources, type ClusterStatus, type GuestConfig, type GuestRef, type SnapshotList,
@@ -249,6 +249,10 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
 
     async nodes() {
       return parseList('/nodes', (await call('GET', '/nodes')).data, NodeListEntrySchema);
+    },
+
+    async permissions(path) {
+      return parseOne('/access/permissions', (await call('GET', '/access/permissions', { path })).data, AccessPermissionsSchema);
     },
 
     async guestConfig(ref) {

@@ -226,6 +226,15 @@ export const ClusterLogEntrySchema = z.object({
 });
 export type ClusterLogEntry = z.infer<typeof ClusterLogEntrySchema>;
 
+/**
+ * GET /access/permissions: path → privilege → propagate flag. A privilege listed on a path is held
+ * there whatever its flag (RPCEnvironment.pm `permissions`: "to determine whether a privilege is
+ * set, check for definedness"); the flag only says whether it was granted with propagation.
+ * The flag is 1 or 0 on the wire (user.cfg is parsed to `$propagate ? 1 : 0`); true, 1 and "1" read as true.
+ */
+export const AccessPermissionsSchema = z.record(z.string(), z.record(z.string(), z.unknown().transform(toBool)));
+export type AccessPermissions = z.infer<typeof AccessPermissionsSchema>;
+
 export const VersionSchema = z.object({ version: z.string(), release: z.string(), repoid: z.string().optional() });
 export type Version = z.infer<typeof VersionSchema>;
 

@@ -24,6 +24,7 @@ export function countCalls(inner: ProxmoxClient): CountingClient {
     clusterTasks: () => count('GET /cluster/tasks', inner.clusterTasks()),
     clusterLog: (max) => count('GET /cluster/log', inner.clusterLog(max)),
     nodes: () => count('GET /nodes', inner.nodes()),
+    permissions: (path) => count('GET /access/permissions', inner.permissions(path)),
     guestConfig: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/config`, inner.guestConfig(ref)),
     guestStatus: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/status/current`, inner.guestStatus(ref)),
     snapshots: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/snapshot`, inner.snapshots(ref)),

@@ -6,7 +6,7 @@ import { defineTool, READ_ONLY } from '../tool.js';
 export const syncStatusTool = defineTool({
   name: 'sync_status',
   title: 'Sync status',
-  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle.',
+  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see.',
   input: z.object({}).strict(),
   output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
   annotations: READ_ONLY,
@@ -22,9 +22,11 @@ export const syncStatusTool = defineTool({
       String(c.consecutiveFailures),
       untrusted(c.lastError, 120),
     ]);
+    const signals = status.clusters.flatMap((c) => Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`));
+    const text = status.clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet';
     return {
       structured: { clusters: status.clusters as unknown as Array<Record<string, unknown>> },
-      text: status.clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet',
+      text: signals.length ? `${text}\nchange signals missing:\n${signals.join('\n')}` : text,
     };
   },
 });

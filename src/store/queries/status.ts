@@ -22,9 +22,16 @@ export function listClusters(store: Store, now: number = Date.now(), staleAfterM
     return {
       cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue, overdue,
       lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
-      consecutiveFailures: c.consecutiveFailures, lastError: c.lastError,
+      consecutiveFailures: c.consecutiveFailures, lastError: c.lastError, signalProblems: signalProblems(c.signalProblems),
     };
   });
+}
+
+/** clusters.signal_problems, read defensively: only string problems of a JSON object count. */
+function signalProblems(text: string | null): Record<string, string> {
+  const value = parseJson<unknown>(text, null);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
 }
 
 export interface ClusterSyncStatus {
@@ -46,6 +53,11 @@ export interface ClusterSyncStatus {
   ageMs: number | null;
   consecutiveFailures: number;
   lastError: string | null;
+  /**
+   * Change signals this cluster cannot give, by signal, e.g. `log`: the token lacks Sys.Syslog, so
+   * /cluster/log hides other users' config edits until the sweep re-reads them. Empty when all work.
+   */
+  signalProblems: Record<string, string>;
   /** The latest sync run, successful or not. */
   lastRun: { startedAt: string; finishedAt: string; ok: boolean; durationMs: number; callsTotal: number; changes: Record<string, number>; error: string | null } | null;
   /** The latest successful run: its API calls per endpoint are what a cycle costs. */
