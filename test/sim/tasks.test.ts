@@ -25,8 +25,6 @@ interface Guest {
 }
 
 const TASK_DELAY_MS = 30;
-/** While a test looks at a task's running state, tasks run this long (set before the POST). */
-const OBSERVED_TASK_MS = 150;
 
 let sim: Simulator;
 let client: ProxmoxClient;
@@ -59,38 +57,69 @@ interface Finished {
 }
 
 /**
- * POSTs (or DELETEs) a write action and follows its task: the UPID comes back at once and
- * passes checkUpid; while the task runs, /cluster/tasks lists it without status and
- * /nodes/{node}/tasks?source=all with status RUNNING; once it ends both carry the exit status.
+ * Sends `request` with the simulator's task timers held: a task it starts keeps running, however
+ * slow the machine, until release() runs the work its timer would have run. (The simulator ends a
+ * task from a setTimeout that startTask sets; the hold takes that callback while startTask runs.)
+ */
+async function withTasksHeld<T>(request: () => Promise<T>): Promise<{ result: T; held: number; release: () => void }> {
+  const cluster = sim.cluster;
+  const startTask = cluster.startTask.bind(cluster);
+  const held: Array<() => void> = [];
+  cluster.startTask = (...args) => {
+    const realSetTimeout = globalThis.setTimeout;
+    globalThis.setTimeout = ((callback: () => void) => {
+      held.push(callback);
+      return realSetTimeout(() => {}, 0);
+    }) as typeof setTimeout;
+    try {
+      return startTask(...args);
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+  };
+  try {
+    const result = await request();
+    return { result, held: held.length, release: () => held.splice(0).forEach((finish) => finish()) };
+  } finally {
+    cluster.startTask = startTask;
+  }
+}
+
+/**
+ * POSTs (or DELETEs) a write action and follows its task: the UPID comes back while the task
+ * still runs (it is held until the running state has been read) and passes checkUpid; while the
+ * task runs, /cluster/tasks lists it without status and /nodes/{node}/tasks?source=all with status
+ * RUNNING; once it ends both carry the exit status.
  */
 async function runTask(method: 'POST' | 'DELETE', path: string, params: Params = {}, expected: { type: string; id: number }, watch?: number): Promise<Finished> {
-  sim.cluster.options.taskDelayMs = OBSERVED_TASK_MS;
-  let upid: string;
-  const before = Date.now();
+  const { result: upid, held, release } = await withTasksHeld(async () => (method === 'POST' ? await client.post(path, params) : await client.delete(path, params)) as string);
+  let watched: Entry | undefined;
+  let node: string;
   try {
-    upid = (method === 'POST' ? await client.post(path, params) : await client.delete(path, params)) as string;
-  } finally {
-    sim.cluster.options.taskDelayMs = TASK_DELAY_MS;
-  }
-  expect(Date.now() - before).toBeLessThan(OBSERVED_TASK_MS); // answered before the work finished
-  expect(checkUpid(upid)).toEqual([]);
-  const [, node, , , , type, id, user] = upid.split(':');
-  expect({ type, id, user }).toEqual({ type: expected.type, id: String(expected.id), user: 'root@pam!inventory' });
+    expect(held, 'the action started a task that ends on a timer').toBeGreaterThan(0);
+    expect(checkUpid(upid)).toEqual([]);
+    const [, upidNode, , , , type, id, user] = upid.split(':');
+    node = upidNode!;
+    expect({ type, id, user }).toEqual({ type: expected.type, id: String(expected.id), user: 'root@pam!inventory' });
 
-  const [clusterTasks, nodeTasks, status, watched] = await Promise.all([
-    client.get('/cluster/tasks') as Promise<Entry[]>,
-    client.get(`/nodes/${node}/tasks`, { source: 'all' }) as Promise<Entry[]>,
-    client.get(`/nodes/${node}/tasks/${upid}/status`) as Promise<Entry>,
-    watch === undefined ? Promise.resolve(undefined) : resource(watch),
-  ]);
-  const runningEntry = clusterTasks.find((t) => t.upid === upid);
-  expect(runningEntry, 'listed in /cluster/tasks while running').toBeDefined();
-  expect(runningEntry?.status).toBeUndefined();
-  expect(runningEntry?.endtime).toBeUndefined();
-  expect(nodeTasks.find((t) => t.upid === upid)?.status).toBe('RUNNING');
-  expect(status.status).toBe('running');
-  expect(checkTaskStatus(status)).toEqual([]);
-  expect(checkClusterTasks(clusterTasks)).toEqual([]);
+    const [clusterTasks, nodeTasks, status, resourceWhileRunning] = await Promise.all([
+      client.get('/cluster/tasks') as Promise<Entry[]>,
+      client.get(`/nodes/${node}/tasks`, { source: 'all' }) as Promise<Entry[]>,
+      client.get(`/nodes/${node}/tasks/${upid}/status`) as Promise<Entry>,
+      watch === undefined ? Promise.resolve(undefined) : resource(watch),
+    ]);
+    watched = resourceWhileRunning;
+    const runningEntry = clusterTasks.find((t) => t.upid === upid);
+    expect(runningEntry, 'listed in /cluster/tasks while running').toBeDefined();
+    expect(runningEntry?.status).toBeUndefined();
+    expect(runningEntry?.endtime).toBeUndefined();
+    expect(nodeTasks.find((t) => t.upid === upid)?.status).toBe('RUNNING');
+    expect(status.status).toBe('running');
+    expect(checkTaskStatus(status)).toEqual([]);
+    expect(checkClusterTasks(clusterTasks)).toEqual([]);
+  } finally {
+    release();
+  }
 
   const result = await client.waitForTask(upid, { intervalMs: 10, maxIntervalMs: 50, timeoutMs: 5_000 });
   const [after, archive, log] = await Promise.all([
