@@ -54,6 +54,15 @@ describe('inventory snapshots', () => {
   });
 });
 
+/** Polls until `done` holds; a generous deadline, since a loaded machine runs the schedule late. */
+async function waitFor(what: string, done: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('the scheduler', () => {
   let h: SyncHarness;
   beforeAll(async () => {
@@ -71,27 +80,33 @@ describe('the scheduler', () => {
       log: h.log,
       onCycle: (s) => cycles.push(s),
     });
-    await new Promise((r) => setTimeout(r, 3_300));
+    const started = Date.now();
+    const snapshotsTaken = (): number => (h.store.sqlite.prepare("SELECT count(*) AS n FROM events WHERE type = 'snapshot.created'").get() as { n: number }).n;
+    await waitFor('three cycles and three snapshots', () => cycles.filter((c) => !c.aborted).length >= 3 && snapshotsTaken() >= 3);
     await scheduler.stop();
+    const elapsedMs = Date.now() - started;
     const runs = (h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n;
     // On a loaded machine stop() can land inside a cycle: that one is abandoned and writes nothing.
     const finished = cycles.filter((c) => !c.aborted);
     expect(cycles.length - finished.length).toBeLessThanOrEqual(1);
     expect(finished.length).toBeGreaterThanOrEqual(3);
+    // One at once, then one a second at most (a slow machine runs fewer, never more).
+    expect(cycles.length).toBeLessThanOrEqual(2 + Math.ceil(elapsedMs / 1000));
     expect(finished.filter((c) => !c.ok)).toEqual([]);
     expect(runs).toBe(finished.length);
     expect(listSnapshots(h.store).length).toBe(2); // several taken, retention kept 2
-    // Nothing runs after stop().
+    // Nothing runs after stop(): watched for longer than the interval.
     await new Promise((r) => setTimeout(r, 1_200));
     expect((h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n).toBe(runs);
-  });
+  }, 30_000);
 
   it('a cycle aborted by stop() before its write leaves the store as it was', async () => {
     h.sim.setFaults({ latencyMs: 400 });
     h.sim.createGuest({ vmid: 8888, type: 'qemu', node: 'pve1' });
     const runsBefore = (h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n;
+    h.sim.resetCounters();
     const scheduler = startScheduler({ syncs: [h.sync], store: h.store, intervalSeconds: 60, snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 }, log: h.log });
-    await new Promise((r) => setTimeout(r, 100)); // the first cycle is waiting on the slow API
+    await waitFor('the first cycle waiting on the slow API', () => h.sim.counters().total > 0);
     await scheduler.stop();
     h.sim.setFaults({});
     expect((h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n).toBe(runsBefore);
