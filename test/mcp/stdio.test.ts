@@ -71,8 +71,14 @@ describe('proxmox-inventory mcp (stdio)', () => {
   it('says so when nothing has synced within the freshness window (the daemon is not running)', async () => {
     const stopped = await connect(dirname(h.dbPath), { MCP_READY_MAX_AGE_SECONDS: '1' });
     try {
-      await new Promise((r) => setTimeout(r, 1_100));
-      const r = await call('list_guests', { limit: 1 }, stopped);
+      // Nothing syncs here: ask until the 1 s window since the last sync has passed (not a sleep past it).
+      const overdue = (res: CallToolResult): boolean => (res.structuredContent as { freshness: { overdue: boolean } }).freshness.overdue;
+      const deadline = Date.now() + 10_000;
+      let r = await call('list_guests', { limit: 1 }, stopped);
+      while (!overdue(r) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        r = await call('list_guests', { limit: 1 }, stopped);
+      }
       expect((r.structuredContent as { freshness: unknown }).freshness).toMatchObject({ overdue: true, staleClusters: ['lab'] });
       expect(textOf(r).split('\n').at(-1)).toMatch(/^as of \S+ \(\d+ s ago: no sync since; is `proxmox-inventory serve` running\?\); stale: cluster lab$/);
       expect(textOf(await call('sync_status', {}, stopped))).toMatch(/\nlab OVERDUE /);
