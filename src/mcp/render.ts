@@ -14,7 +14,10 @@ export function bytes(n: number | null | undefined): string {
     value /= 1024;
     unit++;
   }
-  const shown = value >= 10 || Number.isInteger(value) ? Math.round(value).toString() : value.toFixed(1);
+  // Round first, then choose the form: 9.99K shows as 10K, and 1023.99M carries into 1G.
+  const rounded = value >= 10 ? Math.round(value) : Math.round(value * 10) / 10;
+  if (rounded >= 1024 && unit < UNITS.length - 1) return `1${UNITS[unit + 1]}`;
+  const shown = rounded >= 10 || Number.isInteger(rounded) ? Math.round(rounded).toString() : rounded.toFixed(1);
   return `${shown}${UNITS[unit]}`;
 }
 
