@@ -86,6 +86,25 @@ const SnapshotsSchema = z
   })
   .strict();
 
+/** Days of history kept: a whole number, 0 keeping it forever (the message says so, where zod's would say "Invalid input"). */
+const retentionDays = (fallback: number) => {
+  const fix = `expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. ${fallback}, the default`;
+  return z.union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: fix })
+    .pipe(z.number().int(fix).min(0, fix).max(36_500, fix))
+    .default(fallback);
+};
+
+/** History retention (store/retention.ts), run by `serve` a minute after start and then hourly. */
+const RetentionSchema = z.strictObject(
+  {
+    /** sync_runs older than this are deleted, except each cluster's latest and latest successful run. */
+    syncRunsDays: retentionDays(7),
+    /** events (the change history and the webhook outbox) older than this are deleted. */
+    eventsDays: retentionDays(90),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}; the keys are syncRunsDays and eventsDays` : undefined) },
+);
+
 const McpHttpSchema = z
   .object({
     /** `false`: `serve` runs no HTTP endpoint. */
@@ -112,6 +131,7 @@ const FileSchema = z
     clusters: z.array(z.record(z.string(), z.unknown())).optional(),
     sync: z.record(z.string(), z.unknown()).optional(),
     snapshots: z.record(z.string(), z.unknown()).optional(),
+    retention: z.record(z.string(), z.unknown()).optional(),
     mcp: z.object({ http: z.record(z.string(), z.unknown()).optional() }).strict().optional(),
   })
   .strict();
@@ -120,6 +140,7 @@ const FileSchema = z
 const SECTION_ENV = {
   sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS' },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
+  retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },
   'mcp.http': {
     enabled: 'MCP_HTTP', host: 'MCP_HTTP_HOST', port: 'MCP_HTTP_PORT', token: 'MCP_BEARER_TOKEN', tokenFile: 'MCP_BEARER_TOKEN_FILE',
     allowedOrigins: 'MCP_ALLOWED_ORIGINS', allowedHosts: 'MCP_ALLOWED_HOSTS', readyMaxAgeSeconds: 'MCP_READY_MAX_AGE_SECONDS',
@@ -128,6 +149,7 @@ const SECTION_ENV = {
 
 export type SyncConfig = z.infer<typeof SyncSchema>;
 export type SnapshotsConfig = z.infer<typeof SnapshotsSchema>;
+export type RetentionConfig = z.infer<typeof RetentionSchema>;
 
 export interface McpHttpConfig {
   enabled: boolean;
@@ -158,6 +180,7 @@ export interface Config {
   clusters: ClusterConfig[];
   sync: SyncConfig;
   snapshots: SnapshotsConfig;
+  retention: RetentionConfig;
   mcp: { http: McpHttpConfig };
 }
 
@@ -399,10 +422,11 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
 
   const sync = section('sync', SyncSchema, file.sync, env, problems);
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems);
+  const retention = section('retention', RetentionSchema, file.retention, env, problems);
   const http = mcpHttp(section('mcp.http', McpHttpSchema, file.mcp?.http, env, problems), sync, baseDir, problems);
 
-  if (problems.length || !sync || !snapshots || !http) throw new ConfigError(problems);
+  if (problems.length || !sync || !snapshots || !retention || !http) throw new ConfigError(problems);
   const dataDirText = env.DATA_DIR ?? file.dataDir ?? './data';
   const dataDir = isAbsolute(dataDirText) ? dataDirText : resolve(env.DATA_DIR ? cwd : baseDir, dataDirText);
-  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots, mcp: { http } };
+  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots, retention, mcp: { http } };
 }

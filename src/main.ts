@@ -310,6 +310,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
     store: daemon.store,
     intervalSeconds: config.sync.intervalSeconds,
     snapshots: config.snapshots,
+    retention: config.retention,
     log,
     progress: (cluster) => createProgress(process.stderr, log, cluster),
     onCycle: (s) => {
