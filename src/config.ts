@@ -73,6 +73,8 @@ const SyncSchema = z
     /** Seconds between sweep batches; 0 turns the sweep off. */
     sweepEverySeconds: wholeNumber(0, 86_400).default(60),
     clusterLog: z.boolean().default(true),
+    /** A cycle still running after this long fails as such (each request also has its own deadline). */
+    cycleTimeoutSeconds: wholeNumber(10, 86_400).default(300),
   })
   .strict();
 
@@ -138,7 +140,7 @@ const FileSchema = z
 
 /** Environment variables for the `sync` and `snapshots` sections. */
 const SECTION_ENV = {
-  sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS' },
+  sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS', cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS' },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
   retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },
   'mcp.http': {

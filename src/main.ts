@@ -220,6 +220,7 @@ function syncSettings(config: Config): SyncSettings {
     sweepPeriodMs: s.sweepPeriodMinutes * 60_000,
     sweepEveryMs: s.sweepEverySeconds * 1000,
     clusterLog: s.clusterLog,
+    cycleTimeoutMs: s.cycleTimeoutSeconds * 1000,
   };
 }
 

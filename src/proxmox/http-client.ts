@@ -72,6 +72,13 @@ const errorCode = (err: unknown): string | undefined => {
   return typeof code === 'string' ? code : undefined;
 };
 
+/** A response body still arriving when its deadline passed. */
+class BodyDeadlineError extends Error {
+  constructor(ms: number) {
+    super(`the answer was still arriving ${ms} ms after its headers (a body that trickles in)`);
+    this.name = 'BodyDeadlineError';
+  }
+}
 
 export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClient {
   const { cluster, tokenId, tokenSecret, tls, timeoutMs = 15_000, concurrency = 8, retries = 2, retryBaseMs = 250 } = options;
@@ -95,6 +102,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
   async function transportError(method: Method, path: string, err: unknown): Promise<ProxmoxApiError> {
     const code = errorCode(err);
     const name = (err as { name?: string } | undefined)?.name;
+    if (err instanceof BodyDeadlineError) return new ProxmoxApiError({ kind: 'timeout', method, path, reason: err.message, cause: err });
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' || name === 'TimeoutError') {
       return new ProxmoxApiError({ kind: 'timeout', method, path, reason: `no answer within ${timeoutMs} ms`, cause: err });
     }
@@ -134,10 +142,16 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       throw await transportError(method, path, err);
     }
     let text: string;
+    // undici's bodyTimeout is an idle timer: a body that trickles in a byte at a time never trips
+    // it and would hold a sync cycle forever. Once the headers are in (so the request is past the
+    // queue), the whole body must arrive within `timeoutMs`.
+    const deadline = setTimeout(() => res.body.destroy(new BodyDeadlineError(timeoutMs)), timeoutMs);
     try {
       text = await res.body.text();
     } catch (err) {
       throw await transportError(method, path, err);
+    } finally {
+      clearTimeout(deadline);
     }
     if (res.statusCode >= 400) {
       let body: { message?: unknown; errors?: unknown } = {};
@@ -230,8 +244,11 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     },
 
     async clusterStatus() {
-      const entries = parseList('/cluster/status', (await call('GET', '/cluster/status')).data, ClusterStatusEntrySchema);
+      const { data } = await call('GET', '/cluster/status');
+      const entries = parseList('/cluster/status', data, ClusterStatusEntrySchema);
       const status: ClusterStatus = { nodes: [] };
+      const listed = Array.isArray(data) && data.some((e) => (e as { type?: unknown } | null)?.type === 'cluster');
+      if (listed && !entries.some((e) => e.type === 'cluster')) status.clusterEntryUnreadable = true;
       for (const e of entries) {
         if (e.type === 'cluster') status.cluster = { name: e.name, nodes: e.nodes, version: e.version, quorate: e.quorate };
         else status.nodes.push({ name: e.name, nodeid: e.nodeid, online: e.online, local: e.local, ip: e.ip });

@@ -187,13 +187,16 @@ export interface ClusterResources {
 }
 
 export const ClusterStatusEntrySchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('cluster'), id: z.string(), name: z.string(), nodes: numeric.optional(), version: numeric.optional(), quorate: bool.default(false) }),
+  // quorate stays undefined when absent: unknown is not "lost quorum" (that would stop tombstoning and raise a false event).
+  z.object({ type: z.literal('cluster'), id: z.string(), name: z.string(), nodes: numeric.optional(), version: numeric.optional(), quorate: bool.optional() }),
   z.object({ type: z.literal('node'), id: z.string(), name: z.string(), nodeid: numeric.optional(), online: bool.default(false), local: bool.default(false), ip: z.string().optional(), level: z.string().optional() }),
 ]);
 
 export interface ClusterStatus {
-  /** Absent on a standalone node (no corosync cluster). */
-  cluster?: { name: string; nodes?: number; version?: number; quorate: boolean };
+  /** Absent on a standalone node (no corosync cluster), and when the entry could not be read. */
+  cluster?: { name: string; nodes?: number; version?: number; quorate?: boolean };
+  /** A `cluster` entry was listed but could not be read: quorum is unknown, not lost. */
+  clusterEntryUnreadable?: boolean;
   nodes: Array<{ name: string; nodeid?: number; online: boolean; local: boolean; ip?: string }>;
 }
 

@@ -3,7 +3,7 @@
  * each run in one IMMEDIATE transaction: rows, events and the sync_runs row land together or not
  * at all, so readers see the previous cycle or this one, never half.
  */
-import { and, desc, eq, inArray, isNull, lt, notInArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lte, notInArray, sql } from 'drizzle-orm';
 import type { Store } from './db.js';
 import { insertEvents, type NewEvent } from './events.js';
 import { replaceGuestStats, type GuestStatsRow } from './guest-stats.js';
@@ -81,16 +81,17 @@ function ensureCluster(store: Store, name: string): void {
 /** Guest rows written at once above which the query planner's statistics are refreshed. */
 const OPTIMIZE_AFTER_ROWS = 500;
 
-/** Writes a successful cycle; returns the sync run id. */
-export function applyCycle(store: Store, w: CycleWrite): number {
-  const runId = writeCycle(store, w);
-  // A first sync or a mass change alters the tables' shape: without fresh statistics SQLite
-  // sorts whole tables for a page of 50 instead of walking the listing index.
-  if (w.guests.length >= OPTIMIZE_AFTER_ROWS) store.sqlite.pragma('optimize');
-  return runId;
+/**
+ * After a write of `rows` guest rows: a first sync or a mass change alters the tables' shape, and
+ * without fresh statistics SQLite sorts whole tables for a page of 50 instead of walking the
+ * listing index. Runs outside the cycle's transaction, after its commit.
+ */
+export function refreshStatisticsAfter(store: Store, rows: number): void {
+  if (rows >= OPTIMIZE_AFTER_ROWS) store.sqlite.pragma('optimize');
 }
 
-function writeCycle(store: Store, w: CycleWrite): number {
+/** Writes a successful cycle in one transaction; returns the sync run id. */
+export function applyCycle(store: Store, w: CycleWrite): number {
   const { db, sqlite } = store;
   return store.write(() => {
     ensureCluster(store, w.cluster);
@@ -143,9 +144,10 @@ function tagList(json: string | undefined): string[] {
   return Array.isArray(value) ? value.filter((t): t is string => typeof t === 'string') : [];
 }
 
+/** Keeps at most the newest TASKS_KEPT_PER_CLUSTER tasks (ties at the cut go too). */
 function pruneTasks(store: Store, cluster: string): void {
   const cutoff = store.db.select({ starttime: tasks.starttime }).from(tasks).where(eq(tasks.cluster, cluster)).orderBy(desc(tasks.starttime)).limit(1).offset(TASKS_KEPT_PER_CLUSTER).get();
-  if (cutoff) store.db.delete(tasks).where(and(eq(tasks.cluster, cluster), lt(tasks.starttime, cutoff.starttime))).run();
+  if (cutoff) store.db.delete(tasks).where(and(eq(tasks.cluster, cluster), lte(tasks.starttime, cutoff.starttime))).run();
 }
 
 export interface FailureWrite {

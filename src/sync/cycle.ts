@@ -2,21 +2,25 @@
  * One sync cycle for one cluster (DESIGN.md "Sync: a few bulk calls, never N+1"):
  * 1. the bulk reads in parallel: /cluster/resources, /cluster/status, /cluster/tasks, /cluster/log;
  * 2. config reads only for guests a change signal points at (plan.ts), bounded in concurrency and count;
- * 3. diff against the store and write rows, events and the sync_runs row in one transaction.
- * A failed bulk read changes no values: it marks the cluster's rows stale and records the failure.
+ * 3. diff against the store (diff.ts) and write rows, events and the sync_runs row in one transaction.
+ * A failed phase changes no values: it marks the cluster's rows stale and records the failure.
  */
 import type { Logger } from '../log.js';
 import type { ProxmoxClient } from '../proxmox/client.js';
 import { ProxmoxApiError } from '../proxmox/errors.js';
-import type { ClusterLogEntry, Version } from '../proxmox/types.js';
+import type { ClusterLogEntry, ClusterResources, ClusterStatus, Task, Version } from '../proxmox/types.js';
 import type { Store } from '../store/db.js';
 import type { NewEvent } from '../store/events.js';
-import { summarizeGuests } from '../store/guest-stats.js';
-import { applyCycle, ConcurrentWriteError, loadClusterState, recordSyncFailure, type ClusterState, type GuestMetricsRow, type GuestRow, type NodeRow, type StorageRow } from '../store/sync-state.js';
+import { summarizeGuests, type GuestStatsRow } from '../store/guest-stats.js';
+import {
+  applyCycle, ConcurrentWriteError, loadClusterState, recordSyncFailure, refreshStatisticsAfter, type ClusterRow, type ClusterState,
+} from '../store/sync-state.js';
 import { countCalls } from './counting-client.js';
+import { diffCycle, type CycleDiff } from './diff.js';
 import { parseGuestConfig } from './parse-config.js';
-import { logSignals, planConfigFetches, type LogCursors } from './plan.js';
-import { guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, taskRow, unchangedLive, type FetchedConfig } from './rows.js';
+import { logSignals, planConfigFetches, type LogCursors, type Plan } from './plan.js';
+import { taskRow, type FetchedConfig } from './rows.js';
+import { signalProblems } from './signals.js';
 
 export interface SyncSettings {
   /** Consecutive complete reads a guest must be missing from before it is tombstoned. */
@@ -30,6 +34,11 @@ export interface SyncSettings {
   sweepEveryMs: number;
   /** Read /cluster/log for `update VM` lines (qemu config edits leave no task). */
   clusterLog: boolean;
+  /**
+   * A cycle still running after this long fails as such: a cluster that answers, but too slowly
+   * (each request also has its own deadline), must not hold the cluster's schedule forever.
+   */
+  cycleTimeoutMs: number;
 }
 
 export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
@@ -39,6 +48,7 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   sweepPeriodMs: 3_600_000,
   sweepEveryMs: 60_000,
   clusterLog: true,
+  cycleTimeoutMs: 300_000,
 };
 
 export interface CycleDeps {
@@ -91,8 +101,7 @@ async function forEachConcurrent<T>(items: T[], concurrency: number, fn: (item: 
 }
 
 /** Settles with `p`, or rejects as soon as `signal` aborts (shutdown must not wait on a hung cluster). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     if (signal.aborted) return onAbort();
@@ -106,24 +115,190 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** Every field but the bookkeeping ones: a row that compares equal needs no write. */
-function sameRow(a: GuestRow, b: GuestRow): boolean {
-  for (const key of Object.keys(b) as Array<keyof GuestRow>) {
-    if (key !== 'updatedAt' && key !== 'syncRun' && (a[key] ?? null) !== (b[key] ?? null)) return false;
+/** The phases of a cycle, as a failure names them. */
+const PHASES = {
+  bulk: 'reading the cluster',
+  plan: 'planning config reads',
+  configs: 'reading guest configs',
+  diff: 'comparing the read with the store',
+  write: 'writing the cycle to the store',
+} as const;
+type Phase = keyof typeof PHASES;
+
+/** The cycle ran past `cycleTimeoutMs`: a cluster that answers, but too slowly to finish. */
+class CycleDeadlineError extends Error {
+  constructor(readonly ms: number) {
+    super(`the cycle passed its deadline of ${Math.round(ms / 1000)} s`);
+    this.name = 'CycleDeadlineError';
   }
-  return true;
 }
 
+/** A phase's failure, carrying the phase it happened in. */
+class PhaseError extends Error {
+  constructor(readonly phase: Phase, override readonly cause: unknown) {
+    super(errorText(cause));
+    this.name = 'PhaseError';
+  }
+}
+
+async function inPhase<T>(phase: Phase, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new PhaseError(phase, err);
+  }
+}
+
+/** What a failed cycle records: the phase and the cause, in words an operator can act on. */
+function failureText(phase: Phase, cause: unknown): string {
+  if (cause instanceof CycleDeadlineError) {
+    return `${cause.message} while ${PHASES[phase]}: the cluster answers too slowly to finish a cycle (raise sync.cycleTimeoutSeconds for a very large first sync)`;
+  }
+  if (cause instanceof ProxmoxApiError) return cause.message; // names the request and the reason
+  return `${PHASES[phase]} failed: ${errorText(cause)}`;
+}
+
+/** The JSON log cursors a cycle left, or undefined (with a gap to compensate) when they do not parse. */
+function parseLogCursors(text: string | null | undefined, log: Logger, cluster: string): { cursors: LogCursors | undefined; damaged: boolean } {
+  if (!text) return { cursors: undefined, damaged: false };
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) return { cursors: value as LogCursors, damaged: false };
+  } catch {
+    // fall through
+  }
+  log.warn({ cluster }, 'the stored cluster-log cursors do not parse; reading the log afresh and running a sweep batch');
+  return { cursors: undefined, damaged: true };
+}
+
+interface BulkRead {
+  resources: ClusterResources;
+  status: ClusterStatus;
+  tasks: Task[];
+  clusterLog: ClusterLogEntry[];
+  version: Version | undefined;
+  /** The change signals the token cannot give (JSON for clusters.signal_problems), when checked this cycle. */
+  signalProblems: { json: string | null } | undefined;
+}
+
+/**
+ * Whether the token sees every `update VM` line (Sys.Syslog on /). A failed check is reported
+ * as a problem of the signal, never as a failed cycle.
+ */
+async function checkSignals(client: ProxmoxClient, settings: SyncSettings): Promise<{ json: string | null }> {
+  if (!settings.clusterLog) return { json: null };
+  try {
+    const problems = signalProblems(await client.permissions('/'), settings.sweepEveryMs > 0 ? settings.sweepPeriodMs / 60_000 : 0);
+    return { json: problems ? JSON.stringify(problems) : null };
+  } catch (err) {
+    return { json: JSON.stringify({ log: `could not check the token's privileges for the cluster log (GET /access/permissions): ${errorText(err)}` }) };
+  }
+}
+
+/** Step 1: the bulk reads, in parallel. */
+function readBulk(client: ProxmoxClient, settings: SyncSettings, state: ClusterState, sweepDue: boolean): Promise<BulkRead> {
+  // The release and the token's privileges change rarely: read them first time and with each sweep batch.
+  const occasional = !state.cluster?.pveVersion || sweepDue;
+  return Promise.all([
+    client.clusterResources(),
+    client.clusterStatus(),
+    client.clusterTasks(),
+    settings.clusterLog ? client.clusterLog(LOG_LINES) : Promise.resolve<ClusterLogEntry[]>([]),
+    occasional ? client.version() : Promise.resolve<Version | undefined>(undefined),
+    occasional ? checkSignals(client, settings) : Promise.resolve(undefined),
+  ]).then(([resources, status, tasks, clusterLog, version, signalProblems]) => ({ resources, status, tasks, clusterLog, version, signalProblems }));
+}
+
+interface CyclePlan {
+  plan: Plan;
+  cursors: LogCursors;
+  /** A sweep batch runs this cycle (due, or to make up for lost log lines). */
+  sweeping: boolean;
+}
+
+/** Step 2a: which configs to read. */
+function planCycle(deps: CycleDeps, state: ClusterState, read: BulkRead, sweepDue: boolean, onlineNodes: Set<string>): CyclePlan {
+  const { cluster, settings, log } = deps;
+  const firstSync = state.cluster?.lastSuccessAt == null;
+  const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
+  const stored = parseLogCursors(state.cluster?.logCursors, log, cluster);
+  const logged = settings.clusterLog
+    ? logSignals(read.clusterLog, stored.cursors, previousReadAt)
+    : { vmids: new Set<number>(), cursors: stored.cursors ?? {}, gap: false };
+  if (logged.gap) log.warn({ cluster }, 'cluster log lines were lost between two reads; running a sweep batch to catch missed edits');
+  const sweeping = sweepDue || logged.gap || stored.damaged;
+  const plan = planConfigFetches({
+    resources: read.resources.guests,
+    prev: state.guests,
+    onlineNodes,
+    tasks: read.tasks,
+    knownTasks: state.tasks,
+    logVmids: logged.vmids,
+    sweepDue: sweeping,
+    sweepBatch: Math.ceil((read.resources.guests.length * settings.sweepEveryMs) / settings.sweepPeriodMs),
+    budget: firstSync ? Infinity : settings.configBudget,
+  });
+  return { plan, cursors: logged.cursors, sweeping };
+}
+
+/** Step 2b: the planned config reads; a read that fails leaves its guest marked for the next cycle. */
+async function readConfigs(deps: CycleDeps, client: ProxmoxClient, plan: Plan, signal: AbortSignal): Promise<{ configs: Map<number, FetchedConfig>; failed: Set<number> }> {
+  const { cluster, settings, log } = deps;
+  const configs = new Map<number, FetchedConfig>();
+  const failed = new Set<number>();
+  let done = 0;
+  await untilAborted(forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource }) => {
+    if (signal.aborted) return;
+    try {
+      const { digest, values } = await client.guestConfig(resource);
+      configs.set(resource.vmid, { digest, values, parsed: parseGuestConfig(resource.type, values) });
+    } catch (err) {
+      // The guest may have moved or gone since the bulk read; it stays marked for the next cycle.
+      failed.add(resource.vmid);
+      log.warn({ cluster, vmid: resource.vmid, node: resource.node, err: errorText(err) }, 'config read failed; will retry next cycle');
+    }
+    deps.onProgress?.(++done, plan.fetch.length);
+  }), signal);
+  if (signal.aborted) throw signal.reason;
+  return { configs, failed };
+}
+
+/** The cluster's guests and their live memory as the store holds them after this write, for guest_stats. */
+function statsAfter(cluster: string, state: ClusterState, diff: CycleDiff): GuestStatsRow[] {
+  // The kept state is not copied (two 10,000-entry maps cost 2 ms a cycle).
+  const written = new Map(diff.guests.map((g) => [g.vmid, g]));
+  const moved = new Map(diff.metrics.map((m) => [m.vmid, m]));
+  const guestsAfter = [...state.guests.values()].map((g) => written.get(g.vmid) ?? g);
+  for (const g of diff.guests) if (!state.guests.has(g.vmid)) guestsAfter.push(g);
+  return summarizeGuests(cluster, guestsAfter, (vmid) => (moved.get(vmid) ?? state.metrics.get(vmid))?.mem);
+}
+
+/** The write committed: bring the kept state to what the store now holds, in place. */
+function keepState(state: ClusterState, cluster: string, clusterFields: Partial<ClusterRow>, runId: number, diff: CycleDiff, tasks: Task[]): void {
+  state.cluster = { ...(state.cluster ?? emptyCluster(cluster)), ...clusterFields, lastRunId: runId };
+  for (const n of diff.nodes) state.nodes.set(n.node, n);
+  for (const m of diff.metrics) state.metrics.set(m.vmid, m);
+  for (const vmid of diff.tombstoned) state.metrics.delete(vmid);
+  for (const g of diff.guests) state.guests.set(g.vmid, g);
+  state.storage = diff.storage;
+  state.tasks = new Map(tasks.map((t) => [t.upid, t.endtime === undefined ? 'running' : 'finished']));
+}
+
+/**
+ * One cycle: bulk reads → plan → config reads → diff → one write. A failure in any phase is
+ * recorded with that phase and its cause and leaves the store's values as they were (marked
+ * stale); shutdown (deps.signal) skips the write and records nothing; a cycle past
+ * `cycleTimeoutMs` fails as such. Nothing after the commit can turn a written cycle into a failed one.
+ */
 export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
-  const { store, cluster, settings, log, signal } = deps;
+  const { store, cluster, settings, log } = deps;
   const now = deps.now ?? Date.now;
   const started = now();
   const counting = countCalls(deps.client);
   const client = counting.client;
-  const state = deps.state ?? loadClusterState(store, cluster);
   const phases: Record<string, number> = {};
   let mark = started;
-  const phase = (name: string): void => {
+  const phaseDone = (name: string): void => {
     const t = now();
     phases[name] = t - mark;
     mark = t;
@@ -132,207 +307,98 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     cluster, ok: false, durationMs: now() - started, calls: Object.fromEntries(counting.calls), callsTotal: counting.total(),
     guests: 0, nodes: 0, configsFetched: 0, changes: {}, phases, ...extra,
   });
-  const aborted = (): CycleSummary => summary({ aborted: true, error: 'aborted' });
+  const deadlineMs = settings.cycleTimeoutMs;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new CycleDeadlineError(deadlineMs)), deadlineMs);
+  const signal = deps.signal ? AbortSignal.any([deps.signal, deadline.signal]) : deadline.signal;
 
-  // 1. The bulk reads.
-  const sweepDue = settings.sweepEveryMs > 0 && now() - (state.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
-  let read;
+  let state: ClusterState | undefined = deps.state;
   try {
-    read = await untilAborted(Promise.all([
-      client.clusterResources(),
-      client.clusterStatus(),
-      client.clusterTasks(),
-      settings.clusterLog ? client.clusterLog(LOG_LINES) : Promise.resolve<ClusterLogEntry[]>([]),
-      // The release changes only with an upgrade: read it first time and with each sweep batch.
-      state.cluster?.pveVersion && !sweepDue ? Promise.resolve<Version | undefined>(undefined) : client.version(),
-    ]), signal);
-  } catch (err) {
-    if (signal?.aborted) return aborted();
-    return recordFailure(deps, state, summary({ error: errorText(err) }), err, now);
-  }
-  const [resources, status, tasks, clusterLog, version] = read;
-  phase('bulk');
+    state = state ?? (await inPhase('bulk', () => loadClusterState(store, cluster)));
+    const kept = state;
+    const sweepDue = settings.sweepEveryMs > 0 && now() - (kept.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
+    const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal));
+    phaseDone('bulk');
 
-  // 2. Which configs to read, then read them.
-  const onlineNodes = new Set(resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
-  const firstSync = state.cluster?.lastSuccessAt == null;
-  const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
-  const previousCursors = state.cluster?.logCursors ? (JSON.parse(state.cluster.logCursors) as LogCursors) : undefined;
-  const logged = settings.clusterLog ? logSignals(clusterLog, previousCursors, previousReadAt) : { vmids: new Set<number>(), cursors: previousCursors ?? {}, gap: false };
-  if (logged.gap) log.warn({ cluster }, 'cluster log lines were lost between two reads; running a sweep batch to catch missed edits');
-  const plan = planConfigFetches({
-    resources: resources.guests,
-    prev: state.guests,
-    onlineNodes,
-    tasks,
-    knownTasks: state.tasks,
-    logVmids: logged.vmids,
-    sweepDue: sweepDue || logged.gap,
-    sweepBatch: Math.ceil((resources.guests.length * settings.sweepEveryMs) / settings.sweepPeriodMs),
-    budget: firstSync ? Infinity : settings.configBudget,
-  });
-  phase('plan');
+    const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
+    const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes));
+    phaseDone('plan');
+    const { configs, failed } = await inPhase('configs', () => readConfigs(deps, client, planned.plan, signal));
+    phaseDone('configs');
 
-  const configs = new Map<number, FetchedConfig>();
-  const failed = new Set<number>();
-  let done = 0;
-  try {
-    await untilAborted(forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource }) => {
-      if (signal?.aborted) return;
-      try {
-        const { digest, values } = await client.guestConfig(resource);
-        configs.set(resource.vmid, { digest, values, parsed: parseGuestConfig(resource.type, values) });
-      } catch (err) {
-        // The guest may have moved or gone since the bulk read; it stays marked for the next cycle.
-        failed.add(resource.vmid);
-        log.warn({ cluster, vmid: resource.vmid, node: resource.node, err: errorText(err) }, 'config read failed; will retry next cycle');
-      }
-      deps.onProgress?.(++done, plan.fetch.length);
-    }), signal);
-  } catch {
-    return aborted();
-  }
-  if (signal?.aborted) return aborted();
-  phase('configs');
-
-  // 3. Diff against the kept state and write it all in one transaction.
-  try {
     const at = now();
-    const events: NewEvent[] = [];
-    const guestRows: GuestRow[] = [];
-    const metrics: GuestMetricsRow[] = [];
-    const seen = new Set<number>();
-    for (const r of resources.guests) {
-      if (seen.has(r.vmid)) {
-        log.warn({ cluster, vmid: r.vmid }, 'vmid listed twice in /cluster/resources; keeping the first entry');
-        continue;
-      }
-      seen.add(r.vmid);
-      const prev = state.guests.get(r.vmid);
-      const config = configs.get(r.vmid);
-      const wanted = plan.deferred.has(r.vmid) || failed.has(r.vmid);
-      const nodeOnline = onlineNodes.has(r.node);
-      const live = nodeOnline ? liveMetrics(cluster, r, at) : undefined;
-      if (live && metricsDiffer(state.metrics.get(r.vmid), live)) metrics.push(live);
-      if (prev && !config && !wanted && nodeOnline && unchangedLive(prev, r, JSON.stringify(r.tags))) continue;
-      const next = guestRow(prev, r, { cluster, at, previousReadAt, nodeOnline, config, configStillWanted: wanted });
-      if (prev && sameRow(prev, next)) continue; // e.g. a guest on an offline node, still stale
-      events.push(...guestEvents(cluster, prev, next));
-      guestRows.push(next);
-    }
-
-    // Missing guests count only where this read could have listed them: never from a partial read.
-    const nodesInRead = new Set(resources.nodes.map((n) => n.node));
-    const unreadable = new Set(resources.skipped.flatMap((e) => (e.vmid === undefined ? [] : [e.vmid])));
-    const quorate = status.cluster?.quorate ?? status.nodes.length <= 1;
-    const partial = resources.skipped.some((e) => (e.type === 'qemu' || e.type === 'lxc') && e.vmid === undefined) || !quorate
-      || (resources.guests.length === 0 && [...state.guests.values()].some((g) => !g.deletedAt));
-    if (partial) log.warn({ cluster, quorate, listed: resources.guests.length }, 'not counting missing guests this cycle: the read may be partial');
-    const tombstoned: number[] = [];
-    for (const prev of state.guests.values()) {
-      if (partial || seen.has(prev.vmid) || unreadable.has(prev.vmid) || prev.deletedAt || !nodesInRead.has(prev.node)) continue;
-      const { row, event } = missingGuest(prev, at, settings.missingThreshold, previousReadAt);
-      guestRows.push(row);
-      if (event) {
-        events.push(event);
-        tombstoned.push(prev.vmid);
-      }
-    }
-
-    const membership = new Map(status.nodes.map((n) => [n.name, n]));
-    const nodeRows: NodeRow[] = resources.nodes.map((r) => {
-      const prev = state.nodes.get(r.node);
-      const next = nodeRow(prev, r, { nodeid: membership.get(r.node)?.nodeid, ip: membership.get(r.node)?.ip }, cluster, at);
-      if (prev && prev.status !== next.status) {
-        events.push({ type: 'node.status_changed', cluster, subject: { kind: 'node', id: `${cluster}/${r.node}` }, data: { node: r.node, from: prev.status, to: next.status } });
-      }
-      return next;
-    });
-    // A node /cluster/resources no longer lists (removed from the cluster) keeps its row, marked missing.
-    for (const prev of state.nodes.values()) {
-      if (nodesInRead.has(prev.node) || prev.status === 'missing') continue;
-      nodeRows.push({ ...prev, status: 'missing', online: false, stale: true, updatedAt: at });
-      events.push({ type: 'node.status_changed', cluster, subject: { kind: 'node', id: `${cluster}/${prev.node}` }, data: { node: prev.node, from: prev.status, to: 'missing' } });
-    }
-    const prevStorage = new Map(state.storage.map((s) => [`${s.node}/${s.storage}`, s]));
-    const storageRows: StorageRow[] = resources.storage.map((r) => storageRow(prevStorage.get(`${r.node}/${r.storage}`), r, cluster, at, onlineNodes.has(r.node)));
-
-    const prevCluster = state.cluster;
-    if (prevCluster?.quorate != null && prevCluster.quorate !== quorate) {
-      events.push({ type: 'cluster.quorum_changed', cluster, subject: { kind: 'cluster', id: cluster }, data: { from: prevCluster.quorate, to: quorate } });
-    }
-    if (prevCluster?.stale) {
-      events.push({ type: 'cluster.sync_recovered', cluster, subject: { kind: 'cluster', id: cluster }, data: { failures: prevCluster.consecutiveFailures, since: prevCluster.lastSuccessAt ? new Date(prevCluster.lastSuccessAt).toISOString() : null } });
-    }
-
+    const stillWanted = new Set([...planned.plan.deferred, ...failed]);
+    const diff = await inPhase('diff', () => diffCycle({ cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, log }));
     const changes: Record<string, number> = {};
-    for (const e of events) changes[e.type] = (changes[e.type] ?? 0) + 1;
-    phase('diff');
+    for (const e of diff.events) changes[e.type] = (changes[e.type] ?? 0) + 1;
+    phaseDone('diff');
+
+    if (signal.aborted) throw new PhaseError('write', signal.reason);
     const finishedAt = now();
-    const result = summary({ ok: true, guests: seen.size, nodes: resources.nodes.length, configsFetched: configs.size, changes });
+    const result = summary({ ok: true, guests: diff.listed, nodes: read.resources.nodes.length, configsFetched: configs.size, changes });
     const clusterFields = {
-      clusterName: status.cluster?.name ?? null,
-      quorate,
+      clusterName: read.status.cluster?.name ?? kept.cluster?.clusterName ?? null,
+      // Unknown quorum keeps the last known value, so a later real change is still reported.
+      quorate: diff.quorate ?? kept.cluster?.quorate ?? null,
       stale: false,
       lastAttemptAt: started,
       lastSuccessAt: at,
       lastError: null,
       consecutiveFailures: 0,
-      logCursors: JSON.stringify(logged.cursors),
-      ...(sweepDue || logged.gap ? { lastSweepAt: at } : {}),
-      ...(version ? { pveVersion: version.version } : {}),
+      logCursors: JSON.stringify(planned.cursors),
+      ...(planned.sweeping ? { lastSweepAt: at } : {}),
+      ...(read.version ? { pveVersion: read.version.version } : {}),
+      ...(read.signalProblems ? { signalProblems: read.signalProblems.json } : {}),
     };
-    // The guests and their live memory as the store will hold them after this write, for
-    // guest_stats; the kept state is not copied (two 10,000-entry maps cost 2 ms a cycle).
-    const written = new Map(guestRows.map((g) => [g.vmid, g]));
-    const moved = new Map(metrics.map((m) => [m.vmid, m]));
-    const guestsAfter = [...state.guests.values()].map((g) => written.get(g.vmid) ?? g);
-    for (const g of guestRows) if (!state.guests.has(g.vmid)) guestsAfter.push(g);
-    const runId = applyCycle(store, {
+    const runId = await inPhase('write', () => applyCycle(store, {
       cluster,
       at,
-      expectedLastRunId: state.cluster?.lastRunId ?? null,
+      expectedLastRunId: kept.cluster?.lastRunId ?? null,
       clusterFields,
-      nodes: nodeRows,
-      guests: guestRows,
-      metrics,
-      dropMetrics: tombstoned,
-      guestStats: summarizeGuests(cluster, guestsAfter, (vmid) => (moved.get(vmid) ?? state.metrics.get(vmid))?.mem),
-      storage: storageRows,
-      pools: resources.pools.map((p) => p.pool),
-      tasks: tasks.map((t) => taskRow(t, cluster, at)),
-      events,
+      nodes: diff.nodes,
+      guests: diff.guests,
+      metrics: diff.metrics,
+      dropMetrics: diff.tombstoned,
+      guestStats: statsAfter(cluster, kept, diff),
+      storage: diff.storage,
+      pools: read.resources.pools.map((p) => p.pool),
+      tasks: read.tasks.map((t) => taskRow(t, cluster, at)),
+      events: diff.events,
       run: {
         cluster, startedAt: started, finishedAt, durationMs: finishedAt - started, ok: true, error: null,
-        calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, guests: seen.size, nodes: resources.nodes.length,
-        configsFetched: configs.size, changes: JSON.stringify(changes), warnings: failed.size + resources.skipped.length,
+        calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, guests: diff.listed, nodes: read.resources.nodes.length,
+        configsFetched: configs.size, changes: JSON.stringify(changes), warnings: failed.size + read.resources.skipped.length,
       },
-    });
-    phase('write');
+    }));
+    phaseDone('write');
 
-    // The write committed: bring the kept state to what the store now holds, in place.
-    state.cluster = { ...(state.cluster ?? emptyCluster(cluster)), ...clusterFields, lastRunId: runId };
-    for (const n of nodeRows) state.nodes.set(n.node, n);
-    for (const m of metrics) state.metrics.set(m.vmid, m);
-    for (const vmid of tombstoned) state.metrics.delete(vmid);
-    for (const g of guestRows) state.guests.set(g.vmid, g);
-    state.storage = storageRows;
-    state.tasks = new Map(tasks.map((t) => [t.upid, t.endtime === undefined ? 'running' : 'finished']));
-    return { ...result, runId, state, durationMs: now() - started };
-  } catch (err) {
-    if (err instanceof ConcurrentWriteError) {
-      // Another process synced this cluster meanwhile: drop the kept state and read it afresh next time.
-      log.warn({ cluster }, err.message);
-      return summary({ error: err.message });
+    // Committed. Nothing below may fail the cycle.
+    keepState(kept, cluster, clusterFields, runId, diff, read.tasks);
+    try {
+      refreshStatisticsAfter(store, diff.guests.length);
+    } catch (err) {
+      log.warn({ cluster, err: errorText(err) }, 'refreshing the query planner statistics failed; the cycle was written');
     }
-    return recordFailure(deps, state, summary({ error: errorText(err) }), err, now);
+    return { ...result, runId, state: kept, durationMs: now() - started };
+  } catch (err) {
+    const phase = err instanceof PhaseError ? err.phase : 'bulk';
+    const cause = err instanceof PhaseError ? err.cause : err;
+    if (deps.signal?.aborted) return summary({ aborted: true, error: 'aborted' });
+    if (cause instanceof ConcurrentWriteError) {
+      // Another process synced this cluster meanwhile: drop the kept state and read it afresh next time.
+      log.warn({ cluster }, cause.message);
+      return summary({ error: cause.message });
+    }
+    return recordFailure(deps, state, summary({ error: failureText(phase, cause) }), cause, now);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-function recordFailure(deps: CycleDeps, state: ClusterState, result: CycleSummary, err: unknown, now: () => number): CycleSummary {
+function recordFailure(deps: CycleDeps, state: ClusterState | undefined, result: CycleSummary, err: unknown, now: () => number): CycleSummary {
   const { store, cluster, log } = deps;
-  const kind = err instanceof ProxmoxApiError ? err.kind : 'internal';
-  const alreadyStale = state.cluster?.stale ?? false;
+  const kind = err instanceof ProxmoxApiError ? err.kind : err instanceof CycleDeadlineError ? 'deadline' : 'internal';
+  const alreadyStale = state?.cluster?.stale ?? false;
   log.warn({ cluster, kind, err: result.error }, 'sync failed; keeping the last-known inventory, marked stale');
   const at = now();
   const events: NewEvent[] = alreadyStale ? [] : [{ type: 'cluster.sync_failed', cluster, subject: { kind: 'cluster', id: cluster }, data: { error: result.error, kind } }];

@@ -9,6 +9,9 @@ import type { GuestRow } from '../store/sync-state.js';
 
 export type FetchReason = 'new' | 'changed' | 'task' | 'log' | 'retry' | 'sweep';
 
+/** The order in which a cycle's budget is spent (a stable sort keeps resource order within each). */
+const PRIORITY: Record<FetchReason, number> = { new: 0, changed: 1, task: 2, log: 3, retry: 4, sweep: 5 };
+
 /** Task types whose completion changes a guest's config (API-NOTES §2.18). */
 export const CONFIG_TASK_TYPES = new Set([
   'qmconfig', 'qmclone', 'qmigrate', 'qmsnapshot', 'qmdelsnapshot', 'qmrollback', 'qmtemplate', 'qmmove', 'qmresize', 'resize',
@@ -125,9 +128,12 @@ export function planConfigFetches(input: PlanInput): Plan {
     for (const { r } of oldest) want(r.vmid, 'sweep');
   }
 
+  // Signalled reads first: guests whose reads keep failing (retries) must not take the whole
+  // budget from edits that just happened; the sweep takes what is left.
+  const ordered = [...reasons].sort((a, b) => PRIORITY[a[1]] - PRIORITY[b[1]]);
   const fetch: Plan['fetch'] = [];
   const deferred = new Set<number>();
-  for (const [vmid, reason] of reasons) {
+  for (const [vmid, reason] of ordered) {
     const resource = byVmid.get(vmid)!;
     if (!input.onlineNodes.has(resource.node) || fetch.length >= input.budget) {
       if (reason !== 'sweep') deferred.add(vmid);

@@ -146,9 +146,10 @@ export function missingGuest(prev: GuestRow, at: number, threshold: number, prev
   const missingCount = (prev.missingCount ?? 0) + 1;
   // Seen live at the previous read only if this is the first read that misses it.
   const lastSeenAt = prev.stale || (prev.missingCount ?? 0) > 0 ? prev.lastSeenAt : previousReadAt ?? prev.lastSeenAt;
-  if (missingCount < threshold) return { row: { ...prev, missingCount, lastSeenAt } };
+  // Not confirmed by this read: stale until it is listed again or tombstoned.
+  if (missingCount < threshold) return { row: { ...prev, missingCount, lastSeenAt, stale: true, updatedAt: at } };
   return {
-    row: { ...prev, missingCount, lastSeenAt, deletedAt: at, updatedAt: at },
+    row: { ...prev, missingCount, lastSeenAt, stale: true, deletedAt: at, updatedAt: at },
     event: { type: 'guest.deleted', cluster: prev.cluster, subject: { kind: 'guest', id: `${prev.cluster}/${prev.vmid}` }, data: { vmid: prev.vmid, type: prev.type, node: prev.node, name: prev.name ?? null, lastSeenAt: new Date(lastSeenAt).toISOString() } },
   };
 }

@@ -464,7 +464,7 @@ describe('queries over two synced clusters', () => {
         lastSuccessfulRun: { calls: lastLab.calls, callsTotal: lastLab.callsTotal, guests: 300, nodes: 4 },
       });
       expect(lab.lastSuccessfulRun!.calls).toEqual({ 'GET /cluster/log': 1, 'GET /cluster/resources': 1, 'GET /cluster/status': 1, 'GET /cluster/tasks': 1 });
-      expect(status.clusters[0]!.lastSuccessfulRun).toMatchObject({ callsTotal: 45, configsFetched: 40, changes: { 'guest.created': 40 } });
+      expect(status.clusters[0]!.lastSuccessfulRun).toMatchObject({ callsTotal: 46, configsFetched: 40, changes: { 'guest.created': 40 } });
     });
 
     it('freshness: the oldest successful read, nothing stale', () => {

@@ -26,6 +26,7 @@ describe.each([
     const counted = h.sim.counters().byEndpoint;
     expect((counted['GET /nodes/{node}/qemu/{vmid}/config'] ?? 0) + (counted['GET /nodes/{node}/lxc/{vmid}/config'] ?? 0)).toBe(guests);
     expect(counted['GET /version']).toBe(1);
+    expect(counted['GET /access/permissions']).toBe(1); // is the cluster log signal visible (Sys.Syslog)?
 
     for (let i = 0; i < 3; i++) {
       h.sim.resetCounters();
@@ -36,7 +37,7 @@ describe.each([
       expect(cycle.changes).toEqual({});
     }
     const runs = h.store.sqlite.prepare('SELECT calls_total AS calls, guests FROM sync_runs ORDER BY id').all();
-    expect(runs).toEqual([{ calls: guests + 5, guests }, { calls: 4, guests }, { calls: 4, guests }, { calls: 4, guests }]);
+    expect(runs).toEqual([{ calls: guests + 6, guests }, { calls: 4, guests }, { calls: 4, guests }, { calls: 4, guests }]);
   }, 60_000);
 });
 
