@@ -67,6 +67,8 @@ export interface CycleDeps {
   /** Aborting skips the write: the cycle then leaves the store as it was. */
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Told when each phase starts, in the words a failure would use (`reading the cluster`, …). */
+  onPhase?: (phase: string) => void;
   now?: () => number;
 }
 
@@ -141,8 +143,9 @@ class PhaseError extends Error {
   }
 }
 
-async function inPhase<T>(phase: Phase, fn: () => T | Promise<T>): Promise<T> {
+async function inPhase<T>(phase: Phase, fn: () => T | Promise<T>, onPhase?: (phase: string) => void): Promise<T> {
   try {
+    onPhase?.(PHASES[phase]);
     return await fn();
   } catch (err) {
     throw new PhaseError(phase, err);
@@ -317,18 +320,18 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     state = state ?? (await inPhase('bulk', () => loadClusterState(store, cluster)));
     const kept = state;
     const sweepDue = settings.sweepEveryMs > 0 && now() - (kept.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
-    const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal));
+    const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal), deps.onPhase);
     phaseDone('bulk');
 
     const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
-    const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes));
+    const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes), deps.onPhase);
     phaseDone('plan');
-    const { configs, failed } = await inPhase('configs', () => readConfigs(deps, client, planned.plan, signal));
+    const { configs, failed } = await inPhase('configs', () => readConfigs(deps, client, planned.plan, signal), deps.onPhase);
     phaseDone('configs');
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
-    const diff = await inPhase('diff', () => diffCycle({ cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, log }));
+    const diff = await inPhase('diff', () => diffCycle({ cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, log }), deps.onPhase);
     const changes: Record<string, number> = {};
     for (const e of diff.events) changes[e.type] = (changes[e.type] ?? 0) + 1;
     phaseDone('diff');
@@ -369,7 +372,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
         calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, guests: diff.listed, nodes: read.resources.nodes.length,
         configsFetched: configs.size, changes: JSON.stringify(changes), warnings: failed.size + read.resources.skipped.length,
       },
-    }));
+    }), deps.onPhase);
     phaseDone('write');
 
     // Committed. Nothing below may fail the cycle.
@@ -424,11 +427,11 @@ function emptyCluster(name: string): ClusterState['cluster'] & object {
 
 export interface ClusterSync {
   readonly cluster: string;
-  runCycle(options?: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }): Promise<CycleSummary>;
+  runCycle(options?: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; onPhase?: (phase: string) => void }): Promise<CycleSummary>;
 }
 
 /** A cluster's sync, keeping the state each cycle leaves for the next (reloaded after a failure). */
-export function createClusterSync(deps: Omit<CycleDeps, 'state' | 'signal' | 'onProgress'>): ClusterSync {
+export function createClusterSync(deps: Omit<CycleDeps, 'state' | 'signal' | 'onProgress' | 'onPhase'>): ClusterSync {
   let state: ClusterState | undefined;
   return {
     cluster: deps.cluster,
