@@ -35,6 +35,13 @@ export const clusters = sqliteTable('clusters', {
    * lacks Sys.Syslog, so /cluster/log hides other users' edits); null when every signal works.
    */
   signalProblems: text('signal_problems'),
+  /**
+   * JSON { clusterName, nodes: { name: nodeid } }: who this cluster is, from /cluster/status. A
+   * read from a different cluster behind the same URL is refused, never diffed against this one.
+   */
+  identity: text('identity'),
+  /** JSON { expected, seen, since } while reads come from another cluster; null otherwise. */
+  identityChanged: text('identity_changed'),
 });
 
 export const nodes = sqliteTable('nodes', {
@@ -105,6 +112,13 @@ export const guests = sqliteTable('guests', {
   /** Tombstone: set when the guest is gone; cleared if it comes back. */
   deletedAt: integer('deleted_at'),
   firstSeenAt: integer('first_seen_at').notNull(),
+  /**
+   * Which guest this vmid is: Proxmox hands a freed vmid to the next new guest, so a row counts
+   * its guests (1, 2, …); a new one starts when the old one was destroyed and another created.
+   */
+  incarnation: integer('incarnation').notNull().default(1),
+  /** When this incarnation began (null for the first): its tasks and events are the ones since. */
+  incarnationSince: integer('incarnation_since'),
   updatedAt: integer('updated_at').notNull(),
   /** The sync run that last changed this row. */
   syncRun: integer('sync_run'),

@@ -422,7 +422,7 @@ function recordFailure(deps: CycleDeps, state: ClusterState | undefined, result:
 }
 
 function emptyCluster(name: string): ClusterState['cluster'] & object {
-  return { name, clusterName: null, pveVersion: null, quorate: null, stale: false, lastAttemptAt: null, lastSuccessAt: null, lastError: null, consecutiveFailures: 0, logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null };
+  return { name, clusterName: null, pveVersion: null, quorate: null, stale: false, lastAttemptAt: null, lastSuccessAt: null, lastError: null, consecutiveFailures: 0, logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null, identity: null, identityChanged: null };
 }
 
 export interface ClusterSync {
