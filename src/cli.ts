@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
-import { EXIT_FATAL, runCheck, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
+import { EXIT_FATAL, runCheck, runClusterReset, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 import { isLoopbackHost } from './net.js';
 
 const USAGE = `proxmox-inventory <command> [options]
@@ -12,6 +12,7 @@ Commands:
   serve [--config FILE]       sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
   sync --once [--config FILE] one sync cycle of every cluster, with a summary line each
   snapshot [--label TEXT]     take an inventory snapshot now
+  cluster reset NAME          accept that another cluster answers at NAME's URL: tombstone the old inventory
   mcp [--config FILE]         the MCP server on stdio, answering from the inventory (read-only)
   check [--config FILE]       connect to every configured cluster and report what it sees
   sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
@@ -75,6 +76,12 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, once: { type: 'boolean' } } });
       if (!values.once) throw new UsageError('sync: only `sync --once` exists; `serve` syncs on a schedule');
       return runSyncOnce(values.config);
+    }
+    case 'cluster': {
+      const { values, positionals } = parseArgs({ args: rest, options: { config: { type: 'string' } }, allowPositionals: true });
+      const [sub, name, ...extra] = positionals;
+      if (sub !== 'reset' || !name || extra.length) throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as in sync_status)');
+      return runClusterReset(values.config, name);
     }
     case 'snapshot': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, label: { type: 'string' } } });

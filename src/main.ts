@@ -16,6 +16,7 @@ import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
 import { openStore, type Store } from './store/db.js';
 import { takeSnapshotWithRetention } from './store/snapshots.js';
+import { resetCluster } from './store/sync-state.js';
 import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettings } from './sync/cycle.js';
 import { countCalls } from './sync/counting-client.js';
 import { startScheduler } from './sync/scheduler.js';
@@ -287,6 +288,32 @@ export async function runSyncOnce(configPath: string | undefined): Promise<numbe
     return failures ? 1 : 0;
   } finally {
     await daemon.close();
+  }
+}
+
+/**
+ * `cluster reset NAME`: accepts that another cluster now answers behind NAME's URL (or that NAME is
+ * gone for good): its old inventory is tombstoned with one `cluster.reset` event and the next sync
+ * reads the cluster as new. Works beside a running `serve`, whose next cycle starts from the store.
+ */
+export function runClusterReset(configPath: string | undefined, name: string): number {
+  const config = configFromEnv(configPath, true);
+  if (!existsSync(config.dbPath)) {
+    process.stderr.write(`cluster reset: there is no inventory at ${config.dbPath} (set DATA_DIR to the daemon's); nothing to reset\n`);
+    return 2;
+  }
+  const store = openStore(config.dbPath);
+  try {
+    const result = resetCluster(store, name, Date.now());
+    if (!result) {
+      const known = listClusters(store).map((c) => c.cluster);
+      process.stderr.write(`cluster reset: the inventory has no cluster "${name}"; it has ${known.length ? known.join(', ') : 'none'}\n`);
+      return 2;
+    }
+    process.stdout.write(`cluster ${name} reset: ${result.guestsTombstoned} guests tombstoned (their history stays), ${result.nodesRemoved} nodes removed; the next sync reads it as a new cluster\n`);
+    return 0;
+  } finally {
+    store.close();
   }
 }
 

@@ -60,6 +60,8 @@ export function createGuest(c: SimCluster, input: CreateGuestInput): SimGuest {
   const name = input.name ?? `${type === 'qemu' ? 'vm' : 'ct'}-${vmid}`;
   const sizes = { cores: input.cores ?? 2, memoryMiB: input.memoryMiB ?? 2048, diskGiB: input.diskGiB ?? 32, storage: input.storage ?? 'local-lvm' };
   const values: ConfigValues = type === 'qemu' ? qemuValues(c.rng, vmid, name, sizes) : lxcValues(c.rng, name, vmid, sizes);
+  // qemu-server stamps a new VM with the time it was created.
+  if (type === 'qemu') values.meta = `creation-qemu=9.0.2,ctime=${Math.floor(Date.now() / 1000)}`;
   if (input.tags?.length) values.tags = input.tags.join(';');
   const guest = c.addGuest({ vmid, type, node, values, status: input.status ?? 'stopped', pool: input.pool });
   guest.statusChangedAt = Date.now();

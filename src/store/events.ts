@@ -9,7 +9,8 @@ import { events } from './schema.js';
 
 export const EVENT_TYPES = [
   'guest.created', 'guest.deleted', 'guest.status_changed', 'guest.migrated', 'guest.updated',
-  'node.status_changed', 'cluster.quorum_changed', 'cluster.sync_failed', 'cluster.sync_recovered', 'snapshot.created',
+  'node.status_changed', 'cluster.quorum_changed', 'cluster.sync_failed', 'cluster.sync_recovered', 'cluster.identity_changed',
+  'cluster.reset', 'snapshot.created',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

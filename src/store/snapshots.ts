@@ -27,6 +27,8 @@ export interface SnapshotGuest {
   memoryMib: number | null;
   digest: string | null;
   stale: boolean;
+  /** Which guest holds the vmid (absent in snapshots taken before it was recorded: 1). */
+  incarnation?: number;
 }
 
 export interface SnapshotNode {
@@ -60,6 +62,7 @@ export function currentInventory(store: Store, at = Date.now()): SnapshotBody {
       cluster: guests.cluster, vmid: guests.vmid, type: guests.type, node: guests.node, name: guests.name, status: guests.status,
       template: guests.template, tags: guests.tags, lock: guests.lock, pool: guests.pool, hastate: guests.hastate, maxcpu: guests.maxcpu,
       maxmem: guests.maxmem, maxdisk: guests.maxdisk, cores: guests.cores, memoryMib: guests.memoryMib, digest: guests.digest, stale: guests.stale,
+      incarnation: guests.incarnation,
     })
     .from(guests)
     .where(isNull(guests.deletedAt))
@@ -135,7 +138,8 @@ export interface SnapshotDiff {
 const same = (a: unknown, b: unknown): boolean => (Array.isArray(a) && Array.isArray(b) ? a.join('\u0000') === b.join('\u0000') : a === b);
 
 export function diffSnapshots(a: SnapshotBody, b: SnapshotBody): SnapshotDiff {
-  const key = (g: { cluster: string; vmid: number }): string => `${g.cluster}/${g.vmid}`;
+  // A vmid held by another guest than before is one guest removed and another added, not a change.
+  const key = (g: SnapshotGuest): string => `${g.cluster}/${g.vmid}/${g.incarnation ?? 1}`;
   const before = new Map(a.guests.map((g) => [key(g), g]));
   const after = new Map(b.guests.map((g) => [key(g), g]));
   const diff: SnapshotDiff = { from: a.takenAt, to: b.takenAt, added: [], removed: [], changed: [], nodes: { added: [], removed: [], changed: [] } };

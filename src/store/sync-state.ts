@@ -43,6 +43,12 @@ export function loadClusterState(store: Store, cluster: string): ClusterState {
   };
 }
 
+/** The cluster's `last_run_id` in the store now (undefined: no row), to tell whether kept state is current. */
+export function currentLastRunId(store: Store, cluster: string): number | null | undefined {
+  const row = store.db.select({ lastRunId: clusters.lastRunId }).from(clusters).where(eq(clusters.name, cluster)).get();
+  return row ? row.lastRunId : undefined;
+}
+
 /** Another process wrote this cluster since the state the cycle worked from was read. */
 export class ConcurrentWriteError extends Error {
   constructor(cluster: string) {
@@ -156,6 +162,8 @@ export interface FailureWrite {
   error: string;
   events: NewEvent[];
   run: SyncRunRow;
+  /** Set when the failure is a read from another cluster (JSON { expected, seen, since }). */
+  identityChanged?: string;
 }
 
 /**
@@ -169,7 +177,10 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
     const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
     const lastSuccess = db.select({ at: clusters.lastSuccessAt }).from(clusters).where(eq(clusters.name, w.cluster)).get()?.at;
     db.update(clusters)
-      .set({ stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1`, lastRunId: runId })
+      .set({
+        stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1`, lastRunId: runId,
+        ...(w.identityChanged ? { identityChanged: w.identityChanged } : {}),
+      })
       .where(eq(clusters.name, w.cluster))
       .run();
     db.update(nodes).set({ stale: true }).where(eq(nodes.cluster, w.cluster)).run();
@@ -180,5 +191,42 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
     db.update(storage).set({ stale: true }).where(eq(storage.cluster, w.cluster)).run();
     insertEvents(store, w.events, w.at);
     return runId;
+  });
+}
+
+export interface ResetResult {
+  guestsTombstoned: number;
+  nodesRemoved: number;
+}
+
+/**
+ * Accepts that the cluster behind a configured name was replaced: the old inventory's guests are
+ * tombstoned (their history stays), its nodes, storage, pools and tasks go, and the cluster row
+ * starts over, so the next cycle is a first sync. One `cluster.reset` event says it; undefined
+ * when the store has no such cluster. A running daemon's next write finds `last_run_id` changed
+ * and reloads (ConcurrentWriteError) instead of applying its old state.
+ */
+export function resetCluster(store: Store, cluster: string, at: number): ResetResult | undefined {
+  const { db } = store;
+  return store.write(() => {
+    const row = db.select().from(clusters).where(eq(clusters.name, cluster)).get();
+    if (!row) return undefined;
+    const guestsTombstoned = db.update(guests).set({ deletedAt: at, stale: true, updatedAt: at })
+      .where(and(eq(guests.cluster, cluster), isNull(guests.deletedAt))).run().changes;
+    const nodesRemoved = db.delete(nodes).where(eq(nodes.cluster, cluster)).run().changes;
+    db.delete(guestMetrics).where(eq(guestMetrics.cluster, cluster)).run();
+    replaceGuestStats(store, cluster, []);
+    db.delete(storage).where(eq(storage.cluster, cluster)).run();
+    db.delete(pools).where(eq(pools.cluster, cluster)).run();
+    db.delete(tasks).where(eq(tasks.cluster, cluster)).run();
+    db.update(clusters).set({
+      clusterName: null, pveVersion: null, quorate: null, stale: false, lastSuccessAt: null, lastError: null, consecutiveFailures: 0,
+      logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null, identity: null, identityChanged: null,
+    }).where(eq(clusters.name, cluster)).run();
+    insertEvents(store, [{
+      type: 'cluster.reset', cluster, subject: { kind: 'cluster', id: cluster },
+      data: { guestsTombstoned, nodesRemoved, previousIdentity: row.identity ? (JSON.parse(row.identity) as unknown) : null },
+    }], at);
+    return { guestsTombstoned, nodesRemoved };
   });
 }

@@ -13,10 +13,12 @@ import type { Store } from '../store/db.js';
 import type { NewEvent } from '../store/events.js';
 import { summarizeGuests, type GuestStatsRow } from '../store/guest-stats.js';
 import {
-  applyCycle, ConcurrentWriteError, loadClusterState, recordSyncFailure, refreshStatisticsAfter, type ClusterRow, type ClusterState,
+  applyCycle, ConcurrentWriteError, currentLastRunId, loadClusterState, recordSyncFailure, refreshStatisticsAfter, type ClusterRow, type ClusterState,
 } from '../store/sync-state.js';
 import { countCalls } from './counting-client.js';
 import { diffCycle, type CycleDiff } from './diff.js';
+import { describeIdentity, parseIdentity, type ClusterIdentity } from '../store/cluster-identity.js';
+import { destroyedSince, identityOf, sameCluster } from './identity.js';
 import { parseGuestConfig } from './parse-config.js';
 import { logSignals, planConfigFetches, type LogCursors, type Plan } from './plan.js';
 import { taskRow, type FetchedConfig } from './rows.js';
@@ -45,7 +47,7 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   missingThreshold: 2,
   configConcurrency: 8,
   configBudget: 200,
-  sweepPeriodMs: 3_600_000,
+  sweepPeriodMs: 21_600_000,
   sweepEveryMs: 60_000,
   clusterLog: true,
   cycleTimeoutMs: 300_000,
@@ -90,6 +92,11 @@ export interface CycleSummary {
   /** Wall time of each phase, in ms: bulk reads, config reads, diff, write. */
   phases: Record<string, number>;
   error?: string;
+  /**
+   * false: the cycle failed and the store could not record the failure either (a full disk), so
+   * the inventory file does not show it; only the daemon's memory does. Unset otherwise.
+   */
+  recorded?: boolean;
 }
 
 const LOG_LINES = 500;
@@ -281,7 +288,7 @@ function keepState(state: ClusterState, cluster: string, clusterFields: Partial<
   state.cluster = { ...(state.cluster ?? emptyCluster(cluster)), ...clusterFields, lastRunId: runId };
   for (const n of diff.nodes) state.nodes.set(n.node, n);
   for (const m of diff.metrics) state.metrics.set(m.vmid, m);
-  for (const vmid of diff.tombstoned) state.metrics.delete(vmid);
+  for (const vmid of diff.dropMetrics) state.metrics.delete(vmid);
   for (const g of diff.guests) state.guests.set(g.vmid, g);
   state.storage = diff.storage;
   state.tasks = new Map(tasks.map((t) => [t.upid, t.endtime === undefined ? 'running' : 'finished']));
@@ -322,6 +329,13 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     const sweepDue = settings.sweepEveryMs > 0 && now() - (kept.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
     const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal), deps.onPhase);
     phaseDone('bulk');
+    const seenIdentity = identityOf(read.status, read.resources.nodes);
+    const knownIdentity = parseIdentity(kept.cluster?.identity);
+    if (knownIdentity && !sameCluster(knownIdentity, seenIdentity)) {
+      // Before refusing, make sure the kept identity is still the store's (a reset may have cleared it).
+      if (currentLastRunId(store, cluster) !== (kept.cluster?.lastRunId ?? null)) throw new PhaseError('write', new ConcurrentWriteError(cluster));
+      return refuseOtherCluster(deps, kept, summary({}), knownIdentity, seenIdentity, now);
+    }
 
     const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
     const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes), deps.onPhase);
@@ -331,7 +345,10 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
-    const diff = await inPhase('diff', () => diffCycle({ cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, log }), deps.onPhase);
+    const destroyed = destroyedSince(read.tasks, kept.tasks);
+    const diff = await inPhase('diff', () => diffCycle({
+      cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, destroyed, log,
+    }), deps.onPhase);
     const changes: Record<string, number> = {};
     for (const e of diff.events) changes[e.type] = (changes[e.type] ?? 0) + 1;
     phaseDone('diff');
@@ -352,6 +369,9 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       ...(planned.sweeping ? { lastSweepAt: at } : {}),
       ...(read.version ? { pveVersion: read.version.version } : {}),
       ...(read.signalProblems ? { signalProblems: read.signalProblems.json } : {}),
+      // Members come and go one at a time: the identity follows them.
+      identity: JSON.stringify(seenIdentity),
+      identityChanged: null,
     };
     const runId = await inPhase('write', () => applyCycle(store, {
       cluster,
@@ -361,7 +381,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       nodes: diff.nodes,
       guests: diff.guests,
       metrics: diff.metrics,
-      dropMetrics: diff.tombstoned,
+      dropMetrics: diff.dropMetrics,
       guestStats: statsAfter(cluster, kept, diff),
       storage: diff.storage,
       pools: read.resources.pools.map((p) => p.pool),
@@ -398,14 +418,40 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
   }
 }
 
-function recordFailure(deps: CycleDeps, state: ClusterState | undefined, result: CycleSummary, err: unknown, now: () => number): CycleSummary {
+/**
+ * The URL now answers as another cluster: nothing of the read is applied (diffing two clusters
+ * would report every guest as migrated, renamed or deleted). The cluster is flagged, once with an
+ * event, until the old cluster answers again or an operator resets it.
+ */
+function refuseOtherCluster(deps: CycleDeps, state: ClusterState, result: CycleSummary, known: ClusterIdentity, seen: ClusterIdentity, now: () => number): CycleSummary {
+  const { cluster } = deps;
+  const error = `the API at this URL now answers as ${describeIdentity(seen)}, not ${describeIdentity(known)} that this inventory holds; `
+    + `nothing was applied. If the cluster was replaced on purpose, run \`proxmox-inventory cluster reset ${cluster}\`; `
+    + 'if it is another cluster, give it its own name in the configuration';
+  const flagged = state.cluster?.identityChanged != null;
+  const since = now();
+  const identityChanged = flagged ? state.cluster!.identityChanged! : JSON.stringify({ expected: known, seen, since: new Date(since).toISOString() });
+  const event: NewEvent = { type: 'cluster.identity_changed', cluster, subject: { kind: 'cluster', id: cluster }, data: { expected: known, seen } };
+  return recordFailure(deps, state, { ...result, error }, new ClusterIdentityError(error), now, { events: flagged ? [] : [event], identityChanged });
+}
+
+class ClusterIdentityError extends Error {
+  override readonly name = 'ClusterIdentityError';
+}
+
+function recordFailure(
+  deps: CycleDeps, state: ClusterState | undefined, result: CycleSummary, err: unknown, now: () => number,
+  identity?: { events: NewEvent[]; identityChanged: string },
+): CycleSummary {
   const { store, cluster, log } = deps;
-  const kind = err instanceof ProxmoxApiError ? err.kind : err instanceof CycleDeadlineError ? 'deadline' : 'internal';
+  const kind = failureKind(err);
   const alreadyStale = state?.cluster?.stale ?? false;
   log.warn({ cluster, kind, err: result.error }, 'sync failed; keeping the last-known inventory, marked stale');
   const at = now();
-  const events: NewEvent[] = alreadyStale ? [] : [{ type: 'cluster.sync_failed', cluster, subject: { kind: 'cluster', id: cluster }, data: { error: result.error, kind } }];
-  const changes: Record<string, number> = alreadyStale ? {} : { 'cluster.sync_failed': 1 };
+  const failed: NewEvent = { type: 'cluster.sync_failed', cluster, subject: { kind: 'cluster', id: cluster }, data: { error: result.error, kind } };
+  const events: NewEvent[] = identity?.events ?? (alreadyStale ? [] : [failed]);
+  const changes: Record<string, number> = {};
+  for (const e of events) changes[e.type] = (changes[e.type] ?? 0) + 1;
   try {
     const runId = recordSyncFailure(store, {
       cluster,
@@ -413,12 +459,21 @@ function recordFailure(deps: CycleDeps, state: ClusterState | undefined, result:
       error: result.error ?? 'unknown error',
       events,
       run: { cluster, startedAt: at - result.durationMs, finishedAt: at, durationMs: result.durationMs, ok: false, error: result.error ?? null, calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, changes: JSON.stringify(changes) },
+      ...(identity ? { identityChanged: identity.identityChanged } : {}),
     });
     return { ...result, runId, changes };
   } catch (writeErr) {
-    log.error({ cluster, err: errorText(writeErr) }, 'could not record the failed sync in the store');
-    return result;
+    // warn, not error: `serve` logs an error once per streak of unrecorded failures, not every cycle.
+    log.warn({ cluster, err: errorText(writeErr) }, 'could not record the failed sync in the store');
+    return { ...result, recorded: false };
   }
+}
+
+function failureKind(err: unknown): string {
+  if (err instanceof ProxmoxApiError) return err.kind;
+  if (err instanceof CycleDeadlineError) return 'deadline';
+  if (err instanceof ClusterIdentityError) return 'identity';
+  return 'internal';
 }
 
 function emptyCluster(name: string): ClusterState['cluster'] & object {

@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { ClusterResources, ClusterStatus } from '../proxmox/types.js';
 import type { NewEvent } from '../store/events.js';
 import type { ClusterState, GuestMetricsRow, GuestRow, NodeRow, StorageRow } from '../store/sync-state.js';
-import { guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, unchangedLive, type FetchedConfig } from './rows.js';
+import { replacementReason } from './identity.js';
+import { guestDeletedEvent, guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, unchangedLive, type FetchedConfig } from './rows.js';
 
 export interface DiffInput {
   cluster: string;
@@ -22,6 +23,8 @@ export interface DiffInput {
   /** Guests whose config is still wanted after this cycle (deferred by the plan, or a failed read). */
   stillWanted: Set<number>;
   missingThreshold: number;
+  /** vmids whose destroy task finished since the last read, with its end (identity.ts destroyedSince). */
+  destroyed: Map<number, number>;
   log: Logger;
 }
 
@@ -31,6 +34,8 @@ export interface CycleDiff {
   metrics: GuestMetricsRow[];
   /** Guests tombstoned by this cycle. */
   tombstoned: number[];
+  /** Guests whose live metrics go: the tombstoned, and replaced guests this read has no metrics for. */
+  dropMetrics: number[];
   nodes: NodeRow[];
   storage: StorageRow[];
   events: NewEvent[];
@@ -87,8 +92,23 @@ function diffListedGuests(input: DiffInput, onlineNodes: Set<string>, out: Cycle
     const nodeOnline = onlineNodes.has(r.node);
     const live = nodeOnline ? liveMetrics(cluster, r, at) : undefined;
     if (live && metricsDiffer(state.metrics.get(r.vmid), live)) out.metrics.push(live);
+    const context = { cluster, at, previousReadAt, nodeOnline, config, configStillWanted: wanted };
+    const replaced = prev ? replacementReason(prev, r, config, input.destroyed) : undefined;
+    if (prev && replaced) {
+      // Another guest now holds this vmid: the old one is gone, this one is new, with its own history.
+      if (!prev.deletedAt) out.events.push(guestDeletedEvent(prev, previousReadAt ?? prev.lastSeenAt, replaced));
+      const next: GuestRow = {
+        ...guestRow(undefined, r, context),
+        incarnation: (prev.incarnation ?? 1) + 1,
+        incarnationSince: input.destroyed.get(r.vmid) ?? prev.deletedAt ?? previousReadAt ?? at,
+      };
+      out.events.push(...guestEvents(cluster, undefined, next).map((e) => ({ ...e, data: { ...e.data, replaced } })));
+      out.guests.push(next);
+      if (!live) out.dropMetrics.push(r.vmid);
+      continue;
+    }
     if (prev && !config && !wanted && nodeOnline && unchangedLive(prev, r, JSON.stringify(r.tags))) continue;
-    const next = guestRow(prev, r, { cluster, at, previousReadAt, nodeOnline, config, configStillWanted: wanted });
+    const next = guestRow(prev, r, context);
     if (prev && sameRow(prev, next)) continue; // e.g. a guest on an offline node, still stale
     out.events.push(...guestEvents(cluster, prev, next));
     out.guests.push(next);
@@ -109,11 +129,15 @@ function diffAbsentGuests(input: DiffInput, seen: Set<number>, partial: string |
       if (!prev.stale) out.guests.push({ ...prev, stale: true, lastSeenAt: previousReadAt ?? prev.lastSeenAt, updatedAt: at });
       continue;
     }
-    const { row, event } = missingGuest(prev, at, input.missingThreshold, previousReadAt);
+    // A destroy task is Proxmox saying it is gone: no need to wait for more reads.
+    const destroyed = input.destroyed.has(prev.vmid);
+    const threshold = destroyed ? 1 : input.missingThreshold;
+    const { row, event } = missingGuest(prev, at, threshold, previousReadAt, destroyed ? 'a destroy task for this vmid finished' : undefined);
     out.guests.push(row);
     if (event) {
       out.events.push(event);
       out.tombstoned.push(prev.vmid);
+      out.dropMetrics.push(prev.vmid);
     }
   }
 }
@@ -156,7 +180,7 @@ function clusterEvents(input: DiffInput, quorate: boolean | null, out: CycleDiff
 export function diffCycle(input: DiffInput): CycleDiff {
   const { resources, state } = input;
   const quorate = quorum(input.status);
-  const out: CycleDiff = { guests: [], metrics: [], tombstoned: [], nodes: [], storage: [], events: [], listed: 0, quorate };
+  const out: CycleDiff = { guests: [], metrics: [], tombstoned: [], dropMetrics: [], nodes: [], storage: [], events: [], listed: 0, quorate };
   const onlineNodes = new Set(resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
   const seen = diffListedGuests(input, onlineNodes, out);
   out.listed = seen.size;

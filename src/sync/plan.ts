@@ -17,6 +17,8 @@ export const CONFIG_TASK_TYPES = new Set([
   'qmconfig', 'qmclone', 'qmigrate', 'qmsnapshot', 'qmdelsnapshot', 'qmrollback', 'qmtemplate', 'qmmove', 'qmresize', 'resize',
   'qmcreate', 'qmrestore', 'qmsuspend', 'move_volume', 'vzcreate', 'vzrestore', 'vzclone', 'vzmigrate', 'vzsnapshot',
   'vzdelsnapshot', 'vzrollback', 'vztemplate', 'vzresize', 'hamigrate',
+  // A destroyed vmid listed again belongs to a new guest, whose config is needed.
+  'qmdestroy', 'vzdestroy',
 ]);
 
 const UPDATE_VM = /^update VM (\d+):/;

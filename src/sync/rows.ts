@@ -81,7 +81,10 @@ export function guestRow(prev: GuestRow | undefined, r: GuestResource, ctx: Gues
   const live = ctx.nodeOnline && r.maxmem !== undefined;
   const known = prev && !prev.deletedAt ? prev : undefined;
   // A revived guest starts over, but keeps the time it was first seen.
-  const base: GuestRow = known ? { ...known } : { cluster: ctx.cluster, vmid: r.vmid, type: r.type, node: r.node, status: r.status, lastSeenAt: ctx.at, firstSeenAt: prev?.firstSeenAt ?? ctx.at, updatedAt: ctx.at };
+  const base: GuestRow = known ? { ...known } : {
+    cluster: ctx.cluster, vmid: r.vmid, type: r.type, node: r.node, status: r.status, lastSeenAt: ctx.at, firstSeenAt: prev?.firstSeenAt ?? ctx.at,
+    incarnation: prev?.incarnation ?? 1, incarnationSince: prev?.incarnationSince ?? null, updatedAt: ctx.at,
+  };
   // Config-derived fields pmxcfs serves even when the node is down.
   Object.assign(base, { type: r.type, node: r.node, tags: JSON.stringify(r.tags), lock: r.lock ?? null, pool: r.pool ?? null, hastate: r.hastate ?? null });
   if (live) {
@@ -103,7 +106,7 @@ const readable = (field: string, value: unknown): unknown => (JSON_FIELDS.has(fi
 
 export function guestEvents(cluster: string, prev: GuestRow | undefined, next: GuestRow): NewEvent[] {
   const subject = { kind: 'guest' as const, id: `${cluster}/${next.vmid}` };
-  const summary = { vmid: next.vmid, type: next.type, node: next.node, name: next.name ?? null };
+  const summary = { vmid: next.vmid, type: next.type, node: next.node, name: next.name ?? null, incarnation: next.incarnation ?? 1 };
   if (!prev || prev.deletedAt) {
     return [{ type: 'guest.created', cluster, subject, data: { ...summary, status: next.status, ...(prev?.deletedAt ? { revived: true } : {}) } }];
   }
@@ -142,7 +145,18 @@ function configChanges(before: string | null | undefined, after: string | null |
   return Object.keys(out).length ? out : undefined;
 }
 
-export function missingGuest(prev: GuestRow, at: number, threshold: number, previousReadAt: number | undefined): { row: GuestRow; event?: NewEvent } {
+/** `guest.deleted` for a guest last seen at `lastSeenAt`; `why` says how its end was known when not by absence. */
+export function guestDeletedEvent(prev: GuestRow, lastSeenAt: number, why?: string): NewEvent {
+  return {
+    type: 'guest.deleted', cluster: prev.cluster, subject: { kind: 'guest', id: `${prev.cluster}/${prev.vmid}` },
+    data: {
+      vmid: prev.vmid, type: prev.type, node: prev.node, name: prev.name ?? null, incarnation: prev.incarnation ?? 1,
+      lastSeenAt: new Date(lastSeenAt).toISOString(), ...(why ? { reason: why } : {}),
+    },
+  };
+}
+
+export function missingGuest(prev: GuestRow, at: number, threshold: number, previousReadAt: number | undefined, why?: string): { row: GuestRow; event?: NewEvent } {
   const missingCount = (prev.missingCount ?? 0) + 1;
   // Seen live at the previous read only if this is the first read that misses it.
   const lastSeenAt = prev.stale || (prev.missingCount ?? 0) > 0 ? prev.lastSeenAt : previousReadAt ?? prev.lastSeenAt;
@@ -150,7 +164,7 @@ export function missingGuest(prev: GuestRow, at: number, threshold: number, prev
   if (missingCount < threshold) return { row: { ...prev, missingCount, lastSeenAt, stale: true, updatedAt: at } };
   return {
     row: { ...prev, missingCount, lastSeenAt, stale: true, deletedAt: at, updatedAt: at },
-    event: { type: 'guest.deleted', cluster: prev.cluster, subject: { kind: 'guest', id: `${prev.cluster}/${prev.vmid}` }, data: { vmid: prev.vmid, type: prev.type, node: prev.node, name: prev.name ?? null, lastSeenAt: new Date(lastSeenAt).toISOString() } },
+    event: guestDeletedEvent(prev, lastSeenAt, why),
   };
 }
 

@@ -133,11 +133,11 @@ describe('out-of-band changes', () => {
     expect(h.sim.counters().total).toBe(4);
   });
 
-  it('a deletion: nothing after one read, guest.deleted once after the second, then a tombstone', async () => {
+  it('a deletion seen only by absence: nothing after one read, guest.deleted once after the second, then a tombstone', async () => {
     const vmid = pick((g) => g.status === 'stopped');
     await cycle();
     const lastSeen = (h.store.sqlite.prepare("SELECT last_success_at AS t FROM clusters WHERE name = 'lab'").get() as { t: number }).t;
-    h.sim.deleteGuest(vmid);
+    h.sim.deleteGuest(vmid, true); // no destroy task in sight (identity.test.ts: with one, the first read records it)
     expect(await cycle()).toEqual([]);
     expect(guest(vmid)).toMatchObject({ missing_count: 1, deleted_at: null, last_seen_at: lastSeen });
     const before = h.lastSeq();
@@ -147,12 +147,12 @@ describe('out-of-band changes', () => {
     expect(await cycle()).toEqual([]);
   });
 
-  it('a guest that comes back is revived, not duplicated', async () => {
+  it('a new guest on a deleted vmid is a new guest in the same row, not a duplicate and not a revival', async () => {
     const gone = (h.store.sqlite.prepare('SELECT vmid, type, node FROM guests WHERE deleted_at IS NOT NULL LIMIT 1').get() as { vmid: number; type: 'qemu' | 'lxc'; node: string });
     h.sim.createGuest({ vmid: gone.vmid, type: gone.type, node: gone.node, name: 'back-again' });
     const before = h.lastSeq();
     expect(await cycle()).toEqual([['guest.created', `lab/${gone.vmid}`]]);
-    expect(h.eventsSince(before)[0]!.data).toMatchObject({ revived: true, name: 'back-again' });
+    expect(h.eventsSince(before)[0]!.data).toMatchObject({ incarnation: 2, name: 'back-again', replaced: 'the vmid was deleted and is in use again' });
     expect(h.store.sqlite.prepare('SELECT count(*) AS n FROM guests WHERE vmid = ?').get(gone.vmid)).toEqual({ n: 1 });
     expect(guest(gone.vmid)).toMatchObject({ deleted_at: null, missing_count: 0, name: 'back-again' });
   });

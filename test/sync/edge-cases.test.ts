@@ -186,7 +186,8 @@ describe('against the simulator', () => {
       const seen = (harness.store.sqlite.prepare('SELECT first_seen_at AS first FROM guests WHERE vmid = ?').get(vmid) as { first: number }).first;
       await harness.sync.runCycle();
       const lastSeen = (harness.store.sqlite.prepare("SELECT last_success_at AS t FROM clusters WHERE name = 'lab'").get() as { t: number }).t;
-      harness.sim.deleteGuest(vmid);
+      const original = harness.sim.cluster.guests.get(vmid)!;
+      harness.sim.deleteGuest(vmid, true); // no destroy task: only absence tells
       await harness.sync.runCycle(); // first miss
       harness.sim.setFaults({ hang: true });
       expect((await harness.sync.runCycle()).ok).toBe(false);
@@ -195,9 +196,9 @@ describe('against the simulator', () => {
       await harness.sync.runCycle(); // second miss: tombstone
       expect(harness.eventsSince(0).find((e) => e.type === 'guest.deleted')!.data.lastSeenAt).toBe(new Date(lastSeen).toISOString());
       expect(harness.store.sqlite.prepare('SELECT count(*) AS n FROM guest_metrics WHERE vmid = ?').get(vmid)).toEqual({ n: 0 }); // live metrics go with the tombstone
-      harness.sim.createGuest({ vmid, type: 'qemu', node: 'pve1' });
+      harness.sim.cluster.addGuest(original); // the same guest, same config, comes back
       await harness.sync.runCycle();
-      expect(harness.store.sqlite.prepare('SELECT first_seen_at AS first, deleted_at FROM guests WHERE vmid = ?').get(vmid)).toEqual({ first: seen, deleted_at: null });
+      expect(harness.store.sqlite.prepare('SELECT first_seen_at AS first, deleted_at, incarnation FROM guests WHERE vmid = ?').get(vmid)).toEqual({ first: seen, deleted_at: null, incarnation: 1 });
     } finally {
       await harness.close();
     }

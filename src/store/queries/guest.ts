@@ -1,5 +1,5 @@
 /** One guest by vmid or name: its detail, or the candidates of an ambiguous name, or suggestions for a miss. */
-import { and, asc, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm';
 import { toInventoryEvent, type InventoryEvent } from '../events.js';
 import type { GuestDisk, GuestNic } from '../guest-parts.js';
 import type { Store } from '../db.js';
@@ -76,6 +76,10 @@ export interface GuestDetail extends GuestSummary {
   configDirty: boolean;
   /** Consecutive complete reads the guest was missing from (it is tombstoned at the threshold). */
   missingCount: number;
+  /** 1 for the first guest with this vmid, 2 for the next one created after it was destroyed, … */
+  incarnation: number;
+  /** When this guest took over the vmid (null for the first); its tasks and changes are the ones since. */
+  incarnationSince: string | null;
   firstSeenAt: string;
   updatedAt: string;
   metrics: GuestMetrics | null;
@@ -175,6 +179,7 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
       vcpus: guests.vcpus, balloonMib: guests.balloonMib, onboot: guests.onboot, agent: guests.agent, description: guests.description,
       disks: guests.disks, nics: guests.nics, config: guests.config, digest: guests.digest, configFetchedAt: guests.configFetchedAt,
       configDirty: guests.configDirty, missingCount: guests.missingCount, firstSeenAt: guests.firstSeenAt, updatedAt: guests.updatedAt,
+      incarnation: guests.incarnation, incarnationSince: guests.incarnationSince,
       mDisk: guestMetrics.disk, netin: guestMetrics.netin, netout: guestMetrics.netout, diskread: guestMetrics.diskread,
       diskwrite: guestMetrics.diskwrite, metricsAt: guestMetrics.updatedAt,
     })
@@ -183,10 +188,15 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
     .where(and(eq(guests.cluster, P('cluster')), eq(guests.vmid, P('vmid'))))
     .prepare()).get({ cluster, vmid });
   if (!row) return undefined;
-  const recentTasks = prepared(store, 'guest-tasks', () => db.select().from(tasks).where(and(eq(tasks.cluster, P('cluster')), eq(tasks.vmid, P('vmid'))))
-    .orderBy(desc(tasks.starttime), desc(tasks.upid)).limit(RECENT).prepare()).all({ cluster, vmid });
-  const recentEvents = prepared(store, 'guest-events', () => db.select().from(events).where(and(eq(events.subjectKind, 'guest'), eq(events.subjectId, P('subject'))))
-    .orderBy(desc(events.seq)).limit(RECENT).prepare()).all({ subject: `${cluster}/${vmid}` });
+  // Only this guest's history: an earlier guest with the same vmid (incarnation) had its own.
+  const recentTasks = prepared(store, 'guest-tasks', () => db.select().from(tasks)
+    // Task times are whole seconds: the previous guest's destroy task can share the second this one began.
+    .where(and(eq(tasks.cluster, P('cluster')), eq(tasks.vmid, P('vmid')), gte(tasks.starttime, P('since')),
+      or(notInArray(tasks.type, ['qmdestroy', 'vzdestroy']), gt(tasks.starttime, P('since')))))
+    .orderBy(desc(tasks.starttime), desc(tasks.upid)).limit(RECENT).prepare()).all({ cluster, vmid, since: Math.floor((row.incarnationSince ?? 0) / 1000) });
+  const recentEvents = prepared(store, 'guest-events', () => db.select().from(events)
+    .where(and(eq(events.subjectKind, 'guest'), eq(events.subjectId, P('subject')), sql`coalesce(json_extract(${events.data}, '$.incarnation'), 1) = ${P('incarnation')}`))
+    .orderBy(desc(events.seq)).limit(RECENT).prepare()).all({ subject: `${cluster}/${vmid}`, incarnation: row.incarnation });
   const config = parseJson<unknown>(row.config, null);
   return {
     ...toSummary(row),
@@ -194,7 +204,7 @@ function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail |
     disks: parseJson<GuestDisk[]>(row.disks, []), nics: parseJson<GuestNic[]>(row.nics, []),
     config: typeof config === 'object' && config !== null ? (config as Record<string, string>) : null,
     digest: row.digest, configFetchedAt: iso(row.configFetchedAt), configDirty: row.configDirty, missingCount: row.missingCount,
-    firstSeenAt: iso(row.firstSeenAt)!, updatedAt: iso(row.updatedAt)!,
+    firstSeenAt: iso(row.firstSeenAt)!, updatedAt: iso(row.updatedAt)!, incarnation: row.incarnation, incarnationSince: iso(row.incarnationSince),
     metrics: row.metricsAt == null ? null : {
       cpu: row.cpu, mem: row.mem, disk: row.mDisk, uptime: row.uptime, netin: row.netin, netout: row.netout,
       diskread: row.diskread, diskwrite: row.diskwrite, updatedAt: iso(row.metricsAt),

@@ -1,5 +1,6 @@
 /** How current the copy is: clusters, their sync runs, and the freshness every MCP answer carries. */
 import { and, asc, desc, eq } from 'drizzle-orm';
+import { asIdentity, describeIdentity } from '../cluster-identity.js';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { clusters, nodes, syncRuns } from '../schema.js';
@@ -23,8 +24,18 @@ export function listClusters(store: Store, now: number = Date.now(), staleAfterM
       cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue, overdue,
       lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
       consecutiveFailures: c.consecutiveFailures, lastError: c.lastError, signalProblems: signalProblems(c.signalProblems),
+      identityChanged: identityChanged(c.identityChanged),
     };
   });
+}
+
+/** clusters.identity_changed, with each identity in words. */
+function identityChanged(text: string | null): ClusterSyncStatus['identityChanged'] {
+  const value = parseJson<{ expected?: unknown; seen?: unknown; since?: unknown } | null>(text, null);
+  const expected = asIdentity(value?.expected);
+  const seen = asIdentity(value?.seen);
+  if (!expected || !seen) return null;
+  return { expected: describeIdentity(expected), seen: describeIdentity(seen), since: typeof value?.since === 'string' ? value.since : '' };
 }
 
 /** clusters.signal_problems, read defensively: only string problems of a JSON object count. */
@@ -58,6 +69,11 @@ export interface ClusterSyncStatus {
    * /cluster/log hides other users' config edits until the sweep re-reads them. Empty when all work.
    */
   signalProblems: Record<string, string>;
+  /**
+   * Set while the URL answers as another cluster than the one this inventory holds: nothing is
+   * applied until the old one answers again or `proxmox-inventory cluster reset` accepts the new one.
+   */
+  identityChanged: { expected: string; seen: string; since: string } | null;
   /** The latest sync run, successful or not. */
   lastRun: { startedAt: string; finishedAt: string; ok: boolean; durationMs: number; callsTotal: number; changes: Record<string, number>; error: string | null } | null;
   /** The latest successful run: its API calls per endpoint are what a cycle costs. */

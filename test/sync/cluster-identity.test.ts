@@ -1,0 +1,107 @@
+/**
+ * A different cluster behind the same URL is refused, never diffed: restarting the simulator as
+ * another cluster at the same address produces no guest event, one cluster.identity_changed,
+ * a flagged cluster in sync_status; `cluster reset` (resetCluster) accepts the new one with one
+ * cluster.reset event, and the next cycle is a first sync of it. Members joining or leaving one
+ * at a time are the same cluster.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { createHttpProxmoxClient } from '../../src/proxmox/http-client.js';
+import type { ProxmoxClient } from '../../src/proxmox/client.js';
+import { Secret } from '../../src/secret.js';
+import { startSimulator, type Simulator } from '../../src/sim/server.js';
+import { openStore, type Store } from '../../src/store/db.js';
+import { syncStatus } from '../../src/store/queries.js';
+import { resetCluster } from '../../src/store/sync-state.js';
+import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync } from '../../src/sync/cycle.js';
+import { sameCluster } from '../../src/sync/identity.js';
+
+const SECRETS = { full: 'full-secret-for-identity-test', auditor: 'auditor-secret-for-identity-test' };
+let sim: Simulator | undefined;
+let client: ProxmoxClient;
+let store: Store;
+let sync: ClusterSync;
+
+afterEach(async () => {
+  await client?.close();
+  await sim?.close();
+  store?.close();
+});
+
+async function start(clusterName: string, seed: number, port = 0): Promise<void> {
+  sim = await startSimulator({ tls: false, guests: 40, nodes: 3, seed, clusterName, port, taskDelayMs: 5, tokenSecrets: SECRETS });
+}
+
+const events = (type?: string): string[] => (store.sqlite.prepare('SELECT type FROM events ORDER BY seq').pluck().all() as string[]).filter((t) => !type || t === type);
+
+describe('a different cluster behind the same URL', () => {
+  it('is refused: no guest event, one identity_changed, flagged until reset; reset starts over with one event', async () => {
+    await start('alpha', 1);
+    const port = Number(new URL(sim!.url).port);
+    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
+    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
+    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    expect((await sync.runCycle()).ok).toBe(true);
+    const before = store.sqlite.prepare('SELECT max(seq) FROM events').pluck().get() as number;
+
+    await sim!.close();
+    await start('beta', 2, port);
+    for (let i = 0; i < 3; i++) {
+      const cycle = await sync.runCycle();
+      expect(cycle.ok).toBe(false);
+      expect(cycle.error).toMatch(/now answers as cluster "beta" \(pve1, pve2, pve3\), not cluster "alpha" \(pve1, pve2, pve3\).*proxmox-inventory cluster reset lab/);
+    }
+    const after = (store.sqlite.prepare('SELECT type FROM events WHERE seq > ? ORDER BY seq').pluck().all(before) as string[]);
+    expect(after).toEqual(['cluster.identity_changed']);
+    expect(store.sqlite.prepare("SELECT count(*) FROM guests WHERE name LIKE '%' AND deleted_at IS NULL").pluck().get()).toBe(40); // alpha's, kept
+    const status = syncStatus(store).clusters[0]!;
+    expect(status).toMatchObject({ stale: true, identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' } });
+
+    expect(resetCluster(store, 'lab', Date.now())).toEqual({ guestsTombstoned: 40, nodesRemoved: 3 });
+    expect(events('cluster.reset')).toHaveLength(1);
+    const first = await sync.runCycle(); // the kept state predates the reset: this cycle notices and reloads
+    const next = first.ok ? first : await sync.runCycle();
+    expect(next).toMatchObject({ ok: true, guests: 40, configsFetched: 40 });
+    expect(syncStatus(store).clusters[0]).toMatchObject({ stale: false, identityChanged: null, clusterName: 'beta' });
+    const fromReset = store.sqlite.prepare("SELECT type, count(*) AS n FROM events WHERE seq > (SELECT seq FROM events WHERE type = 'cluster.reset') GROUP BY type").all();
+    expect(fromReset).toEqual([{ type: 'guest.created', n: 40 }]);
+    expect(events('guest.migrated')).toEqual([]);
+  });
+
+  it('the old cluster answering again clears the flag, with nothing lost', async () => {
+    await start('alpha', 1);
+    const port = Number(new URL(sim!.url).port);
+    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
+    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
+    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    await sync.runCycle();
+    await sim!.close();
+    await start('beta', 2, port);
+    expect((await sync.runCycle()).ok).toBe(false);
+    await sim!.close();
+    await start('alpha', 1, port);
+    const back = await sync.runCycle();
+    expect(back.ok).toBe(true);
+    expect(back.changes).toEqual({ 'cluster.sync_recovered': 1 });
+    expect(syncStatus(store).clusters[0]!.identityChanged).toBeNull();
+  });
+});
+
+describe('sameCluster', () => {
+  const id = (clusterName: string | null, nodes: Record<string, number | null>): { clusterName: string | null; nodes: Record<string, number | null> } => ({ clusterName, nodes });
+  it('members joining and leaving one at a time, and a standalone node becoming a cluster, are the same cluster', () => {
+    expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve1: 1, pve2: 2, pve3: 3 }))).toBe(true);
+    expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve2: 2, pve4: 4 }))).toBe(true);
+    expect(sameCluster(id(null, { solo: null }), id('home', { solo: 1, other: 2 }))).toBe(true);
+  });
+  it('another name, or no member in common, is another cluster', () => {
+    expect(sameCluster(id('prod', { pve1: 1 }), id('lab', { pve1: 1 }))).toBe(false);
+    expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { hv1: 1, hv2: 2 }))).toBe(false);
+    expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve1: 2, pve2: 1 }))).toBe(false); // same names, other corosync ids
+    expect(sameCluster(id(null, { solo: null }), id(null, { other: null }))).toBe(false);
+  });
+});
