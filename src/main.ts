@@ -15,11 +15,12 @@ import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
 import { openStore, type Store } from './store/db.js';
+import { acquireDataDirLock, type DataDirLock } from './store/lock.js';
 import { takeSnapshotWithRetention } from './store/snapshots.js';
 import { resetCluster } from './store/sync-state.js';
 import { createClusterSync, type ClusterSync, type CycleSummary, type SyncSettings } from './sync/cycle.js';
-import { countCalls } from './sync/counting-client.js';
-import { startScheduler } from './sync/scheduler.js';
+import { countCalls, trackRequests, type RequestTracker } from './sync/counting-client.js';
+import { startScheduler, type LiveClusterStatus, type Scheduler } from './sync/scheduler.js';
 import { clusterLogProblem } from './sync/signals.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from './sim/server.js';
 
@@ -174,12 +175,14 @@ export async function runDemo(): Promise<number> {
   out.write(`  inventory database:   ${config.dbPath}\n\nfirst sync:\n  `);
   const [first] = await Promise.all(daemon.syncs.map((s) => s.runCycle({ onProgress: createProgress(process.stderr, daemon.log, s.cluster) })));
   out.write(`${describeCycle(first!)}\n\n`);
+  const started: { scheduler?: Scheduler } = {}; // the schedules start once the endpoint is printed
+  const live = (): LiveClusterStatus[] => started.scheduler?.liveStatus() ?? [];
   let http: McpHttpEndpoint;
   try {
-    http = await startHttp(daemon);
+    http = await startHttp(daemon, live);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    http = await startHttp({ ...daemon, config: { ...config, mcp: { http: { ...config.mcp.http, port: 0 } } } });
+    http = await startHttp({ ...daemon, config: { ...config, mcp: { http: { ...config.mcp.http, port: 0 } } } }, live);
   }
   const cli = resolve('src/cli.ts');
   out.write(`MCP, for agents (answers from the inventory, never from Proxmox):\n`);
@@ -199,10 +202,12 @@ export async function runDemo(): Promise<number> {
     intervalSeconds: config.sync.intervalSeconds,
     snapshots: config.snapshots,
     log: daemon.log,
+    requestsInFlight: daemon.requestsInFlight,
     onCycle: (s) => {
       if (!s.ok || Object.keys(s.changes).length) out.write(`${new Date().toISOString().slice(11, 19)} ${describeCycle(s)}\n`);
     },
   });
+  started.scheduler = scheduler;
   return runUntilStopped(async () => {
     stopChurn();
     await http.close();
@@ -244,17 +249,20 @@ interface Daemon {
   store: Store;
   clients: ProxmoxClient[];
   syncs: ClusterSync[];
+  /** A cluster's requests waiting for Proxmox now (what a hung cycle waits on). */
+  requestsInFlight(cluster: string): ReturnType<RequestTracker['inFlight']>;
   close(): Promise<void>;
 }
 
 /** logger → store → clients → syncs; `close` undoes it in reverse order. */
-function createDaemon(config: Config): Daemon {
-  const log = createLogger(config.log);
+function createDaemon(config: Config, log: Logger = createLogger(config.log)): Daemon {
   const store = openStore(config.dbPath);
   const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
-  const syncs = config.clusters.map((c, i) => createClusterSync({ store, client: clients[i]!, cluster: c.name, settings: syncSettings(config), log: log.child({ module: 'sync' }) }));
+  const trackers = new Map(config.clusters.map((c, i) => [c.name, trackRequests(clients[i]!)]));
+  const syncs = config.clusters.map((c) => createClusterSync({ store, client: trackers.get(c.name)!.client, cluster: c.name, settings: syncSettings(config), log: log.child({ module: 'sync' }) }));
   return {
     config, log, store, clients, syncs,
+    requestsInFlight: (cluster) => trackers.get(cluster)?.inFlight() ?? [],
     async close() {
       for (const client of clients.reverse()) {
         try {
@@ -269,6 +277,7 @@ function createDaemon(config: Config): Daemon {
 }
 
 export function describeCycle(s: CycleSummary): string {
+  if (!s.ok && s.recorded === false) return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (and the store could not record the failure)`;
   if (!s.ok) return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (last-known inventory kept, marked stale)`;
   const calls = Object.entries(s.calls).map(([endpoint, n]) => `${endpoint.replace(/^GET /, '')} ${n}`).join(', ');
   const changes = Object.entries(s.changes).map(([type, n]) => `${type} ${n}`).join(', ') || 'none';
@@ -331,8 +340,39 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
 
 /** `serve`: the schedules until SIGINT/SIGTERM, then a clean shutdown. */
 export async function runServe(configPath: string | undefined): Promise<number> {
-  const daemon = createDaemon(configFromEnv(configPath));
-  const { config, log } = daemon;
+  const serving = await startServing(configFromEnv(configPath));
+  return runUntilStopped(() => serving.close(), serving.log);
+}
+
+export interface Serving {
+  log: Logger;
+  store: Store;
+  scheduler: Scheduler;
+  lock: DataDirLock;
+  /** The MCP endpoint's URL, when MCP_HTTP is on. */
+  mcpUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * What `serve` runs: the data directory's lock (a second `serve` on it is refused, naming the
+ * first), the daemon, its schedules and the HTTP endpoint. `close` stops them in reverse order
+ * and removes the lock.
+ */
+export async function startServing(config: Config, options: { log?: Logger } = {}): Promise<Serving> {
+  const log = options.log ?? createLogger(config.log);
+  const lock = acquireDataDirLock(config.dataDir);
+  if (lock.tookOver) {
+    const { holder, reason } = lock.tookOver;
+    log.warn({ lock: lock.path, pid: holder.pid, host: holder.host, since: holder.startedAt, reason }, 'took over the lock of a serve that did not stop cleanly');
+  }
+  let daemon: Daemon;
+  try {
+    daemon = createDaemon(config, log);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const scheduler = startScheduler({
     syncs: daemon.syncs,
     store: daemon.store,
@@ -341,50 +381,76 @@ export async function runServe(configPath: string | undefined): Promise<number> 
     retention: config.retention,
     log,
     progress: (cluster) => createProgress(process.stderr, log, cluster),
+    requestsInFlight: daemon.requestsInFlight,
     onCycle: (s) => {
       const fields = { cluster: s.cluster, ms: s.durationMs, calls: s.callsTotal, guests: s.guests, changes: s.changes, phases: s.phases };
       if (s.aborted) log.debug(fields, 'sync cycle stopped by shutdown before its write');
-      else if (!s.ok) log.warn({ ...fields, err: s.error }, 'sync failed');
+      else if (!s.ok) log.warn({ ...fields, err: s.error, ...(s.recorded === false ? { recorded: false } : {}) }, 'sync failed');
       else if (Object.keys(s.changes).length) log.info(fields, 'sync: changes');
       else log.debug(fields, 'sync');
     },
   });
   let http: McpHttpEndpoint | undefined;
   try {
-    http = config.mcp.http.enabled ? await startHttp(daemon) : undefined;
+    http = config.mcp.http.enabled ? await startHttp(daemon, () => scheduler.liveStatus()) : undefined;
   } catch (err) {
     await scheduler.stop();
     await daemon.close();
+    lock.release();
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EADDRINUSE' && code !== 'EADDRNOTAVAIL') throw err;
     throw new ConfigError([`MCP_HTTP_HOST/MCP_HTTP_PORT (mcp.http): cannot listen on ${config.mcp.http.host}:${config.mcp.http.port} (${code}); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`]);
   }
-  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
-  return runUntilStopped(async () => {
-    await http?.close();
-    await scheduler.stop();
-    await daemon.close();
-  }, log);
+  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, lock: lock.path, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
+  return {
+    log, store: daemon.store, scheduler, lock, mcpUrl: http?.url,
+    async close() {
+      try {
+        await http?.close();
+        await scheduler.stop();
+        await daemon.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
 }
 
-/** Ready when every configured cluster has synced within the window. */
-function readiness(daemon: Daemon, now: number): Readiness {
+/**
+ * Ready when every configured cluster has synced within the window and its latest failure, if
+ * any, reached the store. A cluster that is not ready says why: the error, the failures the store
+ * could not record, the cycle running now.
+ */
+function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Readiness {
   const maxAgeMs = daemon.config.mcp.http.readyMaxAgeSeconds * 1000;
   const known = new Map(listClusters(daemon.store, now).map((c) => [c.cluster, c]));
+  const running = new Map(live.map((l) => [l.cluster, l]));
   const clusters = daemon.config.clusters.map((c) => {
     const s = known.get(c.name);
+    const l = running.get(c.name);
     const ageMs = s?.ageMs ?? null;
-    return { cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready: ageMs !== null && ageMs <= maxAgeMs };
+    const unrecorded = l?.lastFailure != null && !l.lastFailure.recorded;
+    const ready = ageMs !== null && ageMs <= maxAgeMs && !unrecorded;
+    const error = l?.lastFailure?.error ?? s?.lastError ?? undefined;
+    const cycle = !ready && l?.cycle ? {
+      startedAt: new Date(l.cycle.startedAt).toISOString(), runningForMs: now - l.cycle.startedAt, phase: l.cycle.phase,
+      waitingOn: l.cycle.waitingOn.map((w) => ({ request: w.request, count: w.count, forMs: now - w.since })),
+    } : undefined;
+    return {
+      cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready,
+      ...(error ? { error } : {}), ...(l?.unrecordedFailures ? { unrecordedFailures: l.unrecordedFailures } : {}), ...(cycle ? { cycle } : {}),
+    };
   });
   return { ready: clusters.every((c) => c.ready), clusters };
 }
 
-function startHttp(daemon: Daemon): Promise<McpHttpEndpoint> {
+/** The MCP endpoint; `live` is what the running daemon knows beyond its store (/readyz and sync_status show it). */
+function startHttp(daemon: Daemon, live: () => LiveClusterStatus[]): Promise<McpHttpEndpoint> {
   const log = daemon.log.child({ module: 'mcp' });
   const version = packageVersion();
   return startMcpHttp(daemon.config.mcp.http, {
-    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000, log, version }),
-    readiness: () => readiness(daemon, Date.now()),
+    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000, log, version, live }),
+    readiness: () => readiness(daemon, live(), Date.now()),
     log,
   });
 }

@@ -17,7 +17,18 @@ export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds
 
 export interface Readiness {
   ready: boolean;
-  clusters: Array<{ cluster: string; lastSuccessAt: string | null; ageMs: number | null; ready: boolean }>;
+  clusters: Array<{
+    cluster: string;
+    lastSuccessAt: string | null;
+    ageMs: number | null;
+    ready: boolean;
+    /** The latest failure, while the cluster's syncs fail. */
+    error?: string;
+    /** Failures since the last success the store could not record (a full disk): not ready until one is written. */
+    unrecordedFailures?: number;
+    /** The cycle running now, shown when the cluster is not ready (a cycle that hangs). */
+    cycle?: { startedAt: string; runningForMs: number; phase: string; waitingOn: Array<{ request: string; count: number; forMs: number }> };
+  }>;
 }
 
 export interface McpHttpDeps {

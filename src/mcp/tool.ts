@@ -14,6 +14,22 @@ export interface ToolContext {
   now: () => number;
   /** The freshness window: a cluster whose last successful sync is older counts as stale (overdue). */
   staleAfterMs: number;
+  /**
+   * What the daemon knows beyond its store: only `serve`'s HTTP endpoint has it (sync_status shows
+   * it); the stdio process reads the file alone.
+   */
+  live?: () => LiveSyncStatus[];
+}
+
+/** One cluster as the running daemon knows it (src/sync/scheduler.ts `liveStatus`). Times are epoch ms. */
+export interface LiveSyncStatus {
+  cluster: string;
+  /** The cycle running now: since when, its phase, and the requests it waits on. */
+  cycle: { startedAt: number; phase: string; waitingOn: Array<{ request: string; count: number; since: number }> } | null;
+  /** The latest cycle's failure, until a cycle succeeds; `recorded: false` when the store could not write it. */
+  lastFailure: { at: number; error: string; recorded: boolean } | null;
+  /** Failures since the last success that the store could not record. */
+  unrecordedFailures: number;
 }
 
 export interface ToolAnswer<Out> {

@@ -1,6 +1,8 @@
 /**
- * Counts the API calls one sync cycle makes, per endpoint, for its `sync_runs` row. A wrapper
- * with the client's own interface, so the cycle code cannot bypass it.
+ * Wrappers with the client's own interface, so the code they wrap cannot bypass them:
+ * `countCalls` counts the API calls one sync cycle makes, per endpoint, for its `sync_runs` row;
+ * `trackRequests` knows which requests are waiting for an answer right now, so a cycle that hangs
+ * can say on what ("waiting on GET /cluster/resources").
  */
 import type { ProxmoxClient } from '../proxmox/client.js';
 
@@ -10,32 +12,79 @@ export interface CountingClient {
   total(): number;
 }
 
-export function countCalls(inner: ProxmoxClient): CountingClient {
-  const calls = new Map<string, number>();
-  const count = <T>(endpoint: string, p: Promise<T>): Promise<T> => {
-    calls.set(endpoint, (calls.get(endpoint) ?? 0) + 1);
-    return p;
-  };
-  const client: ProxmoxClient = {
+/** Wraps every call of `inner` that reaches Proxmox in `around`, named by its endpoint (`GET /cluster/resources`). */
+function wrapCalls(inner: ProxmoxClient, around: <T>(endpoint: string, call: () => Promise<T>) => Promise<T>): ProxmoxClient {
+  return {
     cluster: inner.cluster,
-    version: () => count('GET /version', inner.version()),
-    clusterResources: (type) => count('GET /cluster/resources', inner.clusterResources(type)),
-    clusterStatus: () => count('GET /cluster/status', inner.clusterStatus()),
-    clusterTasks: () => count('GET /cluster/tasks', inner.clusterTasks()),
-    clusterLog: (max) => count('GET /cluster/log', inner.clusterLog(max)),
-    nodes: () => count('GET /nodes', inner.nodes()),
-    permissions: (path) => count('GET /access/permissions', inner.permissions(path)),
-    guestConfig: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/config`, inner.guestConfig(ref)),
-    guestStatus: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/status/current`, inner.guestStatus(ref)),
-    snapshots: (ref) => count(`GET /nodes/{node}/${ref.type}/{vmid}/snapshot`, inner.snapshots(ref)),
-    taskStatus: (upid) => count('GET /nodes/{node}/tasks/{upid}/status', inner.taskStatus(upid)),
-    taskLog: (upid, start, limit) => count('GET /nodes/{node}/tasks/{upid}/log', inner.taskLog(upid, start, limit)),
+    version: () => around('GET /version', () => inner.version()),
+    clusterResources: (type) => around('GET /cluster/resources', () => inner.clusterResources(type)),
+    clusterStatus: () => around('GET /cluster/status', () => inner.clusterStatus()),
+    clusterTasks: () => around('GET /cluster/tasks', () => inner.clusterTasks()),
+    clusterLog: (max) => around('GET /cluster/log', () => inner.clusterLog(max)),
+    nodes: () => around('GET /nodes', () => inner.nodes()),
+    permissions: (path) => around('GET /access/permissions', () => inner.permissions(path)),
+    guestConfig: (ref) => around(`GET /nodes/{node}/${ref.type}/{vmid}/config`, () => inner.guestConfig(ref)),
+    guestStatus: (ref) => around(`GET /nodes/{node}/${ref.type}/{vmid}/status/current`, () => inner.guestStatus(ref)),
+    snapshots: (ref) => around(`GET /nodes/{node}/${ref.type}/{vmid}/snapshot`, () => inner.snapshots(ref)),
+    taskStatus: (upid) => around('GET /nodes/{node}/tasks/{upid}/status', () => inner.taskStatus(upid)),
+    taskLog: (upid, start, limit) => around('GET /nodes/{node}/tasks/{upid}/log', () => inner.taskLog(upid, start, limit)),
     waitForTask: (upid, options) => inner.waitForTask(upid, options),
-    get: (path, query) => count(`GET ${path}`, inner.get(path, query)),
-    post: (path, params) => count(`POST ${path}`, inner.post(path, params)),
-    put: (path, params) => count(`PUT ${path}`, inner.put(path, params)),
-    delete: (path, params) => count(`DELETE ${path}`, inner.delete(path, params)),
+    get: (path, query) => around(`GET ${path}`, () => inner.get(path, query)),
+    post: (path, params) => around(`POST ${path}`, () => inner.post(path, params)),
+    put: (path, params) => around(`PUT ${path}`, () => inner.put(path, params)),
+    delete: (path, params) => around(`DELETE ${path}`, () => inner.delete(path, params)),
     close: () => inner.close(),
   };
+}
+
+export function countCalls(inner: ProxmoxClient): CountingClient {
+  const calls = new Map<string, number>();
+  const client = wrapCalls(inner, (endpoint, call) => {
+    calls.set(endpoint, (calls.get(endpoint) ?? 0) + 1);
+    return call();
+  });
   return { client, calls, total: () => [...calls.values()].reduce((a, b) => a + b, 0) };
+}
+
+/** Requests to one endpoint that have not been answered yet (queued behind the concurrency limit included). */
+export interface RequestsInFlight {
+  /** `GET /cluster/resources`, or a template such as `GET /nodes/{node}/qemu/{vmid}/config`. */
+  request: string;
+  count: number;
+  /** When the oldest of them was made (epoch ms). */
+  since: number;
+}
+
+export interface RequestTracker {
+  client: ProxmoxClient;
+  /** What is waiting for Proxmox now, the longest-waiting endpoint first. */
+  inFlight(): RequestsInFlight[];
+}
+
+export function trackRequests(inner: ProxmoxClient, now: () => number = Date.now): RequestTracker {
+  const pending = new Map<number, { request: string; since: number }>();
+  let next = 0;
+  const client = wrapCalls(inner, async (request, call) => {
+    const id = next++;
+    pending.set(id, { request, since: now() });
+    try {
+      return await call();
+    } finally {
+      pending.delete(id);
+    }
+  });
+  return {
+    client,
+    inFlight() {
+      const byRequest = new Map<string, RequestsInFlight>();
+      for (const { request, since } of pending.values()) {
+        const seen = byRequest.get(request);
+        if (seen) {
+          seen.count++;
+          seen.since = Math.min(seen.since, since);
+        } else byRequest.set(request, { request, count: 1, since });
+      }
+      return [...byRequest.values()].sort((a, b) => a.since - b.since || a.request.localeCompare(b.request));
+    },
+  };
 }

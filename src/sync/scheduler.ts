@@ -5,12 +5,18 @@
  * flight: a cycle that has not reached its write skips it, one that has finishes it (the write is
  * one synchronous transaction), and retention stops after its current batch, so the database is
  * never left half-written.
+ *
+ * It also keeps what the store may not show (`liveStatus()`): the cycle running now (since when,
+ * in which phase, waiting on which requests) and the last failure, with how many failures in a
+ * row the store could not record (a full disk). A streak of unrecorded failures is logged at error
+ * level once, when it starts, and at info when the store records again.
  */
 import { Cron } from 'croner';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/db.js';
 import { pruneHistory, type PruneResult } from '../store/retention.js';
 import { takeSnapshotWithRetention } from '../store/snapshots.js';
+import type { RequestsInFlight } from './counting-client.js';
 import type { ClusterSync, CycleSummary } from './cycle.js';
 
 export interface SchedulerDeps {
@@ -26,6 +32,19 @@ export interface SchedulerDeps {
   onCycle?: (summary: CycleSummary) => void;
   /** Progress of a cycle's config reads (shown for the first sync of a big cluster). */
   progress?: (cluster: string) => (done: number, total: number) => void;
+  /** The cluster's requests waiting for Proxmox now (counting-client.ts `trackRequests`), for `liveStatus()`. */
+  requestsInFlight?: (cluster: string) => RequestsInFlight[];
+}
+
+/** One cluster as the daemon knows it beyond the store. Times are epoch ms. */
+export interface LiveClusterStatus {
+  cluster: string;
+  /** The cycle running now, or null. */
+  cycle: { startedAt: number; phase: string; waitingOn: RequestsInFlight[] } | null;
+  /** The latest cycle's failure; null once a cycle succeeds (and before the first cycle ends). */
+  lastFailure: { at: number; error: string; recorded: boolean } | null;
+  /** Failed cycles since the last success that the store could not record: its failure count misses them. */
+  unrecordedFailures: number;
 }
 
 export interface RetentionSchedule {
@@ -53,6 +72,8 @@ export interface Scheduler {
    * retention is off, a run is already going, or it failed (logged, retried at the next run).
    */
   pruneNow(): Promise<PruneResult | undefined>;
+  /** Every cluster's running cycle and last failure, as this process knows them. */
+  liveStatus(): LiveClusterStatus[];
   stop(): Promise<void>;
 }
 
@@ -64,6 +85,10 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const jobs: Cron[] = [];
   const timers: Array<ReturnType<typeof setTimeout>> = [];
   let pruning = false;
+  const now = (): number => Date.now();
+  const live = new Map<string, { cycle: { startedAt: number; phase: string } | null; lastFailure: LiveClusterStatus['lastFailure']; unrecordedFailures: number }>(
+    syncs.map((s) => [s.cluster, { cycle: null, lastFailure: null, unrecordedFailures: 0 }]),
+  );
 
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -75,15 +100,43 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     // A cycle slower than the interval delays the next one instead of overlapping it.
     if (running.has(sync.cluster) || controller.signal.aborted) return undefined;
     running.add(sync.cluster);
+    const state = live.get(sync.cluster)!;
+    const cycleNow = { startedAt: now(), phase: 'starting' };
+    state.cycle = cycleNow;
     try {
-      const summary = await sync.runCycle({ signal: controller.signal, onProgress: deps.progress?.(sync.cluster) });
+      const summary = await sync.runCycle({ signal: controller.signal, onProgress: deps.progress?.(sync.cluster), onPhase: (phase) => (cycleNow.phase = phase) });
+      if (!summary.aborted) noteOutcome(sync.cluster, summary.ok, summary.error, summary.recorded !== false);
       deps.onCycle?.(summary);
       return summary;
     } catch (err) {
       log.error({ cluster: sync.cluster, err }, 'sync cycle crashed');
+      noteOutcome(sync.cluster, false, `the sync cycle crashed: ${err instanceof Error ? err.message : String(err)}`, false);
       return undefined;
     } finally {
+      state.cycle = null;
       running.delete(sync.cluster);
+    }
+  }
+
+  /** Keeps the outcome in memory; logs where a streak of failures the store could not record starts and ends. */
+  function noteOutcome(cluster: string, ok: boolean, error: string | undefined, recorded: boolean): void {
+    const state = live.get(cluster)!;
+    const wasUnrecorded = state.lastFailure !== null && !state.lastFailure.recorded;
+    if (ok) {
+      if (wasUnrecorded) log.info({ cluster, unrecordedFailures: state.unrecordedFailures }, 'sync succeeded and was written to the store again');
+      state.lastFailure = null;
+      state.unrecordedFailures = 0;
+      return;
+    }
+    state.lastFailure = { at: now(), error: error ?? 'unknown error', recorded };
+    if (recorded) {
+      if (wasUnrecorded) log.info({ cluster, unrecordedFailures: state.unrecordedFailures }, 'the store records sync failures again');
+      return;
+    }
+    state.unrecordedFailures++;
+    if (!wasUnrecorded) {
+      log.error({ cluster, err: state.lastFailure.error },
+        'sync failed and the store could not record the failure, so the inventory file shows neither; /readyz and sync_status from this daemon report it until a sync is written (logged once until then)');
     }
   }
 
@@ -117,6 +170,14 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       log.info({ snapshot: info.id, guests: info.guests, pruned }, 'inventory snapshot taken');
     },
     pruneNow: () => track(prune()),
+    liveStatus() {
+      return [...live].map(([cluster, s]) => ({
+        cluster,
+        cycle: s.cycle ? { ...s.cycle, waitingOn: deps.requestsInFlight?.(cluster) ?? [] } : null,
+        lastFailure: s.lastFailure ? { ...s.lastFailure } : null,
+        unrecordedFailures: s.unrecordedFailures,
+      }));
+    },
     async stop() {
       for (const job of jobs) job.stop();
       for (const timer of timers) clearTimeout(timer);

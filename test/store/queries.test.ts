@@ -472,7 +472,8 @@ describe('queries over two synced clusters', () => {
       const oldest = Math.min(lastSuccess(h), lastSuccess(h, 'edge'));
       expect(freshness(h.store, now)).toEqual({ asOf: iso(oldest), ageMs: now - oldest, staleClusters: [], overdue: false, staleNodes: [] });
       // A cluster not even attempted within the freshness window is overdue (nothing is syncing it), and stale.
-      const attempted = (cluster: string): number => (h.store.sqlite.prepare('SELECT last_attempt_at AS t FROM clusters WHERE name = ?').get(cluster) as { t: number }).t;
+      // Its last sign of life: an attempt begun, or a success ended (a long cycle ends well after it began).
+      const attempted = (cluster: string): number => (h.store.sqlite.prepare('SELECT max(last_attempt_at, last_success_at) AS t FROM clusters WHERE name = ?').get(cluster) as { t: number }).t;
       const tries = { edge: attempted('edge'), lab: attempted('lab') };
       const earliest = Math.min(tries.edge, tries.lab);
       const window = now - earliest - 1;

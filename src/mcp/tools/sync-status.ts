@@ -1,18 +1,79 @@
 import { z } from 'zod';
-import { syncStatus } from '../../store/queries.js';
+import { syncStatus, type ClusterSyncStatus } from '../../store/queries.js';
 import { table, untrusted } from '../render.js';
-import { defineTool, READ_ONLY } from '../tool.js';
+import { defineTool, READ_ONLY, type LiveSyncStatus } from '../tool.js';
+
+/** A cluster's status with what the running daemon knows beyond the store. */
+type Row = ClusterSyncStatus & {
+  /** The cycle running now (daemon only). */
+  cycle?: { startedAt: string; runningForMs: number; phase: string; waitingOn: Array<{ request: string; count: number; forMs: number }> } | null;
+  /** Failures since the last success the store could not record (daemon only); included in consecutiveFailures. */
+  unrecordedFailures?: number;
+};
+
+/** A cluster the store has no row for yet: its first cycle is running, or failed without being recorded. */
+function notInStore(cluster: string): ClusterSyncStatus {
+  return {
+    cluster, clusterName: null, pveVersion: null, quorate: null, stale: true, overdue: false, lastSuccessAt: null, lastAttemptAt: null, ageMs: null,
+    consecutiveFailures: 0, lastError: null, signalProblems: {}, identityChanged: null, lastRun: null, lastSuccessfulRun: null,
+  };
+}
+
+/**
+ * The store's view of a cluster corrected by the daemon's: a failure the store could not record
+ * counts, and the cluster is stale; a running cycle or an unrecorded failure is an attempt, so the
+ * cluster is not `overdue` (nothing syncing) but, past the freshness window, stale by its data's age.
+ */
+function withLive(c: ClusterSyncStatus, live: LiveSyncStatus, now: number, staleAfterMs: number): Row {
+  const unrecorded = live.lastFailure && !live.lastFailure.recorded ? live.lastFailure : null;
+  const attemptedLately = live.cycle !== null || (live.lastFailure !== null && now - live.lastFailure.at <= staleAfterMs);
+  const overdue = c.overdue && !attemptedLately;
+  const aged = c.ageMs == null ? c.lastSuccessAt == null : c.ageMs > staleAfterMs;
+  return {
+    ...c,
+    // The store's own flag is set exactly when its last recorded attempt failed (lastError).
+    stale: c.lastError != null || aged || overdue || unrecorded !== null,
+    overdue,
+    lastAttemptAt: unrecorded ? new Date(unrecorded.at).toISOString() : c.lastAttemptAt,
+    consecutiveFailures: c.consecutiveFailures + live.unrecordedFailures,
+    lastError: unrecorded ? unrecorded.error : c.lastError,
+    cycle: live.cycle ? {
+      startedAt: new Date(live.cycle.startedAt).toISOString(),
+      runningForMs: now - live.cycle.startedAt,
+      phase: live.cycle.phase,
+      waitingOn: live.cycle.waitingOn.map((w) => ({ request: w.request, count: w.count, forMs: now - w.since })),
+    } : null,
+    unrecordedFailures: live.unrecordedFailures,
+  };
+}
+
+/** "cycle running for 31 s, reading the cluster: waiting on GET /cluster/resources". */
+function cycleLine(cycle: NonNullable<Row['cycle']>): string {
+  const waiting = cycle.waitingOn.map((w) => (w.count > 1 ? `${w.count} × ${w.request}` : w.request)).join(', ');
+  return `cycle running for ${Math.round(cycle.runningForMs / 1000)} s, ${cycle.phase}${waiting ? `: waiting on ${waiting}` : ''}`;
+}
 
 export const syncStatusTool = defineTool({
   name: 'sync_status',
   title: 'Sync status',
-  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see.',
+  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see; '
+    + 'from the daemon\'s HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record.',
   input: z.object({}).strict(),
   output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
   annotations: READ_ONLY,
-  handler(_args, { store, now, staleAfterMs }) {
-    const status = syncStatus(store, now(), staleAfterMs);
-    const rows = status.clusters.map((c) => [
+  handler(_args, { store, now, staleAfterMs, live }) {
+    const at = now();
+    const status = syncStatus(store, at, staleAfterMs);
+    let clusters: Row[] = status.clusters;
+    if (live) {
+      const known = new Map(live().map((l) => [l.cluster, l]));
+      const stored = new Set(status.clusters.map((c) => c.cluster));
+      const extra = [...known.values()].filter((l) => !stored.has(l.cluster) && (l.cycle || l.lastFailure)).map((l) => notInStore(l.cluster));
+      clusters = [...status.clusters, ...extra]
+        .map((c) => { const l = known.get(c.cluster); return l ? withLive(c, l, at, staleAfterMs) : c; })
+        .sort((a, b) => a.cluster.localeCompare(b.cluster));
+    }
+    const rows = clusters.map((c) => [
       c.cluster,
       c.overdue ? 'OVERDUE' : c.stale ? 'STALE' : 'ok',
       c.lastSuccessAt ?? 'never',
@@ -22,11 +83,16 @@ export const syncStatusTool = defineTool({
       String(c.consecutiveFailures),
       untrusted(c.lastError, 120),
     ]);
-    const signals = status.clusters.flatMap((c) => Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`));
-    const text = status.clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet';
-    return {
-      structured: { clusters: status.clusters as unknown as Array<Record<string, unknown>> },
-      text: signals.length ? `${text}\nchange signals missing:\n${signals.join('\n')}` : text,
-    };
+    const notes = clusters.flatMap((c) => [
+      ...(c.cycle ? [`- ${c.cluster}: ${cycleLine(c.cycle)}`] : []),
+      ...(c.unrecordedFailures ? [`- ${c.cluster}: ${c.unrecordedFailures} failed sync${c.unrecordedFailures === 1 ? '' : 's'} since the last success could not be recorded in the store (the inventory file does not show ${c.unrecordedFailures === 1 ? 'it' : 'them'})`] : []),
+    ]);
+    const signals = clusters.flatMap((c) => Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`));
+    const text = [
+      clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet',
+      ...(notes.length ? ['now:', ...notes] : []),
+      ...(signals.length ? ['change signals missing:', ...signals] : []),
+    ].join('\n');
+    return { structured: { clusters: clusters as unknown as Array<Record<string, unknown>> }, text };
   },
 });

@@ -18,10 +18,13 @@ export function listClusters(store: Store, now: number = Date.now(), staleAfterM
   return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => {
     const ageMs = c.lastSuccessAt == null ? null : now - c.lastSuccessAt;
     // Not even a failed attempt within the window: nothing is syncing (a failing sync is `stale` already).
-    const lastTry = c.lastAttemptAt ?? c.lastSuccessAt;
-    const overdue = lastTry != null && now - lastTry > staleAfterMs;
+    // A success records when its cycle started; one that ran long (a hang that ended) is a sign of life when it ended.
+    const lastTry = Math.max(c.lastAttemptAt ?? -Infinity, c.lastSuccessAt ?? -Infinity);
+    const overdue = Number.isFinite(lastTry) && now - lastTry > staleAfterMs;
+    // Staleness follows the data's age: a cycle that hangs (or a failure the store could not record) leaves no trace here.
+    const aged = ageMs != null && ageMs > staleAfterMs;
     return {
-      cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue, overdue,
+      cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue || aged, overdue,
       lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
       consecutiveFailures: c.consecutiveFailures, lastError: c.lastError, signalProblems: signalProblems(c.signalProblems),
       identityChanged: identityChanged(c.identityChanged),
@@ -53,7 +56,7 @@ export interface ClusterSyncStatus {
   quorate: boolean | null;
   /**
    * The rows may be out of date: the last attempt failed (every row shows last-known values), or
-   * no sync succeeded within the freshness window (`overdue`).
+   * no sync succeeded within the freshness window (whether or not one was attempted: `overdue`).
    */
   stale: boolean;
   /** No sync attempted within the freshness window, not even a failed one: nothing keeps this copy current (is the daemon running?). */
