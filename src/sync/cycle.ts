@@ -89,6 +89,8 @@ export interface CycleSummary {
   nodes: number;
   configsFetched: number;
   changes: Record<string, number>;
+  /** Signal reads that failed in a cycle that still applied (endpoint → what happened). */
+  missingSignals?: Record<string, string>;
   /** Wall time of each phase, in ms: bulk reads, config reads, diff, write. */
   phases: Record<string, number>;
   error?: string;
@@ -184,11 +186,14 @@ function parseLogCursors(text: string | null | undefined, log: Logger, cluster: 
 interface BulkRead {
   resources: ClusterResources;
   status: ClusterStatus;
-  tasks: Task[];
-  clusterLog: ClusterLogEntry[];
+  /** Undefined when the read failed (a signal: the cycle goes on without it). */
+  tasks: Task[] | undefined;
+  clusterLog: ClusterLogEntry[] | undefined;
   version: Version | undefined;
   /** The change signals the token cannot give (JSON for clusters.signal_problems), when checked this cycle. */
   signalProblems: { json: string | null } | undefined;
+  /** Signal reads that failed this cycle: endpoint → what happened and what makes up for it. */
+  missing: Record<string, string>;
 }
 
 /**
@@ -205,18 +210,50 @@ async function checkSignals(client: ProxmoxClient, settings: SyncSettings): Prom
   }
 }
 
-/** Step 1: the bulk reads, in parallel. */
-function readBulk(client: ProxmoxClient, settings: SyncSettings, state: ClusterState, sweepDue: boolean): Promise<BulkRead> {
+/**
+ * Step 1: the bulk reads, in parallel. /cluster/resources and /cluster/status are the inventory:
+ * without either the cycle fails. Tasks, the log and the version are signals: a failed one is
+ * noted in `missing` and the cycle goes on (a sweep batch makes up for the edits it would have
+ * pointed at).
+ */
+async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: ClusterState, sweepDue: boolean): Promise<BulkRead> {
   // The release and the token's privileges change rarely: read them first time and with each sweep batch.
   const occasional = !state.cluster?.pveVersion || sweepDue;
-  return Promise.all([
+  const missing: Record<string, string> = {};
+  const signal = <T>(endpoint: string, read: Promise<T>, makeUp: string): Promise<T | undefined> => read.catch((err: unknown) => {
+    missing[endpoint] = `${errorText(err)}; ${makeUp}`;
+    return undefined;
+  });
+  const [resources, status, tasks, clusterLog, version, signalProblems] = await Promise.all([
     client.clusterResources(),
     client.clusterStatus(),
-    client.clusterTasks(),
-    settings.clusterLog ? client.clusterLog(LOG_LINES) : Promise.resolve<ClusterLogEntry[]>([]),
-    occasional ? client.version() : Promise.resolve<Version | undefined>(undefined),
+    signal('GET /cluster/tasks', client.clusterTasks(), 'the cycle went on without it, and a sweep batch re-read configs tasks may have changed'),
+    settings.clusterLog
+      ? signal('GET /cluster/log', client.clusterLog(LOG_LINES), 'the cycle went on without it, and a sweep batch re-read configs edits may have changed')
+      : Promise.resolve<ClusterLogEntry[]>([]),
+    occasional ? signal('GET /version', client.version(), 'the last known version is kept') : Promise.resolve<Version | undefined>(undefined),
     occasional ? checkSignals(client, settings) : Promise.resolve(undefined),
-  ]).then(([resources, status, tasks, clusterLog, version, signalProblems]) => ({ resources, status, tasks, clusterLog, version, signalProblems }));
+  ]);
+  return { resources, status, tasks, clusterLog, version, signalProblems, missing };
+}
+
+/**
+ * clusters.signal_problems after this cycle: the privilege check's findings (kept from the last
+ * check when none ran) and the signal reads that failed this cycle.
+ */
+function mergeSignalProblems(stored: string | null | undefined, read: BulkRead): string | null {
+  const isRead = (key: string): boolean => key.startsWith('GET ');
+  let previous: Record<string, string> = {};
+  try {
+    previous = (stored ? JSON.parse(stored) : {}) as Record<string, string>;
+  } catch {
+    // a damaged value is replaced
+  }
+  const privileges = read.signalProblems
+    ? ((read.signalProblems.json ? JSON.parse(read.signalProblems.json) : {}) as Record<string, string>)
+    : Object.fromEntries(Object.entries(previous).filter(([key]) => !isRead(key)));
+  const merged = { ...privileges, ...read.missing };
+  return Object.keys(merged).length ? JSON.stringify(merged) : null;
 }
 
 interface CyclePlan {
@@ -232,16 +269,18 @@ function planCycle(deps: CycleDeps, state: ClusterState, read: BulkRead, sweepDu
   const firstSync = state.cluster?.lastSuccessAt == null;
   const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
   const stored = parseLogCursors(state.cluster?.logCursors, log, cluster);
-  const logged = settings.clusterLog
+  const logged = settings.clusterLog && read.clusterLog
     ? logSignals(read.clusterLog, stored.cursors, previousReadAt)
     : { vmids: new Set<number>(), cursors: stored.cursors ?? {}, gap: false };
   if (logged.gap) log.warn({ cluster }, 'cluster log lines were lost between two reads; running a sweep batch to catch missed edits');
-  const sweeping = sweepDue || logged.gap || stored.damaged;
+  const signalsMissing = Object.keys(read.missing).some((e) => e !== 'GET /version');
+  if (signalsMissing) log.warn({ cluster, missing: read.missing }, 'a change signal could not be read; applying the cycle without it, with a sweep batch');
+  const sweeping = sweepDue || logged.gap || stored.damaged || signalsMissing;
   const plan = planConfigFetches({
     resources: read.resources.guests,
     prev: state.guests,
     onlineNodes,
-    tasks: read.tasks,
+    tasks: read.tasks ?? [],
     knownTasks: state.tasks,
     logVmids: logged.vmids,
     sweepDue: sweeping,
@@ -284,14 +323,15 @@ function statsAfter(cluster: string, state: ClusterState, diff: CycleDiff): Gues
 }
 
 /** The write committed: bring the kept state to what the store now holds, in place. */
-function keepState(state: ClusterState, cluster: string, clusterFields: Partial<ClusterRow>, runId: number, diff: CycleDiff, tasks: Task[]): void {
+function keepState(state: ClusterState, cluster: string, clusterFields: Partial<ClusterRow>, runId: number, diff: CycleDiff, tasks: Task[] | undefined): void {
   state.cluster = { ...(state.cluster ?? emptyCluster(cluster)), ...clusterFields, lastRunId: runId };
   for (const n of diff.nodes) state.nodes.set(n.node, n);
   for (const m of diff.metrics) state.metrics.set(m.vmid, m);
   for (const vmid of diff.dropMetrics) state.metrics.delete(vmid);
   for (const g of diff.guests) state.guests.set(g.vmid, g);
   state.storage = diff.storage;
-  state.tasks = new Map(tasks.map((t) => [t.upid, t.endtime === undefined ? 'running' : 'finished']));
+  // Without this cycle's task list, the known tasks stay as they were (a task finishing meanwhile still signals later).
+  if (tasks) state.tasks = new Map(tasks.map((t) => [t.upid, t.endtime === undefined ? 'running' : 'finished']));
 }
 
 /**
@@ -345,7 +385,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
-    const destroyed = destroyedSince(read.tasks, kept.tasks);
+    const destroyed = destroyedSince(read.tasks ?? [], kept.tasks);
     const diff = await inPhase('diff', () => diffCycle({
       cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, destroyed, log,
     }), deps.onPhase);
@@ -368,7 +408,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       logCursors: JSON.stringify(planned.cursors),
       ...(planned.sweeping ? { lastSweepAt: at } : {}),
       ...(read.version ? { pveVersion: read.version.version } : {}),
-      ...(read.signalProblems ? { signalProblems: read.signalProblems.json } : {}),
+      signalProblems: mergeSignalProblems(kept.cluster?.signalProblems, read),
       // Members come and go one at a time: the identity follows them.
       identity: JSON.stringify(seenIdentity),
       identityChanged: null,
@@ -385,18 +425,20 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       guestStats: statsAfter(cluster, kept, diff),
       storage: diff.storage,
       pools: read.resources.pools.map((p) => p.pool),
-      tasks: read.tasks.map((t) => taskRow(t, cluster, at)),
+      tasks: (read.tasks ?? []).map((t) => taskRow(t, cluster, at)),
       events: diff.events,
       run: {
         cluster, startedAt: started, finishedAt, durationMs: finishedAt - started, ok: true, error: null,
         calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, guests: diff.listed, nodes: read.resources.nodes.length,
-        configsFetched: configs.size, changes: JSON.stringify(changes), warnings: failed.size + read.resources.skipped.length,
+        configsFetched: configs.size, changes: JSON.stringify(changes),
+        warnings: failed.size + read.resources.skipped.length + Object.keys(read.missing).length,
       },
     }), deps.onPhase);
     phaseDone('write');
 
     // Committed. Nothing below may fail the cycle.
     keepState(kept, cluster, clusterFields, runId, diff, read.tasks);
+    if (Object.keys(read.missing).length) result.missingSignals = read.missing;
     try {
       refreshStatisticsAfter(store, diff.guests.length);
     } catch (err) {

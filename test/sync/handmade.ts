@@ -56,6 +56,7 @@ export async function startHandmade(options: { settings?: Partial<SyncSettings>;
     if (answer === undefined && path === '/cluster/status') body = { data: h.status };
     if (answer === undefined && path === '/cluster/tasks') body = { data: h.tasks };
     if (answer === undefined && path === '/version') body = { data: { version: '9.1.1', release: '9.1' } };
+    if (answer === undefined && path === '/access/permissions') body = { data: { '/': { 'Sys.Audit': 1, 'Sys.Syslog': 1, 'VM.Audit': 1 } } };
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   });
