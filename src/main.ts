@@ -430,7 +430,8 @@ function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Read
     const l = running.get(c.name);
     const ageMs = s?.ageMs ?? null;
     const unrecorded = l?.lastFailure != null && !l.lastFailure.recorded;
-    const ready = ageMs !== null && ageMs <= maxAgeMs && !unrecorded;
+    // Another cluster answering at this URL: the copy is of a cluster that is not there.
+    const ready = ageMs !== null && ageMs <= maxAgeMs && !unrecorded && !s?.identityChanged;
     const error = l?.lastFailure?.error ?? s?.lastError ?? undefined;
     const cycle = !ready && l?.cycle ? {
       startedAt: new Date(l.cycle.startedAt).toISOString(), runningForMs: now - l.cycle.startedAt, phase: l.cycle.phase,
@@ -439,6 +440,7 @@ function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Read
     return {
       cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready,
       ...(error ? { error } : {}), ...(l?.unrecordedFailures ? { unrecordedFailures: l.unrecordedFailures } : {}), ...(cycle ? { cycle } : {}),
+      ...(s?.identityChanged ? { identityChanged: s.identityChanged } : {}),
     };
   });
   return { ready: clusters.every((c) => c.ready), clusters };

@@ -28,6 +28,8 @@ export interface Readiness {
     unrecordedFailures?: number;
     /** The cycle running now, shown when the cluster is not ready (a cycle that hangs). */
     cycle?: { startedAt: string; runningForMs: number; phase: string; waitingOn: Array<{ request: string; count: number; forMs: number }> };
+    /** Another cluster answers at the URL: not ready until it is the old one again or the cluster is reset. */
+    identityChanged?: { expected: string; seen: string; since: string };
   }>;
 }
 

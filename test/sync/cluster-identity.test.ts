@@ -105,3 +105,69 @@ describe('sameCluster', () => {
     expect(sameCluster(id(null, { solo: null }), id(null, { other: null }))).toBe(false);
   });
 });
+
+describe('where an operator sees it', () => {
+  it('sync_status says ANOTHER CLUSTER with both identities and the command', async () => {
+    const { createMcpServer } = await import('../../src/mcp/server.js');
+    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
+    await start('alpha', 1);
+    const port = Number(new URL(sim!.url).port);
+    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
+    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
+    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    await sync.runCycle();
+    await sim!.close();
+    await start('beta', 2, port);
+    await sync.runCycle();
+    const server = createMcpServer({ store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await server.connect(a);
+    const mcp = new Client({ name: 't', version: '1' });
+    await mcp.connect(b);
+    const answer = await mcp.callTool({ name: 'sync_status', arguments: {} });
+    const text = (answer.content as Array<{ text: string }>)[0]!.text;
+    expect(text).toMatch(/^lab\s+OTHER CLUSTER/m);
+    expect(text).toContain('- lab: ANOTHER CLUSTER answers at its URL since ');
+    expect(text).toContain('cluster "beta" (pve1, pve2, pve3), not cluster "alpha" (pve1, pve2, pve3)');
+    expect(text).toContain('`proxmox-inventory cluster reset lab`');
+    await mcp.close();
+  });
+
+  it('/readyz of a serving daemon fails naming both identities, until the old cluster answers again', async () => {
+    const { startServing } = await import('../../src/main.js');
+    const { loadConfig } = await import('../../src/config.js');
+    await start('alpha', 1);
+    const port = Number(new URL(sim!.url).port);
+    const config = loadConfig({ env: {
+      PVE_URL: sim!.url, PVE_TOKEN_ID: sim!.tokens.full.id, PVE_TOKEN_SECRET: SECRETS.full, PVE_CLUSTER_NAME: 'lab',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-ident-serve-')), SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP_PORT: '0', LOG_LEVEL: 'fatal',
+    } });
+    const serving = await startServing(config, { log: createLogger({ level: 'silent' }) });
+    const readyz = async (): Promise<{ status: number; body: { clusters: Array<Record<string, unknown>> } }> => {
+      const res = await fetch(serving.mcpUrl!.replace(/mcp$/, 'readyz'));
+      return { status: res.status, body: (await res.json()) as { clusters: Array<Record<string, unknown>> } };
+    };
+    const until = async (want: (r: Awaited<ReturnType<typeof readyz>>) => boolean): Promise<Awaited<ReturnType<typeof readyz>>> => {
+      let last = await readyz();
+      for (const deadline = Date.now() + 20_000; !want(last) && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 100));
+        last = await readyz();
+      }
+      return last;
+    };
+    try {
+      expect((await until((r) => r.status === 200)).status).toBe(200);
+      await sim!.close();
+      await start('beta', 2, port);
+      const refused = await until((r) => r.body.clusters[0]?.identityChanged !== undefined);
+      expect(refused.status).toBe(503);
+      expect(refused.body.clusters[0]).toMatchObject({ ready: false, identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' } });
+      await sim!.close();
+      await start('alpha', 1, port);
+      expect((await until((r) => r.status === 200)).body.clusters[0]!.identityChanged).toBeUndefined();
+    } finally {
+      await serving.close();
+    }
+  }, 60_000);
+});

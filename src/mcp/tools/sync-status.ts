@@ -75,7 +75,7 @@ export const syncStatusTool = defineTool({
     }
     const rows = clusters.map((c) => [
       c.cluster,
-      c.overdue ? 'OVERDUE' : c.stale ? 'STALE' : 'ok',
+      c.identityChanged ? 'OTHER CLUSTER' : c.overdue ? 'OVERDUE' : c.stale ? 'STALE' : 'ok',
       c.lastSuccessAt ?? 'never',
       c.ageMs == null ? '-' : `${Math.round(c.ageMs / 1000)}s`,
       String(c.lastSuccessfulRun?.callsTotal ?? '-'),
@@ -84,6 +84,7 @@ export const syncStatusTool = defineTool({
       untrusted(c.lastError, 120),
     ]);
     const notes = clusters.flatMap((c) => [
+      ...(c.identityChanged ? [`- ${c.cluster}: ANOTHER CLUSTER answers at its URL since ${c.identityChanged.since}: ${c.identityChanged.seen}, not ${c.identityChanged.expected}; nothing is applied until the old one answers again or \`proxmox-inventory cluster reset ${c.cluster}\` accepts the new one`] : []),
       ...(c.cycle ? [`- ${c.cluster}: ${cycleLine(c.cycle)}`] : []),
       ...(c.unrecordedFailures ? [`- ${c.cluster}: ${c.unrecordedFailures} failed sync${c.unrecordedFailures === 1 ? '' : 's'} since the last success could not be recorded in the store (the inventory file does not show ${c.unrecordedFailures === 1 ? 'it' : 'them'})`] : []),
     ]);
