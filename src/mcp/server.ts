@@ -46,6 +46,9 @@ export function createMcpServer(deps: McpDeps): McpServer {
         try {
           // The answer and its freshness from one snapshot: a sync committing meanwhile is in both or neither.
           const { answer, fresh } = oneRead(store, () => ({ answer: tool.handler(args as never, { ...deps, store }), fresh: freshness(store, deps.now(), deps.staleAfterMs) }));
+          // `overdue` asks whether the daemon runs: the daemon answering while it tries (a cycle that
+          // hangs, failures it cannot record) is running; its clusters are stale, not overdue.
+          if (fresh.overdue && deps.live?.().some((l) => l.cycle !== null || l.lastFailure !== null)) fresh.overdue = false;
           return {
             content: [{ type: 'text', text: `${answer.text}\n${freshnessLine(fresh)}` }],
             structuredContent: { ...(answer.structured as Record<string, unknown>), freshness: fresh },

@@ -360,6 +360,9 @@ describe('a cycle that hangs, in the real daemon', () => {
     const text = textOf(result);
     expect(text).toMatch(/^lab STALE \S+ \d+s \d+ \d+ms 0 -$/m);
     expect(text).toMatch(/^- lab: cycle running for \d+ s, reading the cluster: waiting on GET \/cluster\/resources$/m);
+    // The daemon answering is running: the freshness line calls the cluster stale, not overdue.
+    expect((result.structuredContent as { freshness: { overdue: boolean; staleClusters: string[] } }).freshness).toMatchObject({ overdue: false, staleClusters: ['lab'] });
+    expect(text).not.toContain('is `proxmox-inventory serve` running?');
     const seconds = Number(/cycle running for (\d+) s/.exec(text)![1]);
     expect(seconds).toBeGreaterThanOrEqual(WINDOW_SECONDS);
 
