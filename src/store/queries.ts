@@ -14,13 +14,18 @@
  * - Tombstoned (deleted) guests are left out unless a query is asked to include them.
  * - A guest's `lastSeenAt` is its effective time: the cluster's last successful read for a live row,
  *   the row's own `last_seen_at` once it is stale, missing or deleted.
+ * - A stale guest (not confirmed by the last read: node offline, cluster unreachable, missing from
+ *   the read) is answered as Proxmox reports a guest of an offline node: `status` `unknown`, no
+ *   live `cpu`/`mem`/`uptime`; `lastKnownStatus` holds the status last seen. Filters, sorts, counts
+ *   and top consumers take it so: `status: 'unknown'` matches it, `running` counts only guests
+ *   running now, and it is never among the top consumers.
  * - Limits above a query's maximum are clamped, not refused: the result carries the `limit` applied
  *   and `limitClamped: true`. Input the caller can fix (a malformed cursor, a limit below 1, an
  *   unparsable time, an empty search) throws `QueryError`.
  * - SQL is built with drizzle's query builder or `sql` templates: every value is a bound parameter.
  */
 export { oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './queries/shared.js';
-export { listGuests, topGuests, type GuestField, type GuestFilter, type GuestPage, type GuestSort, type GuestSummary, type ListGuestsOptions, type TopGuest } from './queries/guests.js';
+export { countGuests, listGuests, topGuests, type GuestField, type GuestFilter, type GuestPage, type GuestSort, type GuestSummary, type ListGuestsOptions, type TopGuest } from './queries/guests.js';
 export { getGuest, nameSimilarity, type EventSummary, type GuestCandidate, type GuestDetail, type GuestLookup, type GuestMetrics, type GuestRef, type GuestSuggestion, type TaskSummary } from './queries/guest.js';
 export { aggregate, type Aggregate, type AggregateBy, type AggregateGroup, type GuestStats } from './queries/aggregates.js';
 export { getNode, listNodes, listStorage, type NodeDetail, type NodeLookup, type NodeSummary, type StorageEntry, type StorageFilter } from './queries/nodes.js';

@@ -61,17 +61,24 @@ const sql = <T>(query: string, ...params: unknown[]): T[] => h.store.sqlite.prep
 const labGuests = (): SimGuest[] => [...h.sim.cluster.guests.values()];
 const edgeGuests = (): SimGuest[] => [...e.sim.cluster.guests.values()];
 
-interface NodeExpect { cluster: string; node: string; maxcpu: number; maxmem: number; vcpus: number; mem: number; runningVcpus: number; runningMem: number; guests: number; running: number }
+/**
+ * Where the last read saw guests live: not on lab/pve3 (offline) nor in edge (its read failed).
+ * Elsewhere a guest's status is unknown now, and it never counts as running.
+ */
+const reachable = (cluster: string, node: string): boolean => cluster === 'lab' && node !== 'pve3';
+
+interface NodeExpect { cluster: string; node: string; maxcpu: number; maxmem: number; vcpus: number; mem: number; runningVcpus: number; runningMem: number; guests: number; running: number; unknown: number }
 function expectedNodes(): NodeExpect[] {
   const out: NodeExpect[] = [];
   for (const [cluster, hh] of [['lab', h], ['edge', e]] as const) {
     for (const n of hh.sim.cluster.nodes) {
       const on = [...hh.sim.cluster.guests.values()].filter((g) => g.node === n.name);
+      const live = reachable(cluster, n.name);
       const alloc = on.filter((g) => !isTemplate(g));
-      const run = alloc.filter((g) => g.status === 'running');
+      const run = alloc.filter((g) => live && g.status === 'running');
       const sum = (list: SimGuest[], f: (g: SimGuest) => number): number => list.reduce((a, g) => a + f(g), 0);
       out.push({
-        cluster, node: n.name, maxcpu: n.maxcpu, maxmem: n.maxmem, guests: on.length, running: on.filter((g) => g.status === 'running').length,
+        cluster, node: n.name, maxcpu: n.maxcpu, maxmem: n.maxmem, guests: on.length, running: live ? on.filter((g) => g.status === 'running').length : 0, unknown: live ? 0 : on.length,
         vcpus: sum(alloc, (g) => hh.sim.cluster.maxcpu(g)), mem: sum(alloc, (g) => hh.sim.cluster.maxmem(g)),
         runningVcpus: sum(run, (g) => hh.sim.cluster.maxcpu(g)), runningMem: sum(run, (g) => hh.sim.cluster.maxmem(g)),
       });
@@ -149,18 +156,24 @@ describe('inventory_overview', () => {
       top: { memory: Array<{ cluster: string; vmid: number; value: number }>; cpu: Array<{ vmid: number; value: number }> };
       problems: { staleClusters: string[]; staleNodes: string[]; failedSyncs: Array<{ cluster: string; failures: number }>; fullStorage: Array<{ storage: string; usedFraction: number }>; locked: { total: number } };
     }>('inventory_overview');
-    const all = [...labGuests(), ...edgeGuests()];
-    const tally = (f: (g: SimGuest) => string): Record<string, number> => all.reduce<Record<string, number>>((acc, g) => ({ ...acc, [f(g)]: (acc[f(g)] ?? 0) + 1 }), {});
+    const all = [...labGuests().map((g) => ({ cluster: 'lab', g })), ...edgeGuests().map((g) => ({ cluster: 'edge', g }))];
+    const tally = (list: typeof all, f: (g: SimGuest) => string): Record<string, number> => list.reduce<Record<string, number>>((acc, { g }) => ({ ...acc, [f(g)]: (acc[f(g)] ?? 0) + 1 }), {});
+    const live = all.filter(({ cluster, g }) => reachable(cluster, g.node));
+    const stale = all.filter(({ cluster, g }) => !reachable(cluster, g.node));
     expect(s.clusters.map((c) => [c.cluster, c.stale])).toEqual([['edge', true], ['lab', false]]);
-    expect(s.guests).toEqual({ total: all.length, templates: all.filter(isTemplate).length, byType: tally((g) => g.type), byStatus: tally((g) => g.status) });
+    expect(s.guests).toEqual({
+      total: all.length, templates: all.filter(({ g }) => isTemplate(g)).length, byType: tally(all, (g) => g.type), byStatus: { ...tally(live, (g) => g.status), unknown: stale.length },
+      unknown: { total: stale.length, lastKnown: tally(stale, (g) => g.status), onUnreachableNodes: stale.length, unreachableNodes: ['edge/pve1', 'edge/pve2', 'lab/pve3'], missingFromLastRead: 0 },
+    });
     const nodes = expectedNodes();
     expect(s.nodes.map((n) => ({ cluster: n.cluster, node: n.node, vcpus: n.allocatedVcpus, mem: n.allocatedMemoryBytes, maxcpu: n.maxcpu, maxmem: n.maxmem, guests: n.guests.total, running: n.guests.running })))
       .toEqual(nodes.sort((a, b) => a.cluster.localeCompare(b.cluster) || a.node.localeCompare(b.node)).map((n) => ({ cluster: n.cluster, node: n.node, vcpus: n.vcpus, mem: n.mem, maxcpu: n.maxcpu, maxmem: n.maxmem, guests: n.guests, running: n.running })));
 
+    // Guests of status unknown (stale) use nothing that is known now: never among the top consumers.
     const top = sql<{ cluster: string; vmid: number; mem: number }>(`SELECT g.cluster, g.vmid, m.mem FROM guests g JOIN guest_metrics m USING (cluster, vmid)
-      WHERE g.status = 'running' AND g.deleted_at IS NULL AND m.mem IS NOT NULL ORDER BY m.mem DESC, g.cluster, g.vmid LIMIT 5`);
+      WHERE g.status = 'running' AND g.stale = 0 AND g.deleted_at IS NULL AND m.mem IS NOT NULL ORDER BY m.mem DESC, g.cluster, g.vmid LIMIT 5`);
     expect(s.top.memory.map((t) => [t.cluster, t.vmid, t.value])).toEqual(top.map((t) => [t.cluster, t.vmid, t.mem]));
-    const topCpu = sql<{ cpu: number }>(`SELECT m.cpu FROM guests g JOIN guest_metrics m USING (cluster, vmid) WHERE g.status = 'running' AND g.deleted_at IS NULL AND m.cpu IS NOT NULL ORDER BY m.cpu DESC LIMIT 5`);
+    const topCpu = sql<{ cpu: number }>(`SELECT m.cpu FROM guests g JOIN guest_metrics m USING (cluster, vmid) WHERE g.status = 'running' AND g.stale = 0 AND g.deleted_at IS NULL AND m.cpu IS NOT NULL ORDER BY m.cpu DESC LIMIT 5`);
     expect(s.top.cpu.map((t) => t.value)).toEqual(topCpu.map((t) => t.cpu));
 
     expect(s.problems.staleClusters).toEqual(['edge']);
@@ -169,12 +182,13 @@ describe('inventory_overview', () => {
     const full = h.sim.cluster.storages.filter((st) => st.shared && st.storage === 'ceph-vm');
     expect(s.problems.fullStorage.map((f) => f.storage)).toEqual(expect.arrayContaining(full.map((f) => f.storage)));
     expect(s.problems.fullStorage.every((f) => f.usedFraction > 0.85)).toBe(true);
-    expect(s.problems.locked.total).toBe(all.filter((g) => g.values.lock).length);
+    expect(s.problems.locked.total).toBe(all.filter(({ g }) => g.values.lock).length);
 
     expect(lines.length).toBeLessThan(30);
     expect(lines[0]).toMatch(/^cluster edge: pve 9\.1\.1, quorate, STALE, last sync \d{4}-/);
     expect(text).toContain('- sync of edge failing (1x): ');
     expect(text).toContain('- stale nodes: edge/pve1, edge/pve2, lab/pve3');
+    expect(lines[2]).toMatch(new RegExp(`^guests ${all.length} \\(.*; running ${live.filter(({ g }) => g.status === 'running').length}, .*\\); ${stale.length} on unreachable nodes edge/pve1, edge/pve2, lab/pve3 \\(last known: `));
     expect(text).toMatch(/- storage ceph-vm \(lab\) 8\d% used/);
     expect(text).not.toMatch(/[\u{1F300}-\u{1FAFF}]/u);
   });

@@ -98,7 +98,7 @@ describe('queries over two synced clusters', () => {
           cluster: 'lab', vmid: g.vmid, type: g.type, node: g.node, name: c.name(g), status: g.status, template: isTemplate(g), tags: simTags(g),
           lock: g.values.lock ?? null, pool: g.pool ?? null, hastate: g.ha?.state ?? null, maxcpu: c.maxcpu(g), maxmem: c.maxmem(g), maxdisk: c.maxdisk(g),
           cpu: m.get(ref('lab', g.vmid))!.cpu, mem: m.get(ref('lab', g.vmid))!.mem, uptime: m.get(ref('lab', g.vmid))!.uptime,
-          stale: false, lastSeenAt: labSeen, cores: Number(g.values.cores), sockets: g.values.sockets ? Number(g.values.sockets) : null,
+          stale: false, lastKnownStatus: null, lastSeenAt: labSeen, cores: Number(g.values.cores), sockets: g.values.sockets ? Number(g.values.sockets) : null,
           memoryMib: Number(g.values.memory), ostype: g.values.ostype, deletedAt: null,
         });
       }
@@ -294,7 +294,7 @@ describe('queries over two synced clusters', () => {
       const running = alloc.filter((g) => g.status === 'running');
       const sum = (xs: SimGuest[], f: (g: SimGuest) => number): number => xs.reduce((s, g) => s + f(g), 0);
       return {
-        guests: list.length, running: list.filter((g) => g.status === 'running').length, templates: list.filter(isTemplate).length,
+        guests: list.length, running: list.filter((g) => g.status === 'running').length, unknown: 0, templates: list.filter(isTemplate).length,
         allocatedVcpus: sum(alloc, (g) => c.maxcpu(g)), allocatedMemoryBytes: sum(alloc, (g) => c.maxmem(g)),
         runningVcpus: sum(running, (g) => c.maxcpu(g)), runningMemoryBytes: sum(running, (g) => c.maxmem(g)),
       };
@@ -676,6 +676,64 @@ describe('queries as the inventory changes', () => {
     expect(aggregate(h.store, 'node').groups.find((g) => g.key === 'pve2')!.guests).toBe(onNode.total);
   });
 
+  it('an offline node: its guests\' status is unknown now, their last known one kept apart; filters, counts, sorts and top consumers say so', () => {
+    // pve2 is still offline (the test before took it down).
+    const onNode = guests().filter((g) => g.node === 'pve2');
+    const rest = guests().filter((g) => g.node !== 'pve2');
+    const vmids = (list: Array<{ vmid: number }>): number[] => list.map((g) => g.vmid).sort((a, b) => a - b);
+    const tally = (list: SimGuest[]): Record<string, number> => Object.fromEntries([...new Set(list.map((g) => g.status))].sort().map((st) => [st, list.filter((g) => g.status === st).length]));
+    expect(tally(onNode).running).toBeGreaterThan(0);
+
+    const unknown = listGuests(h.store, { status: 'unknown' }, { limit: 500 });
+    expect(vmids(unknown.items)).toEqual(vmids(onNode));
+    expect(unknown.total).toBe(onNode.length);
+    for (const item of unknown.items) {
+      expect(item).toMatchObject({ status: 'unknown', lastKnownStatus: h.sim.cluster.guests.get(item.vmid)!.status, stale: true, cpu: null, mem: null, uptime: null });
+    }
+    // Counted from guest_stats and from the rows (a name pattern needs the rows): the same guests.
+    for (const extra of [{}, { namePattern: '*' }]) {
+      expect(listGuests(h.store, { status: 'unknown', ...extra }).total).toBe(onNode.length);
+      expect(listGuests(h.store, { status: 'running', ...extra }).total).toBe(rest.filter((g) => g.status === 'running').length);
+      expect(listGuests(h.store, { lastKnownStatus: 'running', ...extra }).total).toBe(onNode.filter((g) => g.status === 'running').length);
+    }
+    expect(vmids(listGuests(h.store, { status: 'running' }, { limit: 500 }).items)).toEqual(vmids(rest.filter((g) => g.status === 'running')));
+
+    const byStatus = aggregate(h.store, 'status', { cluster: 'lab' });
+    expect(Object.fromEntries(byStatus.groups.map((g) => [g.key, g.guests]))).toEqual({ ...tally(rest), unknown: onNode.length });
+    expect(byStatus.totals).toMatchObject({ guests: guests().length, running: tally(rest).running, unknown: onNode.length });
+    const viaRows = aggregate(h.store, 'status', { cluster: 'lab', template: false });
+    const templates = aggregate(h.store, 'status', { cluster: 'lab', template: true });
+    for (const group of byStatus.groups) {
+      const sum = ['guests', 'running', 'unknown', 'allocatedVcpus', 'runningVcpus', 'usedMemoryBytes'] as const;
+      const rows = [...viaRows.groups, ...templates.groups].filter((g) => g.key === group.key);
+      for (const key of sum) expect(rows.reduce((n, g) => n + g[key], 0), `${group.key} ${key}`).toBe(group[key]);
+    }
+    expect(Object.fromEntries(aggregate(h.store, 'lastKnownStatus', { status: 'unknown' }).groups.map((g) => [g.key, g.guests]))).toEqual(tally(onNode));
+    const pve2 = aggregate(h.store, 'node').groups.find((g) => g.key === 'pve2')!;
+    expect(pve2).toMatchObject({ guests: onNode.length, running: 0, unknown: onNode.length, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
+    expect(pve2.allocatedVcpus).toBe(onNode.filter((g) => !isTemplate(g)).reduce((n, g) => n + h.sim.cluster.maxcpu(g), 0));
+    expect(listNodes(h.store).items.find((n) => n.node === 'pve2')!.guests).toMatchObject({ total: onNode.length, running: 0, unknown: onNode.length });
+
+    // Their use now is unknown: never a top consumer, last in a sort by use, under `unknown` in a sort by status.
+    for (const metric of ['mem', 'cpu'] as const) {
+      const expected = h.store.sqlite.prepare(`SELECT g.vmid FROM guest_metrics m JOIN guests g ON g.cluster = m.cluster AND g.vmid = m.vmid
+        WHERE g.deleted_at IS NULL AND g.stale = 0 AND m.${metric} > 0 ORDER BY m.${metric} DESC, g.cluster, g.vmid LIMIT 5`).all() as Array<{ vmid: number }>;
+      expect(topGuests(h.store, metric).map((g) => g.vmid)).toEqual(expected.map((r) => r.vmid));
+      expect(topGuests(h.store, metric, {}, 500).some((g) => g.node === 'pve2')).toBe(false);
+      const sorted = listGuests(h.store, {}, { sort: metric, order: 'desc', limit: 500 }).items;
+      expect(vmids(sorted.slice(-onNode.length))).toEqual(vmids(onNode));
+    }
+    const byStatusSort = listGuests(h.store, {}, { sort: 'status', limit: 500 }).items.map((g) => g.status);
+    expect(byStatusSort).toEqual([...byStatusSort].sort());
+    expect(byStatusSort.filter((st) => st === 'unknown')).toHaveLength(onNode.length);
+
+    const g = onNode.find((x) => x.status === 'running' && !isTemplate(x))!;
+    const found = searchInventory(h.store, String(g.vmid)).results.find((r) => r.kind === 'guest' && r.vmid === g.vmid);
+    expect(found).toMatchObject({ status: 'unknown', lastKnownStatus: 'running' });
+    const detail = getGuest(h.store, { cluster: 'lab', vmid: g.vmid });
+    expect(detail.kind === 'found' && detail.guest).toMatchObject({ status: 'unknown', lastKnownStatus: 'running', mem: null, metrics: { mem: expect.any(Number) } });
+  });
+
   it('a failing cluster: syncStatus shows the failure, freshness names the cluster and keeps the last good time', async () => {
     const good = lastSuccess(h);
     const lastGood = h.store.sqlite.prepare('SELECT calls FROM sync_runs WHERE ok = 1 ORDER BY id DESC LIMIT 1').get() as { calls: string };
@@ -692,9 +750,16 @@ describe('queries as the inventory changes', () => {
     // Its last success is older than this window, but it was attempted within it: failing, not overdue.
     expect(freshness(h.store, now, now - good - 1)).toMatchObject({ staleClusters: ['lab'], overdue: false });
     expect(listGuests(h.store, {}, { limit: 500 }).items.every((i) => i.stale)).toBe(true);
+    // The failed read left guest_stats as it was: the cluster's staleness makes every guest's status unknown there too.
+    expect(aggregate(h.store, 'status').groups.map((g) => [g.key, g.guests])).toEqual([['unknown', guests().length]]);
+    expect(listGuests(h.store, { status: 'running' }).total).toBe(0);
+    expect(listGuests(h.store, { status: 'unknown' }).total).toBe(guests().length);
+    expect(topGuests(h.store, 'mem')).toEqual([]);
     h.sim.setFaults({});
     h.sim.setNodeOnline('pve2', true);
     await cycle();
+    expect(listGuests(h.store, { status: 'unknown' })).toMatchObject({ items: [], total: 0 });
+    expect(aggregate(h.store, 'status').totals).toMatchObject({ unknown: 0, running: guests().filter((g) => g.status === 'running').length });
     expect(freshness(h.store)).toMatchObject({ staleClusters: [], staleNodes: [] });
     expect(eventsSince(h.store, { types: ['cluster.sync_failed', 'cluster.sync_recovered'] }).events.map((x) => x.type)).toEqual(['cluster.sync_failed', 'cluster.sync_recovered']);
   });

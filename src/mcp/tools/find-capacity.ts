@@ -1,7 +1,9 @@
 /**
  * Where a new guest fits. Allocation is what the node has promised: the maxcpu / maxmem of every
  * non-template guest on it, running or stopped (a stopped guest can be started, and HA starts
- * them on their own). Running-only sums are reported beside it. A node takes the guest when
+ * them on their own), including guests whose status is unknown (stale). Running-only sums count
+ * guests running now. A stale node's memory in use is its last read's: the candidate says `stale`
+ * and the text says "at the last read", never as current. A node takes the guest when
  * - it is online, and not stale unless includeStale is set;
  * - memory: allocated + asked ≤ physical, and in use now + asked ≤ physical;
  * - cpu: asked cores ≤ physical cpus (vCPUs are overcommitted freely; the ratio after is shown);
@@ -26,6 +28,8 @@ export type CandidateOut = {
   cluster: string;
   node: string;
   fits: boolean;
+  /** The node's values (memory in use) are its last read's: offline, or its cluster unreachable. */
+  stale: boolean;
   reasons: string[];
   cpus: { physical: number | null; allocated: number; allocatedRunning: number; after: number; ratioAfter: number | null };
   /** free = physical − allocated; unused = physical − in use now; freeAfter = free − asked. */
@@ -67,7 +71,7 @@ function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateO
   const unused = physMem == null || node.mem == null ? null : physMem - node.mem;
   if (physMem == null || node.maxcpu == null) reasons.push('physical size unknown');
   if (memFree != null && memFree < ask.memory) reasons.push(`memory: ${signedBytes(memFree)} unallocated < ${bytes(ask.memory)}`);
-  if (unused != null && unused < ask.memory) reasons.push(`memory: ${signedBytes(unused)} unused now < ${bytes(ask.memory)}`);
+  if (unused != null && unused < ask.memory) reasons.push(`memory: ${signedBytes(unused)} unused ${node.stale ? 'at the last read' : 'now'} < ${bytes(ask.memory)}`);
   if (node.maxcpu != null && ask.cores > node.maxcpu) reasons.push(`cpu: ${ask.cores} cores > ${node.maxcpu} physical`);
   const s = pickStorage(ask, onNode, reasons);
   const sFree = s ? free(s) : null;
@@ -77,7 +81,7 @@ function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateO
   }
   const cpuAfter = node.allocatedVcpus + ask.cores;
   return {
-    cluster: node.cluster, node: node.node, fits: reasons.length === 0, reasons,
+    cluster: node.cluster, node: node.node, fits: reasons.length === 0, stale: node.stale, reasons,
     cpus: { physical: node.maxcpu, allocated: node.allocatedVcpus, allocatedRunning: node.runningVcpus, after: cpuAfter, ratioAfter: node.maxcpu ? Math.round((cpuAfter / node.maxcpu) * 100) / 100 : null },
     memory: { physical: physMem, allocated: node.allocatedMemoryBytes, allocatedRunning: node.runningMemoryBytes, used: node.mem, free: memFree, unused, freeAfter: memFree == null ? null : memFree - ask.memory },
     storage: s ? { storage: s.storage, shared: s.shared, free: sFree, freeAfter: sFree == null ? null : sFree - (ask.disk ?? 0) } : null,
@@ -91,7 +95,7 @@ function line(c: CandidateOut, ask: Ask, multi: boolean): string {
   return [
     `${multi ? `${c.cluster}/` : ''}${c.node} ${c.fits ? 'FITS' : 'no'}: `,
     `mem ${bytes(m.physical)} - ${bytes(m.allocated)} alloc = ${signedBytes(m.free)} free - ${bytes(ask.memory)} = ${signedBytes(m.freeAfter)} left`,
-    ` (in use ${bytes(m.used)}, ${signedBytes(m.unused)} unused; running alloc ${bytes(m.allocatedRunning)}); `,
+    ` (in use ${bytes(m.used)}${c.stale ? ' at the last read' : ''}, ${signedBytes(m.unused)} unused; running alloc ${bytes(m.allocatedRunning)}); `,
     `cpu ${Math.round(c.cpus.allocated)} + ${ask.cores} = ${Math.round(c.cpus.after)} vcpu / ${c.cpus.physical ?? '-'} = ${c.cpus.ratioAfter ?? '-'}x (running ${Math.round(c.cpus.allocatedRunning)})`,
     st ? `; ${untrusted(st.storage, 40)}${st.shared ? ' (shared)' : ''} ${signedBytes(st.free)} free - ${bytes(ask.disk ?? 0)} = ${signedBytes(st.freeAfter)}` : '',
     c.fits ? '' : `; because ${c.reasons.join('; ')}`,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { getGuest, type GuestCandidate, type GuestDetail } from '../../store/queries.js';
-import { bytes, percent, untrusted } from '../render.js';
+import { bytes, percent, shortTime, untrusted } from '../render.js';
 import { text, vmid } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 
@@ -8,9 +8,12 @@ const describe = (c: GuestCandidate): string => `${c.cluster}/${c.vmid} ${untrus
 
 /** The detail as text: the lines an operator reads first, then disks and NICs one a line. */
 function render(g: GuestDetail): string {
+  // A stale guest's status and usage now are unknown: its last known ones are said as such.
+  const status = g.stale ? `status unknown (last known ${g.lastKnownStatus ?? '-'}; STALE since ${shortTime(g.lastSeenAt)})` : g.status;
+  const at = g.stale ? ' when last seen' : '';
   const lines = [
-    `${g.cluster}/${g.vmid} ${untrusted(g.name, 60)}: ${g.type} on ${g.node}, ${g.status}${g.template ? ', template' : ''}${g.lock ? `, locked (${g.lock})` : ''}${g.stale ? `, STALE since ${g.lastSeenAt}` : ''}`,
-    `cpu ${g.maxcpu ?? '-'} vcpu${g.sockets ? ` (${g.sockets}×${g.cores ?? '-'})` : ''} at ${percent(g.metrics?.cpu)}; memory ${bytes(g.maxmem)} (used ${bytes(g.metrics?.mem)}${g.balloonMib ? `, balloon min ${bytes(g.balloonMib * 2 ** 20)}` : ''}); disk ${bytes(g.maxdisk)}`,
+    `${g.cluster}/${g.vmid} ${untrusted(g.name, 60)}: ${g.type} on ${g.node}, ${status}${g.template ? ', template' : ''}${g.lock ? `, locked (${g.lock})` : ''}`,
+    `cpu ${g.maxcpu ?? '-'} vcpu${g.sockets ? ` (${g.sockets}×${g.cores ?? '-'})` : ''} at ${percent(g.metrics?.cpu)}${at}; memory ${bytes(g.maxmem)} (used ${bytes(g.metrics?.mem)}${at}${g.balloonMib ? `, balloon min ${bytes(g.balloonMib * 2 ** 20)}` : ''}); disk ${bytes(g.maxdisk)}`,
     `os ${g.ostype ?? '-'}; onboot ${g.onboot ? 'yes' : 'no'}; agent ${g.agent ? 'yes' : 'no'}; pool ${untrusted(g.pool)}; ha ${g.hastate ?? '-'}; tags ${g.tags.length ? untrusted(g.tags.join(','), 80) : '-'}`,
     ...g.disks.map((d) => `disk ${d.key} ${untrusted(d.volume, 80)}${d.sizeBytes ? ` ${bytes(d.sizeBytes)}` : ''}${d.media ? ` ${d.media}` : ''}`),
     ...g.nics.map((n) => `nic ${n.key} ${n.model ?? '-'} ${n.mac ?? '-'} bridge ${n.bridge ?? '-'}${n.vlan ? ` vlan ${n.vlan}` : ''}${n.firewall ? ' firewall' : ''}${n.ip ? ` ip ${n.ip}` : ''}${n.ip6 ? ` ip6 ${n.ip6}` : ''}`),
@@ -27,7 +30,7 @@ const clipped = (g: GuestDetail): GuestDetail => ({ ...g, description: g.descrip
 export const getGuestTool = defineTool({
   name: 'get_guest',
   title: 'Get one guest',
-  description: 'One VM or container by vmid or name: sizes, config (disks, NICs with MACs), HA, metrics, recent tasks and changes.',
+  description: 'One VM or container by vmid or name: sizes, config (disks, NICs with MACs), HA, metrics, recent tasks and changes. Stale: status unknown, lastKnownStatus and metrics as last seen.',
   input: z.object({
     vmid: vmid().optional(),
     name: text(100).optional(),

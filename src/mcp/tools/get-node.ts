@@ -30,7 +30,7 @@ export const getNodeTool = defineTool({
       `${n.cluster}/${n.node}: ${n.status}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${n.ip ?? '-'}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}; load ${percent(n.cpu)}`,
       `cpu: ${n.maxcpu ?? '-'} physical; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${Math.round(n.runningVcpus)}`,
       `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${bytes(n.runningMemoryBytes)}`,
-      `guests: ${n.guests.total} (${n.guests.running} running, ${n.guests.templates} templates)`,
+      `guests: ${n.guests.total} (${n.guests.running} running${n.guests.unknown ? `, ${n.guests.unknown} status unknown` : ''}, ${n.guests.templates} templates)`,
       storage.length ? table(STORAGE_COLUMNS, storage.map((s) => storageRow(s, false))) : 'no storage',
     ];
     return {

@@ -3,7 +3,7 @@ import { aggregate, listClusters, listGuests, listNodes, listStorage, topGuests,
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { checkCluster, duration, NODE_COLUMNS, nodeRow, nodeView, Obj, Rows } from './shared.js';
+import { checkCluster, duration, nameList, NODE_COLUMNS, nodeRow, nodeView, Obj, Rows, type NodeView } from './shared.js';
 
 /** Storage above this used fraction is a problem. */
 const STORAGE_FULL = 0.85;
@@ -16,10 +16,40 @@ interface GuestRef { cluster: string; vmid: number; name: string | null; node: s
 
 const ref = (g: TopGuest, value: number | null): GuestRef => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, node: g.node, value });
 
+/** Guests whose status is unknown now (stale), apart from the current counts: by last known status, and where. */
+interface UnknownGuests {
+  total: number;
+  /** Their last known status: what they were doing when last seen. */
+  lastKnown: Record<string, number>;
+  /** On nodes that are offline or not read (their cluster unreachable). */
+  onUnreachableNodes: number;
+  unreachableNodes: string[];
+  /** On reachable nodes, but missing from the last read. */
+  missingFromLastRead: number;
+}
+
+function unknownGuests(total: number, lastKnown: Record<string, number>, nodes: NodeView[], multi: boolean): UnknownGuests {
+  const unreachable = nodes.filter((n) => (!n.online || n.stale) && n.guests.unknown > 0);
+  const onUnreachableNodes = unreachable.reduce((sum, n) => sum + n.guests.unknown, 0);
+  return {
+    total, lastKnown, onUnreachableNodes, unreachableNodes: unreachable.map((n) => (multi ? `${n.cluster}/${n.node}` : n.node)),
+    missingFromLastRead: Math.max(0, total - onUnreachableNodes),
+  };
+}
+
+/** `417 on unreachable nodes pve5 (last known: 300 running, 117 stopped)`, or the mixed and missing cases. */
+function unknownText(u: UnknownGuests): string {
+  const lastKnown = `last known: ${Object.entries(u.lastKnown).map(([k, v]) => `${v} ${k}`).join(', ')}`;
+  const unreachable = `on unreachable nodes ${nameList(u.unreachableNodes)}`;
+  if (!u.missingFromLastRead) return `${u.total} ${unreachable} (${lastKnown})`;
+  if (!u.onUnreachableNodes) return `${u.total} missing from the last read, status unknown (${lastKnown})`;
+  return `${u.total} status unknown (${lastKnown}): ${u.onUnreachableNodes} ${unreachable}, ${u.missingFromLastRead} missing from the last read`;
+}
+
 export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
   title: 'Inventory overview',
-  description: 'Start here: sync health, guest counts, per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, failed syncs, storage over 85 %, locks, change signals the token cannot see).',
+  description: 'Start here: sync health, guest counts (guests on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, failed syncs, storage over 85 %, locks, change signals the token cannot see).',
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
@@ -35,6 +65,10 @@ export const inventoryOverviewTool = defineTool({
     const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN, fields: ['name', 'lock'] });
     const fullStorage = listStorage(store, scope).items.filter((s) => s.usedFraction != null && s.usedFraction > STORAGE_FULL);
     const tally = (groups: Array<{ key: string | null; guests: number }>): Record<string, number> => Object.fromEntries(groups.map((g) => [g.key ?? 'none', g.guests]));
+    const multi = clusters.length > 1;
+    const unknownTotal = byStatus.totals.unknown;
+    const lastKnown = unknownTotal ? tally(aggregate(store, 'lastKnownStatus', { ...scope, status: 'unknown' }).groups) : {};
+    const unknown = unknownGuests(unknownTotal, lastKnown, nodes, multi);
 
     const problems = {
       staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),
@@ -46,22 +80,23 @@ export const inventoryOverviewTool = defineTool({
     };
     const structured = {
       clusters: clusters.map((c) => ({ cluster: c.cluster, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale, lastSuccessAt: c.lastSuccessAt })),
-      guests: { total: byType.totals.guests, templates: byType.totals.templates, byType: tally(byType.groups), byStatus: tally(byStatus.groups) },
+      guests: { total: byType.totals.guests, templates: byType.totals.templates, byType: tally(byType.groups), byStatus: tally(byStatus.groups), unknown },
       nodes,
       top: { memory: topMem.map((g) => ref(g, g.mem)), cpu: topCpu.map((g) => ref(g, g.cpu)) },
       problems,
     };
 
-    const multi = clusters.length > 1;
     const name = (g: { cluster: string; vmid: number; name: string | null }): string => `${multi ? `${g.cluster}/` : ''}${g.vmid} ${untrusted(g.name, 30)}`;
     const counts = (r: Record<string, number>): string => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+    // The status counts of guests the last read confirmed; those whose status is unknown are said apart.
+    const current = Object.fromEntries(Object.entries(structured.guests.byStatus).filter(([k]) => k !== 'unknown'));
     const lines = [
       ...clusters.map((c) => `cluster ${c.cluster}: pve ${c.pveVersion ?? '-'}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`),
-      `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${counts(structured.guests.byStatus)}; templates ${structured.guests.templates})`,
+      `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${Object.keys(current).length || !unknown.total ? `${counts(current)}; ` : ''}templates ${structured.guests.templates})${unknown.total ? `; ${unknownText(unknown)}` : ''}`,
       nodes.length ? 'nodes (allocation: non-template guests, running or not):' : 'no node known yet',
       ...(nodes.length ? [table(NODE_COLUMNS, nodes.slice(0, NODES_SHOWN).map((n) => nodeRow(n, multi)))] : []),
       ...(nodes.length > NODES_SHOWN ? [`+${nodes.length - NODES_SHOWN} more nodes: list_nodes`] : []),
-      `top memory used: ${topMem.map((g) => `${name(g)} ${bytes(g.mem)}/${bytes(g.maxmem)}`).join('; ') || '-'}`,
+      `top memory used${unknown.total ? ' (guests of status unknown left out)' : ''}: ${topMem.map((g) => `${name(g)} ${bytes(g.mem)}/${bytes(g.maxmem)}`).join('; ') || '-'}`,
       `top cpu (of own vcpus): ${topCpu.map((g) => `${name(g)} ${percent(g.cpu)} of ${g.maxcpu ?? '-'}`).join('; ') || '-'}`,
       'problems:',
     ];

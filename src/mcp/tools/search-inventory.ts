@@ -3,7 +3,7 @@ import { QUERY_LIMITS, searchInventory } from '../../store/queries.js';
 import { table, untrusted } from '../render.js';
 import { count, text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
-import { Rows } from './shared.js';
+import { Rows, STALE_WHY, statusCell } from './shared.js';
 
 export const searchInventoryTool = defineTool({
   name: 'search_inventory',
@@ -16,17 +16,21 @@ export const searchInventoryTool = defineTool({
     const found = searchInventory(store, args.query, args.limit);
     const results = found.results.map(({ score: _score, ...r }) => r);
     const multi = new Set(results.map((r) => r.cluster)).size > 1;
+    // Stale guests' status is unknown: a page of only those says so once, a mixed one marks them.
+    const stale = results.filter((r) => r.kind === 'guest' && r.lastKnownStatus !== undefined).length;
+    const allStale = stale > 0 && stale === results.length;
     const rows = results.map((r) => [
       r.kind === 'guest' ? `${multi ? `${r.cluster}/` : ''}${r.vmid}` : `node:${multi ? `${r.cluster}/` : ''}${r.node}`,
       r.kind === 'guest' ? untrusted(r.name, 40) : '-',
       r.kind === 'guest' ? `${r.type}@${r.node}` : '-',
-      r.status,
+      r.kind === 'guest' ? (allStale ? r.lastKnownStatus ?? r.status : statusCell(r)) : r.status,
       r.matches.map((m) => `${m.field} ${untrusted(m.value, 60)}`).join('; '),
     ]);
-    const head = results.length ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}` : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
+    const staleNote = !stale ? '' : allStale ? `; all stale (${STALE_WHY}): status unknown` : `; ${stale} stale: status unknown(last known)`;
+    const head = results.length ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}${staleNote}` : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
     return {
       structured: { total: found.total, results },
-      text: results.length ? `${head}\n${table(['id', 'name', 'where', 'status', 'matched'], rows)}` : head,
+      text: results.length ? `${head}\n${table(['id', 'name', 'where', allStale ? 'lastKnownStatus' : 'status', 'matched'], rows)}` : head,
     };
   },
 });

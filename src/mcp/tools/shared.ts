@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { listClusters, listNodes, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import type { Store } from '../../store/db.js';
-import { bytes, percent, untrusted } from '../render.js';
+import { bytes, percent, shortTime, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
 
 export const GiB = 2 ** 30;
@@ -59,6 +59,20 @@ export function duration(ms: number | null | undefined): string {
   return `${Math.floor(s / 86_400)}d${pad(Math.floor(s / 3600) % 24)}h`;
 }
 
+// ---- stale guests -------------------------------------------------------------------------------
+
+/** Why a row is stale, said once in a header. */
+export const STALE_WHY = 'node or cluster unreachable, or missing from the last read';
+
+/** A guest's status in a text row: a stale one's is `unknown(running)`, the status last seen in parentheses. */
+export const statusCell = (g: { status: string; lastKnownStatus?: string | null }): string =>
+  (g.status === 'unknown' && g.lastKnownStatus != null ? `unknown(${g.lastKnownStatus})` : g.status);
+
+/** When stale rows were last seen: one time, or the earliest and latest. */
+export function seenRange(from: string, to: string): string {
+  return shortTime(from) === shortTime(to) ? shortTime(from) : `${shortTime(from)} to ${shortTime(to)}`;
+}
+
 /** bytes() with a sign: what is left after placing a guest can be negative. */
 export const signedBytes = (n: number | null | undefined): string => (n != null && n < 0 ? `-${bytes(-n)}` : bytes(n));
 
@@ -80,6 +94,12 @@ export const nodeView = (n: NodeSummary): NodeView => ({
 
 export const NODE_COLUMNS = ['node', 'status', 'load', 'vcpu_alloc/cpus', 'mem_alloc/phys', 'mem_used', 'guests', 'running'];
 
+/** Running now; guests whose status is unknown (stale) beside: `unknown` when all are, `12,3unknown` when some. */
+function runningCell(g: NodeView['guests']): string {
+  if (!g.unknown) return String(g.running);
+  return g.unknown === g.total ? 'unknown' : `${g.running},${g.unknown}unknown`;
+}
+
 /** One line per node: allocation against physical size, with the ratio. */
 export function nodeRow(n: NodeView, withCluster: boolean): string[] {
   return [
@@ -90,7 +110,7 @@ export function nodeRow(n: NodeView, withCluster: boolean): string[] {
     ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit),
     bytes(n.mem),
     String(n.guests.total),
-    String(n.guests.running),
+    runningCell(n.guests),
   ];
 }
 

@@ -1,32 +1,40 @@
-/** Guest counts and allocation per node, pool, tag, status, type or cluster (from guest_stats where it can say). */
+/**
+ * Guest counts and allocation per node, pool, tag, status, type or cluster (from guest_stats where it can say).
+ * Stale guests (status unknown) count in `guests`, `unknown` and allocation (what their nodes promised),
+ * never in `running` or in use: their status and usage now are unknown.
+ */
 import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
-import { guestMetrics, guests, guestStats, guestTags, nodes } from '../schema.js';
-import { guestConditions, summaryFilter, summaryWhere, type GuestFilter } from './guests.js';
+import { clusters, guestMetrics, guests, guestStats, guestTags, nodes } from '../schema.js';
+import { currentStatus, guestConditions, summaryFilter, summaryJoin, summaryLastKnown, summaryStale, summaryStatus, summaryWhere, type GuestFilter } from './guests.js';
 import { metricsJoin, oneRead, ratio, type Runnable } from './shared.js';
 
 
-export type AggregateBy = 'node' | 'pool' | 'tag' | 'status' | 'type' | 'cluster';
+/** `status` is the status now (stale guests under `unknown`); `lastKnownStatus` the status last seen, current or not. */
+export type AggregateBy = 'node' | 'pool' | 'tag' | 'status' | 'lastKnownStatus' | 'type' | 'cluster';
 
 export interface GuestStats {
   guests: number;
+  /** Running now (confirmed by the last read). */
   running: number;
+  /** Status unknown now: stale (node offline, cluster unreachable, missing from the read). */
+  unknown: number;
   templates: number;
   /** Sum of `maxcpu` over non-template guests, running or not. */
   allocatedVcpus: number;
   /** Sum of `maxmem` over non-template guests, running or not. */
   allocatedMemoryBytes: number;
-  /** The same sums over running guests only. */
+  /** The same sums over guests running now only. */
   runningVcpus: number;
   runningMemoryBytes: number;
-  /** Sum of live `mem` (last read; stale guests keep their last values). */
+  /** Sum of live `mem` at the last read, of guests it confirmed (a stale guest's use now is unknown). */
   usedMemoryBytes: number;
 }
 
 export interface AggregateGroup extends GuestStats {
-  /** The group's value: node, pool, tag, status, type or cluster name; null for "none" (no pool, no tags). */
+  /** The group's value: node, pool, tag, status, last known status, type or cluster name; null for "none" (no pool, no tags). */
   key: string | null;
   /** For by=node and by=pool, which are per cluster. */
   cluster?: string;
@@ -44,30 +52,38 @@ export interface Aggregate {
   totals: GuestStats;
 }
 
-type StatsRow = { key: string | null; cluster: string | null; guests: number; running: number; templates: number; allocatedVcpus: number; allocatedMemoryBytes: number; runningVcpus: number; runningMemoryBytes: number; usedMemoryBytes: number };
+type StatsRow = { key: string | null; cluster: string | null } & GuestStats;
 
+const runningNow = sql`${guests.stale} = 0 AND ${guests.status} = 'running'`;
 const STATS = {
   guests: sql<number>`count(*)`,
-  running: sql<number>`total(${guests.status} = 'running')`,
+  running: sql<number>`total(${runningNow})`,
+  unknown: sql<number>`total(${currentStatus} = 'unknown')`,
   templates: sql<number>`total(${guests.template})`,
   allocatedVcpus: sql<number>`total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxcpu} END)`,
   allocatedMemoryBytes: sql<number>`total(CASE WHEN ${guests.template} = 0 THEN ${guests.maxmem} END)`,
-  runningVcpus: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxcpu} END)`,
-  runningMemoryBytes: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${guests.status} = 'running' THEN ${guests.maxmem} END)`,
-  usedMemoryBytes: sql<number>`total(${guestMetrics.mem})`,
+  runningVcpus: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${runningNow} THEN ${guests.maxcpu} END)`,
+  runningMemoryBytes: sql<number>`total(CASE WHEN ${guests.template} = 0 AND ${runningNow} THEN ${guests.maxmem} END)`,
+  usedMemoryBytes: sql<number>`total(CASE WHEN ${guests.stale} = 0 THEN ${guestMetrics.mem} END)`,
 };
 
-/** STATS over guest_stats rows, which are already counted and summed per node, type and status. */
+/** STATS over guest_stats rows, which are already counted and summed per node, type and status (stale apart). */
 const SUMMED_STATS = {
   guests: sql<number>`total(${guestStats.guests})`,
-  running: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.guests} END)`,
+  running: sql<number>`total(CASE WHEN ${summaryStatus} = 'running' THEN ${guestStats.guests} END)`,
+  unknown: sql<number>`total(CASE WHEN ${summaryStatus} = 'unknown' THEN ${guestStats.guests} END)`,
   templates: sql<number>`total(${guestStats.templates})`,
   allocatedVcpus: sql<number>`total(${guestStats.allocatedVcpus})`,
   allocatedMemoryBytes: sql<number>`total(${guestStats.allocatedMemoryBytes})`,
-  runningVcpus: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedVcpus} END)`,
-  runningMemoryBytes: sql<number>`total(CASE WHEN ${guestStats.status} = 'running' THEN ${guestStats.allocatedMemoryBytes} END)`,
-  usedMemoryBytes: sql<number>`total(${guestStats.usedMemoryBytes})`,
+  runningVcpus: sql<number>`total(CASE WHEN ${summaryStatus} = 'running' THEN ${guestStats.allocatedVcpus} END)`,
+  runningMemoryBytes: sql<number>`total(CASE WHEN ${summaryStatus} = 'running' THEN ${guestStats.allocatedMemoryBytes} END)`,
+  usedMemoryBytes: sql<number>`total(CASE WHEN NOT ${summaryStale} THEN ${guestStats.usedMemoryBytes} END)`,
 };
+
+/** The group key of a guest_stats row for `by` (node, type and cluster are its own columns). */
+function summaryKey(by: Exclude<AggregateBy, 'tag' | 'pool'>): AnySQLiteColumn | SQL {
+  return by === 'status' ? summaryStatus : by === 'lastKnownStatus' ? summaryLastKnown : guestStats[by];
+}
 
 const NO_KEY = sql<string | null>`NULL`;
 
@@ -76,10 +92,11 @@ function summedStatsBy(store: Store, by: AggregateBy | undefined, filter: GuestF
   const keys = summaryFilter(filter);
   if (!keys || by === 'tag' || by === 'pool') return undefined;
   const query: Runnable<StatsRow> = prepared(store, `stats-summed:${by ?? ''}:${keys.join(',')}`, () => {
-    const q = store.db.select({ key: by === undefined ? NO_KEY : guestStats[by], cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
-      .from(guestStats).where(summaryWhere(keys)).$dynamic();
+    const key = by === undefined ? NO_KEY : summaryKey(by);
+    const q = store.db.select({ key, cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
+      .from(guestStats).innerJoin(clusters, summaryJoin).where(summaryWhere(keys)).$dynamic();
     if (by === 'node') q.groupBy(guestStats.cluster, guestStats.node).orderBy(guestStats.cluster, guestStats.node);
-    else if (by !== undefined) q.groupBy(guestStats[by]).orderBy(guestStats[by]);
+    else if (by !== undefined) q.groupBy(key).orderBy(key);
     return q.prepare() as unknown as Runnable<StatsRow>;
   });
   return query.all(Object.fromEntries(keys.map((k) => [k, filter[k]])));
@@ -110,7 +127,7 @@ export function statsBy(store: Store, by: AggregateBy | undefined, filter: Guest
         break;
       }
       default: {
-        const col = guests[by];
+        const col = by === 'status' ? currentStatus : by === 'lastKnownStatus' ? guests.status : guests[by];
         q = select(col, NO_KEY).where(where).groupBy(col).orderBy(col);
       }
     }
@@ -119,7 +136,7 @@ export function statsBy(store: Store, by: AggregateBy | undefined, filter: Guest
   return query.all(bound.params);
 }
 
-const emptyStats = (): GuestStats => ({ guests: 0, running: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
+const emptyStats = (): GuestStats => ({ guests: 0, running: 0, unknown: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
 
 function sumStats(list: GuestStats[]): GuestStats {
   const total = emptyStats();
@@ -128,7 +145,7 @@ function sumStats(list: GuestStats[]): GuestStats {
 }
 
 export const toStats = (r: StatsRow | undefined): GuestStats => (r ? {
-  guests: r.guests, running: r.running, templates: r.templates, allocatedVcpus: r.allocatedVcpus, allocatedMemoryBytes: r.allocatedMemoryBytes,
+  guests: r.guests, running: r.running, unknown: r.unknown, templates: r.templates, allocatedVcpus: r.allocatedVcpus, allocatedMemoryBytes: r.allocatedMemoryBytes,
   runningVcpus: r.runningVcpus, runningMemoryBytes: r.runningMemoryBytes, usedMemoryBytes: r.usedMemoryBytes,
 } : emptyStats());
 

@@ -1,7 +1,15 @@
-/** Guests by filter: the conditions, counts (from guest_stats and guest_tags where they can say), keyset pages, top consumers. */
+/**
+ * Guests by filter: the conditions, counts (from guest_stats and guest_tags where they can say), keyset pages, top consumers.
+ *
+ * A stale guest (its values not confirmed by the last read: node offline, cluster unreachable,
+ * missing from the read) has no current status or usage, as Proxmox reports it: its `status` is
+ * `unknown` (filters and sorts take it so), its `lastKnownStatus` the status last seen, and its
+ * `cpu`, `mem` and `uptime` are null (get_guest's `metrics` keep the last read's, with their time).
+ */
 import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
+import { STALE_STATUS_PREFIX } from '../guest-stats.js';
 import { clusters, guestMetrics, guests, guestStats, guestTags } from '../schema.js';
 import { clampLimit, iso, metricsJoin, oneRead, P, QUERY_LIMITS, QueryError, stringArray, type LimitInfo, type Runnable } from './shared.js';
 
@@ -20,12 +28,20 @@ function likePattern(pattern: string): string {
 const effectiveLastSeen = sql<number>`CASE WHEN ${guests.stale} = 1 OR ${guests.deletedAt} IS NOT NULL OR ${guests.missingCount} > 0
   THEN ${guests.lastSeenAt} ELSE coalesce((SELECT ${clusters.lastSuccessAt} FROM ${clusters} WHERE ${clusters.name} = ${guests.cluster}), ${guests.lastSeenAt}) END`;
 
+/** The status as answered: `unknown` for a stale guest (what Proxmox says of a guest on an offline node). */
+export const currentStatus = sql<string>`CASE WHEN ${guests.stale} = 1 THEN 'unknown' ELSE ${guests.status} END`;
+
 export interface GuestFilter {
   cluster?: string;
   node?: string;
   type?: 'qemu' | 'lxc';
-  /** `running`, `stopped`, `paused`, `unknown` (node offline)… */
+  /**
+   * The status now: `running`, `stopped`, `paused`… of guests the last read confirmed; `unknown`
+   * matches every stale guest (node offline, cluster unreachable, missing from the read).
+   */
   status?: string;
+  /** Stale guests (status unknown) whose last known status is this. */
+  lastKnownStatus?: string;
   /** One tag, matched case-insensitively (as Proxmox does by default). */
   tag?: string;
   pool?: string;
@@ -72,7 +88,10 @@ export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): Boun
   bound('cluster', f.cluster, eq(guests.cluster, P('cluster')));
   bound('node', f.node, eq(guests.node, P('node')));
   bound('type', f.type, eq(guests.type, P('type')));
-  bound('status', f.status, eq(guests.status, P('status')));
+  // Two shapes, so that a status other than unknown is still read from the listing index.
+  if (f.status === 'unknown') fixed('unknown', sql`(${guests.stale} = 1 OR ${guests.status} = 'unknown')`);
+  else bound('status', f.status, sql`${guests.status} = ${P('status')} AND ${guests.stale} = 0`);
+  bound('lastKnown', f.lastKnownStatus, sql`${guests.stale} = 1 AND ${guests.status} = ${P('lastKnown')}`);
   bound('pool', f.pool, eq(guests.pool, P('pool')));
   bound('template', f.template === undefined ? undefined : Number(f.template), eq(guests.template, P('template')));
   bound(tagProbe ? 'tagProbe' : 'tag', f.tag?.toLowerCase(), tagProbe
@@ -117,11 +136,14 @@ export interface GuestSummary {
   maxcpu: number | null;
   maxmem: number | null;
   maxdisk: number | null;
-  /** Live metrics of the last read (null before the first live read). */
+  /** Live metrics of the last read: null before the first live read, and while the guest is stale. */
   cpu: number | null;
   mem: number | null;
   uptime: number | null;
+  /** Not confirmed by the last read: status `unknown`, no live metrics. */
   stale: boolean;
+  /** The status last seen, while the guest is stale; null otherwise. */
+  lastKnownStatus: string | null;
   lastSeenAt: string | null;
   /** From the config (null until the first config read). */
   cores: number | null;
@@ -140,19 +162,21 @@ export interface GuestPage<Item = GuestSummary> extends LimitInfo {
   nextCursor?: string;
   /** Guests matching the filter, on every page. */
   total: number;
+  /** How many items of this page are stale (status unknown) and when they were last seen; absent when none is. */
+  staleItems?: { count: number; lastSeenFrom: string; lastSeenTo: string };
 }
 
 const SORT_KEYS: Record<GuestSort, { expr: SQL; kind: 'number' | 'string' }> = {
   vmid: { expr: sql`${guests.vmid}`, kind: 'number' },
   name: { expr: sql`lower(coalesce(${guests.name}, ''))`, kind: 'string' },
   node: { expr: sql`${guests.node}`, kind: 'string' },
-  status: { expr: sql`${guests.status}`, kind: 'string' },
-  // Unknown sizes and metrics sort as -1: below every real value.
+  status: { expr: sql`${currentStatus}`, kind: 'string' },
+  // Unknown sizes and metrics sort as -1: below every real value. A stale guest's usage is unknown.
   maxmem: { expr: sql`coalesce(${guests.maxmem}, -1)`, kind: 'number' },
   maxcpu: { expr: sql`coalesce(${guests.maxcpu}, -1)`, kind: 'number' },
   maxdisk: { expr: sql`coalesce(${guests.maxdisk}, -1)`, kind: 'number' },
-  mem: { expr: sql`coalesce(${guestMetrics.mem}, -1)`, kind: 'number' },
-  cpu: { expr: sql`coalesce(${guestMetrics.cpu}, -1)`, kind: 'number' },
+  mem: { expr: sql`CASE WHEN ${guests.stale} = 1 THEN -1 ELSE coalesce(${guestMetrics.mem}, -1) END`, kind: 'number' },
+  cpu: { expr: sql`CASE WHEN ${guests.stale} = 1 THEN -1 ELSE coalesce(${guestMetrics.cpu}, -1) END`, kind: 'number' },
 };
 
 interface Cursor {
@@ -211,6 +235,8 @@ export const summaryColumns = {
   mem: guestMetrics.mem,
   uptime: guestMetrics.uptime,
   stale: guests.stale,
+  // The stored status; toSummary keeps it only for a stale row (and answers `status` unknown).
+  lastKnownStatus: guests.status,
   lastSeenAt: effectiveLastSeen,
   cores: guests.cores,
   sockets: guests.sockets,
@@ -222,44 +248,68 @@ export const summaryColumns = {
 const GUEST_FIELDS = Object.keys(summaryColumns) as GuestField[];
 const METRIC_FIELDS = new Set<GuestField>(['cpu', 'mem', 'uptime']);
 
-/** A row as selected: JSON text and epoch times still to convert. */
-type SummaryRow = Record<string, unknown> & { cluster: string; vmid: number };
+/** A row as selected: JSON text and epoch times still to convert; a page also reads `staleRow` and `seenRow`, whatever the fields. */
+type SummaryRow = Record<string, unknown> & { cluster: string; vmid: number; staleRow?: boolean; seenRow?: number };
 
-/** The selected fields of a row, converted (tags parsed, times as ISO). */
+/** The selected fields of a row, converted (tags parsed, times as ISO; a stale row's status unknown, its usage null). */
 export function toSummary(r: SummaryRow): GuestSummary {
   const out: Record<string, unknown> = {};
+  const stale = Boolean(r.stale ?? r.staleRow);
   for (const key of GUEST_FIELDS) {
     if (!(key in r)) continue;
     const v = r[key];
-    out[key] = key === 'tags' ? stringArray(v as string) : key === 'lastSeenAt' || key === 'deletedAt' ? iso(v as number | null) : v;
+    if (key === 'tags') out[key] = stringArray(v as string);
+    else if (key === 'lastSeenAt' || key === 'deletedAt') out[key] = iso(v as number | null);
+    else if (stale && key === 'status') out[key] = 'unknown';
+    else if (key === 'lastKnownStatus') out[key] = stale ? v : null;
+    else if (stale && METRIC_FIELDS.has(key)) out[key] = null;
+    else out[key] = v;
   }
   return out as unknown as GuestSummary;
 }
 
-const SUMMARY_FILTERS = ['cluster', 'node', 'type', 'status'] as const;
+const SUMMARY_FILTERS = ['cluster', 'node', 'type', 'status', 'lastKnownStatus'] as const;
+export type SummaryKey = (typeof SUMMARY_FILTERS)[number];
 
 /**
- * The structural filters guest_stats answers (live guests by cluster, node, type and status),
- * present in `f`; undefined when the filter needs the guest rows themselves.
+ * A guest_stats row counts stale guests: its status key says so (`stale:running`, store/guest-stats.ts),
+ * or its cluster's last read failed (which marks every guest stale and leaves guest_stats as it was).
+ * Queries using it read guest_stats joined with its cluster (`summaryJoin`).
  */
-export function summaryFilter(f: GuestFilter): Array<(typeof SUMMARY_FILTERS)[number]> | undefined {
+const STALE_LIKE = sql.raw(`'${STALE_STATUS_PREFIX}%'`);
+export const summaryStale = sql<boolean>`(${guestStats.status} LIKE ${STALE_LIKE} OR ${clusters.stale} = 1)`;
+/** guest_stats with each row's cluster, for `summaryStale` (every row has one: a foreign key). */
+export const summaryJoin = eq(clusters.name, guestStats.cluster);
+/** The status now (`unknown` for stale guests) and the status last seen, of a guest_stats row. */
+export const summaryStatus = sql<string>`CASE WHEN ${summaryStale} THEN 'unknown' ELSE ${guestStats.status} END`;
+export const summaryLastKnown = sql<string>`CASE WHEN ${guestStats.status} LIKE ${STALE_LIKE} THEN substr(${guestStats.status}, ${sql.raw(String(STALE_STATUS_PREFIX.length + 1))}) ELSE ${guestStats.status} END`;
+
+/**
+ * The structural filters guest_stats answers (live guests by cluster, node, type, status now and
+ * last known status), present in `f`; undefined when the filter needs the guest rows themselves.
+ */
+export function summaryFilter(f: GuestFilter): SummaryKey[] | undefined {
   const used = (Object.keys(f) as Array<keyof GuestFilter>).filter((k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false));
   if (used.some((k) => !(SUMMARY_FILTERS as readonly string[]).includes(k))) return undefined;
   return SUMMARY_FILTERS.filter((k) => f[k] !== undefined);
 }
 
-export const summaryWhere = (keys: ReadonlyArray<(typeof SUMMARY_FILTERS)[number]>): SQL | undefined => and(...keys.map((k) => eq(guestStats[k], P(k))));
+export const summaryWhere = (keys: readonly SummaryKey[]): SQL | undefined => and(...keys.map((k) => {
+  if (k === 'status') return sql`${summaryStatus} = ${P(k)}`;
+  if (k === 'lastKnownStatus') return sql`${summaryStale} AND ${summaryLastKnown} = ${P(k)}`;
+  return eq(guestStats[k], P(k));
+}));
 
 /**
  * How many guests match: from guest_stats when it can say; with a tag, from the guests having
  * it; else by counting rows.
  */
-function countGuests(store: Store, f: GuestFilter): number {
+export function countGuests(store: Store, f: GuestFilter): number {
   const count = { n: sql<number>`count(*)` };
   const summary = summaryFilter(f);
   if (summary) {
     const query: Runnable<{ n: number }> = prepared(store, `count-summary:${summary.join(',')}`, () =>
-      store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).where(summaryWhere(summary)).prepare());
+      store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).innerJoin(clusters, summaryJoin).where(summaryWhere(summary)).prepare());
     return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
   }
   if (f.tag === undefined) {
@@ -300,7 +350,8 @@ export function listGuests<F extends GuestField = GuestField>(
     const seek = sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${P('afterKey')}
       OR (${expr} = ${P('afterKey')} AND (${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})))`;
     const columns = Object.fromEntries(fields.map((f) => [f, summaryColumns[f]]));
-    const base = store.db.select({ ...columns, sortKey: sql<number | string>`${expr}` }).from(guests).$dynamic();
+    // Staleness and the raw last-seen time (a stale row's own) whatever the fields: toSummary and staleItems need them.
+    const base = store.db.select({ ...columns, staleRow: guests.stale, seenRow: guests.lastSeenAt, sortKey: sql<number | string>`${expr}` }).from(guests).$dynamic();
     return (withMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
       .where(and(...bound.where, after ? seek : undefined))
       // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
@@ -311,10 +362,13 @@ export function listGuests<F extends GuestField = GuestField>(
 
   return oneRead(store, () => {
     const total = countGuests(store, filter);
-    const rows = query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
+    // Nothing to page through (e.g. status unknown while every node answers): no walk of the index.
+    const rows = total === 0 ? [] : query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
     const page = rows.slice(0, limitInfo.limit);
     const last = page.at(-1);
     const result: GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> = { items: page.map(toSummary), total, ...limitInfo };
+    const seen = page.filter((r) => r.staleRow).map((r) => r.seenRow ?? 0).sort((a, b) => a - b);
+    if (seen.length) result.staleItems = { count: seen.length, lastSeenFrom: iso(seen[0])!, lastSeenTo: iso(seen.at(-1))! };
     if (rows.length > limitInfo.limit && last) result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
     return result;
   });
@@ -325,9 +379,9 @@ export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' |
 
 /**
  * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
- * vcpus) at the last read, most first (ties by cluster and vmid); guests using none (stopped, or
- * without live metrics) are left out, paused ones that hold memory are not. Walks the metric's
- * index, so it reads a handful of rows whatever the guest count.
+ * vcpus) at the last read, most first (ties by cluster and vmid). Left out: guests using none
+ * (stopped, or without live metrics; paused ones that hold memory stay) and stale ones, whose use
+ * now is unknown. Walks the metric's index, so it reads a handful of rows whatever the guest count.
  */
 export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): TopGuest[] {
   const inCluster = filter.cluster !== undefined;
@@ -338,7 +392,7 @@ export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster
       .select({ cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem })
       .from(guestMetrics)
       .innerJoin(guests, metricsJoin)
-      .where(and(isNull(guests.deletedAt), gt(column, 0), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
+      .where(and(isNull(guests.deletedAt), eq(guests.stale, false), gt(column, 0), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
       .orderBy(desc(column), asc(guests.cluster), asc(guests.vmid))
       .limit(P('limit'))
       .prepare();

@@ -26,9 +26,12 @@ export interface NodeSummary {
   maxmem: number | null;
   disk: number | null;
   maxdisk: number | null;
-  guests: { total: number; running: number; templates: number };
+  /** `running`: running now; `unknown`: stale guests (the node or cluster unreachable, or missing from the read), whose status now is unknown. */
+  guests: { total: number; running: number; unknown: number; templates: number };
+  /** Non-template guests' maxcpu / maxmem, running or not, stale or not (the node has promised them). */
   allocatedVcpus: number;
   allocatedMemoryBytes: number;
+  /** The same over guests running now. */
   runningVcpus: number;
   runningMemoryBytes: number;
   /** allocated / physical, 3 decimals; null when the physical size is unknown. */
@@ -76,7 +79,7 @@ function nodeSummaries(store: Store, f: { cluster?: string; node?: string }): No
     return {
       cluster: n.cluster, node: n.node, status: n.status, online: n.online, stale: n.stale, lastSeenAt: iso(n.lastSeenAt), ip: n.ip,
       uptime: n.uptime, cpu: n.cpu, maxcpu: n.maxcpu, mem: n.mem, maxmem: n.maxmem, disk: n.disk, maxdisk: n.maxdisk,
-      guests: { total: s.guests, running: s.running, templates: s.templates },
+      guests: { total: s.guests, running: s.running, unknown: s.unknown, templates: s.templates },
       allocatedVcpus: s.allocatedVcpus, allocatedMemoryBytes: s.allocatedMemoryBytes, runningVcpus: s.runningVcpus, runningMemoryBytes: s.runningMemoryBytes,
       cpuOvercommit: ratio(s.allocatedVcpus, n.maxcpu), memoryOvercommit: ratio(s.allocatedMemoryBytes, n.maxmem),
     };

@@ -15,7 +15,11 @@ export interface SearchMatch {
 }
 
 export type SearchResult =
-  | { kind: 'guest'; cluster: string; vmid: number; name: string | null; node: string; type: 'qemu' | 'lxc'; status: string; score: number; matches: SearchMatch[] }
+  | {
+    kind: 'guest'; cluster: string; vmid: number; name: string | null; node: string; type: 'qemu' | 'lxc';
+    /** The status now: `unknown` for a stale guest, whose `lastKnownStatus` is the status last seen. */
+    status: string; lastKnownStatus?: string; score: number; matches: SearchMatch[];
+  }
   | { kind: 'node'; cluster: string; node: string; status: string; score: number; matches: SearchMatch[] };
 
 export interface SearchAnswer extends LimitInfo {
@@ -60,32 +64,34 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
   const limitInfo = clampLimit(limit, QUERY_LIMITS.search.default, QUERY_LIMITS.search.max);
   const lower = q.toLowerCase();
   const live = isNull(guests.deletedAt);
+  const columns = { ...candidateColumns, stale: guests.stale };
 
   return oneRead(store, () => {
     const { db } = store;
     type Hit = Extract<SearchResult, { kind: 'guest' }>;
+    type Row = CandidateRow & { stale: boolean | number };
     const hits = new Map<string, Hit>();
-    const rows = new Map<string, CandidateRow>();
-    const hit = (r: CandidateRow, field: SearchField, value: string, score: number): void => {
+    const hit = (r: Row, field: SearchField, value: string, score: number): void => {
       const key = `${r.cluster}\u0000${r.vmid}`;
-      rows.set(key, r);
-      const h = hits.get(key) ?? { kind: 'guest', cluster: r.cluster, vmid: r.vmid, name: r.name, node: r.node, type: r.type, status: r.status, score: 0, matches: [] };
+      // A stale guest's status now is unknown, as list_guests says it.
+      const status = r.stale ? { status: 'unknown', lastKnownStatus: r.status } : { status: r.status };
+      const h = hits.get(key) ?? { kind: 'guest', cluster: r.cluster, vmid: r.vmid, name: r.name, node: r.node, type: r.type, ...status, score: 0, matches: [] };
       h.score = Math.max(h.score, score);
       h.matches.push({ field, value });
       hits.set(key, h);
     };
 
     if (/^\d+$/.test(q)) {
-      for (const r of db.select(candidateColumns).from(guests).where(and(live, eq(guests.vmid, Number(q)))).all()) hit(r, 'vmid', q, SCORES.vmid);
+      for (const r of db.select(columns).from(guests).where(and(live, eq(guests.vmid, Number(q)))).all()) hit(r, 'vmid', q, SCORES.vmid);
     }
-    for (const r of db.select(candidateColumns).from(guests).where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`)).all()) {
+    for (const r of db.select(columns).from(guests).where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`)).all()) {
       hit(r, 'name', r.name ?? '', r.name?.toLowerCase() === lower ? SCORES.nameExact : SCORES.name);
     }
-    const tagRows = db.all<CandidateRow & { tag: string }>(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
-      ${guests.type} AS type, ${guests.status} AS status, ${guests.deletedAt} AS deletedAt, j.value AS tag
+    const tagRows = db.all<Row & { tag: string }>(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
+      ${guests.type} AS type, ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, j.value AS tag
       FROM ${guests}, json_each(${guests.tags}) AS j WHERE ${live} AND instr(lower(j.value), ${lower}) > 0`);
     for (const r of tagRows) hit(r, 'tag', r.tag, r.tag.toLowerCase() === lower ? SCORES.tagExact : SCORES.tag);
-    const described = db.select({ ...candidateColumns, description: guests.description }).from(guests)
+    const described = db.select({ ...columns, description: guests.description }).from(guests)
       .where(and(live, sql`instr(lower(${guests.description}), ${lower}) > 0`)).all();
     for (const r of described) {
       const text = r.description ?? '';
@@ -101,10 +107,10 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
           : ip.endsWith('.') ? sql`substr(${col}, 1, ${ip.length}) = ${ip}`
             : sql`(lower(${col}) = ${address} OR substr(lower(${col}), 1, ${address.length + 1}) IN (${address + '/'}, ${address + '.'}))`;
       const macHit = mac === undefined ? sql`0` : sql`instr(upper(json_extract(j.value, '$.mac')), ${mac}) > 0`;
-      const nicRows = db.all<CandidateRow & { nic: string; mac: string | null; ip: string | null; ip6: string | null; macHit: number; ipHit: number; ip6Hit: number }>(sql`
+      const nicRows = db.all<Row & { nic: string; mac: string | null; ip: string | null; ip6: string | null; macHit: number; ipHit: number; ip6Hit: number }>(sql`
         SELECT * FROM (
           SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node, ${guests.type} AS type,
-            ${guests.status} AS status, ${guests.deletedAt} AS deletedAt, json_extract(j.value, '$.key') AS nic,
+            ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, json_extract(j.value, '$.key') AS nic,
             json_extract(j.value, '$.mac') AS mac, json_extract(j.value, '$.ip') AS ip, json_extract(j.value, '$.ip6') AS ip6,
             coalesce(${macHit}, 0) AS macHit,
             coalesce(${ipMatch(sql`json_extract(j.value, '$.ip')`)}, 0) AS ipHit,
