@@ -104,16 +104,15 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   const origins = new Set(options.allowedOrigins);
   const expectedToken = options.token ? digest(`Bearer ${options.token.reveal()}`) : undefined;
 
+  /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
+  const hasToken = (req: IncomingMessage): boolean => !expectedToken || timingSafeEqual(digest(req.headers.authorization ?? ''), expectedToken);
+
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = (req.headers.host ?? '').toLowerCase();
     if (!hosts.has(host)) return refuse(res, 403, `Host header "${host}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`);
     const origin = req.headers.origin;
     if (origin !== undefined && !origins.has(origin)) return refuse(res, 403, `Origin "${origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
-    if (expectedToken) {
-      // Compare digests: equal length, constant time, and the token never in an error.
-      const given = digest(req.headers.authorization ?? '');
-      if (!timingSafeEqual(given, expectedToken)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
-    }
+    if (!hasToken(req)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
     if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuseTooLarge(req, res, options.maxBodyBytes);
     let body: unknown;
     if (req.method === 'POST') {
@@ -142,7 +141,9 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
     if (path === '/readyz' && req.method === 'GET') {
       const r = deps.readiness();
-      return send(res, r.ready ? 200 : 503, r);
+      // Errors, identities and requests in flight are for whoever holds the token; without it, only whether each cluster is ready.
+      const shown = hasToken(req) ? r : { ready: r.ready, clusters: r.clusters.map((c) => ({ cluster: c.cluster, ready: c.ready })) };
+      return send(res, r.ready ? 200 : 503, shown);
     }
     send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });
   }

@@ -4,6 +4,7 @@
  * at all, so readers see the previous cycle or this one, never half.
  */
 import { and, desc, eq, inArray, isNull, lte, notInArray, sql } from 'drizzle-orm';
+import { parseIdentity } from './cluster-identity.js';
 import type { Store } from './db.js';
 import { insertEvents, type NewEvent } from './events.js';
 import { replaceGuestStats, type GuestStatsRow } from './guest-stats.js';
@@ -225,7 +226,7 @@ export function resetCluster(store: Store, cluster: string, at: number): ResetRe
     }).where(eq(clusters.name, cluster)).run();
     insertEvents(store, [{
       type: 'cluster.reset', cluster, subject: { kind: 'cluster', id: cluster },
-      data: { guestsTombstoned, nodesRemoved, previousIdentity: row.identity ? (JSON.parse(row.identity) as unknown) : null },
+      data: { guestsTombstoned, nodesRemoved, previousIdentity: parseIdentity(row.identity) ?? null },
     }], at);
     return { guestsTombstoned, nodesRemoved };
   });

@@ -190,23 +190,22 @@ interface BulkRead {
   tasks: Task[] | undefined;
   clusterLog: ClusterLogEntry[] | undefined;
   version: Version | undefined;
-  /** The change signals the token cannot give (JSON for clusters.signal_problems), when checked this cycle. */
-  signalProblems: { json: string | null } | undefined;
+  /** The change signals the token's privileges hide, when they were checked this cycle. */
+  privilegeProblems: Record<string, string> | undefined;
   /** Signal reads that failed this cycle: endpoint → what happened and what makes up for it. */
   missing: Record<string, string>;
 }
 
 /**
- * Whether the token sees every `update VM` line (Sys.Syslog on /). A failed check is reported
- * as a problem of the signal, never as a failed cycle.
+ * What the token's privileges hide (Sys.Syslog on / for the log), by signal; empty when nothing.
+ * A failed check is reported as a problem of the signal, never as a failed cycle.
  */
-async function checkSignals(client: ProxmoxClient, settings: SyncSettings): Promise<{ json: string | null }> {
-  if (!settings.clusterLog) return { json: null };
+async function checkPrivileges(client: ProxmoxClient, settings: SyncSettings): Promise<Record<string, string>> {
+  if (!settings.clusterLog) return {};
   try {
-    const problems = signalProblems(await client.permissions('/'), settings.sweepEveryMs > 0 ? settings.sweepPeriodMs / 60_000 : 0);
-    return { json: problems ? JSON.stringify(problems) : null };
+    return signalProblems(await client.permissions('/'), settings.sweepEveryMs > 0 ? settings.sweepPeriodMs / 60_000 : 0) ?? {};
   } catch (err) {
-    return { json: JSON.stringify({ log: `could not check the token's privileges for the cluster log (GET /access/permissions): ${errorText(err)}` }) };
+    return { log: `could not check the token's privileges for the cluster log (GET /access/permissions): ${errorText(err)}` };
   }
 }
 
@@ -224,7 +223,7 @@ async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: Cl
     missing[endpoint] = `${errorText(err)}; ${makeUp}`;
     return undefined;
   });
-  const [resources, status, tasks, clusterLog, version, signalProblems] = await Promise.all([
+  const [resources, status, tasks, clusterLog, version, privilegeProblems] = await Promise.all([
     client.clusterResources(),
     client.clusterStatus(),
     signal('GET /cluster/tasks', client.clusterTasks(), 'the cycle went on without it, and a sweep batch re-read configs tasks may have changed'),
@@ -232,9 +231,9 @@ async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: Cl
       ? signal('GET /cluster/log', client.clusterLog(LOG_LINES), 'the cycle went on without it, and a sweep batch re-read configs edits may have changed')
       : Promise.resolve<ClusterLogEntry[]>([]),
     occasional ? signal('GET /version', client.version(), 'the last known version is kept') : Promise.resolve<Version | undefined>(undefined),
-    occasional ? checkSignals(client, settings) : Promise.resolve(undefined),
+    occasional ? checkPrivileges(client, settings) : Promise.resolve(undefined),
   ]);
-  return { resources, status, tasks, clusterLog, version, signalProblems, missing };
+  return { resources, status, tasks, clusterLog, version, privilegeProblems, missing };
 }
 
 /**
@@ -242,16 +241,14 @@ async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: Cl
  * check when none ran) and the signal reads that failed this cycle.
  */
 function mergeSignalProblems(stored: string | null | undefined, read: BulkRead): string | null {
-  const isRead = (key: string): boolean => key.startsWith('GET ');
   let previous: Record<string, string> = {};
   try {
     previous = (stored ? JSON.parse(stored) : {}) as Record<string, string>;
   } catch {
     // a damaged value is replaced
   }
-  const privileges = read.signalProblems
-    ? ((read.signalProblems.json ? JSON.parse(read.signalProblems.json) : {}) as Record<string, string>)
-    : Object.fromEntries(Object.entries(previous).filter(([key]) => !isRead(key)));
+  // Privileges are checked now and then; between checks their findings stay. Failed reads are this cycle's.
+  const privileges = read.privilegeProblems ?? Object.fromEntries(Object.entries(previous).filter(([key]) => !key.startsWith('GET ')));
   const merged = { ...privileges, ...read.missing };
   return Object.keys(merged).length ? JSON.stringify(merged) : null;
 }
@@ -335,6 +332,42 @@ function keepState(state: ClusterState, cluster: string, clusterFields: Partial<
 }
 
 /**
+ * Who answered: the cluster the store holds (its members follow along), or another one (`other`).
+ * Before calling it another, the kept identity is checked to still be the store's: a reset clears
+ * it, and the cycle then starts over from the store (ConcurrentWriteError).
+ */
+function checkIdentity(store: Store, cluster: string, kept: ClusterState, read: BulkRead): { seen: ClusterIdentity; other?: { known: ClusterIdentity } } {
+  const seen = identityOf(read.status, read.resources.nodes);
+  const known = parseIdentity(kept.cluster?.identity);
+  if (!known || sameCluster(known, seen)) return { seen };
+  if (currentLastRunId(store, cluster) !== (kept.cluster?.lastRunId ?? null)) throw new PhaseError('write', new ConcurrentWriteError(cluster));
+  return { seen, other: { known } };
+}
+
+/** The cluster row after a successful cycle. */
+function clusterFieldsAfter(
+  kept: ClusterState, read: BulkRead, diff: CycleDiff, planned: CyclePlan, identity: ClusterIdentity, times: { started: number; at: number },
+): Partial<ClusterRow> {
+  return {
+    clusterName: read.status.cluster?.name ?? kept.cluster?.clusterName ?? null,
+    // Unknown quorum keeps the last known value, so a later real change is still reported.
+    quorate: diff.quorate ?? kept.cluster?.quorate ?? null,
+    stale: false,
+    lastAttemptAt: times.started,
+    lastSuccessAt: times.at,
+    lastError: null,
+    consecutiveFailures: 0,
+    logCursors: JSON.stringify(planned.cursors),
+    ...(planned.sweeping ? { lastSweepAt: times.at } : {}),
+    ...(read.version ? { pveVersion: read.version.version } : {}),
+    signalProblems: mergeSignalProblems(kept.cluster?.signalProblems, read),
+    // Members come and go one at a time: the identity follows them.
+    identity: JSON.stringify(identity),
+    identityChanged: null,
+  };
+}
+
+/**
  * One cycle: bulk reads → plan → config reads → diff → one write. A failure in any phase is
  * recorded with that phase and its cause and leaves the store's values as they were (marked
  * stale); shutdown (deps.signal) skips the write and records nothing; a cycle past
@@ -369,13 +402,8 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     const sweepDue = settings.sweepEveryMs > 0 && now() - (kept.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
     const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal), deps.onPhase);
     phaseDone('bulk');
-    const seenIdentity = identityOf(read.status, read.resources.nodes);
-    const knownIdentity = parseIdentity(kept.cluster?.identity);
-    if (knownIdentity && !sameCluster(knownIdentity, seenIdentity)) {
-      // Before refusing, make sure the kept identity is still the store's (a reset may have cleared it).
-      if (currentLastRunId(store, cluster) !== (kept.cluster?.lastRunId ?? null)) throw new PhaseError('write', new ConcurrentWriteError(cluster));
-      return refuseOtherCluster(deps, kept, summary({}), knownIdentity, seenIdentity, now);
-    }
+    const identity = checkIdentity(store, cluster, kept, read);
+    if (identity.other) return refuseOtherCluster(deps, kept, summary({}), identity.other.known, identity.seen, now);
 
     const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
     const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes), deps.onPhase);
@@ -396,23 +424,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     if (signal.aborted) throw new PhaseError('write', signal.reason);
     const finishedAt = now();
     const result = summary({ ok: true, guests: diff.listed, nodes: read.resources.nodes.length, configsFetched: configs.size, changes });
-    const clusterFields = {
-      clusterName: read.status.cluster?.name ?? kept.cluster?.clusterName ?? null,
-      // Unknown quorum keeps the last known value, so a later real change is still reported.
-      quorate: diff.quorate ?? kept.cluster?.quorate ?? null,
-      stale: false,
-      lastAttemptAt: started,
-      lastSuccessAt: at,
-      lastError: null,
-      consecutiveFailures: 0,
-      logCursors: JSON.stringify(planned.cursors),
-      ...(planned.sweeping ? { lastSweepAt: at } : {}),
-      ...(read.version ? { pveVersion: read.version.version } : {}),
-      signalProblems: mergeSignalProblems(kept.cluster?.signalProblems, read),
-      // Members come and go one at a time: the identity follows them.
-      identity: JSON.stringify(seenIdentity),
-      identityChanged: null,
-    };
+    const clusterFields = clusterFieldsAfter(kept, read, diff, planned, identity.seen, { started, at });
     const runId = await inPhase('write', () => applyCycle(store, {
       cluster,
       at,
@@ -488,7 +500,7 @@ function recordFailure(
   const { store, cluster, log } = deps;
   const kind = failureKind(err);
   const alreadyStale = state?.cluster?.stale ?? false;
-  log.warn({ cluster, kind, err: result.error }, 'sync failed; keeping the last-known inventory, marked stale');
+  // The caller logs the failed cycle (serve: `sync failed`, sync --once: its summary line).
   const at = now();
   const failed: NewEvent = { type: 'cluster.sync_failed', cluster, subject: { kind: 'cluster', id: cluster }, data: { error: result.error, kind } };
   const events: NewEvent[] = identity?.events ?? (alreadyStale ? [] : [failed]);

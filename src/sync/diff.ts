@@ -7,11 +7,13 @@
  * from a partial read, they only go stale.
  */
 import type { Logger } from '../log.js';
-import type { ClusterResources, ClusterStatus } from '../proxmox/types.js';
+import type { ClusterResources, ClusterStatus, GuestResource } from '../proxmox/types.js';
 import type { NewEvent } from '../store/events.js';
 import type { ClusterState, GuestMetricsRow, GuestRow, NodeRow, StorageRow } from '../store/sync-state.js';
-import { replacementReason } from './identity.js';
-import { guestDeletedEvent, guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, unchangedLive, type FetchedConfig } from './rows.js';
+import { continuity, destroyedAfter } from './identity.js';
+import {
+  guestDeletedEvent, guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, unchangedLive, type FetchedConfig, type GuestRowContext,
+} from './rows.js';
 
 export interface DiffInput {
   cluster: string;
@@ -76,6 +78,25 @@ function sameRow(a: GuestRow, b: GuestRow): boolean {
   return true;
 }
 
+/**
+ * Another guest now holds this vmid: the old one is gone (if it was not already), this one is new,
+ * with its own first-seen time and history (`incarnation` n + 1).
+ */
+function replaceGuest(input: DiffInput, prev: GuestRow, r: GuestResource, context: GuestRowContext, change: { reason: string; since?: number }, out: CycleDiff): void {
+  const { cluster, at } = input;
+  const previousReadAt = input.state.cluster?.lastSuccessAt ?? undefined;
+  const lastRead = previousReadAt ?? prev.lastSeenAt;
+  // The new guest began at `since` when Proxmox says so (a destroy task, its creation time): the old one was not seen after.
+  if (!prev.deletedAt) out.events.push(guestDeletedEvent(prev, change.since === undefined ? lastRead : Math.min(lastRead, change.since), change.reason));
+  const next: GuestRow = {
+    ...guestRow(undefined, r, context),
+    incarnation: (prev.incarnation ?? 1) + 1,
+    incarnationSince: change.since ?? prev.deletedAt ?? previousReadAt ?? at,
+  };
+  out.events.push(...guestEvents(cluster, undefined, next).map((e) => ({ ...e, data: { ...e.data, replaced: change.reason } })));
+  out.guests.push(next);
+}
+
 function diffListedGuests(input: DiffInput, onlineNodes: Set<string>, out: CycleDiff): Set<number> {
   const { cluster, at, state, configs, log } = input;
   const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
@@ -90,20 +111,13 @@ function diffListedGuests(input: DiffInput, onlineNodes: Set<string>, out: Cycle
     const config = configs.get(r.vmid);
     const wanted = input.stillWanted.has(r.vmid);
     const nodeOnline = onlineNodes.has(r.node);
+    const same = prev ? continuity(prev, r, config, input.destroyed) : undefined;
+    if (same?.kind === 'undecided') continue; // a tombstone waits for its config before it is revived or replaced
     const live = nodeOnline ? liveMetrics(cluster, r, at) : undefined;
     if (live && metricsDiffer(state.metrics.get(r.vmid), live)) out.metrics.push(live);
-    const context = { cluster, at, previousReadAt, nodeOnline, config, configStillWanted: wanted };
-    const replaced = prev ? replacementReason(prev, r, config, input.destroyed) : undefined;
-    if (prev && replaced) {
-      // Another guest now holds this vmid: the old one is gone, this one is new, with its own history.
-      if (!prev.deletedAt) out.events.push(guestDeletedEvent(prev, previousReadAt ?? prev.lastSeenAt, replaced));
-      const next: GuestRow = {
-        ...guestRow(undefined, r, context),
-        incarnation: (prev.incarnation ?? 1) + 1,
-        incarnationSince: input.destroyed.get(r.vmid) ?? prev.deletedAt ?? previousReadAt ?? at,
-      };
-      out.events.push(...guestEvents(cluster, undefined, next).map((e) => ({ ...e, data: { ...e.data, replaced } })));
-      out.guests.push(next);
+    const context: GuestRowContext = { cluster, at, previousReadAt, nodeOnline, config, configStillWanted: wanted };
+    if (prev && same?.kind === 'replaced') {
+      replaceGuest(input, prev, r, context, same, out);
       if (!live) out.dropMetrics.push(r.vmid);
       continue;
     }
@@ -130,7 +144,7 @@ function diffAbsentGuests(input: DiffInput, seen: Set<number>, partial: string |
       continue;
     }
     // A destroy task is Proxmox saying it is gone: no need to wait for more reads.
-    const destroyed = input.destroyed.has(prev.vmid);
+    const destroyed = destroyedAfter(prev, input.destroyed) !== undefined;
     const threshold = destroyed ? 1 : input.missingThreshold;
     const { row, event } = missingGuest(prev, at, threshold, previousReadAt, destroyed ? 'a destroy task for this vmid finished' : undefined);
     out.guests.push(row);

@@ -9,9 +9,10 @@
  * A guest is a vmid only until Proxmox hands that vmid to a new guest (it reuses the lowest free
  * one). The old guest is gone and a new one exists when: the type changed (qemu ↔ lxc); a destroy
  * task for the vmid finished since the last read; or the config says it was created anew (qemu
- * `meta: …ctime=…` or the `smbios1` uuid changed). `vmgenid` is not used: a snapshot rollback
- * gives a VM a new one. A vmid that was tombstoned and is listed again is the same guest only
- * when its config proves it (same ctime, uuid or digest); otherwise it is a new one.
+ * `meta: …ctime=…` changed; without a ctime on both sides, the `smbios1` uuid). `vmgenid` is not
+ * used: a snapshot rollback gives a VM a new one. A vmid that was tombstoned and is listed again is
+ * the same guest only when its config, once read, proves it (same ctime, uuid or digest); until
+ * then the tombstone stays as it is.
  */
 import type { ClusterStatus, GuestResource, NodeResource, Task } from '../proxmox/types.js';
 import type { ClusterIdentity } from '../store/cluster-identity.js';
@@ -20,7 +21,8 @@ import type { FetchedConfig } from './rows.js';
 
 export function identityOf(status: ClusterStatus, resourceNodes: NodeResource[]): ClusterIdentity {
   const nodes: Record<string, number | null> = {};
-  for (const n of status.nodes) nodes[n.name] = n.nodeid ?? null;
+  // A standalone node reports nodeid 0; the id it gets when it forms a cluster is not a new identity.
+  for (const n of status.nodes) nodes[n.name] = status.cluster && n.nodeid !== undefined && n.nodeid > 0 ? n.nodeid : null;
   if (status.nodes.length === 0) for (const n of resourceNodes) nodes[n.node] = null;
   return { clusterName: status.cluster?.name ?? null, nodes };
 }
@@ -82,24 +84,45 @@ function storedValues(prev: GuestRow): Record<string, string> | undefined {
   }
 }
 
+/** What a listing says of the guest a row describes. */
+export type Continuity =
+  | { kind: 'same' }
+  /** Another guest holds the vmid; `since` is when it began, as far as Proxmox says (ms). */
+  | { kind: 'replaced'; reason: string; since?: number }
+  /** A tombstoned row whose config has not been read yet: decide once it has. */
+  | { kind: 'undecided' };
+
 /**
- * Why the guest listed now is not the guest the row describes, or undefined when it is the same
- * (for a tombstoned row: when the config proves it came back).
+ * When a destroy task for the row's vmid ended, if it ended after the row's guest began (an older
+ * one destroyed its predecessor, and may show up a cycle late). Task times are whole seconds: a
+ * first guest began in the second it was first seen; a later one at its `incarnationSince`.
  */
-export function replacementReason(prev: GuestRow, r: GuestResource, config: FetchedConfig | undefined, destroyed: Map<number, number>): string | undefined {
-  if (prev.type !== r.type) return `the type changed from ${prev.type} to ${r.type}`;
-  if (destroyed.has(r.vmid)) return 'a destroy task for this vmid finished since the last read';
+export function destroyedAfter(prev: GuestRow, destroyed: Map<number, number>): number | undefined {
+  const at = destroyed.get(prev.vmid);
+  if (at === undefined) return undefined;
+  const after = prev.incarnationSince != null ? at > prev.incarnationSince : at >= Math.floor(prev.firstSeenAt / 1000) * 1000;
+  return after ? at : undefined;
+}
+
+/**
+ * Whether the guest listed now is the guest the row describes. Cheap when nothing says otherwise:
+ * the stored config is parsed only when a config was read this cycle or the row is a tombstone.
+ */
+export function continuity(prev: GuestRow, r: GuestResource, config: FetchedConfig | undefined, destroyed: Map<number, number>): Continuity {
+  if (prev.type !== r.type) return { kind: 'replaced', reason: `the type changed from ${prev.type} to ${r.type}` };
+  const destroyedAt = destroyedAfter(prev, destroyed);
+  if (destroyedAt !== undefined) return { kind: 'replaced', reason: 'a destroy task for this vmid finished since the last read', since: destroyedAt };
+  if (!config) return prev.deletedAt ? { kind: 'undecided' } : { kind: 'same' };
   const before = configIdentity(storedValues(prev));
-  const after = configIdentity(config?.values);
-  if (config) {
-    if (before.ctime && after.ctime && before.ctime !== after.ctime) return `its creation time changed (meta ctime ${before.ctime} → ${after.ctime})`;
-    if (before.uuid && after.uuid && before.uuid !== after.uuid) return 'its SMBIOS uuid changed';
+  const after = configIdentity(config.values);
+  const since = after.ctime === undefined ? undefined : Number(after.ctime) * 1000;
+  // The creation time decides where both configs have one: `qm set --smbios1` changes the uuid of the same VM.
+  if (before.ctime && after.ctime) {
+    if (before.ctime !== after.ctime) return { kind: 'replaced', reason: `its creation time changed (meta ctime ${before.ctime} → ${after.ctime})`, since };
+    return { kind: 'same' };
   }
-  if (!prev.deletedAt) return undefined;
-  const proven = config !== undefined && (
-    (before.ctime !== undefined && before.ctime === after.ctime)
-    || (before.uuid !== undefined && before.uuid === after.uuid)
-    || (prev.digest != null && prev.digest === config.digest)
-  );
-  return proven ? undefined : 'the vmid was deleted and is in use again';
+  if (before.uuid && after.uuid && before.uuid !== after.uuid) return { kind: 'replaced', reason: 'its SMBIOS uuid changed', since };
+  if (!prev.deletedAt) return { kind: 'same' };
+  const proven = (before.uuid !== undefined && before.uuid === after.uuid) || (prev.digest != null && prev.digest === config.digest);
+  return proven ? { kind: 'same' } : { kind: 'replaced', reason: 'the vmid was deleted and is in use again', since };
 }

@@ -108,4 +108,15 @@ describe('MCP over Streamable HTTP', () => {
     expect(await notReady.json()).toEqual(ready);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
+
+  it('/readyz behind a token: the details (errors, identities) only with it, whether each cluster is ready without', async () => {
+    const base = guarded.url.replace(/\/mcp$/, '');
+    ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'GET /cluster/resources → 500 secret-ish detail' }] };
+    const bare = await fetch(`${base}/readyz`);
+    expect(bare.status).toBe(503);
+    expect(await bare.json()).toEqual({ ready: false, clusters: [{ cluster: 'lab', ready: false }] });
+    const full = await fetch(`${base}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(full.status).toBe(503);
+    expect(await full.json()).toEqual(ready);
+  });
 });

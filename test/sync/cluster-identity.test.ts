@@ -18,7 +18,7 @@ import { openStore, type Store } from '../../src/store/db.js';
 import { syncStatus } from '../../src/store/queries.js';
 import { resetCluster } from '../../src/store/sync-state.js';
 import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync } from '../../src/sync/cycle.js';
-import { sameCluster } from '../../src/sync/identity.js';
+import { identityOf, sameCluster } from '../../src/sync/identity.js';
 
 const SECRETS = { full: 'full-secret-for-identity-test', auditor: 'auditor-secret-for-identity-test' };
 let sim: Simulator | undefined;
@@ -98,6 +98,12 @@ describe('sameCluster', () => {
     expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve2: 2, pve4: 4 }))).toBe(true);
     expect(sameCluster(id(null, { solo: null }), id('home', { solo: 1, other: 2 }))).toBe(true);
   });
+  it('a standalone node (nodeid 0) that forms a cluster (nodeid 1) is the same, read as Proxmox reports both', () => {
+    const standalone = identityOf({ nodes: [{ name: 'pve', nodeid: 0, online: true, local: true }] }, []);
+    const clustered = identityOf({ cluster: { name: 'home', quorate: true }, nodes: [{ name: 'pve', nodeid: 1, online: true, local: true }, { name: 'pve2', nodeid: 2, online: true, local: false }] }, []);
+    expect(sameCluster(standalone, clustered)).toBe(true);
+  });
+
   it('another name, or no member in common, is another cluster', () => {
     expect(sameCluster(id('prod', { pve1: 1 }), id('lab', { pve1: 1 }))).toBe(false);
     expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { hv1: 1, hv2: 2 }))).toBe(false);

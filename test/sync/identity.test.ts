@@ -121,4 +121,43 @@ describe('one guest all along', () => {
     expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({ revived: true, incarnation: 1 });
     expect(detail(vmid)).toMatchObject({ incarnation: 1, firstSeenAt: firstSeen });
   });
+
+  it('a uuid changed on the same VM (qm set --smbios1) is an update, not a new guest: the creation time decides', async () => {
+    const { vmid, seq, firstSeen } = await setUp();
+    h.sim.updateGuest(vmid, { config: { smbios1: 'uuid=0f0e0d0c-0b0a-4909-a807-060504030201' } });
+    await h.sync.runCycle();
+    expect(kinds(seq, vmid)).toEqual(['guest.updated']);
+    expect(detail(vmid)).toMatchObject({ incarnation: 1, firstSeenAt: firstSeen });
+  });
+
+  it('a tombstone whose config cannot be read yet stays a tombstone, and is revived once the config proves it', async () => {
+    const { vmid, seq, firstSeen } = await setUp();
+    const g = h.sim.cluster.guests.get(vmid)!;
+    h.sim.cluster.removeGuest(vmid);
+    await h.sync.runCycle();
+    await h.sync.runCycle();
+    h.sim.cluster.addGuest(g);
+    h.sim.setFaults({ endpoint: 'GET /nodes/{node}/qemu/{vmid}/config', errorRate: 1 });
+    await h.sync.runCycle();
+    expect(kinds(seq, vmid)).toEqual(['guest.deleted']); // undecided: nothing said yet
+    h.sim.setFaults({});
+    await h.sync.runCycle();
+    expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
+    expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({ revived: true, incarnation: 1 });
+    expect(detail(vmid)).toMatchObject({ incarnation: 1, firstSeenAt: firstSeen });
+  });
+
+  it('a destroy task seen a cycle after the new guest was recorded does not replace it again', async () => {
+    const { vmid, seq } = await setUp();
+    h.sim.setFaults({ endpoint: 'GET /cluster/tasks', errorRate: 1 });
+    h.sim.deleteGuest(vmid);
+    h.sim.createGuest({ vmid, type: 'qemu', node: 'pve1', name: 'successor' });
+    await h.sync.runCycle(); // no task list: the new creation time tells
+    expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
+    h.sim.setFaults({});
+    await h.sync.runCycle(); // now the destroy task shows, older than the guest recorded since
+    await h.sync.runCycle();
+    expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
+    expect(detail(vmid)).toMatchObject({ name: 'successor', incarnation: 2 });
+  });
 });
