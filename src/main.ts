@@ -290,7 +290,9 @@ export async function runSyncOnce(configPath: string | undefined): Promise<numbe
   try {
     let failures = 0;
     for (const sync of daemon.syncs) {
-      const summary = await sync.runCycle({ onProgress: createProgress(process.stderr, daemon.log, sync.cluster) });
+      let summary = await sync.runCycle({ onProgress: createProgress(process.stderr, daemon.log, sync.cluster) });
+      // Beside a running serve, its write may land between this cycle's read and write: read again.
+      for (let retry = 0; summary.concurrentWrite && retry < 3; retry++) summary = await sync.runCycle();
       process.stdout.write(`${describeCycle(summary)}\n`);
       if (!summary.ok) failures++;
     }

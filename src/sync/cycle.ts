@@ -89,6 +89,8 @@ export interface CycleSummary {
   nodes: number;
   configsFetched: number;
   changes: Record<string, number>;
+  /** Another process wrote the cluster meanwhile: nothing was written, and a new cycle starts from the store. */
+  concurrentWrite?: boolean;
   /** Signal reads that failed in a cycle that still applied (endpoint → what happened). */
   missingSignals?: Record<string, string>;
   /** Wall time of each phase, in ms: bulk reads, config reads, diff, write. */
@@ -464,7 +466,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     if (cause instanceof ConcurrentWriteError) {
       // Another process synced this cluster meanwhile: drop the kept state and read it afresh next time.
       log.warn({ cluster }, cause.message);
-      return summary({ error: cause.message });
+      return summary({ error: cause.message, concurrentWrite: true });
     }
     return recordFailure(deps, state, summary({ error: failureText(phase, cause) }), cause, now);
   } finally {
