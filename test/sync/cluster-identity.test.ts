@@ -113,7 +113,7 @@ describe('sameCluster', () => {
 });
 
 describe('where an operator sees it', () => {
-  it('sync_status says ANOTHER CLUSTER with both identities and the command', async () => {
+  it('sync_status and the overview say ANOTHER CLUSTER with both identities and the command', async () => {
     const { createMcpServer } = await import('../../src/mcp/server.js');
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
     const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
@@ -137,6 +137,10 @@ describe('where an operator sees it', () => {
     expect(text).toContain('- lab: ANOTHER CLUSTER answers at its URL since ');
     expect(text).toContain('cluster "beta" (pve1, pve2, pve3), not cluster "alpha" (pve1, pve2, pve3)');
     expect(text).toContain('`proxmox-inventory cluster reset lab`');
+    const overview = await mcp.callTool({ name: 'inventory_overview', arguments: {} });
+    const overviewText = (overview.content as Array<{ text: string }>)[0]!.text;
+    expect(overviewText).toContain('cluster lab: ANOTHER CLUSTER answers at its URL (cluster "beta" (pve1, pve2, pve3), not cluster "alpha" (pve1, pve2, pve3))');
+    expect(overviewText).not.toMatch(/sync of lab failing/);
     await mcp.close();
   });
 

@@ -49,7 +49,7 @@ function unknownText(u: UnknownGuests): string {
 export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
   title: 'Inventory overview',
-  description: 'Start here: sync health, guest counts (guests on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, failed syncs, storage over 85 %, locks, change signals the token cannot see).',
+  description: 'Start here: sync health, guest counts (guests on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, storage over 85 %, locks, change signals the token cannot see).',
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
@@ -73,7 +73,9 @@ export const inventoryOverviewTool = defineTool({
     const problems = {
       staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),
       staleNodes: nodes.filter((n) => n.stale).map((n) => `${n.cluster}/${n.node}`),
-      failedSyncs: clusters.filter((c) => c.consecutiveFailures > 0).map((c) => ({ cluster: c.cluster, failures: c.consecutiveFailures, error: c.lastError })),
+      // Another cluster answering at a cluster's URL is said on its own, not as one more failing sync.
+      otherCluster: clusters.flatMap((c) => (c.identityChanged ? [{ cluster: c.cluster, ...c.identityChanged }] : [])),
+      failedSyncs: clusters.filter((c) => c.consecutiveFailures > 0 && !c.identityChanged).map((c) => ({ cluster: c.cluster, failures: c.consecutiveFailures, error: c.lastError })),
       signalProblems: clusters.flatMap((c) => Object.entries(c.signalProblems).map(([signal, problem]) => ({ cluster: c.cluster, signal, problem }))),
       fullStorage: fullStorage.map((s) => ({ cluster: s.cluster, storage: s.storage, nodes: s.nodes, usedFraction: s.usedFraction! })),
       locked: { total: locked.total, guests: locked.items.map((g) => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, lock: g.lock })) },
@@ -103,6 +105,7 @@ export const inventoryOverviewTool = defineTool({
     const issues = [
       ...clusters.filter((c) => problems.staleClusters.includes(c.cluster)).map((c) => `cluster ${c.cluster} stale${c.overdue ? ` (no sync for ${duration(c.ageMs)}; is \`proxmox-inventory serve\` running?)` : ''}`),
       ...(problems.staleNodes.length ? [`stale nodes: ${problems.staleNodes.join(', ')}`] : []),
+      ...problems.otherCluster.map((o) => `cluster ${o.cluster}: ANOTHER CLUSTER answers at its URL (${o.seen}, not ${o.expected}); nothing applied until \`proxmox-inventory cluster reset ${o.cluster}\` or the old one answers`),
       ...problems.failedSyncs.map((f) => `sync of ${f.cluster} failing (${f.failures}x): ${untrusted(f.error, 120)}`),
       ...problems.signalProblems.map((p) => `cluster ${p.cluster} (${p.signal} signal): ${p.problem}`),
       ...fullStorage.map((s) => `storage ${s.shared ? '' : `${s.nodes.join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`),
