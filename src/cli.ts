@@ -5,6 +5,7 @@ import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
 import { EXIT_FATAL, runCheck, runClusterReset, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
 import { isLoopbackHost } from './net.js';
+import { SIM_PROFILES } from './sim/generator.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
@@ -17,6 +18,7 @@ Commands:
   check [--config FILE]       connect to every configured cluster and report what it sees
   sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
+      --profile realistic|dense (realistic; dense: the old 30-105x vCPU overcommit, nodes at 100 % memory)
       --port N (8006)  --host ADDR (127.0.0.1)  --http (plain HTTP instead of HTTPS)
       --task-delay MS (1000)  --status-lag MS (0)  --auth-delay MS (0)
       --churn MS (0: off; else an out-of-band change every MS)
@@ -42,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          guests: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, 'lxc-ratio': { type: 'string' },
+          guests: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, 'lxc-ratio': { type: 'string' }, profile: { type: 'string' },
           port: { type: 'string' }, host: { type: 'string' }, http: { type: 'boolean' }, 'task-delay': { type: 'string' },
           'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'write-env': { type: 'string' },
         },
@@ -53,11 +55,14 @@ async function main(argv: string[]): Promise<number> {
       if (nodes < 1) throw new UsageError('--nodes: at least 1');
       const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
       if (!(lxcRatio >= 0 && lxcRatio <= 1)) throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
+      const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
+      if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
       return runSim({
         guests: integer('guests', values.guests, 30),
         nodes,
         seed: integer('seed', values.seed, 1),
         lxcRatio,
+        profile,
         port: integer('port', values.port, 8006),
         host,
         tls: !values.http,

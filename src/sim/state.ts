@@ -114,6 +114,9 @@ const MAX_FINISHED_PER_NODE = 25; // RESTEnvironment.pm $MAX_FINISHED
 const MAX_TASK_HISTORY = 5_000;
 const MAX_CLUSTER_LOG = 1_000;
 
+/** How the generator sized the cluster (generator.ts): `realistic`, or `dense`, the old extremes. */
+export type SimProfile = 'realistic' | 'dense';
+
 export interface SimClusterOptions {
   name: string;
   pveVersion: string;
@@ -122,6 +125,8 @@ export interface SimClusterOptions {
   /** How long /cluster/resources keeps showing the old status after a power change (pvestatd lag). */
   statusLagMs: number;
   rng: Rng;
+  /** `dense` keeps the old node memory figure: 2 GiB plus 60 % of each running guest's memory, capped at 100 %. */
+  profile?: SimProfile;
 }
 
 export class SimCluster {

@@ -26,21 +26,41 @@ function guestMetrics(c: SimCluster, g: SimGuest): { cpu: number; mem: number; u
   };
 }
 
-function nodeMetrics(c: SimCluster, n: SimNode): { cpu: number; mem: number; disk: number; uptime: number } {
+/**
+ * Memory used on each node. Realistic: what its running guests use now (their `mem`) plus the
+ * host's own (kernel, pmxcfs, pveproxy, corosync): 1.5–3 GiB and 0.5 % of its memory, so 3–5 GiB
+ * on a 256 GiB node. Dense, as before: 2 GiB plus 60 % of every running guest's configured
+ * memory, capped at the node's size.
+ */
+function nodeMemoryUsed(c: SimCluster): Map<string, number> {
+  const dense = c.options.profile === 'dense';
+  const host = (n: SimNode): number => (dense ? 2 * 2 ** 30 : Math.floor((1.5 + noise(n.nodeid, 1) * 1.5) * 2 ** 30 + n.maxmem * 0.005));
+  const used = new Map(c.nodes.map((n) => [n.name, host(n)]));
+  for (const g of c.guests.values()) {
+    const before = used.get(g.node);
+    if (before === undefined) continue;
+    if (dense) {
+      if (g.status !== 'stopped') used.set(g.node, before + Math.floor(c.maxmem(g) * 0.6));
+    } else {
+      used.set(g.node, before + guestMetrics(c, g).mem);
+    }
+  }
+  return used;
+}
+
+function nodeMetrics(c: SimCluster, n: SimNode, used = nodeMemoryUsed(c)): { cpu: number; mem: number; disk: number; uptime: number } {
   const bucket = Math.floor(Date.now() / 10_000);
-  let mem = 2 * 2 ** 30;
-  for (const g of c.guests.values()) if (g.node === n.name && g.status !== 'stopped') mem += Math.floor(c.maxmem(g) * 0.6);
   return {
     cpu: Math.round((0.02 + noise(n.nodeid, bucket) * 0.5) * 1e6) / 1e6,
-    mem: Math.min(mem, n.maxmem),
+    mem: Math.min(used.get(n.name) ?? 0, n.maxmem),
     disk: Math.floor(n.maxdisk * 0.12),
     uptime: c.now() - n.bootTime,
   };
 }
 
-function nodeEntry(c: SimCluster, n: SimNode): Entry {
+function nodeEntry(c: SimCluster, n: SimNode, used?: Map<string, number>): Entry {
   if (!n.online) return { id: `node/${n.name}`, type: 'node', node: n.name, status: 'offline' };
-  const m = nodeMetrics(c, n);
+  const m = nodeMetrics(c, n, used);
   return {
     id: `node/${n.name}`, type: 'node', node: n.name, status: 'online', level: '', 'cgroup-mode': 2,
     uptime: m.uptime, cpu: m.cpu, maxcpu: n.maxcpu, mem: m.mem, maxmem: n.maxmem, disk: m.disk, maxdisk: n.maxdisk,
@@ -92,7 +112,10 @@ export function clusterResources(c: SimCluster, type: string | undefined): Entry
       out.push(guestResource(c, g, online.get(g.node) ?? false));
     }
   }
-  if (!type || type === 'node') for (const n of c.nodes) out.push(nodeEntry(c, n));
+  if (!type || type === 'node') {
+    const used = nodeMemoryUsed(c);
+    for (const n of c.nodes) out.push(nodeEntry(c, n, used));
+  }
   if (!type || type === 'storage') {
     const usage = c.storageUsage();
     for (const s of c.storages) {
@@ -125,8 +148,9 @@ export function clusterStatus(c: SimCluster): Entry[] {
 }
 
 export function nodesList(c: SimCluster, fingerprint: string | undefined): Entry[] {
+  const used = nodeMemoryUsed(c);
   return c.nodes.map((n) => {
-    const e = nodeEntry(c, n);
+    const e = nodeEntry(c, n, used);
     // Cluster.pm `resources` adds cgroup-mode; /nodes (extract_node_stats only) has none (recorded nodes.4node fixture).
     delete e['cgroup-mode'];
     if (fingerprint && n.online) e.ssl_fingerprint = fingerprint;
