@@ -1,13 +1,14 @@
 /**
  * Benchmarks, printed as Markdown tables (copy them into docs/benchmarks.md with machine and date).
  *   npm run bench                      # all
- *   npm run bench -- sync              # one (bulk-read, sync, mcp)
+ *   npm run bench -- sync              # one (bulk-read, sync, mcp, cost)
  */
 import { benchBulkRead } from './bulk-read.js';
+import { benchCost } from './cost.js';
 import { benchMcp } from './mcp.js';
 import { benchSync } from './sync.js';
 
-const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead, sync: benchSync, mcp: benchMcp };
+const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead, sync: benchSync, mcp: benchMcp, cost: () => benchCost() };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
   const bench = benches[name];

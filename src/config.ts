@@ -69,7 +69,8 @@ const SyncSchema = z
     missingThreshold: wholeNumber(1, 100).default(2),
     configConcurrency: wholeNumber(1, 64).default(8),
     configBudget: wholeNumber(1, 100_000).default(200),
-    sweepPeriodMinutes: wholeNumber(1, 10_080).default(60),
+    /** Every config re-read at least this often (6 h: README, How the inventory stays current, says what it costs). */
+    sweepPeriodMinutes: wholeNumber(1, 10_080).default(360),
     /** Seconds between sweep batches; 0 turns the sweep off. */
     sweepEverySeconds: wholeNumber(0, 86_400).default(60),
     clusterLog: z.boolean().default(true),
@@ -140,7 +141,10 @@ const FileSchema = z
 
 /** Environment variables for the `sync` and `snapshots` sections. */
 const SECTION_ENV = {
-  sync: { intervalSeconds: 'SYNC_INTERVAL_SECONDS', cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS' },
+  sync: {
+    intervalSeconds: 'SYNC_INTERVAL_SECONDS', cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS',
+    sweepPeriodMinutes: 'SYNC_SWEEP_PERIOD_MINUTES', sweepEverySeconds: 'SYNC_SWEEP_EVERY_SECONDS',
+  },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
   retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },
   'mcp.http': {

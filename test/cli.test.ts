@@ -75,7 +75,7 @@ describe('proxmox-inventory CLI', () => {
     expect(audited.code).toBe(0);
     expect(audited.stdout).toMatch(new RegExp(
       '^default: ok, Proxmox VE 9\\.1\\.1, 16 nodes .*; 4 API calls in \\d+ ms\n' +
-      "default: warning: the token lacks Sys\\.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the hourly sweep instead " +
+      "default: warning: the token lacks Sys\\.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep \\(every 6 h\\) instead " +
       '\\(grant a role with Sys\\.Syslog, README: The API token\\)\n$',
     ));
 

@@ -13,20 +13,21 @@ export type SignalProblems = Record<string, string>;
  * token sees them. Cluster.pm `log` returns every line only with Sys.Syslog on `/` itself
  * (`check($user, '/', ['Sys.Syslog'])`); without it a token gets only the lines it wrote. A
  * privilege listed on `/` counts whatever its propagate flag, since the check is on `/` itself.
- * `sweepPeriodMinutes` is how often the sweep re-reads every config (sync.sweepPeriodMinutes;
- * 0 when there is no sweep).
+ * `sweepPeriodMinutes` is how often the sweep re-reads every config (sync.sweepPeriodMinutes,
+ * 6 h by default; 0 when there is no sweep).
  */
-export function clusterLogProblem(permissions: AccessPermissions, sweepPeriodMinutes = 60): string | undefined {
+export function clusterLogProblem(permissions: AccessPermissions, sweepPeriodMinutes = 360): string | undefined {
   const root = Object.hasOwn(permissions, '/') ? permissions['/'] : undefined;
   if (root && Object.hasOwn(root, 'Sys.Syslog')) return undefined;
+  const every = sweepPeriodMinutes % 60 ? `${sweepPeriodMinutes} min` : `${sweepPeriodMinutes / 60} h`;
   const fallback = sweepPeriodMinutes <= 0
     ? 'no sweep re-reads those configs either (the sweep is off)'
-    : `they are seen by the ${sweepPeriodMinutes === 60 ? 'hourly sweep' : `sweep (every ${sweepPeriodMinutes} min)`} instead`;
+    : `they are seen by the ${sweepPeriodMinutes === 60 ? 'hourly sweep' : `sweep (every ${every})`} instead`;
   return `the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; ${fallback} (grant a role with Sys.Syslog, README: The API token)`;
 }
 
 /** The value for clusters.signal_problems: every problem by signal, or null when every signal works. */
-export function signalProblems(permissions: AccessPermissions, sweepPeriodMinutes = 60): SignalProblems | null {
+export function signalProblems(permissions: AccessPermissions, sweepPeriodMinutes = 360): SignalProblems | null {
   const log = clusterLogProblem(permissions, sweepPeriodMinutes);
   return log === undefined ? null : { log };
 }

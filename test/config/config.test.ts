@@ -208,7 +208,7 @@ describe('loadConfig: cases found in review', () => {
 describe('loadConfig: sync and snapshot schedules', () => {
   it('has defaults: a cycle every 15 s, hourly snapshots kept 48 deep and 7 days', () => {
     const config = loadConfig({ env: base, cwd: dir });
-    expect(config.sync).toEqual({ intervalSeconds: 15, missingThreshold: 2, configConcurrency: 8, configBudget: 200, sweepPeriodMinutes: 60, sweepEverySeconds: 60, clusterLog: true });
+    expect(config.sync).toEqual({ intervalSeconds: 15, missingThreshold: 2, configConcurrency: 8, configBudget: 200, sweepPeriodMinutes: 360, sweepEverySeconds: 60, clusterLog: true, cycleTimeoutSeconds: 300 });
     expect(config.snapshots).toEqual({ schedule: '0 * * * *', keep: 48, maxAgeDays: 7 });
     expect(config.dbPath).toBe(join(dir, 'data', 'inventory.db'));
   });
@@ -219,6 +219,17 @@ describe('loadConfig: sync and snapshot schedules', () => {
     const config = loadConfig({ env: { ...base, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: 'off' }, configPath: file, cwd: dir });
     expect(config.sync).toMatchObject({ intervalSeconds: 5, missingThreshold: 3, clusterLog: false });
     expect(config.snapshots).toEqual({ schedule: 'off', keep: 10, maxAgeDays: 7 });
+  });
+
+  it('the sweep from the file or the environment (SYNC_SWEEP_PERIOD_MINUTES, SYNC_SWEEP_EVERY_SECONDS), the environment winning', () => {
+    const file = join(dir, 'sweep.yaml');
+    writeFileSync(file, 'sync: { sweepPeriodMinutes: 240, sweepEverySeconds: 120 }\n');
+    expect(loadConfig({ env: base, configPath: file, cwd: dir }).sync).toMatchObject({ sweepPeriodMinutes: 240, sweepEverySeconds: 120 });
+    const env = { ...base, SYNC_SWEEP_PERIOD_MINUTES: '60', SYNC_SWEEP_EVERY_SECONDS: '0' };
+    expect(loadConfig({ env, configPath: file, cwd: dir }).sync).toMatchObject({ sweepPeriodMinutes: 60, sweepEverySeconds: 0 });
+    const found = problems({ ...base, SYNC_SWEEP_PERIOD_MINUTES: '0', SYNC_SWEEP_EVERY_SECONDS: 'often' });
+    expect(found.some((p) => p.startsWith('SYNC_SWEEP_PERIOD_MINUTES: '))).toBe(true);
+    expect(found.some((p) => p.startsWith('SYNC_SWEEP_EVERY_SECONDS: '))).toBe(true);
   });
 
   it('names the variable or key of a bad schedule value', () => {

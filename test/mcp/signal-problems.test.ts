@@ -17,7 +17,7 @@ import { openStore, type Store } from '../../src/store/db.js';
 import { listClusters, syncStatus } from '../../src/store/queries.js';
 import { signalProblems } from '../../src/sync/signals.js';
 
-const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the hourly sweep instead (grant a role with Sys.Syslog, README: The API token)";
+const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
 
 let store: Store;
 let client: Client;

@@ -10,7 +10,7 @@ import { Secret } from '../../src/secret.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import { clusterLogProblem, signalProblems } from '../../src/sync/signals.js';
 
-const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the hourly sweep instead (grant a role with Sys.Syslog, README: The API token)";
+const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
 
 let sim: Simulator;
 
@@ -55,6 +55,8 @@ describe('clusterLogProblem / signalProblems', () => {
 
   it('names the sweep as configured', () => {
     expect(clusterLogProblem({}, 30)).toContain('; they are seen by the sweep (every 30 min) instead (grant');
+    expect(clusterLogProblem({}, 60)).toContain('; they are seen by the hourly sweep instead (grant');
+    expect(clusterLogProblem({}, 240)).toContain('; they are seen by the sweep (every 4 h) instead (grant');
     expect(clusterLogProblem({}, 0)).toContain('; no sweep re-reads those configs either (the sweep is off) (grant');
   });
 });
