@@ -118,7 +118,7 @@ export async function runSim(options: SimCommandOptions): Promise<number> {
  * One bulk look at a cluster: version, resources, status and the token's privileges on `/`; prints
  * a line (and a warning line for a change signal the token cannot see), returns success.
  */
-async function checkCluster(cluster: ClusterConfig, log: Logger): Promise<boolean> {
+async function checkCluster(cluster: ClusterConfig, log: Logger, sweepPeriodMinutes: number): Promise<boolean> {
   const { client, total } = countCalls(createClient(cluster, log));
   const started = Date.now();
   try {
@@ -131,7 +131,7 @@ async function checkCluster(cluster: ClusterConfig, log: Logger): Promise<boolea
       `${cluster.name}: ok, Proxmox VE ${version.version}, ${status.nodes.length} nodes (${online} online, ${status.cluster?.quorate === false ? 'NOT quorate' : 'quorate'}), ` +
         `${resources.guests.length} guests (${qemu} qemu, ${resources.guests.length - qemu} lxc), ${resources.storage.length} storage entries; ${total()} API calls in ${Date.now() - started} ms\n`,
     );
-    const problem = permissions instanceof Error ? `cannot read the token's privileges: ${permissions.message}` : clusterLogProblem(permissions);
+    const problem = permissions instanceof Error ? `cannot read the token's privileges: ${permissions.message}` : clusterLogProblem(permissions, sweepPeriodMinutes);
     if (problem) process.stdout.write(`${cluster.name}: warning: ${problem}\n`);
     return true;
   } catch (err) {
@@ -147,7 +147,9 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
   const config = configFromEnv(configPath);
   const log = createLogger({ level: config.log.level });
   let failures = 0;
-  for (const cluster of config.clusters) if (!(await checkCluster(cluster, log))) failures++;
+  // The sweep is what finds the edits a hidden log signal would have pointed at: say how often it runs (0: never).
+  const sweepPeriodMinutes = config.sync.sweepEverySeconds > 0 ? config.sync.sweepPeriodMinutes : 0;
+  for (const cluster of config.clusters) if (!(await checkCluster(cluster, log, sweepPeriodMinutes))) failures++;
   return failures ? 1 : 0;
 }
 
