@@ -36,15 +36,20 @@ async function start(clusterName: string, seed: number, port = 0): Promise<void>
   sim = await startSimulator({ tls: false, guests: 40, nodes: 3, seed, clusterName, port, taskDelayMs: 5, tokenSecrets: SECRETS });
 }
 
+/** A store and a sync of cluster `lab` reading the simulator's URL (retries: the restart closes kept-alive sockets). */
+function syncFromSimulator(): void {
+  client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
+  store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
+  sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+}
+
 const events = (type?: string): string[] => (store.sqlite.prepare('SELECT type FROM events ORDER BY seq').pluck().all() as string[]).filter((t) => !type || t === type);
 
 describe('a different cluster behind the same URL', () => {
   it('is refused: no guest event, one identity_changed, flagged until reset; reset starts over with one event', async () => {
     await start('alpha', 1);
     const port = Number(new URL(sim!.url).port);
-    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
-    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
-    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    syncFromSimulator();
     expect((await sync.runCycle()).ok).toBe(true);
     const before = store.sqlite.prepare('SELECT max(seq) FROM events').pluck().get() as number;
 
@@ -75,9 +80,7 @@ describe('a different cluster behind the same URL', () => {
   it('the old cluster answering again clears the flag, with nothing lost', async () => {
     await start('alpha', 1);
     const port = Number(new URL(sim!.url).port);
-    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
-    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
-    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    syncFromSimulator();
     await sync.runCycle();
     await sim!.close();
     await start('beta', 2, port);
@@ -119,9 +122,7 @@ describe('where an operator sees it', () => {
     const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
     await start('alpha', 1);
     const port = Number(new URL(sim!.url).port);
-    client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
-    store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
-    sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+    syncFromSimulator();
     await sync.runCycle();
     await sim!.close();
     await start('beta', 2, port);
