@@ -49,6 +49,19 @@ describe('a vmid deleted and created again', () => {
     });
   }
 
+  it('within two cycles (missed once, then a new guest on the vmid): deleted + created', async () => {
+    const { vmid, seq, firstSeen } = await setUp();
+    h.sim.deleteGuest(vmid, true);
+    await h.sync.runCycle(); // missed once: stale, not yet deleted
+    expect(kinds(seq, vmid)).toEqual([]);
+    h.sim.createGuest({ vmid, type: 'qemu', node: 'pve2', name: 'next-tenant', silent: true });
+    await h.sync.runCycle();
+    await h.sync.runCycle();
+    expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
+    expect(detail(vmid)).toMatchObject({ name: 'next-tenant', incarnation: 2, stale: false });
+    expect(detail(vmid).firstSeenAt > firstSeen).toBe(true);
+  });
+
   it('across a tombstone: the new guest is not a revival of the old one', async () => {
     const { vmid, seq, firstSeen } = await setUp();
     h.sim.deleteGuest(vmid, true);
