@@ -28,7 +28,7 @@ function waitForLine(child: ChildProcess, text: string): Promise<void> {
 }
 
 const envFile = join(dir, 'sim.env');
-const sim = spawn(process.execPath, ['dist/cli.js', 'sim', '--http', '--port', '0', '--guests', String(guests), '--nodes', String(nodes), '--write-env', envFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+const sim = spawn(process.execPath, ['dist/cli.js', 'sim', '--http', '--port', '0', '--guests', String(guests), '--nodes', String(nodes), '--write-env', envFile, ...(process.env.SIM_PROFILE ? ['--profile', process.env.SIM_PROFILE] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
 await waitForLine(sim, 'Ctrl-C stops it.');
 const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^PVE_/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
