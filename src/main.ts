@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
 import { startMcpHttp, type McpHttpEndpoint, type Readiness } from './mcp/http.js';
 import { createMcpServer } from './mcp/server.js';
+import { runningCycle } from './mcp/tool.js';
 import { listClusters } from './store/queries.js';
 import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
@@ -437,10 +438,7 @@ function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Read
     // Another cluster answering at this URL: the copy is of a cluster that is not there.
     const ready = ageMs !== null && ageMs <= maxAgeMs && !unrecorded && !s?.identityChanged;
     const error = l?.lastFailure?.error ?? s?.lastError ?? undefined;
-    const cycle = !ready && l?.cycle ? {
-      startedAt: new Date(l.cycle.startedAt).toISOString(), runningForMs: now - l.cycle.startedAt, phase: l.cycle.phase,
-      waitingOn: l.cycle.waitingOn.map((w) => ({ request: w.request, count: w.count, forMs: now - w.since })),
-    } : undefined;
+    const cycle = !ready && l?.cycle ? runningCycle(l.cycle, now) : undefined;
     return {
       cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready,
       ...(error ? { error } : {}), ...(l?.unrecordedFailures ? { unrecordedFailures: l.unrecordedFailures } : {}), ...(cycle ? { cycle } : {}),

@@ -12,6 +12,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { McpHttpConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHost } from '../net.js';
+import type { RunningCycle } from './tool.js';
 
 export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
 
@@ -27,7 +28,7 @@ export interface Readiness {
     /** Failures since the last success the store could not record (a full disk): not ready until one is written. */
     unrecordedFailures?: number;
     /** The cycle running now, shown when the cluster is not ready (a cycle that hangs). */
-    cycle?: { startedAt: string; runningForMs: number; phase: string; waitingOn: Array<{ request: string; count: number; forMs: number }> };
+    cycle?: RunningCycle;
     /** Another cluster answers at the URL: not ready until it is the old one again or the cluster is reset. */
     identityChanged?: { expected: string; seen: string; since: string };
   }>;

@@ -32,6 +32,23 @@ export interface LiveSyncStatus {
   unrecordedFailures: number;
 }
 
+/** A running cycle as answers show it: when it started, how long it has run, what it waits on and for how long. */
+export interface RunningCycle {
+  startedAt: string;
+  runningForMs: number;
+  phase: string;
+  waitingOn: Array<{ request: string; count: number; forMs: number }>;
+}
+
+export function runningCycle(cycle: NonNullable<LiveSyncStatus['cycle']>, now: number): RunningCycle {
+  return {
+    startedAt: new Date(cycle.startedAt).toISOString(),
+    runningForMs: now - cycle.startedAt,
+    phase: cycle.phase,
+    waitingOn: cycle.waitingOn.map((w) => ({ request: w.request, count: w.count, forMs: now - w.since })),
+  };
+}
+
 export interface ToolAnswer<Out> {
   structured: Out;
   /** A plain-text rendering for models that read text (a table, no emoji). */

@@ -11,6 +11,7 @@ import { ProxmoxApiError } from '../proxmox/errors.js';
 import type { ClusterLogEntry, ClusterResources, ClusterStatus, Task, Version } from '../proxmox/types.js';
 import type { Store } from '../store/db.js';
 import type { NewEvent } from '../store/events.js';
+import { parseJson } from '../store/queries/shared.js';
 import { summarizeGuests, type GuestStatsRow } from '../store/guest-stats.js';
 import {
   applyCycle, ConcurrentWriteError, currentLastRunId, loadClusterState, recordSyncFailure, refreshStatisticsAfter, type ClusterRow, type ClusterState,
@@ -243,12 +244,8 @@ async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: Cl
  * check when none ran) and the signal reads that failed this cycle.
  */
 function mergeSignalProblems(stored: string | null | undefined, read: BulkRead): string | null {
-  let previous: Record<string, string> = {};
-  try {
-    previous = (stored ? JSON.parse(stored) : {}) as Record<string, string>;
-  } catch {
-    // a damaged value is replaced
-  }
+  // A damaged value is replaced.
+  const previous = parseJson<Record<string, string> | null>(stored, null) ?? {};
   // Privileges are checked now and then; between checks their findings stay. Failed reads are this cycle's.
   const privileges = read.privilegeProblems ?? Object.fromEntries(Object.entries(previous).filter(([key]) => !key.startsWith('GET ')));
   const merged = { ...privileges, ...read.missing };

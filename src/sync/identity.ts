@@ -16,6 +16,7 @@
  */
 import type { ClusterStatus, GuestResource, NodeResource, Task } from '../proxmox/types.js';
 import type { ClusterIdentity } from '../store/cluster-identity.js';
+import { parseJson } from '../store/queries/shared.js';
 import type { GuestRow } from '../store/sync-state.js';
 import type { FetchedConfig } from './rows.js';
 
@@ -75,14 +76,7 @@ function configIdentity(values: Record<string, string> | undefined): ConfigIdent
   };
 }
 
-function storedValues(prev: GuestRow): Record<string, string> | undefined {
-  if (!prev.config) return undefined;
-  try {
-    return JSON.parse(prev.config) as Record<string, string>;
-  } catch {
-    return undefined;
-  }
-}
+const storedValues = (prev: GuestRow): Record<string, string> | undefined => parseJson<Record<string, string> | undefined>(prev.config, undefined);
 
 /** What a listing says of the guest a row describes. */
 export type Continuity =

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { syncStatus, type ClusterSyncStatus } from '../../store/queries.js';
 import { table, untrusted } from '../render.js';
-import { defineTool, READ_ONLY, type LiveSyncStatus } from '../tool.js';
+import { defineTool, READ_ONLY, runningCycle, type LiveSyncStatus, type RunningCycle } from '../tool.js';
 
 /** A cluster's status with what the running daemon knows beyond the store. */
 type Row = ClusterSyncStatus & {
   /** The cycle running now (daemon only). */
-  cycle?: { startedAt: string; runningForMs: number; phase: string; waitingOn: Array<{ request: string; count: number; forMs: number }> } | null;
+  cycle?: RunningCycle | null;
   /** Failures since the last success the store could not record (daemon only); included in consecutiveFailures. */
   unrecordedFailures?: number;
 };
@@ -37,12 +37,7 @@ function withLive(c: ClusterSyncStatus, live: LiveSyncStatus, now: number, stale
     lastAttemptAt: unrecorded ? new Date(unrecorded.at).toISOString() : c.lastAttemptAt,
     consecutiveFailures: c.consecutiveFailures + live.unrecordedFailures,
     lastError: unrecorded ? unrecorded.error : c.lastError,
-    cycle: live.cycle ? {
-      startedAt: new Date(live.cycle.startedAt).toISOString(),
-      runningForMs: now - live.cycle.startedAt,
-      phase: live.cycle.phase,
-      waitingOn: live.cycle.waitingOn.map((w) => ({ request: w.request, count: w.count, forMs: now - w.since })),
-    } : null,
+    cycle: live.cycle ? runningCycle(live.cycle, now) : null,
     unrecordedFailures: live.unrecordedFailures,
   };
 }
