@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
+import { stopChild } from '../sync/helpers.js';
 
 const WINDOW_SECONDS = 2;
 const RESOURCES = 'GET /cluster/resources';
@@ -75,13 +76,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon.once('exit', r));
-    daemon.kill('SIGTERM');
-    const timer = setTimeout(() => daemon.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopChild(daemon);
   await sim?.close();
 });
 

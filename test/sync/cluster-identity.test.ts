@@ -43,6 +43,17 @@ function syncFromSimulator(): void {
   sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
 }
 
+/** Syncs cluster "alpha", then restarts the simulator as cluster "beta" at the same port; returns the port. */
+async function syncAlphaThenAnswerAsBeta(): Promise<number> {
+  await start('alpha', 1);
+  const port = Number(new URL(sim!.url).port);
+  syncFromSimulator();
+  expect((await sync.runCycle()).ok).toBe(true);
+  await sim!.close();
+  await start('beta', 2, port);
+  return port;
+}
+
 const events = (type?: string): string[] => (store.sqlite.prepare('SELECT type FROM events ORDER BY seq').pluck().all() as string[]).filter((t) => !type || t === type);
 
 describe('a different cluster behind the same URL', () => {
@@ -78,12 +89,7 @@ describe('a different cluster behind the same URL', () => {
   });
 
   it('the old cluster answering again clears the flag, with nothing lost', async () => {
-    await start('alpha', 1);
-    const port = Number(new URL(sim!.url).port);
-    syncFromSimulator();
-    await sync.runCycle();
-    await sim!.close();
-    await start('beta', 2, port);
+    const port = await syncAlphaThenAnswerAsBeta();
     expect((await sync.runCycle()).ok).toBe(false);
     await sim!.close();
     await start('alpha', 1, port);
@@ -120,12 +126,7 @@ describe('where an operator sees it', () => {
     const { createMcpServer } = await import('../../src/mcp/server.js');
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
     const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
-    await start('alpha', 1);
-    const port = Number(new URL(sim!.url).port);
-    syncFromSimulator();
-    await sync.runCycle();
-    await sim!.close();
-    await start('beta', 2, port);
+    await syncAlphaThenAnswerAsBeta();
     await sync.runCycle();
     const server = createMcpServer({ store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
     const [a, b] = InMemoryTransport.createLinkedPair();

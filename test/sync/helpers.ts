@@ -1,4 +1,5 @@
 /** A simulator, the real client over HTTP, a real SQLite file and a cluster sync, for sync tests. */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,4 +42,14 @@ export async function startHarness(options: SimulatorOptions & { settings?: Part
       store.close();
     },
   };
+}
+
+/** Stops a child process as a supervisor would: SIGTERM, then SIGKILL if it has not exited within 10 s. */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -32,6 +32,7 @@ import { Secret } from '../../src/secret.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import { syncStatus } from '../../src/store/queries.js';
 import { trackRequests } from '../../src/sync/counting-client.js';
+import { stopChild } from './helpers.js';
 
 const RESOURCES = 'GET /cluster/resources';
 
@@ -255,13 +256,7 @@ describe.skipIf(!canMountTmpfs())('a full filesystem under the real daemon (DATA
 
   afterAll(async () => {
     await client?.close();
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon.once('exit', r));
-      daemon.kill('SIGTERM');
-      const timer = setTimeout(() => daemon.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(daemon);
     await sim?.close();
   });
 
@@ -335,13 +330,7 @@ describe('a cycle that hangs, in the real daemon', () => {
 
   afterAll(async () => {
     await client?.close();
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon.once('exit', r));
-      daemon.kill('SIGTERM');
-      const timer = setTimeout(() => daemon.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(daemon);
     await sim?.close();
   });
 
