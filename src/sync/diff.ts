@@ -198,7 +198,8 @@ export function diffCycle(input: DiffInput): CycleDiff {
   const onlineNodes = new Set(resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
   const seen = diffListedGuests(input, onlineNodes, out);
   out.listed = seen.size;
-  const hasLiveGuests = [...state.guests.values()].some((g) => !g.deletedAt);
+  // Only an empty listing asks whether the store has live guests: no pass over every guest otherwise.
+  const hasLiveGuests = resources.guests.length === 0 && [...state.guests.values()].some((g) => !g.deletedAt);
   diffAbsentGuests(input, seen, partialReadReason(resources, quorate, hasLiveGuests), out);
   diffNodes(input, out);
   const prevStorage = new Map(state.storage.map((s) => [`${s.node}/${s.storage}`, s]));
