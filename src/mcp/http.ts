@@ -108,22 +108,24 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
   const hasToken = (req: IncomingMessage): boolean => !expectedToken || timingSafeEqual(digest(req.headers.authorization ?? ''), expectedToken);
 
+  /** The Host header names this server (no DNS rebinding) and a browser Origin, if any, is allowed. */
+  const hostOk = (req: IncomingMessage): boolean => hosts.has((req.headers.host ?? '').toLowerCase());
+  const originOk = (req: IncomingMessage): boolean => req.headers.origin === undefined || origins.has(req.headers.origin);
+
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const host = (req.headers.host ?? '').toLowerCase();
-    if (!hosts.has(host)) return refuse(res, 403, `Host header "${host}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`);
-    const origin = req.headers.origin;
-    if (origin !== undefined && !origins.has(origin)) return refuse(res, 403, `Origin "${origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
+    if (!hostOk(req)) return refuse(res, 403, `Host header "${(req.headers.host ?? '').toLowerCase()}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`);
+    if (!originOk(req)) return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
     if (!hasToken(req)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
+    // Stateless: no server-sent stream to GET (it would stay open forever and carry nothing) and no session to DELETE.
+    if (req.method !== 'POST') return refuse(res, 405, `${req.method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`, { allow: 'POST' });
     if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuseTooLarge(req, res, options.maxBodyBytes);
+    const text = await readBody(req, options.maxBodyBytes);
+    if (text === 'too large') return refuseTooLarge(req, res, options.maxBodyBytes);
     let body: unknown;
-    if (req.method === 'POST') {
-      const text = await readBody(req, options.maxBodyBytes);
-      if (text === 'too large') return refuseTooLarge(req, res, options.maxBodyBytes);
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return refuse(res, 400, 'the request body is not JSON');
-      }
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return refuse(res, 400, 'the request body is not JSON');
     }
     const server = deps.createServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -142,8 +144,10 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
     if (path === '/readyz' && req.method === 'GET') {
       const r = deps.readiness();
-      // Errors, identities and requests in flight are for whoever holds the token; without it, only whether each cluster is ready.
-      const shown = hasToken(req) ? r : { ready: r.ready, clusters: r.clusters.map((c) => ({ cluster: c.cluster, ready: c.ready })) };
+      // Errors, identities and requests in flight are for a request /mcp would accept (Host, Origin,
+      // token); any other (a page rebinding a name to this address) learns only whether each cluster is ready.
+      const detailed = hostOk(req) && originOk(req) && hasToken(req);
+      const shown = detailed ? r : { ready: r.ready, clusters: r.clusters.map((c) => ({ cluster: c.cluster, ready: c.ready })) };
       return send(res, r.ready ? 200 : 503, shown);
     }
     send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });

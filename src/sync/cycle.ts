@@ -360,7 +360,7 @@ function clusterFieldsAfter(
     ...(planned.sweeping ? { lastSweepAt: times.at } : {}),
     ...(read.version ? { pveVersion: read.version.version } : {}),
     signalProblems: mergeSignalProblems(kept.cluster?.signalProblems, read),
-    // Members come and go one at a time: the identity follows them.
+    // The identity follows the members as they come and go.
     identity: JSON.stringify(identity),
     identityChanged: null,
   };

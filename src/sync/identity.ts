@@ -3,8 +3,9 @@
  *
  * A cluster is its corosync name and its members (node name → nodeid) from /cluster/status; a
  * standalone node is its name. A different cluster behind the same URL shares none of that and is
- * refused instead of being diffed against the one the store holds. Members change one at a time
- * (a node joins, another leaves), so one member in common is the same cluster.
+ * refused instead of being diffed against the one the store holds. Members join and leave, so one
+ * member in common (same name, same nodeid where both have one) is the same cluster; a cluster
+ * that shares a corosync name and a member with the old one cannot be told apart.
  *
  * A guest is a vmid only until Proxmox hands that vmid to a new guest (it reuses the lowest free
  * one). The old guest is gone and a new one exists when: the type changed (qemu ↔ lxc); a destroy

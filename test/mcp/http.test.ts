@@ -109,6 +109,27 @@ describe('MCP over Streamable HTTP', () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 
+  it('GET and DELETE on /mcp answer 405 with Allow: POST (no stream held open, no session to delete); the SDK client still works', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(open.url, { method, headers: { accept: 'text/event-stream' } });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`${method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`);
+    }
+    const client = await connect(open.url);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(10);
+    await client.close();
+  });
+
+  it('/readyz to a Host that is not this server (DNS rebinding) says only whether each cluster is ready', async () => {
+    ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'connect ECONNREFUSED 10.0.0.5:8006' }] };
+    const rebound = await raw(open.url.replace(/\/mcp$/, '/readyz'), { host: 'evil.example' }, '');
+    expect(rebound.status).toBe(503);
+    expect(JSON.parse(rebound.text)).toEqual({ ready: false, clusters: [{ cluster: 'lab', ready: false }] });
+    const own = await raw(open.url.replace(/\/mcp$/, '/readyz'), {}, '');
+    expect(JSON.parse(own.text)).toEqual(ready);
+  });
+
   it('/readyz behind a token: the details (errors, identities) only with it, whether each cluster is ready without', async () => {
     const base = guarded.url.replace(/\/mcp$/, '');
     ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'GET /cluster/resources → 500 secret-ish detail' }] };
