@@ -39,7 +39,10 @@ export interface CallsPerHour {
 }
 
 /** The arithmetic, as the cycle does it (cycle.ts `sweepBatch`, plan.ts budget). */
-export function computeCallsPerHour(guests: number, s: { intervalS: number; periodMin: number; everyS: number; budget: number }): CallsPerHour {
+export function computeCallsPerHour(
+  guests: number,
+  s: { intervalS: number; periodMin: number; everyS: number; budget: number },
+): CallsPerHour {
   const cycles = 3600 / s.intervalS;
   // A batch runs on the first cycle at least `everyS` after the last one.
   const batches = 3600 / (Math.ceil(s.everyS / s.intervalS) * s.intervalS);
@@ -47,7 +50,14 @@ export function computeCallsPerHour(guests: number, s: { intervalS: number; peri
   const steady = 4 * cycles;
   const sweepReads = batches * batch;
   const sweepExtras = batches * 2;
-  return { steady, sweepReads, sweepExtras, total: steady + sweepReads + sweepExtras, batch, roundMin: Math.ceil(guests / batch) * (60 / batches) };
+  return {
+    steady,
+    sweepReads,
+    sweepExtras,
+    total: steady + sweepReads + sweepExtras,
+    batch,
+    roundMin: Math.ceil(guests / batch) * (60 / batches),
+  };
 }
 
 interface Measured {
@@ -62,9 +72,24 @@ async function measure(guests: number, settings: SyncSettings): Promise<Measured
   const sim = await startSimulator({ guests, nodes: nodesFor(guests), seed: 1, tls: false, taskDelayMs: 0 });
   const dir = mkdtempSync(join(tmpdir(), 'pi-cost-'));
   const store = openStore(join(dir, 'inventory.db'));
-  const client = createHttpProxmoxClient({ cluster: 'cost', url: sim.url, tokenId: sim.tokens.full.id, tokenSecret: new Secret(sim.tokens.full.secret), tls: {}, retries: 0, timeoutMs: 60_000 });
+  const client = createHttpProxmoxClient({
+    cluster: 'cost',
+    url: sim.url,
+    tokenId: sim.tokens.full.id,
+    tokenSecret: new Secret(sim.tokens.full.secret),
+    tls: {},
+    retries: 0,
+    timeoutMs: 60_000,
+  });
   let clock = Date.now();
-  const sync = createClusterSync({ store, client, cluster: 'cost', settings: { ...settings, cycleTimeoutMs: 600_000 }, log: createLogger({ level: 'silent' }), now: () => clock });
+  const sync = createClusterSync({
+    store,
+    client,
+    cluster: 'cost',
+    settings: { ...settings, cycleTimeoutMs: 600_000 },
+    log: createLogger({ level: 'silent' }),
+    now: () => clock,
+  });
   try {
     const first = await sync.runCycle();
     if (!first.ok) throw new Error(`first sync failed: ${first.error}`);
@@ -78,10 +103,18 @@ async function measure(guests: number, settings: SyncSettings): Promise<Measured
       if (!r.ok) throw new Error(`cycle ${i} failed: ${r.error}`);
     }
     const { total, byEndpoint } = sim.counters();
-    const sum = (pred: (k: string) => boolean): number => Object.entries(byEndpoint).filter(([k]) => pred(k)).reduce((a, [, n]) => a + n, 0);
+    const sum = (pred: (k: string) => boolean): number =>
+      Object.entries(byEndpoint)
+        .filter(([k]) => pred(k))
+        .reduce((a, [, n]) => a + n, 0);
     const bulk = sum((k) => /^GET \/cluster\/(resources|status|tasks|log)$/.test(k));
     const configs = sum((k) => k.endsWith('/config'));
-    return { firstSync, hour: total, byKind: { bulk, configs, extras: total - bulk - configs }, cycleMs: (performance.now() - started) / cycles };
+    return {
+      firstSync,
+      hour: total,
+      byKind: { bulk, configs, extras: total - bulk - configs },
+      cycleMs: (performance.now() - started) / cycles,
+    };
   } finally {
     await client.close();
     await sim.close();
@@ -94,17 +127,33 @@ const n = (x: number): string => Math.round(x).toLocaleString('en');
 const duration = (min: number): string => (min >= 60 ? `${+(min / 60).toFixed(1)} h` : `${Math.round(min)} min`);
 
 export async function benchCost(sizes: number[] = DEFAULT_SIZES): Promise<void> {
-  process.stdout.write(`\ncost: API calls per hour per cluster, a cycle every ${INTERVAL_S} s, a sweep batch every ${EVERY_S} s, config budget ${DEFAULT_SYNC_SETTINGS.configBudget}; `);
-  process.stdout.write('computed, and measured over one simulated hour (240 real cycles against the simulator, no churn)\n');
-  process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n\n`);
-  process.stdout.write('| guests | nodes | sweep period | batch | computed calls/h (steady + sweep reads + version/permissions) | measured calls/h (bulk + configs + other) | calls/s | every config re-read within | first sync calls | cycle ms (mean) |\n');
+  process.stdout.write(
+    `\ncost: API calls per hour per cluster, a cycle every ${INTERVAL_S} s, a sweep batch every ${EVERY_S} s, config budget ${DEFAULT_SYNC_SETTINGS.configBudget}; `,
+  );
+  process.stdout.write(
+    'computed, and measured over one simulated hour (240 real cycles against the simulator, no churn)\n',
+  );
+  process.stdout.write(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n\n`,
+  );
+  process.stdout.write(
+    '| guests | nodes | sweep period | batch | computed calls/h (steady + sweep reads + version/permissions) | measured calls/h (bulk + configs + other) | calls/s | every config re-read within | first sync calls | cycle ms (mean) |\n',
+  );
   process.stdout.write('|---:|---:|---:|---:|---|---|---:|---:|---:|---:|\n');
   for (const guests of sizes) {
     for (const periodMin of PERIODS_MIN) {
       const settings: SyncSettings = { ...DEFAULT_SYNC_SETTINGS, sweepPeriodMs: periodMin * 60_000 };
-      const c = computeCallsPerHour(guests, { intervalS: INTERVAL_S, periodMin, everyS: EVERY_S, budget: settings.configBudget });
+      const c = computeCallsPerHour(guests, {
+        intervalS: INTERVAL_S,
+        periodMin,
+        everyS: EVERY_S,
+        budget: settings.configBudget,
+      });
       const m = await measure(guests, settings);
-      const label = periodMin * 60_000 === DEFAULT_SYNC_SETTINGS.sweepPeriodMs ? `${duration(periodMin)} (default)` : duration(periodMin);
+      const label =
+        periodMin * 60_000 === DEFAULT_SYNC_SETTINGS.sweepPeriodMs
+          ? `${duration(periodMin)} (default)`
+          : duration(periodMin);
       process.stdout.write(
         `| ${n(guests)} | ${nodesFor(guests)} | ${label} | ${c.batch} | ${n(c.total)} (${n(c.steady)} + ${n(c.sweepReads)} + ${n(c.sweepExtras)}) | ` +
           `${n(m.hour)} (${n(m.byKind.bulk)} + ${n(m.byKind.configs)} + ${n(m.byKind.extras)}) | ${(m.hour / 3600).toFixed(2)} | ${duration(c.roundMin)} | ${n(m.firstSync)} | ${Math.round(m.cycleMs)} |\n`,
@@ -114,6 +163,9 @@ export async function benchCost(sizes: number[] = DEFAULT_SIZES): Promise<void> 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   await benchCost(sizes.length ? sizes : undefined);
 }

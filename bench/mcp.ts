@@ -32,7 +32,15 @@ function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegE
   });
 }
 
-interface PageGuest { vmid: number; name: string | null; node: string; status: string; maxcpu: number | null; mem: number | null; maxmem: number | null }
+interface PageGuest {
+  vmid: number;
+  name: string | null;
+  node: string;
+  status: string;
+  maxcpu: number | null;
+  mem: number | null;
+  maxmem: number | null;
+}
 
 /** The layout of ProxmoxMCP's VM list (formatting/templates.py vm_list), rebuilt here as a baseline. */
 function emojiLayout(guests: PageGuest[]): string {
@@ -40,12 +48,23 @@ function emojiLayout(guests: PageGuest[]): string {
   const lines = ['🖥️ Virtual Machines'];
   for (const g of guests) {
     const pct = g.maxmem ? ((g.mem ?? 0) / g.maxmem) * 100 : 0;
-    lines.push('', `🖥️ ${g.name ?? ''} (ID: ${g.vmid})`, `  • Status: ${g.status.toUpperCase()}`, `  • Node: ${g.node}`, `  • CPU Cores: ${g.maxcpu ?? 'N/A'}`, `  • Memory: ${gb(g.mem)} / ${gb(g.maxmem)} (${pct.toFixed(1)}%)`);
+    lines.push(
+      '',
+      `🖥️ ${g.name ?? ''} (ID: ${g.vmid})`,
+      `  • Status: ${g.status.toUpperCase()}`,
+      `  • Node: ${g.node}`,
+      `  • CPU Cores: ${g.maxcpu ?? 'N/A'}`,
+      `  • Memory: ${gb(g.mem)} / ${gb(g.maxmem)} (${pct.toFixed(1)}%)`,
+    );
   }
   return lines.join('\n');
 }
 
-async function latency(client: Client, name: string, args: Record<string, unknown>): Promise<{ median: number; p99: number }> {
+async function latency(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<{ median: number; p99: number }> {
   for (let i = 0; i < 30; i++) await client.callTool({ name, arguments: args });
   const times: number[] = [];
   for (let i = 0; i < CALLS; i++) {
@@ -68,7 +87,10 @@ function quietClientSignalWarning(): void {
   process.removeAllListeners('warning');
   process.on('warning', (w) => {
     if (w.name !== 'MaxListenersExceededWarning') process.stderr.write(`${w.name}: ${w.message}\n`);
-    else if (!said) process.stderr.write('(the SDK HTTP client transport keeps one abort listener per call on a shared signal: Node\'s MaxListenersExceededWarning, shown once)\n');
+    else if (!said)
+      process.stderr.write(
+        "(the SDK HTTP client transport keeps one abort listener per call on a shared signal: Node's MaxListenersExceededWarning, shown once)\n",
+      );
     said ||= w.name === 'MaxListenersExceededWarning';
   });
 }
@@ -77,17 +99,58 @@ export async function benchMcp(): Promise<void> {
   quietClientSignalWarning();
   const dir = mkdtempSync(join(tmpdir(), 'pi-bench-mcp-'));
   const envFile = join(dir, 'sim.env');
-  const sim = spawn(process.execPath, ['dist/cli.js', 'sim', '--http', '--port', '0', '--guests', String(GUESTS), '--nodes', '16', '--write-env', envFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sim = spawn(
+    process.execPath,
+    [
+      'dist/cli.js',
+      'sim',
+      '--http',
+      '--port',
+      '0',
+      '--guests',
+      String(GUESTS),
+      '--nodes',
+      '16',
+      '--write-env',
+      envFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await waitFor(sim, 'stdout', /Ctrl-C stops it\./);
-  const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^PVE_/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  const daemonEnv = { PATH: process.env.PATH ?? '', ...env, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'info', SYNC_INTERVAL_SECONDS: '0', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP_PORT: '0' };
-  const once = spawn(process.execPath, ['dist/cli.js', 'sync', '--once'], { env: daemonEnv, stdio: ['ignore', 'ignore', 'ignore'] });
+  const env = Object.fromEntries(
+    readFileSync(envFile, 'utf8')
+      .split('\n')
+      .filter((l) => /^PVE_/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const daemonEnv = {
+    PATH: process.env.PATH ?? '',
+    ...env,
+    DATA_DIR: join(dir, 'data'),
+    LOG_LEVEL: 'info',
+    SYNC_INTERVAL_SECONDS: '0',
+    SNAPSHOT_SCHEDULE: 'off',
+    MCP_HTTP_PORT: '0',
+  };
+  const once = spawn(process.execPath, ['dist/cli.js', 'sync', '--once'], {
+    env: daemonEnv,
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
   await new Promise((r) => once.once('exit', r));
-  const serve = spawn(process.execPath, ['dist/cli.js', 'serve'], { env: daemonEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const serve = spawn(process.execPath, ['dist/cli.js', 'serve'], {
+    env: daemonEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const url = (await waitFor(serve, 'stderr', /"mcp":"(http:\/\/[^"]+)"/))[1]!;
 
   const stdio = new Client({ name: 'bench', version: '1' });
-  await stdio.connect(new StdioClientTransport({ command: process.execPath, args: ['dist/cli.js', 'mcp'], env: { ...daemonEnv, LOG_LEVEL: 'error' } }));
+  await stdio.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: ['dist/cli.js', 'mcp'],
+      env: { ...daemonEnv, LOG_LEVEL: 'error' },
+    }),
+  );
   const http = new Client({ name: 'bench', version: '1' });
   await http.connect(new StreamableHTTPClientTransport(new URL(url)));
 
@@ -103,9 +166,13 @@ export async function benchMcp(): Promise<void> {
     ['find_capacity', { cores: 4, memoryGiB: 8 }],
   ];
 
-  process.stdout.write(`\nMCP: ${GUESTS.toLocaleString('en')} guests on 16 nodes; the built daemon; ${CALLS} calls per tool after 30 warm-up calls\n`);
+  process.stdout.write(
+    `\nMCP: ${GUESTS.toLocaleString('en')} guests on 16 nodes; the built daemon; ${CALLS} calls per tool after 30 warm-up calls\n`,
+  );
   process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n\n`);
-  process.stdout.write('| tool | arguments | stdio median ms | stdio p99 ms | HTTP median ms | HTTP p99 ms |\n|---|---|---:|---:|---:|---:|\n');
+  process.stdout.write(
+    '| tool | arguments | stdio median ms | stdio p99 ms | HTTP median ms | HTTP p99 ms |\n|---|---|---:|---:|---:|---:|\n',
+  );
   for (const [name, args] of cases) {
     if (!tools.has(name)) {
       process.stdout.write(`| ${name} | ${JSON.stringify(args)} | (tool not built yet) | | | |\n`);
@@ -113,24 +180,35 @@ export async function benchMcp(): Promise<void> {
     }
     const s = await latency(stdio, name, args);
     const h = await latency(http, name, args);
-    process.stdout.write(`| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`);
+    process.stdout.write(
+      `| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`,
+    );
   }
   const sameFacts = ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'];
-  const wide = (await stdio.callTool({ name: 'list_guests', arguments: { limit: 50, fields: sameFacts } })) as CallToolResult;
+  const wide = (await stdio.callTool({
+    name: 'list_guests',
+    arguments: { limit: 50, fields: sameFacts },
+  })) as CallToolResult;
   const renderings: Array<[string, string]> = [
     ['ours, default columns (vmid name type node status)', pageText],
     [`ours, fields ${sameFacts.join(',')}`, (wide.content[0] as { text: string }).text],
-    ['the same fields in ProxmoxMCP\'s layout', emojiLayout((wide.structuredContent as { guests: PageGuest[] }).guests)],
+    ["the same fields in ProxmoxMCP's layout", emojiLayout((wide.structuredContent as { guests: PageGuest[] }).guests)],
   ];
   const guestsOnPage = (page.structuredContent as { guests: unknown[] }).guests.length;
   const perGuest = (n: number): string => (n / guestsOnPage).toFixed(1);
   process.stdout.write(`\n50-guest page of list_guests (the text a model reads, freshness line included):\n\n`);
-  process.stdout.write('| rendering | bytes | tokens (chars/4) | per guest | tokens (o200k_base) | per guest |\n|---|---:|---:|---:|---:|---:|\n');
+  process.stdout.write(
+    '| rendering | bytes | tokens (chars/4) | per guest | tokens (o200k_base) | per guest |\n|---|---:|---:|---:|---:|---:|\n',
+  );
   for (const [label, text] of renderings) {
     const tokens = countTokens(text);
-    process.stdout.write(`| ${label} | ${Buffer.byteLength(text)} | ${Math.round(text.length / 4)} | ${perGuest(text.length / 4)} | ${tokens} | ${perGuest(tokens)} |\n`);
+    process.stdout.write(
+      `| ${label} | ${Buffer.byteLength(text)} | ${Math.round(text.length / 4)} | ${perGuest(text.length / 4)} | ${tokens} | ${perGuest(tokens)} |\n`,
+    );
   }
-  process.stdout.write(`\nstructured content of the default page: ${JSON.stringify(page.structuredContent).length} bytes\n`);
+  process.stdout.write(
+    `\nstructured content of the default page: ${JSON.stringify(page.structuredContent).length} bytes\n`,
+  );
   process.stdout.write(`tools/list: ${toolsListBytes} bytes for ${tools.size} tools\n`);
 
   await stdio.close();

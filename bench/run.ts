@@ -8,7 +8,12 @@ import { benchCost } from './cost.js';
 import { benchMcp } from './mcp.js';
 import { benchSync } from './sync.js';
 
-const benches: Record<string, () => Promise<void>> = { 'bulk-read': benchBulkRead, sync: benchSync, mcp: benchMcp, cost: () => benchCost() };
+const benches: Record<string, () => Promise<void>> = {
+  'bulk-read': benchBulkRead,
+  sync: benchSync,
+  mcp: benchMcp,
+  cost: () => benchCost(),
+};
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
   const bench = benches[name];

@@ -28,13 +28,38 @@ function waitForLine(child: ChildProcess, text: string): Promise<void> {
 }
 
 const envFile = join(dir, 'sim.env');
-const sim = spawn(process.execPath, ['dist/cli.js', 'sim', '--http', '--port', '0', '--guests', String(guests), '--nodes', String(nodes), '--write-env', envFile, ...(process.env.SIM_PROFILE ? ['--profile', process.env.SIM_PROFILE] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+const sim = spawn(
+  process.execPath,
+  [
+    'dist/cli.js',
+    'sim',
+    '--http',
+    '--port',
+    '0',
+    '--guests',
+    String(guests),
+    '--nodes',
+    String(nodes),
+    '--write-env',
+    envFile,
+    ...(process.env.SIM_PROFILE ? ['--profile', process.env.SIM_PROFILE] : []),
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 await waitForLine(sim, 'Ctrl-C stops it.');
-const env = Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => /^PVE_/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const env = Object.fromEntries(
+  readFileSync(envFile, 'utf8')
+    .split('\n')
+    .filter((l) => /^PVE_/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
 
 // Steady state is what runs between sweep batches; the sweep's cost is reported on its own.
 const configFile = join(dir, 'config.yaml');
-writeFileSync(configFile, 'sync: { intervalSeconds: 1, sweepEverySeconds: 0, configConcurrency: 8 }\nsnapshots: { schedule: "off" }\n');
+writeFileSync(
+  configFile,
+  'sync: { intervalSeconds: 1, sweepEverySeconds: 0, configConcurrency: 8 }\nsnapshots: { schedule: "off" }\n',
+);
 const daemon = spawn(process.execPath, [...nodeFlags, 'dist/cli.js', 'serve', '--config', configFile], {
   env: { PATH: process.env.PATH ?? '', ...env, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error' },
   stdio: ['ignore', 'ignore', 'inherit'],
@@ -57,12 +82,21 @@ while (runs.length < steady + 1 && Date.now() < deadline) {
 const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'))?.[1] ?? 0);
 daemon.kill('SIGTERM');
 sim.kill('SIGTERM');
-if (runs.length < steady + 1 || runs.some((r) => !r.ok)) throw new Error(`expected ${steady + 1} successful cycles, got ${JSON.stringify(runs)}`);
+if (runs.length < steady + 1 || runs.some((r) => !r.ok))
+  throw new Error(`expected ${steady + 1} successful cycles, got ${JSON.stringify(runs)}`);
 const [first, ...rest] = runs.slice(0, steady + 1) as [Run, ...Run[]];
 const times = rest.map((r) => r.duration_ms).sort((a, b) => a - b);
-process.stdout.write(JSON.stringify({
-  guests, nodes, nodeFlags: nodeFlags.join(' '),
-  firstCalls: first.calls_total, firstMs: first.duration_ms, firstConfigs: first.configs_fetched,
-  steadyCalls: Math.max(...rest.map((r) => r.calls_total)), steadyMedianMs: times[Math.floor(times.length / 2)], steadyP95Ms: times[Math.min(times.length - 1, Math.floor(times.length * 0.95))],
-  peakRssMiB: Math.round(hwm / 1024),
-}) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    guests,
+    nodes,
+    nodeFlags: nodeFlags.join(' '),
+    firstCalls: first.calls_total,
+    firstMs: first.duration_ms,
+    firstConfigs: first.configs_fetched,
+    steadyCalls: Math.max(...rest.map((r) => r.calls_total)),
+    steadyMedianMs: times[Math.floor(times.length / 2)],
+    steadyP95Ms: times[Math.min(times.length - 1, Math.floor(times.length * 0.95))],
+    peakRssMiB: Math.round(hwm / 1024),
+  }) + '\n',
+);

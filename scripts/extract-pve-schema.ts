@@ -49,7 +49,9 @@ export const ENDPOINTS = [
   'POST /nodes/{node}/qemu/{vmid}/agent/exec',
   'GET /nodes/{node}/qemu/{vmid}/agent/exec-status',
   ...(['qemu', 'lxc'] as const).flatMap((t) => [
-    ...['start', 'stop', 'shutdown', 'reboot', 'suspend', 'resume'].map((a) => `POST /nodes/{node}/${t}/{vmid}/status/${a}`),
+    ...['start', 'stop', 'shutdown', 'reboot', 'suspend', 'resume'].map(
+      (a) => `POST /nodes/{node}/${t}/{vmid}/status/${a}`,
+    ),
     `GET /nodes/{node}/${t}/{vmid}/snapshot`,
     `POST /nodes/{node}/${t}/{vmid}/snapshot`,
     `POST /nodes/{node}/${t}/{vmid}/snapshot/{snapname}/rollback`,
@@ -59,9 +61,26 @@ export const ENDPOINTS = [
   ]),
 ];
 
-const KEEP = new Set(['type', 'optional', 'enum', 'format', 'pattern', 'minimum', 'maximum', 'maxLength', 'items', 'properties', 'additionalProperties', 'default']);
+const KEEP = new Set([
+  'type',
+  'optional',
+  'enum',
+  'format',
+  'pattern',
+  'minimum',
+  'maximum',
+  'maxLength',
+  'items',
+  'properties',
+  'additionalProperties',
+  'default',
+]);
 
-interface SchemaNode { path: string; info?: Record<string, { parameters?: unknown; returns?: unknown; permissions?: unknown }>; children?: SchemaNode[] }
+interface SchemaNode {
+  path: string;
+  info?: Record<string, { parameters?: unknown; returns?: unknown; permissions?: unknown }>;
+  children?: SchemaNode[];
+}
 
 function strip(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(strip);
@@ -70,9 +89,10 @@ function strip(value: unknown): unknown {
   for (const [key, v] of Object.entries(value)) {
     if (key === 'properties' || key === 'format') {
       // `properties` maps names to schemas; `format` is a name or an inline property-string schema.
-      out[key] = typeof v === 'object' && v !== null && !Array.isArray(v)
-        ? Object.fromEntries(Object.entries(v).map(([k, s]) => [k, strip(s)]))
-        : v;
+      out[key] =
+        typeof v === 'object' && v !== null && !Array.isArray(v)
+          ? Object.fromEntries(Object.entries(v).map(([k, s]) => [k, strip(s)]))
+          : v;
     } else if (KEEP.has(key)) {
       out[key] = strip(v);
     }
@@ -104,7 +124,11 @@ function main(): void {
     const [method, path] = endpoint.split(' ') as [string, string];
     const info = byPath.get(path)?.info?.[method];
     if (!info) throw new Error(`${endpoint} is not in ${source}`);
-    endpoints[endpoint] = { parameters: strip(info.parameters ?? {}), returns: strip(info.returns ?? {}), permissions: info.permissions ?? null };
+    endpoints[endpoint] = {
+      parameters: strip(info.parameters ?? {}),
+      returns: strip(info.returns ?? {}),
+      permissions: info.permissions ?? null,
+    };
   }
   const out = {
     generatedBy: 'scripts/extract-pve-schema.ts (npm run extract-schema)',

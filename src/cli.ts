@@ -3,7 +3,17 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
-import { EXIT_FATAL, runCheck, runClusterReset, runDemo, runMcpStdio, runServe, runSim, runSnapshot, runSyncOnce } from './main.js';
+import {
+  EXIT_FATAL,
+  runCheck,
+  runClusterReset,
+  runDemo,
+  runMcpStdio,
+  runServe,
+  runSim,
+  runSnapshot,
+  runSyncOnce,
+} from './main.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
 
@@ -44,17 +54,29 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          guests: { type: 'string' }, nodes: { type: 'string' }, seed: { type: 'string' }, 'lxc-ratio': { type: 'string' }, profile: { type: 'string' },
-          port: { type: 'string' }, host: { type: 'string' }, http: { type: 'boolean' }, 'task-delay': { type: 'string' },
-          'status-lag': { type: 'string' }, 'auth-delay': { type: 'string' }, churn: { type: 'string' }, 'write-env': { type: 'string' },
+          guests: { type: 'string' },
+          nodes: { type: 'string' },
+          seed: { type: 'string' },
+          'lxc-ratio': { type: 'string' },
+          profile: { type: 'string' },
+          port: { type: 'string' },
+          host: { type: 'string' },
+          http: { type: 'boolean' },
+          'task-delay': { type: 'string' },
+          'status-lag': { type: 'string' },
+          'auth-delay': { type: 'string' },
+          churn: { type: 'string' },
+          'write-env': { type: 'string' },
         },
       });
       const host = values.host ?? '127.0.0.1';
-      if (!isLoopbackHost(host)) throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
+      if (!isLoopbackHost(host))
+        throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
       const nodes = integer('nodes', values.nodes, 3);
       if (nodes < 1) throw new UsageError('--nodes: at least 1');
       const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
-      if (!(lxcRatio >= 0 && lxcRatio <= 1)) throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
+      if (!(lxcRatio >= 0 && lxcRatio <= 1))
+        throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
       const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
       if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
       return runSim({
@@ -83,9 +105,14 @@ async function main(argv: string[]): Promise<number> {
       return runSyncOnce(values.config);
     }
     case 'cluster': {
-      const { values, positionals } = parseArgs({ args: rest, options: { config: { type: 'string' } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { config: { type: 'string' } },
+        allowPositionals: true,
+      });
       const [sub, name, ...extra] = positionals;
-      if (sub !== 'reset' || !name || extra.length) throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as in sync_status)');
+      if (sub !== 'reset' || !name || extra.length)
+        throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as in sync_status)');
       return runClusterReset(values.config, name);
     }
     case 'snapshot': {
@@ -121,7 +148,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof StoreError) process.stderr.write(`${err.message}\n`);
-    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
     else process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = err instanceof ConfigError || err instanceof UsageError ? 2 : 1;
   },

@@ -92,7 +92,8 @@ const SnapshotsSchema = z
 /** Days of history kept: a whole number, 0 keeping it forever (the message says so, where zod's would say "Invalid input"). */
 const retentionDays = (fallback: number) => {
   const fix = `expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. ${fallback}, the default`;
-  return z.union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: fix })
+  return z
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: fix })
     .pipe(z.number().int(fix).min(0, fix).max(36_500, fix))
     .default(fallback);
 };
@@ -105,7 +106,12 @@ const RetentionSchema = z.strictObject(
     /** events (the change history and the webhook outbox) older than this are deleted. */
     eventsDays: retentionDays(90),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}; the keys are syncRunsDays and eventsDays` : undefined) },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}; the keys are syncRunsDays and eventsDays`
+        : undefined,
+  },
 );
 
 const McpHttpSchema = z
@@ -118,9 +124,29 @@ const McpHttpSchema = z
     token: z.string().min(16, 'use at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
     tokenFile: z.string().min(1).optional(),
     /** Browser origins allowed to call /mcp (besides none); non-browser clients send no Origin. */
-    allowedOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default([]),
+    allowedOrigins: z
+      .union([
+        z.array(z.string()),
+        z.string().transform((s) =>
+          s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .default([]),
     /** Host header values accepted besides the bind address itself (e.g. a reverse proxy's name). */
-    allowedHosts: z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default([]),
+    allowedHosts: z
+      .union([
+        z.array(z.string()),
+        z.string().transform((s) =>
+          s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .default([]),
     maxBodyBytes: wholeNumber(1_024, 16 * 2 ** 20).default(2 ** 20),
     /** /readyz fails when a cluster's last successful sync is older than this (0: 4 sync intervals, at least 60 s). */
     readyMaxAgeSeconds: wholeNumber(0, 86_400).default(0),
@@ -130,26 +156,40 @@ const McpHttpSchema = z
 const FileSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional() }).strict().optional(),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional() })
+      .strict()
+      .optional(),
     clusters: z.array(z.record(z.string(), z.unknown())).optional(),
     sync: z.record(z.string(), z.unknown()).optional(),
     snapshots: z.record(z.string(), z.unknown()).optional(),
     retention: z.record(z.string(), z.unknown()).optional(),
-    mcp: z.object({ http: z.record(z.string(), z.unknown()).optional() }).strict().optional(),
+    mcp: z
+      .object({ http: z.record(z.string(), z.unknown()).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 
 /** Environment variables for the `sync` and `snapshots` sections. */
 const SECTION_ENV = {
   sync: {
-    intervalSeconds: 'SYNC_INTERVAL_SECONDS', cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS',
-    sweepPeriodMinutes: 'SYNC_SWEEP_PERIOD_MINUTES', sweepEverySeconds: 'SYNC_SWEEP_EVERY_SECONDS',
+    intervalSeconds: 'SYNC_INTERVAL_SECONDS',
+    cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS',
+    sweepPeriodMinutes: 'SYNC_SWEEP_PERIOD_MINUTES',
+    sweepEverySeconds: 'SYNC_SWEEP_EVERY_SECONDS',
   },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
   retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },
   'mcp.http': {
-    enabled: 'MCP_HTTP', host: 'MCP_HTTP_HOST', port: 'MCP_HTTP_PORT', token: 'MCP_BEARER_TOKEN', tokenFile: 'MCP_BEARER_TOKEN_FILE',
-    allowedOrigins: 'MCP_ALLOWED_ORIGINS', allowedHosts: 'MCP_ALLOWED_HOSTS', readyMaxAgeSeconds: 'MCP_READY_MAX_AGE_SECONDS',
+    enabled: 'MCP_HTTP',
+    host: 'MCP_HTTP_HOST',
+    port: 'MCP_HTTP_PORT',
+    token: 'MCP_BEARER_TOKEN',
+    tokenFile: 'MCP_BEARER_TOKEN_FILE',
+    allowedOrigins: 'MCP_ALLOWED_ORIGINS',
+    allowedHosts: 'MCP_ALLOWED_HOSTS',
+    readyMaxAgeSeconds: 'MCP_READY_MAX_AGE_SECONDS',
   },
 } as const;
 
@@ -191,10 +231,17 @@ export interface Config {
 }
 
 /** Parses the `sync` or `snapshots` section: file values, then the environment's. */
-function section<S extends z.ZodType>(name: keyof typeof SECTION_ENV, schema: S, fromFile: Record<string, unknown> | undefined, env: Env, problems: string[]): z.infer<S> | undefined {
+function section<S extends z.ZodType>(
+  name: keyof typeof SECTION_ENV,
+  schema: S,
+  fromFile: Record<string, unknown> | undefined,
+  env: Env,
+  problems: string[],
+): z.infer<S> | undefined {
   const raw: Record<string, unknown> = { ...fromFile };
   const vars: Record<string, string> = SECTION_ENV[name];
-  for (const [key, variable] of Object.entries(vars)) if (env[variable] !== undefined && env[variable] !== '') raw[key] = env[variable];
+  for (const [key, variable] of Object.entries(vars))
+    if (env[variable] !== undefined && env[variable] !== '') raw[key] = env[variable];
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) {
@@ -207,7 +254,10 @@ function section<S extends z.ZodType>(name: keyof typeof SECTION_ENV, schema: S,
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` + problems.map((p) => `  - ${p}`).join('\n'));
+    super(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+    );
     this.name = 'ConfigError';
   }
 }
@@ -232,7 +282,9 @@ function readSecretFile(path: string, label: string, problems: string[]): string
     if (!value) problems.push(`${label}: the file ${path} is empty; write the secret into it`);
     return value || undefined;
   } catch (err) {
-    problems.push(`${label}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`);
+    problems.push(
+      `${label}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
+    );
     return undefined;
   }
 }
@@ -262,7 +314,10 @@ function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
 }
 
 /** Keys that are alternatives: the environment setting one replaces the file's others. */
-const ALTERNATIVES = [['tokenSecret', 'tokenSecretFile'], ['caFile', 'fingerprint', 'insecure']];
+const ALTERNATIVES = [
+  ['tokenSecret', 'tokenSecretFile'],
+  ['caFile', 'fingerprint', 'insecure'],
+];
 
 function overrideWith(fileCluster: Record<string, unknown>, fromEnv: Record<string, unknown>): void {
   for (const group of ALTERNATIVES) {
@@ -276,7 +331,9 @@ function readConfigFile(path: string, problems: string[]): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    problems.push(`config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}); check PROXMOX_INVENTORY_CONFIG / --config`);
+    problems.push(
+      `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}); check PROXMOX_INVENTORY_CONFIG / --config`,
+    );
     return {};
   }
   // Parser messages quote the text around the error, which may be a secret: report only where it is.
@@ -292,7 +349,9 @@ function readConfigFile(path: string, problems: string[]): unknown {
     return parseYaml(text) ?? {};
   } catch (err) {
     const at = (err as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
-    problems.push(`config file ${path}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}; check its syntax`);
+    problems.push(
+      `config file ${path}: not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}; check its syntax`,
+    );
     return {};
   }
 }
@@ -303,49 +362,91 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
  * Checks beyond the schema (secret source, plain http, trust settings). They run on the raw
  * values even when the schema already failed, so one run reports every problem.
  */
-function checkCluster(raw: Record<string, unknown>, keyName: (key: string) => string, baseDir: string, problems: string[]): { secret?: string; ca?: string; fingerprint?: string } {
+function checkCluster(
+  raw: Record<string, unknown>,
+  keyName: (key: string) => string,
+  baseDir: string,
+  problems: string[],
+): { secret?: string; ca?: string; fingerprint?: string } {
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const out: { secret?: string; ca?: string; fingerprint?: string } = {};
-  const [secret, secretFile, caFile, fingerprint, url] = [str(raw.tokenSecret), str(raw.tokenSecretFile), str(raw.caFile), str(raw.fingerprint), str(raw.url)];
+  const [secret, secretFile, caFile, fingerprint, url] = [
+    str(raw.tokenSecret),
+    str(raw.tokenSecretFile),
+    str(raw.caFile),
+    str(raw.fingerprint),
+    str(raw.url),
+  ];
 
   if (out.secret !== undefined) out.secret = out.secret.trim();
   if (secret && secretFile) problems.push(`${keyName('tokenSecret')} and ${keyName('tokenSecretFile')}: set only one`);
   else if (secretFile) out.secret = readSecretFile(at(secretFile), keyName('tokenSecretFile'), problems);
   else if (secret) out.secret = secret.trim();
-  else problems.push(`${keyName('tokenSecret')}: missing; set the API token secret (or ${keyName('tokenSecretFile')} to a file holding it)`);
+  else
+    problems.push(
+      `${keyName('tokenSecret')}: missing; set the API token secret (or ${keyName('tokenSecretFile')} to a file holding it)`,
+    );
 
   if (out.secret !== undefined && [...out.secret].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
-    problems.push(`${keyName(secretFile ? 'tokenSecretFile' : 'tokenSecret')}: the secret contains control characters; copy it again without them`);
+    problems.push(
+      `${keyName(secretFile ? 'tokenSecretFile' : 'tokenSecret')}: the secret contains control characters; copy it again without them`,
+    );
   }
   if (url && URL.canParse(url)) {
     const parsed = new URL(url);
-    if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname)) problems.push(`${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.hostname}:8006`);
+    if (parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname))
+      problems.push(
+        `${keyName('url')}: plain http would send the API token unencrypted; use https://${parsed.hostname}:8006`,
+      );
   }
   if (fingerprint !== undefined) {
     out.fingerprint = normalizeFingerprint(fingerprint);
-    if (!out.fingerprint) problems.push(`${keyName('fingerprint')}: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run \`pvenode cert info\` on the node and copy "Fingerprint (sha256)")`);
+    if (!out.fingerprint)
+      problems.push(
+        `${keyName('fingerprint')}: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run \`pvenode cert info\` on the node and copy "Fingerprint (sha256)")`,
+      );
   }
   if (caFile) {
     try {
       out.ca = readFileSync(at(caFile), 'utf8');
-      if (!out.ca.includes('-----BEGIN CERTIFICATE-----')) problems.push(`${keyName('caFile')}: ${caFile} holds no PEM certificate; copy /etc/pve/pve-root-ca.pem from a node`);
+      if (!out.ca.includes('-----BEGIN CERTIFICATE-----'))
+        problems.push(
+          `${keyName('caFile')}: ${caFile} holds no PEM certificate; copy /etc/pve/pve-root-ca.pem from a node`,
+        );
     } catch (err) {
       problems.push(`${keyName('caFile')}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  if (caFile && fingerprint) problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
-  if (raw.insecure === true && (caFile || fingerprint)) problems.push(`${keyName('insecure')}: contradicts the configured ${caFile ? 'caFile' : 'fingerprint'}; remove insecure`);
+  if (caFile && fingerprint)
+    problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
+  if (raw.insecure === true && (caFile || fingerprint))
+    problems.push(
+      `${keyName('insecure')}: contradicts the configured ${caFile ? 'caFile' : 'fingerprint'}; remove insecure`,
+    );
   return out;
 }
 
 /** The HTTP endpoint's settings: a token is mandatory off loopback, and the readiness window has a default. */
-function mcpHttp(raw: z.infer<typeof McpHttpSchema> | undefined, sync: SyncConfig | undefined, baseDir: string, problems: string[]): McpHttpConfig | undefined {
+function mcpHttp(
+  raw: z.infer<typeof McpHttpSchema> | undefined,
+  sync: SyncConfig | undefined,
+  baseDir: string,
+  problems: string[],
+): McpHttpConfig | undefined {
   if (!raw) return undefined;
   let token = raw.token;
-  if (raw.token && raw.tokenFile) problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
-  else if (raw.tokenFile) token = readSecretFile(isAbsolute(raw.tokenFile) ? raw.tokenFile : resolve(baseDir, raw.tokenFile), 'MCP_BEARER_TOKEN_FILE (mcp.http.tokenFile)', problems);
+  if (raw.token && raw.tokenFile)
+    problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
+  else if (raw.tokenFile)
+    token = readSecretFile(
+      isAbsolute(raw.tokenFile) ? raw.tokenFile : resolve(baseDir, raw.tokenFile),
+      'MCP_BEARER_TOKEN_FILE (mcp.http.tokenFile)',
+      problems,
+    );
   if (raw.enabled && !isLoopbackHost(raw.host) && !token) {
-    problems.push(`MCP_HTTP_HOST (mcp.http.host): ${raw.host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`);
+    problems.push(
+      `MCP_HTTP_HOST (mcp.http.host): ${raw.host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
+    );
   }
   const readyMaxAgeSeconds = raw.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));
   return { ...raw, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds };
@@ -360,7 +461,12 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
-export function loadConfig({ env, configPath, clustersOptional = false, cwd = process.cwd() }: LoadConfigOptions): Config {
+export function loadConfig({
+  env,
+  configPath,
+  clustersOptional = false,
+  cwd = process.cwd(),
+}: LoadConfigOptions): Config {
   const problems: string[] = [];
   const path = configPath ?? env.PROXMOX_INVENTORY_CONFIG;
   let file: z.infer<typeof FileSchema> = {};
@@ -372,21 +478,34 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
     const parsed = FileSchema.safeParse(raw);
     if (parsed.success) file = parsed.data;
     else {
-      for (const issue of parsed.error.issues) problems.push(`config file ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      for (const issue of parsed.error.issues)
+        problems.push(`config file ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
       // Still check the clusters, so one run reports their problems too.
       const clusters = (raw as { clusters?: unknown })?.clusters;
-      if (Array.isArray(clusters)) file = { clusters: clusters.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null) };
+      if (Array.isArray(clusters))
+        file = { clusters: clusters.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null) };
     }
   }
 
-  const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = (file.clusters ?? []).map((raw, index) => ({ raw, fromEnv: false, index }));
+  const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = (
+    file.clusters ?? []
+  ).map((raw, index) => ({ raw, fromEnv: false, index }));
   const fromEnv = clusterFromEnv(env, cwd);
   const named = env.PVE_CLUSTER_NAME ? rawClusters.find((c) => c.raw.name === env.PVE_CLUSTER_NAME) : undefined;
   if (named) overrideWith(named.raw, fromEnv);
-  else if (env.PVE_URL) rawClusters.push({ raw: { name: env.PVE_CLUSTER_NAME || 'default', ...fromEnv }, fromEnv: true, index: rawClusters.length });
+  else if (env.PVE_URL)
+    rawClusters.push({
+      raw: { name: env.PVE_CLUSTER_NAME || 'default', ...fromEnv },
+      fromEnv: true,
+      index: rawClusters.length,
+    });
   else if (Object.keys(fromEnv).length) {
-    const vars = Object.keys(fromEnv).map((k) => ENV_FOR_KEY[k]).join(', ');
-    problems.push(`${vars}: set but no cluster uses them; set PVE_URL for a cluster from the environment, or PVE_CLUSTER_NAME to the config-file cluster they override`);
+    const vars = Object.keys(fromEnv)
+      .map((k) => ENV_FOR_KEY[k])
+      .join(', ');
+    problems.push(
+      `${vars}: set but no cluster uses them; set PVE_URL for a cluster from the environment, or PVE_CLUSTER_NAME to the config-file cluster they override`,
+    );
   }
 
   const clusters: ClusterConfig[] = [];
@@ -400,13 +519,17 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
         const key = String(issue.path[0] ?? '');
         if (!key) problems.push(`${label}: ${issue.message}`);
         else if (issue.code === 'unrecognized_keys') problems.push(`${label}: ${issue.message}`);
-        else problems.push(`${keyName(key)}: ${raw[key] === undefined ? 'missing; expected' : 'expected'} ${EXPECTED[key] ?? issue.message}`);
+        else
+          problems.push(
+            `${keyName(key)}: ${raw[key] === undefined ? 'missing; expected' : 'expected'} ${EXPECTED[key] ?? issue.message}`,
+          );
       }
     }
     const checked = checkCluster(raw, keyName, baseDir, problems);
     if (!parsed.success || !checked.secret) continue;
     const c = parsed.data;
-    if (names.has(c.name)) problems.push(`${keyName('name')}: cluster name "${c.name}" is used twice; names must be unique`);
+    if (names.has(c.name))
+      problems.push(`${keyName('name')}: cluster name "${c.name}" is used twice; names must be unique`);
     names.add(c.name);
     clusters.push({
       name: c.name,
@@ -419,12 +542,15 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
     });
   }
   if (rawClusters.length === 0 && !clustersOptional && !problems.some((p) => p.startsWith('config file'))) {
-    problems.push('no Proxmox cluster configured: set PVE_URL, PVE_TOKEN_ID and PVE_TOKEN_SECRET (or PVE_TOKEN_SECRET_FILE), or list clusters in a config file (PROXMOX_INVENTORY_CONFIG)');
+    problems.push(
+      'no Proxmox cluster configured: set PVE_URL, PVE_TOKEN_ID and PVE_TOKEN_SECRET (or PVE_TOKEN_SECRET_FILE), or list clusters in a config file (PROXMOX_INVENTORY_CONFIG)',
+    );
   }
 
   const level = env.LOG_LEVEL ?? file.log?.level ?? 'info';
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-  if (!(levels as readonly string[]).includes(level)) problems.push(`LOG_LEVEL: "${level}" is not one of ${levels.join(', ')}`);
+  if (!(levels as readonly string[]).includes(level))
+    problems.push(`LOG_LEVEL: "${level}" is not one of ${levels.join(', ')}`);
 
   const sync = section('sync', SyncSchema, file.sync, env, problems);
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems);
@@ -434,5 +560,14 @@ export function loadConfig({ env, configPath, clustersOptional = false, cwd = pr
   if (problems.length || !sync || !snapshots || !retention || !http) throw new ConfigError(problems);
   const dataDirText = env.DATA_DIR ?? file.dataDir ?? './data';
   const dataDir = isAbsolute(dataDirText) ? dataDirText : resolve(env.DATA_DIR ? cwd : baseDir, dataDirText);
-  return { dataDir, dbPath: resolve(dataDir, 'inventory.db'), log: { level: level as Config['log']['level'] }, clusters, sync, snapshots, retention, mcp: { http } };
+  return {
+    dataDir,
+    dbPath: resolve(dataDir, 'inventory.db'),
+    log: { level: level as Config['log']['level'] },
+    clusters,
+    sync,
+    snapshots,
+    retention,
+    mcp: { http },
+  };
 }

@@ -24,7 +24,12 @@ export const REDACT_PATHS = [
 export function createLogger(options: { level: string; destination?: number | NodeJS.WritableStream }): Logger {
   const destination = options.destination ?? 2;
   return pino(
-    { level: options.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination,
   );
 }

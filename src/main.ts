@@ -36,7 +36,11 @@ export const EXIT_FATAL = 70;
  * supervisor to restart it; a close that hangs past `closeDeadlineMs` exits anyway. A second signal
  * exits at once.
  */
-export function runUntilStopped(close: () => Promise<void>, log: Logger, { closeDeadlineMs = 10_000 } = {}): Promise<number> {
+export function runUntilStopped(
+  close: () => Promise<void>,
+  log: Logger,
+  { closeDeadlineMs = 10_000 } = {},
+): Promise<number> {
   return new Promise((resolveDone) => {
     let closing = false;
     const stop = (code: number): void => {
@@ -86,7 +90,6 @@ function writeSimEnv(sim: Simulator, path: string): void {
   ].filter(Boolean);
   writeFileSync(path, lines.join('\n') + '\n', { mode: 0o600 });
   chmodSync(path, 0o600); // `mode` applies only when the file is created
-
 }
 
 export interface SimCommandOptions extends SimulatorOptions {
@@ -100,13 +103,20 @@ export async function runSim(options: SimCommandOptions): Promise<number> {
   const sim = await startSimulator(options);
   const envFile = resolve(options.envFile);
   writeSimEnv(sim, envFile);
-  const stopChurn = options.churnMs > 0 ? startChurn(sim.cluster, options.churnMs, (e) => log.info(e, 'out-of-band change')) : (): void => {};
+  const stopChurn =
+    options.churnMs > 0
+      ? startChurn(sim.cluster, options.churnMs, (e) => log.info(e, 'out-of-band change'))
+      : (): void => {};
   const out = process.stdout;
-  out.write(`Simulated Proxmox VE ${sim.cluster.options.pveVersion} "${sim.cluster.options.name}": ${sim.cluster.nodes.length} nodes, ${sim.cluster.guests.size} guests (ready in ${Date.now() - started} ms)\n`);
+  out.write(
+    `Simulated Proxmox VE ${sim.cluster.options.pveVersion} "${sim.cluster.options.name}": ${sim.cluster.nodes.length} nodes, ${sim.cluster.guests.size} guests (ready in ${Date.now() - started} ms)\n`,
+  );
   out.write(`  API          ${sim.url}/api2/json\n`);
   if (sim.fingerprint) out.write(`  fingerprint  ${sim.fingerprint}\n`);
   out.write(`  tokens       ${sim.tokens.full.id} (full), ${sim.tokens.auditor.id} (audit only)\n`);
-  out.write(`  credentials  ${envFile} (mode 600; \`set -a; . ${options.envFile}; set +a\` then run proxmox-inventory)\n`);
+  out.write(
+    `  credentials  ${envFile} (mode 600; \`set -a; . ${options.envFile}; set +a\` then run proxmox-inventory)\n`,
+  );
   out.write(`  control      ${sim.url}/_sim/counters, /_sim/faults, /_sim/guests (docs/simulator.md)\n`);
   out.write('Ctrl-C stops it.\n');
   return runUntilStopped(async () => {
@@ -124,7 +134,10 @@ async function checkCluster(cluster: ClusterConfig, log: Logger, sweepPeriodMinu
   const started = Date.now();
   try {
     const [version, resources, status, permissions] = await Promise.all([
-      client.version(), client.clusterResources(), client.clusterStatus(), client.permissions('/').catch((err: unknown) => err as Error),
+      client.version(),
+      client.clusterResources(),
+      client.clusterStatus(),
+      client.permissions('/').catch((err: unknown) => err as Error),
     ]);
     const qemu = resources.guests.filter((g) => g.type === 'qemu').length;
     const online = status.nodes.filter((n) => n.online).length;
@@ -132,7 +145,10 @@ async function checkCluster(cluster: ClusterConfig, log: Logger, sweepPeriodMinu
       `${cluster.name}: ok, Proxmox VE ${version.version}, ${status.nodes.length} nodes (${online} online, ${status.cluster?.quorate === false ? 'NOT quorate' : 'quorate'}), ` +
         `${resources.guests.length} guests (${qemu} qemu, ${resources.guests.length - qemu} lxc), ${resources.storage.length} storage entries; ${total()} API calls in ${Date.now() - started} ms\n`,
     );
-    const problem = permissions instanceof Error ? `cannot read the token's privileges: ${permissions.message}` : clusterLogProblem(permissions, sweepPeriodMinutes);
+    const problem =
+      permissions instanceof Error
+        ? `cannot read the token's privileges: ${permissions.message}`
+        : clusterLogProblem(permissions, sweepPeriodMinutes);
     if (problem) process.stdout.write(`${cluster.name}: warning: ${problem}\n`);
     return true;
   } catch (err) {
@@ -167,16 +183,27 @@ export async function runDemo(): Promise<number> {
   writeSimEnv(sim, envFile);
   const config = loadConfig({
     env: {
-      PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret, PVE_FINGERPRINT: sim.fingerprint,
-      PVE_CLUSTER_NAME: 'demo', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: '* * * * *', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      PVE_URL: sim.url,
+      PVE_TOKEN_ID: sim.tokens.full.id,
+      PVE_TOKEN_SECRET: sim.tokens.full.secret,
+      PVE_FINGERPRINT: sim.fingerprint,
+      PVE_CLUSTER_NAME: 'demo',
+      DATA_DIR: dataDir,
+      SYNC_INTERVAL_SECONDS: '5',
+      SNAPSHOT_SCHEDULE: '* * * * *',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MCP_HTTP_PORT: process.env.MCP_HTTP_PORT ?? '8765',
     },
   });
   const daemon = createDaemon(config);
   const out = process.stdout;
-  out.write(`\nproxmox-inventory demo\n  simulated Proxmox VE: ${sim.url} (HTTPS, certificate pinned by fingerprint), credentials in ${envFile}\n`);
+  out.write(
+    `\nproxmox-inventory demo\n  simulated Proxmox VE: ${sim.url} (HTTPS, certificate pinned by fingerprint), credentials in ${envFile}\n`,
+  );
   out.write(`  inventory database:   ${config.dbPath}\n\nfirst sync:\n  `);
-  const [first] = await Promise.all(daemon.syncs.map((s) => s.runCycle({ onProgress: createProgress(process.stderr, daemon.log, s.cluster) })));
+  const [first] = await Promise.all(
+    daemon.syncs.map((s) => s.runCycle({ onProgress: createProgress(process.stderr, daemon.log, s.cluster) })),
+  );
   out.write(`${describeCycle(first!)}\n\n`);
   const started: { scheduler?: Scheduler } = {}; // the schedules start once the endpoint is printed
   const live = (): LiveClusterStatus[] => started.scheduler?.liveStatus() ?? [];
@@ -192,11 +219,19 @@ export async function runDemo(): Promise<number> {
   out.write(`  Streamable HTTP: ${http.url}\n`);
   out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { type: 'http', url: http.url } } })}\n`);
   out.write(`  stdio (Claude Desktop and clients that start servers), beside the daemon:\n`);
-  out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { command: 'npx', args: ['tsx', cli, 'mcp'], env: { DATA_DIR: dataDir } } } })}\n`);
-  out.write(`  try it: npx mcp-inspector --cli -e DATA_DIR=${dataDir} npx tsx ${cli} mcp --method tools/call --tool-name list_guests --tool-arg tag=prod --tool-arg limit=5\n`);
-  out.write('  questions to ask: "Which running VMs are tagged prod, and on which nodes?" · "What changed in the last\n');
+  out.write(
+    `    ${JSON.stringify({ mcpServers: { proxmox: { command: 'npx', args: ['tsx', cli, 'mcp'], env: { DATA_DIR: dataDir } } } })}\n`,
+  );
+  out.write(
+    `  try it: npx mcp-inspector --cli -e DATA_DIR=${dataDir} npx tsx ${cli} mcp --method tools/call --tool-name list_guests --tool-arg tag=prod --tool-arg limit=5\n`,
+  );
+  out.write(
+    '  questions to ask: "Which running VMs are tagged prod, and on which nodes?" · "What changed in the last\n',
+  );
   out.write('  10 minutes?" · "Show me guest 120: its disks, NICs and recent tasks." · "Is the inventory fresh?"\n\n');
-  out.write('Now a sync every 5 s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n');
+  out.write(
+    'Now a sync every 5 s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n',
+  );
   out.write('change every 3 s, and each cycle that sees one prints it. Ctrl-C stops the demo.\n\n');
   const stopChurn = startChurn(sim.cluster, 3_000);
   const scheduler = startScheduler({
@@ -207,7 +242,8 @@ export async function runDemo(): Promise<number> {
     log: daemon.log,
     requestsInFlight: daemon.requestsInFlight,
     onCycle: (s) => {
-      if (!s.ok || Object.keys(s.changes).length) out.write(`${new Date().toISOString().slice(11, 19)} ${describeCycle(s)}\n`);
+      if (!s.ok || Object.keys(s.changes).length)
+        out.write(`${new Date().toISOString().slice(11, 19)} ${describeCycle(s)}\n`);
     },
   });
   started.scheduler = scheduler;
@@ -262,9 +298,21 @@ function createDaemon(config: Config, log: Logger = createLogger(config.log)): D
   const store = openStore(config.dbPath);
   const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
   const trackers = new Map(config.clusters.map((c, i) => [c.name, trackRequests(clients[i]!)]));
-  const syncs = config.clusters.map((c) => createClusterSync({ store, client: trackers.get(c.name)!.client, cluster: c.name, settings: syncSettings(config), log: log.child({ module: 'sync' }) }));
+  const syncs = config.clusters.map((c) =>
+    createClusterSync({
+      store,
+      client: trackers.get(c.name)!.client,
+      cluster: c.name,
+      settings: syncSettings(config),
+      log: log.child({ module: 'sync' }),
+    }),
+  );
   return {
-    config, log, store, clients, syncs,
+    config,
+    log,
+    store,
+    clients,
+    syncs,
     requestsInFlight: (cluster) => trackers.get(cluster)?.inFlight() ?? [],
     async close() {
       for (const client of clients.reverse()) {
@@ -280,10 +328,17 @@ function createDaemon(config: Config, log: Logger = createLogger(config.log)): D
 }
 
 export function describeCycle(s: CycleSummary): string {
-  if (!s.ok && s.recorded === false) return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (and the store could not record the failure)`;
-  if (!s.ok) return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (last-known inventory kept, marked stale)`;
-  const calls = Object.entries(s.calls).map(([endpoint, n]) => `${endpoint.replace(/^GET /, '')} ${n}`).join(', ');
-  const changes = Object.entries(s.changes).map(([type, n]) => `${type} ${n}`).join(', ') || 'none';
+  if (!s.ok && s.recorded === false)
+    return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (and the store could not record the failure)`;
+  if (!s.ok)
+    return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (last-known inventory kept, marked stale)`;
+  const calls = Object.entries(s.calls)
+    .map(([endpoint, n]) => `${endpoint.replace(/^GET /, '')} ${n}`)
+    .join(', ');
+  const changes =
+    Object.entries(s.changes)
+      .map(([type, n]) => `${type} ${n}`)
+      .join(', ') || 'none';
   return `${s.cluster}: ok in ${s.durationMs} ms · ${s.guests} guests, ${s.nodes} nodes · ${s.callsTotal} API calls (${calls}) · ${s.configsFetched} configs read · changes: ${changes}`;
 }
 
@@ -313,7 +368,9 @@ export async function runSyncOnce(configPath: string | undefined): Promise<numbe
 export function runClusterReset(configPath: string | undefined, name: string): number {
   const config = configFromEnv(configPath, true);
   if (!existsSync(config.dbPath)) {
-    process.stderr.write(`cluster reset: there is no inventory at ${config.dbPath} (set DATA_DIR to the daemon's); nothing to reset\n`);
+    process.stderr.write(
+      `cluster reset: there is no inventory at ${config.dbPath} (set DATA_DIR to the daemon's); nothing to reset\n`,
+    );
     return 2;
   }
   const store = openStore(config.dbPath);
@@ -321,10 +378,14 @@ export function runClusterReset(configPath: string | undefined, name: string): n
     const result = resetCluster(store, name, Date.now());
     if (!result) {
       const known = listClusters(store).map((c) => c.cluster);
-      process.stderr.write(`cluster reset: the inventory has no cluster "${name}"; it has ${known.length ? known.join(', ') : 'none'}\n`);
+      process.stderr.write(
+        `cluster reset: the inventory has no cluster "${name}"; it has ${known.length ? known.join(', ') : 'none'}\n`,
+      );
       return 2;
     }
-    process.stdout.write(`cluster ${name} reset: ${result.guestsTombstoned} guests tombstoned (their history stays), ${result.nodesRemoved} nodes removed; the next sync reads it as a new cluster\n`);
+    process.stdout.write(
+      `cluster ${name} reset: ${result.guestsTombstoned} guests tombstoned (their history stays), ${result.nodesRemoved} nodes removed; the next sync reads it as a new cluster\n`,
+    );
     return 0;
   } finally {
     store.close();
@@ -336,7 +397,9 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
   const store = openStore(config.dbPath);
   try {
     const { info, pruned } = takeSnapshotWithRetention(store, label, config.snapshots);
-    process.stdout.write(`snapshot ${info.id}${label ? ` "${label}"` : ''} taken at ${new Date(info.takenAt).toISOString()}: ${info.guests} guests, ${info.nodes} nodes${pruned ? ` (${pruned} old snapshot${pruned === 1 ? '' : 's'} pruned)` : ''}\n`);
+    process.stdout.write(
+      `snapshot ${info.id}${label ? ` "${label}"` : ''} taken at ${new Date(info.takenAt).toISOString()}: ${info.guests} guests, ${info.nodes} nodes${pruned ? ` (${pruned} old snapshot${pruned === 1 ? '' : 's'} pruned)` : ''}\n`,
+    );
     return 0;
   } finally {
     store.close();
@@ -369,7 +432,10 @@ export async function startServing(config: Config, options: { log?: Logger } = {
   const lock = acquireDataDirLock(config.dataDir);
   if (lock.tookOver) {
     const { holder, reason } = lock.tookOver;
-    log.warn({ lock: lock.path, pid: holder.pid, host: holder.host, since: holder.startedAt, reason }, 'took over the lock of a serve that did not stop cleanly');
+    log.warn(
+      { lock: lock.path, pid: holder.pid, host: holder.host, since: holder.startedAt, reason },
+      'took over the lock of a serve that did not stop cleanly',
+    );
   }
   let daemon: Daemon;
   try {
@@ -388,9 +454,17 @@ export async function startServing(config: Config, options: { log?: Logger } = {
     progress: (cluster) => createProgress(process.stderr, log, cluster),
     requestsInFlight: daemon.requestsInFlight,
     onCycle: (s) => {
-      const fields = { cluster: s.cluster, ms: s.durationMs, calls: s.callsTotal, guests: s.guests, changes: s.changes, phases: s.phases };
+      const fields = {
+        cluster: s.cluster,
+        ms: s.durationMs,
+        calls: s.callsTotal,
+        guests: s.guests,
+        changes: s.changes,
+        phases: s.phases,
+      };
       if (s.aborted) log.debug(fields, 'sync cycle stopped by shutdown before its write');
-      else if (!s.ok) log.warn({ ...fields, err: s.error, ...(s.recorded === false ? { recorded: false } : {}) }, 'sync failed');
+      else if (!s.ok)
+        log.warn({ ...fields, err: s.error, ...(s.recorded === false ? { recorded: false } : {}) }, 'sync failed');
       else if (Object.keys(s.changes).length) log.info(fields, 'sync: changes');
       else log.debug(fields, 'sync');
     },
@@ -404,11 +478,27 @@ export async function startServing(config: Config, options: { log?: Logger } = {
     lock.release();
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EADDRINUSE' && code !== 'EADDRNOTAVAIL') throw err;
-    throw new ConfigError([`MCP_HTTP_HOST/MCP_HTTP_PORT (mcp.http): cannot listen on ${config.mcp.http.host}:${config.mcp.http.port} (${code}); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`]);
+    throw new ConfigError([
+      `MCP_HTTP_HOST/MCP_HTTP_PORT (mcp.http): cannot listen on ${config.mcp.http.host}:${config.mcp.http.port} (${code}); choose another port with MCP_HTTP_PORT, or MCP_HTTP=off`,
+    ]);
   }
-  log.info({ clusters: config.clusters.map((c) => c.name), db: config.dbPath, lock: lock.path, intervalSeconds: config.sync.intervalSeconds, snapshots: config.snapshots.schedule, mcp: http?.url }, 'proxmox-inventory serving');
+  log.info(
+    {
+      clusters: config.clusters.map((c) => c.name),
+      db: config.dbPath,
+      lock: lock.path,
+      intervalSeconds: config.sync.intervalSeconds,
+      snapshots: config.snapshots.schedule,
+      mcp: http?.url,
+    },
+    'proxmox-inventory serving',
+  );
   return {
-    log, store: daemon.store, scheduler, lock, mcpUrl: http?.url,
+    log,
+    store: daemon.store,
+    scheduler,
+    lock,
+    mcpUrl: http?.url,
     async close() {
       try {
         await http?.close();
@@ -440,8 +530,13 @@ function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Read
     const error = l?.lastFailure?.error ?? s?.lastError ?? undefined;
     const cycle = !ready && l?.cycle ? runningCycle(l.cycle, now) : undefined;
     return {
-      cluster: c.name, lastSuccessAt: s?.lastSuccessAt ?? null, ageMs, ready,
-      ...(error ? { error } : {}), ...(l?.unrecordedFailures ? { unrecordedFailures: l.unrecordedFailures } : {}), ...(cycle ? { cycle } : {}),
+      cluster: c.name,
+      lastSuccessAt: s?.lastSuccessAt ?? null,
+      ageMs,
+      ready,
+      ...(error ? { error } : {}),
+      ...(l?.unrecordedFailures ? { unrecordedFailures: l.unrecordedFailures } : {}),
+      ...(cycle ? { cycle } : {}),
       ...(s?.identityChanged ? { identityChanged: s.identityChanged } : {}),
     };
   });
@@ -453,7 +548,15 @@ function startHttp(daemon: Daemon, live: () => LiveClusterStatus[]): Promise<Mcp
   const log = daemon.log.child({ module: 'mcp' });
   const version = packageVersion();
   return startMcpHttp(daemon.config.mcp.http, {
-    createServer: () => createMcpServer({ store: daemon.store, now: Date.now, staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000, log, version, live }),
+    createServer: () =>
+      createMcpServer({
+        store: daemon.store,
+        now: Date.now,
+        staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000,
+        log,
+        version,
+        live,
+      }),
     readiness: () => readiness(daemon, live(), Date.now()),
     log,
   });

@@ -7,7 +7,11 @@ import type { Logger } from './log.js';
 const MIN_TOTAL = 50;
 const WIDTH = 30;
 
-export function createProgress(stream: NodeJS.WriteStream, log: Logger, label: string): (done: number, total: number) => void {
+export function createProgress(
+  stream: NodeJS.WriteStream,
+  log: Logger,
+  label: string,
+): (done: number, total: number) => void {
   let lastDraw = 0;
   let lastTenth = -1;
   return (done, total) => {
@@ -17,7 +21,9 @@ export function createProgress(stream: NodeJS.WriteStream, log: Logger, label: s
       if (done < total && now - lastDraw < 100) return;
       lastDraw = now;
       const filled = Math.round((done / total) * WIDTH);
-      stream.write(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${done}/${total} configs ${Math.floor((done / total) * 100)}%`);
+      stream.write(
+        `\r${label} [${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}] ${done}/${total} configs ${Math.floor((done / total) * 100)}%`,
+      );
       if (done === total) stream.write('\n');
     } else {
       const tenth = Math.floor((done / total) * 10);

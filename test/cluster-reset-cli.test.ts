@@ -18,7 +18,11 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const run = (args: string[], dataDir: string): { code: number | null; stdout: string; stderr: string } => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
@@ -46,12 +50,17 @@ describe('cluster reset', () => {
 
   it('tombstones the inventory with one event and says what it did', () => {
     const r = run(['cluster', 'reset', 'lab'], dataDir());
-    expect(r.stdout).toBe('cluster lab reset: 12 guests tombstoned (their history stays), 2 nodes removed; the next sync reads it as a new cluster\n');
+    expect(r.stdout).toBe(
+      'cluster lab reset: 12 guests tombstoned (their history stays), 2 nodes removed; the next sync reads it as a new cluster\n',
+    );
     expect(r.code).toBe(0);
     const store = openStore(h.dbPath, { readonly: true });
     expect(store.sqlite.prepare('SELECT count(*) FROM guests WHERE deleted_at IS NULL').pluck().get()).toBe(0);
     expect(store.sqlite.prepare("SELECT count(*) FROM events WHERE type = 'cluster.reset'").pluck().get()).toBe(1);
-    expect(store.sqlite.prepare("SELECT last_success_at, identity FROM clusters WHERE name = 'lab'").get()).toEqual({ last_success_at: null, identity: null });
+    expect(store.sqlite.prepare("SELECT last_success_at, identity FROM clusters WHERE name = 'lab'").get()).toEqual({
+      last_success_at: null,
+      identity: null,
+    });
     store.close();
   });
 });

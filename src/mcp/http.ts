@@ -96,7 +96,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | 'too la
 /** A 413 the client can read before the connection closes (the unread rest of the body is dropped). */
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
   res.on('finish', () => req.destroy());
-  refuse(res, 413, `request body over ${limit} bytes; send less (mcp.http.maxBodyBytes in the config file sets the limit)`, { connection: 'close' });
+  refuse(
+    res,
+    413,
+    `request body over ${limit} bytes; send less (mcp.http.maxBodyBytes in the config file sets the limit)`,
+    { connection: 'close' },
+  );
 }
 
 export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): Promise<McpHttpEndpoint> {
@@ -106,19 +111,34 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   const expectedToken = options.token ? digest(`Bearer ${options.token.reveal()}`) : undefined;
 
   /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
-  const hasToken = (req: IncomingMessage): boolean => !expectedToken || timingSafeEqual(digest(req.headers.authorization ?? ''), expectedToken);
+  const hasToken = (req: IncomingMessage): boolean =>
+    !expectedToken || timingSafeEqual(digest(req.headers.authorization ?? ''), expectedToken);
 
   /** The Host header names this server (no DNS rebinding) and a browser Origin, if any, is allowed. */
   const hostOk = (req: IncomingMessage): boolean => hosts.has((req.headers.host ?? '').toLowerCase());
-  const originOk = (req: IncomingMessage): boolean => req.headers.origin === undefined || origins.has(req.headers.origin);
+  const originOk = (req: IncomingMessage): boolean =>
+    req.headers.origin === undefined || origins.has(req.headers.origin);
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hostOk(req)) return refuse(res, 403, `Host header "${(req.headers.host ?? '').toLowerCase()}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`);
-    if (!originOk(req)) return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
-    if (!hasToken(req)) return refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
+    if (!hostOk(req))
+      return refuse(
+        res,
+        403,
+        `Host header "${(req.headers.host ?? '').toLowerCase()}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`,
+      );
+    if (!originOk(req))
+      return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
+    if (!hasToken(req))
+      return refuse(res, 401, 'missing or wrong bearer token', {
+        'www-authenticate': 'Bearer realm="proxmox-inventory"',
+      });
     // Stateless: no server-sent stream to GET (it would stay open forever and carry nothing) and no session to DELETE.
-    if (req.method !== 'POST') return refuse(res, 405, `${req.method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`, { allow: 'POST' });
-    if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes) return refuseTooLarge(req, res, options.maxBodyBytes);
+    if (req.method !== 'POST')
+      return refuse(res, 405, `${req.method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`, {
+        allow: 'POST',
+      });
+    if (Number(req.headers['content-length'] ?? 0) > options.maxBodyBytes)
+      return refuseTooLarge(req, res, options.maxBodyBytes);
     const text = await readBody(req, options.maxBodyBytes);
     if (text === 'too large') return refuseTooLarge(req, res, options.maxBodyBytes);
     let body: unknown;
@@ -147,7 +167,9 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
       // Errors, identities and requests in flight are for a request /mcp would accept (Host, Origin,
       // token); any other (a page rebinding a name to this address) learns only whether each cluster is ready.
       const detailed = hostOk(req) && originOk(req) && hasToken(req);
-      const shown = detailed ? r : { ready: r.ready, clusters: r.clusters.map((c) => ({ cluster: c.cluster, ready: c.ready })) };
+      const shown = detailed
+        ? r
+        : { ready: r.ready, clusters: r.clusters.map((c) => ({ cluster: c.cluster, ready: c.ready })) };
       return send(res, r.ready ? 200 : 503, shown);
     }
     send(res, 404, { error: `no route ${req.method} ${path}; MCP is at /mcp` });
@@ -176,12 +198,17 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   });
   const { port } = http.address() as AddressInfo;
   const bound = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
-  hosts = new Set([`${bound}:${port}`, ...(isLoopbackHost(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []), ...options.allowedHosts.map((h) => h.toLowerCase())]);
+  hosts = new Set([
+    `${bound}:${port}`,
+    ...(isLoopbackHost(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []),
+    ...options.allowedHosts.map((h) => h.toLowerCase()),
+  ]);
   return {
     url: `http://${bound}:${port}/mcp`,
-    close: () => new Promise<void>((resolve) => {
-      http.closeAllConnections();
-      http.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
   };
 }

@@ -51,7 +51,15 @@ export interface FreshnessView {
 export function freshnessLine(f: FreshnessView): string {
   if (!f.asOf) return 'inventory: no successful sync yet';
   const seconds = f.ageMs == null ? undefined : Math.round(f.ageMs / 1000);
-  const age = seconds === undefined ? '' : f.overdue ? ` (${seconds} s ago: no sync since; is \`proxmox-inventory serve\` running?)` : ` (${seconds} s ago)`;
-  const stale = [...f.staleClusters.map((c) => `cluster ${c}`), ...f.staleNodes.map((n) => `node ${n.cluster}/${n.node}`)];
+  const age =
+    seconds === undefined
+      ? ''
+      : f.overdue
+        ? ` (${seconds} s ago: no sync since; is \`proxmox-inventory serve\` running?)`
+        : ` (${seconds} s ago)`;
+  const stale = [
+    ...f.staleClusters.map((c) => `cluster ${c}`),
+    ...f.staleNodes.map((n) => `node ${n.cluster}/${n.node}`),
+  ];
   return `as of ${shortTime(f.asOf)}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
 }

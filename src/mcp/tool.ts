@@ -25,7 +25,11 @@ export interface ToolContext {
 export interface LiveSyncStatus {
   cluster: string;
   /** The cycle running now: since when, its phase, and the requests it waits on. */
-  cycle: { startedAt: number; phase: string; waitingOn: Array<{ request: string; count: number; since: number }> } | null;
+  cycle: {
+    startedAt: number;
+    phase: string;
+    waitingOn: Array<{ request: string; count: number; since: number }>;
+  } | null;
   /** The latest cycle's failure, until a cycle succeeds; `recorded: false` when the store could not write it. */
   lastFailure: { at: number; error: string; recorded: boolean } | null;
   /** Failures since the last success that the store could not record. */
@@ -57,7 +61,10 @@ export interface ToolAnswer<Out> {
 
 /** A miss the model can recover from: no such guest, an ambiguous name, a bad cursor. */
 export class ToolMiss extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'ToolMiss';
   }
@@ -73,7 +80,9 @@ export interface ToolDefinition<In extends z.ZodObject, Out extends z.ZodObject>
   handler(args: z.infer<In>, context: ToolContext & { store: Store }): ToolAnswer<Omit<z.infer<Out>, 'freshness'>>;
 }
 
-export const defineTool = <In extends z.ZodObject, Out extends z.ZodObject>(tool: ToolDefinition<In, Out>): ToolDefinition<In, Out> => tool;
+export const defineTool = <In extends z.ZodObject, Out extends z.ZodObject>(
+  tool: ToolDefinition<In, Out>,
+): ToolDefinition<In, Out> => tool;
 
 /** Every read tool: it reads the local inventory only, changes nothing, and never calls Proxmox. */
 export const READ_ONLY: ToolDefinition<z.ZodObject, z.ZodObject>['annotations'] = {

@@ -1,6 +1,17 @@
 import type {
-  AccessPermissions, ClusterLogEntry, ClusterResources, ClusterStatus, GuestConfig, GuestRef, GuestStatus, NodeListEntry,
-  SnapshotList, Task, TaskLogLine, TaskStatus, Version,
+  AccessPermissions,
+  ClusterLogEntry,
+  ClusterResources,
+  ClusterStatus,
+  GuestConfig,
+  GuestRef,
+  GuestStatus,
+  NodeListEntry,
+  SnapshotList,
+  Task,
+  TaskLogLine,
+  TaskStatus,
+  Version,
 } from './types.js';
 import type { TaskResult, WaitForTaskOptions } from './tasks.js';
 

@@ -40,9 +40,19 @@ export class ProxmoxApiError extends Error {
   constructor(init: ProxmoxErrorInit) {
     const status = init.status ?? 0;
     const reason = init.reason ?? '';
-    const params = init.errors ? ' ' + Object.entries(init.errors).map(([k, v]) => `${k}: ${v}`).join('; ') : '';
-    const head = status ? `${init.method} ${init.path} → ${status} ${reason}` : `${init.method} ${init.path} → ${reason}`;
-    super(`${head}${params}${init.hint ? ` (${init.hint})` : ''}`, init.cause === undefined ? undefined : { cause: init.cause });
+    const params = init.errors
+      ? ' ' +
+        Object.entries(init.errors)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; ')
+      : '';
+    const head = status
+      ? `${init.method} ${init.path} → ${status} ${reason}`
+      : `${init.method} ${init.path} → ${reason}`;
+    super(
+      `${head}${params}${init.hint ? ` (${init.hint})` : ''}`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
     this.name = 'ProxmoxApiError';
     this.kind = init.kind;
     this.method = init.method;

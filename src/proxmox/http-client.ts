@@ -11,10 +11,26 @@ import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
 import { sleep, waitForTask } from './tasks.js';
 import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
 import {
-  AccessPermissionsSchema, ClusterLogEntrySchema, ClusterStatusEntrySchema, coerceGuestResource, coerceNodeResource, coercePoolResource,
-  coerceStorageResource, GuestStatusSchema, NodeListEntrySchema, ShapeError, SnapshotEntrySchema, TaskLogLineSchema,
-  TaskSchema, TaskStatusSchema, VersionSchema,
-  type ClusterResources, type ClusterStatus, type GuestConfig, type GuestRef, type SnapshotList,
+  AccessPermissionsSchema,
+  ClusterLogEntrySchema,
+  ClusterStatusEntrySchema,
+  coerceGuestResource,
+  coerceNodeResource,
+  coercePoolResource,
+  coerceStorageResource,
+  GuestStatusSchema,
+  NodeListEntrySchema,
+  ShapeError,
+  SnapshotEntrySchema,
+  TaskLogLineSchema,
+  TaskSchema,
+  TaskStatusSchema,
+  VersionSchema,
+  type ClusterResources,
+  type ClusterStatus,
+  type GuestConfig,
+  type GuestRef,
+  type SnapshotList,
 } from './types.js';
 import { parseUpid } from './upid.js';
 import { isLoopbackHost } from '../net.js';
@@ -51,7 +67,8 @@ function toQuery(params: Params | undefined): string {
   const q = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) q.append(key, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+    for (const v of Array.isArray(value) ? value : [value])
+      q.append(key, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
   }
   const s = q.toString();
   return s ? `?${s}` : '';
@@ -81,14 +98,24 @@ class BodyDeadlineError extends Error {
 }
 
 export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClient {
-  const { cluster, tokenId, tokenSecret, tls, timeoutMs = 15_000, concurrency = 8, retries = 2, retryBaseMs = 250 } = options;
+  const {
+    cluster,
+    tokenId,
+    tokenSecret,
+    tls,
+    timeoutMs = 15_000,
+    concurrency = 8,
+    retries = 2,
+    retryBaseMs = 250,
+  } = options;
   const warn = options.onWarning ?? ((): void => {});
   const origin = new URL(options.url).origin;
   const { hostname, port, protocol } = new URL(origin);
   if (protocol === 'http:' && !isLoopbackHost(hostname)) {
     throw new Error(`refusing plain http to ${hostname}: the API token would travel unencrypted; use https`);
   }
-  if (tls.insecure) warn('TLS verification is off for this cluster (insecure): anyone on the path can read the API token', { cluster });
+  if (tls.insecure)
+    warn('TLS verification is off for this cluster (insecure): anyone on the path can read the API token', { cluster });
   const pool = new Pool(origin, {
     connections: concurrency,
     pipelining: 1,
@@ -102,24 +129,45 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
   async function transportError(method: Method, path: string, err: unknown): Promise<ProxmoxApiError> {
     const code = errorCode(err);
     const name = (err as { name?: string } | undefined)?.name;
-    if (err instanceof BodyDeadlineError) return new ProxmoxApiError({ kind: 'timeout', method, path, reason: err.message, cause: err });
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' || name === 'TimeoutError') {
-      return new ProxmoxApiError({ kind: 'timeout', method, path, reason: `no answer within ${timeoutMs} ms`, cause: err });
+    if (err instanceof BodyDeadlineError)
+      return new ProxmoxApiError({ kind: 'timeout', method, path, reason: err.message, cause: err });
+    if (
+      code === 'UND_ERR_HEADERS_TIMEOUT' ||
+      code === 'UND_ERR_BODY_TIMEOUT' ||
+      code === 'UND_ERR_CONNECT_TIMEOUT' ||
+      code === 'ETIMEDOUT' ||
+      name === 'TimeoutError'
+    ) {
+      return new ProxmoxApiError({
+        kind: 'timeout',
+        method,
+        path,
+        reason: `no answer within ${timeoutMs} ms`,
+        cause: err,
+      });
     }
     if (isTlsFailure(code)) {
       let hint: string;
       if (isUntrustedCertificate(code)) {
         const seen = await probeFingerprint(hostname, Number(port || 443));
-        hint = `the server's certificate is not trusted. Pin it with PVE_FINGERPRINT${seen ? `=${seen}` : '=<sha256 fingerprint>'} ` +
+        hint =
+          `the server's certificate is not trusted. Pin it with PVE_FINGERPRINT${seen ? `=${seen}` : '=<sha256 fingerprint>'} ` +
           '(compare with `pvenode cert info` run on the node) or trust the cluster CA with PVE_CA_FILE=<copy of /etc/pve/pve-root-ca.pem>';
       } else if (code === 'ERR_PVE_FINGERPRINT_MISMATCH') {
-        hint = 'the certificate does not match the pinned fingerprint: if the node certificate was renewed, pin the new one (`pvenode cert info`); otherwise something else answers at this address';
+        hint =
+          'the certificate does not match the pinned fingerprint: if the node certificate was renewed, pin the new one (`pvenode cert info`); otherwise something else answers at this address';
       } else {
         hint = 'TLS handshake failed: check the URL (https, port 8006) and the trusted CA';
       }
       return new ProxmoxApiError({ kind: 'tls', method, path, reason: (err as Error).message, hint, cause: err });
     }
-    return new ProxmoxApiError({ kind: 'network', method, path, reason: (err as Error)?.message ?? String(err), cause: err });
+    return new ProxmoxApiError({
+      kind: 'network',
+      method,
+      path,
+      reason: (err as Error)?.message ?? String(err),
+      cause: err,
+    });
   }
 
   /** One request; answers the whole envelope (`data`, and `total` on paged lists). */
@@ -162,7 +210,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       }
       const message = typeof body.message === 'string' ? body.message.trim() : '';
       const reason = message || res.statusText || '';
-      const errors = body.errors && typeof body.errors === 'object' ? (body.errors as Record<string, string>) : undefined;
+      const errors =
+        body.errors && typeof body.errors === 'object' ? (body.errors as Record<string, string>) : undefined;
       const kind = kindForStatus(res.statusCode, reason);
       throw new ProxmoxApiError({ kind, method, path, status: res.statusCode, reason, errors, hint: hintFor(kind) });
     }
@@ -170,7 +219,14 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       const envelope = JSON.parse(text) as Envelope | null;
       return { data: envelope?.data ?? null, total: typeof envelope?.total === 'number' ? envelope.total : undefined };
     } catch (err) {
-      throw new ProxmoxApiError({ kind: 'protocol', method, path, status: res.statusCode, reason: 'response body is not JSON', cause: err });
+      throw new ProxmoxApiError({
+        kind: 'protocol',
+        method,
+        path,
+        status: res.statusCode,
+        reason: 'response body is not JSON',
+        cause: err,
+      });
     }
   }
 
@@ -190,12 +246,25 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
 
   /** Parses a list item by item: one odd entry is skipped with a warning, never fails the whole read. */
   function parseList<S extends z.ZodType>(path: string, data: unknown, schema: S): Array<z.infer<S>> {
-    if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: `expected a list, got ${typeof data}` });
+    if (!Array.isArray(data))
+      throw new ProxmoxApiError({
+        kind: 'protocol',
+        method: 'GET',
+        path,
+        reason: `expected a list, got ${typeof data}`,
+      });
     const out: Array<z.infer<S>> = [];
     for (const item of data) {
       const parsed = schema.safeParse(item);
       if (parsed.success) out.push(parsed.data);
-      else warn('skipped an entry Proxmox sent in an unexpected shape', { cluster, path, id: (item as { id?: unknown })?.id, issue: parsed.error.issues[0]?.message, field: parsed.error.issues[0]?.path.join('.') });
+      else
+        warn('skipped an entry Proxmox sent in an unexpected shape', {
+          cluster,
+          path,
+          id: (item as { id?: unknown })?.id,
+          issue: parsed.error.issues[0]?.message,
+          field: parsed.error.issues[0]?.path.join('.'),
+        });
     }
     return out;
   }
@@ -204,7 +273,12 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: `unexpected response shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}` });
+      throw new ProxmoxApiError({
+        kind: 'protocol',
+        method: 'GET',
+        path,
+        reason: `unexpected response shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+      });
     }
     return parsed.data;
   }
@@ -222,7 +296,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     async clusterResources(type) {
       const path = '/cluster/resources';
       const { data } = await call('GET', path, { type });
-      if (!Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
+      if (!Array.isArray(data))
+        throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected a list' });
       const out: ClusterResources = { guests: [], nodes: [], storage: [], pools: [], other: [], skipped: [] };
       for (const item of data as Array<Record<string, unknown>>) {
         const t = item?.type;
@@ -234,7 +309,13 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
           else out.other.push({ id: String(item?.id ?? ''), type: String(t ?? 'unknown') });
         } catch (err) {
           if (!(err instanceof ShapeError)) throw err;
-          warn('skipped an entry Proxmox sent in an unexpected shape', { cluster, path, id: item?.id, issue: err.message, field: err.field });
+          warn('skipped an entry Proxmox sent in an unexpected shape', {
+            cluster,
+            path,
+            id: item?.id,
+            issue: err.message,
+            field: err.field,
+          });
           const id = String(item?.id ?? '');
           const vmid = /^(?:qemu|lxc)\/(\d+)$/.exec(id)?.[1];
           out.skipped.push({ id, type: String(t ?? 'unknown'), ...(vmid ? { vmid: Number(vmid) } : {}) });
@@ -250,7 +331,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       const listed = Array.isArray(data) && data.some((e) => (e as { type?: unknown } | null)?.type === 'cluster');
       if (listed && !entries.some((e) => e.type === 'cluster')) status.clusterEntryUnreadable = true;
       for (const e of entries) {
-        if (e.type === 'cluster') status.cluster = { name: e.name, nodes: e.nodes, version: e.version, quorate: e.quorate };
+        if (e.type === 'cluster')
+          status.cluster = { name: e.name, nodes: e.nodes, version: e.version, quorate: e.quorate };
         else status.nodes.push({ name: e.name, nodeid: e.nodeid, online: e.online, local: e.local, ip: e.ip });
       }
       return status;
@@ -269,18 +351,24 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
     },
 
     async permissions(path) {
-      return parseOne('/access/permissions', (await call('GET', '/access/permissions', { path })).data, AccessPermissionsSchema);
+      return parseOne(
+        '/access/permissions',
+        (await call('GET', '/access/permissions', { path })).data,
+        AccessPermissionsSchema,
+      );
     },
 
     async guestConfig(ref) {
       const path = `${guestPath(ref)}/config`;
       const { data } = await call('GET', path);
-      if (!data || typeof data !== 'object' || Array.isArray(data)) throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected an object' });
+      if (!data || typeof data !== 'object' || Array.isArray(data))
+        throw new ProxmoxApiError({ kind: 'protocol', method: 'GET', path, reason: 'expected an object' });
       const values: Record<string, string> = {};
       let digest = '';
       for (const [key, value] of Object.entries(data)) {
         if (key === 'digest') digest = String(value);
-        else if (value !== null && value !== undefined) values[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
+        else if (value !== null && value !== undefined)
+          values[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
       }
       if (!digest) warn('guest config without digest', { cluster, path });
       return { digest, values } satisfies GuestConfig;
@@ -296,7 +384,14 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       const list: SnapshotList = { snapshots: [], current: { running: false } };
       for (const e of parseList(path, (await call('GET', path)).data, SnapshotEntrySchema)) {
         if (e.name === 'current') list.current = { digest: e.digest, running: e.running ?? false, parent: e.parent };
-        else list.snapshots.push({ name: e.name, snaptime: e.snaptime, description: e.description, vmstate: e.vmstate, parent: e.parent });
+        else
+          list.snapshots.push({
+            name: e.name,
+            snaptime: e.snaptime,
+            description: e.description,
+            vmstate: e.vmstate,
+            parent: e.parent,
+          });
       }
       list.snapshots.sort((a, b) => (a.snaptime ?? 0) - (b.snaptime ?? 0));
       return list;

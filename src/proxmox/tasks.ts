@@ -20,8 +20,13 @@ export interface TaskResult {
 }
 
 export class TaskTimeoutError extends Error {
-  constructor(readonly upid: string, readonly waitedMs: number) {
-    super(`task ${upid} still running after ${Math.round(waitedMs / 1000)} s; it continues on Proxmox, poll it again later`);
+  constructor(
+    readonly upid: string,
+    readonly waitedMs: number,
+  ) {
+    super(
+      `task ${upid} still running after ${Math.round(waitedMs / 1000)} s; it continues on Proxmox, poll it again later`,
+    );
     this.name = 'TaskTimeoutError';
   }
 }

@@ -19,7 +19,11 @@ const FINGERPRINT_RE = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 /** Accepts `AB:CD:…`, lowercase, or 64 bare hex digits; returns the canonical colon form or undefined. */
 export function normalizeFingerprint(input: string): string | undefined {
-  const hex = input.trim().replace(/^sha256\s*(fingerprint)?\s*[:=]?\s*/i, '').replace(/[:\s]/g, '').toUpperCase();
+  const hex = input
+    .trim()
+    .replace(/^sha256\s*(fingerprint)?\s*[:=]?\s*/i, '')
+    .replace(/[:\s]/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
   const canonical = hex.match(/../g)!.join(':');
   return FINGERPRINT_RE.test(canonical) ? canonical : undefined;
@@ -27,7 +31,10 @@ export function normalizeFingerprint(input: string): string | undefined {
 
 export class CertificatePinError extends Error {
   readonly code = 'ERR_PVE_FINGERPRINT_MISMATCH';
-  constructor(readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`certificate fingerprint ${actual} does not match the pinned ${expected}`);
   }
 }
@@ -57,7 +64,12 @@ export function createConnector(trust: TlsTrust, timeoutMs: number): buildConnec
 /** Reads the certificate fingerprint a server presents, without trusting it, to tell the operator what to pin. */
 export function probeFingerprint(host: string, port: number, timeoutMs = 3000): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: /^[\d.:]+$/.test(host) ? undefined : host });
+    const socket = tlsConnect({
+      host,
+      port,
+      rejectUnauthorized: false,
+      servername: /^[\d.:]+$/.test(host) ? undefined : host,
+    });
     const done = (fp: string | undefined): void => {
       socket.destroy();
       resolve(fp);
@@ -81,5 +93,13 @@ export function isUntrustedCertificate(code: string | undefined): boolean {
 }
 
 export function isTlsFailure(code: string | undefined): boolean {
-  return code !== undefined && (isUntrustedCertificate(code) || code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code === 'ERR_PVE_FINGERPRINT_MISMATCH' || code === 'HOSTNAME_MISMATCH' || code === 'ERR_SSL_WRONG_VERSION_NUMBER');
+  return (
+    code !== undefined &&
+    (isUntrustedCertificate(code) ||
+      code.startsWith('ERR_TLS') ||
+      code.startsWith('CERT_') ||
+      code === 'ERR_PVE_FINGERPRINT_MISMATCH' ||
+      code === 'HOSTNAME_MISMATCH' ||
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+  );
 }

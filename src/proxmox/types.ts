@@ -7,7 +7,9 @@ import { z } from 'zod';
 
 const DECIMAL = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i;
 const numeric = z.union([z.number(), z.string().trim().regex(DECIMAL)]).transform(Number);
-const bool = z.union([z.boolean(), z.number(), z.string()]).transform((v) => v === true || v === 1 || v === '1' || v === 'true');
+const bool = z
+  .union([z.boolean(), z.number(), z.string()])
+  .transform((v) => v === true || v === 1 || v === '1' || v === 'true');
 const text = z.union([z.string(), z.number()]).transform(String);
 
 /** PVE writes tags `;`-separated; older releases and hand edits also use `,` or spaces. */
@@ -30,10 +32,14 @@ export function toNumber(v: unknown): number | undefined {
   return undefined;
 }
 export const toBool = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 'true';
-const toText = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+const toText = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 
 export class ShapeError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -188,8 +194,24 @@ export interface ClusterResources {
 
 export const ClusterStatusEntrySchema = z.discriminatedUnion('type', [
   // quorate stays undefined when absent: unknown is not "lost quorum" (that would stop tombstoning and raise a false event).
-  z.object({ type: z.literal('cluster'), id: z.string(), name: z.string(), nodes: numeric.optional(), version: numeric.optional(), quorate: bool.optional() }),
-  z.object({ type: z.literal('node'), id: z.string(), name: z.string(), nodeid: numeric.optional(), online: bool.default(false), local: bool.default(false), ip: z.string().optional(), level: z.string().optional() }),
+  z.object({
+    type: z.literal('cluster'),
+    id: z.string(),
+    name: z.string(),
+    nodes: numeric.optional(),
+    version: numeric.optional(),
+    quorate: bool.optional(),
+  }),
+  z.object({
+    type: z.literal('node'),
+    id: z.string(),
+    name: z.string(),
+    nodeid: numeric.optional(),
+    online: bool.default(false),
+    local: bool.default(false),
+    ip: z.string().optional(),
+    level: z.string().optional(),
+  }),
 ]);
 
 export interface ClusterStatus {

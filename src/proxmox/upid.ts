@@ -20,8 +20,25 @@ const UPID_RE =
 export function parseUpid(text: string): Upid {
   const m = UPID_RE.exec(text);
   if (!m) throw new Error(`not a Proxmox task id (UPID): ${JSON.stringify(text.slice(0, 120))}`);
-  const [, node, pid, pstart, starttime, type, id, user] = m as unknown as [string, string, string, string, string, string, string, string];
-  return { node, pid: parseInt(pid, 16), pstart: parseInt(pstart, 16), starttime: parseInt(starttime, 16), type, id, user };
+  const [, node, pid, pstart, starttime, type, id, user] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    node,
+    pid: parseInt(pid, 16),
+    pstart: parseInt(pstart, 16),
+    starttime: parseInt(starttime, 16),
+    type,
+    id,
+    user,
+  };
 }
 
 const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');

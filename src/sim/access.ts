@@ -12,9 +12,12 @@ import type { SimCluster } from './state.js';
  * property per privilege on what GET /access/roles/{roleid} returns.
  */
 export const ALL_PRIVILEGES: readonly string[] = (() => {
-  const returns = (endpointSchema('GET /access/roles/{roleid}') as { returns?: { properties?: Record<string, unknown> } } | undefined)?.returns;
+  const returns = (
+    endpointSchema('GET /access/roles/{roleid}') as { returns?: { properties?: Record<string, unknown> } } | undefined
+  )?.returns;
   const names = Object.keys(returns?.properties ?? {}).sort();
-  if (!names.length) throw new Error('src/sim/pve-schema.json lacks GET /access/roles/{roleid}; run npm run extract-schema');
+  if (!names.length)
+    throw new Error('src/sim/pve-schema.json lacks GET /access/roles/{roleid}; run npm run extract-schema');
   return names;
 })();
 

@@ -50,7 +50,11 @@ export function applyRandomChange(c: SimCluster): ChurnEvent | undefined {
       return { kind: 'migrate', vmid, detail: node };
     }
     case 'create': {
-      const created = createGuest(c, { type: c.rng() < 0.3 ? 'lxc' : 'qemu', node: pick(c.rng, online.length ? online : c.nodes).name, status: 'running' });
+      const created = createGuest(c, {
+        type: c.rng() < 0.3 ? 'lxc' : 'qemu',
+        node: pick(c.rng, online.length ? online : c.nodes).name,
+        status: 'running',
+      });
       return { kind: 'create', vmid: created.vmid, detail: c.name(created) };
     }
     case 'delete':
@@ -61,7 +65,11 @@ export function applyRandomChange(c: SimCluster): ChurnEvent | undefined {
 }
 
 /** Applies a random change every `intervalMs`; returns a stop function. */
-export function startChurn(c: SimCluster, intervalMs: number, onChange: (e: ChurnEvent) => void = () => {}): () => void {
+export function startChurn(
+  c: SimCluster,
+  intervalMs: number,
+  onChange: (e: ChurnEvent) => void = () => {},
+): () => void {
   const timer = setInterval(() => {
     const event = applyRandomChange(c);
     if (event) onChange(event);

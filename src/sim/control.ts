@@ -58,8 +58,14 @@ export function createGuest(c: SimCluster, input: CreateGuestInput): SimGuest {
   const vmid = input.vmid ?? c.nextFreeVmid();
   if (c.guests.has(vmid)) throw new PveHttpError(409, `guest ${vmid} already exists`);
   const name = input.name ?? `${type === 'qemu' ? 'vm' : 'ct'}-${vmid}`;
-  const sizes = { cores: input.cores ?? 2, memoryMiB: input.memoryMiB ?? 2048, diskGiB: input.diskGiB ?? 32, storage: input.storage ?? 'local-lvm' };
-  const values: ConfigValues = type === 'qemu' ? qemuValues(c.rng, vmid, name, sizes) : lxcValues(c.rng, name, vmid, sizes);
+  const sizes = {
+    cores: input.cores ?? 2,
+    memoryMiB: input.memoryMiB ?? 2048,
+    diskGiB: input.diskGiB ?? 32,
+    storage: input.storage ?? 'local-lvm',
+  };
+  const values: ConfigValues =
+    type === 'qemu' ? qemuValues(c.rng, vmid, name, sizes) : lxcValues(c.rng, name, vmid, sizes);
   // qemu-server stamps a new VM with the time it was created.
   if (type === 'qemu') values.meta = `creation-qemu=9.0.2,ctime=${Math.floor(Date.now() / 1000)}`;
   if (input.tags?.length) values.tags = input.tags.join(';');
@@ -93,7 +99,14 @@ export function updateGuest(c: SimCluster, vmid: number, input: UpdateGuestInput
     finishedTask(c, from, g.ha ? 'hamigrate' : g.type === 'qemu' ? 'qmigrate' : 'vzmigrate', vmid, input.silent);
   }
   if (input.status !== undefined && input.status !== g.status) {
-    const type = input.status === 'running' ? (g.status === 'paused' ? 'resume' : 'start') : input.status === 'paused' ? 'pause' : 'stop';
+    const type =
+      input.status === 'running'
+        ? g.status === 'paused'
+          ? 'resume'
+          : 'start'
+        : input.status === 'paused'
+          ? 'pause'
+          : 'stop';
     const prefix = g.type === 'qemu' ? 'qm' : 'vz';
     c.setStatus(g, input.status);
     finishedTask(c, g.node, `${prefix}${type}`, vmid, input.silent);

@@ -32,8 +32,37 @@ export interface GenerateOptions {
   statusLagMs?: number;
 }
 
-const ROLES = ['web', 'db', 'cache', 'api', 'worker', 'k8s-node', 'ci-runner', 'mon', 'proxy', 'mail', 'dns', 'files', 'vpn', 'log', 'build'];
-const TAGS = ['prod', 'staging', 'dev', 'backup', 'k8s', 'critical', 'linux', 'windows', 'team-a', 'team-b', 'pci', 'legacy'];
+const ROLES = [
+  'web',
+  'db',
+  'cache',
+  'api',
+  'worker',
+  'k8s-node',
+  'ci-runner',
+  'mon',
+  'proxy',
+  'mail',
+  'dns',
+  'files',
+  'vpn',
+  'log',
+  'build',
+];
+const TAGS = [
+  'prod',
+  'staging',
+  'dev',
+  'backup',
+  'k8s',
+  'critical',
+  'linux',
+  'windows',
+  'team-a',
+  'team-b',
+  'pci',
+  'legacy',
+];
 const POOLS = ['prod', 'staging', 'dev', 'infra'];
 // Values of the schema's `ostype` enums (Rocky Linux containers use `centos`; Windows Server 2022 guests `win11`).
 const LXC_OS = ['debian', 'ubuntu', 'alpine', 'centos'];
@@ -70,13 +99,52 @@ const uuid = (rng: Rng): string => {
 function addStorage(cluster: SimCluster): void {
   const all = cluster.nodes.map((n) => n.name);
   cluster.storages.push(
-    { storage: 'local', plugintype: 'dir', content: 'iso,vztmpl,backup', shared: false, nodes: all, maxdisk: 100 * 2 ** 30, baseUsed: 18 * 2 ** 30, config: { path: '/var/lib/vz' } },
-    { storage: 'local-lvm', plugintype: 'lvmthin', content: 'rootdir,images', shared: false, nodes: all, maxdisk: 0, baseUsed: 0, config: { thinpool: 'data', vgname: 'pve' } },
-    { storage: 'ceph-vm', plugintype: 'rbd', content: 'rootdir,images', shared: true, nodes: all, maxdisk: 0, baseUsed: 0, config: { krbd: 0, pool: 'ceph-vm' } },
     {
-      storage: 'nfs-backup', plugintype: 'nfs', content: 'backup,iso,vztmpl', shared: true, nodes: all, maxdisk: 40 * 2 ** 40, baseUsed: 22 * 2 ** 40,
+      storage: 'local',
+      plugintype: 'dir',
+      content: 'iso,vztmpl,backup',
+      shared: false,
+      nodes: all,
+      maxdisk: 100 * 2 ** 30,
+      baseUsed: 18 * 2 ** 30,
+      config: { path: '/var/lib/vz' },
+    },
+    {
+      storage: 'local-lvm',
+      plugintype: 'lvmthin',
+      content: 'rootdir,images',
+      shared: false,
+      nodes: all,
+      maxdisk: 0,
+      baseUsed: 0,
+      config: { thinpool: 'data', vgname: 'pve' },
+    },
+    {
+      storage: 'ceph-vm',
+      plugintype: 'rbd',
+      content: 'rootdir,images',
+      shared: true,
+      nodes: all,
+      maxdisk: 0,
+      baseUsed: 0,
+      config: { krbd: 0, pool: 'ceph-vm' },
+    },
+    {
+      storage: 'nfs-backup',
+      plugintype: 'nfs',
+      content: 'backup,iso,vztmpl',
+      shared: true,
+      nodes: all,
+      maxdisk: 40 * 2 ** 40,
+      baseUsed: 22 * 2 ** 40,
       // 192.0.2.0/24 is TEST-NET-1, like the node addresses.
-      config: { export: '/export/pve-backup', options: 'vers=4.2', path: '/mnt/pve/nfs-backup', 'prune-backups': 'keep-last=7', server: '192.0.2.250' },
+      config: {
+        export: '/export/pve-backup',
+        options: 'vers=4.2',
+        path: '/mnt/pve/nfs-backup',
+        'prune-backups': 'keep-last=7',
+        server: '192.0.2.250',
+      },
     },
   );
 }
@@ -90,7 +158,8 @@ function sizeGuestStorage(cluster: SimCluster): void {
   const TiB = 2 ** 40;
   const fit = (used: number, fill: number, min: number): number => Math.max(min, Math.ceil(used / fill / TiB) * TiB);
   for (const s of cluster.storages) {
-    if (s.storage === 'local-lvm') s.maxdisk = fit(Math.max(...s.nodes.map((n) => usage.get(`${n}/${s.storage}`) ?? 0)), 0.7, 2 * TiB);
+    if (s.storage === 'local-lvm')
+      s.maxdisk = fit(Math.max(...s.nodes.map((n) => usage.get(`${n}/${s.storage}`) ?? 0)), 0.7, 2 * TiB);
     if (s.storage === 'ceph-vm') s.maxdisk = Math.max(4 * TiB, Math.ceil((usage.get(s.storage) ?? 0) / 0.88));
   }
 }
@@ -139,7 +208,12 @@ function sizeNodes(cluster: SimCluster, rng: Rng): void {
   for (const g of cluster.guests.values()) cluster.changed(g);
 }
 
-export function qemuValues(rng: Rng, vmid: number, name: string, opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean }): ConfigValues {
+export function qemuValues(
+  rng: Rng,
+  vmid: number,
+  name: string,
+  opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean },
+): ConfigValues {
   const vlan = rng() < 0.4 ? `,tag=${between(rng, 10, 40)}` : '';
   const values: ConfigValues = {
     boot: 'order=scsi0;ide2;net0',
@@ -161,13 +235,19 @@ export function qemuValues(rng: Rng, vmid: number, name: string, opts: { cores: 
   if (rng() < 0.6) values.agent = '1';
   if (rng() < 0.5) values.onboot = '1';
   if (rng() < 0.3) values.balloon = String(Math.floor(opts.memoryMiB / 2));
-  if (rng() < 0.4) values.ipconfig0 = `ip=10.${between(rng, 10, 40)}.${between(rng, 0, 255)}.${between(rng, 2, 254)}/24,gw=10.20.0.1`;
+  if (rng() < 0.4)
+    values.ipconfig0 = `ip=10.${between(rng, 10, 40)}.${between(rng, 0, 255)}.${between(rng, 2, 254)}/24,gw=10.20.0.1`;
   if (rng() < 0.15) values.net1 = `virtio=${macAddress(rng)},bridge=vmbr1`;
   if (opts.template) values.template = '1';
   return values;
 }
 
-export function lxcValues(rng: Rng, name: string, vmid: number, opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean }): ConfigValues {
+export function lxcValues(
+  rng: Rng,
+  name: string,
+  vmid: number,
+  opts: { cores: number; memoryMiB: number; diskGiB: number; storage: string; template?: boolean },
+): ConfigValues {
   const values: ConfigValues = {
     arch: 'amd64',
     cores: String(opts.cores),
@@ -186,7 +266,17 @@ export function lxcValues(rng: Rng, name: string, vmid: number, opts: { cores: n
 }
 
 export function generateCluster(options: GenerateOptions = {}): SimCluster {
-  const { seed = 1, nodes = 3, guests = 30, lxcRatio = 0.3, clusterName = 'sim', pveVersion = '9.1.1', taskDelayMs = 200, statusLagMs = 0, profile = 'realistic' } = options;
+  const {
+    seed = 1,
+    nodes = 3,
+    guests = 30,
+    lxcRatio = 0.3,
+    clusterName = 'sim',
+    pveVersion = '9.1.1',
+    taskDelayMs = 200,
+    statusLagMs = 0,
+    profile = 'realistic',
+  } = options;
   const rng = createRng(seed);
   // Draws the dense profile never made come from a second sequence, so both profiles share `rng`'s.
   const extra = createRng((seed ^ 0x9e3779b9) >>> 0);
@@ -222,12 +312,19 @@ export function generateCluster(options: GenerateOptions = {}): SimCluster {
     const name = template ? `tpl-${role}-${n}` : `${role}-${String(n).padStart(3, '0')}`;
     const storage = rng() < 0.6 ? 'ceph-vm' : 'local-lvm';
     const choices = SIZES[profile][type];
-    const sizes = { cores: pick(rng, choices.cores), memoryMiB: pick(rng, choices.memoryMiB), diskGiB: pick(rng, [8, 16, 32, 64, 128]), storage, template };
+    const sizes = {
+      cores: pick(rng, choices.cores),
+      memoryMiB: pick(rng, choices.memoryMiB),
+      diskGiB: pick(rng, [8, 16, 32, 64, 128]),
+      storage,
+      template,
+    };
     const values = type === 'qemu' ? qemuValues(rng, vmid, name, sizes) : lxcValues(rng, name, vmid, sizes);
     const tagCount = between(rng, 0, 3);
     const tags = [...new Set(Array.from({ length: tagCount }, () => pick(rng, TAGS)))].sort();
     if (tags.length) values.tags = tags.join(';');
-    if (rng() < 0.2) values.description = `Owner: ${pick(rng, ['team-a', 'team-b', 'platform', 'data'])}\nTicket: OPS-${between(rng, 1000, 9999)}`;
+    if (rng() < 0.2)
+      values.description = `Owner: ${pick(rng, ['team-a', 'team-b', 'platform', 'data'])}\nTicket: OPS-${between(rng, 1000, 9999)}`;
     let at = Math.floor(rng() * nodes);
     if (profile === 'realistic' && nodes > 1) {
       // Placed as operators (and the HA manager's static scheduler) do: of two nodes, the less loaded.
@@ -238,9 +335,14 @@ export function generateCluster(options: GenerateOptions = {}): SimCluster {
     const node = cluster.nodes[at]!.name;
     const status: SimGuest['status'] = template ? 'stopped' : rng() < 0.7 ? 'running' : 'stopped';
     // `suspended` is the lock of a VM hibernated to disk, so only a stopped one carries it.
-    if (rng() < 0.01) values.lock = pick(rng, status === 'stopped' ? ['backup', 'snapshot', 'suspended'] : ['backup', 'backup', 'snapshot']);
+    if (rng() < 0.01)
+      values.lock = pick(
+        rng,
+        status === 'stopped' ? ['backup', 'snapshot', 'suspended'] : ['backup', 'backup', 'snapshot'],
+      );
     const pool = rng() < 0.6 ? pick(rng, POOLS) : undefined;
-    const ha: SimGuest['ha'] = type === 'qemu' && !template && rng() < 0.1 ? { state: status === 'running' ? 'started' : 'stopped' } : undefined;
+    const ha: SimGuest['ha'] =
+      type === 'qemu' && !template && rng() < 0.1 ? { state: status === 'running' ? 'started' : 'stopped' } : undefined;
     if (profile === 'realistic') {
       // Production guests come back after a node reboot; templates and dev/staging guests are left off.
       const test = template || (pool !== undefined && TEST_MARKS.has(pool)) || tags.some((t) => TEST_MARKS.has(t));
@@ -251,7 +353,12 @@ export function generateCluster(options: GenerateOptions = {}): SimCluster {
     guest.startedAt = Date.now() - between(rng, 60, 86_400 * 20) * 1000;
     if (!template && rng() < 0.1) {
       const when = 1_730_000_000 + between(rng, 0, 20_000_000);
-      guest.snapshots.push({ name: 'before-upgrade', snaptime: when, description: 'pre apt upgrade', values: { ...values } });
+      guest.snapshots.push({
+        name: 'before-upgrade',
+        snaptime: when,
+        description: 'pre apt upgrade',
+        values: { ...values },
+      });
       guest.parent = 'before-upgrade';
     }
   }

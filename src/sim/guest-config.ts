@@ -48,7 +48,7 @@ export function parsePropertyString(text: string, defaultKey = '_'): Record<stri
 const BOOT_DISKS = /^(scsi|virtio|sata|ide)\d+$/;
 
 export function guestName(type: GuestType, vmid: number, values: ConfigValues): string {
-  return type === 'qemu' ? values.name ?? `VM ${vmid}` : values.hostname ?? `CT${vmid}`;
+  return type === 'qemu' ? (values.name ?? `VM ${vmid}`) : (values.hostname ?? `CT${vmid}`);
 }
 
 export function memoryBytes(type: GuestType, values: ConfigValues): number {
@@ -68,7 +68,10 @@ export function cpuCount(type: GuestType, values: ConfigValues, nodeCpus: number
 export function diskBytes(type: GuestType, values: ConfigValues): number {
   if (type === 'lxc') return parseSize(parsePropertyString(values.rootfs ?? '', 'volume').size ?? '4G');
   const boot = /order=([^;,]+)/.exec(values.boot ?? '')?.[1];
-  const key = boot && BOOT_DISKS.test(boot) ? boot : Object.keys(values).find((k) => BOOT_DISKS.test(k) && !values[k]!.includes('media=cdrom'));
+  const key =
+    boot && BOOT_DISKS.test(boot)
+      ? boot
+      : Object.keys(values).find((k) => BOOT_DISKS.test(k) && !values[k]!.includes('media=cdrom'));
   return key ? parseSize(parsePropertyString(values[key] ?? '', 'volume').size) : 0;
 }
 
@@ -76,7 +79,8 @@ export function diskBytes(type: GuestType, values: ConfigValues): number {
 export function diskVolumes(values: ConfigValues): Array<{ key: string; storage: string; bytes: number }> {
   const out: Array<{ key: string; storage: string; bytes: number }> = [];
   for (const [key, value] of Object.entries(values)) {
-    if (!(BOOT_DISKS.test(key) || key === 'rootfs' || /^mp\d+$/.test(key) || key === 'efidisk0' || key === 'tpmstate0')) continue;
+    if (!(BOOT_DISKS.test(key) || key === 'rootfs' || /^mp\d+$/.test(key) || key === 'efidisk0' || key === 'tpmstate0'))
+      continue;
     if (value.includes('media=cdrom') || value.startsWith('none')) continue;
     const props = parsePropertyString(value, 'volume');
     const storage = props.volume?.split(':')[0];
@@ -96,7 +100,11 @@ function renderSection(values: ConfigValues): string {
 }
 
 /** The file as `write_vm_config` writes it: description as `#` lines, keys sorted, then `[snapshot]` sections. */
-export function renderConfigFile(values: ConfigValues, parent: string | undefined, snapshots: SnapshotSection[]): string {
+export function renderConfigFile(
+  values: ConfigValues,
+  parent: string | undefined,
+  snapshots: SnapshotSection[],
+): string {
   let out = renderSection(parent ? { ...values, parent } : values);
   for (const snap of snapshots) {
     const meta: ConfigValues = { ...snap.values, snaptime: String(snap.snaptime) };
@@ -114,12 +122,49 @@ export function sha1(text: string): string {
 
 /** Config keys Proxmox returns as JSON numbers (integer or boolean schema types); everything else stays a string. */
 const NUMERIC_KEYS: Record<GuestType, Set<string>> = {
-  qemu: new Set(['cores', 'sockets', 'vcpus', 'balloon', 'cpuunits', 'shares', 'numa', 'onboot', 'template', 'kvm', 'tablet', 'acpi', 'protection', 'reboot', 'localtime', 'freeze', 'autostart', 'snaptime']),
-  lxc: new Set(['cores', 'memory', 'swap', 'cpuunits', 'onboot', 'template', 'unprivileged', 'protection', 'console', 'tty', 'debug', 'snaptime']),
+  qemu: new Set([
+    'cores',
+    'sockets',
+    'vcpus',
+    'balloon',
+    'cpuunits',
+    'shares',
+    'numa',
+    'onboot',
+    'template',
+    'kvm',
+    'tablet',
+    'acpi',
+    'protection',
+    'reboot',
+    'localtime',
+    'freeze',
+    'autostart',
+    'snaptime',
+  ]),
+  lxc: new Set([
+    'cores',
+    'memory',
+    'swap',
+    'cpuunits',
+    'onboot',
+    'template',
+    'unprivileged',
+    'protection',
+    'console',
+    'tty',
+    'debug',
+    'snaptime',
+  ]),
 };
 
 /** The config GET answer: values typed as on the wire (`memory` stays a string for qemu, as since PVE 8.1). */
-export function configResponse(type: GuestType, values: ConfigValues, digest: string, parent?: string): Record<string, string | number> {
+export function configResponse(
+  type: GuestType,
+  values: ConfigValues,
+  digest: string,
+  parent?: string,
+): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(values)) {
     out[key] = NUMERIC_KEYS[type].has(key) && /^-?\d+$/.test(value) ? Number(value) : value;

@@ -23,7 +23,9 @@ interface EndpointSchema {
   permissions: unknown;
 }
 
-const schemaFile = JSON.parse(readFileSync(new URL('./pve-schema.json', import.meta.url), 'utf8')) as { endpoints: Record<string, EndpointSchema> };
+const schemaFile = JSON.parse(readFileSync(new URL('./pve-schema.json', import.meta.url), 'utf8')) as {
+  endpoints: Record<string, EndpointSchema>;
+};
 
 export function endpointSchema(endpoint: string): EndpointSchema | undefined {
   return schemaFile.endpoints[endpoint];
@@ -51,12 +53,15 @@ function perlPattern(pattern: string): RegExp {
 const TRUE = /^(1|on|yes|true)$/i;
 const FALSE = /^(0|off|no|false)$/i;
 
-function checkValue(schema: ParamSchema, raw: string | string[]): { value?: string | number | boolean | string[]; error?: string } {
+function checkValue(
+  schema: ParamSchema,
+  raw: string | string[],
+): { value?: string | number | boolean | string[]; error?: string } {
   if (schema.type === 'array') {
     const list = Array.isArray(raw) ? raw : [raw];
     return { value: list.map(String) };
   }
-  const text = Array.isArray(raw) ? raw[0] ?? '' : raw;
+  const text = Array.isArray(raw) ? (raw[0] ?? '') : raw;
   switch (schema.type) {
     case 'boolean':
       if (TRUE.test(text)) return { value: true };
@@ -64,17 +69,23 @@ function checkValue(schema: ParamSchema, raw: string | string[]): { value?: stri
       return { error: `type check ('boolean') failed - got '${text}'` };
     case 'integer':
     case 'number': {
-      const ok = schema.type === 'integer' ? /^[+-]?\d+$/.test(text) : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text);
+      const ok =
+        schema.type === 'integer' ? /^[+-]?\d+$/.test(text) : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text);
       if (!ok) return { error: `type check ('${schema.type}') failed - got '${text}'` };
       const n = Number(text);
-      if (schema.minimum !== undefined && n < schema.minimum) return { error: `value must have a minimum value of ${schema.minimum}` };
-      if (schema.maximum !== undefined && n > schema.maximum) return { error: `value must have a maximum value of ${schema.maximum}` };
+      if (schema.minimum !== undefined && n < schema.minimum)
+        return { error: `value must have a minimum value of ${schema.minimum}` };
+      if (schema.maximum !== undefined && n > schema.maximum)
+        return { error: `value must have a maximum value of ${schema.maximum}` };
       return { value: n };
     }
     default: {
-      if (schema.enum && !schema.enum.includes(text)) return { error: `value '${text}' does not have a value in the enumeration '${schema.enum.join(', ')}'` };
-      if (schema.maxLength !== undefined && text.length > schema.maxLength) return { error: `value may only be ${schema.maxLength} characters long` };
-      if (schema.pattern && !perlPattern(schema.pattern).test(text)) return { error: `value does not match the regex pattern` };
+      if (schema.enum && !schema.enum.includes(text))
+        return { error: `value '${text}' does not have a value in the enumeration '${schema.enum.join(', ')}'` };
+      if (schema.maxLength !== undefined && text.length > schema.maxLength)
+        return { error: `value may only be ${schema.maxLength} characters long` };
+      if (schema.pattern && !perlPattern(schema.pattern).test(text))
+        return { error: `value does not match the regex pattern` };
       const format = typeof schema.format === 'string' ? FORMATS[schema.format] : undefined;
       if (format && !format.re.test(text)) return { error: `invalid format - invalid ${format.what} '${text}'` };
       return { value: text };
@@ -108,7 +119,8 @@ export function verifyParams(endpoint: string, raw: RawParams): Params {
     else out[name] = checked.value!;
   }
   for (const [name, prop] of Object.entries(properties)) {
-    if (!prop.optional && !name.includes('[n]') && !(name in raw)) errors[name] = 'property is missing and it is not optional';
+    if (!prop.optional && !name.includes('[n]') && !(name in raw))
+      errors[name] = 'property is missing and it is not optional';
   }
   if (Object.keys(errors).length) throw paramError(errors);
   return out;
@@ -125,7 +137,11 @@ function substitute(path: string, params: Params | RawParams): string {
  * Evaluates a schema `permissions.check` (`["perm", path, [privs], "any", 1]`, `["and", …]`,
  * `["or", …]`, `["perm", …, "require_param", p]`); returns the first failing (path, privilege).
  */
-function evaluate(check: unknown, privs: Privileges, params: Params | RawParams): { path: string; priv: string } | undefined {
+function evaluate(
+  check: unknown,
+  privs: Privileges,
+  params: Params | RawParams,
+): { path: string; priv: string } | undefined {
   if (!Array.isArray(check) || privs.has('*')) return undefined;
   const [op, ...rest] = check as [string, ...unknown[]];
   if (op === 'and') {
@@ -148,7 +164,8 @@ function evaluate(check: unknown, privs: Privileges, params: Params | RawParams)
     const [pathTemplate, wanted, ...opts] = rest as [string, string[], ...unknown[]];
     const any = opts.includes('any');
     const required = opts.indexOf('require_param');
-    if (required >= 0 && params[String(opts[required + 1])] === undefined) return { path: substitute(pathTemplate, params), priv: wanted.join('|') };
+    if (required >= 0 && params[String(opts[required + 1])] === undefined)
+      return { path: substitute(pathTemplate, params), priv: wanted.join('|') };
     const path = substitute(pathTemplate, params);
     if (any) return wanted.some((p) => privs.has(p)) ? undefined : { path, priv: wanted.join('|') };
     const missing = wanted.find((p) => !privs.has(p));

@@ -26,7 +26,10 @@ export interface RouteContext {
 
 /** A reply whose envelope carries more than `data` (e.g. `total` on paged lists). */
 export class Reply {
-  constructor(readonly data: unknown, readonly extra: Record<string, unknown>) {}
+  constructor(
+    readonly data: unknown,
+    readonly extra: Record<string, unknown>,
+  ) {}
 }
 
 export interface Route {
@@ -46,7 +49,8 @@ const lockedMessage = (g: SimGuest): string => `${g.type === 'qemu' ? 'VM' : 'CT
 function assertNotLocked(g: SimGuest): void {
   if (g.values.lock) throw new PveHttpError(500, lockedMessage(g));
 }
-const configPath = (node: string, type: GuestType, vmid: number | string): string => `nodes/${node}/${type === 'qemu' ? 'qemu-server' : 'lxc'}/${vmid}.conf`;
+const configPath = (node: string, type: GuestType, vmid: number | string): string =>
+  `nodes/${node}/${type === 'qemu' ? 'qemu-server' : 'lxc'}/${vmid}.conf`;
 
 export const noSuchConfig = (node: string, type: GuestType, vmid: number | string): PveHttpError =>
   new PveHttpError(500, `Configuration file '${configPath(node, type, vmid)}' does not exist`);
@@ -59,8 +63,32 @@ function current(c: SimCluster, g: SimGuest): SimGuest {
 }
 
 const TASK_TYPES: Record<GuestType, Record<string, string>> = {
-  qemu: { start: 'qmstart', stop: 'qmstop', shutdown: 'qmshutdown', reboot: 'qmreboot', suspend: 'qmpause', resume: 'qmresume', snapshot: 'qmsnapshot', rollback: 'qmrollback', delsnapshot: 'qmdelsnapshot', clone: 'qmclone', migrate: 'qmigrate' },
-  lxc: { start: 'vzstart', stop: 'vzstop', shutdown: 'vzshutdown', reboot: 'vzreboot', suspend: 'vzsuspend', resume: 'vzresume', snapshot: 'vzsnapshot', rollback: 'vzrollback', delsnapshot: 'vzdelsnapshot', clone: 'vzclone', migrate: 'vzmigrate' },
+  qemu: {
+    start: 'qmstart',
+    stop: 'qmstop',
+    shutdown: 'qmshutdown',
+    reboot: 'qmreboot',
+    suspend: 'qmpause',
+    resume: 'qmresume',
+    snapshot: 'qmsnapshot',
+    rollback: 'qmrollback',
+    delsnapshot: 'qmdelsnapshot',
+    clone: 'qmclone',
+    migrate: 'qmigrate',
+  },
+  lxc: {
+    start: 'vzstart',
+    stop: 'vzstop',
+    shutdown: 'vzshutdown',
+    reboot: 'vzreboot',
+    suspend: 'vzsuspend',
+    resume: 'vzresume',
+    snapshot: 'vzsnapshot',
+    rollback: 'vzrollback',
+    delsnapshot: 'vzdelsnapshot',
+    clone: 'vzclone',
+    migrate: 'vzmigrate',
+  },
 };
 
 type PowerAction = 'start' | 'stop' | 'shutdown' | 'reboot' | 'suspend' | 'resume';
@@ -68,20 +96,25 @@ type PowerAction = 'start' | 'stop' | 'shutdown' | 'reboot' | 'suspend' | 'resum
 function power(action: PowerAction): Route['handler'] {
   return ({ cluster: c, guest, params, user }) => {
     const g = guest!;
-    if (action === 'start' && g.values.template === '1') throw new PveHttpError(500, `you can't start a ${g.type === 'qemu' ? 'vm' : 'CT'} if it's a template`);
-    if (action === 'shutdown' && g.status === 'paused' && !params.forceStop) throw new PveHttpError(500, 'VM is paused - cannot shutdown');
+    if (action === 'start' && g.values.template === '1')
+      throw new PveHttpError(500, `you can't start a ${g.type === 'qemu' ? 'vm' : 'CT'} if it's a template`);
+    if (action === 'shutdown' && g.status === 'paused' && !params.forceStop)
+      throw new PveHttpError(500, 'VM is paused - cannot shutdown');
     const haManaged = g.ha && (action === 'start' || action === 'stop' || action === 'shutdown');
     let type = haManaged ? (action === 'start' ? 'hastart' : 'hastop') : TASK_TYPES[g.type][action]!;
     if (g.type === 'qemu' && action === 'suspend' && params.todisk) type = 'qmsuspend';
     return c.startTask(g.node, type, g.vmid, user, (): TaskOutcome => {
       const now = current(c, g);
       const running = now.status !== 'stopped';
-      if (now.values.lock && !params.skiplock && !(action === 'resume' && now.values.lock === 'suspended')) return { error: lockedMessage(now) };
+      if (now.values.lock && !params.skiplock && !(action === 'resume' && now.values.lock === 'suspended'))
+        return { error: lockedMessage(now) };
       if (haManaged) {
         // The HA stack only records the requested state; the CRM/LRM then start or stop the guest.
         now.ha!.state = action === 'start' ? 'started' : 'stopped';
         c.setStatus(now, action === 'start' ? 'running' : 'stopped');
-        return { log: [`requesting HA resource ${now.type === 'qemu' ? 'vm' : 'ct'}:${now.vmid} to be ${now.ha!.state}`] };
+        return {
+          log: [`requesting HA resource ${now.type === 'qemu' ? 'vm' : 'ct'}:${now.vmid} to be ${now.ha!.state}`],
+        };
       }
       switch (action) {
         case 'start':
@@ -126,7 +159,14 @@ function power(action: PowerAction): Route['handler'] {
  * A task that holds a config lock while it runs. If the guest is already locked the worker fails
  * to take the lock, which Proxmox reports inside the task.
  */
-function lockedTask(c: SimCluster, g: SimGuest, type: string, user: string, lock: string, work: (g: SimGuest) => TaskOutcome): string {
+function lockedTask(
+  c: SimCluster,
+  g: SimGuest,
+  type: string,
+  user: string,
+  lock: string,
+  work: (g: SimGuest) => TaskOutcome,
+): string {
   if (g.values.lock) {
     const message = lockedMessage(g);
     return c.startTask(g.node, type, g.vmid, user, () => ({ error: message }));
@@ -142,12 +182,23 @@ function lockedTask(c: SimCluster, g: SimGuest, type: string, user: string, lock
 const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
   const name = String(params.snapname);
-  if (name === 'current' || name === 'pending') throw new PveHttpError(500, `unable to use snapshot name '${name}' (reserved name)`);
+  if (name === 'current' || name === 'pending')
+    throw new PveHttpError(500, `unable to use snapshot name '${name}' (reserved name)`);
   return lockedTask(c, g, TASK_TYPES[g.type].snapshot!, user, 'snapshot', (now) => {
     if (now.snapshots.some((s) => s.name === name)) return { error: `snapshot name '${name}' already used` };
     const values = { ...now.values };
     delete values.lock;
-    now.snapshots.push({ name, snaptime: c.now(), description: String(params.description ?? ''), vmstate: params.vmstate && now.status !== 'stopped' ? `${diskVolumes(now.values)[0]?.storage ?? 'local'}:vm-${now.vmid}-state-${name}` : undefined, parent: now.parent, values });
+    now.snapshots.push({
+      name,
+      snaptime: c.now(),
+      description: String(params.description ?? ''),
+      vmstate:
+        params.vmstate && now.status !== 'stopped'
+          ? `${diskVolumes(now.values)[0]?.storage ?? 'local'}:vm-${now.vmid}-state-${name}`
+          : undefined,
+      parent: now.parent,
+      values,
+    });
     now.parent = name;
     c.changed(now);
     return { log: [`snapshot '${name}' created`] };
@@ -193,9 +244,14 @@ const clone: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
   const newid = Number(params.newid);
   const existing = c.guests.get(newid);
-  if (existing) throw new PveHttpError(500, `unable to create ${g.type === 'qemu' ? 'VM' : 'CT'} ${newid}: config file already exists`);
+  if (existing)
+    throw new PveHttpError(
+      500,
+      `unable to create ${g.type === 'qemu' ? 'VM' : 'CT'} ${newid}: config file already exists`,
+    );
   assertNotLocked(g);
-  if (params.snapname !== undefined && !g.snapshots.some((s) => s.name === params.snapname)) throw new PveHttpError(500, `snapshot '${params.snapname}' does not exist`);
+  if (params.snapname !== undefined && !g.snapshots.some((s) => s.name === params.snapname))
+    throw new PveHttpError(500, `snapshot '${params.snapname}' does not exist`);
   const target = params.target ? targetNode(c, String(params.target)).name : g.node;
   const sharedStorage = new Set(c.storages.filter((s) => s.shared).map((s) => s.storage));
   const localDisk = diskVolumes(g.values).find((v) => !sharedStorage.has(v.storage));
@@ -206,12 +262,20 @@ const clone: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const values = c.cloneValues(g, newid, name ?? `Copy-of-${c.name(g)}`);
   if (params.storage) {
     for (const [key, value] of Object.entries(values)) {
-      if (/^(scsi|virtio|sata|ide)\d+$|^rootfs$|^mp\d+$/.test(key) && !value.includes('media=cdrom')) values[key] = value.replace(/^[^:]+:/, `${params.storage}:`);
+      if (/^(scsi|virtio|sata|ide)\d+$|^rootfs$|^mp\d+$/.test(key) && !value.includes('media=cdrom'))
+        values[key] = value.replace(/^[^:]+:/, `${params.storage}:`);
     }
   }
   if (params.description !== undefined) values.description = String(params.description);
   values.lock = 'clone';
-  const copy = c.addGuest({ vmid: newid, type: g.type, node: target, values, status: 'stopped', pool: params.pool ? String(params.pool) : undefined });
+  const copy = c.addGuest({
+    vmid: newid,
+    type: g.type,
+    node: target,
+    values,
+    status: 'stopped',
+    pool: params.pool ? String(params.pool) : undefined,
+  });
   return c.startTask(g.node, TASK_TYPES[g.type].clone!, g.vmid, user, () => {
     if (c.guests.get(newid) !== copy) return { error: `clone target ${newid} vanished` };
     c.lock(copy, undefined);
@@ -226,13 +290,20 @@ const migrate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   targetNode(c, targetName);
   assertNotLocked(g);
   const running = g.status !== 'stopped';
-  if (running && g.type === 'qemu' && !params.online) throw new PveHttpError(500, "can't migrate running VM without --online");
-  if (running && g.type === 'lxc' && !params.restart) throw new PveHttpError(500, `CT ${g.vmid} is running - use restart migration (restart=1)`);
+  if (running && g.type === 'qemu' && !params.online)
+    throw new PveHttpError(500, "can't migrate running VM without --online");
+  if (running && g.type === 'lxc' && !params.restart)
+    throw new PveHttpError(500, `CT ${g.vmid} is running - use restart migration (restart=1)`);
   const type = g.ha ? 'hamigrate' : TASK_TYPES[g.type].migrate!;
   return lockedTask(c, g, type, user, 'migrate', (now) => {
     const from = now.node;
     c.moveGuest(now, targetName);
-    return { log: [`starting migration of ${label(now)} to node '${targetName}'`, `migration finished (${from} -> ${targetName})`] };
+    return {
+      log: [
+        `starting migration of ${label(now)} to node '${targetName}'`,
+        `migration finished (${from} -> ${targetName})`,
+      ],
+    };
   });
 };
 
@@ -243,12 +314,16 @@ function configChanges(params: Params): Record<string, string | null> {
   for (const [key, value] of Object.entries(params)) {
     if (!CONFIG_META.has(key)) changes[key] = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
   }
-  for (const key of String(params.delete ?? '').split(/[,;\s]+/).filter(Boolean)) changes[key] = null;
+  for (const key of String(params.delete ?? '')
+    .split(/[,;\s]+/)
+    .filter(Boolean))
+    changes[key] = null;
   return changes;
 }
 
 function applyConfig(c: SimCluster, g: SimGuest, params: Params, user: string): string | undefined {
-  if (params.digest !== undefined && params.digest !== c.digest(g)) return 'detected modified configuration - file changed by other user? Try again.';
+  if (params.digest !== undefined && params.digest !== c.digest(g))
+    return 'detected modified configuration - file changed by other user? Try again.';
   if (g.values.lock && !params.skiplock) return lockedMessage(g);
   const changes = configChanges(params);
   c.setConfig(g, changes);
@@ -283,7 +358,8 @@ const nodeTasks: Route['handler'] = ({ cluster: c, node, params }) => {
   if (params.vmid !== undefined) tasks = tasks.filter((t) => t.id === String(params.vmid));
   if (params.typefilter) tasks = tasks.filter((t) => t.type === params.typefilter);
   if (params.userfilter) tasks = tasks.filter((t) => t.user.includes(String(params.userfilter)));
-  if (params.errors) tasks = tasks.filter((t) => t.endtime !== undefined && t.status !== 'OK' && !/^WARNINGS/.test(t.status ?? ''));
+  if (params.errors)
+    tasks = tasks.filter((t) => t.endtime !== undefined && t.status !== 'OK' && !/^WARNINGS/.test(t.status ?? ''));
   if (params.since !== undefined) tasks = tasks.filter((t) => t.starttime >= Number(params.since));
   if (params.until !== undefined) tasks = tasks.filter((t) => t.starttime <= Number(params.until));
   tasks = [...tasks].reverse();
@@ -309,7 +385,10 @@ const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
   const start = Number(params.start ?? 0);
   const limit = Number(params.limit ?? 50);
   const slice = lines.slice(start, limit === 0 ? undefined : start + limit);
-  return new Reply(slice.map((t, i) => ({ n: start + i + 1, t })), { total: lines.length });
+  return new Reply(
+    slice.map((t, i) => ({ n: start + i + 1, t })),
+    { total: lines.length },
+  );
 };
 
 /**
@@ -319,8 +398,12 @@ const taskLog: Route['handler'] = ({ cluster: c, node, params }) => {
  */
 const clusterLog: Route['handler'] = ({ cluster: c, params, user, privs }) => {
   const max = Number(params.max ?? 50);
-  const visible = privs.has('*') || privs.has('Sys.Syslog') ? c.clusterLog : c.clusterLog.filter((e) => e.user === user);
-  return visible.slice(-max).reverse().map((e) => ({ ...e, id: `${e.uid}:${e.node}` }));
+  const visible =
+    privs.has('*') || privs.has('Sys.Syslog') ? c.clusterLog : c.clusterLog.filter((e) => e.user === user);
+  return visible
+    .slice(-max)
+    .reverse()
+    .map((e) => ({ ...e, id: `${e.uid}:${e.node}` }));
 };
 
 /**
@@ -331,8 +414,9 @@ const clusterLog: Route['handler'] = ({ cluster: c, params, user, privs }) => {
 const accessPermissions: Route['handler'] = ({ cluster: c, params, user, privs, privilegesOf }) => {
   const userid = params.userid === undefined ? user : String(params.userid);
   const owner = userid.includes('!') ? userid.slice(0, userid.indexOf('!')) : undefined;
-  if (userid !== user && owner !== user && !privs.has('*') && !privs.has('Sys.Audit')) throw new PveHttpError(403, 'Permission check failed (/access, Sys.Audit)');
-  const target = userid === user ? privs : privilegesOf?.(userid) ?? new Set<string>();
+  if (userid !== user && owner !== user && !privs.has('*') && !privs.has('Sys.Audit'))
+    throw new PveHttpError(403, 'Permission check failed (/access, Sys.Audit)');
+  const target = userid === user ? privs : (privilegesOf?.(userid) ?? new Set<string>());
   if (params.path) return { [String(params.path)]: privilegesOnPath(target) };
   return effectivePermissions(c, target);
 };
@@ -341,7 +425,9 @@ const accessPermissions: Route['handler'] = ({ cluster: c, params, user, privs, 
 const STORAGE_READ = ['perm', '/storage/{storage}', ['Datastore.Audit', 'Datastore.AllocateSpace'], 'any', 1];
 
 const storageIndex: Route['handler'] = ({ cluster: c, params, privs }) =>
-  view.storageConfig(c, params.type as string | undefined).filter((e) => permits(STORAGE_READ, privs, { storage: String(e.storage) }));
+  view
+    .storageConfig(c, params.type as string | undefined)
+    .filter((e) => permits(STORAGE_READ, privs, { storage: String(e.storage) }));
 
 /**
  * Status.pm `read_status` reads storage_info, which knows every storage.cfg section (one restricted
@@ -356,14 +442,26 @@ const storageStatus: Route['handler'] = ({ cluster: c, node, params }) => {
 const guestRoutes = (type: GuestType): Route[] => {
   const base = `/nodes/{node}/${type}/{vmid}`;
   const routes: Route[] = [
-    { method: 'GET', path: `${base}/config`, handler: ({ cluster: c, guest, params }) => {
-      const config = view.guestConfig(c, guest!, params.snapshot as string | undefined);
-      if (!config) throw new PveHttpError(500, `snapshot '${params.snapshot}' does not exist`);
-      return config;
-    } },
+    {
+      method: 'GET',
+      path: `${base}/config`,
+      handler: ({ cluster: c, guest, params }) => {
+        const config = view.guestConfig(c, guest!, params.snapshot as string | undefined);
+        if (!config) throw new PveHttpError(500, `snapshot '${params.snapshot}' does not exist`);
+        return config;
+      },
+    },
     { method: 'PUT', path: `${base}/config`, handler: configPut },
-    { method: 'GET', path: `${base}/status/current`, handler: ({ cluster: c, guest }) => view.guestStatusCurrent(c, guest!) },
-    ...(['start', 'stop', 'shutdown', 'reboot', 'suspend', 'resume'] as const).map((a): Route => ({ method: 'POST', path: `${base}/status/${a}`, handler: power(a) })),
+    {
+      method: 'GET',
+      path: `${base}/status/current`,
+      handler: ({ cluster: c, guest }) => view.guestStatusCurrent(c, guest!),
+    },
+    ...(['start', 'stop', 'shutdown', 'reboot', 'suspend', 'resume'] as const).map((a): Route => ({
+      method: 'POST',
+      path: `${base}/status/${a}`,
+      handler: power(a),
+    })),
     { method: 'GET', path: `${base}/snapshot`, handler: ({ cluster: c, guest }) => view.snapshotList(c, guest!) },
     { method: 'POST', path: `${base}/snapshot`, handler: snapshotCreate },
     { method: 'POST', path: `${base}/snapshot/{snapname}/rollback`, handler: snapshotRollback },
@@ -374,47 +472,92 @@ const guestRoutes = (type: GuestType): Route[] => {
   if (type === 'qemu') {
     routes.push(
       { method: 'POST', path: `${base}/config`, handler: configPost },
-      { method: 'POST', path: `${base}/agent/exec`, handler: ({ cluster: c, guest, params }) => {
-        agentRunning(guest!);
-        return { pid: c.startAgentExec(guest!.vmid, params.command as string[], guest!) };
-      } },
-      { method: 'GET', path: `${base}/agent/exec-status`, handler: ({ cluster: c, guest, params }) => {
-        agentRunning(guest!);
-        const exec = c.agentExecs.get(Number(params.pid));
-        if (!exec || exec.vmid !== guest!.vmid) throw new PveHttpError(500, `Agent error: GuestExecStatus: Invalid parameter 'pid'`);
-        if (Date.now() < exec.finishesAt) return { exited: 0 };
-        return { exited: 1, exitcode: exec.exitcode, 'out-data': exec.out };
-      } },
+      {
+        method: 'POST',
+        path: `${base}/agent/exec`,
+        handler: ({ cluster: c, guest, params }) => {
+          agentRunning(guest!);
+          return { pid: c.startAgentExec(guest!.vmid, params.command as string[], guest!) };
+        },
+      },
+      {
+        method: 'GET',
+        path: `${base}/agent/exec-status`,
+        handler: ({ cluster: c, guest, params }) => {
+          agentRunning(guest!);
+          const exec = c.agentExecs.get(Number(params.pid));
+          if (!exec || exec.vmid !== guest!.vmid)
+            throw new PveHttpError(500, `Agent error: GuestExecStatus: Invalid parameter 'pid'`);
+          if (Date.now() < exec.finishesAt) return { exited: 0 };
+          return { exited: 1, exitcode: exec.exitcode, 'out-data': exec.out };
+        },
+      },
     );
   }
   return routes;
 };
 
 export const ROUTES: Route[] = [
-  { method: 'GET', path: '/version', handler: ({ cluster: c }) => ({ version: c.options.pveVersion, release: c.options.pveVersion.split('.').slice(0, 2).join('.'), repoid: '0a1b2c3d4e5f6a7b' }) },
-  { method: 'GET', path: '/cluster/resources', handler: ({ cluster: c, params }) => view.clusterResources(c, params.type as string | undefined) },
+  {
+    method: 'GET',
+    path: '/version',
+    handler: ({ cluster: c }) => ({
+      version: c.options.pveVersion,
+      release: c.options.pveVersion.split('.').slice(0, 2).join('.'),
+      repoid: '0a1b2c3d4e5f6a7b',
+    }),
+  },
+  {
+    method: 'GET',
+    path: '/cluster/resources',
+    handler: ({ cluster: c, params }) => view.clusterResources(c, params.type as string | undefined),
+  },
   { method: 'GET', path: '/cluster/status', handler: ({ cluster: c }) => view.clusterStatus(c) },
-  { method: 'GET', path: '/cluster/tasks', handler: ({ cluster: c }) => c.clusterTaskWindow().map((t) => view.taskEntry(t, true)) },
+  {
+    method: 'GET',
+    path: '/cluster/tasks',
+    handler: ({ cluster: c }) => c.clusterTaskWindow().map((t) => view.taskEntry(t, true)),
+  },
   { method: 'GET', path: '/access/permissions', handler: accessPermissions },
   { method: 'GET', path: '/cluster/log', handler: clusterLog },
-  { method: 'GET', path: '/cluster/nextid', handler: ({ cluster: c, params }) => {
-    if (params.vmid === undefined) return String(c.nextFreeVmid());
-    if (c.guests.has(Number(params.vmid))) throw paramError({ vmid: `VM ${params.vmid} already exists` });
-    return String(params.vmid); // a string on the wire, as Cluster.pm `nextid` emits it
-  } },
+  {
+    method: 'GET',
+    path: '/cluster/nextid',
+    handler: ({ cluster: c, params }) => {
+      if (params.vmid === undefined) return String(c.nextFreeVmid());
+      if (c.guests.has(Number(params.vmid))) throw paramError({ vmid: `VM ${params.vmid} already exists` });
+      return String(params.vmid); // a string on the wire, as Cluster.pm `nextid` emits it
+    },
+  },
   { method: 'GET', path: '/cluster/ha/status/current', handler: ({ cluster: c }) => view.haStatus(c) },
   { method: 'GET', path: '/cluster/ha/resources', handler: ({ cluster: c }) => view.haResources(c) },
-  { method: 'GET', path: '/pools', handler: ({ cluster: c, params }) => view.poolsList(c, params.poolid as string | undefined) },
+  {
+    method: 'GET',
+    path: '/pools',
+    handler: ({ cluster: c, params }) => view.poolsList(c, params.poolid as string | undefined),
+  },
   { method: 'GET', path: '/storage', handler: storageIndex },
   { method: 'GET', path: '/nodes', handler: ({ cluster: c, fingerprint }) => view.nodesList(c, fingerprint) },
   { method: 'GET', path: '/nodes/{node}/status', handler: ({ cluster: c, node }) => view.nodeStatus(c, node!) },
   { method: 'GET', path: '/nodes/{node}/storage', handler: ({ cluster: c, node }) => view.nodeStorage(c, node!.name) },
   { method: 'GET', path: '/nodes/{node}/storage/{storage}/status', handler: storageStatus },
   { method: 'GET', path: '/nodes/{node}/tasks', handler: nodeTasks },
-  { method: 'GET', path: '/nodes/{node}/tasks/{upid}/status', handler: ({ cluster: c, node, params }) => view.taskStatus(findTask(c, node!, String(params.upid))) },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/tasks/{upid}/status',
+    handler: ({ cluster: c, node, params }) => view.taskStatus(findTask(c, node!, String(params.upid))),
+  },
   { method: 'GET', path: '/nodes/{node}/tasks/{upid}/log', handler: taskLog },
-  { method: 'GET', path: '/nodes/{node}/qemu', handler: ({ cluster: c, node, params }) => view.nodeGuestList(c, node!.name, 'qemu', Boolean(params.full)) },
-  { method: 'GET', path: '/nodes/{node}/lxc', handler: ({ cluster: c, node }) => view.nodeGuestList(c, node!.name, 'lxc', false) },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu',
+    handler: ({ cluster: c, node, params }) => view.nodeGuestList(c, node!.name, 'qemu', Boolean(params.full)),
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/lxc',
+    handler: ({ cluster: c, node }) => view.nodeGuestList(c, node!.name, 'lxc', false),
+  },
   ...guestRoutes('qemu'),
   ...guestRoutes('lxc'),
 ];

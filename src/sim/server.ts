@@ -9,7 +9,15 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSelfSignedCertificate } from './cert.js';
-import { createGuest, deleteGuest, setNodeOnline, updateGuest, type CreateGuestInput, type Faults, type UpdateGuestInput } from './control.js';
+import {
+  createGuest,
+  deleteGuest,
+  setNodeOnline,
+  updateGuest,
+  type CreateGuestInput,
+  type Faults,
+  type UpdateGuestInput,
+} from './control.js';
 import { generateCluster, type GenerateOptions } from './generator.js';
 import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
 import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
@@ -69,12 +77,24 @@ const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
 });
 
 /** The PVEAuditor role of PVE 9 (AccessControl.pm: every privilege group's `audit` list); it lacks Sys.Syslog. */
-const AUDIT_PRIVS: Privileges = new Set(['VM.Audit', 'VM.GuestAgent.Audit', 'Sys.Audit', 'Datastore.Audit', 'Pool.Audit', 'SDN.Audit', 'Mapping.Audit']);
+const AUDIT_PRIVS: Privileges = new Set([
+  'VM.Audit',
+  'VM.GuestAgent.Audit',
+  'Sys.Audit',
+  'Datastore.Audit',
+  'Pool.Audit',
+  'SDN.Audit',
+  'Mapping.Audit',
+]);
 const ALL_PRIVS: Privileges = new Set(['*']);
 const MAX_BODY = 1 << 20;
 
 /** Status-line reasons are the first line of Proxmox's message, restricted to what HTTP allows. */
-const reasonPhrase = (text: string): string => text.split('\n')[0]!.replace(/[^\t\x20-\x7e]/g, '?').slice(0, 200);
+const reasonPhrase = (text: string): string =>
+  text
+    .split('\n')[0]!
+    .replace(/[^\t\x20-\x7e]/g, '?')
+    .slice(0, 200);
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -136,8 +156,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   ]);
   // Tokens without privilege separation hold what their user holds (RPCEnvironment.pm `permissions`).
   const principals = new Map<string, Privileges>([
-    [tokens.full.id, ALL_PRIVS], ['root@pam', ALL_PRIVS],
-    [tokens.auditor.id, AUDIT_PRIVS], ['auditor@pve', AUDIT_PRIVS],
+    [tokens.full.id, ALL_PRIVS],
+    ['root@pam', ALL_PRIVS],
+    [tokens.auditor.id, AUDIT_PRIVS],
+    ['auditor@pve', AUDIT_PRIVS],
   ]);
   const counts = new Map<string, number>();
   let total = 0;
@@ -229,8 +251,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const nodeName = pathParams.node === 'localhost' ? cluster.nodes[0]?.name : pathParams.node;
     const node = nodeName === undefined ? undefined : cluster.node(nodeName);
     if (pathParams.node !== undefined) {
-      if (!node) throw new PveHttpError(500, `hostname lookup '${pathParams.node}' failed - failed to get address info for: ${pathParams.node}: Name or service not known`);
-      if (!node.online) throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
+      if (!node)
+        throw new PveHttpError(
+          500,
+          `hostname lookup '${pathParams.node}' failed - failed to get address info for: ${pathParams.node}: Name or service not known`,
+        );
+      if (!node.online)
+        throw new PveHttpError(595, 'Errors during connection establishment, proxy handshake: No route to host');
     }
     const params = verifyParams(route.key, merged);
     // Writes go through pmxcfs, which refuses them without quorum (PVE::Cluster::check_cfs_quorum).
@@ -240,10 +267,20 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (pathParams.vmid !== undefined) {
       const type = route.path.includes('/qemu/') ? 'qemu' : 'lxc';
       guest = cluster.guests.get(Number(params.vmid));
-      if (!guest || guest.node !== node!.name || guest.type !== type) throw noSuchConfig(node!.name, type, String(params.vmid));
+      if (!guest || guest.node !== node!.name || guest.type !== type)
+        throw noSuchConfig(node!.name, type, String(params.vmid));
     }
     const privilegesOf = (userid: string): Privileges | undefined => principals.get(userid);
-    const result = route.handler({ cluster, params, user: auth.user, privs: auth.privs, privilegesOf, fingerprint: cert?.fingerprint, node, guest });
+    const result = route.handler({
+      cluster,
+      params,
+      user: auth.user,
+      privs: auth.privs,
+      privilegesOf,
+      fingerprint: cert?.fingerprint,
+      node,
+      guest,
+    });
     if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
     else send(res, 200, 'OK', { data: result ?? null });
   }
@@ -279,7 +316,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = req.method ?? 'GET';
     const parts = url.pathname.split('/').filter(Boolean).slice(1);
-    const body = method === 'GET' || method === 'DELETE' ? {} : ((JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>));
+    const body =
+      method === 'GET' || method === 'DELETE'
+        ? {}
+        : (JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>);
     const ok = (data: unknown): void => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(data ?? { ok: true }));
@@ -290,9 +330,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (a === 'faults' && method === 'GET') return ok(faults);
     if (a === 'faults' && method === 'POST') return ok(simulator.setFaults(body as Faults));
     if (a === 'faults' && method === 'DELETE') return ok(simulator.setFaults({}));
-    if (a === 'nodes' && b && (c === 'offline' || c === 'online') && method === 'POST') return ok(simulator.setNodeOnline(b, c === 'online'));
+    if (a === 'nodes' && b && (c === 'offline' || c === 'online') && method === 'POST')
+      return ok(simulator.setNodeOnline(b, c === 'online'));
     if (a === 'state' && method === 'GET') {
-      return ok({ cluster: cluster.options.name, nodes: cluster.nodes.map((n) => ({ name: n.name, online: n.online })), guests: cluster.guests.size, tasks: cluster.tasks.length });
+      return ok({
+        cluster: cluster.options.name,
+        nodes: cluster.nodes.map((n) => ({ name: n.name, online: n.online })),
+        guests: cluster.guests.size,
+        tasks: cluster.tasks.length,
+      });
     }
     if (a === 'guests' && !b && method === 'POST') return ok({ vmid: simulator.createGuest(body as CreateGuestInput) });
     if (a === 'guests' && b) {
@@ -300,7 +346,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (method === 'GET') {
         const g = cluster.guests.get(vmid);
         if (!g) throw new PveHttpError(404, `no guest ${vmid}`);
-        return ok({ vmid, type: g.type, node: g.node, status: g.status, pool: g.pool ?? null, config: g.values, digest: cluster.digest(g) });
+        return ok({
+          vmid,
+          type: g.type,
+          node: g.node,
+          status: g.status,
+          pool: g.pool ?? null,
+          config: g.values,
+          digest: cluster.digest(g),
+        });
       }
       if (method === 'PATCH') return ok(simulator.updateGuest(vmid, body as UpdateGuestInput));
       if (method === 'DELETE') return ok(simulator.deleteGuest(vmid, url.searchParams.get('silent') === '1'));
@@ -327,7 +381,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
-  const server: Server = cert ? createHttpsServer({ key: cert.key, cert: cert.cert }, listener) : createHttpServer(listener);
+  const server: Server = cert
+    ? createHttpsServer({ key: cert.key, cert: cert.cert }, listener)
+    : createHttpServer(listener);
   server.keepAliveTimeout = 30_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {

@@ -5,8 +5,16 @@
  */
 import { formatUpid } from '../proxmox/upid.js';
 import {
-  cpuCount, diskBytes, diskVolumes, guestName, memoryBytes, renderConfigFile, sha1,
-  type ConfigValues, type GuestType, type SnapshotSection,
+  cpuCount,
+  diskBytes,
+  diskVolumes,
+  guestName,
+  memoryBytes,
+  renderConfigFile,
+  sha1,
+  type ConfigValues,
+  type GuestType,
+  type SnapshotSection,
 } from './guest-config.js';
 import { macAddress, type Rng } from './random.js';
 
@@ -57,7 +65,13 @@ export interface SimGuest {
   frozen?: boolean;
   /** Caches of values derived from the config file; `SimCluster.changed()` clears them. */
   digest?: string;
-  derived?: { name: string; maxcpu: number; maxmem: number; maxdisk: number; volumes: Array<{ storage: string; bytes: number }> };
+  derived?: {
+    name: string;
+    maxcpu: number;
+    maxmem: number;
+    maxdisk: number;
+    volumes: Array<{ storage: string; bytes: number }>;
+  };
 }
 
 export interface SimTask {
@@ -103,12 +117,17 @@ export interface TaskOutcome {
 
 /** A Proxmox API error as the handler raises it; the server renders status line and body. */
 export class PveHttpError extends Error {
-  constructor(readonly status: number, readonly reason: string, readonly errors?: Record<string, string>) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly errors?: Record<string, string>,
+  ) {
     super(reason);
   }
 }
 
-export const paramError = (errors: Record<string, string>): PveHttpError => new PveHttpError(400, 'Parameter verification failed.', errors);
+export const paramError = (errors: Record<string, string>): PveHttpError =>
+  new PveHttpError(400, 'Parameter verification failed.', errors);
 
 const MAX_FINISHED_PER_NODE = 25; // RESTEnvironment.pm $MAX_FINISHED
 const MAX_TASK_HISTORY = 5_000;
@@ -249,8 +268,18 @@ export class SimCluster {
 
   // ---- mutations shared by API tasks and out-of-band changes ------------------------------------
 
-  addGuest(guest: Omit<SimGuest, 'shownStatus' | 'statusChangedAt' | 'startedAt' | 'snapshots'> & { snapshots?: SnapshotSection[] }): SimGuest {
-    const full: SimGuest = { snapshots: [], ...guest, shownStatus: guest.status, statusChangedAt: 0, startedAt: Date.now() - 3_600_000 };
+  addGuest(
+    guest: Omit<SimGuest, 'shownStatus' | 'statusChangedAt' | 'startedAt' | 'snapshots'> & {
+      snapshots?: SnapshotSection[];
+    },
+  ): SimGuest {
+    const full: SimGuest = {
+      snapshots: [],
+      ...guest,
+      shownStatus: guest.status,
+      statusChangedAt: 0,
+      startedAt: Date.now() - 3_600_000,
+    };
     this.guests.set(full.vmid, full);
     this.sortedVmids = undefined;
     return full;
@@ -297,7 +326,10 @@ export class SimCluster {
     for (const [key, value] of Object.entries(source.values)) {
       if (key === 'lock' || key === 'template' || key === 'vmgenid') continue;
       let v = value.replace(new RegExp(`(vm|base)-${source.vmid}-`, 'g'), `vm-${newid}-`);
-      if (/^net\d+$/.test(key)) v = v.replace(/([0-9A-F]{2}:){5}[0-9A-F]{2}/, macAddress(this.rng)).replace(/hwaddr=[^,]+/, `hwaddr=${macAddress(this.rng)}`);
+      if (/^net\d+$/.test(key))
+        v = v
+          .replace(/([0-9A-F]{2}:){5}[0-9A-F]{2}/, macAddress(this.rng))
+          .replace(/hwaddr=[^,]+/, `hwaddr=${macAddress(this.rng)}`);
       values[key] = v;
     }
     if (name) values[source.type === 'qemu' ? 'name' : 'hostname'] = name;
@@ -311,7 +343,14 @@ export class SimCluster {
    * after the task delay and decides the outcome (errors such as "already running" surface in the
    * task, not the HTTP answer).
    */
-  startTask(node: string, type: string, id: string | number, user: string, work: () => TaskOutcome, delayMs = this.options.taskDelayMs): string {
+  startTask(
+    node: string,
+    type: string,
+    id: string | number,
+    user: string,
+    work: () => TaskOutcome,
+    delayMs = this.options.taskDelayMs,
+  ): string {
     const starttime = this.now();
     const [userName, tokenid] = user.split('!') as [string, string | undefined];
     const task: SimTask = {
@@ -376,7 +415,9 @@ export class SimCluster {
       if (!node.online) continue;
       const mine = this.tasks.filter((t) => t.node === node.name);
       const running = mine.filter((t) => t.endtime === undefined);
-      const finished = mine.filter((t) => t.endtime !== undefined).slice(-Math.max(0, MAX_FINISHED_PER_NODE - running.length));
+      const finished = mine
+        .filter((t) => t.endtime !== undefined)
+        .slice(-Math.max(0, MAX_FINISHED_PER_NODE - running.length));
       out.push(...running, ...finished);
     }
     return out;
@@ -406,7 +447,13 @@ export class SimCluster {
   startAgentExec(vmid: number, argv: string[], guest: SimGuest): number {
     const pid = this.nextAgentPid++;
     const out = argv[0] === 'hostname' ? `${this.name(guest)}\n` : `${argv.join(' ')}\n`;
-    this.agentExecs.set(pid, { pid, vmid, exitcode: 0, out, finishesAt: Date.now() + Math.min(this.options.taskDelayMs, 200) });
+    this.agentExecs.set(pid, {
+      pid,
+      vmid,
+      exitcode: 0,
+      out,
+      finishesAt: Date.now() + Math.min(this.options.taskDelayMs, 200),
+    });
     return pid;
   }
 

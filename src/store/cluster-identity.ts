@@ -27,5 +27,8 @@ export function asIdentity(value: unknown): ClusterIdentity | undefined {
   if (!value || typeof value !== 'object') return undefined;
   const v = value as { clusterName?: unknown; nodes?: unknown };
   if (typeof v.nodes !== 'object' || v.nodes === null || Array.isArray(v.nodes)) return undefined;
-  return { clusterName: typeof v.clusterName === 'string' ? v.clusterName : null, nodes: v.nodes as Record<string, number | null> };
+  return {
+    clusterName: typeof v.clusterName === 'string' ? v.clusterName : null,
+    nodes: v.nodes as Record<string, number | null>,
+  };
 }

@@ -57,7 +57,9 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
       sqlite.close();
       // Development versions rewrote the first migration; a database one of them made cannot be brought forward.
       if (/already exists/.test(String((err as { cause?: unknown }).cause ?? err))) {
-        throw new StoreError(`${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`);
+        throw new StoreError(
+          `${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`,
+        );
       }
       throw err;
     }
@@ -108,14 +110,21 @@ function enableWal(sqlite: Database.Database, timeoutMs: number): void {
  */
 function migrate(sqlite: Database.Database): void {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS });
-  sqlite.transaction(() => {
-    sqlite.exec('CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)');
-    const last = sqlite.prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1').pluck().get() as number | undefined;
-    const record = sqlite.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)');
-    for (const migration of migrations) {
-      if (last != null && Number(last) >= migration.folderMillis) continue;
-      for (const statement of migration.sql) sqlite.exec(statement);
-      record.run(migration.hash, migration.folderMillis);
-    }
-  }).immediate();
+  sqlite
+    .transaction(() => {
+      sqlite.exec(
+        'CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)',
+      );
+      const last = sqlite
+        .prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1')
+        .pluck()
+        .get() as number | undefined;
+      const record = sqlite.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)');
+      for (const migration of migrations) {
+        if (last != null && Number(last) >= migration.folderMillis) continue;
+        for (const statement of migration.sql) sqlite.exec(statement);
+        record.run(migration.hash, migration.folderMillis);
+      }
+    })
+    .immediate();
 }

@@ -8,9 +8,18 @@ import type { Store } from './db.js';
 import { events } from './schema.js';
 
 export const EVENT_TYPES = [
-  'guest.created', 'guest.deleted', 'guest.status_changed', 'guest.migrated', 'guest.updated',
-  'node.status_changed', 'cluster.quorum_changed', 'cluster.sync_failed', 'cluster.sync_recovered', 'cluster.identity_changed',
-  'cluster.reset', 'snapshot.created',
+  'guest.created',
+  'guest.deleted',
+  'guest.status_changed',
+  'guest.migrated',
+  'guest.updated',
+  'node.status_changed',
+  'cluster.quorum_changed',
+  'cluster.sync_failed',
+  'cluster.sync_recovered',
+  'cluster.identity_changed',
+  'cluster.reset',
+  'snapshot.created',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -62,6 +71,14 @@ export function insertEvents(store: Store, list: NewEvent[], occurredAt: number)
   if (list.length === 0) return;
   const insert = prepareUpsert(store.sqlite, events, ['id']);
   for (const e of list) {
-    insert.run({ id: newEventId(), type: e.type, occurredAt, cluster: e.cluster, subjectKind: e.subject.kind, subjectId: e.subject.id, data: JSON.stringify(e.data) });
+    insert.run({
+      id: newEventId(),
+      type: e.type,
+      occurredAt,
+      cluster: e.cluster,
+      subjectKind: e.subject.kind,
+      subjectId: e.subject.id,
+      data: JSON.stringify(e.data),
+    });
   }
 }

@@ -35,7 +35,11 @@ export interface CountedGuest {
 export const STALE_STATUS_PREFIX = 'stale:';
 
 /** One cluster's rows; tombstoned guests are left out, templates count but allocate nothing. */
-export function summarizeGuests(cluster: string, guests: Iterable<CountedGuest>, usedMemory: (vmid: number) => number | null | undefined): GuestStatsRow[] {
+export function summarizeGuests(
+  cluster: string,
+  guests: Iterable<CountedGuest>,
+  usedMemory: (vmid: number) => number | null | undefined,
+): GuestStatsRow[] {
   const groups = new Map<string, GuestStatsRow>();
   for (const g of guests) {
     if (g.deletedAt != null) continue;
@@ -43,7 +47,17 @@ export function summarizeGuests(cluster: string, guests: Iterable<CountedGuest>,
     const key = `${g.node}\u0000${g.type}\u0000${status}`;
     let row = groups.get(key);
     if (!row) {
-      row = { cluster, node: g.node, type: g.type, status, guests: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, usedMemoryBytes: 0 };
+      row = {
+        cluster,
+        node: g.node,
+        type: g.type,
+        status,
+        guests: 0,
+        templates: 0,
+        allocatedVcpus: 0,
+        allocatedMemoryBytes: 0,
+        usedMemoryBytes: 0,
+      };
       groups.set(key, row);
     }
     row.guests++;

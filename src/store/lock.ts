@@ -49,7 +49,11 @@ export interface LockOptions {
 
 /** Another `serve` holds the data directory, or its lock file cannot be read. */
 export class DataDirLockedError extends StoreError {
-  constructor(readonly lockPath: string, readonly holder: LockHolder | undefined, message: string) {
+  constructor(
+    readonly lockPath: string,
+    readonly holder: LockHolder | undefined,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -74,8 +78,19 @@ export function processAlive(pid: number): boolean {
 function parseHolder(text: string): LockHolder | undefined {
   try {
     const v = JSON.parse(text) as Partial<LockHolder>;
-    if (typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0 && typeof v.host === 'string' && typeof v.startedAt === 'string') {
-      return { pid: v.pid, host: v.host, startedAt: v.startedAt, ...(typeof v.bootId === 'string' ? { bootId: v.bootId } : {}) };
+    if (
+      typeof v.pid === 'number' &&
+      Number.isInteger(v.pid) &&
+      v.pid > 0 &&
+      typeof v.host === 'string' &&
+      typeof v.startedAt === 'string'
+    ) {
+      return {
+        pid: v.pid,
+        host: v.host,
+        startedAt: v.startedAt,
+        ...(typeof v.bootId === 'string' ? { bootId: v.bootId } : {}),
+      };
     }
   } catch {
     // not (yet) JSON
@@ -134,7 +149,9 @@ export function acquireDataDirLock(dataDir: string, options: LockOptions = {}): 
         closeSync(fd);
       }
       return {
-        path, holder: me, ...(tookOver ? { tookOver } : {}),
+        path,
+        holder: me,
+        ...(tookOver ? { tookOver } : {}),
         release() {
           // Only our own file: had someone judged us gone and taken over, the lock is theirs now.
           try {
@@ -150,19 +167,26 @@ export function acquireDataDirLock(dataDir: string, options: LockOptions = {}): 
     const found = readHolder(path, settleMs);
     if (found.missing) continue; // removed meanwhile (its holder stopped): try again
     if (!found.holder) {
-      throw new DataDirLockedError(path, undefined, `${path} exists but does not name its holder (${JSON.stringify((found.text ?? '').slice(0, 80))}); `
-        + 'if no `proxmox-inventory serve` runs on this data directory, delete the file and start again');
+      throw new DataDirLockedError(
+        path,
+        undefined,
+        `${path} exists but does not name its holder (${JSON.stringify((found.text ?? '').slice(0, 80))}); ` +
+          'if no `proxmox-inventory serve` runs on this data directory, delete the file and start again',
+      );
     }
     const holder = found.holder;
     const reason = attempt < 3 ? staleBecause(holder) : undefined;
     if (!reason) {
       const elsewhere = holder.host !== host;
-      throw new DataDirLockedError(path, holder,
-        `another proxmox-inventory serve uses ${dataDir}: ${holderText(holder)} (lock file ${path}). `
-        + 'Two daemons on one inventory would both poll Proxmox and discard each other\'s cycles. '
-        + (elsewhere
-          ? `It runs on another host than this one (${host}), so whether it still runs cannot be checked from here: stop it, or give this daemon another DATA_DIR; if it is gone (a container recreated under a new hostname), delete the lock file.`
-          : `Stop it first (kill ${holder.pid}), or give this daemon another DATA_DIR; \`sync --once\`, \`mcp\` and \`snapshot\` work beside it.`));
+      throw new DataDirLockedError(
+        path,
+        holder,
+        `another proxmox-inventory serve uses ${dataDir}: ${holderText(holder)} (lock file ${path}). ` +
+          "Two daemons on one inventory would both poll Proxmox and discard each other's cycles. " +
+          (elsewhere
+            ? `It runs on another host than this one (${host}), so whether it still runs cannot be checked from here: stop it, or give this daemon another DATA_DIR; if it is gone (a container recreated under a new hostname), delete the lock file.`
+            : `Stop it first (kill ${holder.pid}), or give this daemon another DATA_DIR; \`sync --once\`, \`mcp\` and \`snapshot\` work beside it.`),
+      );
     }
     // Move the stale file aside, then check it is still the one judged stale: another starter
     // may have taken over first and put its own lock there, which goes back if so.

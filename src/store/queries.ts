@@ -25,12 +25,62 @@
  * - SQL is built with drizzle's query builder or `sql` templates: every value is a bound parameter.
  */
 export { oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './queries/shared.js';
-export { countGuests, listGuests, topGuests, type GuestField, type GuestFilter, type GuestPage, type GuestSort, type GuestSummary, type ListGuestsOptions, type TopGuest } from './queries/guests.js';
-export { getGuest, nameSimilarity, type EventSummary, type GuestCandidate, type GuestDetail, type GuestLookup, type GuestMetrics, type GuestRef, type GuestSuggestion, type TaskSummary } from './queries/guest.js';
-export { aggregate, type Aggregate, type AggregateBy, type AggregateGroup, type GuestStats } from './queries/aggregates.js';
-export { getNode, listNodes, listStorage, type NodeDetail, type NodeLookup, type NodeSummary, type StorageEntry, type StorageFilter } from './queries/nodes.js';
+export {
+  countGuests,
+  listGuests,
+  topGuests,
+  type GuestField,
+  type GuestFilter,
+  type GuestPage,
+  type GuestSort,
+  type GuestSummary,
+  type ListGuestsOptions,
+  type TopGuest,
+} from './queries/guests.js';
+export {
+  getGuest,
+  nameSimilarity,
+  type EventSummary,
+  type GuestCandidate,
+  type GuestDetail,
+  type GuestLookup,
+  type GuestMetrics,
+  type GuestRef,
+  type GuestSuggestion,
+  type TaskSummary,
+} from './queries/guest.js';
+export {
+  aggregate,
+  type Aggregate,
+  type AggregateBy,
+  type AggregateGroup,
+  type GuestStats,
+} from './queries/aggregates.js';
+export {
+  getNode,
+  listNodes,
+  listStorage,
+  type NodeDetail,
+  type NodeLookup,
+  type NodeSummary,
+  type StorageEntry,
+  type StorageFilter,
+} from './queries/nodes.js';
 export { eventsSince, listTasks, type EventPage, type EventQuery, type TaskQuery } from './queries/history.js';
-export { freshness, listClusters, syncStatus, type ClusterInfo, type ClusterSyncStatus, type Freshness } from './queries/status.js';
-export { searchInventory, type SearchAnswer, type SearchField, type SearchMatch, type SearchResult } from './queries/search.js';
+export {
+  freshness,
+  listClusters,
+  syncStatus,
+  type ClusterInfo,
+  type ClusterSyncStatus,
+  type Freshness,
+} from './queries/status.js';
+export {
+  searchInventory,
+  type SearchAnswer,
+  type SearchField,
+  type SearchMatch,
+  type SearchResult,
+} from './queries/search.js';
 /** Disk and NIC shapes as parsed from the config (src/sync/parse-config.ts writes them). */
 export type { GuestDisk, GuestNic } from './guest-parts.js';

@@ -51,9 +51,15 @@ const VACUUM_PAGES_PER_STEP = 2_048;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Deletes the history the policy no longer keeps; `signal` stops it between batches. */
-export async function pruneHistory(store: Store, policy: RetentionPolicy, now: number = Date.now(), { signal }: { signal?: AbortSignal } = {}): Promise<PruneResult> {
+export async function pruneHistory(
+  store: Store,
+  policy: RetentionPolicy,
+  now: number = Date.now(),
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<PruneResult> {
   const batchSize = policy.batchSize ?? 5_000;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive whole number, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a positive whole number, got ${batchSize}`);
   const result: PruneResult = { syncRuns: 0, events: 0, batches: 0, pagesFreed: 0 };
   const { sqlite } = store;
 
@@ -62,7 +68,9 @@ export async function pruneHistory(store: Store, policy: RetentionPolicy, now: n
     // No index on finished_at: the old runs are found by reading on in id order (a read, so outside
     // the write lock: in WAL mode it blocks no writer), a batch at a time, and each batch is deleted
     // in its own transaction, where the latest and latest successful runs are looked up again.
-    const findOld = sqlite.prepare('SELECT id FROM sync_runs WHERE id > ? AND finished_at < ? ORDER BY id LIMIT ?').pluck();
+    const findOld = sqlite
+      .prepare('SELECT id FROM sync_runs WHERE id > ? AND finished_at < ? ORDER BY id LIMIT ?')
+      .pluck();
     const deleteRuns = sqlite.prepare(`
       DELETE FROM sync_runs WHERE id IN (
         SELECT r.id FROM sync_runs r

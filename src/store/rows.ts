@@ -16,14 +16,23 @@ function toSql(value: unknown): unknown {
   return value;
 }
 
-export function prepareUpsert<T extends Table>(sqlite: Database.Database, table: T, conflict: Array<keyof T['_']['columns'] & string>): Upsert<T['$inferInsert']> {
-  const columns = Object.entries(getTableColumns(table)) as Array<[string, { name: string; default?: unknown; hasDefault?: boolean }]>;
+export function prepareUpsert<T extends Table>(
+  sqlite: Database.Database,
+  table: T,
+  conflict: Array<keyof T['_']['columns'] & string>,
+): Upsert<T['$inferInsert']> {
+  const columns = Object.entries(getTableColumns(table)) as Array<
+    [string, { name: string; default?: unknown; hasDefault?: boolean }]
+  >;
   const conflictNames = conflict.map((key) => columns.find(([k]) => k === key)![1].name);
   const names = columns.map(([, c]) => c.name);
   const sql =
     `INSERT INTO "${getTableName(table)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ` +
     `ON CONFLICT (${conflictNames.map((n) => `"${n}"`).join(', ')}) DO UPDATE SET ` +
-    names.filter((n) => !conflictNames.includes(n)).map((n) => `"${n}" = excluded."${n}"`).join(', ');
+    names
+      .filter((n) => !conflictNames.includes(n))
+      .map((n) => `"${n}" = excluded."${n}"`)
+      .join(', ');
   const statement = sqlite.prepare(sql);
   const keys = columns.map(([k, c]) => [k, c.hasDefault ? c.default : undefined] as const);
   return {

@@ -44,112 +44,132 @@ export const clusters = sqliteTable('clusters', {
   identityChanged: text('identity_changed'),
 });
 
-export const nodes = sqliteTable('nodes', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  node: text('node').notNull(),
-  status: text('status').notNull(),
-  online: integer('online', { mode: 'boolean' }).notNull(),
-  stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
-  lastSeenAt: integer('last_seen_at'),
-  nodeid: integer('nodeid'),
-  ip: text('ip'),
-  level: text('level'),
-  uptime: integer('uptime'),
-  cpu: real('cpu'),
-  maxcpu: integer('maxcpu'),
-  mem: integer('mem'),
-  maxmem: integer('maxmem'),
-  disk: integer('disk'),
-  maxdisk: integer('maxdisk'),
-  updatedAt: integer('updated_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.cluster, t.node] })]);
+export const nodes = sqliteTable(
+  'nodes',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    node: text('node').notNull(),
+    status: text('status').notNull(),
+    online: integer('online', { mode: 'boolean' }).notNull(),
+    stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
+    lastSeenAt: integer('last_seen_at'),
+    nodeid: integer('nodeid'),
+    ip: text('ip'),
+    level: text('level'),
+    uptime: integer('uptime'),
+    cpu: real('cpu'),
+    maxcpu: integer('maxcpu'),
+    mem: integer('mem'),
+    maxmem: integer('maxmem'),
+    disk: integer('disk'),
+    maxdisk: integer('maxdisk'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.node] })],
+);
 
-export const guests = sqliteTable('guests', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  vmid: integer('vmid').notNull(),
-  type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
-  node: text('node').notNull(),
-  name: text('name'),
-  status: text('status').notNull(),
-  template: integer('template', { mode: 'boolean' }).notNull().default(false),
-  /** JSON array of tags. */
-  tags: text('tags').notNull().default('[]'),
-  lock: text('lock'),
-  pool: text('pool'),
-  hastate: text('hastate'),
-  maxcpu: real('maxcpu'),
-  maxmem: integer('maxmem'),
-  maxdisk: integer('maxdisk'),
-  // Parsed from the config (null until the first config read).
-  cores: integer('cores'),
-  sockets: integer('sockets'),
-  vcpus: integer('vcpus'),
-  memoryMib: integer('memory_mib'),
-  balloonMib: integer('balloon_mib'),
-  ostype: text('ostype'),
-  onboot: integer('onboot', { mode: 'boolean' }),
-  agent: integer('agent', { mode: 'boolean' }),
-  description: text('description'),
-  /** JSON: [{ key, storage, volume, sizeBytes, media? }] */
-  disks: text('disks'),
-  /** JSON: [{ key, model, mac, bridge, vlan, firewall, ip? }] */
-  nics: text('nics'),
-  /** JSON of every config key as Proxmox returned it. */
-  config: text('config'),
-  digest: text('digest'),
-  configFetchedAt: integer('config_fetched_at'),
-  /** A later read should fetch the config again (a signal arrived but the fetch failed or was over budget). */
-  configDirty: integer('config_dirty', { mode: 'boolean' }).notNull().default(false),
-  /** Last values not confirmed by the latest read (node offline, cluster unreachable). */
-  stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
-  /**
-   * When a read last confirmed the row, kept for stale rows. A live row was seen at its cluster's
-   * `last_success_at`; it is not rewritten every cycle (queries take the cluster's time then).
-   */
-  lastSeenAt: integer('last_seen_at').notNull(),
-  /** Consecutive successful reads this guest was missing from. */
-  missingCount: integer('missing_count').notNull().default(0),
-  /** Tombstone: set when the guest is gone; cleared if it comes back. */
-  deletedAt: integer('deleted_at'),
-  firstSeenAt: integer('first_seen_at').notNull(),
-  /**
-   * Which guest this vmid is: Proxmox hands a freed vmid to the next new guest, so a row counts
-   * its guests (1, 2, …); a new one starts when the old one was destroyed and another created.
-   */
-  incarnation: integer('incarnation').notNull().default(1),
-  /** When this incarnation began (null for the first): its tasks and events are the ones since. */
-  incarnationSince: integer('incarnation_since'),
-  updatedAt: integer('updated_at').notNull(),
-  /** The sync run that last changed this row. */
-  syncRun: integer('sync_run'),
-}, (t) => [
-  primaryKey({ columns: [t.cluster, t.vmid] }),
-  index('guests_node').on(t.cluster, t.node),
-  // Name lookups ignore case.
-  index('guests_name').on(sql`lower(${t.name})`),
-  // Live guests in the default listing order: a page reads 50 index entries instead of sorting all.
-  // With the status in it, a status filter or a tag count reads no guest row.
-  index('guests_live_vmid').on(t.vmid, t.cluster, t.status).where(sql`${t.deletedAt} IS NULL`),
-  // Locked guests are few: the overview's problem list reads them without a scan.
-  index('guests_locked').on(t.lock).where(sql`${t.lock} IS NOT NULL`),
-]);
+export const guests = sqliteTable(
+  'guests',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    vmid: integer('vmid').notNull(),
+    type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
+    node: text('node').notNull(),
+    name: text('name'),
+    status: text('status').notNull(),
+    template: integer('template', { mode: 'boolean' }).notNull().default(false),
+    /** JSON array of tags. */
+    tags: text('tags').notNull().default('[]'),
+    lock: text('lock'),
+    pool: text('pool'),
+    hastate: text('hastate'),
+    maxcpu: real('maxcpu'),
+    maxmem: integer('maxmem'),
+    maxdisk: integer('maxdisk'),
+    // Parsed from the config (null until the first config read).
+    cores: integer('cores'),
+    sockets: integer('sockets'),
+    vcpus: integer('vcpus'),
+    memoryMib: integer('memory_mib'),
+    balloonMib: integer('balloon_mib'),
+    ostype: text('ostype'),
+    onboot: integer('onboot', { mode: 'boolean' }),
+    agent: integer('agent', { mode: 'boolean' }),
+    description: text('description'),
+    /** JSON: [{ key, storage, volume, sizeBytes, media? }] */
+    disks: text('disks'),
+    /** JSON: [{ key, model, mac, bridge, vlan, firewall, ip? }] */
+    nics: text('nics'),
+    /** JSON of every config key as Proxmox returned it. */
+    config: text('config'),
+    digest: text('digest'),
+    configFetchedAt: integer('config_fetched_at'),
+    /** A later read should fetch the config again (a signal arrived but the fetch failed or was over budget). */
+    configDirty: integer('config_dirty', { mode: 'boolean' }).notNull().default(false),
+    /** Last values not confirmed by the latest read (node offline, cluster unreachable). */
+    stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * When a read last confirmed the row, kept for stale rows. A live row was seen at its cluster's
+     * `last_success_at`; it is not rewritten every cycle (queries take the cluster's time then).
+     */
+    lastSeenAt: integer('last_seen_at').notNull(),
+    /** Consecutive successful reads this guest was missing from. */
+    missingCount: integer('missing_count').notNull().default(0),
+    /** Tombstone: set when the guest is gone; cleared if it comes back. */
+    deletedAt: integer('deleted_at'),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    /**
+     * Which guest this vmid is: Proxmox hands a freed vmid to the next new guest, so a row counts
+     * its guests (1, 2, …); a new one starts when the old one was destroyed and another created.
+     */
+    incarnation: integer('incarnation').notNull().default(1),
+    /** When this incarnation began (null for the first): its tasks and events are the ones since. */
+    incarnationSince: integer('incarnation_since'),
+    updatedAt: integer('updated_at').notNull(),
+    /** The sync run that last changed this row. */
+    syncRun: integer('sync_run'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid] }),
+    index('guests_node').on(t.cluster, t.node),
+    // Name lookups ignore case.
+    index('guests_name').on(sql`lower(${t.name})`),
+    // Live guests in the default listing order: a page reads 50 index entries instead of sorting all.
+    // With the status in it, a status filter or a tag count reads no guest row.
+    index('guests_live_vmid')
+      .on(t.vmid, t.cluster, t.status)
+      .where(sql`${t.deletedAt} IS NULL`),
+    // Locked guests are few: the overview's problem list reads them without a scan.
+    index('guests_locked')
+      .on(t.lock)
+      .where(sql`${t.lock} IS NOT NULL`),
+  ],
+);
 
 /**
  * Each guest's tags, one row per guest and tag (the lower-cased tag, as Proxmox matches tags
  * without regard to case): a tag filter or count reads the guests with that tag instead of
  * parsing every guest's JSON. Written with the guest row; tombstoned guests keep theirs.
  */
-export const guestTags = sqliteTable('guest_tags', {
-  tagKey: text('tag_key').notNull(),
-  cluster: text('cluster').notNull(),
-  vmid: integer('vmid').notNull(),
-  /** As Proxmox spells it on this guest. */
-  tag: text('tag').notNull(),
-}, (t) => [
-  primaryKey({ columns: [t.tagKey, t.cluster, t.vmid] }),
-  index('guest_tags_guest').on(t.cluster, t.vmid),
-  foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
-]);
+export const guestTags = sqliteTable(
+  'guest_tags',
+  {
+    tagKey: text('tag_key').notNull(),
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    /** As Proxmox spells it on this guest. */
+    tag: text('tag').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tagKey, t.cluster, t.vmid] }),
+    index('guest_tags_guest').on(t.cluster, t.vmid),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
 
 /**
  * Live guests counted and summed per cluster, node, type and status: what the overview, the node
@@ -158,136 +178,176 @@ export const guestTags = sqliteTable('guest_tags', {
  * match the guest rows beside them. Templates count in `guests` and `templates`, never in
  * allocation.
  */
-export const guestStats = sqliteTable('guest_stats', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  node: text('node').notNull(),
-  type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
-  status: text('status').notNull(),
-  guests: integer('guests').notNull(),
-  templates: integer('templates').notNull(),
-  /** Sums of maxcpu / maxmem over non-template guests. */
-  allocatedVcpus: real('allocated_vcpus').notNull(),
-  allocatedMemoryBytes: integer('allocated_memory_bytes').notNull(),
-  /** Sum of live `mem` (stale guests keep their last values). */
-  usedMemoryBytes: integer('used_memory_bytes').notNull(),
-}, (t) => [primaryKey({ columns: [t.cluster, t.node, t.type, t.status] })]);
+export const guestStats = sqliteTable(
+  'guest_stats',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    node: text('node').notNull(),
+    type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
+    status: text('status').notNull(),
+    guests: integer('guests').notNull(),
+    templates: integer('templates').notNull(),
+    /** Sums of maxcpu / maxmem over non-template guests. */
+    allocatedVcpus: real('allocated_vcpus').notNull(),
+    allocatedMemoryBytes: integer('allocated_memory_bytes').notNull(),
+    /** Sum of live `mem` (stale guests keep their last values). */
+    usedMemoryBytes: integer('used_memory_bytes').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.node, t.type, t.status] })],
+);
 
 /**
  * Live metrics of each guest, apart from the inventory: they change on nearly every read of a
  * running guest, and a narrow table keeps those writes small.
  */
-export const guestMetrics = sqliteTable('guest_metrics', {
-  cluster: text('cluster').notNull(),
-  vmid: integer('vmid').notNull(),
-  /** Fraction of `maxcpu` in use, 0..1. */
-  cpu: real('cpu'),
-  mem: integer('mem'),
-  disk: integer('disk'),
-  uptime: integer('uptime'),
-  netin: integer('netin'),
-  netout: integer('netout'),
-  diskread: integer('diskread'),
-  diskwrite: integer('diskwrite'),
-  updatedAt: integer('updated_at').notNull(),
-}, (t) => [
-  primaryKey({ columns: [t.cluster, t.vmid] }),
-  foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
-  // The overview's top consumers: five index entries instead of sorting every guest.
-  index('guest_metrics_mem').on(t.mem),
-  index('guest_metrics_cpu').on(t.cpu),
-]);
+export const guestMetrics = sqliteTable(
+  'guest_metrics',
+  {
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    /** Fraction of `maxcpu` in use, 0..1. */
+    cpu: real('cpu'),
+    mem: integer('mem'),
+    disk: integer('disk'),
+    uptime: integer('uptime'),
+    netin: integer('netin'),
+    netout: integer('netout'),
+    diskread: integer('diskread'),
+    diskwrite: integer('diskwrite'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid] }),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+    // The overview's top consumers: five index entries instead of sorting every guest.
+    index('guest_metrics_mem').on(t.mem),
+    index('guest_metrics_cpu').on(t.cpu),
+  ],
+);
 
-export const storage = sqliteTable('storage', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  node: text('node').notNull(),
-  storage: text('storage').notNull(),
-  plugintype: text('plugintype'),
-  shared: integer('shared', { mode: 'boolean' }).notNull(),
-  /** JSON array of content types. */
-  content: text('content').notNull().default('[]'),
-  status: text('status').notNull(),
-  disk: integer('disk'),
-  maxdisk: integer('maxdisk'),
-  stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
-  lastSeenAt: integer('last_seen_at'),
-  updatedAt: integer('updated_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.cluster, t.node, t.storage] })]);
+export const storage = sqliteTable(
+  'storage',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    node: text('node').notNull(),
+    storage: text('storage').notNull(),
+    plugintype: text('plugintype'),
+    shared: integer('shared', { mode: 'boolean' }).notNull(),
+    /** JSON array of content types. */
+    content: text('content').notNull().default('[]'),
+    status: text('status').notNull(),
+    disk: integer('disk'),
+    maxdisk: integer('maxdisk'),
+    stale: integer('stale', { mode: 'boolean' }).notNull().default(false),
+    lastSeenAt: integer('last_seen_at'),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.node, t.storage] })],
+);
 
-export const pools = sqliteTable('pools', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  pool: text('pool').notNull(),
-  updatedAt: integer('updated_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.cluster, t.pool] })]);
+export const pools = sqliteTable(
+  'pools',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    pool: text('pool').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.pool] })],
+);
 
-export const tasks = sqliteTable('tasks', {
-  cluster: text('cluster').notNull().references(() => clusters.name, { onDelete: 'cascade' }),
-  upid: text('upid').notNull(),
-  node: text('node').notNull(),
-  type: text('type').notNull(),
-  /** The task's object id: a vmid for guest tasks, '' or a storage/job id otherwise. */
-  objectId: text('object_id').notNull(),
-  vmid: integer('vmid'),
-  user: text('user').notNull(),
-  starttime: integer('starttime').notNull(),
-  endtime: integer('endtime'),
-  /** `OK`, `WARNINGS: n`, the error text; null while running. */
-  exitstatus: text('exitstatus'),
-  outcome: text('outcome', { enum: ['running', 'ok', 'warning', 'error'] }).notNull(),
-  seenAt: integer('seen_at').notNull(),
-}, (t) => [
-  primaryKey({ columns: [t.cluster, t.upid] }),
-  index('tasks_vmid').on(t.cluster, t.vmid),
-  index('tasks_start').on(t.starttime),
-]);
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    cluster: text('cluster')
+      .notNull()
+      .references(() => clusters.name, { onDelete: 'cascade' }),
+    upid: text('upid').notNull(),
+    node: text('node').notNull(),
+    type: text('type').notNull(),
+    /** The task's object id: a vmid for guest tasks, '' or a storage/job id otherwise. */
+    objectId: text('object_id').notNull(),
+    vmid: integer('vmid'),
+    user: text('user').notNull(),
+    starttime: integer('starttime').notNull(),
+    endtime: integer('endtime'),
+    /** `OK`, `WARNINGS: n`, the error text; null while running. */
+    exitstatus: text('exitstatus'),
+    outcome: text('outcome', { enum: ['running', 'ok', 'warning', 'error'] }).notNull(),
+    seenAt: integer('seen_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.upid] }),
+    index('tasks_vmid').on(t.cluster, t.vmid),
+    index('tasks_start').on(t.starttime),
+  ],
+);
 
-export const syncRuns = sqliteTable('sync_runs', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  cluster: text('cluster').notNull(),
-  startedAt: integer('started_at').notNull(),
-  finishedAt: integer('finished_at').notNull(),
-  durationMs: integer('duration_ms').notNull(),
-  ok: integer('ok', { mode: 'boolean' }).notNull(),
-  error: text('error'),
-  /** JSON: { "GET /cluster/resources": 1, … } */
-  calls: text('calls').notNull(),
-  callsTotal: integer('calls_total').notNull(),
-  guests: integer('guests').notNull().default(0),
-  nodes: integer('nodes').notNull().default(0),
-  configsFetched: integer('configs_fetched').notNull().default(0),
-  /** JSON: { "guest.updated": 3, … } */
-  changes: text('changes').notNull().default('{}'),
-  warnings: integer('warnings').notNull().default(0),
-}, (t) => [
-  index('sync_runs_cluster').on(t.cluster, t.id),
-  // The latest successful run without scanning a long failure streak.
-  index('sync_runs_cluster_ok').on(t.cluster, t.ok, t.id),
-]);
+export const syncRuns = sqliteTable(
+  'sync_runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    cluster: text('cluster').notNull(),
+    startedAt: integer('started_at').notNull(),
+    finishedAt: integer('finished_at').notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    ok: integer('ok', { mode: 'boolean' }).notNull(),
+    error: text('error'),
+    /** JSON: { "GET /cluster/resources": 1, … } */
+    calls: text('calls').notNull(),
+    callsTotal: integer('calls_total').notNull(),
+    guests: integer('guests').notNull().default(0),
+    nodes: integer('nodes').notNull().default(0),
+    configsFetched: integer('configs_fetched').notNull().default(0),
+    /** JSON: { "guest.updated": 3, … } */
+    changes: text('changes').notNull().default('{}'),
+    warnings: integer('warnings').notNull().default(0),
+  },
+  (t) => [
+    index('sync_runs_cluster').on(t.cluster, t.id),
+    // The latest successful run without scanning a long failure streak.
+    index('sync_runs_cluster_ok').on(t.cluster, t.ok, t.id),
+  ],
+);
 
 /** The outbox and the change history: written in the same transaction as the change. */
-export const events = sqliteTable('events', {
-  /** Monotonic: the cursor for "events since". */
-  seq: integer('seq').primaryKey({ autoIncrement: true }),
-  /** Stable public id (webhook-id). */
-  id: text('id').notNull().unique(),
-  type: text('type').notNull(),
-  occurredAt: integer('occurred_at').notNull(),
-  cluster: text('cluster'),
-  subjectKind: text('subject_kind').notNull(),
-  subjectId: text('subject_id').notNull(),
-  /** JSON payload. */
-  data: text('data').notNull(),
-}, (t) => [
-  index('events_time').on(t.occurredAt),
-  index('events_subject').on(t.subjectKind, t.subjectId),
-  index('events_type').on(t.type),
-]);
+export const events = sqliteTable(
+  'events',
+  {
+    /** Monotonic: the cursor for "events since". */
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /** Stable public id (webhook-id). */
+    id: text('id').notNull().unique(),
+    type: text('type').notNull(),
+    occurredAt: integer('occurred_at').notNull(),
+    cluster: text('cluster'),
+    subjectKind: text('subject_kind').notNull(),
+    subjectId: text('subject_id').notNull(),
+    /** JSON payload. */
+    data: text('data').notNull(),
+  },
+  (t) => [
+    index('events_time').on(t.occurredAt),
+    index('events_subject').on(t.subjectKind, t.subjectId),
+    index('events_type').on(t.type),
+  ],
+);
 
-export const inventorySnapshots = sqliteTable('inventory_snapshots', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  takenAt: integer('taken_at').notNull(),
-  label: text('label'),
-  guestCount: integer('guest_count').notNull(),
-  nodeCount: integer('node_count').notNull(),
-  /** gzip-compressed JSON of the snapshot body (store/snapshots.ts). */
-  body: blob('body', { mode: 'buffer' }).notNull(),
-}, (t) => [index('snapshots_time').on(t.takenAt)]);
+export const inventorySnapshots = sqliteTable(
+  'inventory_snapshots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    takenAt: integer('taken_at').notNull(),
+    label: text('label'),
+    guestCount: integer('guest_count').notNull(),
+    nodeCount: integer('node_count').notNull(),
+    /** gzip-compressed JSON of the snapshot body (store/snapshots.ts). */
+    body: blob('body', { mode: 'buffer' }).notNull(),
+  },
+  (t) => [index('snapshots_time').on(t.takenAt)],
+);

@@ -59,9 +59,24 @@ export function currentInventory(store: Store, at = Date.now()): SnapshotBody {
   const { db } = store;
   const guestRows = db
     .select({
-      cluster: guests.cluster, vmid: guests.vmid, type: guests.type, node: guests.node, name: guests.name, status: guests.status,
-      template: guests.template, tags: guests.tags, lock: guests.lock, pool: guests.pool, hastate: guests.hastate, maxcpu: guests.maxcpu,
-      maxmem: guests.maxmem, maxdisk: guests.maxdisk, cores: guests.cores, memoryMib: guests.memoryMib, digest: guests.digest, stale: guests.stale,
+      cluster: guests.cluster,
+      vmid: guests.vmid,
+      type: guests.type,
+      node: guests.node,
+      name: guests.name,
+      status: guests.status,
+      template: guests.template,
+      tags: guests.tags,
+      lock: guests.lock,
+      pool: guests.pool,
+      hastate: guests.hastate,
+      maxcpu: guests.maxcpu,
+      maxmem: guests.maxmem,
+      maxdisk: guests.maxdisk,
+      cores: guests.cores,
+      memoryMib: guests.memoryMib,
+      digest: guests.digest,
+      stale: guests.stale,
       incarnation: guests.incarnation,
     })
     .from(guests)
@@ -70,79 +85,182 @@ export function currentInventory(store: Store, at = Date.now()): SnapshotBody {
     .all();
   return {
     takenAt: at,
-    clusters: db.select({ name: clusters.name, lastSuccessAt: clusters.lastSuccessAt, stale: clusters.stale }).from(clusters).orderBy(clusters.name).all(),
+    clusters: db
+      .select({ name: clusters.name, lastSuccessAt: clusters.lastSuccessAt, stale: clusters.stale })
+      .from(clusters)
+      .orderBy(clusters.name)
+      .all(),
     guests: guestRows.map((g) => ({ ...g, tags: JSON.parse(g.tags) as string[] })),
-    nodes: db.select({ cluster: nodes.cluster, node: nodes.node, status: nodes.status, maxcpu: nodes.maxcpu, maxmem: nodes.maxmem }).from(nodes).orderBy(nodes.cluster, nodes.node).all(),
+    nodes: db
+      .select({
+        cluster: nodes.cluster,
+        node: nodes.node,
+        status: nodes.status,
+        maxcpu: nodes.maxcpu,
+        maxmem: nodes.maxmem,
+      })
+      .from(nodes)
+      .orderBy(nodes.cluster, nodes.node)
+      .all(),
   };
 }
 
-export function takeSnapshot(store: Store, { label, at = Date.now() }: { label?: string; at?: number } = {}): SnapshotInfo {
+export function takeSnapshot(
+  store: Store,
+  { label, at = Date.now() }: { label?: string; at?: number } = {},
+): SnapshotInfo {
   return store.write(() => {
     const body = currentInventory(store, at);
     const row = store.db
       .insert(inventorySnapshots)
-      .values({ takenAt: at, label: label ?? null, guestCount: body.guests.length, nodeCount: body.nodes.length, body: gzipSync(JSON.stringify(body)) })
+      .values({
+        takenAt: at,
+        label: label ?? null,
+        guestCount: body.guests.length,
+        nodeCount: body.nodes.length,
+        body: gzipSync(JSON.stringify(body)),
+      })
       .returning({ id: inventorySnapshots.id })
       .get();
-    const info = { id: row.id, takenAt: at, label: label ?? null, guests: body.guests.length, nodes: body.nodes.length };
-    insertEvents(store, [{ type: 'snapshot.created', cluster: null, subject: { kind: 'snapshot', id: String(row.id) }, data: { ...info, takenAt: new Date(at).toISOString() } }], at);
+    const info = {
+      id: row.id,
+      takenAt: at,
+      label: label ?? null,
+      guests: body.guests.length,
+      nodes: body.nodes.length,
+    };
+    insertEvents(
+      store,
+      [
+        {
+          type: 'snapshot.created',
+          cluster: null,
+          subject: { kind: 'snapshot', id: String(row.id) },
+          data: { ...info, takenAt: new Date(at).toISOString() },
+        },
+      ],
+      at,
+    );
     return info;
   });
 }
 
 export function listSnapshots(store: Store): SnapshotInfo[] {
   return store.db
-    .select({ id: inventorySnapshots.id, takenAt: inventorySnapshots.takenAt, label: inventorySnapshots.label, guests: inventorySnapshots.guestCount, nodes: inventorySnapshots.nodeCount })
+    .select({
+      id: inventorySnapshots.id,
+      takenAt: inventorySnapshots.takenAt,
+      label: inventorySnapshots.label,
+      guests: inventorySnapshots.guestCount,
+      nodes: inventorySnapshots.nodeCount,
+    })
     .from(inventorySnapshots)
     .orderBy(desc(inventorySnapshots.id))
     .all();
 }
 
 export function readSnapshot(store: Store, id: number): SnapshotBody | undefined {
-  const row = store.db.select({ body: inventorySnapshots.body }).from(inventorySnapshots).where(eq(inventorySnapshots.id, id)).get();
+  const row = store.db
+    .select({ body: inventorySnapshots.body })
+    .from(inventorySnapshots)
+    .where(eq(inventorySnapshots.id, id))
+    .get();
   return row ? (JSON.parse(gunzipSync(row.body).toString('utf8')) as SnapshotBody) : undefined;
 }
 
 /** Keeps at most `keep` snapshots (0: no count limit) and none older than `maxAgeMs` (0: no age limit). */
-export function pruneSnapshots(store: Store, { keep, maxAgeMs, now = Date.now() }: { keep: number; maxAgeMs: number; now?: number }): number {
+export function pruneSnapshots(
+  store: Store,
+  { keep, maxAgeMs, now = Date.now() }: { keep: number; maxAgeMs: number; now?: number },
+): number {
   return store.write(() => {
     let removed = 0;
     if (keep > 0) {
-      const kept = store.db.select({ id: inventorySnapshots.id }).from(inventorySnapshots).orderBy(desc(inventorySnapshots.id)).limit(keep).all().map((r) => r.id);
-      removed += store.db.delete(inventorySnapshots).where(kept.length ? notInArray(inventorySnapshots.id, kept) : undefined).run().changes;
+      const kept = store.db
+        .select({ id: inventorySnapshots.id })
+        .from(inventorySnapshots)
+        .orderBy(desc(inventorySnapshots.id))
+        .limit(keep)
+        .all()
+        .map((r) => r.id);
+      removed += store.db
+        .delete(inventorySnapshots)
+        .where(kept.length ? notInArray(inventorySnapshots.id, kept) : undefined)
+        .run().changes;
     }
-    if (maxAgeMs > 0) removed += store.db.delete(inventorySnapshots).where(lt(inventorySnapshots.takenAt, now - maxAgeMs)).run().changes;
+    if (maxAgeMs > 0)
+      removed += store.db
+        .delete(inventorySnapshots)
+        .where(lt(inventorySnapshots.takenAt, now - maxAgeMs))
+        .run().changes;
     return removed;
   });
 }
 
 /** Takes a snapshot, then applies the retention policy (a scheduled snapshot or `snapshot` from the CLI). */
-export function takeSnapshotWithRetention(store: Store, label: string | undefined, retention: { keep: number; maxAgeDays: number }): { info: SnapshotInfo; pruned: number } {
+export function takeSnapshotWithRetention(
+  store: Store,
+  label: string | undefined,
+  retention: { keep: number; maxAgeDays: number },
+): { info: SnapshotInfo; pruned: number } {
   const info = takeSnapshot(store, { label });
   const pruned = pruneSnapshots(store, { keep: retention.keep, maxAgeMs: retention.maxAgeDays * 86_400_000 });
   store.sqlite.pragma('optimize'); // hourly by default: keeps the planner's statistics current
   return { info, pruned };
 }
 
-const COMPARED: Array<keyof SnapshotGuest> = ['type', 'node', 'name', 'status', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cores', 'memoryMib', 'digest'];
+const COMPARED: Array<keyof SnapshotGuest> = [
+  'type',
+  'node',
+  'name',
+  'status',
+  'template',
+  'tags',
+  'lock',
+  'pool',
+  'hastate',
+  'maxcpu',
+  'maxmem',
+  'maxdisk',
+  'cores',
+  'memoryMib',
+  'digest',
+];
 
 export interface SnapshotDiff {
   from: number;
   to: number;
   added: SnapshotGuest[];
   removed: SnapshotGuest[];
-  changed: Array<{ cluster: string; vmid: number; name: string | null; changes: Record<string, { from: unknown; to: unknown }> }>;
-  nodes: { added: SnapshotNode[]; removed: SnapshotNode[]; changed: Array<{ cluster: string; node: string; changes: Record<string, { from: unknown; to: unknown }> }> };
+  changed: Array<{
+    cluster: string;
+    vmid: number;
+    name: string | null;
+    changes: Record<string, { from: unknown; to: unknown }>;
+  }>;
+  nodes: {
+    added: SnapshotNode[];
+    removed: SnapshotNode[];
+    changed: Array<{ cluster: string; node: string; changes: Record<string, { from: unknown; to: unknown }> }>;
+  };
 }
 
-const same = (a: unknown, b: unknown): boolean => (Array.isArray(a) && Array.isArray(b) ? a.join('\u0000') === b.join('\u0000') : a === b);
+const same = (a: unknown, b: unknown): boolean =>
+  Array.isArray(a) && Array.isArray(b) ? a.join('\u0000') === b.join('\u0000') : a === b;
 
 export function diffSnapshots(a: SnapshotBody, b: SnapshotBody): SnapshotDiff {
   // A vmid held by another guest than before is one guest removed and another added, not a change.
   const key = (g: SnapshotGuest): string => `${g.cluster}/${g.vmid}/${g.incarnation ?? 1}`;
   const before = new Map(a.guests.map((g) => [key(g), g]));
   const after = new Map(b.guests.map((g) => [key(g), g]));
-  const diff: SnapshotDiff = { from: a.takenAt, to: b.takenAt, added: [], removed: [], changed: [], nodes: { added: [], removed: [], changed: [] } };
+  const diff: SnapshotDiff = {
+    from: a.takenAt,
+    to: b.takenAt,
+    added: [],
+    removed: [],
+    changed: [],
+    nodes: { added: [], removed: [], changed: [] },
+  };
   for (const [k, g] of after) {
     const old = before.get(k);
     if (!old) {
@@ -163,7 +281,8 @@ export function diffSnapshots(a: SnapshotBody, b: SnapshotBody): SnapshotDiff {
     if (!old) diff.nodes.added.push(n);
     else {
       const changes: Record<string, { from: unknown; to: unknown }> = {};
-      for (const field of ['status', 'maxcpu', 'maxmem'] as const) if (old[field] !== n[field]) changes[field] = { from: old[field], to: n[field] };
+      for (const field of ['status', 'maxcpu', 'maxmem'] as const)
+        if (old[field] !== n[field]) changes[field] = { from: old[field], to: n[field] };
       if (Object.keys(changes).length) diff.nodes.changed.push({ cluster: n.cluster, node: n.node, changes });
     }
   }

@@ -36,11 +36,39 @@ export function loadClusterState(store: Store, cluster: string): ClusterState {
   const { db } = store;
   return {
     cluster: db.select().from(clusters).where(eq(clusters.name, cluster)).get(),
-    nodes: new Map(db.select().from(nodes).where(eq(nodes.cluster, cluster)).all().map((n) => [n.node, n])),
-    guests: new Map(db.select().from(guests).where(eq(guests.cluster, cluster)).all().map((g) => [g.vmid, g])),
-    metrics: new Map(db.select().from(guestMetrics).where(eq(guestMetrics.cluster, cluster)).all().map((m) => [m.vmid, m])),
+    nodes: new Map(
+      db
+        .select()
+        .from(nodes)
+        .where(eq(nodes.cluster, cluster))
+        .all()
+        .map((n) => [n.node, n]),
+    ),
+    guests: new Map(
+      db
+        .select()
+        .from(guests)
+        .where(eq(guests.cluster, cluster))
+        .all()
+        .map((g) => [g.vmid, g]),
+    ),
+    metrics: new Map(
+      db
+        .select()
+        .from(guestMetrics)
+        .where(eq(guestMetrics.cluster, cluster))
+        .all()
+        .map((m) => [m.vmid, m]),
+    ),
     storage: db.select().from(storage).where(eq(storage.cluster, cluster)).all(),
-    tasks: new Map(db.select({ upid: tasks.upid, outcome: tasks.outcome }).from(tasks).where(eq(tasks.cluster, cluster)).all().map((t) => [t.upid, t.outcome])),
+    tasks: new Map(
+      db
+        .select({ upid: tasks.upid, outcome: tasks.outcome })
+        .from(tasks)
+        .where(eq(tasks.cluster, cluster))
+        .all()
+        .map((t) => [t.upid, t.outcome]),
+    ),
   };
 }
 
@@ -53,7 +81,9 @@ export function currentLastRunId(store: Store, cluster: string): number | null |
 /** Another process wrote this cluster since the state the cycle worked from was read. */
 export class ConcurrentWriteError extends Error {
   constructor(cluster: string) {
-    super(`another process synced cluster ${cluster} meanwhile; this cycle's changes were not written and the next cycle starts from the store`);
+    super(
+      `another process synced cluster ${cluster} meanwhile; this cycle's changes were not written and the next cycle starts from the store`,
+    );
     this.name = 'ConcurrentWriteError';
   }
 }
@@ -102,16 +132,25 @@ export function applyCycle(store: Store, w: CycleWrite): number {
   const { db, sqlite } = store;
   return store.write(() => {
     ensureCluster(store, w.cluster);
-    const current = db.select({ lastRunId: clusters.lastRunId }).from(clusters).where(eq(clusters.name, w.cluster)).get();
+    const current = db
+      .select({ lastRunId: clusters.lastRunId })
+      .from(clusters)
+      .where(eq(clusters.name, w.cluster))
+      .get();
     if ((current?.lastRunId ?? null) !== w.expectedLastRunId) throw new ConcurrentWriteError(w.cluster);
     const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
-    db.update(clusters).set({ ...w.clusterFields, lastRunId: runId }).where(eq(clusters.name, w.cluster)).run();
+    db.update(clusters)
+      .set({ ...w.clusterFields, lastRunId: runId })
+      .where(eq(clusters.name, w.cluster))
+      .run();
 
     const upsertNode = prepareUpsert(sqlite, nodes, ['cluster', 'node']);
     for (const n of w.nodes) upsertNode.run(n);
     const upsertGuest = prepareUpsert(sqlite, guests, ['cluster', 'vmid']);
     const dropTags = sqlite.prepare('DELETE FROM guest_tags WHERE cluster = ? AND vmid = ?');
-    const insertTag = sqlite.prepare('INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)');
+    const insertTag = sqlite.prepare(
+      'INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)',
+    );
     for (const g of w.guests) {
       g.syncRun = runId;
       upsertGuest.run(g);
@@ -120,16 +159,26 @@ export function applyCycle(store: Store, w: CycleWrite): number {
     }
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
-    if (w.dropMetrics.length) db.delete(guestMetrics).where(and(eq(guestMetrics.cluster, w.cluster), inArray(guestMetrics.vmid, w.dropMetrics))).run();
+    if (w.dropMetrics.length)
+      db.delete(guestMetrics)
+        .where(and(eq(guestMetrics.cluster, w.cluster), inArray(guestMetrics.vmid, w.dropMetrics)))
+        .run();
     replaceGuestStats(store, w.cluster, w.guestStats);
 
     db.delete(storage).where(eq(storage.cluster, w.cluster)).run();
     const upsertStorage = prepareUpsert(sqlite, storage, ['cluster', 'node', 'storage']);
     for (const s of w.storage) upsertStorage.run(s);
 
-    if (w.pools.length) db.delete(pools).where(and(eq(pools.cluster, w.cluster), notInArray(pools.pool, w.pools))).run();
+    if (w.pools.length)
+      db.delete(pools)
+        .where(and(eq(pools.cluster, w.cluster), notInArray(pools.pool, w.pools)))
+        .run();
     else db.delete(pools).where(eq(pools.cluster, w.cluster)).run();
-    for (const pool of w.pools) db.insert(pools).values({ cluster: w.cluster, pool, updatedAt: w.at }).onConflictDoUpdate({ target: [pools.cluster, pools.pool], set: { updatedAt: w.at } }).run();
+    for (const pool of w.pools)
+      db.insert(pools)
+        .values({ cluster: w.cluster, pool, updatedAt: w.at })
+        .onConflictDoUpdate({ target: [pools.cluster, pools.pool], set: { updatedAt: w.at } })
+        .run();
 
     const upsertTask = prepareUpsert(sqlite, tasks, ['cluster', 'upid']);
     for (const t of w.tasks) upsertTask.run(t);
@@ -153,8 +202,19 @@ function tagList(json: string | undefined): string[] {
 
 /** Keeps at most the newest TASKS_KEPT_PER_CLUSTER tasks (ties at the cut go too). */
 function pruneTasks(store: Store, cluster: string): void {
-  const cutoff = store.db.select({ starttime: tasks.starttime }).from(tasks).where(eq(tasks.cluster, cluster)).orderBy(desc(tasks.starttime)).limit(1).offset(TASKS_KEPT_PER_CLUSTER).get();
-  if (cutoff) store.db.delete(tasks).where(and(eq(tasks.cluster, cluster), lte(tasks.starttime, cutoff.starttime))).run();
+  const cutoff = store.db
+    .select({ starttime: tasks.starttime })
+    .from(tasks)
+    .where(eq(tasks.cluster, cluster))
+    .orderBy(desc(tasks.starttime))
+    .limit(1)
+    .offset(TASKS_KEPT_PER_CLUSTER)
+    .get();
+  if (cutoff)
+    store.db
+      .delete(tasks)
+      .where(and(eq(tasks.cluster, cluster), lte(tasks.starttime, cutoff.starttime)))
+      .run();
 }
 
 export interface FailureWrite {
@@ -176,10 +236,18 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
   return store.write(() => {
     ensureCluster(store, w.cluster);
     const runId = Number(db.insert(syncRuns).values(w.run).run().lastInsertRowid);
-    const lastSuccess = db.select({ at: clusters.lastSuccessAt }).from(clusters).where(eq(clusters.name, w.cluster)).get()?.at;
+    const lastSuccess = db
+      .select({ at: clusters.lastSuccessAt })
+      .from(clusters)
+      .where(eq(clusters.name, w.cluster))
+      .get()?.at;
     db.update(clusters)
       .set({
-        stale: true, lastAttemptAt: w.at, lastError: w.error, consecutiveFailures: sql`${clusters.consecutiveFailures} + 1`, lastRunId: runId,
+        stale: true,
+        lastAttemptAt: w.at,
+        lastError: w.error,
+        consecutiveFailures: sql`${clusters.consecutiveFailures} + 1`,
+        lastRunId: runId,
         ...(w.identityChanged ? { identityChanged: w.identityChanged } : {}),
       })
       .where(eq(clusters.name, w.cluster))
@@ -187,7 +255,11 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
     db.update(nodes).set({ stale: true }).where(eq(nodes.cluster, w.cluster)).run();
     const current = and(eq(guests.cluster, w.cluster), isNull(guests.deletedAt));
     // A guest already missing from the last reads was last seen before them: it keeps its own time.
-    if (lastSuccess != null) db.update(guests).set({ lastSeenAt: lastSuccess }).where(and(current, eq(guests.stale, false), eq(guests.missingCount, 0))).run();
+    if (lastSuccess != null)
+      db.update(guests)
+        .set({ lastSeenAt: lastSuccess })
+        .where(and(current, eq(guests.stale, false), eq(guests.missingCount, 0)))
+        .run();
     db.update(guests).set({ stale: true }).where(current).run();
     db.update(storage).set({ stale: true }).where(eq(storage.cluster, w.cluster)).run();
     insertEvents(store, w.events, w.at);
@@ -212,22 +284,47 @@ export function resetCluster(store: Store, cluster: string, at: number): ResetRe
   return store.write(() => {
     const row = db.select().from(clusters).where(eq(clusters.name, cluster)).get();
     if (!row) return undefined;
-    const guestsTombstoned = db.update(guests).set({ deletedAt: at, stale: true, updatedAt: at })
-      .where(and(eq(guests.cluster, cluster), isNull(guests.deletedAt))).run().changes;
+    const guestsTombstoned = db
+      .update(guests)
+      .set({ deletedAt: at, stale: true, updatedAt: at })
+      .where(and(eq(guests.cluster, cluster), isNull(guests.deletedAt)))
+      .run().changes;
     const nodesRemoved = db.delete(nodes).where(eq(nodes.cluster, cluster)).run().changes;
     db.delete(guestMetrics).where(eq(guestMetrics.cluster, cluster)).run();
     replaceGuestStats(store, cluster, []);
     db.delete(storage).where(eq(storage.cluster, cluster)).run();
     db.delete(pools).where(eq(pools.cluster, cluster)).run();
     db.delete(tasks).where(eq(tasks.cluster, cluster)).run();
-    db.update(clusters).set({
-      clusterName: null, pveVersion: null, quorate: null, stale: false, lastSuccessAt: null, lastError: null, consecutiveFailures: 0,
-      logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null, identity: null, identityChanged: null,
-    }).where(eq(clusters.name, cluster)).run();
-    insertEvents(store, [{
-      type: 'cluster.reset', cluster, subject: { kind: 'cluster', id: cluster },
-      data: { guestsTombstoned, nodesRemoved, previousIdentity: parseIdentity(row.identity) ?? null },
-    }], at);
+    db.update(clusters)
+      .set({
+        clusterName: null,
+        pveVersion: null,
+        quorate: null,
+        stale: false,
+        lastSuccessAt: null,
+        lastError: null,
+        consecutiveFailures: 0,
+        logCursors: null,
+        lastSweepAt: null,
+        lastRunId: null,
+        signalProblems: null,
+        identity: null,
+        identityChanged: null,
+      })
+      .where(eq(clusters.name, cluster))
+      .run();
+    insertEvents(
+      store,
+      [
+        {
+          type: 'cluster.reset',
+          cluster,
+          subject: { kind: 'cluster', id: cluster },
+          data: { guestsTombstoned, nodesRemoved, previousIdentity: parseIdentity(row.identity) ?? null },
+        },
+      ],
+      at,
+    );
     return { guestsTombstoned, nodesRemoved };
   });
 }

@@ -13,7 +13,10 @@ export interface CountingClient {
 }
 
 /** Wraps every call of `inner` that reaches Proxmox in `around`, named by its endpoint (`GET /cluster/resources`). */
-function wrapCalls(inner: ProxmoxClient, around: <T>(endpoint: string, call: () => Promise<T>) => Promise<T>): ProxmoxClient {
+function wrapCalls(
+  inner: ProxmoxClient,
+  around: <T>(endpoint: string, call: () => Promise<T>) => Promise<T>,
+): ProxmoxClient {
   return {
     cluster: inner.cluster,
     version: () => around('GET /version', () => inner.version()),
@@ -27,7 +30,8 @@ function wrapCalls(inner: ProxmoxClient, around: <T>(endpoint: string, call: () 
     guestStatus: (ref) => around(`GET /nodes/{node}/${ref.type}/{vmid}/status/current`, () => inner.guestStatus(ref)),
     snapshots: (ref) => around(`GET /nodes/{node}/${ref.type}/{vmid}/snapshot`, () => inner.snapshots(ref)),
     taskStatus: (upid) => around('GET /nodes/{node}/tasks/{upid}/status', () => inner.taskStatus(upid)),
-    taskLog: (upid, start, limit) => around('GET /nodes/{node}/tasks/{upid}/log', () => inner.taskLog(upid, start, limit)),
+    taskLog: (upid, start, limit) =>
+      around('GET /nodes/{node}/tasks/{upid}/log', () => inner.taskLog(upid, start, limit)),
     waitForTask: (upid, options) => inner.waitForTask(upid, options),
     get: (path, query) => around(`GET ${path}`, () => inner.get(path, query)),
     post: (path, params) => around(`POST ${path}`, () => inner.post(path, params)),

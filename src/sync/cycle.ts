@@ -14,7 +14,14 @@ import type { NewEvent } from '../store/events.js';
 import { parseJson } from '../store/queries/shared.js';
 import { summarizeGuests, type GuestStatsRow } from '../store/guest-stats.js';
 import {
-  applyCycle, ConcurrentWriteError, currentLastRunId, loadClusterState, recordSyncFailure, refreshStatisticsAfter, type ClusterRow, type ClusterState,
+  applyCycle,
+  ConcurrentWriteError,
+  currentLastRunId,
+  loadClusterState,
+  recordSyncFailure,
+  refreshStatisticsAfter,
+  type ClusterRow,
+  type ClusterState,
 } from '../store/sync-state.js';
 import { countCalls } from './counting-client.js';
 import { diffCycle, type CycleDiff } from './diff.js';
@@ -149,7 +156,10 @@ class CycleDeadlineError extends Error {
 
 /** A phase's failure, carrying the phase it happened in. */
 class PhaseError extends Error {
-  constructor(readonly phase: Phase, override readonly cause: unknown) {
+  constructor(
+    readonly phase: Phase,
+    override readonly cause: unknown,
+  ) {
     super(errorText(cause));
     this.name = 'PhaseError';
   }
@@ -174,15 +184,23 @@ function failureText(phase: Phase, cause: unknown): string {
 }
 
 /** The JSON log cursors a cycle left, or undefined (with a gap to compensate) when they do not parse. */
-function parseLogCursors(text: string | null | undefined, log: Logger, cluster: string): { cursors: LogCursors | undefined; damaged: boolean } {
+function parseLogCursors(
+  text: string | null | undefined,
+  log: Logger,
+  cluster: string,
+): { cursors: LogCursors | undefined; damaged: boolean } {
   if (!text) return { cursors: undefined, damaged: false };
   try {
     const value = JSON.parse(text) as unknown;
-    if (value && typeof value === 'object' && !Array.isArray(value)) return { cursors: value as LogCursors, damaged: false };
+    if (value && typeof value === 'object' && !Array.isArray(value))
+      return { cursors: value as LogCursors, damaged: false };
   } catch {
     // fall through
   }
-  log.warn({ cluster }, 'the stored cluster-log cursors do not parse; reading the log afresh and running a sweep batch');
+  log.warn(
+    { cluster },
+    'the stored cluster-log cursors do not parse; reading the log afresh and running a sweep batch',
+  );
   return { cursors: undefined, damaged: true };
 }
 
@@ -206,9 +224,14 @@ interface BulkRead {
 async function checkPrivileges(client: ProxmoxClient, settings: SyncSettings): Promise<Record<string, string>> {
   if (!settings.clusterLog) return {};
   try {
-    return signalProblems(await client.permissions('/'), settings.sweepEveryMs > 0 ? settings.sweepPeriodMs / 60_000 : 0) ?? {};
+    return (
+      signalProblems(await client.permissions('/'), settings.sweepEveryMs > 0 ? settings.sweepPeriodMs / 60_000 : 0) ??
+      {}
+    );
   } catch (err) {
-    return { log: `could not check the token's privileges for the cluster log (GET /access/permissions): ${errorText(err)}` };
+    return {
+      log: `could not check the token's privileges for the cluster log (GET /access/permissions): ${errorText(err)}`,
+    };
   }
 }
 
@@ -218,22 +241,38 @@ async function checkPrivileges(client: ProxmoxClient, settings: SyncSettings): P
  * noted in `missing` and the cycle goes on (a sweep batch makes up for the edits it would have
  * pointed at).
  */
-async function readBulk(client: ProxmoxClient, settings: SyncSettings, state: ClusterState, sweepDue: boolean): Promise<BulkRead> {
+async function readBulk(
+  client: ProxmoxClient,
+  settings: SyncSettings,
+  state: ClusterState,
+  sweepDue: boolean,
+): Promise<BulkRead> {
   // The release and the token's privileges change rarely: read them first time and with each sweep batch.
   const occasional = !state.cluster?.pveVersion || sweepDue;
   const missing: Record<string, string> = {};
-  const signal = <T>(endpoint: string, read: Promise<T>, makeUp: string): Promise<T | undefined> => read.catch((err: unknown) => {
-    missing[endpoint] = `${errorText(err)}; ${makeUp}`;
-    return undefined;
-  });
+  const signal = <T>(endpoint: string, read: Promise<T>, makeUp: string): Promise<T | undefined> =>
+    read.catch((err: unknown) => {
+      missing[endpoint] = `${errorText(err)}; ${makeUp}`;
+      return undefined;
+    });
   const [resources, status, tasks, clusterLog, version, privilegeProblems] = await Promise.all([
     client.clusterResources(),
     client.clusterStatus(),
-    signal('GET /cluster/tasks', client.clusterTasks(), 'the cycle went on without it, and a sweep batch re-read configs tasks may have changed'),
+    signal(
+      'GET /cluster/tasks',
+      client.clusterTasks(),
+      'the cycle went on without it, and a sweep batch re-read configs tasks may have changed',
+    ),
     settings.clusterLog
-      ? signal('GET /cluster/log', client.clusterLog(LOG_LINES), 'the cycle went on without it, and a sweep batch re-read configs edits may have changed')
+      ? signal(
+          'GET /cluster/log',
+          client.clusterLog(LOG_LINES),
+          'the cycle went on without it, and a sweep batch re-read configs edits may have changed',
+        )
       : Promise.resolve<ClusterLogEntry[]>([]),
-    occasional ? signal('GET /version', client.version(), 'the last known version is kept') : Promise.resolve<Version | undefined>(undefined),
+    occasional
+      ? signal('GET /version', client.version(), 'the last known version is kept')
+      : Promise.resolve<Version | undefined>(undefined),
     occasional ? checkPrivileges(client, settings) : Promise.resolve(undefined),
   ]);
   return { resources, status, tasks, clusterLog, version, privilegeProblems, missing };
@@ -247,7 +286,8 @@ function mergeSignalProblems(stored: string | null | undefined, read: BulkRead):
   // A damaged value is replaced.
   const previous = parseJson<Record<string, string> | null>(stored, null) ?? {};
   // Privileges are checked now and then; between checks their findings stay. Failed reads are this cycle's.
-  const privileges = read.privilegeProblems ?? Object.fromEntries(Object.entries(previous).filter(([key]) => !key.startsWith('GET ')));
+  const privileges =
+    read.privilegeProblems ?? Object.fromEntries(Object.entries(previous).filter(([key]) => !key.startsWith('GET ')));
   const merged = { ...privileges, ...read.missing };
   return Object.keys(merged).length ? JSON.stringify(merged) : null;
 }
@@ -260,17 +300,29 @@ interface CyclePlan {
 }
 
 /** Step 2a: which configs to read. */
-function planCycle(deps: CycleDeps, state: ClusterState, read: BulkRead, sweepDue: boolean, onlineNodes: Set<string>): CyclePlan {
+function planCycle(
+  deps: CycleDeps,
+  state: ClusterState,
+  read: BulkRead,
+  sweepDue: boolean,
+  onlineNodes: Set<string>,
+): CyclePlan {
   const { cluster, settings, log } = deps;
   const firstSync = state.cluster?.lastSuccessAt == null;
   const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
   const stored = parseLogCursors(state.cluster?.logCursors, log, cluster);
-  const logged = settings.clusterLog && read.clusterLog
-    ? logSignals(read.clusterLog, stored.cursors, previousReadAt)
-    : { vmids: new Set<number>(), cursors: stored.cursors ?? {}, gap: false };
-  if (logged.gap) log.warn({ cluster }, 'cluster log lines were lost between two reads; running a sweep batch to catch missed edits');
+  const logged =
+    settings.clusterLog && read.clusterLog
+      ? logSignals(read.clusterLog, stored.cursors, previousReadAt)
+      : { vmids: new Set<number>(), cursors: stored.cursors ?? {}, gap: false };
+  if (logged.gap)
+    log.warn({ cluster }, 'cluster log lines were lost between two reads; running a sweep batch to catch missed edits');
   const signalsMissing = Object.keys(read.missing).some((e) => e !== 'GET /version');
-  if (signalsMissing) log.warn({ cluster, missing: read.missing }, 'a change signal could not be read; applying the cycle without it, with a sweep batch');
+  if (signalsMissing)
+    log.warn(
+      { cluster, missing: read.missing },
+      'a change signal could not be read; applying the cycle without it, with a sweep batch',
+    );
   const sweeping = sweepDue || logged.gap || stored.damaged || signalsMissing;
   const plan = planConfigFetches({
     resources: read.resources.guests,
@@ -287,23 +339,34 @@ function planCycle(deps: CycleDeps, state: ClusterState, read: BulkRead, sweepDu
 }
 
 /** Step 2b: the planned config reads; a read that fails leaves its guest marked for the next cycle. */
-async function readConfigs(deps: CycleDeps, client: ProxmoxClient, plan: Plan, signal: AbortSignal): Promise<{ configs: Map<number, FetchedConfig>; failed: Set<number> }> {
+async function readConfigs(
+  deps: CycleDeps,
+  client: ProxmoxClient,
+  plan: Plan,
+  signal: AbortSignal,
+): Promise<{ configs: Map<number, FetchedConfig>; failed: Set<number> }> {
   const { cluster, settings, log } = deps;
   const configs = new Map<number, FetchedConfig>();
   const failed = new Set<number>();
   let done = 0;
-  await untilAborted(forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource }) => {
-    if (signal.aborted) return;
-    try {
-      const { digest, values } = await client.guestConfig(resource);
-      configs.set(resource.vmid, { digest, values, parsed: parseGuestConfig(resource.type, values) });
-    } catch (err) {
-      // The guest may have moved or gone since the bulk read; it stays marked for the next cycle.
-      failed.add(resource.vmid);
-      log.warn({ cluster, vmid: resource.vmid, node: resource.node, err: errorText(err) }, 'config read failed; will retry next cycle');
-    }
-    deps.onProgress?.(++done, plan.fetch.length);
-  }), signal);
+  await untilAborted(
+    forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource }) => {
+      if (signal.aborted) return;
+      try {
+        const { digest, values } = await client.guestConfig(resource);
+        configs.set(resource.vmid, { digest, values, parsed: parseGuestConfig(resource.type, values) });
+      } catch (err) {
+        // The guest may have moved or gone since the bulk read; it stays marked for the next cycle.
+        failed.add(resource.vmid);
+        log.warn(
+          { cluster, vmid: resource.vmid, node: resource.node, err: errorText(err) },
+          'config read failed; will retry next cycle',
+        );
+      }
+      deps.onProgress?.(++done, plan.fetch.length);
+    }),
+    signal,
+  );
   if (signal.aborted) throw signal.reason;
   return { configs, failed };
 }
@@ -319,7 +382,14 @@ function statsAfter(cluster: string, state: ClusterState, diff: CycleDiff): Gues
 }
 
 /** The write committed: bring the kept state to what the store now holds, in place. */
-function keepState(state: ClusterState, cluster: string, clusterFields: Partial<ClusterRow>, runId: number, diff: CycleDiff, tasks: Task[] | undefined): void {
+function keepState(
+  state: ClusterState,
+  cluster: string,
+  clusterFields: Partial<ClusterRow>,
+  runId: number,
+  diff: CycleDiff,
+  tasks: Task[] | undefined,
+): void {
   state.cluster = { ...(state.cluster ?? emptyCluster(cluster)), ...clusterFields, lastRunId: runId };
   for (const n of diff.nodes) state.nodes.set(n.node, n);
   for (const m of diff.metrics) state.metrics.set(m.vmid, m);
@@ -335,17 +405,28 @@ function keepState(state: ClusterState, cluster: string, clusterFields: Partial<
  * Before calling it another, the kept identity is checked to still be the store's: a reset clears
  * it, and the cycle then starts over from the store (ConcurrentWriteError).
  */
-function checkIdentity(store: Store, cluster: string, kept: ClusterState, read: BulkRead): { seen: ClusterIdentity; other?: { known: ClusterIdentity } } {
+function checkIdentity(
+  store: Store,
+  cluster: string,
+  kept: ClusterState,
+  read: BulkRead,
+): { seen: ClusterIdentity; other?: { known: ClusterIdentity } } {
   const seen = identityOf(read.status, read.resources.nodes);
   const known = parseIdentity(kept.cluster?.identity);
   if (!known || sameCluster(known, seen)) return { seen };
-  if (currentLastRunId(store, cluster) !== (kept.cluster?.lastRunId ?? null)) throw new PhaseError('write', new ConcurrentWriteError(cluster));
+  if (currentLastRunId(store, cluster) !== (kept.cluster?.lastRunId ?? null))
+    throw new PhaseError('write', new ConcurrentWriteError(cluster));
   return { seen, other: { known } };
 }
 
 /** The cluster row after a successful cycle. */
 function clusterFieldsAfter(
-  kept: ClusterState, read: BulkRead, diff: CycleDiff, planned: CyclePlan, identity: ClusterIdentity, times: { started: number; at: number },
+  kept: ClusterState,
+  read: BulkRead,
+  diff: CycleDiff,
+  planned: CyclePlan,
+  identity: ClusterIdentity,
+  times: { started: number; at: number },
 ): Partial<ClusterRow> {
   return {
     clusterName: read.status.cluster?.name ?? kept.cluster?.clusterName ?? null,
@@ -386,8 +467,17 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     mark = t;
   };
   const summary = (extra: Partial<CycleSummary>): CycleSummary => ({
-    cluster, ok: false, durationMs: now() - started, calls: Object.fromEntries(counting.calls), callsTotal: counting.total(),
-    guests: 0, nodes: 0, configsFetched: 0, changes: {}, phases, ...extra,
+    cluster,
+    ok: false,
+    durationMs: now() - started,
+    calls: Object.fromEntries(counting.calls),
+    callsTotal: counting.total(),
+    guests: 0,
+    nodes: 0,
+    configsFetched: 0,
+    changes: {},
+    phases,
+    ...extra,
   });
   const deadlineMs = settings.cycleTimeoutMs;
   const deadline = new AbortController();
@@ -399,7 +489,11 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     state = state ?? (await inPhase('bulk', () => loadClusterState(store, cluster)));
     const kept = state;
     const sweepDue = settings.sweepEveryMs > 0 && now() - (kept.cluster?.lastSweepAt ?? 0) >= settings.sweepEveryMs;
-    const read = await inPhase('bulk', () => untilAborted(readBulk(client, settings, kept, sweepDue), signal), deps.onPhase);
+    const read = await inPhase(
+      'bulk',
+      () => untilAborted(readBulk(client, settings, kept, sweepDue), signal),
+      deps.onPhase,
+    );
     phaseDone('bulk');
     const identity = checkIdentity(store, cluster, kept, read);
     if (identity.other) return refuseOtherCluster(deps, kept, summary({}), identity.other.known, identity.seen, now);
@@ -407,44 +501,82 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
     const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes), deps.onPhase);
     phaseDone('plan');
-    const { configs, failed } = await inPhase('configs', () => readConfigs(deps, client, planned.plan, signal), deps.onPhase);
+    const { configs, failed } = await inPhase(
+      'configs',
+      () => readConfigs(deps, client, planned.plan, signal),
+      deps.onPhase,
+    );
     phaseDone('configs');
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
     const destroyed = destroyedSince(read.tasks ?? [], kept.tasks);
-    const diff = await inPhase('diff', () => diffCycle({
-      cluster, at, state: kept, resources: read.resources, status: read.status, configs, stillWanted, missingThreshold: settings.missingThreshold, destroyed, log,
-    }), deps.onPhase);
+    const diff = await inPhase(
+      'diff',
+      () =>
+        diffCycle({
+          cluster,
+          at,
+          state: kept,
+          resources: read.resources,
+          status: read.status,
+          configs,
+          stillWanted,
+          missingThreshold: settings.missingThreshold,
+          destroyed,
+          log,
+        }),
+      deps.onPhase,
+    );
     const changes: Record<string, number> = {};
     for (const e of diff.events) changes[e.type] = (changes[e.type] ?? 0) + 1;
     phaseDone('diff');
 
     if (signal.aborted) throw new PhaseError('write', signal.reason);
     const finishedAt = now();
-    const result = summary({ ok: true, guests: diff.listed, nodes: read.resources.nodes.length, configsFetched: configs.size, changes });
+    const result = summary({
+      ok: true,
+      guests: diff.listed,
+      nodes: read.resources.nodes.length,
+      configsFetched: configs.size,
+      changes,
+    });
     const clusterFields = clusterFieldsAfter(kept, read, diff, planned, identity.seen, { started, at });
-    const runId = await inPhase('write', () => applyCycle(store, {
-      cluster,
-      at,
-      expectedLastRunId: kept.cluster?.lastRunId ?? null,
-      clusterFields,
-      nodes: diff.nodes,
-      guests: diff.guests,
-      metrics: diff.metrics,
-      dropMetrics: diff.dropMetrics,
-      guestStats: statsAfter(cluster, kept, diff),
-      storage: diff.storage,
-      pools: read.resources.pools.map((p) => p.pool),
-      tasks: (read.tasks ?? []).map((t) => taskRow(t, cluster, at)),
-      events: diff.events,
-      run: {
-        cluster, startedAt: started, finishedAt, durationMs: finishedAt - started, ok: true, error: null,
-        calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, guests: diff.listed, nodes: read.resources.nodes.length,
-        configsFetched: configs.size, changes: JSON.stringify(changes),
-        warnings: failed.size + read.resources.skipped.length + Object.keys(read.missing).length,
-      },
-    }), deps.onPhase);
+    const runId = await inPhase(
+      'write',
+      () =>
+        applyCycle(store, {
+          cluster,
+          at,
+          expectedLastRunId: kept.cluster?.lastRunId ?? null,
+          clusterFields,
+          nodes: diff.nodes,
+          guests: diff.guests,
+          metrics: diff.metrics,
+          dropMetrics: diff.dropMetrics,
+          guestStats: statsAfter(cluster, kept, diff),
+          storage: diff.storage,
+          pools: read.resources.pools.map((p) => p.pool),
+          tasks: (read.tasks ?? []).map((t) => taskRow(t, cluster, at)),
+          events: diff.events,
+          run: {
+            cluster,
+            startedAt: started,
+            finishedAt,
+            durationMs: finishedAt - started,
+            ok: true,
+            error: null,
+            calls: JSON.stringify(result.calls),
+            callsTotal: result.callsTotal,
+            guests: diff.listed,
+            nodes: read.resources.nodes.length,
+            configsFetched: configs.size,
+            changes: JSON.stringify(changes),
+            warnings: failed.size + read.resources.skipped.length + Object.keys(read.missing).length,
+          },
+        }),
+      deps.onPhase,
+    );
     phaseDone('write');
 
     // Committed. Nothing below may fail the cycle.
@@ -453,7 +585,10 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     try {
       refreshStatisticsAfter(store, diff.guests.length);
     } catch (err) {
-      log.warn({ cluster, err: errorText(err) }, 'refreshing the query planner statistics failed; the cycle was written');
+      log.warn(
+        { cluster, err: errorText(err) },
+        'refreshing the query planner statistics failed; the cycle was written',
+      );
     }
     return { ...result, runId, state: kept, durationMs: now() - started };
   } catch (err) {
@@ -476,16 +611,34 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
  * would report every guest as migrated, renamed or deleted). The cluster is flagged, once with an
  * event, until the old cluster answers again or an operator resets it.
  */
-function refuseOtherCluster(deps: CycleDeps, state: ClusterState, result: CycleSummary, known: ClusterIdentity, seen: ClusterIdentity, now: () => number): CycleSummary {
+function refuseOtherCluster(
+  deps: CycleDeps,
+  state: ClusterState,
+  result: CycleSummary,
+  known: ClusterIdentity,
+  seen: ClusterIdentity,
+  now: () => number,
+): CycleSummary {
   const { cluster } = deps;
-  const error = `the API at this URL now answers as ${describeIdentity(seen)}, not ${describeIdentity(known)} that this inventory holds; `
-    + `nothing was applied. If the cluster was replaced on purpose, run \`proxmox-inventory cluster reset ${cluster}\`; `
-    + 'if it is another cluster, give it its own name in the configuration';
+  const error =
+    `the API at this URL now answers as ${describeIdentity(seen)}, not ${describeIdentity(known)} that this inventory holds; ` +
+    `nothing was applied. If the cluster was replaced on purpose, run \`proxmox-inventory cluster reset ${cluster}\`; ` +
+    'if it is another cluster, give it its own name in the configuration';
   const flagged = state.cluster?.identityChanged != null;
   const since = now();
-  const identityChanged = flagged ? state.cluster!.identityChanged! : JSON.stringify({ expected: known, seen, since: new Date(since).toISOString() });
-  const event: NewEvent = { type: 'cluster.identity_changed', cluster, subject: { kind: 'cluster', id: cluster }, data: { expected: known, seen } };
-  return recordFailure(deps, state, { ...result, error }, new ClusterIdentityError(error), now, { events: flagged ? [] : [event], identityChanged });
+  const identityChanged = flagged
+    ? state.cluster!.identityChanged!
+    : JSON.stringify({ expected: known, seen, since: new Date(since).toISOString() });
+  const event: NewEvent = {
+    type: 'cluster.identity_changed',
+    cluster,
+    subject: { kind: 'cluster', id: cluster },
+    data: { expected: known, seen },
+  };
+  return recordFailure(deps, state, { ...result, error }, new ClusterIdentityError(error), now, {
+    events: flagged ? [] : [event],
+    identityChanged,
+  });
 }
 
 class ClusterIdentityError extends Error {
@@ -493,7 +646,11 @@ class ClusterIdentityError extends Error {
 }
 
 function recordFailure(
-  deps: CycleDeps, state: ClusterState | undefined, result: CycleSummary, err: unknown, now: () => number,
+  deps: CycleDeps,
+  state: ClusterState | undefined,
+  result: CycleSummary,
+  err: unknown,
+  now: () => number,
   identity?: { events: NewEvent[]; identityChanged: string },
 ): CycleSummary {
   const { store, cluster, log } = deps;
@@ -501,7 +658,12 @@ function recordFailure(
   const alreadyStale = state?.cluster?.stale ?? false;
   // The caller logs the failed cycle (serve: `sync failed`, sync --once: its summary line).
   const at = now();
-  const failed: NewEvent = { type: 'cluster.sync_failed', cluster, subject: { kind: 'cluster', id: cluster }, data: { error: result.error, kind } };
+  const failed: NewEvent = {
+    type: 'cluster.sync_failed',
+    cluster,
+    subject: { kind: 'cluster', id: cluster },
+    data: { error: result.error, kind },
+  };
   const events: NewEvent[] = identity?.events ?? (alreadyStale ? [] : [failed]);
   const changes: Record<string, number> = {};
   for (const e of events) changes[e.type] = (changes[e.type] ?? 0) + 1;
@@ -511,7 +673,17 @@ function recordFailure(
       at,
       error: result.error ?? 'unknown error',
       events,
-      run: { cluster, startedAt: at - result.durationMs, finishedAt: at, durationMs: result.durationMs, ok: false, error: result.error ?? null, calls: JSON.stringify(result.calls), callsTotal: result.callsTotal, changes: JSON.stringify(changes) },
+      run: {
+        cluster,
+        startedAt: at - result.durationMs,
+        finishedAt: at,
+        durationMs: result.durationMs,
+        ok: false,
+        error: result.error ?? null,
+        calls: JSON.stringify(result.calls),
+        callsTotal: result.callsTotal,
+        changes: JSON.stringify(changes),
+      },
       ...(identity ? { identityChanged: identity.identityChanged } : {}),
     });
     return { ...result, runId, changes };
@@ -530,12 +702,32 @@ function failureKind(err: unknown): string {
 }
 
 function emptyCluster(name: string): ClusterState['cluster'] & object {
-  return { name, clusterName: null, pveVersion: null, quorate: null, stale: false, lastAttemptAt: null, lastSuccessAt: null, lastError: null, consecutiveFailures: 0, logCursors: null, lastSweepAt: null, lastRunId: null, signalProblems: null, identity: null, identityChanged: null };
+  return {
+    name,
+    clusterName: null,
+    pveVersion: null,
+    quorate: null,
+    stale: false,
+    lastAttemptAt: null,
+    lastSuccessAt: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    logCursors: null,
+    lastSweepAt: null,
+    lastRunId: null,
+    signalProblems: null,
+    identity: null,
+    identityChanged: null,
+  };
 }
 
 export interface ClusterSync {
   readonly cluster: string;
-  runCycle(options?: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void; onPhase?: (phase: string) => void }): Promise<CycleSummary>;
+  runCycle(options?: {
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    onPhase?: (phase: string) => void;
+  }): Promise<CycleSummary>;
 }
 
 /** A cluster's sync, keeping the state each cycle leaves for the next (reloaded after a failure). */

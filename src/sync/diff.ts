@@ -12,7 +12,17 @@ import type { NewEvent } from '../store/events.js';
 import type { ClusterState, GuestMetricsRow, GuestRow, NodeRow, StorageRow } from '../store/sync-state.js';
 import { continuity, destroyedAfter } from './identity.js';
 import {
-  guestDeletedEvent, guestEvents, guestRow, liveMetrics, metricsDiffer, missingGuest, nodeRow, storageRow, unchangedLive, type FetchedConfig, type GuestRowContext,
+  guestDeletedEvent,
+  guestEvents,
+  guestRow,
+  liveMetrics,
+  metricsDiffer,
+  missingGuest,
+  nodeRow,
+  storageRow,
+  unchangedLive,
+  type FetchedConfig,
+  type GuestRowContext,
 } from './rows.js';
 
 export interface DiffInput {
@@ -62,11 +72,17 @@ export function quorum(status: ClusterStatus): boolean | null {
  * has lost quorum, a guest entry could not be read at all, or no guest is listed while some node
  * is not online (an empty list from a whole, quorate cluster is believed: its guests were deleted).
  */
-export function partialReadReason(resources: ClusterResources, quorate: boolean | null, hasLiveGuests: boolean): string | undefined {
+export function partialReadReason(
+  resources: ClusterResources,
+  quorate: boolean | null,
+  hasLiveGuests: boolean,
+): string | undefined {
   if (quorate === false) return 'the cluster is not quorate';
-  if (resources.skipped.some((e) => (e.type === 'qemu' || e.type === 'lxc') && e.vmid === undefined)) return 'a guest entry could not be read';
+  if (resources.skipped.some((e) => (e.type === 'qemu' || e.type === 'lxc') && e.vmid === undefined))
+    return 'a guest entry could not be read';
   const allNodesOnline = resources.nodes.length > 0 && resources.nodes.every((n) => n.status === 'online');
-  if (resources.guests.length === 0 && hasLiveGuests && !allNodesOnline) return 'no guest is listed while a node is not online';
+  if (resources.guests.length === 0 && hasLiveGuests && !allNodesOnline)
+    return 'no guest is listed while a node is not online';
   return undefined;
 }
 
@@ -82,18 +98,30 @@ function sameRow(a: GuestRow, b: GuestRow): boolean {
  * Another guest now holds this vmid: the old one is gone (if it was not already), this one is new,
  * with its own first-seen time and history (`incarnation` n + 1).
  */
-function replaceGuest(input: DiffInput, prev: GuestRow, r: GuestResource, context: GuestRowContext, change: { reason: string; since?: number }, out: CycleDiff): void {
+function replaceGuest(
+  input: DiffInput,
+  prev: GuestRow,
+  r: GuestResource,
+  context: GuestRowContext,
+  change: { reason: string; since?: number },
+  out: CycleDiff,
+): void {
   const { cluster, at } = input;
   const previousReadAt = input.state.cluster?.lastSuccessAt ?? undefined;
   const lastRead = previousReadAt ?? prev.lastSeenAt;
   // The new guest began at `since` when Proxmox says so (a destroy task, its creation time): the old one was not seen after.
-  if (!prev.deletedAt) out.events.push(guestDeletedEvent(prev, change.since === undefined ? lastRead : Math.min(lastRead, change.since), change.reason));
+  if (!prev.deletedAt)
+    out.events.push(
+      guestDeletedEvent(prev, change.since === undefined ? lastRead : Math.min(lastRead, change.since), change.reason),
+    );
   const next: GuestRow = {
     ...guestRow(undefined, r, context),
     incarnation: (prev.incarnation ?? 1) + 1,
     incarnationSince: change.since ?? prev.deletedAt ?? previousReadAt ?? at,
   };
-  out.events.push(...guestEvents(cluster, undefined, next).map((e) => ({ ...e, data: { ...e.data, replaced: change.reason } })));
+  out.events.push(
+    ...guestEvents(cluster, undefined, next).map((e) => ({ ...e, data: { ...e.data, replaced: change.reason } })),
+  );
   out.guests.push(next);
 }
 
@@ -134,19 +162,30 @@ function diffListedGuests(input: DiffInput, onlineNodes: Set<string>, out: Cycle
 function diffAbsentGuests(input: DiffInput, seen: Set<number>, partial: string | undefined, out: CycleDiff): void {
   const { cluster, at, state, resources, log } = input;
   const previousReadAt = state.cluster?.lastSuccessAt ?? undefined;
-  if (partial) log.warn({ cluster, reason: partial, listed: resources.guests.length }, 'not counting missing guests this cycle: the read may be partial');
+  if (partial)
+    log.warn(
+      { cluster, reason: partial, listed: resources.guests.length },
+      'not counting missing guests this cycle: the read may be partial',
+    );
   // Listed but unreadable: the guest exists, so it is not missing.
   const unreadable = new Set(resources.skipped.flatMap((e) => (e.vmid === undefined ? [] : [e.vmid])));
   for (const prev of state.guests.values()) {
     if (seen.has(prev.vmid) || unreadable.has(prev.vmid) || prev.deletedAt) continue;
     if (partial) {
-      if (!prev.stale) out.guests.push({ ...prev, stale: true, lastSeenAt: previousReadAt ?? prev.lastSeenAt, updatedAt: at });
+      if (!prev.stale)
+        out.guests.push({ ...prev, stale: true, lastSeenAt: previousReadAt ?? prev.lastSeenAt, updatedAt: at });
       continue;
     }
     // A destroy task is Proxmox saying it is gone: no need to wait for more reads.
     const destroyed = destroyedAfter(prev, input.destroyed) !== undefined;
     const threshold = destroyed ? 1 : input.missingThreshold;
-    const { row, event } = missingGuest(prev, at, threshold, previousReadAt, destroyed ? 'a destroy task for this vmid finished' : undefined);
+    const { row, event } = missingGuest(
+      prev,
+      at,
+      threshold,
+      previousReadAt,
+      destroyed ? 'a destroy task for this vmid finished' : undefined,
+    );
     out.guests.push(row);
     if (event) {
       out.events.push(event);
@@ -159,8 +198,12 @@ function diffAbsentGuests(input: DiffInput, seen: Set<number>, partial: string |
 function diffNodes(input: DiffInput, out: CycleDiff): void {
   const { cluster, at, state, resources, status } = input;
   const membership = new Map(status.nodes.map((n) => [n.name, n]));
-  const nodeEvent = (node: string, from: string, to: string): NewEvent =>
-    ({ type: 'node.status_changed', cluster, subject: { kind: 'node', id: `${cluster}/${node}` }, data: { node, from, to } });
+  const nodeEvent = (node: string, from: string, to: string): NewEvent => ({
+    type: 'node.status_changed',
+    cluster,
+    subject: { kind: 'node', id: `${cluster}/${node}` },
+    data: { node, from, to },
+  });
   for (const r of resources.nodes) {
     const prev = state.nodes.get(r.node);
     const member = membership.get(r.node);
@@ -170,7 +213,10 @@ function diffNodes(input: DiffInput, out: CycleDiff): void {
   }
   // A node no longer listed (removed from the cluster) keeps its row, marked missing, once; an
   // entry that was listed but could not be read is not missing.
-  const listed = new Set([...resources.nodes.map((n) => n.node), ...resources.skipped.flatMap((e) => (e.type === 'node' ? [e.id.replace(/^node\//, '')] : []))]);
+  const listed = new Set([
+    ...resources.nodes.map((n) => n.node),
+    ...resources.skipped.flatMap((e) => (e.type === 'node' ? [e.id.replace(/^node\//, '')] : [])),
+  ]);
   for (const prev of state.nodes.values()) {
     if (listed.has(prev.node) || prev.status === 'missing') continue;
     out.nodes.push({ ...prev, status: 'missing', online: false, stale: true, updatedAt: at });
@@ -187,14 +233,29 @@ function clusterEvents(input: DiffInput, quorate: boolean | null, out: CycleDiff
   }
   if (prev?.stale) {
     const since = prev.lastSuccessAt ? new Date(prev.lastSuccessAt).toISOString() : null;
-    out.events.push({ type: 'cluster.sync_recovered', cluster, subject, data: { failures: prev.consecutiveFailures, since } });
+    out.events.push({
+      type: 'cluster.sync_recovered',
+      cluster,
+      subject,
+      data: { failures: prev.consecutiveFailures, since },
+    });
   }
 }
 
 export function diffCycle(input: DiffInput): CycleDiff {
   const { resources, state } = input;
   const quorate = quorum(input.status);
-  const out: CycleDiff = { guests: [], metrics: [], tombstoned: [], dropMetrics: [], nodes: [], storage: [], events: [], listed: 0, quorate };
+  const out: CycleDiff = {
+    guests: [],
+    metrics: [],
+    tombstoned: [],
+    dropMetrics: [],
+    nodes: [],
+    storage: [],
+    events: [],
+    listed: 0,
+    quorate,
+  };
   const onlineNodes = new Set(resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
   const seen = diffListedGuests(input, onlineNodes, out);
   out.listed = seen.size;
@@ -203,7 +264,9 @@ export function diffCycle(input: DiffInput): CycleDiff {
   diffAbsentGuests(input, seen, partialReadReason(resources, quorate, hasLiveGuests), out);
   diffNodes(input, out);
   const prevStorage = new Map(state.storage.map((s) => [`${s.node}/${s.storage}`, s]));
-  out.storage = resources.storage.map((r) => storageRow(prevStorage.get(`${r.node}/${r.storage}`), r, input.cluster, input.at, onlineNodes.has(r.node)));
+  out.storage = resources.storage.map((r) =>
+    storageRow(prevStorage.get(`${r.node}/${r.storage}`), r, input.cluster, input.at, onlineNodes.has(r.node)),
+  );
   clusterEvents(input, quorate, out);
   return out;
 }

@@ -24,7 +24,8 @@ import type { FetchedConfig } from './rows.js';
 export function identityOf(status: ClusterStatus, resourceNodes: NodeResource[]): ClusterIdentity {
   const nodes: Record<string, number | null> = {};
   // A standalone node reports nodeid 0; the id it gets when it forms a cluster is not a new identity.
-  for (const n of status.nodes) nodes[n.name] = status.cluster && n.nodeid !== undefined && n.nodeid > 0 ? n.nodeid : null;
+  for (const n of status.nodes)
+    nodes[n.name] = status.cluster && n.nodeid !== undefined && n.nodeid > 0 ? n.nodeid : null;
   if (status.nodes.length === 0) for (const n of resourceNodes) nodes[n.node] = null;
   return { clusterName: status.cluster?.name ?? null, nodes };
 }
@@ -77,7 +78,8 @@ function configIdentity(values: Record<string, string> | undefined): ConfigIdent
   };
 }
 
-const storedValues = (prev: GuestRow): Record<string, string> | undefined => parseJson<Record<string, string> | undefined>(prev.config, undefined);
+const storedValues = (prev: GuestRow): Record<string, string> | undefined =>
+  parseJson<Record<string, string> | undefined>(prev.config, undefined);
 
 /** What a listing says of the guest a row describes. */
 export type Continuity =
@@ -95,7 +97,8 @@ export type Continuity =
 export function destroyedAfter(prev: GuestRow, destroyed: Map<number, number>): number | undefined {
   const at = destroyed.get(prev.vmid);
   if (at === undefined) return undefined;
-  const after = prev.incarnationSince != null ? at > prev.incarnationSince : at >= Math.floor(prev.firstSeenAt / 1000) * 1000;
+  const after =
+    prev.incarnationSince != null ? at > prev.incarnationSince : at >= Math.floor(prev.firstSeenAt / 1000) * 1000;
   return after ? at : undefined;
 }
 
@@ -103,21 +106,38 @@ export function destroyedAfter(prev: GuestRow, destroyed: Map<number, number>): 
  * Whether the guest listed now is the guest the row describes. Cheap when nothing says otherwise:
  * the stored config is parsed only when a config was read this cycle or the row is a tombstone.
  */
-export function continuity(prev: GuestRow, r: GuestResource, config: FetchedConfig | undefined, destroyed: Map<number, number>): Continuity {
+export function continuity(
+  prev: GuestRow,
+  r: GuestResource,
+  config: FetchedConfig | undefined,
+  destroyed: Map<number, number>,
+): Continuity {
   if (prev.type !== r.type) return { kind: 'replaced', reason: `the type changed from ${prev.type} to ${r.type}` };
   const destroyedAt = destroyedAfter(prev, destroyed);
-  if (destroyedAt !== undefined) return { kind: 'replaced', reason: 'a destroy task for this vmid finished since the last read', since: destroyedAt };
+  if (destroyedAt !== undefined)
+    return {
+      kind: 'replaced',
+      reason: 'a destroy task for this vmid finished since the last read',
+      since: destroyedAt,
+    };
   if (!config) return prev.deletedAt ? { kind: 'undecided' } : { kind: 'same' };
   const before = configIdentity(storedValues(prev));
   const after = configIdentity(config.values);
   const since = after.ctime === undefined ? undefined : Number(after.ctime) * 1000;
   // The creation time decides where both configs have one: `qm set --smbios1` changes the uuid of the same VM.
   if (before.ctime && after.ctime) {
-    if (before.ctime !== after.ctime) return { kind: 'replaced', reason: `its creation time changed (meta ctime ${before.ctime} → ${after.ctime})`, since };
+    if (before.ctime !== after.ctime)
+      return {
+        kind: 'replaced',
+        reason: `its creation time changed (meta ctime ${before.ctime} → ${after.ctime})`,
+        since,
+      };
     return { kind: 'same' };
   }
-  if (before.uuid && after.uuid && before.uuid !== after.uuid) return { kind: 'replaced', reason: 'its SMBIOS uuid changed', since };
+  if (before.uuid && after.uuid && before.uuid !== after.uuid)
+    return { kind: 'replaced', reason: 'its SMBIOS uuid changed', since };
   if (!prev.deletedAt) return { kind: 'same' };
-  const proven = (before.uuid !== undefined && before.uuid === after.uuid) || (prev.digest != null && prev.digest === config.digest);
+  const proven =
+    (before.uuid !== undefined && before.uuid === after.uuid) || (prev.digest != null && prev.digest === config.digest);
   return proven ? { kind: 'same' } : { kind: 'replaced', reason: 'the vmid was deleted and is in use again', since };
 }

@@ -45,7 +45,22 @@ const int = (text: string | undefined): number | undefined => {
 
 const QEMU_DISK = /^(ide|sata|scsi|virtio)\d+$|^efidisk0$|^tpmstate0$|^unused\d+$/;
 const LXC_DISK = /^rootfs$|^mp\d+$|^unused\d+$/;
-const NIC_MODELS = new Set(['e1000', 'e1000-82540em', 'e1000-82544gc', 'e1000-82545em', 'e1000e', 'i82551', 'i82557b', 'i82559er', 'ne2k_isa', 'ne2k_pci', 'pcnet', 'rtl8139', 'virtio', 'vmxnet3']);
+const NIC_MODELS = new Set([
+  'e1000',
+  'e1000-82540em',
+  'e1000-82544gc',
+  'e1000-82545em',
+  'e1000e',
+  'i82551',
+  'i82557b',
+  'i82559er',
+  'ne2k_isa',
+  'ne2k_pci',
+  'pcnet',
+  'rtl8139',
+  'virtio',
+  'vmxnet3',
+]);
 const MAC_RE = /^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/;
 
 function parseDisk(key: string, value: string): DiskInfo {
@@ -69,7 +84,14 @@ function parseQemuNic(key: string, value: string, ipconfig: string | undefined):
       if (MAC_RE.test(v)) mac = v;
     }
   }
-  const nic: NicInfo = { key, model, mac: mac?.toUpperCase(), bridge: props.bridge, vlan: int(props.tag), firewall: props.firewall === '1' };
+  const nic: NicInfo = {
+    key,
+    model,
+    mac: mac?.toUpperCase(),
+    bridge: props.bridge,
+    vlan: int(props.tag),
+    firewall: props.firewall === '1',
+  };
   if (ipconfig) {
     const ip = propertyString(ipconfig, 'ip');
     if (ip.ip && ip.ip !== 'dhcp') nic.ip = ip.ip;
@@ -80,7 +102,14 @@ function parseQemuNic(key: string, value: string, ipconfig: string | undefined):
 
 function parseLxcNic(key: string, value: string): NicInfo {
   const props = propertyString(value, 'name');
-  const nic: NicInfo = { key, model: props.type ?? 'veth', mac: props.hwaddr?.toUpperCase(), bridge: props.bridge, vlan: int(props.tag), firewall: props.firewall === '1' };
+  const nic: NicInfo = {
+    key,
+    model: props.type ?? 'veth',
+    mac: props.hwaddr?.toUpperCase(),
+    bridge: props.bridge,
+    vlan: int(props.tag),
+    firewall: props.firewall === '1',
+  };
   if (props.ip && props.ip !== 'dhcp' && props.ip !== 'manual') nic.ip = props.ip;
   if (props.ip6 && !['dhcp', 'auto', 'manual'].includes(props.ip6)) nic.ip6 = props.ip6;
   return nic;
@@ -93,11 +122,17 @@ export function parseGuestConfig(type: 'qemu' | 'lxc', values: Record<string, st
   const nics: NicInfo[] = [];
   for (const [key, value] of Object.entries(values)) {
     if ((type === 'qemu' ? QEMU_DISK : LXC_DISK).test(key)) disks.push(parseDisk(key, value));
-    else if (/^net\d+$/.test(key)) nics.push(type === 'qemu' ? parseQemuNic(key, value, values[`ipconfig${key.slice(3)}`]) : parseLxcNic(key, value));
+    else if (/^net\d+$/.test(key))
+      nics.push(
+        type === 'qemu' ? parseQemuNic(key, value, values[`ipconfig${key.slice(3)}`]) : parseLxcNic(key, value),
+      );
   }
   // qemu memory is `2048` or, since PVE 8.1, a property string `current=2048`.
   const memory = values.memory === undefined ? undefined : int(propertyString(values.memory, 'current').current);
-  const agent = values.agent === undefined ? false : ['1', 'on', 'yes'].includes(propertyString(values.agent, 'enabled').enabled ?? '');
+  const agent =
+    values.agent === undefined
+      ? false
+      : ['1', 'on', 'yes'].includes(propertyString(values.agent, 'enabled').enabled ?? '');
   return {
     cores: int(values.cores),
     sockets: int(values.sockets),

@@ -14,11 +14,33 @@ const PRIORITY: Record<FetchReason, number> = { new: 0, changed: 1, task: 2, log
 
 /** Task types whose completion changes a guest's config (API-NOTES §2.18). */
 export const CONFIG_TASK_TYPES = new Set([
-  'qmconfig', 'qmclone', 'qmigrate', 'qmsnapshot', 'qmdelsnapshot', 'qmrollback', 'qmtemplate', 'qmmove', 'qmresize', 'resize',
-  'qmcreate', 'qmrestore', 'qmsuspend', 'move_volume', 'vzcreate', 'vzrestore', 'vzclone', 'vzmigrate', 'vzsnapshot',
-  'vzdelsnapshot', 'vzrollback', 'vztemplate', 'vzresize', 'hamigrate',
+  'qmconfig',
+  'qmclone',
+  'qmigrate',
+  'qmsnapshot',
+  'qmdelsnapshot',
+  'qmrollback',
+  'qmtemplate',
+  'qmmove',
+  'qmresize',
+  'resize',
+  'qmcreate',
+  'qmrestore',
+  'qmsuspend',
+  'move_volume',
+  'vzcreate',
+  'vzrestore',
+  'vzclone',
+  'vzmigrate',
+  'vzsnapshot',
+  'vzdelsnapshot',
+  'vzrollback',
+  'vztemplate',
+  'vzresize',
+  'hamigrate',
   // A destroyed vmid listed again belongs to a new guest, whose config is needed.
-  'qmdestroy', 'vzdestroy',
+  'qmdestroy',
+  'vzdestroy',
 ]);
 
 const UPDATE_VM = /^update VM (\d+):/;
@@ -33,8 +55,13 @@ export function resourceSignalsChange(prev: GuestRow, r: GuestResource): boolean
   if (JSON.stringify(r.tags) !== prev.tags) return true;
   // Offline-node entries carry no stats: only the config-derived tags and node can be compared.
   if (r.maxmem === undefined) return false;
-  return (r.name ?? null) !== (prev.name ?? null) || r.maxmem !== prev.maxmem || (r.maxcpu ?? null) !== (prev.maxcpu ?? null)
-    || (r.maxdisk ?? null) !== (prev.maxdisk ?? null) || r.template !== Boolean(prev.template);
+  return (
+    (r.name ?? null) !== (prev.name ?? null) ||
+    r.maxmem !== prev.maxmem ||
+    (r.maxcpu ?? null) !== (prev.maxcpu ?? null) ||
+    (r.maxdisk ?? null) !== (prev.maxdisk ?? null) ||
+    r.template !== Boolean(prev.template)
+  );
 }
 
 /** Highest /cluster/log uid read per node. */
@@ -54,7 +81,11 @@ export interface LogSignals {
  * pmxcfs restarts: a node whose highest uid went down has restarted, and its lines since the last
  * read count as new; a node whose oldest returned uid is past its cursor + 1 has lost lines.
  */
-export function logSignals(log: ClusterLogEntry[], cursors: LogCursors | undefined, lastReadAt: number | undefined): LogSignals {
+export function logSignals(
+  log: ClusterLogEntry[],
+  cursors: LogCursors | undefined,
+  lastReadAt: number | undefined,
+): LogSignals {
   const byNode = new Map<string, ClusterLogEntry[]>();
   for (const e of log) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
   const next: LogCursors = { ...cursors };

@@ -17,8 +17,32 @@ export interface FetchedConfig {
 }
 
 /** Fields whose change is reported as `guest.updated` (status and node have their own events). */
-const CONFIG_TRACKED = ['cores', 'sockets', 'vcpus', 'memoryMib', 'balloonMib', 'ostype', 'onboot', 'agent', 'description', 'disks', 'nics', 'digest'] as const;
-const TRACKED = ['name', 'tags', 'template', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', ...CONFIG_TRACKED] as const;
+const CONFIG_TRACKED = [
+  'cores',
+  'sockets',
+  'vcpus',
+  'memoryMib',
+  'balloonMib',
+  'ostype',
+  'onboot',
+  'agent',
+  'description',
+  'disks',
+  'nics',
+  'digest',
+] as const;
+const TRACKED = [
+  'name',
+  'tags',
+  'template',
+  'lock',
+  'pool',
+  'hastate',
+  'maxcpu',
+  'maxmem',
+  'maxdisk',
+  ...CONFIG_TRACKED,
+] as const;
 const FROM_CONFIG = new Set<string>(CONFIG_TRACKED);
 const JSON_FIELDS = new Set(['tags', 'disks', 'nics']);
 
@@ -55,10 +79,25 @@ export interface GuestRowContext {
  * without building a new row or diffing fields (live metrics are kept apart).
  */
 export function unchangedLive(prev: GuestRow, r: GuestResource, tags: string): boolean {
-  return !prev.deletedAt && !prev.stale && !prev.configDirty && prev.missingCount === 0 && r.maxmem !== undefined
-    && prev.node === r.node && prev.status === r.status && prev.type === r.type && prev.name === (r.name ?? null) && prev.template === r.template
-    && prev.tags === tags && prev.lock === (r.lock ?? null) && prev.pool === (r.pool ?? null) && prev.hastate === (r.hastate ?? null)
-    && prev.maxcpu === (r.maxcpu ?? null) && prev.maxmem === r.maxmem && prev.maxdisk === (r.maxdisk ?? null);
+  return (
+    !prev.deletedAt &&
+    !prev.stale &&
+    !prev.configDirty &&
+    prev.missingCount === 0 &&
+    r.maxmem !== undefined &&
+    prev.node === r.node &&
+    prev.status === r.status &&
+    prev.type === r.type &&
+    prev.name === (r.name ?? null) &&
+    prev.template === r.template &&
+    prev.tags === tags &&
+    prev.lock === (r.lock ?? null) &&
+    prev.pool === (r.pool ?? null) &&
+    prev.hastate === (r.hastate ?? null) &&
+    prev.maxcpu === (r.maxcpu ?? null) &&
+    prev.maxmem === r.maxmem &&
+    prev.maxdisk === (r.maxdisk ?? null)
+  );
 }
 
 const METRIC_FIELDS = ['cpu', 'mem', 'disk', 'uptime', 'netin', 'netout', 'diskread', 'diskwrite'] as const;
@@ -81,14 +120,40 @@ export function guestRow(prev: GuestRow | undefined, r: GuestResource, ctx: Gues
   const live = ctx.nodeOnline && r.maxmem !== undefined;
   const known = prev && !prev.deletedAt ? prev : undefined;
   // A revived guest starts over, but keeps the time it was first seen.
-  const base: GuestRow = known ? { ...known } : {
-    cluster: ctx.cluster, vmid: r.vmid, type: r.type, node: r.node, status: r.status, lastSeenAt: ctx.at, firstSeenAt: prev?.firstSeenAt ?? ctx.at,
-    incarnation: prev?.incarnation ?? 1, incarnationSince: prev?.incarnationSince ?? null, updatedAt: ctx.at,
-  };
+  const base: GuestRow = known
+    ? { ...known }
+    : {
+        cluster: ctx.cluster,
+        vmid: r.vmid,
+        type: r.type,
+        node: r.node,
+        status: r.status,
+        lastSeenAt: ctx.at,
+        firstSeenAt: prev?.firstSeenAt ?? ctx.at,
+        incarnation: prev?.incarnation ?? 1,
+        incarnationSince: prev?.incarnationSince ?? null,
+        updatedAt: ctx.at,
+      };
   // Config-derived fields pmxcfs serves even when the node is down.
-  Object.assign(base, { type: r.type, node: r.node, tags: JSON.stringify(r.tags), lock: r.lock ?? null, pool: r.pool ?? null, hastate: r.hastate ?? null });
+  Object.assign(base, {
+    type: r.type,
+    node: r.node,
+    tags: JSON.stringify(r.tags),
+    lock: r.lock ?? null,
+    pool: r.pool ?? null,
+    hastate: r.hastate ?? null,
+  });
   if (live) {
-    Object.assign(base, { name: r.name ?? null, status: r.status, template: r.template, maxcpu: r.maxcpu ?? null, maxmem: r.maxmem ?? null, maxdisk: r.maxdisk ?? null, lastSeenAt: ctx.at, stale: false });
+    Object.assign(base, {
+      name: r.name ?? null,
+      status: r.status,
+      template: r.template,
+      maxcpu: r.maxcpu ?? null,
+      maxmem: r.maxmem ?? null,
+      maxdisk: r.maxdisk ?? null,
+      lastSeenAt: ctx.at,
+      stale: false,
+    });
   } else {
     // Going stale now: it was last seen live at the previous read.
     if (known && !known.stale) base.lastSeenAt = ctx.previousReadAt ?? known.lastSeenAt;
@@ -102,17 +167,38 @@ export function guestRow(prev: GuestRow | undefined, r: GuestResource, ctx: Gues
   return base;
 }
 
-const readable = (field: string, value: unknown): unknown => (JSON_FIELDS.has(field) && typeof value === 'string' ? JSON.parse(value) : value ?? null);
+const readable = (field: string, value: unknown): unknown =>
+  JSON_FIELDS.has(field) && typeof value === 'string' ? JSON.parse(value) : (value ?? null);
 
 export function guestEvents(cluster: string, prev: GuestRow | undefined, next: GuestRow): NewEvent[] {
   const subject = { kind: 'guest' as const, id: `${cluster}/${next.vmid}` };
-  const summary = { vmid: next.vmid, type: next.type, node: next.node, name: next.name ?? null, incarnation: next.incarnation ?? 1 };
+  const summary = {
+    vmid: next.vmid,
+    type: next.type,
+    node: next.node,
+    name: next.name ?? null,
+    incarnation: next.incarnation ?? 1,
+  };
   if (!prev || prev.deletedAt) {
-    return [{ type: 'guest.created', cluster, subject, data: { ...summary, status: next.status, ...(prev?.deletedAt ? { revived: true } : {}) } }];
+    return [
+      {
+        type: 'guest.created',
+        cluster,
+        subject,
+        data: { ...summary, status: next.status, ...(prev?.deletedAt ? { revived: true } : {}) },
+      },
+    ];
   }
   const out: NewEvent[] = [];
-  if (prev.node !== next.node) out.push({ type: 'guest.migrated', cluster, subject, data: { ...summary, from: prev.node, to: next.node } });
-  if (!next.stale && prev.status !== next.status) out.push({ type: 'guest.status_changed', cluster, subject, data: { ...summary, from: prev.status, to: next.status } });
+  if (prev.node !== next.node)
+    out.push({ type: 'guest.migrated', cluster, subject, data: { ...summary, from: prev.node, to: next.node } });
+  if (!next.stale && prev.status !== next.status)
+    out.push({
+      type: 'guest.status_changed',
+      cluster,
+      subject,
+      data: { ...summary, from: prev.status, to: next.status },
+    });
   const changes: Record<string, unknown> = {};
   for (const field of TRACKED) {
     const before = prev[field] ?? null;
@@ -128,13 +214,17 @@ export function guestEvents(cluster: string, prev: GuestRow | undefined, next: G
 }
 
 const MAX_VALUE = 200;
-const clip = (v: string | undefined): string | null => (v === undefined ? null : v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}…` : v);
+const clip = (v: string | undefined): string | null =>
+  v === undefined ? null : v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE)}…` : v;
 
 /**
  * The config keys an edit changed, each with its old and new text: an edit to a key the inventory
  * does not parse (cpu type, boot order, a hookscript…) would otherwise show only as a new digest.
  */
-function configChanges(before: string | null | undefined, after: string | null | undefined): Record<string, { from: string | null; to: string | null }> | undefined {
+function configChanges(
+  before: string | null | undefined,
+  after: string | null | undefined,
+): Record<string, { from: string | null; to: string | null }> | undefined {
   if (!before || !after || before === after) return undefined;
   const a = JSON.parse(before) as Record<string, string>;
   const b = JSON.parse(after) as Record<string, string>;
@@ -148,18 +238,31 @@ function configChanges(before: string | null | undefined, after: string | null |
 /** `guest.deleted` for a guest last seen at `lastSeenAt`; `why` says how its end was known when not by absence. */
 export function guestDeletedEvent(prev: GuestRow, lastSeenAt: number, why?: string): NewEvent {
   return {
-    type: 'guest.deleted', cluster: prev.cluster, subject: { kind: 'guest', id: `${prev.cluster}/${prev.vmid}` },
+    type: 'guest.deleted',
+    cluster: prev.cluster,
+    subject: { kind: 'guest', id: `${prev.cluster}/${prev.vmid}` },
     data: {
-      vmid: prev.vmid, type: prev.type, node: prev.node, name: prev.name ?? null, incarnation: prev.incarnation ?? 1,
-      lastSeenAt: new Date(lastSeenAt).toISOString(), ...(why ? { reason: why } : {}),
+      vmid: prev.vmid,
+      type: prev.type,
+      node: prev.node,
+      name: prev.name ?? null,
+      incarnation: prev.incarnation ?? 1,
+      lastSeenAt: new Date(lastSeenAt).toISOString(),
+      ...(why ? { reason: why } : {}),
     },
   };
 }
 
-export function missingGuest(prev: GuestRow, at: number, threshold: number, previousReadAt: number | undefined, why?: string): { row: GuestRow; event?: NewEvent } {
+export function missingGuest(
+  prev: GuestRow,
+  at: number,
+  threshold: number,
+  previousReadAt: number | undefined,
+  why?: string,
+): { row: GuestRow; event?: NewEvent } {
   const missingCount = (prev.missingCount ?? 0) + 1;
   // Seen live at the previous read only if this is the first read that misses it.
-  const lastSeenAt = prev.stale || (prev.missingCount ?? 0) > 0 ? prev.lastSeenAt : previousReadAt ?? prev.lastSeenAt;
+  const lastSeenAt = prev.stale || (prev.missingCount ?? 0) > 0 ? prev.lastSeenAt : (previousReadAt ?? prev.lastSeenAt);
   // Not confirmed by this read: stale until it is listed again or tombstoned.
   if (missingCount < threshold) return { row: { ...prev, missingCount, lastSeenAt, stale: true, updatedAt: at } };
   return {
@@ -168,19 +271,48 @@ export function missingGuest(prev: GuestRow, at: number, threshold: number, prev
   };
 }
 
-export function nodeRow(prev: NodeRow | undefined, r: NodeResource, extra: { nodeid?: number; ip?: string }, cluster: string, at: number): NodeRow {
+export function nodeRow(
+  prev: NodeRow | undefined,
+  r: NodeResource,
+  extra: { nodeid?: number; ip?: string },
+  cluster: string,
+  at: number,
+): NodeRow {
   const online = r.status === 'online';
   const base: NodeRow = prev ? { ...prev } : { cluster, node: r.node, status: r.status, online, updatedAt: at };
-  Object.assign(base, { status: r.status, online, nodeid: extra.nodeid ?? base.nodeid ?? null, ip: extra.ip ?? base.ip ?? null, updatedAt: at });
+  Object.assign(base, {
+    status: r.status,
+    online,
+    nodeid: extra.nodeid ?? base.nodeid ?? null,
+    ip: extra.ip ?? base.ip ?? null,
+    updatedAt: at,
+  });
   if (online) {
-    Object.assign(base, { stale: false, lastSeenAt: at, level: r.level ?? null, uptime: r.uptime ?? null, cpu: r.cpu ?? null, maxcpu: r.maxcpu ?? null, mem: r.mem ?? null, maxmem: r.maxmem ?? null, disk: r.disk ?? null, maxdisk: r.maxdisk ?? null });
+    Object.assign(base, {
+      stale: false,
+      lastSeenAt: at,
+      level: r.level ?? null,
+      uptime: r.uptime ?? null,
+      cpu: r.cpu ?? null,
+      maxcpu: r.maxcpu ?? null,
+      mem: r.mem ?? null,
+      maxmem: r.maxmem ?? null,
+      disk: r.disk ?? null,
+      maxdisk: r.maxdisk ?? null,
+    });
   } else {
     base.stale = true;
   }
   return base;
 }
 
-export function storageRow(prev: StorageRow | undefined, r: StorageResource, cluster: string, at: number, nodeOnline: boolean): StorageRow {
+export function storageRow(
+  prev: StorageRow | undefined,
+  r: StorageResource,
+  cluster: string,
+  at: number,
+  nodeOnline: boolean,
+): StorageRow {
   const live = nodeOnline && r.maxdisk !== undefined;
   return {
     cluster,
@@ -190,10 +322,10 @@ export function storageRow(prev: StorageRow | undefined, r: StorageResource, clu
     shared: r.shared,
     content: JSON.stringify(r.content),
     status: r.status,
-    disk: live ? r.disk ?? null : prev?.disk ?? null,
-    maxdisk: live ? r.maxdisk ?? null : prev?.maxdisk ?? null,
+    disk: live ? (r.disk ?? null) : (prev?.disk ?? null),
+    maxdisk: live ? (r.maxdisk ?? null) : (prev?.maxdisk ?? null),
     stale: !live,
-    lastSeenAt: live ? at : prev?.lastSeenAt ?? null,
+    lastSeenAt: live ? at : (prev?.lastSeenAt ?? null),
     updatedAt: at,
   };
 }
@@ -209,7 +341,7 @@ export function taskRow(t: Task, cluster: string, at: number): TaskRow {
     user: t.tokenid ? `${t.user}!${t.tokenid}` : t.user,
     starttime: t.starttime,
     endtime: t.endtime ?? null,
-    exitstatus: t.endtime !== undefined ? t.status ?? 'unexpected status' : null,
+    exitstatus: t.endtime !== undefined ? (t.status ?? 'unexpected status') : null,
     outcome: t.endtime !== undefined ? taskOutcome(t.status ?? 'unexpected status') : 'running',
     seenAt: at,
   };

@@ -86,9 +86,14 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   const timers: Array<ReturnType<typeof setTimeout>> = [];
   let pruning = false;
   const now = (): number => Date.now();
-  const live = new Map<string, { cycle: { startedAt: number; phase: string } | null; lastFailure: LiveClusterStatus['lastFailure']; unrecordedFailures: number }>(
-    syncs.map((s) => [s.cluster, { cycle: null, lastFailure: null, unrecordedFailures: 0 }]),
-  );
+  const live = new Map<
+    string,
+    {
+      cycle: { startedAt: number; phase: string } | null;
+      lastFailure: LiveClusterStatus['lastFailure'];
+      unrecordedFailures: number;
+    }
+  >(syncs.map((s) => [s.cluster, { cycle: null, lastFailure: null, unrecordedFailures: 0 }]));
 
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -104,13 +109,22 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     const cycleNow = { startedAt: now(), phase: 'starting' };
     state.cycle = cycleNow;
     try {
-      const summary = await sync.runCycle({ signal: controller.signal, onProgress: deps.progress?.(sync.cluster), onPhase: (phase) => (cycleNow.phase = phase) });
+      const summary = await sync.runCycle({
+        signal: controller.signal,
+        onProgress: deps.progress?.(sync.cluster),
+        onPhase: (phase) => (cycleNow.phase = phase),
+      });
       if (!summary.aborted) noteOutcome(sync.cluster, summary.ok, summary.error, summary.recorded !== false);
       deps.onCycle?.(summary);
       return summary;
     } catch (err) {
       log.error({ cluster: sync.cluster, err }, 'sync cycle crashed');
-      noteOutcome(sync.cluster, false, `the sync cycle crashed: ${err instanceof Error ? err.message : String(err)}`, false);
+      noteOutcome(
+        sync.cluster,
+        false,
+        `the sync cycle crashed: ${err instanceof Error ? err.message : String(err)}`,
+        false,
+      );
       return undefined;
     } finally {
       state.cycle = null;
@@ -123,20 +137,27 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     const state = live.get(cluster)!;
     const wasUnrecorded = state.lastFailure !== null && !state.lastFailure.recorded;
     if (ok) {
-      if (wasUnrecorded) log.info({ cluster, unrecordedFailures: state.unrecordedFailures }, 'sync succeeded and was written to the store again');
+      if (wasUnrecorded)
+        log.info(
+          { cluster, unrecordedFailures: state.unrecordedFailures },
+          'sync succeeded and was written to the store again',
+        );
       state.lastFailure = null;
       state.unrecordedFailures = 0;
       return;
     }
     state.lastFailure = { at: now(), error: error ?? 'unknown error', recorded };
     if (recorded) {
-      if (wasUnrecorded) log.info({ cluster, unrecordedFailures: state.unrecordedFailures }, 'the store records sync failures again');
+      if (wasUnrecorded)
+        log.info({ cluster, unrecordedFailures: state.unrecordedFailures }, 'the store records sync failures again');
       return;
     }
     state.unrecordedFailures++;
     if (!wasUnrecorded) {
-      log.error({ cluster, err: state.lastFailure.error },
-        'sync failed and the store could not record the failure, so the inventory file shows neither; /readyz and sync_status from this daemon report it until a sync is written (logged once until then)');
+      log.error(
+        { cluster, err: state.lastFailure.error },
+        'sync failed and the store could not record the failure, so the inventory file shows neither; /readyz and sync_status from this daemon report it until a sync is written (logged once until then)',
+      );
     }
   }
 
@@ -146,9 +167,19 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     pruning = true;
     const started = Date.now();
     try {
-      const policy = { syncRunsDays: r.syncRunsDays, eventsDays: r.eventsDays, keepEventsFromSeq: r.keepEventsFromSeq?.() };
+      const policy = {
+        syncRunsDays: r.syncRunsDays,
+        eventsDays: r.eventsDays,
+        keepEventsFromSeq: r.keepEventsFromSeq?.(),
+      };
       const result = await pruneHistory(store, policy, started, { signal: controller.signal });
-      const fields = { ...result, ms: Date.now() - started, syncRunsDays: r.syncRunsDays, eventsDays: r.eventsDays, keepEventsFromSeq: policy.keepEventsFromSeq ?? undefined };
+      const fields = {
+        ...result,
+        ms: Date.now() - started,
+        syncRunsDays: r.syncRunsDays,
+        eventsDays: r.eventsDays,
+        keepEventsFromSeq: policy.keepEventsFromSeq ?? undefined,
+      };
       if (result.syncRuns || result.events) log.info(fields, 'old history pruned');
       else log.debug(fields, 'history retention: nothing old enough');
       return result;
@@ -191,28 +222,38 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       // The first cycle starts at once; the schedule takes over one interval later.
       void track(cycle(sync));
       const startAt = new Date(Date.now() + deps.intervalSeconds * 1000);
-      jobs.push(new Cron('* * * * * *', { name: `sync:${sync.cluster}`, interval: deps.intervalSeconds, startAt, protect: true }, async () => {
-        await track(cycle(sync));
-      }));
+      jobs.push(
+        new Cron(
+          '* * * * * *',
+          { name: `sync:${sync.cluster}`, interval: deps.intervalSeconds, startAt, protect: true },
+          async () => {
+            await track(cycle(sync));
+          },
+        ),
+      );
     }
   }
   if (deps.snapshots.schedule !== 'off') {
-    jobs.push(new Cron(deps.snapshots.schedule, { name: 'snapshots', protect: true }, () => {
-      try {
-        scheduler.snapshotNow();
-      } catch (err) {
-        log.error({ err }, 'inventory snapshot failed');
-      }
-    }));
+    jobs.push(
+      new Cron(deps.snapshots.schedule, { name: 'snapshots', protect: true }, () => {
+        try {
+          scheduler.snapshotNow();
+        } catch (err) {
+          log.error({ err }, 'inventory snapshot failed');
+        }
+      }),
+    );
   }
   const retention = deps.retention;
   if (retention && (retention.syncRunsDays > 0 || retention.eventsDays > 0)) {
     // Timers, not cron: "a minute after start, then hourly" is not a calendar pattern. unref: they never keep the process alive.
     const every = retention.everyMs ?? 3_600_000;
-    timers.push(setTimeout(() => {
-      void scheduler.pruneNow();
-      timers.push(setInterval(() => void scheduler.pruneNow(), every).unref());
-    }, retention.firstAfterMs ?? 60_000).unref());
+    timers.push(
+      setTimeout(() => {
+        void scheduler.pruneNow();
+        timers.push(setInterval(() => void scheduler.pruneNow(), every).unref());
+      }, retention.firstAfterMs ?? 60_000).unref(),
+    );
   }
   return scheduler;
 }

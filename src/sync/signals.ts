@@ -20,9 +20,10 @@ export function clusterLogProblem(permissions: AccessPermissions, sweepPeriodMin
   const root = Object.hasOwn(permissions, '/') ? permissions['/'] : undefined;
   if (root && Object.hasOwn(root, 'Sys.Syslog')) return undefined;
   const every = sweepPeriodMinutes % 60 ? `${sweepPeriodMinutes} min` : `${sweepPeriodMinutes / 60} h`;
-  const fallback = sweepPeriodMinutes <= 0
-    ? 'no sweep re-reads those configs either (the sweep is off)'
-    : `they are seen by the ${sweepPeriodMinutes === 60 ? 'hourly sweep' : `sweep (every ${every})`} instead`;
+  const fallback =
+    sweepPeriodMinutes <= 0
+      ? 'no sweep re-reads those configs either (the sweep is off)'
+      : `they are seen by the ${sweepPeriodMinutes === 60 ? 'hourly sweep' : `sweep (every ${every})`} instead`;
   return `the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; ${fallback} (grant a role with Sys.Syslog, README: The API token)`;
 }
 

@@ -7,7 +7,12 @@ import { ConfigError, loadConfig, type Env } from '../../src/config.js';
 
 const FP = 'D3:9E:13:3A:CE:55:60:9A:F7:F7:91:F6:88:3D:AA:D8:EB:8A:62:97:BA:00:1F:33:18:BE:F6:47:71:55:88:2D';
 const SECRET = '5f1e2d3c-aaaa-bbbb-cccc-0123456789ab';
-const base: Env = { PVE_URL: 'https://pve1.example.com:8006', PVE_TOKEN_ID: 'inventory@pve!sync', PVE_TOKEN_SECRET: SECRET, PVE_FINGERPRINT: FP };
+const base: Env = {
+  PVE_URL: 'https://pve1.example.com:8006',
+  PVE_TOKEN_ID: 'inventory@pve!sync',
+  PVE_TOKEN_SECRET: SECRET,
+  PVE_FINGERPRINT: FP,
+};
 const dir = mkdtempSync(join(tmpdir(), 'pi-config-'));
 
 function problems(env: Env, configPath?: string): string[] {
@@ -25,7 +30,13 @@ describe('loadConfig', () => {
     const config = loadConfig({ env: base, cwd: dir });
     expect(config.clusters).toHaveLength(1);
     const [c] = config.clusters;
-    expect(c).toMatchObject({ name: 'default', url: 'https://pve1.example.com:8006', tokenId: 'inventory@pve!sync', timeoutMs: 15_000, concurrency: 8 });
+    expect(c).toMatchObject({
+      name: 'default',
+      url: 'https://pve1.example.com:8006',
+      tokenId: 'inventory@pve!sync',
+      timeoutMs: 15_000,
+      concurrency: 8,
+    });
     expect(c!.tls).toMatchObject({ fingerprint: FP, insecure: false });
     expect(c!.tokenSecret.reveal()).toBe(SECRET);
     expect(config.dataDir).toBe(join(dir, 'data'));
@@ -45,11 +56,19 @@ describe('loadConfig', () => {
   });
 
   it('reports every problem at once, naming the variable and the fix', () => {
-    const found = problems({ PVE_URL: 'http://10.1.2.3', PVE_TOKEN_ID: 'root', PVE_FINGERPRINT: 'abc', PVE_CONCURRENCY: '0', LOG_LEVEL: 'loud' });
+    const found = problems({
+      PVE_URL: 'http://10.1.2.3',
+      PVE_TOKEN_ID: 'root',
+      PVE_FINGERPRINT: 'abc',
+      PVE_CONCURRENCY: '0',
+      LOG_LEVEL: 'loud',
+    });
     expect(found).toHaveLength(6);
     expect(found.join('\n')).toMatch(/PVE_TOKEN_ID: expected an API token id "user@realm!tokenid"/);
     expect(found.join('\n')).toMatch(/PVE_TOKEN_SECRET: missing/);
-    expect(found.join('\n')).toMatch(/PVE_URL: plain http would send the API token unencrypted; use https:\/\/10\.1\.2\.3:8006/);
+    expect(found.join('\n')).toMatch(
+      /PVE_URL: plain http would send the API token unencrypted; use https:\/\/10\.1\.2\.3:8006/,
+    );
     expect(found.join('\n')).toMatch(/PVE_FINGERPRINT: .*pvenode cert info/);
     expect(found.join('\n')).toMatch(/PVE_CONCURRENCY: /);
     expect(found.join('\n')).toMatch(/LOG_LEVEL: "loud" is not one of/);
@@ -63,7 +82,12 @@ describe('loadConfig', () => {
   it('refuses contradictory trust settings and two secret sources', () => {
     const caFile = join(dir, 'ca.pem');
     writeFileSync(caFile, 'not a certificate');
-    const found = problems({ ...base, PVE_CA_FILE: caFile, PVE_INSECURE: '1', PVE_TOKEN_SECRET_FILE: join(dir, 'missing') });
+    const found = problems({
+      ...base,
+      PVE_CA_FILE: caFile,
+      PVE_INSECURE: '1',
+      PVE_TOKEN_SECRET_FILE: join(dir, 'missing'),
+    });
     const text = found.join('\n');
     expect(text).toMatch(/PVE_TOKEN_SECRET and PVE_TOKEN_SECRET_FILE: set only one/);
     expect(text).toMatch(/PVE_CA_FILE: .* holds no PEM certificate/);
@@ -72,14 +96,19 @@ describe('loadConfig', () => {
   });
 
   it('allows plain http only to loopback (the simulator)', () => {
-    expect(loadConfig({ env: { ...base, PVE_URL: 'http://127.0.0.1:8006', PVE_FINGERPRINT: undefined }, cwd: dir }).clusters[0]!.url).toBe('http://127.0.0.1:8006');
+    expect(
+      loadConfig({ env: { ...base, PVE_URL: 'http://127.0.0.1:8006', PVE_FINGERPRINT: undefined }, cwd: dir })
+        .clusters[0]!.url,
+    ).toBe('http://127.0.0.1:8006');
   });
 
   it('reads several clusters from a YAML file; the environment overrides the cluster it names', () => {
     const secretFile = join(dir, 'lab.secret');
     writeFileSync(secretFile, 'lab-secret');
     const file = join(dir, 'clusters.yaml');
-    writeFileSync(file, `
+    writeFileSync(
+      file,
+      `
 dataDir: /var/lib/proxmox-inventory
 log: { level: debug }
 clusters:
@@ -94,7 +123,8 @@ clusters:
     tokenSecretFile: lab.secret
     insecure: true
     timeoutMs: 5000
-`);
+`,
+    );
     const config = loadConfig({ env: { PVE_CLUSTER_NAME: 'prod', PVE_CONCURRENCY: '2' }, configPath: file, cwd: '/' });
     expect(config.dataDir).toBe('/var/lib/proxmox-inventory');
     expect(config.log.level).toBe('debug');
@@ -106,10 +136,16 @@ clusters:
 
   it('names file keys by position and cluster name, and catches unknown keys and duplicates', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ clusters: [
-      { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's', fingerprnt: FP },
-      { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
-    ], extra: 1 }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [
+          { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's', fingerprnt: FP },
+          { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+        ],
+        extra: 1,
+      }),
+    );
     const text = problems({}, file).join('\n');
     expect(text).toMatch(/config file .*bad\.json: \(root\): Unrecognized key: "extra"/);
     expect(text).toMatch(/clusters\[0\] \(a\): Unrecognized key: "fingerprnt"/);
@@ -119,10 +155,15 @@ clusters:
 
   it('reports a duplicate cluster name', () => {
     const file = join(dir, 'dup.json');
-    writeFileSync(file, JSON.stringify({ clusters: [
-      { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
-      { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
-    ] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [
+          { name: 'a', url: 'https://a:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+          { name: 'a', url: 'https://b:8006', tokenId: 'x@pve!t', tokenSecret: 's' },
+        ],
+      }),
+    );
     expect(problems({}, file)).toEqual(['clusters[1] (a).name: cluster name "a" is used twice; names must be unique']);
   });
 
@@ -164,7 +205,10 @@ describe('loadConfig: cases found in review', () => {
       'PVE_CONCURRENCY: expected a whole number from 1 to 64',
     ]);
     const file = join(dir, 'types.yaml');
-    writeFileSync(file, 'clusters:\n  - name: a\n    url: https://a:8006\n    tokenSecret: s\n    fingerprint: 12\n    concurrency: [1]\n');
+    writeFileSync(
+      file,
+      'clusters:\n  - name: a\n    url: https://a:8006\n    tokenSecret: s\n    fingerprint: 12\n    concurrency: [1]\n',
+    );
     expect(problems({}, file)).toEqual([
       'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
       'clusters[0] (a).fingerprint: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
@@ -176,8 +220,15 @@ describe('loadConfig: cases found in review', () => {
     const caFile = join(dir, 'prod-ca.pem');
     writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     const file = join(dir, 'override.yaml');
-    writeFileSync(file, `clusters:\n  - name: prod\n    url: https://prod:8006\n    tokenId: a@pve!b\n    tokenSecretFile: missing.secret\n    caFile: ${caFile}\n`);
-    const config = loadConfig({ env: { PVE_CLUSTER_NAME: 'prod', PVE_TOKEN_SECRET: `${SECRET}\n`, PVE_FINGERPRINT: FP }, configPath: file, cwd: dir });
+    writeFileSync(
+      file,
+      `clusters:\n  - name: prod\n    url: https://prod:8006\n    tokenId: a@pve!b\n    tokenSecretFile: missing.secret\n    caFile: ${caFile}\n`,
+    );
+    const config = loadConfig({
+      env: { PVE_CLUSTER_NAME: 'prod', PVE_TOKEN_SECRET: `${SECRET}\n`, PVE_FINGERPRINT: FP },
+      configPath: file,
+      cwd: dir,
+    });
     expect(config.clusters[0]!.tokenSecret.reveal()).toBe(SECRET); // trailing newline trimmed
     expect(config.clusters[0]!.tls).toMatchObject({ fingerprint: FP, ca: undefined });
   });
@@ -198,7 +249,12 @@ describe('loadConfig: cases found in review', () => {
   });
 
   it('refuses a secret with control characters inside, and names the http host once', () => {
-    const text = problems({ ...base, PVE_TOKEN_SECRET: 'abc\u0007def', PVE_URL: 'http://10.0.0.1:8006', PVE_FINGERPRINT: undefined }).join('\n');
+    const text = problems({
+      ...base,
+      PVE_TOKEN_SECRET: 'abc\u0007def',
+      PVE_URL: 'http://10.0.0.1:8006',
+      PVE_FINGERPRINT: undefined,
+    }).join('\n');
     expect(text).toContain('PVE_TOKEN_SECRET: the secret contains control characters');
     expect(text).toMatch(/use https:\/\/10\.0\.0\.1:8006$/m);
     expect(text).not.toContain('8006:8006');
@@ -208,15 +264,31 @@ describe('loadConfig: cases found in review', () => {
 describe('loadConfig: sync and snapshot schedules', () => {
   it('has defaults: a cycle every 15 s, hourly snapshots kept 48 deep and 7 days', () => {
     const config = loadConfig({ env: base, cwd: dir });
-    expect(config.sync).toEqual({ intervalSeconds: 15, missingThreshold: 2, configConcurrency: 8, configBudget: 200, sweepPeriodMinutes: 360, sweepEverySeconds: 60, clusterLog: true, cycleTimeoutSeconds: 300 });
+    expect(config.sync).toEqual({
+      intervalSeconds: 15,
+      missingThreshold: 2,
+      configConcurrency: 8,
+      configBudget: 200,
+      sweepPeriodMinutes: 360,
+      sweepEverySeconds: 60,
+      clusterLog: true,
+      cycleTimeoutSeconds: 300,
+    });
     expect(config.snapshots).toEqual({ schedule: '0 * * * *', keep: 48, maxAgeDays: 7 });
     expect(config.dbPath).toBe(join(dir, 'data', 'inventory.db'));
   });
 
   it('reads both sections from the file, the environment winning, and "off" turns snapshots off', () => {
     const file = join(dir, 'schedules.yaml');
-    writeFileSync(file, 'sync: { intervalSeconds: 30, missingThreshold: 3, clusterLog: false }\nsnapshots: { schedule: "*/5 * * * *", keep: 10 }\n');
-    const config = loadConfig({ env: { ...base, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: 'off' }, configPath: file, cwd: dir });
+    writeFileSync(
+      file,
+      'sync: { intervalSeconds: 30, missingThreshold: 3, clusterLog: false }\nsnapshots: { schedule: "*/5 * * * *", keep: 10 }\n',
+    );
+    const config = loadConfig({
+      env: { ...base, SYNC_INTERVAL_SECONDS: '5', SNAPSHOT_SCHEDULE: 'off' },
+      configPath: file,
+      cwd: dir,
+    });
     expect(config.sync).toMatchObject({ intervalSeconds: 5, missingThreshold: 3, clusterLog: false });
     expect(config.snapshots).toEqual({ schedule: 'off', keep: 10, maxAgeDays: 7 });
   });
@@ -224,9 +296,15 @@ describe('loadConfig: sync and snapshot schedules', () => {
   it('the sweep from the file or the environment (SYNC_SWEEP_PERIOD_MINUTES, SYNC_SWEEP_EVERY_SECONDS), the environment winning', () => {
     const file = join(dir, 'sweep.yaml');
     writeFileSync(file, 'sync: { sweepPeriodMinutes: 240, sweepEverySeconds: 120 }\n');
-    expect(loadConfig({ env: base, configPath: file, cwd: dir }).sync).toMatchObject({ sweepPeriodMinutes: 240, sweepEverySeconds: 120 });
+    expect(loadConfig({ env: base, configPath: file, cwd: dir }).sync).toMatchObject({
+      sweepPeriodMinutes: 240,
+      sweepEverySeconds: 120,
+    });
     const env = { ...base, SYNC_SWEEP_PERIOD_MINUTES: '60', SYNC_SWEEP_EVERY_SECONDS: '0' };
-    expect(loadConfig({ env, configPath: file, cwd: dir }).sync).toMatchObject({ sweepPeriodMinutes: 60, sweepEverySeconds: 0 });
+    expect(loadConfig({ env, configPath: file, cwd: dir }).sync).toMatchObject({
+      sweepPeriodMinutes: 60,
+      sweepEverySeconds: 0,
+    });
     const found = problems({ ...base, SYNC_SWEEP_PERIOD_MINUTES: '0', SYNC_SWEEP_EVERY_SECONDS: 'often' });
     expect(found.some((p) => p.startsWith('SYNC_SWEEP_PERIOD_MINUTES: '))).toBe(true);
     expect(found.some((p) => p.startsWith('SYNC_SWEEP_EVERY_SECONDS: '))).toBe(true);
@@ -246,7 +324,13 @@ describe('loadConfig: sync and snapshot schedules', () => {
 describe('loadConfig: the MCP HTTP endpoint', () => {
   it('listens on 127.0.0.1:8765 by default, without a token', () => {
     const { mcp } = loadConfig({ env: base, cwd: dir });
-    expect(mcp.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 8765, token: undefined, readyMaxAgeSeconds: 60 });
+    expect(mcp.http).toMatchObject({
+      enabled: true,
+      host: '127.0.0.1',
+      port: 8765,
+      token: undefined,
+      readyMaxAgeSeconds: 60,
+    });
   });
 
   it('refuses to listen beyond loopback without a bearer token, and accepts it with one', () => {
@@ -254,14 +338,26 @@ describe('loadConfig: the MCP HTTP endpoint', () => {
       'MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1',
     ]);
     const token = 'x'.repeat(32);
-    const { mcp } = loadConfig({ env: { ...base, MCP_HTTP_HOST: '0.0.0.0', MCP_BEARER_TOKEN: token, MCP_ALLOWED_ORIGINS: 'https://a.example, https://b.example' }, cwd: dir });
+    const { mcp } = loadConfig({
+      env: {
+        ...base,
+        MCP_HTTP_HOST: '0.0.0.0',
+        MCP_BEARER_TOKEN: token,
+        MCP_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+      },
+      cwd: dir,
+    });
     expect(mcp.http.token?.reveal()).toBe(token);
     expect(mcp.http.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(JSON.stringify(mcp)).not.toContain(token);
   });
 
   it('names a short token and can be switched off', () => {
-    expect(problems({ ...base, MCP_BEARER_TOKEN: 'short' })[0]).toMatch(/^MCP_BEARER_TOKEN: use at least 16 characters/);
-    expect(loadConfig({ env: { ...base, MCP_HTTP: 'off', MCP_HTTP_HOST: '0.0.0.0' }, cwd: dir }).mcp.http.enabled).toBe(false);
+    expect(problems({ ...base, MCP_BEARER_TOKEN: 'short' })[0]).toMatch(
+      /^MCP_BEARER_TOKEN: use at least 16 characters/,
+    );
+    expect(loadConfig({ env: { ...base, MCP_HTTP: 'off', MCP_HTTP_HOST: '0.0.0.0' }, cwd: dir }).mcp.http.enabled).toBe(
+      false,
+    );
   });
 });

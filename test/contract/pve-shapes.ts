@@ -90,7 +90,9 @@ function checkGuestResource(entry: Entry, type: string, path: string, problems: 
   }
   const expectedId = `${type}/${entry.vmid}`;
   if (entry.id !== expectedId) {
-    problems.push(`${propertyPath(path, 'id')}: expected ${JSON.stringify(expectedId)}, got ${describeValue(entry.id)}`);
+    problems.push(
+      `${propertyPath(path, 'id')}: expected ${JSON.stringify(expectedId)}, got ${describeValue(entry.id)}`,
+    );
   }
   // Guest cpu is a fraction of maxcpu (pvestatd), not a percentage or a core count.
   if (entry.cpu !== undefined && !(typeof entry.cpu === 'number' && entry.cpu >= 0 && entry.cpu <= 1)) {
@@ -107,7 +109,9 @@ function checkOfflineNodeHasNoStats(entry: Entry, path: string, problems: string
   if (entry.status === 'online') return;
   for (const key of ONLINE_ONLY_NODE_STATS) {
     if (entry[key] !== undefined) {
-      problems.push(`${propertyPath(path, key)}: node with status ${describeValue(entry.status)} must not carry ${key}`);
+      problems.push(
+        `${propertyPath(path, key)}: node with status ${describeValue(entry.status)} must not carry ${key}`,
+      );
     }
   }
 }
@@ -118,7 +122,9 @@ function checkNetworkResource(entry: Entry, path: string, problems: string[]): v
   const network = requireString(entry, 'network', path, problems);
   if (node === undefined || network === undefined || typeof entry.id !== 'string') return;
   if (!entry.id.startsWith(`network/${node}/`) || !entry.id.endsWith(`/${network}`)) {
-    problems.push(`${propertyPath(path, 'id')}: ${describeValue(entry.id)} does not name network ${network} on ${node}`);
+    problems.push(
+      `${propertyPath(path, 'id')}: ${describeValue(entry.id)} does not name network ${network} on ${node}`,
+    );
   }
 }
 
@@ -166,7 +172,9 @@ function checkGuestVmidOrder(data: unknown[], problems: string[]): void {
     if (!isRecord(entry) || (entry.type !== 'qemu' && entry.type !== 'lxc') || !isInteger(entry.vmid)) return;
     const current = String(entry.vmid);
     if (previous !== undefined && !(previous < current)) {
-      problems.push(`$[${index}].vmid: guest ${current} emitted after ${previous}; guests must be in string-sorted vmid order`);
+      problems.push(
+        `$[${index}].vmid: guest ${current} emitted after ${previous}; guests must be in string-sorted vmid order`,
+      );
     }
     previous = current;
   });
@@ -222,7 +230,8 @@ export function checkClusterStatus(data: unknown): string[] {
 }
 
 function checkClusterEntry(entry: Entry, path: string, problems: string[]): void {
-  if (entry.id !== 'cluster') problems.push(`${propertyPath(path, 'id')}: expected "cluster", got ${describeValue(entry.id)}`);
+  if (entry.id !== 'cluster')
+    problems.push(`${propertyPath(path, 'id')}: expected "cluster", got ${describeValue(entry.id)}`);
   requireString(entry, 'name', path, problems);
   requireZeroOne(entry, 'quorate', path, problems);
   requireInteger(entry, 'nodes', path, problems);
@@ -232,7 +241,9 @@ function checkClusterEntry(entry: Entry, path: string, problems: string[]): void
 function checkClusterStatusNode(entry: Entry, path: string, problems: string[]): void {
   const name = requireString(entry, 'name', path, problems);
   if (name !== undefined && entry.id !== `node/${name}`) {
-    problems.push(`${propertyPath(path, 'id')}: expected ${JSON.stringify(`node/${name}`)}, got ${describeValue(entry.id)}`);
+    problems.push(
+      `${propertyPath(path, 'id')}: expected ${JSON.stringify(`node/${name}`)}, got ${describeValue(entry.id)}`,
+    );
   }
   requireInteger(entry, 'nodeid', path, problems);
   requireZeroOne(entry, 'online', path, problems);
@@ -290,7 +301,8 @@ function upidProblems(upid: unknown, path: string): string[] {
   const problems: string[] = [];
   // UPID.pm encodes with sprintf("%08X"); the decode regex is laxer than the encoder.
   for (const [field, hex] of Object.entries(parsed.hex)) {
-    if (hex !== hex.toUpperCase()) problems.push(`${path}: UPID ${field} field ${JSON.stringify(hex)} must be uppercase hex`);
+    if (hex !== hex.toUpperCase())
+      problems.push(`${path}: UPID ${field} field ${JSON.stringify(hex)} must be uppercase hex`);
   }
   return problems;
 }
@@ -303,7 +315,9 @@ function checkUpidAgreement(entry: Entry, path: string, problems: string[]): voi
   const expectUpid = (field: string, fromUpid: unknown): void => {
     const actual = entry[field];
     if (actual !== undefined && actual !== fromUpid) {
-      problems.push(`${propertyPath(path, field)}: ${describeValue(actual)} disagrees with the UPID (${describeValue(fromUpid)})`);
+      problems.push(
+        `${propertyPath(path, field)}: ${describeValue(actual)} disagrees with the UPID (${describeValue(fromUpid)})`,
+      );
     }
   };
   expectUpid('node', parsed.node);
@@ -316,7 +330,9 @@ function checkUpidAgreement(entry: Entry, path: string, problems: string[]): voi
   if (typeof entry.user === 'string') {
     const combined = typeof entry.tokenid === 'string' ? `${entry.user}!${entry.tokenid}` : entry.user;
     if (combined !== parsed.user) {
-      problems.push(`${propertyPath(path, 'user')}: ${JSON.stringify(combined)} disagrees with the UPID user ${JSON.stringify(parsed.user)}`);
+      problems.push(
+        `${propertyPath(path, 'user')}: ${JSON.stringify(combined)} disagrees with the UPID user ${JSON.stringify(parsed.user)}`,
+      );
     }
   }
 }
@@ -341,7 +357,9 @@ function checkTaskEnd(entry: Entry, path: string, problems: string[]): void {
     problems.push(`${propertyPath(path, 'endtime')}: ends before it starts`);
   }
   if (typeof entry.status !== 'string') {
-    problems.push(`${propertyPath(path, 'status')}: a finished task (endtime set) needs a status string, got ${describeValue(entry.status)}`);
+    problems.push(
+      `${propertyPath(path, 'status')}: a finished task (endtime set) needs a status string, got ${describeValue(entry.status)}`,
+    );
   }
 }
 
@@ -454,7 +472,10 @@ const LXC_NET_NAME_RE = /(^|,)name=[^,]+/;
 const LXC_NET_HWADDR_RE = /(^|,)hwaddr=([0-9A-F]{2}:){5}[0-9A-F]{2}(,|$)/;
 
 /** QemuServer.pm / LXC Config check_type: integer keys are int(), booleans 1/0. */
-const CONFIG_INTEGER_KEYS = { qemu: ['cores', 'sockets', 'balloon', 'cpuunits', 'vcpus'], lxc: ['cores', 'memory', 'swap', 'cpuunits'] };
+const CONFIG_INTEGER_KEYS = {
+  qemu: ['cores', 'sockets', 'balloon', 'cpuunits', 'vcpus'],
+  lxc: ['cores', 'memory', 'swap', 'cpuunits'],
+};
 const CONFIG_BOOLEAN_KEYS = {
   qemu: ['onboot', 'numa', 'template', 'kvm', 'acpi', 'tablet', 'protection'],
   lxc: ['onboot', 'template', 'unprivileged', 'protection', 'console'],
@@ -494,7 +515,9 @@ function checkLxcConfigValues(data: Entry, problems: string[]): void {
   for (const [key, value] of Object.entries(data)) {
     if (!/^net\d+$/.test(key)) continue;
     if (typeof value !== 'string' || !LXC_NET_NAME_RE.test(value) || !LXC_NET_HWADDR_RE.test(value)) {
-      problems.push(`${propertyPath('$', key)}: expected name=... and hwaddr=<UPPERCASE MAC>, got ${describeValue(value)}`);
+      problems.push(
+        `${propertyPath('$', key)}: expected name=... and hwaddr=<UPPERCASE MAC>, got ${describeValue(value)}`,
+      );
     }
   }
 }
@@ -559,7 +582,9 @@ export function checkNodes(data: unknown): string[] {
     checkOfflineNodeHasNoStats(entry, path, problems);
     const fingerprint = entry.ssl_fingerprint;
     if (fingerprint !== undefined && !(typeof fingerprint === 'string' && SSL_FINGERPRINT_RE.test(fingerprint))) {
-      problems.push(`${path}.ssl_fingerprint: expected 32 colon-separated uppercase hex bytes, got ${describeValue(fingerprint)}`);
+      problems.push(
+        `${path}.ssl_fingerprint: expected 32 colon-separated uppercase hex bytes, got ${describeValue(fingerprint)}`,
+      );
     }
   });
 }
@@ -616,7 +641,9 @@ function checkJsonErrorBody(status: number, body: string): string[] {
     problems.push(`body.message: expected string, got ${describeValue(parsed.message)}`);
   }
   if (status === 400 && !isRecord(parsed.errors)) {
-    problems.push(`body.errors: a 400 names the offending parameters in an object, got ${describeValue(parsed.errors)}`);
+    problems.push(
+      `body.errors: a 400 names the offending parameters in an object, got ${describeValue(parsed.errors)}`,
+    );
   }
   return problems;
 }
@@ -660,10 +687,12 @@ export function checkStorageStatus(data: unknown): string[] {
   requireString(data, 'content', '$', problems);
   for (const key of ['active', 'enabled', 'shared']) requireZeroOne(data, key, '$', problems);
   for (const key of STORAGE_SIZES) requireInteger(data, key, '$', problems);
-  if (data.enabled === 0 && data.active !== 0) problems.push(`$.active: a storage not enabled on the node is not active, got ${describeValue(data.active)}`);
+  if (data.enabled === 0 && data.active !== 0)
+    problems.push(`$.active: a storage not enabled on the node is not active, got ${describeValue(data.active)}`);
   if (data.active === 0) {
     for (const key of STORAGE_SIZES) {
-      if (isInteger(data[key]) && data[key] !== 0) problems.push(`$.${key}: an inactive storage reports 0, got ${describeValue(data[key])}`);
+      if (isInteger(data[key]) && data[key] !== 0)
+        problems.push(`$.${key}: an inactive storage reports 0, got ${describeValue(data[key])}`);
     }
   }
   return problems;
@@ -736,9 +765,11 @@ export function checkAccessPermissions(data: unknown, requestedPath?: string): s
       problems.push(`${at}: expected object, got ${describeValue(privileges)}`);
       continue;
     }
-    if (requestedPath === undefined && Object.keys(privileges).length === 0) problems.push(`${at}: a path without privileges is left out`);
+    if (requestedPath === undefined && Object.keys(privileges).length === 0)
+      problems.push(`${at}: a path without privileges is left out`);
     for (const name of Object.keys(privileges)) {
-      if (!PRIVILEGE_RE.test(name)) problems.push(`${propertyPath(at, name)}: ${JSON.stringify(name)} is not a privilege name`);
+      if (!PRIVILEGE_RE.test(name))
+        problems.push(`${propertyPath(at, name)}: ${JSON.stringify(name)} is not a privilege name`);
       requireZeroOne(privileges, name, at, problems);
     }
   }

@@ -63,9 +63,21 @@ interface FixtureCase {
 
 const RECORDED: FixtureCase[] = [
   { file: 'cluster-resources.4node.go-proxmox.json', endpoint: 'GET /cluster/resources', shape: checkClusterResources },
-  { file: 'cluster-resources.offline-node.heimdall-issue-584.json', endpoint: 'GET /cluster/resources', shape: checkClusterResources },
-  { file: 'cluster-resources.single-node.DirkTheDaring-px.json', endpoint: 'GET /cluster/resources', shape: checkClusterResources },
-  { file: 'cluster-resources.vms-only.packer-plugin-proxmox.json', endpoint: 'GET /cluster/resources', shape: checkClusterResources },
+  {
+    file: 'cluster-resources.offline-node.heimdall-issue-584.json',
+    endpoint: 'GET /cluster/resources',
+    shape: checkClusterResources,
+  },
+  {
+    file: 'cluster-resources.single-node.DirkTheDaring-px.json',
+    endpoint: 'GET /cluster/resources',
+    shape: checkClusterResources,
+  },
+  {
+    file: 'cluster-resources.vms-only.packer-plugin-proxmox.json',
+    endpoint: 'GET /cluster/resources',
+    shape: checkClusterResources,
+  },
   { file: 'cluster-status.4node.go-proxmox.json', endpoint: 'GET /cluster/status', shape: checkClusterStatus },
   { file: 'nodes.4node.go-proxmox.json', endpoint: 'GET /nodes', shape: checkNodes },
   // GET /nodes/{node}/network is not in src/sim/pve-schema.json.
@@ -77,13 +89,15 @@ const RECORDED: FixtureCase[] = [
   },
   { file: 'task-log.upload-ok.go-proxmox.json', endpoint: 'GET /nodes/{node}/tasks/{upid}/log', shape: checkTaskLog },
   { file: 'node-tasks.vzdump.home-assistant-core.json', endpoint: 'GET /nodes/{node}/tasks', shape: checkNodeTasks },
-  ...['vm100.pve8.1.packer-plugin-proxmox', 'vm101.tags.pve8.1.packer-plugin-proxmox', 'vm102.template.pve8.1.packer-plugin-proxmox'].map(
-    (name): FixtureCase => ({
-      file: `qemu-config.${name}.json`,
-      endpoint: 'GET /nodes/{node}/qemu/{vmid}/config',
-      shape: (data) => checkGuestConfig(data, 'qemu'),
-    }),
-  ),
+  ...[
+    'vm100.pve8.1.packer-plugin-proxmox',
+    'vm101.tags.pve8.1.packer-plugin-proxmox',
+    'vm102.template.pve8.1.packer-plugin-proxmox',
+  ].map((name): FixtureCase => ({
+    file: `qemu-config.${name}.json`,
+    endpoint: 'GET /nodes/{node}/qemu/{vmid}/config',
+    shape: (data) => checkGuestConfig(data, 'qemu'),
+  })),
   {
     file: 'qemu-config.vm107.pve7.CRASH-Tech-proxmox-operator.json',
     endpoint: 'GET /nodes/{node}/qemu/{vmid}/config',
@@ -212,7 +226,9 @@ describe('checkClusterResources rejects', () => {
     expect(checkClusterResources([guest(100), pool])).toEqual([
       '$[1]: pool entry after a qemu entry; PVE emits pools, then guests, then nodes, storages, sdn/network',
     ]);
-    expect(checkClusterResources([{ ...pool, id: 'pool/prod' }])).toEqual(['$[0].id: expected "/pool/prod", got string "pool/prod"']);
+    expect(checkClusterResources([{ ...pool, id: 'pool/prod' }])).toEqual([
+      '$[0].id: expected "/pool/prod", got string "pool/prod"',
+    ]);
   });
 
   it('a storage entry before a node entry', () => {
@@ -265,7 +281,9 @@ describe('checkClusterResources rejects', () => {
   });
 
   it('unknown type and wrong sdn id', () => {
-    expect(checkClusterResources([{ id: 'vm/100', type: 'vm', vmid: 100 }])).toEqual(['$[0].type: unknown resource type "vm"']);
+    expect(checkClusterResources([{ id: 'vm/100', type: 'vm', vmid: 100 }])).toEqual([
+      '$[0].type: unknown resource type "vm"',
+    ]);
     expect(checkClusterResources([{ id: 'sdn/localnetwork', type: 'sdn', sdn: 'localnetwork', node: 'pve' }])).toEqual([
       '$[0].id: expected "sdn/pve/localnetwork", got string "sdn/localnetwork"',
     ]);
@@ -388,10 +406,20 @@ describe('task checks reject', () => {
   });
 
   it('task log: a gap, a zero line number, a missing text', () => {
-    expect(checkTaskLog([{ n: 1, t: 'a' }, { n: 3, t: 'b' }])).toEqual(['$[1].n: expected 2, got 3']);
+    expect(
+      checkTaskLog([
+        { n: 1, t: 'a' },
+        { n: 3, t: 'b' },
+      ]),
+    ).toEqual(['$[1].n: expected 2, got 3']);
     expect(checkTaskLog([{ n: 0, t: 'a' }])).toEqual(['$[0].n: expected a 1-based line number, got number 0']);
     expect(checkTaskLog([{ n: 51 }])).toEqual(['$[0].t: expected string, got nothing']);
-    expect(checkTaskLog([{ n: 51, t: 'page two' }, { n: 52, t: 'TASK OK' }])).toEqual([]);
+    expect(
+      checkTaskLog([
+        { n: 51, t: 'page two' },
+        { n: 52, t: 'TASK OK' },
+      ]),
+    ).toEqual([]);
   });
 });
 
@@ -447,7 +475,9 @@ describe('checkSnapshotList rejects', () => {
   const snapshots = (): Row[] => mutable<Row[]>(dataOf(derived('snapshot-list.example.json')));
 
   it('a list without "current"', () => {
-    expect(checkSnapshotList(snapshots().slice(0, 2), 'qemu')).toEqual(['$: expected exactly one "current" entry, found 0']);
+    expect(checkSnapshotList(snapshots().slice(0, 2), 'qemu')).toEqual([
+      '$: expected exactly one "current" entry, found 0',
+    ]);
   });
 
   it('a hand-written "current" (no digest, no running, other text)', () => {
@@ -483,8 +513,13 @@ describe('checkNodes, checkNextId, checkErrorResponse reject', () => {
     delete (data[2] as Row).type;
     const problems = checkNodes(data);
     expect(problems).toHaveLength(3);
-    expect(problems[0]).toMatch(/^\$\[0\]\.ssl_fingerprint: expected 32 colon-separated uppercase hex bytes, got string "80:d4:f2/);
-    expect(problems.slice(1)).toEqual(['$[1].id: expected "node/node2", got string "node2"', '$[2].type: expected "node", got nothing']);
+    expect(problems[0]).toMatch(
+      /^\$\[0\]\.ssl_fingerprint: expected 32 colon-separated uppercase hex bytes, got string "80:d4:f2/,
+    );
+    expect(problems.slice(1)).toEqual([
+      '$[1].id: expected "node/node2", got string "node2"',
+      '$[2].type: expected "node", got nothing',
+    ]);
   });
 
   it('nextid: a number (what the schema claims) and non-VMIDs', () => {
@@ -509,7 +544,9 @@ describe('checkNodes, checkNextId, checkErrorResponse reject', () => {
     expect(checkErrorResponse(501, 'Not Found', '{"data":null}')).toEqual([
       `reason: "Not Found" is not "Method '<METHOD> /path' not implemented"`,
     ]);
-    expect(checkErrorResponse(500, 'boom', '<html>boom</html>')).toEqual(['body: a 500 carries a JSON body, got string "<html>boom</html>"']);
+    expect(checkErrorResponse(500, 'boom', '<html>boom</html>')).toEqual([
+      'body: a 500 carries a JSON body, got string "<html>boom</html>"',
+    ]);
     expect(checkErrorResponse(500, 'boom', '{"data":{}}')).toEqual(['body.data: expected null, got object']);
   });
 });
@@ -538,14 +575,25 @@ describe('checks for fixtures outside the brief list reject', () => {
   });
 
   it('storage status: booleans, string sizes, an active storage that is not enabled, sizes of an inactive one', () => {
-    const ok = { type: 'lvmthin', content: 'rootdir,images', active: 1, enabled: 1, shared: 0, total: 100, used: 40, avail: 60 };
+    const ok = {
+      type: 'lvmthin',
+      content: 'rootdir,images',
+      active: 1,
+      enabled: 1,
+      shared: 0,
+      total: 100,
+      used: 40,
+      avail: 60,
+    };
     expect(checkStorageStatus(ok)).toEqual([]);
     expect(checkStorageStatus({ ...ok, active: 0, enabled: 0, total: 0, used: 0, avail: 0 })).toEqual([]);
     expect(checkStorageStatus({ ...ok, shared: false, total: '100' })).toEqual([
       '$.shared: expected 0 or 1, got boolean false',
       '$.total: expected a JSON integer, got string "100"',
     ]);
-    expect(checkStorageStatus({ ...ok, enabled: 0 })).toEqual(['$.active: a storage not enabled on the node is not active, got number 1']);
+    expect(checkStorageStatus({ ...ok, enabled: 0 })).toEqual([
+      '$.active: a storage not enabled on the node is not active, got number 1',
+    ]);
     expect(checkStorageStatus({ ...ok, active: 0 })).toEqual([
       '$.total: an inactive storage reports 0, got number 100',
       '$.used: an inactive storage reports 0, got number 40',
@@ -569,7 +617,9 @@ describe('checks for fixtures outside the brief list reject', () => {
     const data = mutable(recorded('qemu-status-current.running.go-proxmox.json'));
     delete data.pid;
     expect(checkGuestStatusCurrent(data, 'qemu')).toEqual(['$.pid: expected a JSON integer, got nothing']);
-    expect(checkGuestStatusCurrent({ vmid: 101, status: 'stopped', pid: 5 }, 'qemu')).toEqual(['$.pid: a stopped guest has no pid']);
+    expect(checkGuestStatusCurrent({ vmid: 101, status: 'stopped', pid: 5 }, 'qemu')).toEqual([
+      '$.pid: a stopped guest has no pid',
+    ]);
   });
 });
 
@@ -612,7 +662,9 @@ describe('checkAgainstSchema', () => {
     for (const ok of [0, 1, true, false]) {
       expect(checkAgainstSchema({ vmid: 100, template: ok }, objectSchema).problems).toEqual([]);
     }
-    expect(checkAgainstSchema({ vmid: 100, template: 2 }, objectSchema).problems).toEqual(['$.template: expected boolean, got number 2']);
+    expect(checkAgainstSchema({ vmid: 100, template: 2 }, objectSchema).problems).toEqual([
+      '$.template: expected boolean, got number 2',
+    ]);
     expect(checkAgainstSchema({ vmid: 100, template: '1' }, objectSchema).problems).toEqual([
       '$.template: expected boolean, got string "1"',
     ]);
@@ -628,7 +680,9 @@ describe('checkAgainstSchema', () => {
       '$.net3: string longer than maxLength 10',
     ]);
     expect(checkAgainstSchema({ vmid: 99 }, objectSchema).problems).toEqual(['$.vmid: 99 is below minimum 100']);
-    expect(checkAgainstSchema({ vmid: 1e9 }, objectSchema).problems).toEqual(['$.vmid: 1000000000 is above maximum 999999999']);
+    expect(checkAgainstSchema({ vmid: 1e9 }, objectSchema).problems).toEqual([
+      '$.vmid: 1000000000 is above maximum 999999999',
+    ]);
   });
 
   it('accepts anything where the schema has no type or an object has no properties', () => {

@@ -70,9 +70,16 @@ beforeAll(async () => {
   port = await freePort();
   daemon = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     env: {
-      PATH: process.env.PATH ?? '', PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.auditor.id, PVE_TOKEN_SECRET: sim.tokens.auditor.secret,
-      PVE_CLUSTER_NAME: 'lab', DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-fuzz-')), SYNC_INTERVAL_SECONDS: '2', SNAPSHOT_SCHEDULE: 'off',
-      MCP_HTTP_PORT: String(port), LOG_LEVEL: 'warn',
+      PATH: process.env.PATH ?? '',
+      PVE_URL: sim.url,
+      PVE_TOKEN_ID: sim.tokens.auditor.id,
+      PVE_TOKEN_SECRET: sim.tokens.auditor.secret,
+      PVE_CLUSTER_NAME: 'lab',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-fuzz-')),
+      SYNC_INTERVAL_SECONDS: '2',
+      SNAPSHOT_SCHEDULE: 'off',
+      MCP_HTTP_PORT: String(port),
+      LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -110,7 +117,10 @@ describe('serve against malformed requests', () => {
   const cases: Array<[string, () => string | Buffer]> = [
     ['an invalid port in an absolute target', () => `GET http://a:99999/healthz HTTP/1.1\r\n${host()}\r\n`],
     ['a bare bracket path', () => `GET [ HTTP/1.1\r\n${host()}\r\n`],
-    ['an absolute /mcp target with an IPv6 fragment', () => `POST http://[::1/mcp HTTP/1.1\r\n${host()}content-length: 2\r\n\r\n{}`],
+    [
+      'an absolute /mcp target with an IPv6 fragment',
+      () => `POST http://[::1/mcp HTTP/1.1\r\n${host()}content-length: 2\r\n\r\n{}`,
+    ],
     ['a request line without a version', () => 'GET /healthz\r\n\r\n'],
     ['an unknown HTTP version', () => `GET /healthz HTTP/9.9\r\n${host()}\r\n`],
     ['garbage instead of a request line', () => '\u0000\u0001\u0002 nonsense \r\n\r\n'],
@@ -119,14 +129,45 @@ describe('serve against malformed requests', () => {
     ['headers over the size limit', () => `GET /healthz HTTP/1.1\r\n${host()}x-big: ${'a'.repeat(20_000)}\r\n\r\n`],
     ['a negative content-length', () => `POST /mcp HTTP/1.1\r\n${host()}content-length: -1\r\n\r\n`],
     ['a content-length that is not a number', () => `POST /mcp HTTP/1.1\r\n${host()}content-length: abc\r\n\r\n`],
-    ['content-length and chunked together', () => `POST /mcp HTTP/1.1\r\n${host()}content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n`],
-    ['a bad chunk size', () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`],
-    ['a body cut short', () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ncontent-length: 500\r\n\r\n{"jsonrpc":`],
-    ['a body that is not JSON', () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ncontent-length: 3\r\n\r\n{{{`],
-    ['JSON that is not JSON-RPC', () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 9\r\n\r\n[1,null,"`],
-    ['a non-UTF-8 host header', () => Buffer.concat([Buffer.from('GET /healthz HTTP/1.1\r\nHost: '), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('\r\n\r\n')])],
-    ['a huge bearer token', () => `POST /mcp HTTP/1.1\r\n${host()}authorization: Bearer ${'x'.repeat(12_000)}\r\ncontent-length: 2\r\n\r\n{}`],
-    ['an absolute-form target with user info', () => `GET http://user:pass@127.0.0.1:${port}/readyz HTTP/1.1\r\n${host()}\r\n`],
+    [
+      'content-length and chunked together',
+      () => `POST /mcp HTTP/1.1\r\n${host()}content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n`,
+    ],
+    [
+      'a bad chunk size',
+      () =>
+        `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+    ],
+    [
+      'a body cut short',
+      () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ncontent-length: 500\r\n\r\n{"jsonrpc":`,
+    ],
+    [
+      'a body that is not JSON',
+      () => `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\ncontent-length: 3\r\n\r\n{{{`,
+    ],
+    [
+      'JSON that is not JSON-RPC',
+      () =>
+        `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 9\r\n\r\n[1,null,"`,
+    ],
+    [
+      'a non-UTF-8 host header',
+      () =>
+        Buffer.concat([
+          Buffer.from('GET /healthz HTTP/1.1\r\nHost: '),
+          Buffer.from([0xff, 0xfe, 0x80]),
+          Buffer.from('\r\n\r\n'),
+        ]),
+    ],
+    [
+      'a huge bearer token',
+      () => `POST /mcp HTTP/1.1\r\n${host()}authorization: Bearer ${'x'.repeat(12_000)}\r\ncontent-length: 2\r\n\r\n{}`,
+    ],
+    [
+      'an absolute-form target with user info',
+      () => `GET http://user:pass@127.0.0.1:${port}/readyz HTTP/1.1\r\n${host()}\r\n`,
+    ],
     ['a percent-encoding that does not decode', () => `GET /%zz%%/mcp HTTP/1.1\r\n${host()}\r\n`],
   ];
   it.each(cases)('survives %s', async (_name, bytes) => {
@@ -179,7 +220,12 @@ describe('the streamed body limit', () => {
     const log = createLogger({ level: 'silent' });
     endpoint = await startMcpHttp(
       { host: '127.0.0.1', port: 0, token: undefined, allowedOrigins: [], allowedHosts: [], maxBodyBytes: LIMIT },
-      { createServer: () => createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log, version: 'test' }), readiness: () => ({ ready: true, clusters: [] }), log },
+      {
+        createServer: () =>
+          createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log, version: 'test' }),
+        readiness: () => ({ ready: true, clusters: [] }),
+        log,
+      },
     );
     endpointPort = Number(new URL(endpoint.url).port);
   });

@@ -22,8 +22,21 @@ let ready: Readiness = { ready: true, clusters: [] };
 
 function endpoint(options: Partial<McpHttpOptions>): Promise<McpHttpEndpoint> {
   return startMcpHttp(
-    { host: '127.0.0.1', port: 0, token: undefined, allowedOrigins: [], allowedHosts: [], maxBodyBytes: 64 * 1024, ...options },
-    { createServer: () => createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log, version: 'test' }), readiness: () => ready, log },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      token: undefined,
+      allowedOrigins: [],
+      allowedHosts: [],
+      maxBodyBytes: 64 * 1024,
+      ...options,
+    },
+    {
+      createServer: () =>
+        createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log, version: 'test' }),
+      readiness: () => ready,
+      log,
+    },
   );
 }
 
@@ -34,13 +47,24 @@ async function connect(url: string, headers: Record<string, string> = {}): Promi
 }
 
 /** A raw request, to send headers an MCP client would not. */
-function raw(url: string, headers: Record<string, string>, body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'): Promise<{ status: number; text: string }> {
+function raw(
+  url: string,
+  headers: Record<string, string>,
+  body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = request(
+      url,
+      {
+        method: body ? 'POST' : 'GET',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body || undefined);
   });
@@ -50,7 +74,11 @@ beforeAll(async () => {
   h = await startHarness({ guests: 60, nodes: 2, seed: 67 });
   await h.sync.runCycle();
   open = await endpoint({});
-  guarded = await endpoint({ token: new Secret(TOKEN), allowedOrigins: ['https://console.example'], allowedHosts: ['inventory.example:443'] });
+  guarded = await endpoint({
+    token: new Secret(TOKEN),
+    allowedOrigins: ['https://console.example'],
+    allowedHosts: ['inventory.example:443'],
+  });
 }, 30_000);
 afterAll(async () => {
   await open?.close();
@@ -76,7 +104,7 @@ describe('MCP over Streamable HTTP', () => {
     expect(wrong.text).toContain('missing or wrong bearer token');
     expect(wrong.text).not.toContain(TOKEN);
     const client = await connect(guarded.url, { authorization: `Bearer ${TOKEN}` });
-    expect((await client.callTool({ name: 'sync_status', arguments: {} }) as CallToolResult).isError).toBeFalsy();
+    expect(((await client.callTool({ name: 'sync_status', arguments: {} })) as CallToolResult).isError).toBeFalsy();
     await client.close();
   });
 
@@ -87,12 +115,20 @@ describe('MCP over Streamable HTTP', () => {
     const badOrigin = await raw(open.url, { origin: 'https://evil.example' });
     expect(badOrigin.status).toBe(403);
     expect(badOrigin.text).toContain('Origin \\"https://evil.example\\" is not allowed');
-    const allowed = await raw(guarded.url, { origin: 'https://console.example', authorization: `Bearer ${TOKEN}`, host: 'inventory.example:443' });
+    const allowed = await raw(guarded.url, {
+      origin: 'https://console.example',
+      authorization: `Bearer ${TOKEN}`,
+      host: 'inventory.example:443',
+    });
     expect(allowed.status).toBe(200);
   });
 
   it('refuses a body over the limit with 413 and a body that is not JSON with 400', async () => {
-    const big = await raw(open.url, {}, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(70 * 1024) } }));
+    const big = await raw(
+      open.url,
+      {},
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(70 * 1024) } }),
+    );
     expect(big.status).toBe(413);
     expect((await raw(open.url, {}, 'not json')).status).toBe(400);
   });
@@ -100,7 +136,10 @@ describe('MCP over Streamable HTTP', () => {
   it('/healthz is up while the process is; /readyz follows the clusters’ freshness', async () => {
     const base = open.url.replace(/\/mcp$/, '');
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    ready = { ready: true, clusters: [{ cluster: 'lab', lastSuccessAt: new Date().toISOString(), ageMs: 1, ready: true }] };
+    ready = {
+      ready: true,
+      clusters: [{ cluster: 'lab', lastSuccessAt: new Date().toISOString(), ageMs: 1, ready: true }],
+    };
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false }] };
     const notReady = await fetch(`${base}/readyz`);
@@ -114,7 +153,9 @@ describe('MCP over Streamable HTTP', () => {
       const res = await fetch(open.url, { method, headers: { accept: 'text/event-stream' } });
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toBe('POST');
-      expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`${method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+        `${method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`,
+      );
     }
     const client = await connect(open.url);
     expect((await client.listTools()).tools.length).toBeGreaterThan(10);
@@ -122,7 +163,12 @@ describe('MCP over Streamable HTTP', () => {
   });
 
   it('/readyz to a Host that is not this server (DNS rebinding) says only whether each cluster is ready', async () => {
-    ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'connect ECONNREFUSED 10.0.0.5:8006' }] };
+    ready = {
+      ready: false,
+      clusters: [
+        { cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'connect ECONNREFUSED 10.0.0.5:8006' },
+      ],
+    };
     const rebound = await raw(open.url.replace(/\/mcp$/, '/readyz'), { host: 'evil.example' }, '');
     expect(rebound.status).toBe(503);
     expect(JSON.parse(rebound.text)).toEqual({ ready: false, clusters: [{ cluster: 'lab', ready: false }] });
@@ -132,7 +178,18 @@ describe('MCP over Streamable HTTP', () => {
 
   it('/readyz behind a token: the details (errors, identities) only with it, whether each cluster is ready without', async () => {
     const base = guarded.url.replace(/\/mcp$/, '');
-    ready = { ready: false, clusters: [{ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: 'GET /cluster/resources → 500 secret-ish detail' }] };
+    ready = {
+      ready: false,
+      clusters: [
+        {
+          cluster: 'lab',
+          lastSuccessAt: null,
+          ageMs: null,
+          ready: false,
+          error: 'GET /cluster/resources → 500 secret-ish detail',
+        },
+      ],
+    };
     const bare = await fetch(`${base}/readyz`);
     expect(bare.status).toBe(503);
     expect(await bare.json()).toEqual({ ready: false, clusters: [{ cluster: 'lab', ready: false }] });

@@ -12,7 +12,21 @@ const run = promisify(execFile);
 let h: SyncHarness;
 
 async function inspector(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('node_modules/.bin/mcp-inspector', ['--cli', '-e', `DATA_DIR=${dirname(h.dbPath)}`, '-e', 'LOG_LEVEL=error', 'node_modules/.bin/tsx', 'src/cli.ts', 'mcp', ...args], { timeout: 60_000 });
+  const { stdout } = await run(
+    'node_modules/.bin/mcp-inspector',
+    [
+      '--cli',
+      '-e',
+      `DATA_DIR=${dirname(h.dbPath)}`,
+      '-e',
+      'LOG_LEVEL=error',
+      'node_modules/.bin/tsx',
+      'src/cli.ts',
+      'mcp',
+      ...args,
+    ],
+    { timeout: 60_000 },
+  );
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
@@ -30,12 +44,26 @@ describe('MCP Inspector CLI', () => {
 
   it('calls list_guests with text arguments and gets the running guests', async () => {
     h.sim.resetCounters();
-    const running = [...h.sim.cluster.guests.values()].filter((g) => g.status === 'running').map((g) => g.vmid).sort((a, b) => a - b);
-    const result = (await inspector('--method', 'tools/call', '--tool-name', 'list_guests', '--tool-arg', 'status=running', '--tool-arg', 'limit=500')) as { structuredContent: { guests: Array<{ vmid: number }>; total: number }; content: Array<{ text: string }> };
+    const running = [...h.sim.cluster.guests.values()]
+      .filter((g) => g.status === 'running')
+      .map((g) => g.vmid)
+      .sort((a, b) => a - b);
+    const result = (await inspector(
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'list_guests',
+      '--tool-arg',
+      'status=running',
+      '--tool-arg',
+      'limit=500',
+    )) as { structuredContent: { guests: Array<{ vmid: number }>; total: number }; content: Array<{ text: string }> };
     expect(result.structuredContent.total).toBe(running.length);
     expect(result.structuredContent.guests.map((g) => g.vmid)).toEqual(running);
     // status is the same on every row: said once in the first line, not as a column.
-    expect(result.content[0]!.text).toMatch(new RegExp(`^${running.length} of ${running.length} guests with status=running\\nvmid name type node\\n`));
+    expect(result.content[0]!.text).toMatch(
+      new RegExp(`^${running.length} of ${running.length} guests with status=running\\nvmid name type node\\n`),
+    );
     expect(h.sim.counters().total).toBe(0);
   }, 60_000);
 });

@@ -22,7 +22,10 @@ const down = 'pve2';
 let topVmid: number;
 
 type Row = Record<string, unknown>;
-async function ok<T = Row>(name: string, args: Record<string, unknown> = {}): Promise<{ s: T; lines: string[]; text: string }> {
+async function ok<T = Row>(
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<{ s: T; lines: string[]; text: string }> {
   const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
   const text = (r.content[0] as { text: string }).text;
   expect(r.isError, `${name} ${JSON.stringify(args)}: ${text}`).toBeFalsy();
@@ -49,7 +52,13 @@ beforeAll(async () => {
   topVmid = h.sim.createGuest({ name: 'big-one', node: down, status: 'running', memoryMiB: 1_048_576 });
   await cycle();
   expect(sql<{ vmid: number }>('SELECT vmid FROM guest_metrics ORDER BY mem DESC LIMIT 1')[0]!.vmid).toBe(topVmid);
-  const server = createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
+  const server = createMcpServer({
+    store: h.store,
+    now: Date.now,
+    staleAfterMs: Infinity,
+    log: createLogger({ level: 'silent' }),
+    version: 'test',
+  });
   client = new Client({ name: 'offline-node-test', version: '1' });
   const [a, b] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(a), client.connect(b)]);
@@ -68,30 +77,58 @@ afterAll(async () => {
 });
 
 describe('a node offline', () => {
-  it('inventory_overview counts current guests by status and the offline node\'s guests apart, by last known status', async () => {
-    type Overview = { guests: { total: number; byStatus: Record<string, number>; unknown: Row }; nodes: Array<{ node: string; guests: Row }> };
+  it("inventory_overview counts current guests by status and the offline node's guests apart, by last known status", async () => {
+    type Overview = {
+      guests: { total: number; byStatus: Record<string, number>; unknown: Row };
+      nodes: Array<{ node: string; guests: Row }>;
+    };
     const { s, lines } = await ok<Overview>('inventory_overview');
     const n = onDown().length;
     expect(s.guests.total).toBe(guests().length);
     expect(s.guests.byStatus).toEqual({ ...tally(elsewhere()), unknown: n });
-    expect(s.guests.unknown).toEqual({ total: n, lastKnown: tally(onDown()), onUnreachableNodes: n, unreachableNodes: [down], missingFromLastRead: 0 });
-    const lastKnown = Object.entries(tally(onDown())).map(([k, v]) => `${v} ${k}`).join(', ');
-    expect(lines[1]).toMatch(new RegExp(`^guests ${guests().length} \\(lxc \\d+, qemu \\d+; running ${count(elsewhere(), 'running')}, stopped ${count(elsewhere(), 'stopped')}; templates \\d+\\); ${n} on unreachable nodes ${down} \\(last known: ${lastKnown}\\)$`));
+    expect(s.guests.unknown).toEqual({
+      total: n,
+      lastKnown: tally(onDown()),
+      onUnreachableNodes: n,
+      unreachableNodes: [down],
+      missingFromLastRead: 0,
+    });
+    const lastKnown = Object.entries(tally(onDown()))
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ');
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^guests ${guests().length} \\(lxc \\d+, qemu \\d+; running ${count(elsewhere(), 'running')}, stopped ${count(elsewhere(), 'stopped')}; templates \\d+\\); ${n} on unreachable nodes ${down} \\(last known: ${lastKnown}\\)$`,
+      ),
+    );
     // The node's own line: its guests' status is unknown, none counts as running.
     expect(s.nodes.find((x) => x.node === down)!.guests).toMatchObject({ total: n, running: 0, unknown: n });
-    expect(lines.find((l) => l.startsWith(`${down} offline,STALE `))!.split(' ').slice(-2)).toEqual([String(n), 'unknown']);
+    expect(
+      lines
+        .find((l) => l.startsWith(`${down} offline,STALE `))!
+        .split(' ')
+        .slice(-2),
+    ).toEqual([String(n), 'unknown']);
   });
 
-  it('top consumers leave the offline node\'s guests out, and a sort by usage puts them last, usage unknown', async () => {
-    const { s, lines } = await ok<{ top: { memory: Array<{ vmid: number; node: string; value: number }>; cpu: Array<{ node: string }> } }>('inventory_overview');
-    const live = sql<{ vmid: number; mem: number }>(`SELECT g.vmid, m.mem FROM guests g JOIN guest_metrics m USING (cluster, vmid)
+  it("top consumers leave the offline node's guests out, and a sort by usage puts them last, usage unknown", async () => {
+    const { s, lines } = await ok<{
+      top: { memory: Array<{ vmid: number; node: string; value: number }>; cpu: Array<{ node: string }> };
+    }>('inventory_overview');
+    const live = sql<{
+      vmid: number;
+      mem: number;
+    }>(`SELECT g.vmid, m.mem FROM guests g JOIN guest_metrics m USING (cluster, vmid)
       WHERE g.deleted_at IS NULL AND g.stale = 0 AND m.mem > 0 ORDER BY m.mem DESC, g.vmid LIMIT 5`);
     expect(s.top.memory.map((t) => [t.vmid, t.value])).toEqual(live.map((r) => [r.vmid, r.mem]));
     expect(s.top.memory.map((t) => t.vmid)).not.toContain(topVmid);
     expect([...s.top.memory, ...s.top.cpu].every((t) => t.node !== down)).toBe(true);
     expect(lines.find((l) => l.startsWith('top memory used'))).not.toMatch(new RegExp(`\\b${topVmid}\\b`));
 
-    const byMem = await ok<{ guests: Array<{ vmid: number; node: string; mem: number | null }>; total: number }>('list_guests', { sort: 'mem', order: 'desc', limit: 500, fields: ['vmid', 'node', 'mem'] });
+    const byMem = await ok<{ guests: Array<{ vmid: number; node: string; mem: number | null }>; total: number }>(
+      'list_guests',
+      { sort: 'mem', order: 'desc', limit: 500, fields: ['vmid', 'node', 'mem'] },
+    );
     const n = onDown().length;
     expect(byMem.s.guests).toHaveLength(guests().length);
     expect(byMem.s.guests.slice(0, 5).map((g) => g.vmid)).toEqual(live.map((r) => r.vmid));
@@ -100,19 +137,38 @@ describe('a node offline', () => {
     expect(byMem.lines[0]).toMatch(new RegExp(`; ${n} stale \\(status unknown\\)`));
   });
 
-  it('list_guests status=unknown lists exactly the offline node\'s guests, with their last known status, and says they are stale once', async () => {
-    type Page = { guests: Array<{ vmid: number; node: string; status: string; lastKnownStatus?: string }>; total: number };
+  it("list_guests status=unknown lists exactly the offline node's guests, with their last known status, and says they are stale once", async () => {
+    type Page = {
+      guests: Array<{ vmid: number; node: string; status: string; lastKnownStatus?: string }>;
+      total: number;
+    };
     const { s, lines } = await ok<Page>('list_guests', { status: 'unknown', limit: 500 });
     expect(s.total).toBe(onDown().length);
-    expect(s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(onDown().map((g) => g.vmid).sort((a, b) => a - b));
-    for (const g of s.guests) expect(g).toMatchObject({ node: down, status: 'unknown', lastKnownStatus: h.sim.cluster.guests.get(g.vmid)!.status });
-    const seen = sql<{ t: number }>('SELECT DISTINCT last_seen_at AS t FROM guests WHERE node = ? AND deleted_at IS NULL', down);
+    expect(s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(
+      onDown()
+        .map((g) => g.vmid)
+        .sort((a, b) => a - b),
+    );
+    for (const g of s.guests)
+      expect(g).toMatchObject({
+        node: down,
+        status: 'unknown',
+        lastKnownStatus: h.sim.cluster.guests.get(g.vmid)!.status,
+      });
+    const seen = sql<{ t: number }>(
+      'SELECT DISTINCT last_seen_at AS t FROM guests WHERE node = ? AND deleted_at IS NULL',
+      down,
+    );
     expect(seen).toHaveLength(1);
     const at = new Date(seen[0]!.t).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    expect(lines[0]).toBe(`${onDown().length} of ${onDown().length} guests with status=unknown; all stale (node or cluster unreachable, or missing from the last read): status unknown, last seen ${at}`);
+    expect(lines[0]).toBe(
+      `${onDown().length} of ${onDown().length} guests with status=unknown; all stale (node or cluster unreachable, or missing from the last read): status unknown, last seen ${at}`,
+    );
     // Said once: the column is the last known status, and no row repeats it.
     expect(lines[1]).toBe('vmid name type node lastKnownStatus');
-    expect(lines.slice(2).every((l) => /(running|stopped)$/.test(l) && !l.includes('unknown') && !l.includes('stale'))).toBe(true);
+    expect(
+      lines.slice(2).every((l) => /(running|stopped)$/.test(l) && !l.includes('unknown') && !l.includes('stale')),
+    ).toBe(true);
     expect(lines.join('\n').match(/stale/g)).toHaveLength(1);
 
     // By node: the same page, said the same way.
@@ -123,16 +179,31 @@ describe('a node offline', () => {
 
     // By last known status: the offline node's guests that were running.
     const wasRunning = await ok<Page>('list_guests', { lastKnownStatus: 'running', limit: 500 });
-    expect(wasRunning.s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(onDown().filter((g) => g.status === 'running').map((g) => g.vmid).sort((a, b) => a - b));
+    expect(wasRunning.s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(
+      onDown()
+        .filter((g) => g.status === 'running')
+        .map((g) => g.vmid)
+        .sort((a, b) => a - b),
+    );
   });
 
   it('list_guests status=running lists only guests running now and says how many stale ones were running; a mixed page marks its stale rows', async () => {
-    type Page = { guests: Array<{ vmid: number; node: string; status: string; lastKnownStatus?: string }>; total: number };
+    type Page = {
+      guests: Array<{ vmid: number; node: string; status: string; lastKnownStatus?: string }>;
+      total: number;
+    };
     const running = await ok<Page>('list_guests', { status: 'running', limit: 500 });
-    expect(running.s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(elsewhere().filter((g) => g.status === 'running').map((g) => g.vmid).sort((a, b) => a - b));
+    expect(running.s.guests.map((g) => g.vmid).sort((a, b) => a - b)).toEqual(
+      elsewhere()
+        .filter((g) => g.status === 'running')
+        .map((g) => g.vmid)
+        .sort((a, b) => a - b),
+    );
     expect(running.s.total).toBe(count(elsewhere(), 'running'));
     const wasRunning = count(onDown(), 'running');
-    expect(running.lines[0]).toContain(`; not listed: ${wasRunning} stale guests last seen running (status unknown now; lastKnownStatus=running lists them)`);
+    expect(running.lines[0]).toContain(
+      `; not listed: ${wasRunning} stale guests last seen running (status unknown now; lastKnownStatus=running lists them)`,
+    );
 
     const all = await ok<Page>('list_guests', { limit: 500 });
     const staleRows = all.lines.slice(2).filter((l) => / unknown\((running|stopped)\)$/.test(l));
@@ -141,9 +212,26 @@ describe('a node offline', () => {
     expect(all.lines[0]).toContain(`; ${onDown().length} stale: status unknown(last known)`);
     for (const g of all.s.guests) {
       const sim = h.sim.cluster.guests.get(g.vmid)!;
-      expect(g, String(g.vmid)).toEqual(g.node === down
-        ? { cluster: 'lab', vmid: g.vmid, name: h.sim.cluster.name(sim), type: sim.type, node: down, status: 'unknown', lastKnownStatus: sim.status }
-        : { cluster: 'lab', vmid: g.vmid, name: h.sim.cluster.name(sim), type: sim.type, node: sim.node, status: sim.status });
+      expect(g, String(g.vmid)).toEqual(
+        g.node === down
+          ? {
+              cluster: 'lab',
+              vmid: g.vmid,
+              name: h.sim.cluster.name(sim),
+              type: sim.type,
+              node: down,
+              status: 'unknown',
+              lastKnownStatus: sim.status,
+            }
+          : {
+              cluster: 'lab',
+              vmid: g.vmid,
+              name: h.sim.cluster.name(sim),
+              type: sim.type,
+              node: sim.node,
+              status: sim.status,
+            },
+      );
     }
   });
 
@@ -152,23 +240,53 @@ describe('a node offline', () => {
     const name = h.sim.cluster.name(g);
     const { s, lines } = await ok<{ guest: Row & { metrics: Row } }>('get_guest', { vmid: topVmid });
     const mem = sql<{ mem: number }>('SELECT mem FROM guest_metrics WHERE vmid = ?', topVmid)[0]!.mem;
-    expect(s.guest).toMatchObject({ status: 'unknown', lastKnownStatus: g.status, stale: true, mem: null, cpu: null, uptime: null, metrics: { mem } });
-    expect(lines[0]).toMatch(new RegExp(`: ${g.type} on ${down}, status unknown \\(last known ${g.status}; STALE since \\d{4}-\\S+Z\\)`));
+    expect(s.guest).toMatchObject({
+      status: 'unknown',
+      lastKnownStatus: g.status,
+      stale: true,
+      mem: null,
+      cpu: null,
+      uptime: null,
+      metrics: { mem },
+    });
+    expect(lines[0]).toMatch(
+      new RegExp(`: ${g.type} on ${down}, status unknown \\(last known ${g.status}; STALE since \\d{4}-\\S+Z\\)`),
+    );
     expect(lines[1]).toMatch(/ when last seen; memory .* when last seen/);
 
-    const found = await ok<{ results: Array<{ vmid: number; status: string; lastKnownStatus?: string }> }>('search_inventory', { query: name });
-    expect(found.s.results.find((r) => r.vmid === topVmid)).toMatchObject({ status: 'unknown', lastKnownStatus: g.status });
+    const found = await ok<{ results: Array<{ vmid: number; status: string; lastKnownStatus?: string }> }>(
+      'search_inventory',
+      { query: name },
+    );
+    expect(found.s.results.find((r) => r.vmid === topVmid)).toMatchObject({
+      status: 'unknown',
+      lastKnownStatus: g.status,
+    });
     const live = elsewhere().find((x) => x.type === 'qemu')!;
-    const other = await ok<{ results: Array<{ vmid: number; status: string; lastKnownStatus?: string }> }>('search_inventory', { query: String(live.vmid) });
+    const other = await ok<{ results: Array<{ vmid: number; status: string; lastKnownStatus?: string }> }>(
+      'search_inventory',
+      { query: String(live.vmid) },
+    );
     expect(other.s.results[0]).toEqual(expect.objectContaining({ vmid: live.vmid, status: live.status }));
     expect(other.s.results[0]).not.toHaveProperty('lastKnownStatus');
   });
 
   it('find_capacity counts only guests running now as running allocation and says the offline node is stale', async () => {
-    type Candidate = { node: string; stale: boolean; reasons: string[]; cpus: { allocated: number; allocatedRunning: number }; memory: { allocatedRunning: number } };
+    type Candidate = {
+      node: string;
+      stale: boolean;
+      reasons: string[];
+      cpus: { allocated: number; allocatedRunning: number };
+      memory: { allocatedRunning: number };
+    };
     const { s } = await ok<{ fits: Candidate[]; cannot: Candidate[] }>('find_capacity', { cores: 1, memoryGiB: 1 });
     const offline = s.cannot.find((c) => c.node === down)!;
-    expect(offline).toMatchObject({ stale: true, reasons: expect.arrayContaining(['node offline']), cpus: { allocatedRunning: 0 }, memory: { allocatedRunning: 0 } });
+    expect(offline).toMatchObject({
+      stale: true,
+      reasons: expect.arrayContaining(['node offline']),
+      cpus: { allocatedRunning: 0 },
+      memory: { allocatedRunning: 0 },
+    });
     expect(offline.cpus.allocated).toBeGreaterThan(0); // what the node has promised still counts
     for (const c of [...s.fits, ...s.cannot].filter((x) => x.node !== down)) {
       const run = guests().filter((g) => g.node === c.node && g.status === 'running' && g.values.template !== '1');
@@ -179,34 +297,60 @@ describe('a node offline', () => {
 });
 
 describe('the cluster unreachable, then everything back', () => {
-  it('a failed read: every guest\'s status is unknown, the overview says the whole inventory is last known', async () => {
+  it("a failed read: every guest's status is unknown, the overview says the whole inventory is last known", async () => {
     h.sim.setFaults({ errorRate: 1, errorStatus: 503 });
     await cycle(false);
-    type Overview = { guests: { total: number; byStatus: Record<string, number>; unknown: Row }; top: { memory: unknown[]; cpu: unknown[] } };
+    type Overview = {
+      guests: { total: number; byStatus: Record<string, number>; unknown: Row };
+      top: { memory: unknown[]; cpu: unknown[] };
+    };
     const { s, lines } = await ok<Overview>('inventory_overview');
     const total = guests().length;
     expect(s.guests.byStatus).toEqual({ unknown: total });
-    expect(s.guests.unknown).toMatchObject({ total, lastKnown: tally(guests()), onUnreachableNodes: total, missingFromLastRead: 0 });
+    expect(s.guests.unknown).toMatchObject({
+      total,
+      lastKnown: tally(guests()),
+      onUnreachableNodes: total,
+      missingFromLastRead: 0,
+    });
     expect(lines[1]).toMatch(new RegExp(`; ${total} on unreachable nodes pve1, pve2, pve3, pve4 \\(last known: `));
     expect(s.top).toEqual({ memory: [], cpu: [] });
     const unknown = await ok<{ total: number }>('list_guests', { status: 'unknown', limit: 1 });
     expect(unknown.s.total).toBe(total);
     expect((await ok<{ total: number }>('list_guests', { status: 'running' })).s.total).toBe(0);
     const capacity = await ok('find_capacity', { cores: 1, memoryGiB: 1, includeStale: true });
-    expect(capacity.lines.slice(1).filter((l) => !l.startsWith(`${down} `)).every((l) => l.includes(' at the last read, '))).toBe(true);
+    expect(
+      capacity.lines
+        .slice(1)
+        .filter((l) => !l.startsWith(`${down} `))
+        .every((l) => l.includes(' at the last read, ')),
+    ).toBe(true);
   });
 
   it('after the node comes back and the cluster answers, everything is current again', async () => {
     h.sim.setFaults({});
     h.sim.setNodeOnline(down, true);
     await cycle();
-    type Overview = { guests: { byStatus: Record<string, number>; unknown: Row }; top: { memory: Array<{ vmid: number }> }; nodes: Array<{ node: string; guests: Row }> };
+    type Overview = {
+      guests: { byStatus: Record<string, number>; unknown: Row };
+      top: { memory: Array<{ vmid: number }> };
+      nodes: Array<{ node: string; guests: Row }>;
+    };
     const { s, lines } = await ok<Overview>('inventory_overview');
     expect(s.guests.byStatus).toEqual(tally(guests()));
-    expect(s.guests.unknown).toEqual({ total: 0, lastKnown: {}, onUnreachableNodes: 0, unreachableNodes: [], missingFromLastRead: 0 });
+    expect(s.guests.unknown).toEqual({
+      total: 0,
+      lastKnown: {},
+      onUnreachableNodes: 0,
+      unreachableNodes: [],
+      missingFromLastRead: 0,
+    });
     expect(lines[1]).not.toMatch(/unreachable|unknown/);
     expect(s.top.memory[0]!.vmid).toBe(topVmid);
-    expect(s.nodes.find((n) => n.node === down)!.guests).toMatchObject({ running: count(onDown(), 'running'), unknown: 0 });
+    expect(s.nodes.find((n) => n.node === down)!.guests).toMatchObject({
+      running: count(onDown(), 'running'),
+      unknown: 0,
+    });
     const none = await ok<{ total: number }>('list_guests', { status: 'unknown' });
     expect(none.s.total).toBe(0);
     expect(none.lines[0]).toBe('no guest matches');
@@ -216,6 +360,11 @@ describe('the cluster unreachable, then everything back', () => {
     expect(running.s.total).toBe(count(guests(), 'running'));
     expect(running.lines[0]).not.toContain('not listed');
     const g = await ok<{ guest: Row }>('get_guest', { vmid: topVmid });
-    expect(g.s.guest).toMatchObject({ status: h.sim.cluster.guests.get(topVmid)!.status, lastKnownStatus: null, stale: false, mem: expect.any(Number) });
+    expect(g.s.guest).toMatchObject({
+      status: h.sim.cluster.guests.get(topVmid)!.status,
+      lastKnownStatus: null,
+      stale: false,
+      mem: expect.any(Number),
+    });
   });
 });

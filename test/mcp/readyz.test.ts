@@ -17,8 +17,21 @@ import { stopChild } from '../sync/helpers.js';
 const WINDOW_SECONDS = 2;
 const RESOURCES = 'GET /cluster/resources';
 
-interface Readiness { ready: boolean; clusters: Array<{ cluster: string; lastSuccessAt: string | null; ageMs: number | null; ready: boolean; error?: string; cycle?: unknown }> }
-interface Answer { status: number; body: Readiness }
+interface Readiness {
+  ready: boolean;
+  clusters: Array<{
+    cluster: string;
+    lastSuccessAt: string | null;
+    ageMs: number | null;
+    ready: boolean;
+    error?: string;
+    cycle?: unknown;
+  }>;
+}
+interface Answer {
+  status: number;
+  body: Readiness;
+}
 
 let sim: Simulator;
 let daemon: ChildProcess;
@@ -48,7 +61,10 @@ async function until<T>(what: string, probe: () => Promise<T>, want: (value: T) 
   const deadline = Date.now() + ms;
   let last: T | undefined;
   while (Date.now() < deadline) {
-    if (daemon.exitCode !== null) throw new Error(`the daemon exited with ${daemon.exitCode} while waiting for ${what}; its log:\n${log.slice(-3000)}`);
+    if (daemon.exitCode !== null)
+      throw new Error(
+        `the daemon exited with ${daemon.exitCode} while waiting for ${what}; its log:\n${log.slice(-3000)}`,
+      );
     last = await probe();
     if (want(last)) return last;
     await new Promise((r) => setTimeout(r, 50));
@@ -66,9 +82,17 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${await freePort()}`;
   daemon = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     env: {
-      PATH: process.env.PATH ?? '', PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret, PVE_CLUSTER_NAME: 'lab',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-readyz-')), SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off',
-      MCP_HTTP_PORT: base.split(':').at(-1)!, MCP_READY_MAX_AGE_SECONDS: String(WINDOW_SECONDS), LOG_LEVEL: 'warn',
+      PATH: process.env.PATH ?? '',
+      PVE_URL: sim.url,
+      PVE_TOKEN_ID: sim.tokens.full.id,
+      PVE_TOKEN_SECRET: sim.tokens.full.secret,
+      PVE_CLUSTER_NAME: 'lab',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-readyz-')),
+      SYNC_INTERVAL_SECONDS: '1',
+      SNAPSHOT_SCHEDULE: 'off',
+      MCP_HTTP_PORT: base.split(':').at(-1)!,
+      MCP_READY_MAX_AGE_SECONDS: String(WINDOW_SECONDS),
+      LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -83,20 +107,40 @@ afterAll(async () => {
 describe('/readyz of the real daemon', () => {
   it('is 503 while no sync has succeeded, with the cluster never synced; /healthz is 200', async () => {
     await until('/readyz answer', readyz, (r) => r !== undefined);
-    await until('two failed reads of /cluster/resources', async () => resourceReads(), (n) => n >= 2);
+    await until(
+      'two failed reads of /cluster/resources',
+      async () => resourceReads(),
+      (n) => n >= 2,
+    );
     const r = (await readyz())!;
     expect(r.status).toBe(503);
     // Not ready says why: the last failure (and the cycle running at that moment, if one is).
     const { cycle: _running, ...lab } = r.body.clusters[0]!;
     expect(r.body).toMatchObject({ ready: false, clusters: [expect.any(Object)] });
-    expect(lab).toEqual({ cluster: 'lab', lastSuccessAt: null, ageMs: null, ready: false, error: expect.stringContaining('GET /cluster/resources') as string });
+    expect(lab).toEqual({
+      cluster: 'lab',
+      lastSuccessAt: null,
+      ageMs: null,
+      ready: false,
+      error: expect.stringContaining('GET /cluster/resources') as string,
+    });
     expect((await get('/healthz'))?.status).toBe(200);
   }, 60_000);
 
   it('is 200 once a sync has succeeded', async () => {
     sim.setFaults({});
     const r = (await until('200 from /readyz', readyz, (a) => a?.status === 200))!;
-    expect(r.body).toEqual({ ready: true, clusters: [{ cluster: 'lab', lastSuccessAt: expect.any(String) as string, ageMs: expect.any(Number) as number, ready: true }] });
+    expect(r.body).toEqual({
+      ready: true,
+      clusters: [
+        {
+          cluster: 'lab',
+          lastSuccessAt: expect.any(String) as string,
+          ageMs: expect.any(Number) as number,
+          ready: true,
+        },
+      ],
+    });
     expect(r.body.clusters[0]!.ageMs).toBeLessThanOrEqual(WINDOW_SECONDS * 1000);
   }, 60_000);
 
@@ -105,12 +149,22 @@ describe('/readyz of the real daemon', () => {
     const r = (await until('503 from /readyz', readyz, (a) => a?.status === 503))!;
     const { cycle: _running, ...lab } = r.body.clusters[0]!;
     expect(r.body).toMatchObject({ ready: false, clusters: [expect.any(Object)] });
-    expect(lab).toEqual({ cluster: 'lab', lastSuccessAt: expect.any(String) as string, ageMs: expect.any(Number) as number, ready: false, error: expect.stringContaining('GET /cluster/resources') as string });
+    expect(lab).toEqual({
+      cluster: 'lab',
+      lastSuccessAt: expect.any(String) as string,
+      ageMs: expect.any(Number) as number,
+      ready: false,
+      error: expect.stringContaining('GET /cluster/resources') as string,
+    });
     const { lastSuccessAt, ageMs } = r.body.clusters[0]!;
     expect(ageMs!).toBeGreaterThan(WINDOW_SECONDS * 1000);
     // The daemon is still syncing, and failing: the last success stays where it was.
     const reads = resourceReads();
-    await until('another failed read of /cluster/resources', async () => resourceReads(), (n) => n > reads);
+    await until(
+      'another failed read of /cluster/resources',
+      async () => resourceReads(),
+      (n) => n > reads,
+    );
     const again = (await readyz())!;
     expect(again.status).toBe(503);
     expect(again.body.clusters[0]).toMatchObject({ cluster: 'lab', lastSuccessAt, ready: false });

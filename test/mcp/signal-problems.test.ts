@@ -17,13 +17,17 @@ import { openStore, type Store } from '../../src/store/db.js';
 import { listClusters, syncStatus } from '../../src/store/queries.js';
 import { signalProblems } from '../../src/sync/signals.js';
 
-const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
+const PROBLEM =
+  "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
 
 let store: Store;
 let client: Client;
 const now = Date.now();
 
-async function call(name: string, args: Record<string, unknown> = {}): Promise<{ structured: Record<string, unknown>; text: string }> {
+async function call(
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<{ structured: Record<string, unknown>; text: string }> {
   const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
   const text = (r.content[0] as { text: string }).text;
   expect(r.isError, text).toBeFalsy();
@@ -32,14 +36,28 @@ async function call(name: string, args: Record<string, unknown> = {}): Promise<{
 
 beforeAll(async () => {
   store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-signals-')), 'inventory.db'));
-  const insert = store.sqlite.prepare('INSERT INTO clusters (name, pve_version, quorate, last_attempt_at, last_success_at, signal_problems) VALUES (?, ?, 1, ?, ?, ?)');
+  const insert = store.sqlite.prepare(
+    'INSERT INTO clusters (name, pve_version, quorate, last_attempt_at, last_success_at, signal_problems) VALUES (?, ?, 1, ?, ?, ?)',
+  );
   const lab = signalProblems({ '/': { 'Sys.Audit': true, 'VM.Audit': true } });
   insert.run('lab', '9.1.1', now - 5_000, now - 5_000, JSON.stringify(lab));
-  insert.run('prod', '9.1.1', now - 5_000, now - 5_000, JSON.stringify(signalProblems({ '/': { 'Sys.Syslog': true } })));
+  insert.run(
+    'prod',
+    '9.1.1',
+    now - 5_000,
+    now - 5_000,
+    JSON.stringify(signalProblems({ '/': { 'Sys.Syslog': true } })),
+  );
   insert.run('odd', '9.1.1', now - 5_000, now - 5_000, '{"log": 5, "tasks": "", "x": ["y"]}');
   insert.run('broken', '9.1.1', now - 5_000, now - 5_000, '{"log": "cut sho');
   insert.run('listed', '9.1.1', now - 5_000, now - 5_000, '["log"]');
-  const server = createMcpServer({ store, now: () => now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
+  const server = createMcpServer({
+    store,
+    now: () => now,
+    staleAfterMs: Infinity,
+    log: createLogger({ level: 'silent' }),
+    version: 'test',
+  });
   client = new Client({ name: 'signals', version: '1' });
   const [a, b] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(a), client.connect(b)]);
@@ -53,8 +71,9 @@ afterAll(async () => {
 
 describe('signal problems in the status queries', () => {
   it('listClusters and syncStatus carry the parsed column; anything but string problems of an object reads as none', () => {
-    const byName = (list: Array<{ cluster: string; signalProblems: Record<string, string> }>): Record<string, Record<string, string>> =>
-      Object.fromEntries(list.map((c) => [c.cluster, c.signalProblems]));
+    const byName = (
+      list: Array<{ cluster: string; signalProblems: Record<string, string> }>,
+    ): Record<string, Record<string, string>> => Object.fromEntries(list.map((c) => [c.cluster, c.signalProblems]));
     const expected = { broken: {}, lab: { log: PROBLEM }, listed: {}, odd: {}, prod: {} };
     expect(byName(listClusters(store, now))).toEqual(expected);
     expect(byName(syncStatus(store, now).clusters)).toEqual(expected);
@@ -62,7 +81,7 @@ describe('signal problems in the status queries', () => {
 });
 
 describe('signal problems in the MCP answers', () => {
-  it('sync_status lists them under the table and in each cluster\'s structured row', async () => {
+  it("sync_status lists them under the table and in each cluster's structured row", async () => {
     const { structured, text } = await call('sync_status');
     const clusters = structured.clusters as Array<{ cluster: string; signalProblems: unknown }>;
     expect(clusters.find((c) => c.cluster === 'lab')?.signalProblems).toEqual({ log: PROBLEM });
@@ -75,7 +94,9 @@ describe('signal problems in the MCP answers', () => {
 
   it('inventory_overview names them among the problems', async () => {
     const { structured, text } = await call('inventory_overview');
-    expect((structured.problems as Record<string, unknown>).signalProblems).toEqual([{ cluster: 'lab', signal: 'log', problem: PROBLEM }]);
+    expect((structured.problems as Record<string, unknown>).signalProblems).toEqual([
+      { cluster: 'lab', signal: 'log', problem: PROBLEM },
+    ]);
     expect(text.split('\n')).toContain(`- cluster lab (log signal): ${PROBLEM}`);
     const prod = await call('inventory_overview', { cluster: 'prod' });
     expect((prod.structured.problems as Record<string, unknown>).signalProblems).toEqual([]);

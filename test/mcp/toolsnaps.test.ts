@@ -16,13 +16,21 @@ import { createMcpServer } from '../../src/mcp/server.js';
 import { allTools } from '../../src/mcp/tools/index.js';
 
 const DIR = fileURLToPath(new URL('__toolsnaps__/', import.meta.url));
-const HOW = 'If the change is intended, rewrite the snapshots with UPDATE_TOOLSNAPS=1 npx vitest run test/mcp/toolsnaps.test.ts and commit them.';
+const HOW =
+  'If the change is intended, rewrite the snapshots with UPDATE_TOOLSNAPS=1 npx vitest run test/mcp/toolsnaps.test.ts and commit them.';
 /** UPDATE_TOOLSNAPS=1, or vitest run with -u. */
-const updating = (): boolean => process.env.UPDATE_TOOLSNAPS === '1' || expect.getState().snapshotState?.snapshotUpdateState === 'all';
+const updating = (): boolean =>
+  process.env.UPDATE_TOOLSNAPS === '1' || expect.getState().snapshotState?.snapshotUpdateState === 'all';
 
 describe('tool snapshots', () => {
   it.each(allTools.map((t) => t.name))('%s matches its snapshot', async (name) => {
-    const server = createMcpServer({ store: undefined, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'snapshot' });
+    const server = createMcpServer({
+      store: undefined,
+      now: Date.now,
+      staleAfterMs: Infinity,
+      log: createLogger({ level: 'silent' }),
+      version: 'snapshot',
+    });
     const client = new Client({ name: 'snap', version: '1' });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(a), client.connect(b)]);
@@ -49,7 +57,13 @@ describe('tool snapshots', () => {
   });
 
   it('the whole tools/list stays small', async () => {
-    const server = createMcpServer({ store: undefined, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'snapshot' });
+    const server = createMcpServer({
+      store: undefined,
+      now: Date.now,
+      staleAfterMs: Infinity,
+      log: createLogger({ level: 'silent' }),
+      version: 'snapshot',
+    });
     const client = new Client({ name: 'snap', version: '1' });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(a), client.connect(b)]);

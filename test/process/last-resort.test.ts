@@ -20,7 +20,10 @@ function run(body: string): { status: number | null; stdout: string; stderr: str
     process.stdout.write('code ' + code + '\\n');
     process.exitCode = code;
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -54,7 +57,10 @@ describe('runUntilStopped', () => {
       void runUntilStopped(() => new Promise(() => {}), createLogger({ level: 'info' }), { closeDeadlineMs: 200 });
       setTimeout(() => { throw new Error('fault'); }, 50);
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.status).toBe(EXIT_FATAL);
     expect(r.stderr).toContain('shutdown did not finish in time');
   });

@@ -39,7 +39,10 @@ function client(overrides: Partial<HttpClientOptions> = {}): ProxmoxClient {
 }
 
 async function failure(p: Promise<unknown>): Promise<ProxmoxApiError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ProxmoxApiError);
   return err as ProxmoxApiError;
 }
@@ -85,7 +88,13 @@ describe('TLS trust', () => {
 describe('authentication and permissions', () => {
   it('reports a wrong token secret as an auth error without echoing the secret', async () => {
     const err = await failure(client({ tokenSecret: new Secret('wrong-secret-value') }).clusterResources());
-    expect(err).toMatchObject({ kind: 'auth', status: 401, reason: 'Authentication failed!', method: 'GET', path: '/cluster/resources' });
+    expect(err).toMatchObject({
+      kind: 'auth',
+      status: 401,
+      reason: 'Authentication failed!',
+      method: 'GET',
+      path: '/cluster/resources',
+    });
     expect(err.message).toMatch(/token id \(user@realm!tokenid\)/);
     expect(JSON.stringify(err) + err.message + String(err.cause ?? '')).not.toContain('wrong-secret-value');
   });
@@ -95,7 +104,11 @@ describe('authentication and permissions', () => {
     const { guests } = await auditor.clusterResources(); // reading is allowed
     const g = guests.find((x) => x.type === 'qemu')!;
     const err = await failure(auditor.post(`/nodes/${g.node}/qemu/${g.vmid}/status/stop`));
-    expect(err).toMatchObject({ kind: 'permission', status: 403, reason: `Permission check failed (/vms/${g.vmid}, VM.PowerMgmt)` });
+    expect(err).toMatchObject({
+      kind: 'permission',
+      status: 403,
+      reason: `Permission check failed (/vms/${g.vmid}, VM.PowerMgmt)`,
+    });
     expect(err.message).toContain('lacks this privilege');
   });
 });
@@ -109,7 +122,11 @@ describe('typed errors', () => {
 
   it('an unknown route is not_implemented (501)', async () => {
     const err = await failure(client().get('/nodes/pve1/nope'));
-    expect(err).toMatchObject({ kind: 'not_implemented', status: 501, reason: "Method 'GET /nodes/pve1/nope' not implemented" });
+    expect(err).toMatchObject({
+      kind: 'not_implemented',
+      status: 501,
+      reason: "Method 'GET /nodes/pve1/nope' not implemented",
+    });
   });
 
   it('an offline node is node_unreachable (595) and is not retried', async () => {
@@ -126,7 +143,11 @@ describe('typed errors', () => {
 
   it('a missing guest config is not_found', async () => {
     const err = await failure(client().guestConfig({ node: 'pve1', type: 'qemu', vmid: 999_999 }));
-    expect(err).toMatchObject({ kind: 'not_found', status: 500, reason: "Configuration file 'nodes/pve1/qemu-server/999999.conf' does not exist" });
+    expect(err).toMatchObject({
+      kind: 'not_found',
+      status: 500,
+      reason: "Configuration file 'nodes/pve1/qemu-server/999999.conf' does not exist",
+    });
   });
 
   it('a hanging cluster times out as a typed error after the retries', async () => {
@@ -174,7 +195,15 @@ describe('timeouts count from sending, not from queueing', () => {
 
 describe('construction', () => {
   it('refuses plain http to anything but loopback', () => {
-    expect(() => createHttpProxmoxClient({ cluster: 'x', url: 'http://192.0.2.1:8006', tokenId: 'a@pve!b', tokenSecret: new Secret('s'), tls: {} })).toThrow(/refusing plain http to 192\.0\.2\.1/);
+    expect(() =>
+      createHttpProxmoxClient({
+        cluster: 'x',
+        url: 'http://192.0.2.1:8006',
+        tokenId: 'a@pve!b',
+        tokenSecret: new Secret('s'),
+        tls: {},
+      }),
+    ).toThrow(/refusing plain http to 192\.0\.2\.1/);
   });
 
   it('warns when TLS verification is off', async () => {
@@ -210,7 +239,8 @@ describe('retries', () => {
     const answer = client({ retries: 5, retryBaseMs: 40 }).version();
     // The fault clears once the first attempt has met it, not after a fixed delay.
     const deadline = Date.now() + 10_000;
-    while (!sim.counters().byEndpoint['GET /version'] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (!sim.counters().byEndpoint['GET /version'] && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     sim.setFaults({});
     await expect(answer).resolves.toMatchObject({ release: '9.1' });
     expect(sim.counters().byEndpoint['GET /version']).toBeGreaterThan(1);
@@ -240,16 +270,33 @@ describe('bulk reads and tasks', () => {
     const { guests } = await c.clusterResources();
     const g = guests.find((x) => x.type === 'qemu' && x.status === 'stopped' && !x.template && !x.lock)!;
     const upid = (await c.post(`/nodes/${g.node}/qemu/${g.vmid}/status/start`)) as string;
-    expect(upid).toMatch(new RegExp(`^UPID:${g.node}:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:qmstart:${g.vmid}:root@pam!inventory:$`));
-    await expect(c.waitForTask(upid, { intervalMs: 10 })).resolves.toEqual({ upid, outcome: 'ok', exitstatus: 'OK', ok: true });
+    expect(upid).toMatch(
+      new RegExp(`^UPID:${g.node}:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:qmstart:${g.vmid}:root@pam!inventory:$`),
+    );
+    await expect(c.waitForTask(upid, { intervalMs: 10 })).resolves.toEqual({
+      upid,
+      outcome: 'ok',
+      exitstatus: 'OK',
+      ok: true,
+    });
     const again = (await c.post(`/nodes/${g.node}/qemu/${g.vmid}/status/start`)) as string;
-    await expect(c.waitForTask(again, { intervalMs: 10 })).resolves.toMatchObject({ outcome: 'error', ok: false, exitstatus: `VM ${g.vmid} already running` });
+    await expect(c.waitForTask(again, { intervalMs: 10 })).resolves.toMatchObject({
+      outcome: 'error',
+      ok: false,
+      exitstatus: `VM ${g.vmid} already running`,
+    });
     const log = await c.taskLog(again);
     expect(log.lines.at(-1)).toEqual({ n: log.total, t: `TASK ERROR: VM ${g.vmid} already running` });
     const firstOk = await c.taskLog(upid, 0, 1); // a page of one line still reports the whole log's length
     expect(firstOk).toEqual({ lines: [{ n: 1, t: `starting VM ${g.vmid}` }], total: 2 });
     const tasks = await c.clusterTasks();
-    expect(tasks.find((t) => t.upid === again)).toMatchObject({ type: 'qmstart', id: String(g.vmid), user: 'root@pam', tokenid: 'inventory', status: `VM ${g.vmid} already running` });
+    expect(tasks.find((t) => t.upid === again)).toMatchObject({
+      type: 'qmstart',
+      id: String(g.vmid),
+      user: 'root@pam',
+      tokenid: 'inventory',
+      status: `VM ${g.vmid} already running`,
+    });
   });
 
   it('reads a guest config as text values with its digest, and snapshots with the current digest', async () => {

@@ -10,7 +10,8 @@ import { createHttpProxmoxClient } from '../../src/proxmox/http-client.js';
 import type { ProxmoxClient } from '../../src/proxmox/client.js';
 import { Secret } from '../../src/secret.js';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/pve/recorded/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../fixtures/pve/recorded/${name}`, import.meta.url), 'utf8'));
 
 /** Path → response body; what the client sees is exactly these bytes. */
 const routes = new Map<string, unknown>();
@@ -26,7 +27,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  client = createHttpProxmoxClient({ cluster: 'fixtures', url: `http://127.0.0.1:${port}`, tokenId: 'a@pve!b', tokenSecret: new Secret('s'), tls: {}, retries: 0, onWarning: (message, fields) => warnings.push({ message, fields }) });
+  client = createHttpProxmoxClient({
+    cluster: 'fixtures',
+    url: `http://127.0.0.1:${port}`,
+    tokenId: 'a@pve!b',
+    tokenSecret: new Secret('s'),
+    tls: {},
+    retries: 0,
+    onWarning: (message, fields) => warnings.push({ message, fields }),
+  });
 });
 afterAll(async () => {
   await client.close();
@@ -74,46 +83,86 @@ describe('coercion of recorded responses', () => {
     routes.set('/nodes/pve/qemu/107/config', fixture('qemu-config.vm107.pve7.CRASH-Tech-proxmox-operator.json'));
     const pve81 = await client.guestConfig({ node: 'pve', type: 'qemu', vmid: 100 });
     const pve7 = await client.guestConfig({ node: 'pve', type: 'qemu', vmid: 107 });
-    expect(pve81).toMatchObject({ digest: '1ac0a42d3ead982a5631ee77a9444b44e5ff5456', values: { memory: '2048', cores: '1', numa: '0' } });
-    expect(pve7).toMatchObject({ digest: 'a2019681a11059dc5602d474c3443b907db213b7', values: { memory: '8192', cores: '8', agent: '0' } });
+    expect(pve81).toMatchObject({
+      digest: '1ac0a42d3ead982a5631ee77a9444b44e5ff5456',
+      values: { memory: '2048', cores: '1', numa: '0' },
+    });
+    expect(pve7).toMatchObject({
+      digest: 'a2019681a11059dc5602d474c3443b907db213b7',
+      values: { memory: '8192', cores: '8', agent: '0' },
+    });
     expect(pve81.values).not.toHaveProperty('digest');
   });
 
   it('reads the node list with fingerprints, and a node task history', async () => {
     routes.set('/nodes', fixture('nodes.4node.go-proxmox.json'));
     const nodes = await client.nodes();
-    expect(nodes[0]).toMatchObject({ node: 'node1', maxcpu: 12, ssl_fingerprint: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/) });
+    expect(nodes[0]).toMatchObject({
+      node: 'node1',
+      maxcpu: 12,
+      ssl_fingerprint: expect.stringMatching(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
+    });
   });
 });
 
 describe('coercion of legacy and surprising data', () => {
   it('reads only decimal text as a number', async () => {
-    routes.set('/cluster/resources', { data: [{ id: 'qemu/100', type: 'qemu', vmid: 100, node: 'pve', status: 'running', maxmem: '0x10', mem: '', cpu: ' 0.25 ' }] });
+    routes.set('/cluster/resources', {
+      data: [
+        {
+          id: 'qemu/100',
+          type: 'qemu',
+          vmid: 100,
+          node: 'pve',
+          status: 'running',
+          maxmem: '0x10',
+          mem: '',
+          cpu: ' 0.25 ',
+        },
+      ],
+    });
     const [g] = (await client.clusterResources()).guests;
     expect([g!.maxmem, g!.mem, g!.cpu]).toEqual([undefined, undefined, 0.25]);
   });
 
   it('turns string numbers into numbers (PVE ≤ 8.1 lxc vmid, old disk values)', async () => {
-    routes.set('/cluster/resources', { data: [
-      { id: 'lxc/113', type: 'lxc', vmid: '113', node: 'pve', status: 'running', disk: '744189952', maxmem: '536870912', template: '0', cpu: '0.5' },
-    ] });
+    routes.set('/cluster/resources', {
+      data: [
+        {
+          id: 'lxc/113',
+          type: 'lxc',
+          vmid: '113',
+          node: 'pve',
+          status: 'running',
+          disk: '744189952',
+          maxmem: '536870912',
+          template: '0',
+          cpu: '0.5',
+        },
+      ],
+    });
     const [g] = (await client.clusterResources()).guests;
     expect(g).toMatchObject({ vmid: 113, disk: 744_189_952, maxmem: 536_870_912, template: false, cpu: 0.5 });
   });
 
   it('skips an entry it cannot read with a warning, keeps the rest, and keeps unknown types as other', async () => {
     warnings.length = 0;
-    routes.set('/cluster/resources', { data: [
-      { id: 'qemu/100', type: 'qemu', vmid: 100, node: 'pve', status: 'running' },
-      { id: 'qemu/x', type: 'qemu', vmid: 'not-a-number', node: 'pve' },
-      { id: 'openvz/5', type: 'openvz', vmid: 5 },
-      { id: 'network/pve/zone/localnetwork', type: 'network', node: 'pve' },
-    ] });
+    routes.set('/cluster/resources', {
+      data: [
+        { id: 'qemu/100', type: 'qemu', vmid: 100, node: 'pve', status: 'running' },
+        { id: 'qemu/x', type: 'qemu', vmid: 'not-a-number', node: 'pve' },
+        { id: 'openvz/5', type: 'openvz', vmid: 5 },
+        { id: 'network/pve/zone/localnetwork', type: 'network', node: 'pve' },
+      ],
+    });
     const r = await client.clusterResources();
     expect(r.guests.map((g) => g.vmid)).toEqual([100]);
     expect(r.other.map((o) => o.type)).toEqual(['openvz', 'network']);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ message: expect.stringContaining('unexpected shape'), fields: { id: 'qemu/x', field: 'vmid' } });
+    expect(warnings[0]).toMatchObject({
+      message: expect.stringContaining('unexpected shape'),
+      fields: { id: 'qemu/x', field: 'vmid' },
+    });
   });
 
   it('reads a guest without RRD data (status only, no stats) with defaults', async () => {

@@ -22,7 +22,10 @@ let sim: Simulator;
 let vmid: number;
 const clients: Partial<Record<Token, ProxmoxClient>> = {};
 
-async function get(path: string, token: Token): Promise<{ status: number; reason: string; text: string; data: unknown; errors?: unknown }> {
+async function get(
+  path: string,
+  token: Token,
+): Promise<{ status: number; reason: string; text: string; data: unknown; errors?: unknown }> {
   const { id, secret } = sim.tokens[token];
   const res = await fetch(`${sim.url}/api2/json${path}`, { headers: { Authorization: `PVEAPIToken=${id}=${secret}` } });
   const text = await res.text();
@@ -37,11 +40,19 @@ async function data<T>(path: string, token: Token): Promise<T> {
 }
 
 function client(token: Token): ProxmoxClient {
-  clients[token] ??= createHttpProxmoxClient({ cluster: 'sim', url: sim.url, tokenId: sim.tokens[token].id, tokenSecret: new Secret(sim.tokens[token].secret), tls: {}, retries: 0 });
+  clients[token] ??= createHttpProxmoxClient({
+    cluster: 'sim',
+    url: sim.url,
+    tokenId: sim.tokens[token].id,
+    tokenSecret: new Secret(sim.tokens[token].secret),
+    tls: {},
+    retries: 0,
+  });
   return clients[token];
 }
 
-const schemaProblems = (endpoint: string, payload: unknown): string[] => checkAgainstSchema(payload, loadEndpointSchema(endpoint).returns).problems;
+const schemaProblems = (endpoint: string, payload: unknown): string[] =>
+  checkAgainstSchema(payload, loadEndpointSchema(endpoint).returns).problems;
 
 beforeAll(async () => {
   sim = await startSimulator({ tls: false, seed: 5, nodes: 3, guests: 40, taskDelayMs: 5 });
@@ -53,15 +64,15 @@ afterAll(async () => {
   await sim?.close();
 });
 
-describe('GET /cluster/log: every line with Sys.Syslog on /, else only the caller\'s own', () => {
+describe("GET /cluster/log: every line with Sys.Syslog on /, else only the caller's own", () => {
   const auditorId = (): string => sim.tokens.auditor.id;
 
   beforeAll(() => {
     sim.cluster.log('pve1', auditorId(), 'auditor token line 1');
     sim.updateGuest(vmid, { config: { memory: '4096' } }); // a UI edit by root@pam: `update VM N: -memory 4096`
-    sim.cluster.log('pve2', 'auditor@pve', 'a line of the token\'s user, not of the token');
+    sim.cluster.log('pve2', 'auditor@pve', "a line of the token's user, not of the token");
     sim.cluster.log('pve1', auditorId(), 'auditor token line 2');
-    sim.cluster.log('pve3', 'root@pam', 'another user\'s line');
+    sim.cluster.log('pve3', 'root@pam', "another user's line");
   });
 
   it('the root token sees every line, newest first, the UI edit among them', async () => {
@@ -76,17 +87,20 @@ describe('GET /cluster/log: every line with Sys.Syslog on /, else only the calle
     const lines = await data<Entry[]>('/cluster/log?max=1000', 'auditor');
     expect(schemaProblems('GET /cluster/log', lines)).toEqual([]);
     // pmxcfs compares the whole ident: the token's user (auditor@pve) is somebody else.
-    expect(lines.map((l) => [l.user, l.msg])).toEqual([[auditorId(), 'auditor token line 2'], [auditorId(), 'auditor token line 1']]);
+    expect(lines.map((l) => [l.user, l.msg])).toEqual([
+      [auditorId(), 'auditor token line 2'],
+      [auditorId(), 'auditor token line 1'],
+    ]);
     expect(lines[0]).toMatchObject({ node: 'pve1', id: `${String(lines[0]!.uid)}:pve1` });
   });
 
   it('`max` counts the lines the caller may see', async () => {
     const lines = await data<Entry[]>('/cluster/log?max=1', 'auditor');
     expect(lines.map((l) => l.msg)).toEqual(['auditor token line 2']);
-    expect((await data<Entry[]>('/cluster/log?max=1', 'full')).map((l) => l.msg)).toEqual(['another user\'s line']);
+    expect((await data<Entry[]>('/cluster/log?max=1', 'full')).map((l) => l.msg)).toEqual(["another user's line"]);
   });
 
-  it('through the client: the auditor\'s read has no `update VM` line, the root token\'s has', async () => {
+  it("through the client: the auditor's read has no `update VM` line, the root token's has", async () => {
     const update = `update VM ${vmid}: -memory 4096`;
     expect((await client('full').clusterLog(1000)).some((l) => l.msg === update)).toBe(true);
     const audited = await client('auditor').clusterLog(1000);
@@ -97,10 +111,20 @@ describe('GET /cluster/log: every line with Sys.Syslog on /, else only the calle
 
 describe('GET /access/permissions', () => {
   const TOP_PATHS = ['/', '/access', '/access/groups', '/nodes', '/pool', '/sdn', '/storage', '/vms'];
-  const PVE_AUDITOR = { 'Datastore.Audit': 1, 'Mapping.Audit': 1, 'Pool.Audit': 1, 'SDN.Audit': 1, 'Sys.Audit': 1, 'VM.Audit': 1, 'VM.GuestAgent.Audit': 1 };
+  const PVE_AUDITOR = {
+    'Datastore.Audit': 1,
+    'Mapping.Audit': 1,
+    'Pool.Audit': 1,
+    'SDN.Audit': 1,
+    'Sys.Audit': 1,
+    'VM.Audit': 1,
+    'VM.GuestAgent.Audit': 1,
+  };
   /** get_effective_permissions: the top-level paths plus every pool member's /vms/<vmid>. */
-  const expectedPaths = (): string[] => [...TOP_PATHS, ...[...sim.cluster.guests.values()].filter((g) => g.pool).map((g) => `/vms/${g.vmid}`)].sort();
-  const allPrivileges = (): string[] => Object.keys(loadEndpointSchema('GET /access/roles/{roleid}').returns.properties ?? {}).sort();
+  const expectedPaths = (): string[] =>
+    [...TOP_PATHS, ...[...sim.cluster.guests.values()].filter((g) => g.pool).map((g) => `/vms/${g.vmid}`)].sort();
+  const allPrivileges = (): string[] =>
+    Object.keys(loadEndpointSchema('GET /access/roles/{roleid}').returns.properties ?? {}).sort();
 
   it('the root token holds every privilege of the 9.1 schema on every path, propagated', async () => {
     const perms = await data<Record<string, Entry>>('/access/permissions', 'full');
@@ -109,7 +133,8 @@ describe('GET /access/permissions', () => {
     expect(Object.keys(perms).sort()).toEqual(expectedPaths());
     expect(expectedPaths().length).toBeGreaterThan(TOP_PATHS.length); // the generated pools have members
     expect(allPrivileges()).toHaveLength(47);
-    for (const held of Object.values(perms)) expect(held).toEqual(Object.fromEntries(allPrivileges().map((p) => [p, 1])));
+    for (const held of Object.values(perms))
+      expect(held).toEqual(Object.fromEntries(allPrivileges().map((p) => [p, 1])));
     expect(perms['/']!['Sys.Syslog']).toBe(1);
   });
 
@@ -134,7 +159,9 @@ describe('GET /access/permissions', () => {
 
   it('userid: another user needs Sys.Audit on /access; an unknown one holds nothing; a malformed one is a 400', async () => {
     // The auditor has Sys.Audit (propagated from /), so it may read root's privileges.
-    expect(Object.keys((await data<Record<string, Entry>>('/access/permissions?userid=root@pam&path=/', 'auditor'))['/']!)).toEqual(allPrivileges());
+    expect(
+      Object.keys((await data<Record<string, Entry>>('/access/permissions?userid=root@pam&path=/', 'auditor'))['/']!),
+    ).toEqual(allPrivileges());
     expect(await data('/access/permissions?userid=auditor@pve&path=/', 'full')).toEqual({ '/': PVE_AUDITOR });
     expect(await data('/access/permissions?userid=nobody@pve', 'auditor')).toEqual({});
     expect(await data('/access/permissions?userid=nobody@pve&path=/', 'auditor')).toEqual({ '/': {} });
@@ -143,13 +170,22 @@ describe('GET /access/permissions', () => {
     expect(checkErrorResponse(bad.status, bad.reason, bad.text)).toEqual([]);
     // A token without Sys.Audit (none of the simulator's two) may ask about itself only.
     const route = ROUTES.find((r) => r.method === 'GET' && r.path === '/access/permissions')!;
-    const ask = (userid?: string): unknown => route.handler({ cluster: sim.cluster, params: userid ? { userid } : {}, user: 'mon@pve!ro', privs: new Set(['VM.Audit']), fingerprint: undefined });
+    const ask = (userid?: string): unknown =>
+      route.handler({
+        cluster: sim.cluster,
+        params: userid ? { userid } : {},
+        user: 'mon@pve!ro',
+        privs: new Set(['VM.Audit']),
+        fingerprint: undefined,
+      });
     expect(Object.keys(ask() as Entry)).toContain('/');
     expect(() => ask('root@pam')).toThrow(new PveHttpError(403, 'Permission check failed (/access, Sys.Audit)'));
   });
 
   it('through the client: privileges per path with the propagate flag as a boolean', async () => {
-    expect(await client('auditor').permissions('/')).toEqual({ '/': Object.fromEntries(Object.keys(PVE_AUDITOR).map((p) => [p, true])) });
+    expect(await client('auditor').permissions('/')).toEqual({
+      '/': Object.fromEntries(Object.keys(PVE_AUDITOR).map((p) => [p, true])),
+    });
     const full = await client('full').permissions();
     expect(Object.keys(full).sort()).toEqual(expectedPaths());
     expect(full['/']!['Sys.Syslog']).toBe(true);

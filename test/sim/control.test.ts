@@ -15,9 +15,16 @@ type Entry = Record<string, unknown>;
 let sim: Simulator;
 
 async function api(path: string): Promise<{ status: number; reason: string; text: string; data: unknown }> {
-  const res = await fetch(`${sim.url}/api2/json${path}`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
+  const res = await fetch(`${sim.url}/api2/json${path}`, {
+    headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+  });
   const text = await res.text();
-  return { status: res.status, reason: res.statusText, text, data: res.ok ? (JSON.parse(text) as { data: unknown }).data : undefined };
+  return {
+    status: res.status,
+    reason: res.statusText,
+    text,
+    data: res.ok ? (JSON.parse(text) as { data: unknown }).data : undefined,
+  };
 }
 
 async function read<T = Entry[]>(path: string): Promise<T> {
@@ -41,7 +48,8 @@ async function ok(method: string, path: string, body?: unknown): Promise<Entry> 
   return res.json;
 }
 
-const resourceOf = async (vmid: number): Promise<Entry | undefined> => (await read('/cluster/resources')).find((e) => e.vmid === vmid);
+const resourceOf = async (vmid: number): Promise<Entry | undefined> =>
+  (await read('/cluster/resources')).find((e) => e.vmid === vmid);
 
 /** Every task in every node's history plus the newest cluster-log uid: what the UI trace is made of. */
 async function traceMark(): Promise<{ upids: Set<string>; logUid: number }> {
@@ -57,9 +65,12 @@ async function traceMark(): Promise<{ upids: Set<string>; logUid: number }> {
 async function tracesSince(mark: { upids: Set<string>; logUid: number }): Promise<{ tasks: Entry[]; log: string[] }> {
   const tasks: Entry[] = [];
   for (const node of ['pve1', 'pve2', 'pve3']) {
-    for (const t of await read(`/nodes/${node}/tasks?source=all&limit=100000`)) if (!mark.upids.has(t.upid as string)) tasks.push(t);
+    for (const t of await read(`/nodes/${node}/tasks?source=all&limit=100000`))
+      if (!mark.upids.has(t.upid as string)) tasks.push(t);
   }
-  const log = (await read('/cluster/log?max=1000')).filter((e) => (e.uid as number) > mark.logUid).map((e) => e.msg as string);
+  const log = (await read('/cluster/log?max=1000'))
+    .filter((e) => (e.uid as number) > mark.logUid)
+    .map((e) => e.msg as string);
   return { tasks, log: log.filter((m) => !/^(starting|end) task /.test(m)).reverse() };
 }
 
@@ -124,7 +135,10 @@ describe('faults', () => {
     for (const path of ['/version', '/cluster/resources', '/nodes/pve1/status', '/nope']) {
       const res = await api(path);
       expect([res.status, res.reason], path).toEqual([503, 'simulated fault (injected through /_sim/faults)']);
-      expect(JSON.parse(res.text)).toEqual({ message: 'simulated fault (injected through /_sim/faults)\n', data: null });
+      expect(JSON.parse(res.text)).toEqual({
+        message: 'simulated fault (injected through /_sim/faults)\n',
+        data: null,
+      });
     }
     expect(await ok('DELETE', 'faults')).toEqual({ ok: true });
     expect(await ok('GET', 'faults')).toEqual({});
@@ -149,11 +163,20 @@ describe('faults', () => {
   it('hang: the client with a short timeout gets kind "timeout"; other routes still answer', async () => {
     await ok('POST', 'faults', { hang: true, endpoint: 'GET /cluster/resources' });
     const client = createHttpProxmoxClient({
-      cluster: 'sim', url: sim.url, tokenId: sim.tokens.full.id, tokenSecret: new Secret(sim.tokens.full.secret), tls: {}, timeoutMs: 300, retries: 0,
+      cluster: 'sim',
+      url: sim.url,
+      tokenId: sim.tokens.full.id,
+      tokenSecret: new Secret(sim.tokens.full.secret),
+      tls: {},
+      timeoutMs: 300,
+      retries: 0,
     });
     try {
       const started = Date.now();
-      const err = await client.clusterResources().then(() => undefined, (e: unknown) => e);
+      const err = await client.clusterResources().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ProxmoxApiError);
       expect((err as ProxmoxApiError).kind).toBe('timeout');
       expect(Date.now() - started).toBeGreaterThanOrEqual(280);
@@ -169,14 +192,37 @@ describe('faults', () => {
 describe('out-of-band changes', () => {
   it('create (qemu and lxc): in the next /cluster/resources, with a finished qmcreate / vzcreate task', async () => {
     const mark = await traceMark();
-    const { vmid } = (await ok('POST', 'guests', { type: 'qemu', node: 'pve2', name: 'oob-vm', tags: ['oob', 'prod'], cores: 3, memoryMiB: 1024, status: 'running' })) as { vmid: number };
+    const { vmid } = (await ok('POST', 'guests', {
+      type: 'qemu',
+      node: 'pve2',
+      name: 'oob-vm',
+      tags: ['oob', 'prod'],
+      cores: 3,
+      memoryMiB: 1024,
+      status: 'running',
+    })) as { vmid: number };
     expect(vmid).toBe(140);
-    const { vmid: ct } = (await ok('POST', 'guests', { type: 'lxc', node: 'pve3', vmid: 5000, name: 'oob-ct' })) as { vmid: number };
+    const { vmid: ct } = (await ok('POST', 'guests', { type: 'lxc', node: 'pve3', vmid: 5000, name: 'oob-ct' })) as {
+      vmid: number;
+    };
     expect(ct).toBe(5000);
     const all = await read('/cluster/resources');
     expect(checkClusterResources(all)).toEqual([]);
-    expect(all.find((e) => e.vmid === vmid)).toMatchObject({ id: `qemu/${vmid}`, node: 'pve2', name: 'oob-vm', tags: 'oob;prod', maxcpu: 3, maxmem: 1024 * 2 ** 20, status: 'running' });
-    expect(all.find((e) => e.vmid === ct)).toMatchObject({ id: 'lxc/5000', node: 'pve3', name: 'oob-ct', status: 'stopped' });
+    expect(all.find((e) => e.vmid === vmid)).toMatchObject({
+      id: `qemu/${vmid}`,
+      node: 'pve2',
+      name: 'oob-vm',
+      tags: 'oob;prod',
+      maxcpu: 3,
+      maxmem: 1024 * 2 ** 20,
+      status: 'running',
+    });
+    expect(all.find((e) => e.vmid === ct)).toMatchObject({
+      id: 'lxc/5000',
+      node: 'pve3',
+      name: 'oob-ct',
+      status: 'stopped',
+    });
     const { tasks, log } = await tracesSince(mark);
     expect(tasks.map((t) => [t.node, t.type, t.id, t.user, t.status]).sort()).toEqual([
       ['pve2', 'qmcreate', String(vmid), 'root@pam', 'OK'],
@@ -185,8 +231,15 @@ describe('out-of-band changes', () => {
     expect(log).toEqual([]);
     const clusterTasks = await read('/cluster/tasks');
     expect(checkClusterTasks(clusterTasks)).toEqual([]);
-    expect(clusterTasks.find((t) => t.type === 'qmcreate' && t.id === String(vmid))).toMatchObject({ status: 'OK', saved: '1' });
-    expect(await read<Entry>(`/nodes/pve2/qemu/${vmid}/config`)).toMatchObject({ name: 'oob-vm', cores: 3, memory: '1024' });
+    expect(clusterTasks.find((t) => t.type === 'qmcreate' && t.id === String(vmid))).toMatchObject({
+      status: 'OK',
+      saved: '1',
+    });
+    expect(await read<Entry>(`/nodes/pve2/qemu/${vmid}/config`)).toMatchObject({
+      name: 'oob-vm',
+      cores: 3,
+      memory: '1024',
+    });
   });
 
   it('rename, retag and config change of a qemu guest: visible at once, one "update VM" line each', async () => {
@@ -204,8 +257,17 @@ describe('out-of-band changes', () => {
     expect([config.memory, config.description, config.digest === digest]).toEqual(['3072', undefined, false]);
     const { tasks, log } = await tracesSince(mark);
     expect(tasks).toEqual([]);
-    expect(log).toEqual([`update VM ${vmid}: -name renamed-oob`, `update VM ${vmid}: -tags blue;red`, `update VM ${vmid}: -memory 3072 -delete description`]);
-    expect(await ok('GET', `guests/${vmid}`)).toMatchObject({ vmid, type: 'qemu', node: g.node, digest: config.digest });
+    expect(log).toEqual([
+      `update VM ${vmid}: -name renamed-oob`,
+      `update VM ${vmid}: -tags blue;red`,
+      `update VM ${vmid}: -memory 3072 -delete description`,
+    ]);
+    expect(await ok('GET', `guests/${vmid}`)).toMatchObject({
+      vmid,
+      type: 'qemu',
+      node: g.node,
+      digest: config.digest,
+    });
   });
 
   it('an lxc config change leaves no cluster-log line (as in Proxmox)', async () => {
@@ -217,7 +279,9 @@ describe('out-of-band changes', () => {
   });
 
   it('migrate: the guest is on the new node at once, with a finished qmigrate task on the old one', async () => {
-    const g = (await read('/cluster/resources?type=vm')).find((e) => e.type === 'qemu' && e.hastate === undefined && e.node === 'pve1')!;
+    const g = (await read('/cluster/resources?type=vm')).find(
+      (e) => e.type === 'qemu' && e.hastate === undefined && e.node === 'pve1',
+    )!;
     const mark = await traceMark();
     await ok('PATCH', `guests/${g.vmid}`, { node: 'pve3' });
     expect((await resourceOf(g.vmid as number))?.node).toBe('pve3');
@@ -228,7 +292,9 @@ describe('out-of-band changes', () => {
   });
 
   it('status changes: start, pause, stop each visible at once with a finished qmstart / qmpause / qmstop task', async () => {
-    const g = (await read('/cluster/resources?type=vm')).find((e) => e.type === 'qemu' && e.status === 'stopped' && e.template === 0)!;
+    const g = (await read('/cluster/resources?type=vm')).find(
+      (e) => e.type === 'qemu' && e.status === 'stopped' && e.template === 0,
+    )!;
     const mark = await traceMark();
     for (const status of ['running', 'paused', 'stopped']) {
       await ok('PATCH', `guests/${g.vmid}`, { status });
@@ -251,11 +317,19 @@ describe('out-of-band changes', () => {
 
   it('`silent` changes are visible but leave no task and no cluster-log line', async () => {
     const mark = await traceMark();
-    const { vmid } = (await ok('POST', 'guests', { type: 'qemu', node: 'pve1', name: 'ghost', silent: true })) as { vmid: number };
+    const { vmid } = (await ok('POST', 'guests', { type: 'qemu', node: 'pve1', name: 'ghost', silent: true })) as {
+      vmid: number;
+    };
     expect((await resourceOf(vmid))?.name).toBe('ghost');
     await ok('PATCH', `guests/${vmid}`, { name: 'ghost-2', tags: ['x'], config: { cores: '6' }, silent: true });
     await ok('PATCH', `guests/${vmid}`, { node: 'pve2', status: 'running', silent: true });
-    expect(await resourceOf(vmid)).toMatchObject({ name: 'ghost-2', tags: 'x', maxcpu: 6, node: 'pve2', status: 'running' });
+    expect(await resourceOf(vmid)).toMatchObject({
+      name: 'ghost-2',
+      tags: 'x',
+      maxcpu: 6,
+      node: 'pve2',
+      status: 'running',
+    });
     await ok('DELETE', `guests/${vmid}?silent=1`);
     expect(await resourceOf(vmid)).toBeUndefined();
     expect(await tracesSince(mark)).toEqual({ tasks: [], log: [] });
@@ -265,7 +339,11 @@ describe('out-of-band changes', () => {
     await ok('POST', 'nodes/pve2/offline');
     expect((await read('/cluster/status')).find((e) => e.name === 'pve2')?.online).toBe(0);
     expect((await api('/nodes/pve2/status')).status).toBe(595);
-    expect((await ok('GET', 'state')).nodes).toEqual([{ name: 'pve1', online: true }, { name: 'pve2', online: false }, { name: 'pve3', online: true }]);
+    expect((await ok('GET', 'state')).nodes).toEqual([
+      { name: 'pve1', online: true },
+      { name: 'pve2', online: false },
+      { name: 'pve3', online: true },
+    ]);
     await ok('POST', 'nodes/pve2/online');
     expect((await read('/cluster/status')).find((e) => e.name === 'pve2')?.online).toBe(1);
   });

@@ -21,10 +21,15 @@ interface RawAnswer {
 
 let sim: Simulator;
 
-function raw(method: string, path: string, options: { auth?: string | null; params?: Record<string, string> } = {}): Promise<RawAnswer> {
+function raw(
+  method: string,
+  path: string,
+  options: { auth?: string | null; params?: Record<string, string> } = {},
+): Promise<RawAnswer> {
   const url = new URL(`${sim.url}/api2/json${path}`);
   const headers: Record<string, string> = {};
-  const auth = options.auth === undefined ? `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` : options.auth;
+  const auth =
+    options.auth === undefined ? `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` : options.auth;
   if (auth !== null) headers.Authorization = auth;
   let body: string | undefined;
   if (options.params) {
@@ -43,7 +48,12 @@ function raw(method: string, path: string, options: { auth?: string | null; para
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', text, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined });
+        resolve({
+          status: res.statusCode ?? 0,
+          reason: res.statusMessage ?? '',
+          text,
+          body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+        });
       });
     });
     req.on('error', reject);
@@ -69,7 +79,10 @@ const typeOf = (key: string): 'qemu' | 'lxc' => (key.includes('/qemu/') ? 'qemu'
 
 function pathFor(key: string, vmid: number | string, node: string): { method: string; path: string } {
   const [method, template] = key.split(' ') as [string, string];
-  return { method, path: template.replace('{node}', node).replace('{vmid}', String(vmid)).replace('{snapname}', 'before-upgrade') };
+  return {
+    method,
+    path: template.replace('{node}', node).replace('{vmid}', String(vmid)).replace('{snapname}', 'before-upgrade'),
+  };
 }
 
 /** Valid values for the required parameters of an endpoint that do not come from the path. */
@@ -99,7 +112,9 @@ function expectedPermissionReason(key: string, vmid: number): string {
 
 beforeAll(async () => {
   sim = await startSimulator({ tls: false, seed: 11, nodes: 3, guests: 60, taskDelayMs: 30 });
-  const res = await fetch(`${sim.url}/api2/json/cluster/resources?type=vm`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
+  const res = await fetch(`${sim.url}/api2/json/cluster/resources?type=vm`, {
+    headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+  });
   const guests = ((await res.json()) as { data: Array<{ vmid: number; node: string; type: 'qemu' | 'lxc' }> }).data;
   const pick = (type: 'qemu' | 'lxc'): Target => {
     const g = guests.find((e) => e.type === type);
@@ -123,7 +138,10 @@ describe('authentication (401, empty body, reason in the status line)', () => {
   it.each([
     ['a wrong secret', (): string => `PVEAPIToken=${sim.tokens.full.id}=00000000-0000-0000-0000-000000000000`],
     ['an unknown token id', (): string => `PVEAPIToken=root@pam!nope=${sim.tokens.full.secret}`],
-    ['the auditor id with the full token secret', (): string => `PVEAPIToken=${sim.tokens.auditor.id}=${sim.tokens.full.secret}`],
+    [
+      'the auditor id with the full token secret',
+      (): string => `PVEAPIToken=${sim.tokens.auditor.id}=${sim.tokens.full.secret}`,
+    ],
   ])('%s → 401 "Authentication failed!"', async (_label, header) => {
     const res = await raw('GET', '/version', { auth: header() });
     expect([res.status, res.reason, res.text]).toEqual([401, 'Authentication failed!', '']);
@@ -159,20 +177,35 @@ describe('501 for routes the API does not have', () => {
 
 describe('the auditor token (VM.Audit, Sys.Audit, …)', () => {
   it('may read', async () => {
-    for (const path of ['/cluster/resources', '/cluster/status', `/nodes/${targets.qemu.node}/qemu/${targets.qemu.vmid}/config`, '/storage', `/nodes/${targets.qemu.node}/storage/local/status`]) {
+    for (const path of [
+      '/cluster/resources',
+      '/cluster/status',
+      `/nodes/${targets.qemu.node}/qemu/${targets.qemu.vmid}/config`,
+      '/storage',
+      `/nodes/${targets.qemu.node}/storage/local/status`,
+    ]) {
       expect((await raw('GET', path, { auth: auditor() })).status, path).toBe(200);
     }
   });
 
   it('gets 403 on guest-agent exec-status (VM.GuestAgent.Unrestricted)', async () => {
     const { node, vmid } = targets.qemu;
-    const res = await raw('GET', `/nodes/${node}/qemu/${vmid}/agent/exec-status`, { auth: auditor(), params: { pid: '1' } });
-    expect([res.status, res.reason]).toEqual([403, `Permission check failed (/vms/${vmid}, VM.GuestAgent.Unrestricted)`]);
+    const res = await raw('GET', `/nodes/${node}/qemu/${vmid}/agent/exec-status`, {
+      auth: auditor(),
+      params: { pid: '1' },
+    });
+    expect([res.status, res.reason]).toEqual([
+      403,
+      `Permission check failed (/vms/${vmid}, VM.GuestAgent.Unrestricted)`,
+    ]);
   });
 
   it('is refused before parameters are checked, and before an offline node is contacted (rest_handler order)', async () => {
     const { node, vmid } = targets.qemu;
-    const bad = await raw('POST', `/nodes/${node}/qemu/${vmid}/status/start`, { auth: auditor(), params: { bogus: '1' } });
+    const bad = await raw('POST', `/nodes/${node}/qemu/${vmid}/status/start`, {
+      auth: auditor(),
+      params: { bogus: '1' },
+    });
     expect([bad.status, bad.reason]).toEqual([403, `Permission check failed (/vms/${vmid}, VM.PowerMgmt)`]);
     sim.setNodeOnline(node, false);
     try {
@@ -206,7 +239,9 @@ describe('parameter verification and missing guests on every write endpoint', ()
     const { method, path } = pathFor(key, target.vmid, target.node);
     const res = await raw(method, path, { params: { ...requiredParams(key, target), bogus: '1' } });
     expect([res.status, res.reason]).toEqual([400, 'Parameter verification failed.']);
-    expect(res.body?.errors).toEqual({ bogus: 'property is not defined in schema and the schema does not allow additional properties' });
+    expect(res.body?.errors).toEqual({
+      bogus: 'property is not defined in schema and the schema does not allow additional properties',
+    });
     expect(res.body?.data).toBeNull();
     expect(errorProblems(res)).toEqual([]);
   });
@@ -235,12 +270,20 @@ describe('parameter verification and missing guests on every write endpoint', ()
     const { node, vmid } = targets.qemu;
     const other = node === 'pve1' ? 'pve2' : 'pve1';
     const res = await raw('POST', `/nodes/${other}/qemu/${vmid}/status/start`);
-    expect([res.status, res.reason]).toEqual([500, `Configuration file 'nodes/${other}/qemu-server/${vmid}.conf' does not exist`]);
+    expect([res.status, res.reason]).toEqual([
+      500,
+      `Configuration file 'nodes/${other}/qemu-server/${vmid}.conf' does not exist`,
+    ]);
     const wrongType = await raw('GET', `/nodes/${node}/lxc/${vmid}/config`);
-    expect([wrongType.status, wrongType.reason]).toEqual([500, `Configuration file 'nodes/${node}/lxc/${vmid}.conf' does not exist`]);
+    expect([wrongType.status, wrongType.reason]).toEqual([
+      500,
+      `Configuration file 'nodes/${node}/lxc/${vmid}.conf' does not exist`,
+    ]);
   });
 
-  const REQUIRED = WRITE_ROUTES.flatMap((key) => Object.keys(requiredParams(key, { vmid: 100, node: 'pve1' })).map((name): [string, string] => [key, name]));
+  const REQUIRED = WRITE_ROUTES.flatMap((key) =>
+    Object.keys(requiredParams(key, { vmid: 100, node: 'pve1' })).map((name): [string, string] => [key, name]),
+  );
 
   it('the endpoints with required body parameters are snapshot, clone, migrate and agent exec', () => {
     expect(REQUIRED.map(([key, name]) => `${key.split('/').slice(3).join('/')} ${name}`).sort()).toEqual([
@@ -300,7 +343,9 @@ describe('parameter verification and missing guests on every write endpoint', ()
   });
 
   it('none of the rejected requests started a task', async () => {
-    const res = await fetch(`${sim.url}/api2/json/cluster/tasks`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
+    const res = await fetch(`${sim.url}/api2/json/cluster/tasks`, {
+      headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+    });
     expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
   });
 });

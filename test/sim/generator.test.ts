@@ -22,7 +22,9 @@ async function start(options: SimulatorOptions): Promise<Simulator> {
 }
 
 async function get<T = Entry[]>(sim: Simulator, path: string): Promise<T> {
-  const res = await fetch(`${sim.url}/api2/json${path}`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
+  const res = await fetch(`${sim.url}/api2/json${path}`, {
+    headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+  });
   expect(res.status, path).toBe(200);
   return ((await res.json()) as { data: T }).data;
 }
@@ -32,7 +34,9 @@ function withoutMetrics(list: Entry[]): string {
 }
 
 async function digests(sim: Simulator): Promise<Record<string, string>> {
-  const guests = (await get(sim, '/cluster/resources?type=vm')).map((g) => `/nodes/${g.node}/${g.type}/${g.vmid}/config`);
+  const guests = (await get(sim, '/cluster/resources?type=vm')).map(
+    (g) => `/nodes/${g.node}/${g.type}/${g.vmid}/config`,
+  );
   const configs = await Promise.all(guests.map((path) => get<Entry>(sim, path)));
   return Object.fromEntries(guests.map((path, i) => [path, configs[i]!.digest as string]));
 }
@@ -98,7 +102,9 @@ describe('one guest on one node', () => {
     const status = await get(sim, '/cluster/status');
     expect(checkClusterStatus(status)).toEqual([]);
     // Standalone: no cluster entry, the node has nodeid 0 and local 1.
-    expect(status).toEqual([{ type: 'node', id: 'node/pve1', name: 'pve1', nodeid: 0, local: 1, online: 1, ip: '192.0.2.11', level: '' }]);
+    expect(status).toEqual([
+      { type: 'node', id: 'node/pve1', name: 'pve1', nodeid: 0, local: 1, online: 1, ip: '192.0.2.11', level: '' },
+    ]);
     expect(await get<string>(sim, '/cluster/nextid')).toBe('101');
   });
 
@@ -107,7 +113,9 @@ describe('one guest on one node', () => {
     const type = g.type as 'qemu' | 'lxc';
     const config = await get<Entry>(sim, `/nodes/pve1/${type}/100/config`);
     expect(checkGuestConfig(config, type)).toEqual([]);
-    expect(checkAgainstSchema(config, loadEndpointSchema(`GET /nodes/{node}/${type}/{vmid}/config`).returns).problems).toEqual([]);
+    expect(
+      checkAgainstSchema(config, loadEndpointSchema(`GET /nodes/{node}/${type}/{vmid}/config`).returns).problems,
+    ).toEqual([]);
   });
 });
 
@@ -128,7 +136,9 @@ describe('10,000 guests on 16 nodes', () => {
   it('/cluster/resources answers within a few seconds with 10,000 guests and 16 nodes', () => {
     expect(elapsedMs).toBeLessThan(5_000);
     expect(guests).toHaveLength(10_000);
-    expect(all.filter((e) => e.type === 'node').map((n) => n.node)).toEqual(Array.from({ length: 16 }, (_, i) => `pve${i + 1}`));
+    expect(all.filter((e) => e.type === 'node').map((n) => n.node)).toEqual(
+      Array.from({ length: 16 }, (_, i) => `pve${i + 1}`),
+    );
     expect(new Set(guests.map((g) => g.node)).size).toBe(16);
   });
 

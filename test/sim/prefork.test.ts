@@ -15,7 +15,14 @@ let client: ProxmoxClient;
 
 beforeAll(async () => {
   sim = await startSimulator({ tls: false, seed: 21, nodes: 3, guests: 80, taskDelayMs: 10 });
-  client = createHttpProxmoxClient({ cluster: 'sim', url: sim.url, tokenId: sim.tokens.full.id, tokenSecret: new Secret(sim.tokens.full.secret), tls: {}, retries: 0 });
+  client = createHttpProxmoxClient({
+    cluster: 'sim',
+    url: sim.url,
+    tokenId: sim.tokens.full.id,
+    tokenSecret: new Secret(sim.tokens.full.secret),
+    tls: {},
+    retries: 0,
+  });
 });
 afterAll(async () => {
   await client.close();
@@ -30,7 +37,10 @@ const find = (pred: (g: SimGuest) => boolean): SimGuest => {
 const base = (g: SimGuest): string => `/nodes/${g.node}/${g.type}/${g.vmid}`;
 
 async function refused(p: Promise<unknown>): Promise<[number, string]> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ProxmoxApiError);
   return [(err as ProxmoxApiError).status, (err as ProxmoxApiError).reason];
 }
@@ -49,10 +59,21 @@ describe('checks made before forking', () => {
 
   it('a clone from a snapshot that does not exist, or to another node from local storage, is refused', async () => {
     const local = find((x) => x.type === 'qemu' && !x.values.lock && x.values.scsi0?.startsWith('local-lvm:') === true);
-    expect(await refused(client.post(`${base(local)}/clone`, { newid: 9002, snapname: 'nope' }))).toEqual([500, "snapshot 'nope' does not exist"]);
+    expect(await refused(client.post(`${base(local)}/clone`, { newid: 9002, snapname: 'nope' }))).toEqual([
+      500,
+      "snapshot 'nope' does not exist",
+    ]);
     const other = sim.cluster.nodes.find((n) => n.name !== local.node)!.name;
-    expect(await refused(client.post(`${base(local)}/clone`, { newid: 9003, target: other }))).toEqual([500, `can't clone VM to node '${other}' (VM uses local storage)`]);
-    const upid = (await client.post(`${base(local)}/clone`, { newid: 9004, target: other, storage: 'ceph-vm', full: 1 })) as string;
+    expect(await refused(client.post(`${base(local)}/clone`, { newid: 9003, target: other }))).toEqual([
+      500,
+      `can't clone VM to node '${other}' (VM uses local storage)`,
+    ]);
+    const upid = (await client.post(`${base(local)}/clone`, {
+      newid: 9004,
+      target: other,
+      storage: 'ceph-vm',
+      full: 1,
+    })) as string;
     await expect(client.waitForTask(upid, { intervalMs: 5 })).resolves.toMatchObject({ outcome: 'ok' });
     expect(sim.cluster.guests.get(9004)).toMatchObject({ node: other });
   });
@@ -94,8 +115,12 @@ describe('release-dependent shapes', () => {
   it('compares releases as numbers: a 10.x cluster still reports memhost', async () => {
     const ten = await startSimulator({ tls: false, guests: 5, nodes: 1, pveVersion: '10.0.1' });
     try {
-      const res = await fetch(`${ten.url}/api2/json/cluster/resources?type=vm`, { headers: { Authorization: `PVEAPIToken=${ten.tokens.full.id}=${ten.tokens.full.secret}` } });
-      const qemu = ((await res.json()) as { data: Array<Record<string, unknown>> }).data.filter((e) => e.type === 'qemu' && e.status === 'running');
+      const res = await fetch(`${ten.url}/api2/json/cluster/resources?type=vm`, {
+        headers: { Authorization: `PVEAPIToken=${ten.tokens.full.id}=${ten.tokens.full.secret}` },
+      });
+      const qemu = ((await res.json()) as { data: Array<Record<string, unknown>> }).data.filter(
+        (e) => e.type === 'qemu' && e.status === 'running',
+      );
       expect(qemu.length).toBeGreaterThan(0);
       expect(qemu.every((e) => typeof e.memhost === 'number')).toBe(true);
     } finally {

@@ -35,27 +35,38 @@ interface NodeShape {
 
 /** Per-node figures from one /cluster/resources answer, as the daemon would see them. */
 async function shape(sim: Simulator): Promise<NodeShape[]> {
-  const res = await fetch(`${sim.url}/api2/json/cluster/resources`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
+  const res = await fetch(`${sim.url}/api2/json/cluster/resources`, {
+    headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+  });
   expect(res.status).toBe(200);
   const all = ((await res.json()) as { data: Entry[] }).data;
   const guests = all.filter((e) => e.type === 'qemu' || e.type === 'lxc');
-  return all.filter((e) => e.type === 'node').map((n) => {
-    const on = guests.filter((g) => g.node === n.node && g.template !== 1);
-    const sum = (list: Entry[], key: string): number => list.reduce((s, g) => s + (g[key] as number), 0);
-    const [maxcpu, maxmem] = [n.maxcpu as number, n.maxmem as number];
-    return {
-      node: n.node, maxcpu, maxmem, used: n.mem as number,
-      cpuOvercommit: sum(on, 'maxcpu') / maxcpu,
-      memoryRatio: sum(on, 'maxmem') / maxmem,
-      runningMaxmem: sum(guests.filter((g) => g.node === n.node && g.status === 'running'), 'maxmem'),
-    };
-  });
+  return all
+    .filter((e) => e.type === 'node')
+    .map((n) => {
+      const on = guests.filter((g) => g.node === n.node && g.template !== 1);
+      const sum = (list: Entry[], key: string): number => list.reduce((s, g) => s + (g[key] as number), 0);
+      const [maxcpu, maxmem] = [n.maxcpu as number, n.maxmem as number];
+      return {
+        node: n.node,
+        maxcpu,
+        maxmem,
+        used: n.mem as number,
+        cpuOvercommit: sum(on, 'maxcpu') / maxcpu,
+        memoryRatio: sum(on, 'maxmem') / maxmem,
+        runningMaxmem: sum(
+          guests.filter((g) => g.node === n.node && g.status === 'running'),
+          'maxmem',
+        ),
+      };
+    });
 }
 
 const TEST_MARKS = ['dev', 'staging'];
 const isTemplate = (g: SimGuest): boolean => g.values.template === '1';
 /** Dev and staging guests, by pool or tag: not production. */
-const isTest = (g: SimGuest): boolean => TEST_MARKS.includes(g.pool ?? '') || (g.values.tags ?? '').split(';').some((t) => TEST_MARKS.includes(t));
+const isTest = (g: SimGuest): boolean =>
+  TEST_MARKS.includes(g.pool ?? '') || (g.values.tags ?? '').split(';').some((t) => TEST_MARKS.includes(t));
 
 const sims: Simulator[] = [];
 async function start(options: SimulatorOptions): Promise<Simulator> {
@@ -89,7 +100,7 @@ describe.each([
     }
   });
 
-  it('memory in use is what the running guests use plus a few GiB for the host, below the node\'s size', () => {
+  it("memory in use is what the running guests use plus a few GiB for the host, below the node's size", () => {
     for (const n of nodes) {
       expect(n.used, n.node).toBeLessThan(n.maxmem);
       // A running guest uses 20–90 % of its memory; the host 1.5–3 GiB plus 0.5 % of the node.
@@ -131,7 +142,10 @@ describe('the same seed gives the same sizes; the two profiles the same guests',
   it('realistic node sizes and guest sizes are deterministic per seed', () => {
     const sizes = (seed: number): string => {
       const c = generateCluster({ guests: 300, nodes: 4, seed });
-      return JSON.stringify([c.nodes.map((n) => [n.maxcpu, n.maxmem]), [...c.guests.values()].map((g) => [g.node, c.maxcpu(g), c.maxmem(g), g.values.onboot])]);
+      return JSON.stringify([
+        c.nodes.map((n) => [n.maxcpu, n.maxmem]),
+        [...c.guests.values()].map((g) => [g.node, c.maxcpu(g), c.maxmem(g), g.values.onboot]),
+      ]);
     };
     expect(sizes(42)).toBe(sizes(42));
     expect(sizes(42)).not.toBe(sizes(43));
@@ -140,7 +154,9 @@ describe('the same seed gives the same sizes; the two profiles the same guests',
   it('names, types, status, pools, tags and disks do not depend on the profile', () => {
     const identity = (profile: 'realistic' | 'dense'): string[] => {
       const c = generateCluster({ guests: 300, nodes: 4, seed: 42, profile });
-      return [...c.guests.values()].map((g) => [g.vmid, g.type, c.name(g), g.status, g.pool, g.values.tags, c.maxdisk(g), g.snapshots.length].join());
+      return [...c.guests.values()].map((g) =>
+        [g.vmid, g.type, c.name(g), g.status, g.pool, g.values.tags, c.maxdisk(g), g.snapshots.length].join(),
+      );
     };
     expect(identity('realistic')).toEqual(identity('dense'));
   });
@@ -160,31 +176,49 @@ describe('dense: the old extremes, for tests that want them', () => {
 
   it('300 guests on 4 nodes, seed 11: the cluster the tool tests were written against before (pve1 314.5 of 384 GiB, pve4 404.5 of 256 GiB)', () => {
     const c = generateCluster({ guests: 300, nodes: 4, seed: 11, profile: 'dense' });
-    const allocated = (node: string): number => [...c.guests.values()].filter((g) => g.node === node && !isTemplate(g)).reduce((s, g) => s + c.maxmem(g), 0) / GiB;
+    const allocated = (node: string): number =>
+      [...c.guests.values()].filter((g) => g.node === node && !isTemplate(g)).reduce((s, g) => s + c.maxmem(g), 0) /
+      GiB;
     expect(c.nodes.map((n) => n.maxmem / GiB)).toEqual([384, 512, 384, 256]);
     expect([allocated('pve1'), allocated('pve4')]).toEqual([314.5, 404.5]);
   });
 });
 
-describe('the demo\'s question: where can I put an 8-core 16 GiB VM?', () => {
-  interface Candidate { node: string; fits: boolean; reasons: string[]; memory: { physical: number; allocated: number; used: number; freeAfter: number } }
+describe("the demo's question: where can I put an 8-core 16 GiB VM?", () => {
+  interface Candidate {
+    node: string;
+    fits: boolean;
+    reasons: string[];
+    memory: { physical: number; allocated: number; used: number; freeAfter: number };
+  }
   const harnesses: SyncHarness[] = [];
   afterAll(async () => {
     await Promise.all(harnesses.map((h) => h.close()));
   });
 
   /** find_capacity through the MCP server, over a store synced from the demo's simulated cluster (300 guests, 4 nodes, seed 42). */
-  async function ask(profile: 'realistic' | 'dense'): Promise<{ fits: Candidate[]; cannot: Candidate[]; text: string }> {
+  async function ask(
+    profile: 'realistic' | 'dense',
+  ): Promise<{ fits: Candidate[]; cannot: Candidate[]; text: string }> {
     const h = await startHarness({ guests: 300, nodes: 4, seed: 42, profile });
     harnesses.push(h);
     expect((await h.sync.runCycle()).ok).toBe(true);
-    const server = createMcpServer({ store: h.store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
+    const server = createMcpServer({
+      store: h.store,
+      now: Date.now,
+      staleAfterMs: Infinity,
+      log: createLogger({ level: 'silent' }),
+      version: 'test',
+    });
     const client = new Client({ name: 'realism', version: '1' });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await Promise.all([server.connect(a), client.connect(b)]);
     try {
       await client.listTools(); // the client checks the answer against the tool's output schema
-      const r = (await client.callTool({ name: 'find_capacity', arguments: { cores: 8, memoryGiB: 16 } })) as CallToolResult;
+      const r = (await client.callTool({
+        name: 'find_capacity',
+        arguments: { cores: 8, memoryGiB: 16 },
+      })) as CallToolResult;
       const text = (r.content[0] as { text: string }).text;
       expect(r.isError, text).toBeFalsy();
       return { ...(r.structuredContent as { fits: Candidate[]; cannot: Candidate[] }), text };
@@ -208,6 +242,10 @@ describe('the demo\'s question: where can I put an 8-core 16 GiB VM?', () => {
     const { fits, cannot } = await ask('dense');
     expect(fits).toEqual([]);
     expect(cannot.map((c) => c.node).sort()).toEqual(['pve1', 'pve2', 'pve3', 'pve4']);
-    for (const c of cannot) expect(c.reasons.some((r) => r.startsWith('memory')), c.node).toBe(true);
+    for (const c of cannot)
+      expect(
+        c.reasons.some((r) => r.startsWith('memory')),
+        c.node,
+      ).toBe(true);
   });
 });

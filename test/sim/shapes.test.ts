@@ -8,9 +8,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import {
-  checkAccessPermissions, checkClusterResources, checkClusterStatus, checkClusterTasks, checkErrorResponse, checkGuestConfig,
-  checkGuestStatusCurrent, checkNextId, checkNodes, checkNodeTasks, checkSnapshotList, checkStorageConfig, checkStorageStatus,
-  checkTaskLog, checkTaskStatus, checkUpid,
+  checkAccessPermissions,
+  checkClusterResources,
+  checkClusterStatus,
+  checkClusterTasks,
+  checkErrorResponse,
+  checkGuestConfig,
+  checkGuestStatusCurrent,
+  checkNextId,
+  checkNodes,
+  checkNodeTasks,
+  checkSnapshotList,
+  checkStorageConfig,
+  checkStorageStatus,
+  checkTaskLog,
+  checkTaskStatus,
+  checkUpid,
 } from '../contract/pve-shapes.js';
 import { checkAgainstSchema, loadEndpointSchema, type PveSchema } from '../contract/schema-check.js';
 
@@ -26,7 +39,9 @@ interface Answer {
 let sim: Simulator;
 
 async function call(method: string, path: string, params?: Record<string, string>): Promise<Answer> {
-  const headers: Record<string, string> = { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` };
+  const headers: Record<string, string> = {
+    Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}`,
+  };
   let body: string | undefined;
   if (params) {
     headers['Content-Type'] = 'application/x-www-form-urlencoded';
@@ -62,14 +77,49 @@ async function waitTask(upid: string): Promise<Entry> {
 const UNDECLARED_BUT_REAL: Record<string, string[]> = {
   // API-NOTES §2.3: the tasklist entry is upid + node, pid (running only), starttime, type, id,
   // user, tokenid?, saved, endtime and status (finished); the schema declares only upid.
-  'GET /cluster/tasks': ['$[].endtime', '$[].id', '$[].node', '$[].pid', '$[].saved', '$[].starttime', '$[].status', '$[].tokenid', '$[].type', '$[].user'],
+  'GET /cluster/tasks': [
+    '$[].endtime',
+    '$[].id',
+    '$[].node',
+    '$[].pid',
+    '$[].saved',
+    '$[].starttime',
+    '$[].status',
+    '$[].tokenid',
+    '$[].type',
+    '$[].user',
+  ],
   // API-NOTES §2.17: `[{uid, time, pri, tag, pid, node, user, msg, id}]`; the schema declares no property.
-  'GET /cluster/log': ['$[].id', '$[].msg', '$[].node', '$[].pid', '$[].pri', '$[].tag', '$[].time', '$[].uid', '$[].user'],
+  'GET /cluster/log': [
+    '$[].id',
+    '$[].msg',
+    '$[].node',
+    '$[].pid',
+    '$[].pri',
+    '$[].tag',
+    '$[].time',
+    '$[].uid',
+    '$[].user',
+  ],
   // API-NOTES §2.12: `{sid, type, state, group?, max_restart, max_relocate, failback?, comment?, digest, errors?}`.
   'GET /cluster/ha/resources': ['$[].digest', '$[].max_relocate', '$[].max_restart', '$[].state', '$[].type'],
   // API-NOTES §2.7 and the recorded storage-config fixture: Config.pm `index` returns each whole
   // storage.cfg section (type, content, plugin keys, shared, digest); the schema declares only `storage`.
-  'GET /storage': ['$[].content', '$[].digest', '$[].export', '$[].krbd', '$[].options', '$[].path', '$[].pool', '$[].server', '$[].shared', '$[].thinpool', '$[].type', '$[].vgname', '$[]["prune-backups"]'],
+  'GET /storage': [
+    '$[].content',
+    '$[].digest',
+    '$[].export',
+    '$[].krbd',
+    '$[].options',
+    '$[].path',
+    '$[].pool',
+    '$[].server',
+    '$[].shared',
+    '$[].thinpool',
+    '$[].type',
+    '$[].vgname',
+    '$[]["prune-backups"]',
+  ],
   // API-NOTES §2.4: /nodes carries the extract_node_stats fields (id, type, disk, maxdisk among them,
   // see recorded nodes.4node.go-proxmox.json) but the schema lists only a subset.
   'GET /nodes': ['$[].disk', '$[].id', '$[].maxdisk', '$[].type'],
@@ -116,7 +166,9 @@ function parentSchema(schema: PveSchema, path: string): PveSchema | undefined {
 
 /** Undeclared fields, normalised, minus those under an object declaring `additionalProperties`. */
 function undeclaredFields(schema: PveSchema, paths: string[]): string[] {
-  const out = paths.filter((p) => parentSchema(schema, p)?.additionalProperties !== 1).map((p) => p.replace(/\[\d+\]/g, '[]'));
+  const out = paths
+    .filter((p) => parentSchema(schema, p)?.additionalProperties !== 1)
+    .map((p) => p.replace(/\[\d+\]/g, '[]'));
   return [...new Set(out)].sort();
 }
 
@@ -145,7 +197,9 @@ let failedUpid: string;
 let runningUpid: string;
 
 const guestOf = (type: string, pred: (g: Entry) => boolean): Entry => {
-  const g = resources.find((e) => e.type === type && e.lock === undefined && e.hastate === undefined && e.template === 0 && pred(e));
+  const g = resources.find(
+    (e) => e.type === type && e.lock === undefined && e.hastate === undefined && e.template === 0 && pred(e),
+  );
   if (!g) throw new Error(`no ${type} guest matches`);
   return g;
 };
@@ -162,7 +216,11 @@ beforeAll(async () => {
     return res.body.data as string;
   };
   const upids = await Promise.all([
-    post(`/nodes/${qemu.node}/qemu/${qemu.vmid}/snapshot`, { snapname: 'shapes', description: 'taken by shapes.test', vmstate: '1' }),
+    post(`/nodes/${qemu.node}/qemu/${qemu.vmid}/snapshot`, {
+      snapname: 'shapes',
+      description: 'taken by shapes.test',
+      vmstate: '1',
+    }),
     post(`/nodes/${lxc.node}/lxc/${lxc.vmid}/snapshot`, { snapname: 'shapes' }),
     post(`/nodes/${stopped.node}/qemu/${stopped.vmid}/status/start`),
     post(`/nodes/${lxc.node}/lxc/${lxc.vmid}/status/start`), // already running: fails inside the task
@@ -218,14 +276,46 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
       ['GET /nodes/{node}/qemu', `/nodes/${node}/qemu`, undefined],
       ['GET /nodes/{node}/qemu', `/nodes/${node}/qemu?full=1`, undefined],
       ['GET /nodes/{node}/lxc', `/nodes/${lxc.node}/lxc`, undefined],
-      ['GET /nodes/{node}/qemu/{vmid}/config', `/nodes/${node}/qemu/${qemu.vmid}/config`, (d) => checkGuestConfig(d, 'qemu')],
-      ['GET /nodes/{node}/qemu/{vmid}/config', `/nodes/${node}/qemu/${qemu.vmid}/config?snapshot=shapes`, (d) => checkGuestConfig(d, 'qemu')],
-      ['GET /nodes/{node}/lxc/{vmid}/config', `/nodes/${lxc.node}/lxc/${lxc.vmid}/config`, (d) => checkGuestConfig(d, 'lxc')],
-      ['GET /nodes/{node}/lxc/{vmid}/config', `/nodes/${lxc.node}/lxc/${lxc.vmid}/config?snapshot=shapes`, (d) => checkGuestConfig(d, 'lxc')],
-      ['GET /nodes/{node}/qemu/{vmid}/status/current', `/nodes/${node}/qemu/${qemu.vmid}/status/current`, (d) => checkGuestStatusCurrent(d, 'qemu')],
-      ['GET /nodes/{node}/lxc/{vmid}/status/current', `/nodes/${lxc.node}/lxc/${lxc.vmid}/status/current`, (d) => checkGuestStatusCurrent(d, 'lxc')],
-      ['GET /nodes/{node}/qemu/{vmid}/snapshot', `/nodes/${node}/qemu/${qemu.vmid}/snapshot`, (d) => checkSnapshotList(d, 'qemu')],
-      ['GET /nodes/{node}/lxc/{vmid}/snapshot', `/nodes/${lxc.node}/lxc/${lxc.vmid}/snapshot`, (d) => checkSnapshotList(d, 'lxc')],
+      [
+        'GET /nodes/{node}/qemu/{vmid}/config',
+        `/nodes/${node}/qemu/${qemu.vmid}/config`,
+        (d) => checkGuestConfig(d, 'qemu'),
+      ],
+      [
+        'GET /nodes/{node}/qemu/{vmid}/config',
+        `/nodes/${node}/qemu/${qemu.vmid}/config?snapshot=shapes`,
+        (d) => checkGuestConfig(d, 'qemu'),
+      ],
+      [
+        'GET /nodes/{node}/lxc/{vmid}/config',
+        `/nodes/${lxc.node}/lxc/${lxc.vmid}/config`,
+        (d) => checkGuestConfig(d, 'lxc'),
+      ],
+      [
+        'GET /nodes/{node}/lxc/{vmid}/config',
+        `/nodes/${lxc.node}/lxc/${lxc.vmid}/config?snapshot=shapes`,
+        (d) => checkGuestConfig(d, 'lxc'),
+      ],
+      [
+        'GET /nodes/{node}/qemu/{vmid}/status/current',
+        `/nodes/${node}/qemu/${qemu.vmid}/status/current`,
+        (d) => checkGuestStatusCurrent(d, 'qemu'),
+      ],
+      [
+        'GET /nodes/{node}/lxc/{vmid}/status/current',
+        `/nodes/${lxc.node}/lxc/${lxc.vmid}/status/current`,
+        (d) => checkGuestStatusCurrent(d, 'lxc'),
+      ],
+      [
+        'GET /nodes/{node}/qemu/{vmid}/snapshot',
+        `/nodes/${node}/qemu/${qemu.vmid}/snapshot`,
+        (d) => checkSnapshotList(d, 'qemu'),
+      ],
+      [
+        'GET /nodes/{node}/lxc/{vmid}/snapshot',
+        `/nodes/${lxc.node}/lxc/${lxc.vmid}/snapshot`,
+        (d) => checkSnapshotList(d, 'lxc'),
+      ],
     ];
   };
 
@@ -253,7 +343,11 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     for (const g of guests) {
       const type = g.type as 'qemu' | 'lxc';
       const base = `/nodes/${g.node}/${type}/${g.vmid}`;
-      const [config, current, snapshots] = await Promise.all([data(`${base}/config`), data(`${base}/status/current`), data(`${base}/snapshot`)]);
+      const [config, current, snapshots] = await Promise.all([
+        data(`${base}/config`),
+        data(`${base}/status/current`),
+        data(`${base}/snapshot`),
+      ]);
       const checks: Array<[string, unknown, string[]]> = [
         [`GET /nodes/{node}/${type}/{vmid}/config`, config, checkGuestConfig(config, type)],
         [`GET /nodes/{node}/${type}/{vmid}/status/current`, current, checkGuestStatusCurrent(current, type)],
@@ -263,7 +357,8 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
         const report = schemaReport(endpoint, payload);
         const allowed = UNDECLARED_BUT_REAL[endpoint] ?? [];
         const extra = report.undeclared.filter((f) => !allowed.includes(f));
-        for (const p of [...report.problems, ...shapeProblems, ...extra.map((f) => `undeclared ${f}`)]) problems.push(`${base} ${endpoint.split('/').pop()}: ${p}`);
+        for (const p of [...report.problems, ...shapeProblems, ...extra.map((f) => `undeclared ${f}`)])
+          problems.push(`${base} ${endpoint.split('/').pop()}: ${p}`);
       }
       // The snapshot list's "current" digest is the config digest.
       const currentEntry = (snapshots as Entry[]).find((s) => s.name === 'current');
@@ -302,7 +397,14 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
 
   it('/cluster/status: a cluster entry, then every node online with exactly one local', async () => {
     const list = (await data('/cluster/status')) as Entry[];
-    expect(list[0]).toEqual({ type: 'cluster', id: 'cluster', name: 'sim', nodes: 4, version: expect.any(Number) as number, quorate: 1 });
+    expect(list[0]).toEqual({
+      type: 'cluster',
+      id: 'cluster',
+      name: 'sim',
+      nodes: 4,
+      version: expect.any(Number) as number,
+      quorate: 1,
+    });
     const nodes = list.slice(1);
     expect(nodes.map((n) => n.name).sort()).toEqual(['pve1', 'pve2', 'pve3', 'pve4']);
     expect(nodes.every((n) => n.online === 1)).toBe(true);
@@ -313,12 +415,23 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     const tasks = (await data('/cluster/tasks')) as Entry[];
     expect(checkClusterTasks(tasks)).toEqual([]);
     const running = tasks.find((t) => t.upid === runningUpid);
-    expect(running).toMatchObject({ type: 'qmreboot', id: String(qemu.vmid), user: 'root@pam', tokenid: 'inventory', saved: '0' });
+    expect(running).toMatchObject({
+      type: 'qmreboot',
+      id: String(qemu.vmid),
+      user: 'root@pam',
+      tokenid: 'inventory',
+      saved: '0',
+    });
     expect(running?.status).toBeUndefined();
     expect(running?.endtime).toBeUndefined();
     expect(running?.pid).toEqual(expect.any(Number));
     const finished = tasks.find((t) => t.upid === finishedUpid);
-    expect(finished).toMatchObject({ type: 'qmsnapshot', status: 'OK', saved: '1', endtime: expect.any(Number) as number });
+    expect(finished).toMatchObject({
+      type: 'qmsnapshot',
+      status: 'OK',
+      saved: '1',
+      endtime: expect.any(Number) as number,
+    });
     expect(tasks.find((t) => t.upid === failedUpid)?.status).toBe(`CT ${lxc.vmid} already running`);
   });
 
@@ -341,7 +454,12 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     expect(running).toMatchObject({ status: 'running', upid: runningUpid, type: 'qmreboot' });
     expect(running.exitstatus).toBeUndefined();
     const failed = (await data(`/nodes/${lxc.node}/tasks/${failedUpid}/status`)) as Entry;
-    expect(failed).toMatchObject({ status: 'stopped', exitstatus: `CT ${lxc.vmid} already running`, user: 'root@pam', tokenid: 'inventory' });
+    expect(failed).toMatchObject({
+      status: 'stopped',
+      exitstatus: `CT ${lxc.vmid} already running`,
+      user: 'root@pam',
+      tokenid: 'inventory',
+    });
     expect(checkUpid(failedUpid)).toEqual([]);
     for (const s of [running, failed]) expect(Object.hasOwn(s, 'endtime')).toBe(false);
   });
@@ -362,7 +480,11 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
   it('snapshot list and config after a snapshot: parent chain, "current" entry, ?snapshot= config', async () => {
     const list = (await data(`/nodes/${qemu.node}/qemu/${qemu.vmid}/snapshot`)) as Entry[];
     const snap = list.find((s) => s.name === 'shapes');
-    expect(snap).toMatchObject({ description: 'taken by shapes.test', vmstate: 1, snaptime: expect.any(Number) as number });
+    expect(snap).toMatchObject({
+      description: 'taken by shapes.test',
+      vmstate: 1,
+      snaptime: expect.any(Number) as number,
+    });
     expect(list.at(-1)).toMatchObject({ name: 'current', parent: 'shapes', running: 1, description: 'You are here!' });
     const config = (await data(`/nodes/${qemu.node}/qemu/${qemu.vmid}/config`)) as Entry;
     expect(config.parent).toBe('shapes');
@@ -370,7 +492,11 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     expect(atSnapshot.digest).toBe(config.digest);
     expect(atSnapshot.name).toBe(config.name);
     // The snapshot section's own lines: when it was taken, its description, the RAM state volume.
-    expect(atSnapshot).toMatchObject({ snaptime: snap!.snaptime, description: 'taken by shapes.test', vmstate: expect.stringMatching(new RegExp(`^[a-z-]+:vm-${qemu.vmid}-state-shapes$`)) as string });
+    expect(atSnapshot).toMatchObject({
+      snaptime: snap!.snaptime,
+      description: 'taken by shapes.test',
+      vmstate: expect.stringMatching(new RegExp(`^[a-z-]+:vm-${qemu.vmid}-state-shapes$`)) as string,
+    });
     const missing = await call('GET', `/nodes/${qemu.node}/qemu/${qemu.vmid}/config?snapshot=nope`);
     expect(missing.status).toBe(500);
     const lxcList = (await data(`/nodes/${lxc.node}/lxc/${lxc.vmid}/snapshot`)) as Entry[];
@@ -383,7 +509,9 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
     expect(res.body).toEqual({ data: '300' });
     expect(checkNextId(res.body.data)).toEqual([]);
     // The one deliberate schema deviation (API-NOTES §2.16: `{"data":"100"}`, a string).
-    expect(schemaReport('GET /cluster/nextid', res.body.data).problems).toEqual(['$: expected integer, got string "300"']);
+    expect(schemaReport('GET /cluster/nextid', res.body.data).problems).toEqual([
+      '$: expected integer, got string "300"',
+    ]);
     expect((await call('GET', '/cluster/nextid?vmid=4242')).body).toEqual({ data: '4242' });
   });
 
@@ -396,17 +524,31 @@ describe('read endpoints of a generated cluster (seed 7, 4 nodes, 200 guests, 30
   });
 
   it('/version, /pools?poolid= and HA views carry concrete values', async () => {
-    expect(await data('/version')).toEqual({ version: '9.1.1', release: '9.1', repoid: expect.stringMatching(/^[0-9a-f]{8,64}$/) as string });
+    expect(await data('/version')).toEqual({
+      version: '9.1.1',
+      release: '9.1',
+      repoid: expect.stringMatching(/^[0-9a-f]{8,64}$/) as string,
+    });
     const pools = (await data('/pools')) as Entry[];
-    expect(pools).toEqual([{ poolid: 'dev' }, { poolid: 'infra', comment: 'shared services' }, { poolid: 'prod' }, { poolid: 'staging' }]);
+    expect(pools).toEqual([
+      { poolid: 'dev' },
+      { poolid: 'infra', comment: 'shared services' },
+      { poolid: 'prod' },
+      { poolid: 'staging' },
+    ]);
     const prod = (await data('/pools?poolid=prod')) as Array<{ poolid: string; members: Entry[] }>;
     expect(prod).toHaveLength(1);
-    const expectedMembers = resources.filter((e) => e.type !== 'pool' && e.pool === 'prod').map((e) => e.id).sort();
+    const expectedMembers = resources
+      .filter((e) => e.type !== 'pool' && e.pool === 'prod')
+      .map((e) => e.id)
+      .sort();
     expect(expectedMembers.length).toBeGreaterThan(10);
     expect(prod[0]!.members.map((m) => m.id).sort()).toEqual(expectedMembers);
     const haResources = (await data('/cluster/ha/resources')) as Entry[];
     const haGuests = resources.filter((e) => e.hastate !== undefined);
-    expect(haResources.map((h) => h.sid).sort()).toEqual(haGuests.map((g) => `${g.type === 'qemu' ? 'vm' : 'ct'}:${g.vmid}`).sort());
+    expect(haResources.map((h) => h.sid).sort()).toEqual(
+      haGuests.map((g) => `${g.type === 'qemu' ? 'vm' : 'ct'}:${g.vmid}`).sort(),
+    );
     const haStatus = (await data('/cluster/ha/status/current')) as Entry[];
     expect(haStatus.filter((e) => e.type === 'lrm')).toHaveLength(4);
     expect(haStatus.filter((e) => e.type === 'service')).toHaveLength(haGuests.length);
@@ -442,9 +584,17 @@ describe('an offline node (pve2)', () => {
     expect(guests.length).toBeGreaterThan(20);
     for (const g of guests) {
       expect(g.status).toBe('unknown');
-      expect(Object.keys(g).filter((k) => !['id', 'type', 'vmid', 'node', 'status', 'tags', 'lock', 'pool', 'hastate'].includes(k))).toEqual([]);
+      expect(
+        Object.keys(g).filter(
+          (k) => !['id', 'type', 'vmid', 'node', 'status', 'tags', 'lock', 'pool', 'hastate'].includes(k),
+        ),
+      ).toEqual([]);
     }
-    expect(all.filter((e) => (e.type === 'qemu' || e.type === 'lxc') && e.node !== 'pve2').every((g) => g.status !== 'unknown')).toBe(true);
+    expect(
+      all
+        .filter((e) => (e.type === 'qemu' || e.type === 'lxc') && e.node !== 'pve2')
+        .every((g) => g.status !== 'unknown'),
+    ).toBe(true);
     const storages = all.filter((e) => e.type === 'storage' && e.node === 'pve2');
     expect(storages).toHaveLength(4);
     for (const s of storages) {
@@ -452,13 +602,23 @@ describe('an offline node (pve2)', () => {
       expect(s.disk).toBeUndefined();
       expect(s.maxdisk).toBeUndefined();
     }
-    expect(all.find((e) => e.id === 'node/pve2')).toEqual({ id: 'node/pve2', type: 'node', node: 'pve2', status: 'offline' });
+    expect(all.find((e) => e.id === 'node/pve2')).toEqual({
+      id: 'node/pve2',
+      type: 'node',
+      node: 'pve2',
+      status: 'offline',
+    });
   });
 
   it('/nodes passes checkNodes and lists pve2 offline without stats or fingerprint', async () => {
     const nodes = (await data('/nodes')) as Entry[];
     expect(checkNodes(nodes)).toEqual([]);
-    expect(nodes.find((n) => n.node === 'pve2')).toEqual({ id: 'node/pve2', type: 'node', node: 'pve2', status: 'offline' });
+    expect(nodes.find((n) => n.node === 'pve2')).toEqual({
+      id: 'node/pve2',
+      type: 'node',
+      node: 'pve2',
+      status: 'offline',
+    });
   });
 
   it('/cluster/status shows pve2 online 0 and the cluster still quorate', async () => {
@@ -469,11 +629,16 @@ describe('an offline node (pve2)', () => {
     expect(list[0]).toMatchObject({ type: 'cluster', quorate: 1 });
   });
 
-  it.each(['/nodes/pve2/status', '/nodes/pve2/qemu', '/nodes/pve2/storage', '/nodes/pve2/tasks'])('%s answers HTTP 595', async (path) => {
-    const res = await fetch(`${sim.url}/api2/json${path}`, { headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` } });
-    const body = await res.text();
-    expect(res.status).toBe(595);
-    expect(res.statusText).toBe('Errors during connection establishment, proxy handshake: No route to host');
-    expect(checkErrorResponse(res.status, res.statusText, body)).toEqual([]);
-  });
+  it.each(['/nodes/pve2/status', '/nodes/pve2/qemu', '/nodes/pve2/storage', '/nodes/pve2/tasks'])(
+    '%s answers HTTP 595',
+    async (path) => {
+      const res = await fetch(`${sim.url}/api2/json${path}`, {
+        headers: { Authorization: `PVEAPIToken=${sim.tokens.full.id}=${sim.tokens.full.secret}` },
+      });
+      const body = await res.text();
+      expect(res.status).toBe(595);
+      expect(res.statusText).toBe('Errors during connection establishment, proxy handshake: No route to host');
+      expect(checkErrorResponse(res.status, res.statusText, body)).toEqual([]);
+    },
+  );
 });

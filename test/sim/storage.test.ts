@@ -66,9 +66,20 @@ describe('GET /storage (storage.cfg)', () => {
 
   it('carries shared:1 on the shared types only and no nodes key for storages on every node', async () => {
     const list = await data('/storage');
-    expect(Object.fromEntries(list.map((e) => [e.storage, e.shared]))).toEqual({ local: undefined, 'local-lvm': undefined, 'ceph-vm': 1, 'nfs-backup': 1 });
+    expect(Object.fromEntries(list.map((e) => [e.storage, e.shared]))).toEqual({
+      local: undefined,
+      'local-lvm': undefined,
+      'ceph-vm': 1,
+      'nfs-backup': 1,
+    });
     expect(list.filter((e) => 'nodes' in e)).toEqual([]);
-    expect(list.find((e) => e.storage === 'local')).toEqual({ storage: 'local', type: 'dir', path: '/var/lib/vz', content: 'iso,vztmpl,backup', digest: sim.cluster.storageDigest() });
+    expect(list.find((e) => e.storage === 'local')).toEqual({
+      storage: 'local',
+      type: 'dir',
+      path: '/var/lib/vz',
+      content: 'iso,vztmpl,backup',
+      digest: sim.cluster.storageDigest(),
+    });
   });
 
   it.each([
@@ -86,7 +97,9 @@ describe('GET /storage (storage.cfg)', () => {
     const res = await get('/storage?type=ceph');
     expect([res.status, res.reason]).toEqual([400, 'Parameter verification failed.']);
     expect(Object.keys(res.body.errors as Entry)).toEqual(['type']);
-    expect(res.body.errors).toEqual({ type: expect.stringMatching(/^value 'ceph' does not have a value in the enumeration 'btrfs, cephfs, /) as string });
+    expect(res.body.errors).toEqual({
+      type: expect.stringMatching(/^value 'ceph' does not have a value in the enumeration 'btrfs, cephfs, /) as string,
+    });
     expect(checkErrorResponse(res.status, res.reason, res.text)).toEqual([]);
   });
 
@@ -113,7 +126,14 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
         const { storage, used_fraction: fraction, ...sameFields } = index.find((e) => e.storage === s.storage)!;
         expect([storage, status]).toEqual([s.storage, sameFields]);
         expect(fraction).toBe((status.used as number) / (status.total as number));
-        expect(status).toMatchObject({ type: s.plugintype, content: s.content, active: 1, enabled: 1, shared: s.shared ? 1 : 0, total: s.maxdisk });
+        expect(status).toMatchObject({
+          type: s.plugintype,
+          content: s.content,
+          active: 1,
+          enabled: 1,
+          shared: s.shared ? 1 : 0,
+          total: s.maxdisk,
+        });
         expect((status.used as number) + (status.avail as number)).toBe(status.total);
         const resource = resources.find((e) => e.id === `storage/${node}/${s.storage}`)!;
         expect([resource.disk, resource.maxdisk]).toEqual([status.used, status.total]);
@@ -123,7 +143,9 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
 
   it('reports the bytes the guests on it allocate: local storage per node, shared storage cluster-wide', async () => {
     const usage = sim.cluster.storageUsage();
-    expect(await data<Entry>('/nodes/pve2/storage/local-lvm/status')).toMatchObject({ used: usage.get('pve2/local-lvm') });
+    expect(await data<Entry>('/nodes/pve2/storage/local-lvm/status')).toMatchObject({
+      used: usage.get('pve2/local-lvm'),
+    });
     expect(await data<Entry>('/nodes/pve3/storage/ceph-vm/status')).toMatchObject({ used: usage.get('ceph-vm') });
     const before = await data<Entry>('/nodes/pve2/storage/local-lvm/status');
     const untouched = await data<Entry>('/nodes/pve3/storage/local-lvm/status');
@@ -142,7 +164,9 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
     const status = await data('/cluster/status');
     const local = status.find((e) => e.type === 'node' && e.local === 1)!.name as string;
     for (const s of sim.cluster.storages) {
-      expect(await data<Entry>(`/nodes/localhost/storage/${s.storage}/status`)).toEqual(await data<Entry>(`/nodes/${local}/storage/${s.storage}/status`));
+      expect(await data<Entry>(`/nodes/localhost/storage/${s.storage}/status`)).toEqual(
+        await data<Entry>(`/nodes/${local}/storage/${s.storage}/status`),
+      );
     }
     expect(await data('/nodes/localhost/storage')).toEqual(await data(`/nodes/${local}/storage`));
   });
@@ -151,7 +175,11 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
     for (const node of ['pve1', 'localhost']) {
       const res = await get(`/nodes/${node}/storage/nope/status`);
       expect([res.status, res.reason]).toEqual([400, 'Parameter verification failed.']);
-      expect(res.body).toEqual({ message: 'Parameter verification failed.\n', data: null, errors: { storage: 'No such storage.' } });
+      expect(res.body).toEqual({
+        message: 'Parameter verification failed.\n',
+        data: null,
+        errors: { storage: 'No such storage.' },
+      });
       expect(checkErrorResponse(res.status, res.reason, res.text)).toEqual([]);
     }
   });
@@ -160,14 +188,20 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
     const bad = await get('/nodes/pve1/storage/9lives/status');
     expect([bad.status, bad.body.errors]).toEqual([400, { storage: "invalid format - invalid storage ID '9lives'" }]);
     const unknown = await get('/nodes/pve9/storage/local/status');
-    expect([unknown.status, unknown.reason]).toEqual([500, "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known"]);
+    expect([unknown.status, unknown.reason]).toEqual([
+      500,
+      "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known",
+    ]);
   });
 
   it('an offline node → 595 (the request is proxied to it)', async () => {
     sim.setNodeOnline('pve3', false);
     try {
       const res = await get('/nodes/pve3/storage/nfs-backup/status');
-      expect([res.status, res.reason]).toEqual([595, 'Errors during connection establishment, proxy handshake: No route to host']);
+      expect([res.status, res.reason]).toEqual([
+        595,
+        'Errors during connection establishment, proxy handshake: No route to host',
+      ]);
       expect(checkErrorResponse(res.status, res.reason, res.text)).toEqual([]);
     } finally {
       sim.setNodeOnline('pve3', true);
@@ -177,8 +211,14 @@ describe('GET /nodes/{node}/storage/{storage}/status', () => {
 
 describe('a storage storage.cfg restricts to some nodes', () => {
   const restricted: SimStorage = {
-    storage: 'fast-zfs', plugintype: 'zfspool', content: 'images,rootdir', shared: false, nodes: ['pve1', 'pve3'],
-    maxdisk: 4 * 2 ** 40, baseUsed: 2 ** 30, config: { pool: 'rpool/fast', sparse: 1 },
+    storage: 'fast-zfs',
+    plugintype: 'zfspool',
+    content: 'images,rootdir',
+    shared: false,
+    nodes: ['pve1', 'pve3'],
+    maxdisk: 4 * 2 ** 40,
+    baseUsed: 2 ** 30,
+    config: { pool: 'rpool/fast', sparse: 1 },
   };
   let digestBefore: string;
 
@@ -194,7 +234,13 @@ describe('a storage storage.cfg restricts to some nodes', () => {
     const list = await data('/storage');
     expect(checkStorageConfig(list)).toEqual([]);
     expect(list.find((e) => e.storage === 'fast-zfs')).toEqual({
-      storage: 'fast-zfs', type: 'zfspool', pool: 'rpool/fast', sparse: 1, content: 'images,rootdir', nodes: 'pve1,pve3', digest: sim.cluster.storageDigest(),
+      storage: 'fast-zfs',
+      type: 'zfspool',
+      pool: 'rpool/fast',
+      sparse: 1,
+      content: 'images,rootdir',
+      nodes: 'pve1,pve3',
+      digest: sim.cluster.storageDigest(),
     });
     expect(sim.cluster.storageDigest()).not.toBe(digestBefore);
     expect(new Set(list.map((e) => e.digest)).size).toBe(1);
@@ -203,12 +249,30 @@ describe('a storage storage.cfg restricts to some nodes', () => {
 
   it('status on a node it is enabled on has its sizes', async () => {
     const status = await data<Entry>('/nodes/pve3/storage/fast-zfs/status');
-    expect(status).toEqual({ type: 'zfspool', content: 'images,rootdir', active: 1, enabled: 1, shared: 0, total: 4 * 2 ** 40, used: 2 ** 30, avail: 4 * 2 ** 40 - 2 ** 30 });
+    expect(status).toEqual({
+      type: 'zfspool',
+      content: 'images,rootdir',
+      active: 1,
+      enabled: 1,
+      shared: 0,
+      total: 4 * 2 ** 40,
+      used: 2 ** 30,
+      avail: 4 * 2 ** 40 - 2 ** 30,
+    });
   });
 
   it('status on another node answers enabled 0, active 0 and zero sizes (storage_info still knows it), not an error', async () => {
     const status = await data<Entry>('/nodes/pve2/storage/fast-zfs/status');
-    expect(status).toEqual({ type: 'zfspool', content: 'images,rootdir', active: 0, enabled: 0, shared: 0, total: 0, used: 0, avail: 0 });
+    expect(status).toEqual({
+      type: 'zfspool',
+      content: 'images,rootdir',
+      active: 0,
+      enabled: 0,
+      shared: 0,
+      total: 0,
+      used: 0,
+      avail: 0,
+    });
     expect(checkStorageStatus(status)).toEqual([]);
     expect(schemaProblems(STATUS, status)).toEqual([]);
     const index = await data('/nodes/pve2/storage');
@@ -239,16 +303,28 @@ describe('permissions', () => {
         return err instanceof PveHttpError ? [err.status, err.reason] : err;
       }
     };
-    expect(refusal(['VM.Audit', 'Sys.Audit', 'Pool.Audit'])).toEqual([403, 'Permission check failed (/storage/local, Datastore.Audit|Datastore.AllocateSpace)']);
+    expect(refusal(['VM.Audit', 'Sys.Audit', 'Pool.Audit'])).toEqual([
+      403,
+      'Permission check failed (/storage/local, Datastore.Audit|Datastore.AllocateSpace)',
+    ]);
     expect(refusal(['Datastore.AllocateSpace'])).toBeUndefined();
     expect(refusal(['Datastore.Audit'])).toBeUndefined();
   });
 
   it('GET /storage is open to every user but lists only the storages the caller may audit or allocate on', () => {
     const route = ROUTES.find((r) => r.method === 'GET' && r.path === '/storage')!;
-    const list = (privs: string[]): unknown => route.handler({ cluster: sim.cluster, params: {}, user: 'mon@pve!ro', privs: new Set(privs), fingerprint: undefined });
+    const list = (privs: string[]): unknown =>
+      route.handler({
+        cluster: sim.cluster,
+        params: {},
+        user: 'mon@pve!ro',
+        privs: new Set(privs),
+        fingerprint: undefined,
+      });
     expect(() => checkPermission('GET /storage', new Set(), {})).not.toThrow();
     expect(list(['VM.Audit', 'Sys.Audit'])).toEqual([]);
-    expect((list(['Datastore.AllocateSpace']) as Entry[]).map((e) => e.storage)).toEqual(sim.cluster.storages.map((s) => s.storage));
+    expect((list(['Datastore.AllocateSpace']) as Entry[]).map((e) => e.storage)).toEqual(
+      sim.cluster.storages.map((s) => s.storage),
+    );
   });
 });

@@ -91,8 +91,20 @@ async function withTasksHeld<T>(request: () => Promise<T>): Promise<{ result: T;
  * task runs, /cluster/tasks lists it without status and /nodes/{node}/tasks?source=all with status
  * RUNNING; once it ends both carry the exit status.
  */
-async function runTask(method: 'POST' | 'DELETE', path: string, params: Params = {}, expected: { type: string; id: number }, watch?: number): Promise<Finished> {
-  const { result: upid, held, release } = await withTasksHeld(async () => (method === 'POST' ? await client.post(path, params) : await client.delete(path, params)) as string);
+async function runTask(
+  method: 'POST' | 'DELETE',
+  path: string,
+  params: Params = {},
+  expected: { type: string; id: number },
+  watch?: number,
+): Promise<Finished> {
+  const {
+    result: upid,
+    held,
+    release,
+  } = await withTasksHeld(
+    async () => (method === 'POST' ? await client.post(path, params) : await client.delete(path, params)) as string,
+  );
   let watched: Entry | undefined;
   let node: string;
   try {
@@ -160,7 +172,14 @@ beforeAll(async () => {
   const list = (await client.get('/cluster/resources', { type: 'vm' })) as Entry[];
   pool = list
     .filter((e) => e.lock === undefined && e.template === 0)
-    .map((e) => ({ vmid: e.vmid as number, type: e.type as GuestType, node: e.node as string, status: e.status as string, name: e.name as string, hastate: e.hastate as string | undefined }));
+    .map((e) => ({
+      vmid: e.vmid as number,
+      type: e.type as GuestType,
+      node: e.node as string,
+      status: e.status as string,
+      name: e.name as string,
+      hastate: e.hastate as string | undefined,
+    }));
 });
 
 afterAll(async () => {
@@ -220,7 +239,12 @@ describe.each([
 
   it('stop (hard) → stopped', async () => {
     const running = take(type, 'running');
-    const stopped = await runTask('POST', `${base(running)}/status/stop`, {}, { type: `${prefix}stop`, id: running.vmid });
+    const stopped = await runTask(
+      'POST',
+      `${base(running)}/status/stop`,
+      {},
+      { type: `${prefix}stop`, id: running.vmid },
+    );
     expect(stopped.exitstatus).toBe('OK');
     const r = await resource(running.vmid);
     expect([r?.status, r?.uptime, r?.cpu]).toEqual(['stopped', 0, 0]);
@@ -258,7 +282,13 @@ describe.each([
   });
 
   it('create: lock "snapshot" while running; then listed, "current" points at it, digest changed', async () => {
-    const res = await runTask('POST', `${base(g)}/snapshot`, { snapname: 'pre_change', description: 'before the change' }, { type: `${prefix}snapshot`, id: g.vmid }, g.vmid);
+    const res = await runTask(
+      'POST',
+      `${base(g)}/snapshot`,
+      { snapname: 'pre_change', description: 'before the change' },
+      { type: `${prefix}snapshot`, id: g.vmid },
+      g.vmid,
+    );
     expect(res.whileRunning?.lock).toBe('snapshot');
     expect(res.log).toEqual(["snapshot 'pre_change' created", 'TASK OK']);
     expect((await resource(g.vmid))?.lock).toBeUndefined();
@@ -275,7 +305,12 @@ describe.each([
   });
 
   it('a duplicate snapshot name fails inside the task', async () => {
-    const res = await runTask('POST', `${base(g)}/snapshot`, { snapname: 'pre_change' }, { type: `${prefix}snapshot`, id: g.vmid });
+    const res = await runTask(
+      'POST',
+      `${base(g)}/snapshot`,
+      { snapname: 'pre_change' },
+      { type: `${prefix}snapshot`, id: g.vmid },
+    );
     expect(res.exitstatus).toBe("snapshot name 'pre_change' already used");
     expect(res.log.at(-1)).toBe("TASK ERROR: snapshot name 'pre_change' already used");
   });
@@ -284,7 +319,13 @@ describe.each([
     const original = (await config(g))[nameKey];
     await client.put(`${base(g)}/config`, { [nameKey]: 'changed-after-snapshot' });
     expect((await config(g))[nameKey]).toBe('changed-after-snapshot');
-    const res = await runTask('POST', `${base(g)}/snapshot/pre_change/rollback`, {}, { type: `${prefix}rollback`, id: g.vmid }, g.vmid);
+    const res = await runTask(
+      'POST',
+      `${base(g)}/snapshot/pre_change/rollback`,
+      {},
+      { type: `${prefix}rollback`, id: g.vmid },
+      g.vmid,
+    );
     expect(res.whileRunning?.lock).toBe('rollback');
     expect(res.exitstatus).toBe('OK');
     const cfg = await config(g);
@@ -293,13 +334,24 @@ describe.each([
   });
 
   it('delete removes it and "current" goes back to the previous parent', async () => {
-    const res = await runTask('DELETE', `${base(g)}/snapshot/pre_change`, {}, { type: `${prefix}delsnapshot`, id: g.vmid }, g.vmid);
+    const res = await runTask(
+      'DELETE',
+      `${base(g)}/snapshot/pre_change`,
+      {},
+      { type: `${prefix}delsnapshot`, id: g.vmid },
+      g.vmid,
+    );
     expect(res.whileRunning?.lock).toBe('snapshot-delete');
     expect(res.exitstatus).toBe('OK');
     const list = (await client.get(`${base(g)}/snapshot`)) as Entry[];
     expect(list.map((s) => s.name)).not.toContain('pre_change');
     expect(list.find((s) => s.name === 'current')?.parent).toBe(parentBefore);
-    const again = await runTask('DELETE', `${base(g)}/snapshot/pre_change`, {}, { type: `${prefix}delsnapshot`, id: g.vmid });
+    const again = await runTask(
+      'DELETE',
+      `${base(g)}/snapshot/pre_change`,
+      {},
+      { type: `${prefix}delsnapshot`, id: g.vmid },
+    );
     expect(again.exitstatus).toBe("snapshot 'pre_change' does not exist");
   });
 
@@ -316,7 +368,13 @@ describe.each([
   it('the copy appears at once with lock "clone", loses it when the task ends, and has new MACs and disks', async () => {
     const source = take(type, 'stopped');
     const newid = Number(await client.get('/cluster/nextid'));
-    const res = await runTask('POST', `${base(source)}/clone`, { newid, [nameKey]: `clone-of-${source.vmid}` }, { type: `${prefix}clone`, id: source.vmid }, newid);
+    const res = await runTask(
+      'POST',
+      `${base(source)}/clone`,
+      { newid, [nameKey]: `clone-of-${source.vmid}` },
+      { type: `${prefix}clone`, id: source.vmid },
+      newid,
+    );
     expect(res.whileRunning).toMatchObject({ vmid: newid, node: source.node, lock: 'clone' });
     expect(res.exitstatus).toBe('OK');
     const copy = await resource(newid);
@@ -337,7 +395,9 @@ describe.each([
     const source = pool.find((g) => g.type === type)!;
     const err = await httpError(client.post(`${base(source)}/clone`, { newid: source.vmid }));
     expect(err.status).toBe(500);
-    expect(err.reason).toBe(`unable to create ${type === 'qemu' ? 'VM' : 'CT'} ${source.vmid}: config file already exists`);
+    expect(err.reason).toBe(
+      `unable to create ${type === 'qemu' ? 'VM' : 'CT'} ${source.vmid}: config file already exists`,
+    );
   });
 });
 
@@ -347,7 +407,11 @@ describe('migrate', () => {
     const target = g.node === 'pve1' ? 'pve2' : 'pve1';
     const res = await runTask('POST', `${base(g)}/migrate`, { target }, { type: 'qmigrate', id: g.vmid }, g.vmid);
     expect(res.whileRunning).toMatchObject({ node: g.node, lock: 'migrate' });
-    expect(res.log).toEqual([`starting migration of VM ${g.vmid} to node '${target}'`, `migration finished (${g.node} -> ${target})`, 'TASK OK']);
+    expect(res.log).toEqual([
+      `starting migration of VM ${g.vmid} to node '${target}'`,
+      `migration finished (${g.node} -> ${target})`,
+      'TASK OK',
+    ]);
     const r = await resource(g.vmid);
     expect(r?.node).toBe(target);
     expect(r?.lock).toBeUndefined();
@@ -380,8 +444,13 @@ describe('migrate', () => {
     expect(res.exitstatus).toBe('OK');
     expect((await resource(g.vmid))?.node).toBe(target);
     const running = take('lxc', 'running');
-    const err = await httpError(client.post(`${base(running)}/migrate`, { target: running.node === 'pve1' ? 'pve2' : 'pve1' }));
-    expect([err.status, err.reason]).toEqual([500, `CT ${running.vmid} is running - use restart migration (restart=1)`]);
+    const err = await httpError(
+      client.post(`${base(running)}/migrate`, { target: running.node === 'pve1' ? 'pve2' : 'pve1' }),
+    );
+    expect([err.status, err.reason]).toEqual([
+      500,
+      `CT ${running.vmid} is running - use restart migration (restart=1)`,
+    ]);
   });
 });
 
@@ -393,7 +462,11 @@ describe('config changes', () => {
   it('qemu PUT is synchronous: data null, digest changes, an "update VM" cluster-log line', async () => {
     const g = take('qemu', 'stopped');
     const before = await config(g);
-    const answer = await client.put(`${base(g)}/config`, { name: 'renamed-by-put', cores: 3, digest: before.digest as string });
+    const answer = await client.put(`${base(g)}/config`, {
+      name: 'renamed-by-put',
+      cores: 3,
+      digest: before.digest as string,
+    });
     expect(answer).toBeNull();
     const after = await config(g);
     expect([after.name, after.cores]).toEqual(['renamed-by-put', 3]);
@@ -402,8 +475,13 @@ describe('config changes', () => {
     expect((await resource(g.vmid))?.name).toBe('renamed-by-put');
 
     // The old digest is stale now.
-    const err = await httpError(client.put(`${base(g)}/config`, { name: 'lost-update', digest: before.digest as string }));
-    expect([err.status, err.reason]).toEqual([500, 'detected modified configuration - file changed by other user? Try again.']);
+    const err = await httpError(
+      client.put(`${base(g)}/config`, { name: 'lost-update', digest: before.digest as string }),
+    );
+    expect([err.status, err.reason]).toEqual([
+      500,
+      'detected modified configuration - file changed by other user? Try again.',
+    ]);
     expect((await config(g)).name).toBe('renamed-by-put');
 
     await client.put(`${base(g)}/config`, { delete: 'cores' });
@@ -414,19 +492,29 @@ describe('config changes', () => {
   it('lxc PUT changes config and digest but writes no cluster-log line', async () => {
     const g = take('lxc', 'stopped');
     const before = await config(g);
-    expect(await client.put(`${base(g)}/config`, { hostname: 'ct-renamed', digest: before.digest as string })).toBeNull();
+    expect(
+      await client.put(`${base(g)}/config`, { hostname: 'ct-renamed', digest: before.digest as string }),
+    ).toBeNull();
     const after = await config(g);
     expect(after.hostname).toBe('ct-renamed');
     expect(after.digest).not.toBe(before.digest);
     expect((await clusterLog()).filter((m) => m.includes(`VM ${g.vmid}:`))).toEqual([]);
     const err = await httpError(client.put(`${base(g)}/config`, { hostname: 'x', digest: before.digest as string }));
-    expect([err.status, err.reason]).toEqual([500, 'detected modified configuration - file changed by other user? Try again.']);
+    expect([err.status, err.reason]).toEqual([
+      500,
+      'detected modified configuration - file changed by other user? Try again.',
+    ]);
   });
 
   it('qemu POST config is asynchronous: a qmconfig task that applies the change', async () => {
     const g = take('qemu', 'stopped');
     const before = await config(g);
-    const res = await runTask('POST', `${base(g)}/config`, { description: 'set by POST', digest: before.digest as string }, { type: 'qmconfig', id: g.vmid });
+    const res = await runTask(
+      'POST',
+      `${base(g)}/config`,
+      { description: 'set by POST', digest: before.digest as string },
+      { type: 'qmconfig', id: g.vmid },
+    );
     expect(res.log).toEqual(['TASK OK']);
     const after = await config(g);
     expect(after.description).toBe('set by POST');
@@ -435,8 +523,13 @@ describe('config changes', () => {
 
     // qemu-server checks the digest before forking: a stale one is an HTTP 500, no task starts.
     const tasksBefore = (await client.clusterTasks()).length;
-    const err = await httpError(client.post(`${base(g)}/config`, { description: 'lost', digest: before.digest as string }));
-    expect([err.status, err.reason]).toEqual([500, 'detected modified configuration - file changed by other user? Try again.']);
+    const err = await httpError(
+      client.post(`${base(g)}/config`, { description: 'lost', digest: before.digest as string }),
+    );
+    expect([err.status, err.reason]).toEqual([
+      500,
+      'detected modified configuration - file changed by other user? Try again.',
+    ]);
     expect((await client.clusterTasks()).length).toBe(tasksBefore);
     expect((await config(g)).description).toBe('set by POST');
   });
@@ -474,7 +567,9 @@ describe('guest agent exec', () => {
 
   it('on a running VM without agent → HTTP 500', async () => {
     let g: Guest | undefined;
-    for (const candidate of pool.filter((x) => x.type === 'qemu' && x.status === 'running' && x.hastate === undefined)) {
+    for (const candidate of pool.filter(
+      (x) => x.type === 'qemu' && x.status === 'running' && x.hastate === undefined,
+    )) {
       if ((await config(candidate)).agent === undefined) {
         g = candidate;
         break;

@@ -11,7 +11,12 @@ describe('openStore', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pi-db-')), 'inventory.db');
     openStore(path).close();
     const store = openStore(path);
-    expect(store.sqlite.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('guests', 'guest_stats', 'guest_tags')").pluck().get()).toBe(3);
+    expect(
+      store.sqlite
+        .prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('guests', 'guest_stats', 'guest_tags')")
+        .pluck()
+        .get(),
+    ).toBe(3);
     store.close();
   });
 
@@ -27,7 +32,9 @@ describe('openStore', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(StoreError);
-    expect((err as Error).message).toBe(`${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`);
+    expect((err as Error).message).toBe(
+      `${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`,
+    );
     // Nothing was changed: the old table and its row are still there.
     const again = new Database(path, { readonly: true });
     expect(again.prepare('SELECT name FROM clusters').pluck().all()).toEqual(['lab']);

@@ -16,7 +16,9 @@ import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/open-at-barrier.ts', import.meta.url));
-const MIGRATIONS = readMigrationFiles({ migrationsFolder: fileURLToPath(new URL('../../migrations', import.meta.url)) });
+const MIGRATIONS = readMigrationFiles({
+  migrationsFolder: fileURLToPath(new URL('../../migrations', import.meta.url)),
+});
 const RACERS = 4;
 
 /** The racers, and each one's answer lines as they arrive. */
@@ -26,7 +28,9 @@ let round = 0;
 
 beforeAll(() => {
   for (let id = 0; id < RACERS; id++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, dir, String(id)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, dir, String(id)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const racer = { child, lines: [] as string[], waiters: [] as Array<() => void> };
     createInterface({ input: child.stdout! }).on('line', (line) => {
       racer.lines.push(line);
@@ -47,7 +51,8 @@ async function line(racer: (typeof racers)[number], prefix: RegExp): Promise<str
   for (;;) {
     const at = racer.lines.findIndex((l) => prefix.test(l));
     if (at >= 0) return racer.lines.splice(at, 1)[0]!;
-    if (racer.child.exitCode !== null || Date.now() > deadline) throw new Error(`racer stopped or silent; lines: ${racer.lines.join(' | ')}`);
+    if (racer.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`racer stopped or silent; lines: ${racer.lines.join(' | ')}`);
     await new Promise<void>((resolve) => {
       racer.waiters.push(resolve);
       setTimeout(resolve, 1_000);
@@ -71,11 +76,18 @@ async function race(db: string, n: number): Promise<string[]> {
   return answers.filter((a) => !a.startsWith('skipped'));
 }
 
-function inspect(dbPath: string): { applied: Array<{ hash: string; created_at: number }>; integrity: string; journal: string } {
+function inspect(dbPath: string): {
+  applied: Array<{ hash: string; created_at: number }>;
+  integrity: string;
+  journal: string;
+} {
   const db = new Database(dbPath, { readonly: true });
   try {
     return {
-      applied: db.prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY id').all() as Array<{ hash: string; created_at: number }>,
+      applied: db.prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY id').all() as Array<{
+        hash: string;
+        created_at: number;
+      }>,
       integrity: db.pragma('integrity_check', { simple: true }) as string,
       journal: db.pragma('journal_mode', { simple: true }) as string,
     };
@@ -109,7 +121,9 @@ describe('opening a database from several processes at once', () => {
       old.exec('CREATE TABLE "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)');
       for (const m of MIGRATIONS.slice(0, -1)) {
         for (const stmt of m.sql) old.exec(stmt);
-        old.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)').run(m.hash, m.folderMillis);
+        old
+          .prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)')
+          .run(m.hash, m.folderMillis);
       }
       old.exec("INSERT INTO clusters (name) VALUES ('lab')");
       old.close();

@@ -43,22 +43,33 @@ afterEach(() => {
 
 /** Inserts a sync run that finished at `at`; returns its id. */
 function addRun(store: Store, cluster: string, at: number, ok: boolean): number {
-  return Number(store.sqlite.prepare(`INSERT INTO sync_runs (cluster, started_at, finished_at, duration_ms, ok, error, calls, calls_total)
-    VALUES (?, ?, ?, 100, ?, ?, '{"GET /cluster/resources":1}', 1)`).run(cluster, at - 100, at, ok ? 1 : 0, ok ? null : 'timeout').lastInsertRowid);
+  return Number(
+    store.sqlite
+      .prepare(
+        `INSERT INTO sync_runs (cluster, started_at, finished_at, duration_ms, ok, error, calls, calls_total)
+    VALUES (?, ?, ?, 100, ?, ?, '{"GET /cluster/resources":1}', 1)`,
+      )
+      .run(cluster, at - 100, at, ok ? 1 : 0, ok ? null : 'timeout').lastInsertRowid,
+  );
 }
 
 /** Inserts `n` events occurring at `at`; returns their seqs. */
 function addEvents(store: Store, at: number, n = 1): number[] {
-  const insert = store.sqlite.prepare(`INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data)
+  const insert = store.sqlite
+    .prepare(`INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data)
     VALUES (?, 'guest.updated', ?, 'lab', 'guest', 'lab/100', '{}')`);
-  return store.sqlite.transaction(() => Array.from({ length: n }, () => Number(insert.run(`evt_${randomUUID()}`, at).lastInsertRowid)))();
+  return store.sqlite.transaction(() =>
+    Array.from({ length: n }, () => Number(insert.run(`evt_${randomUUID()}`, at).lastInsertRowid)),
+  )();
 }
 
-const runIds = (store: Store): number[] => store.sqlite.prepare('SELECT id FROM sync_runs ORDER BY id').pluck().all() as number[];
-const eventSeqs = (store: Store): number[] => store.sqlite.prepare('SELECT seq FROM events ORDER BY seq').pluck().all() as number[];
+const runIds = (store: Store): number[] =>
+  store.sqlite.prepare('SELECT id FROM sync_runs ORDER BY id').pluck().all() as number[];
+const eventSeqs = (store: Store): number[] =>
+  store.sqlite.prepare('SELECT seq FROM events ORDER BY seq').pluck().all() as number[];
 
 describe('pruneHistory: sync_runs', () => {
-  it('deletes runs older than the window, keeping recent ones and each cluster\'s latest and latest successful run', async () => {
+  it("deletes runs older than the window, keeping recent ones and each cluster's latest and latest successful run", async () => {
     const store = newStore();
     const keep: number[] = [];
     // prod: a run every 6 hours for 10 days, failing for the last 8 days (a long failure streak):
@@ -112,19 +123,27 @@ describe('pruneHistory: events', () => {
     const atCutoff = addEvents(store, NOW - 90 * DAY);
     const recent = addEvents(store, NOW - DAY, 2);
 
-    const result = await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: undelivered[0] }, NOW);
+    const result = await pruneHistory(
+      store,
+      { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: undelivered[0] },
+      NOW,
+    );
     expect(result).toMatchObject({ syncRuns: 0, events: old.length });
     expect(eventSeqs(store)).toEqual([...undelivered, ...atCutoff, ...recent]);
 
     // Once delivered (the bound moves past them), they go too.
-    expect(await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: recent[0] }, NOW)).toMatchObject({ events: 3 });
+    expect(
+      await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: recent[0] }, NOW),
+    ).toMatchObject({ events: 3 });
     expect(eventSeqs(store)).toEqual([...atCutoff, ...recent]);
   });
 
   it('keeps old events at or after the bound when it falls inside a run of old events', async () => {
     const store = newStore();
     const seqs = addEvents(store, NOW - 365 * DAY, 10);
-    expect(await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: seqs[6]! }, NOW)).toMatchObject({ events: 6 });
+    expect(
+      await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, keepEventsFromSeq: seqs[6]! }, NOW),
+    ).toMatchObject({ events: 6 });
     expect(eventSeqs(store)).toEqual(seqs.slice(6));
   });
 
@@ -152,9 +171,18 @@ describe('pruneHistory: batches, limits and vacuum', () => {
     const perTransaction: number[] = [];
     store.write = <T>(fn: () => T): T => {
       expect(store.sqlite.inTransaction).toBe(false); // each batch begins its own transaction
-      const before = store.sqlite.prepare('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sync_runs)').pluck().get() as number;
+      const before = store.sqlite
+        .prepare('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sync_runs)')
+        .pluck()
+        .get() as number;
       const out = write(fn);
-      perTransaction.push(before - (store.sqlite.prepare('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sync_runs)').pluck().get() as number));
+      perTransaction.push(
+        before -
+          (store.sqlite
+            .prepare('SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sync_runs)')
+            .pluck()
+            .get() as number),
+      );
       return out;
     };
     let turns = 0;
@@ -176,7 +204,12 @@ describe('pruneHistory: batches, limits and vacuum', () => {
   it('uses batches of 5,000 by default', async () => {
     const store = newStore();
     addEvents(store, NOW - 100 * DAY, 6_000);
-    expect(await pruneHistory(store, { syncRunsDays: 7, eventsDays: 90 }, NOW)).toEqual({ syncRuns: 0, events: 6_000, batches: 2, pagesFreed: 0 });
+    expect(await pruneHistory(store, { syncRunsDays: 7, eventsDays: 90 }, NOW)).toEqual({
+      syncRuns: 0,
+      events: 6_000,
+      batches: 2,
+      pagesFreed: 0,
+    });
   });
 
   it('0 keeps history forever', async () => {
@@ -184,7 +217,12 @@ describe('pruneHistory: batches, limits and vacuum', () => {
     addEvents(store, NOW - 3_000 * DAY, 3);
     addRun(store, 'a', NOW - 3_000 * DAY, true);
     addRun(store, 'a', NOW - 2_000 * DAY, true);
-    expect(await pruneHistory(store, { syncRunsDays: 0, eventsDays: 0 }, NOW)).toEqual({ syncRuns: 0, events: 0, batches: 0, pagesFreed: 0 });
+    expect(await pruneHistory(store, { syncRunsDays: 0, eventsDays: 0 }, NOW)).toEqual({
+      syncRuns: 0,
+      events: 0,
+      batches: 0,
+      pagesFreed: 0,
+    });
     expect(eventSeqs(store)).toHaveLength(3);
     expect(runIds(store)).toHaveLength(2);
   });
@@ -199,21 +237,32 @@ describe('pruneHistory: batches, limits and vacuum', () => {
       controller.abort();
       return out;
     };
-    expect(await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, batchSize: 1_000 }, NOW, { signal: controller.signal })).toMatchObject({ events: 1_000, batches: 1 });
+    expect(
+      await pruneHistory(store, { syncRunsDays: 0, eventsDays: 90, batchSize: 1_000 }, NOW, {
+        signal: controller.signal,
+      }),
+    ).toMatchObject({ events: 1_000, batches: 1 });
     expect(eventSeqs(store)).toHaveLength(1_500);
   });
 
   it('gives freed pages back only when the database uses auto_vacuum=incremental', async () => {
     const fill = (store: Store): void => {
-      store.sqlite.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+      store.sqlite
+        .prepare(
+          `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
         INSERT INTO events (id, type, occurred_at, subject_kind, subject_id, data)
-        SELECT 'evt_' || i, 'guest.updated', ?, 'guest', 'lab/' || i, hex(randomblob(200)) FROM n`).run(NOW - 100 * DAY);
+        SELECT 'evt_' || i, 'guest.updated', ?, 'guest', 'lab/' || i, hex(randomblob(200)) FROM n`,
+        )
+        .run(NOW - 100 * DAY);
     };
     // Ours: auto_vacuum off; the pages stay in the file for new rows.
     const plain = newStore();
     expect(plain.sqlite.pragma('auto_vacuum', { simple: true })).toBe(0);
     fill(plain);
-    expect(await pruneHistory(plain, { syncRunsDays: 0, eventsDays: 90 }, NOW)).toMatchObject({ events: 5_000, pagesFreed: 0 });
+    expect(await pruneHistory(plain, { syncRunsDays: 0, eventsDays: 90 }, NOW)).toMatchObject({
+      events: 5_000,
+      pagesFreed: 0,
+    });
     expect(plain.sqlite.pragma('freelist_count', { simple: true })).toBeGreaterThan(100);
     // A database made with auto_vacuum=incremental (chosen before its first table).
     const incremental = newStore((db) => db.pragma('auto_vacuum = INCREMENTAL'));
@@ -243,18 +292,29 @@ describe('the "latest successful run" query (store/queries/status.ts)', () => {
       seen.push(source);
       return prepare(source);
     }) as typeof store.sqlite.prepare;
-    expect(syncStatus(store, NOW).clusters[0]!.lastSuccessfulRun).toMatchObject({ finishedAt: new Date(NOW - DAY).toISOString() });
+    expect(syncStatus(store, NOW).clusters[0]!.lastSuccessfulRun).toMatchObject({
+      finishedAt: new Date(NOW - DAY).toISOString(),
+    });
     const query = seen.find((s) => /from "sync_runs"/i.test(s) && /"ok" = \?/.test(s));
     expect(query).toBeDefined();
-    const plan = (prepare(`EXPLAIN QUERY PLAN ${query}`).all('lab', 1, 1) as Array<{ detail: string }>).map((r) => r.detail);
+    const plan = (prepare(`EXPLAIN QUERY PLAN ${query}`).all('lab', 1, 1) as Array<{ detail: string }>).map(
+      (r) => r.detail,
+    );
     expect(plan.filter((d) => /^SCAN/.test(d))).toEqual([]);
-    expect(plan.join(' | ')).toMatch(/SEARCH sync_runs USING (COVERING )?INDEX sync_runs_cluster_ok \(cluster=\? AND ok=\?\)/);
+    expect(plan.join(' | ')).toMatch(
+      /SEARCH sync_runs USING (COVERING )?INDEX sync_runs_cluster_ok \(cluster=\? AND ok=\?\)/,
+    );
     expect(plan.join(' | ')).not.toMatch(/TEMP B-TREE/);
   });
 });
 
 describe('the retention config section', () => {
-  const base: Env = { PVE_URL: 'https://pve1.example.com:8006', PVE_TOKEN_ID: 'inventory@pve!sync', PVE_TOKEN_SECRET: 'x'.repeat(36), PVE_INSECURE: '1' };
+  const base: Env = {
+    PVE_URL: 'https://pve1.example.com:8006',
+    PVE_TOKEN_ID: 'inventory@pve!sync',
+    PVE_TOKEN_SECRET: 'x'.repeat(36),
+    PVE_INSECURE: '1',
+  };
   const problems = (env: Env, configPath?: string): string[] => {
     try {
       loadConfig({ env, configPath, cwd: dir });
@@ -276,8 +336,17 @@ describe('the retention config section', () => {
 
   it('reads the file section, the environment winning; 0 keeps forever', () => {
     const path = file('retention.yaml', 'retention: { syncRunsDays: 30, eventsDays: 365 }\n');
-    expect(loadConfig({ env: base, configPath: path, cwd: dir }).retention).toEqual({ syncRunsDays: 30, eventsDays: 365 });
-    expect(loadConfig({ env: { ...base, RETENTION_SYNC_RUNS_DAYS: '0', RETENTION_EVENTS_DAYS: ' 14 ' }, configPath: path, cwd: dir }).retention).toEqual({ syncRunsDays: 0, eventsDays: 14 });
+    expect(loadConfig({ env: base, configPath: path, cwd: dir }).retention).toEqual({
+      syncRunsDays: 30,
+      eventsDays: 365,
+    });
+    expect(
+      loadConfig({
+        env: { ...base, RETENTION_SYNC_RUNS_DAYS: '0', RETENTION_EVENTS_DAYS: ' 14 ' },
+        configPath: path,
+        cwd: dir,
+      }).retention,
+    ).toEqual({ syncRunsDays: 0, eventsDays: 14 });
   });
 
   it('names the variable or key of a bad value and says what to write', () => {
@@ -299,7 +368,8 @@ describe('the scheduler runs retention', () => {
     const records: Array<Record<string, unknown>> = [];
     const stream = new Writable({
       write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          records.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
@@ -323,13 +393,30 @@ describe('the scheduler runs retention', () => {
     const { log, records } = capture();
     let asked = 0;
     const scheduler = startScheduler({
-      syncs: [], store, intervalSeconds: 0, snapshots: off, log,
-      retention: { syncRunsDays: 7, eventsDays: 90, firstAfterMs: 50, everyMs: 100, keepEventsFromSeq: () => (asked++, protectedSeq) },
+      syncs: [],
+      store,
+      intervalSeconds: 0,
+      snapshots: off,
+      log,
+      retention: {
+        syncRunsDays: 7,
+        eventsDays: 90,
+        firstAfterMs: 50,
+        everyMs: 100,
+        keepEventsFromSeq: () => (asked++, protectedSeq),
+      },
     });
     await until(() => records.filter((r) => /history/.test(String(r.msg))).length >= 3);
     await scheduler.stop();
     const runs = records.filter((r) => /history/.test(String(r.msg)));
-    expect(runs[0]).toMatchObject({ level: 30, msg: 'old history pruned', syncRuns: 1, events: 3, syncRunsDays: 7, eventsDays: 90 });
+    expect(runs[0]).toMatchObject({
+      level: 30,
+      msg: 'old history pruned',
+      syncRuns: 1,
+      events: 3,
+      syncRunsDays: 7,
+      eventsDays: 90,
+    });
     expect(runs[1]).toMatchObject({ level: 20, msg: 'history retention: nothing old enough', syncRuns: 0, events: 0 });
     expect(asked).toBeGreaterThanOrEqual(3);
     expect(eventSeqs(store)).toHaveLength(2);
@@ -342,19 +429,36 @@ describe('the scheduler runs retention', () => {
   it('logs a failure and carries on; never throws', async () => {
     const store = newStore();
     const { log, records } = capture();
-    const scheduler = startScheduler({ syncs: [], store, intervalSeconds: 0, snapshots: off, log, retention: { syncRunsDays: 7, eventsDays: 90, firstAfterMs: 10, everyMs: 50 } });
+    const scheduler = startScheduler({
+      syncs: [],
+      store,
+      intervalSeconds: 0,
+      snapshots: off,
+      log,
+      retention: { syncRunsDays: 7, eventsDays: 90, firstAfterMs: 10, everyMs: 50 },
+    });
     store.sqlite.exec('DROP TABLE events'); // whatever goes wrong inside
     await until(() => records.filter((r) => r.level === 50).length >= 2);
     expect(await scheduler.pruneNow()).toBeUndefined();
     await scheduler.stop();
-    expect(records.find((r) => r.level === 50)).toMatchObject({ msg: 'history retention failed; it runs again at the next interval', err: expect.objectContaining({ message: expect.stringMatching(/no such table: events/) }) });
+    expect(records.find((r) => r.level === 50)).toMatchObject({
+      msg: 'history retention failed; it runs again at the next interval',
+      err: expect.objectContaining({ message: expect.stringMatching(/no such table: events/) }),
+    });
   });
 
   it('does nothing when both windows are 0 or retention is not configured', async () => {
     const store = newStore();
     addEvents(store, NOW - 1_000 * DAY);
     const { log, records } = capture();
-    const a = startScheduler({ syncs: [], store, intervalSeconds: 0, snapshots: off, log, retention: { syncRunsDays: 0, eventsDays: 0, firstAfterMs: 1, everyMs: 1 } });
+    const a = startScheduler({
+      syncs: [],
+      store,
+      intervalSeconds: 0,
+      snapshots: off,
+      log,
+      retention: { syncRunsDays: 0, eventsDays: 0, firstAfterMs: 1, everyMs: 1 },
+    });
     const b = startScheduler({ syncs: [], store, intervalSeconds: 0, snapshots: off, log });
     await new Promise((r) => setTimeout(r, 100));
     expect(await b.pruneNow()).toBeUndefined();

@@ -33,14 +33,37 @@ afterEach(async () => {
 });
 
 async function start(clusterName: string, seed: number, port = 0): Promise<void> {
-  sim = await startSimulator({ tls: false, guests: 40, nodes: 3, seed, clusterName, port, taskDelayMs: 5, tokenSecrets: SECRETS });
+  sim = await startSimulator({
+    tls: false,
+    guests: 40,
+    nodes: 3,
+    seed,
+    clusterName,
+    port,
+    taskDelayMs: 5,
+    tokenSecrets: SECRETS,
+  });
 }
 
 /** A store and a sync of cluster `lab` reading the simulator's URL (retries: the restart closes kept-alive sockets). */
 function syncFromSimulator(): void {
-  client = createHttpProxmoxClient({ cluster: 'lab', url: sim!.url, tokenId: sim!.tokens.full.id, tokenSecret: new Secret(SECRETS.full), tls: {}, retries: 2, retryBaseMs: 10 });
+  client = createHttpProxmoxClient({
+    cluster: 'lab',
+    url: sim!.url,
+    tokenId: sim!.tokens.full.id,
+    tokenSecret: new Secret(SECRETS.full),
+    tls: {},
+    retries: 2,
+    retryBaseMs: 10,
+  });
   store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-ident-')), 'inventory.db'));
-  sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+  sync = createClusterSync({
+    store,
+    client,
+    cluster: 'lab',
+    settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+    log: createLogger({ level: 'silent' }),
+  });
 }
 
 /** Syncs cluster "alpha", then restarts the simulator as cluster "beta" at the same port; returns the port. */
@@ -54,7 +77,10 @@ async function syncAlphaThenAnswerAsBeta(): Promise<number> {
   return port;
 }
 
-const events = (type?: string): string[] => (store.sqlite.prepare('SELECT type FROM events ORDER BY seq').pluck().all() as string[]).filter((t) => !type || t === type);
+const events = (type?: string): string[] =>
+  (store.sqlite.prepare('SELECT type FROM events ORDER BY seq').pluck().all() as string[]).filter(
+    (t) => !type || t === type,
+  );
 
 describe('a different cluster behind the same URL', () => {
   it('is refused: no guest event, one identity_changed, flagged until reset; reset starts over with one event', async () => {
@@ -69,13 +95,23 @@ describe('a different cluster behind the same URL', () => {
     for (let i = 0; i < 3; i++) {
       const cycle = await sync.runCycle();
       expect(cycle.ok).toBe(false);
-      expect(cycle.error).toMatch(/now answers as cluster "beta" \(pve1, pve2, pve3\), not cluster "alpha" \(pve1, pve2, pve3\).*proxmox-inventory cluster reset lab/);
+      expect(cycle.error).toMatch(
+        /now answers as cluster "beta" \(pve1, pve2, pve3\), not cluster "alpha" \(pve1, pve2, pve3\).*proxmox-inventory cluster reset lab/,
+      );
     }
-    const after = (store.sqlite.prepare('SELECT type FROM events WHERE seq > ? ORDER BY seq').pluck().all(before) as string[]);
+    const after = store.sqlite
+      .prepare('SELECT type FROM events WHERE seq > ? ORDER BY seq')
+      .pluck()
+      .all(before) as string[];
     expect(after).toEqual(['cluster.identity_changed']);
-    expect(store.sqlite.prepare("SELECT count(*) FROM guests WHERE name LIKE '%' AND deleted_at IS NULL").pluck().get()).toBe(40); // alpha's, kept
+    expect(
+      store.sqlite.prepare("SELECT count(*) FROM guests WHERE name LIKE '%' AND deleted_at IS NULL").pluck().get(),
+    ).toBe(40); // alpha's, kept
     const status = syncStatus(store).clusters[0]!;
-    expect(status).toMatchObject({ stale: true, identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' } });
+    expect(status).toMatchObject({
+      stale: true,
+      identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' },
+    });
 
     expect(resetCluster(store, 'lab', Date.now())).toEqual({ guestsTombstoned: 40, nodesRemoved: 3 });
     expect(events('cluster.reset')).toHaveLength(1);
@@ -83,7 +119,11 @@ describe('a different cluster behind the same URL', () => {
     const next = first.ok ? first : await sync.runCycle();
     expect(next).toMatchObject({ ok: true, guests: 40, configsFetched: 40 });
     expect(syncStatus(store).clusters[0]).toMatchObject({ stale: false, identityChanged: null, clusterName: 'beta' });
-    const fromReset = store.sqlite.prepare("SELECT type, count(*) AS n FROM events WHERE seq > (SELECT seq FROM events WHERE type = 'cluster.reset') GROUP BY type").all();
+    const fromReset = store.sqlite
+      .prepare(
+        "SELECT type, count(*) AS n FROM events WHERE seq > (SELECT seq FROM events WHERE type = 'cluster.reset') GROUP BY type",
+      )
+      .all();
     expect(fromReset).toEqual([{ type: 'guest.created', n: 40 }]);
     expect(events('guest.migrated')).toEqual([]);
   });
@@ -101,7 +141,10 @@ describe('a different cluster behind the same URL', () => {
 });
 
 describe('sameCluster', () => {
-  const id = (clusterName: string | null, nodes: Record<string, number | null>): { clusterName: string | null; nodes: Record<string, number | null> } => ({ clusterName, nodes });
+  const id = (
+    clusterName: string | null,
+    nodes: Record<string, number | null>,
+  ): { clusterName: string | null; nodes: Record<string, number | null> } => ({ clusterName, nodes });
   it('members joining and leaving one at a time, and a standalone node becoming a cluster, are the same cluster', () => {
     expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve1: 1, pve2: 2, pve3: 3 }))).toBe(true);
     expect(sameCluster(id('prod', { pve1: 1, pve2: 2 }), id('prod', { pve2: 2, pve4: 4 }))).toBe(true);
@@ -109,7 +152,16 @@ describe('sameCluster', () => {
   });
   it('a standalone node (nodeid 0) that forms a cluster (nodeid 1) is the same, read as Proxmox reports both', () => {
     const standalone = identityOf({ nodes: [{ name: 'pve', nodeid: 0, online: true, local: true }] }, []);
-    const clustered = identityOf({ cluster: { name: 'home', quorate: true }, nodes: [{ name: 'pve', nodeid: 1, online: true, local: true }, { name: 'pve2', nodeid: 2, online: true, local: false }] }, []);
+    const clustered = identityOf(
+      {
+        cluster: { name: 'home', quorate: true },
+        nodes: [
+          { name: 'pve', nodeid: 1, online: true, local: true },
+          { name: 'pve2', nodeid: 2, online: true, local: false },
+        ],
+      },
+      [],
+    );
     expect(sameCluster(standalone, clustered)).toBe(true);
   });
 
@@ -128,7 +180,13 @@ describe('where an operator sees it', () => {
     const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
     await syncAlphaThenAnswerAsBeta();
     await sync.runCycle();
-    const server = createMcpServer({ store, now: Date.now, staleAfterMs: Infinity, log: createLogger({ level: 'silent' }), version: 'test' });
+    const server = createMcpServer({
+      store,
+      now: Date.now,
+      staleAfterMs: Infinity,
+      log: createLogger({ level: 'silent' }),
+      version: 'test',
+    });
     const [a, b] = InMemoryTransport.createLinkedPair();
     await server.connect(a);
     const mcp = new Client({ name: 't', version: '1' });
@@ -141,7 +199,9 @@ describe('where an operator sees it', () => {
     expect(text).toContain('`proxmox-inventory cluster reset lab`');
     const overview = await mcp.callTool({ name: 'inventory_overview', arguments: {} });
     const overviewText = (overview.content as Array<{ text: string }>)[0]!.text;
-    expect(overviewText).toContain('cluster lab: ANOTHER CLUSTER answers at its URL (cluster "beta" (pve1, pve2, pve3), not cluster "alpha" (pve1, pve2, pve3))');
+    expect(overviewText).toContain(
+      'cluster lab: ANOTHER CLUSTER answers at its URL (cluster "beta" (pve1, pve2, pve3), not cluster "alpha" (pve1, pve2, pve3))',
+    );
     expect(overviewText).not.toMatch(/sync of lab failing/);
     await mcp.close();
   });
@@ -151,16 +211,27 @@ describe('where an operator sees it', () => {
     const { loadConfig } = await import('../../src/config.js');
     await start('alpha', 1);
     const port = Number(new URL(sim!.url).port);
-    const config = loadConfig({ env: {
-      PVE_URL: sim!.url, PVE_TOKEN_ID: sim!.tokens.full.id, PVE_TOKEN_SECRET: SECRETS.full, PVE_CLUSTER_NAME: 'lab',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-ident-serve-')), SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP_PORT: '0', LOG_LEVEL: 'fatal',
-    } });
+    const config = loadConfig({
+      env: {
+        PVE_URL: sim!.url,
+        PVE_TOKEN_ID: sim!.tokens.full.id,
+        PVE_TOKEN_SECRET: SECRETS.full,
+        PVE_CLUSTER_NAME: 'lab',
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'pi-ident-serve-')),
+        SYNC_INTERVAL_SECONDS: '1',
+        SNAPSHOT_SCHEDULE: 'off',
+        MCP_HTTP_PORT: '0',
+        LOG_LEVEL: 'fatal',
+      },
+    });
     const serving = await startServing(config, { log: createLogger({ level: 'silent' }) });
     const readyz = async (): Promise<{ status: number; body: { clusters: Array<Record<string, unknown>> } }> => {
       const res = await fetch(serving.mcpUrl!.replace(/mcp$/, 'readyz'));
       return { status: res.status, body: (await res.json()) as { clusters: Array<Record<string, unknown>> } };
     };
-    const until = async (want: (r: Awaited<ReturnType<typeof readyz>>) => boolean): Promise<Awaited<ReturnType<typeof readyz>>> => {
+    const until = async (
+      want: (r: Awaited<ReturnType<typeof readyz>>) => boolean,
+    ): Promise<Awaited<ReturnType<typeof readyz>>> => {
       let last = await readyz();
       for (const deadline = Date.now() + 20_000; !want(last) && Date.now() < deadline;) {
         await new Promise((r) => setTimeout(r, 100));
@@ -174,7 +245,10 @@ describe('where an operator sees it', () => {
       await start('beta', 2, port);
       const refused = await until((r) => r.body.clusters[0]?.identityChanged !== undefined);
       expect(refused.status).toBe(503);
-      expect(refused.body.clusters[0]).toMatchObject({ ready: false, identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' } });
+      expect(refused.body.clusters[0]).toMatchObject({
+        ready: false,
+        identityChanged: { expected: 'cluster "alpha" (pve1, pve2, pve3)', seen: 'cluster "beta" (pve1, pve2, pve3)' },
+      });
       await sim!.close();
       await start('alpha', 1, port);
       expect((await until((r) => r.status === 200)).body.clusters[0]!.identityChanged).toBeUndefined();

@@ -13,7 +13,10 @@ import { startHarness, type SyncHarness } from './helpers.js';
 const READER = new URL('./fixtures/reader.mjs', import.meta.url).pathname;
 
 /** Runs `write` while the reader checks: from its first check (it says "ready") until `write` is done. */
-async function readConcurrently(dbPath: string, write: () => Promise<void>): Promise<{ checks: number; violations: number }> {
+async function readConcurrently(
+  dbPath: string,
+  write: () => Promise<void>,
+): Promise<{ checks: number; violations: number }> {
   const reader = spawn(process.execPath, [READER, dbPath], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -47,7 +50,13 @@ describe('readers in another process', () => {
     let created = 0;
     const result = await readConcurrently(h.dbPath, async () => {
       for (let i = 0; i < 12; i++) {
-        for (let j = 0; j < 40; j++) h.sim.createGuest({ vmid: 20_000 + created++, type: j % 3 ? 'qemu' : 'lxc', node: `pve${(j % 4) + 1}`, silent: true });
+        for (let j = 0; j < 40; j++)
+          h.sim.createGuest({
+            vmid: 20_000 + created++,
+            type: j % 3 ? 'qemu' : 'lxc',
+            node: `pve${(j % 4) + 1}`,
+            silent: true,
+          });
         const victims = [...h.sim.cluster.guests.keys()].filter((v) => v < 20_000).slice(0, 15);
         for (const v of victims) h.sim.deleteGuest(v, true);
         expect((await h.sync.runCycle()).ok).toBe(true);
@@ -55,7 +64,11 @@ describe('readers in another process', () => {
     });
     expect(result.checks).toBeGreaterThan(100);
     expect(result.violations).toBe(0);
-    const counts = h.store.sqlite.prepare("SELECT (SELECT count(*) FROM guests WHERE deleted_at IS NULL) AS live, (SELECT count(*) FROM events WHERE type = 'guest.deleted') AS deleted").get();
+    const counts = h.store.sqlite
+      .prepare(
+        "SELECT (SELECT count(*) FROM guests WHERE deleted_at IS NULL) AS live, (SELECT count(*) FROM events WHERE type = 'guest.deleted') AS deleted",
+      )
+      .get();
     expect(counts).toEqual({ live: 800 + 480 - 165, deleted: 165 });
   }, 30_000);
 
@@ -63,8 +76,12 @@ describe('readers in another process', () => {
     const dbPath = join(mkdtempSync(join(tmpdir(), 'pi-torn-')), 'inventory.db');
     const store = openStore(dbPath);
     store.sqlite.prepare("INSERT INTO clusters (name) VALUES ('torn')").run();
-    const insertGuest = store.sqlite.prepare("INSERT INTO guests (cluster, vmid, type, node, status, last_seen_at, first_seen_at, updated_at) VALUES ('torn', ?, 'qemu', 'n', 'running', 0, 0, 0)");
-    const insertEvent = store.sqlite.prepare("INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data) VALUES (?, 'guest.created', 0, 'torn', 'guest', ?, '{}')");
+    const insertGuest = store.sqlite.prepare(
+      "INSERT INTO guests (cluster, vmid, type, node, status, last_seen_at, first_seen_at, updated_at) VALUES ('torn', ?, 'qemu', 'n', 'running', 0, 0, 0)",
+    );
+    const insertEvent = store.sqlite.prepare(
+      "INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data) VALUES (?, 'guest.created', 0, 'torn', 'guest', ?, '{}')",
+    );
     const result = await readConcurrently(dbPath, async () => {
       for (let vmid = 100; vmid < 160; vmid++) {
         insertGuest.run(vmid); // its own transaction…

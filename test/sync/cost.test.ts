@@ -31,8 +31,16 @@ describe('calls per cycle and per period, measured', () => {
   const sweepOn: Array<{ calls: number; configs: number; extras: number; updated: boolean }> = [];
 
   const newSync = (settings: Partial<SyncSettings>): ClusterSync =>
-    createClusterSync({ store: h.store, client: h.client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, ...settings }, log: h.log, now: () => clock });
-  const updatedEvents = (): number => h.eventsSince(0).filter((e) => e.type === 'guest.updated' && e.subject === `lab/${edited}`).length;
+    createClusterSync({
+      store: h.store,
+      client: h.client,
+      cluster: 'lab',
+      settings: { ...DEFAULT_SYNC_SETTINGS, ...settings },
+      log: h.log,
+      now: () => clock,
+    });
+  const updatedEvents = (): number =>
+    h.eventsSince(0).filter((e) => e.type === 'guest.updated' && e.subject === `lab/${edited}`).length;
 
   async function cycle(sync: ClusterSync): Promise<Record<string, number>> {
     clock += INTERVAL_MS;
@@ -60,9 +68,16 @@ describe('calls per cycle and per period, measured', () => {
     const on = newSync({ sweepEveryMs: EVERY_MS, sweepPeriodMs: PERIOD_MS });
     for (let i = 0; i < PERIOD_MS / INTERVAL_MS; i++) {
       const calls = await cycle(on);
-      const configs = Object.entries(calls).filter(([k]) => k.endsWith('/config')).reduce((a, [, n]) => a + n, 0);
+      const configs = Object.entries(calls)
+        .filter(([k]) => k.endsWith('/config'))
+        .reduce((a, [, n]) => a + n, 0);
       const extras = (calls['GET /version'] ?? 0) + (calls['GET /access/permissions'] ?? 0);
-      sweepOn.push({ calls: Object.values(calls).reduce((a, b) => a + b, 0), configs, extras, updated: updatedEvents() > 0 });
+      sweepOn.push({
+        calls: Object.values(calls).reduce((a, b) => a + b, 0),
+        configs,
+        extras,
+        updated: updatedEvents() > 0,
+      });
     }
   }, 120_000);
   afterAll(async () => {
@@ -87,9 +102,18 @@ describe('calls per cycle and per period, measured', () => {
 
   it('one period reads every config exactly once, and the measured calls are the computed ones', () => {
     expect(sweepOn.reduce((a, c) => a + c.configs, 0)).toBe(GUESTS);
-    const stale = h.store.sqlite.prepare("SELECT count(*) AS n FROM guests WHERE cluster = 'lab' AND deleted_at IS NULL AND config_fetched_at < ?").get(clock - PERIOD_MS + 1) as { n: number };
+    const stale = h.store.sqlite
+      .prepare(
+        "SELECT count(*) AS n FROM guests WHERE cluster = 'lab' AND deleted_at IS NULL AND config_fetched_at < ?",
+      )
+      .get(clock - PERIOD_MS + 1) as { n: number };
     expect(stale.n).toBe(0);
-    const perHour = computeCallsPerHour(GUESTS, { intervalS: INTERVAL_MS / 1000, periodMin: PERIOD_MS / 60_000, everyS: EVERY_MS / 1000, budget: DEFAULT_SYNC_SETTINGS.configBudget });
+    const perHour = computeCallsPerHour(GUESTS, {
+      intervalS: INTERVAL_MS / 1000,
+      periodMin: PERIOD_MS / 60_000,
+      everyS: EVERY_MS / 1000,
+      budget: DEFAULT_SYNC_SETTINGS.configBudget,
+    });
     expect(perHour).toMatchObject({ steady: 960, batch: BATCH, sweepReads: 60 * BATCH, sweepExtras: 120 });
     // The measured 10 minutes are a sixth of the computed hour.
     expect(sweepOn.reduce((a, c) => a + c.calls, 0)).toBe(perHour.total / 6);
@@ -108,8 +132,17 @@ describe('calls per cycle and per period, measured', () => {
 describe('the defaults, and what they cost', () => {
   it('the sweep period is 6 h and a batch runs every minute, in the config schema and the cycle defaults alike', () => {
     const config = loadConfig({ env: {}, clustersOptional: true, cwd: mkdtempSync(join(tmpdir(), 'pi-cost-')) });
-    expect(config.sync).toMatchObject({ sweepPeriodMinutes: 360, sweepEverySeconds: 60, intervalSeconds: 15, configBudget: 200 });
-    expect(DEFAULT_SYNC_SETTINGS).toMatchObject({ sweepPeriodMs: config.sync.sweepPeriodMinutes * 60_000, sweepEveryMs: config.sync.sweepEverySeconds * 1000, configBudget: config.sync.configBudget });
+    expect(config.sync).toMatchObject({
+      sweepPeriodMinutes: 360,
+      sweepEverySeconds: 60,
+      intervalSeconds: 15,
+      configBudget: 200,
+    });
+    expect(DEFAULT_SYNC_SETTINGS).toMatchObject({
+      sweepPeriodMs: config.sync.sweepPeriodMinutes * 60_000,
+      sweepEveryMs: config.sync.sweepEverySeconds * 1000,
+      configBudget: config.sync.configBudget,
+    });
   });
 
   it('calls per hour at 1,000, 10,000 and 30,000 guests: the figures README and docs/benchmarks.md give', () => {

@@ -27,8 +27,16 @@ afterAll(async () => {
 function startDaemon(): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     env: {
-      PATH: process.env.PATH ?? '', PVE_URL: sim.url, PVE_TOKEN_ID: sim.tokens.full.id, PVE_TOKEN_SECRET: sim.tokens.full.secret,
-      PVE_CLUSTER_NAME: 'lab', DATA_DIR: dataDir, SYNC_INTERVAL_SECONDS: '1', SNAPSHOT_SCHEDULE: 'off', MCP_HTTP: 'off', LOG_LEVEL: 'error',
+      PATH: process.env.PATH ?? '',
+      PVE_URL: sim.url,
+      PVE_TOKEN_ID: sim.tokens.full.id,
+      PVE_TOKEN_SECRET: sim.tokens.full.secret,
+      PVE_CLUSTER_NAME: 'lab',
+      DATA_DIR: dataDir,
+      SYNC_INTERVAL_SECONDS: '1',
+      SNAPSHOT_SCHEDULE: 'off',
+      MCP_HTTP: 'off',
+      LOG_LEVEL: 'error',
     },
     stdio: 'ignore',
   });
@@ -64,14 +72,26 @@ async function firstCycleDone(): Promise<void> {
   throw new Error('no sync cycle completed within 30 s');
 }
 
-function inspectDatabase(): { integrity: string; live: number; announced: number; lastRun: { ok: number; guests: number } | undefined } {
+function inspectDatabase(): {
+  integrity: string;
+  live: number;
+  announced: number;
+  lastRun: { ok: number; guests: number } | undefined;
+} {
   const db = new Database(join(dataDir, 'inventory.db'));
   try {
     return {
-      integrity: (db.pragma('integrity_check', { simple: true }) as string),
+      integrity: db.pragma('integrity_check', { simple: true }) as string,
       live: (db.prepare('SELECT count(*) AS n FROM guests WHERE deleted_at IS NULL').get() as { n: number }).n,
-      announced: (db.prepare("SELECT coalesce(sum(CASE type WHEN 'guest.created' THEN 1 WHEN 'guest.deleted' THEN -1 ELSE 0 END), 0) AS n FROM events").get() as { n: number }).n,
-      lastRun: db.prepare('SELECT ok, guests FROM sync_runs WHERE ok = 1 ORDER BY id DESC LIMIT 1').get() as { ok: number; guests: number } | undefined,
+      announced: (
+        db
+          .prepare(
+            "SELECT coalesce(sum(CASE type WHEN 'guest.created' THEN 1 WHEN 'guest.deleted' THEN -1 ELSE 0 END), 0) AS n FROM events",
+          )
+          .get() as { n: number }
+      ).n,
+      lastRun: db.prepare('SELECT ok, guests FROM sync_runs WHERE ok = 1 ORDER BY id DESC LIMIT 1').get() as
+        { ok: number; guests: number } | undefined,
     };
   } finally {
     db.close();
@@ -89,7 +109,11 @@ describe('a process killed inside the write transaction', () => {
         runs: h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get(),
       });
       const before = snapshot();
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/sync/fixtures/die-mid-write.ts', h.dbPath, 'lab'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'test/sync/fixtures/die-mid-write.ts', h.dbPath, 'lab'],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d));
       const signal = await new Promise((r) => child.once('exit', (_code, sig) => r(sig)));
@@ -111,8 +135,12 @@ describe('a daemon killed while syncing', () => {
     // Three kills during the first sync (config reads, then one big write), timed from the moment
     // the daemon has its schema; then three in the steady cycles, once a cycle is on disk.
     const plan: Array<{ afterFirstCycle: boolean; ms: number }> = [
-      { afterFirstCycle: false, ms: 100 }, { afterFirstCycle: false, ms: 700 }, { afterFirstCycle: false, ms: 1_300 },
-      { afterFirstCycle: true, ms: 300 }, { afterFirstCycle: true, ms: 900 }, { afterFirstCycle: true, ms: 1_500 },
+      { afterFirstCycle: false, ms: 100 },
+      { afterFirstCycle: false, ms: 700 },
+      { afterFirstCycle: false, ms: 1_300 },
+      { afterFirstCycle: true, ms: 300 },
+      { afterFirstCycle: true, ms: 900 },
+      { afterFirstCycle: true, ms: 1_500 },
     ];
     for (const { afterFirstCycle, ms: killAfterMs } of plan) {
       daemon = startDaemon();

@@ -21,15 +21,34 @@ import { startHarness, type SyncHarness } from './helpers.js';
 const log = createLogger({ level: 'silent' });
 
 describe('reads that are partial in quiet ways (hand-made responses)', () => {
-  const guest = (vmid: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ id: `qemu/${vmid}`, type: 'qemu', vmid, node: 'pve1', status: 'running', name: `vm${vmid}`, maxmem: 2 ** 30, maxcpu: 1, maxdisk: 2 ** 33, ...extra });
-  const node = (name: string): Record<string, unknown> => ({ id: `node/${name}`, type: 'node', node: name, status: 'online', maxcpu: 8, maxmem: 2 ** 34 });
+  const guest = (vmid: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    id: `qemu/${vmid}`,
+    type: 'qemu',
+    vmid,
+    node: 'pve1',
+    status: 'running',
+    name: `vm${vmid}`,
+    maxmem: 2 ** 30,
+    maxcpu: 1,
+    maxdisk: 2 ** 33,
+    ...extra,
+  });
+  const node = (name: string): Record<string, unknown> => ({
+    id: `node/${name}`,
+    type: 'node',
+    node: name,
+    status: 'online',
+    maxcpu: 8,
+    maxmem: 2 ** 34,
+  });
   let resources: unknown[] = [];
   let server: Server;
   let store: Store;
   let sync: ClusterSync;
   const bodies = (path: string): unknown => {
     if (path === '/cluster/resources') return { data: resources };
-    if (path === '/cluster/status') return { data: [{ type: 'cluster', id: 'cluster', name: 'q', nodes: 2, quorate: 1 }] };
+    if (path === '/cluster/status')
+      return { data: [{ type: 'cluster', id: 'cluster', name: 'q', nodes: 2, quorate: 1 }] };
     if (path === '/version') return { data: { version: '9.1.1', release: '9.1' } };
     if (/\/config$/.test(path)) return { data: { name: 'x', memory: '1024', digest: 'c'.repeat(40) } };
     return { data: [] };
@@ -43,10 +62,29 @@ describe('reads that are partial in quiet ways (hand-made responses)', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
-    const client = createHttpProxmoxClient({ cluster: 'q', url: `http://127.0.0.1:${port}`, tokenId: 'a@pve!b', tokenSecret: new Secret('s'), tls: {}, retries: 0 });
+    const client = createHttpProxmoxClient({
+      cluster: 'q',
+      url: `http://127.0.0.1:${port}`,
+      tokenId: 'a@pve!b',
+      tokenSecret: new Secret('s'),
+      tls: {},
+      retries: 0,
+    });
     store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-edge-')), 'inventory.db'));
-    sync = createClusterSync({ store, client, cluster: 'q', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log });
-    resources = [guest(100), guest(101), guest(102, { name: undefined, maxdisk: undefined }), node('pve1'), node('pve2')];
+    sync = createClusterSync({
+      store,
+      client,
+      cluster: 'q',
+      settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+      log,
+    });
+    resources = [
+      guest(100),
+      guest(101),
+      guest(102, { name: undefined, maxdisk: undefined }),
+      node('pve1'),
+      node('pve2'),
+    ];
     expect((await sync.runCycle()).ok).toBe(true);
   });
   afterAll(async () => {
@@ -61,9 +99,18 @@ describe('reads that are partial in quiet ways (hand-made responses)', () => {
   });
 
   it('a guest whose entry cannot be read is not missing: no tombstone however long it lasts', async () => {
-    resources = [guest(100), guest(101, { node: undefined }), guest(102, { name: undefined, maxdisk: undefined }), node('pve1'), node('pve2')];
+    resources = [
+      guest(100),
+      guest(101, { node: undefined }),
+      guest(102, { name: undefined, maxdisk: undefined }),
+      node('pve1'),
+      node('pve2'),
+    ];
     for (let i = 0; i < 4; i++) expect((await sync.runCycle()).ok).toBe(true);
-    expect(count('SELECT missing_count, deleted_at FROM guests WHERE vmid = 101')).toEqual({ missing_count: 0, deleted_at: null });
+    expect(count('SELECT missing_count, deleted_at FROM guests WHERE vmid = 101')).toEqual({
+      missing_count: 0,
+      deleted_at: null,
+    });
     expect(count("SELECT count(*) AS n FROM events WHERE type = 'guest.deleted'")).toEqual({ n: 0 });
   });
 
@@ -77,9 +124,15 @@ describe('reads that are partial in quiet ways (hand-made responses)', () => {
   it('a read listing no guest at all while a node is offline deletes nothing (the last guests really going is in partial-reads.test.ts)', async () => {
     resources = [node('pve1'), { ...node('pve2'), status: 'offline' }];
     for (let i = 0; i < 3; i++) await sync.runCycle();
-    expect(count("SELECT count(*) AS n FROM guests WHERE deleted_at IS NOT NULL")).toEqual({ n: 0 });
+    expect(count('SELECT count(*) AS n FROM guests WHERE deleted_at IS NOT NULL')).toEqual({ n: 0 });
     expect(count('SELECT count(*) AS n FROM guests WHERE stale = 0')).toEqual({ n: 0 });
-    resources = [guest(100), guest(101), guest(102, { name: undefined, maxdisk: undefined }), node('pve1'), node('pve2')];
+    resources = [
+      guest(100),
+      guest(101),
+      guest(102, { name: undefined, maxdisk: undefined }),
+      node('pve1'),
+      node('pve2'),
+    ];
     expect((await sync.runCycle()).ok).toBe(true);
     expect(count('SELECT count(*) AS n FROM guests WHERE stale = 1 OR missing_count > 0')).toEqual({ n: 0 });
   });
@@ -88,24 +141,46 @@ describe('reads that are partial in quiet ways (hand-made responses)', () => {
     const before = (count('SELECT max(seq) AS s FROM events') as { s: number }).s;
     resources = [guest(100), guest(101), guest(102, { name: undefined, maxdisk: undefined }), node('pve1')];
     for (let i = 0; i < 3; i++) await sync.runCycle();
-    expect(count("SELECT status, online, stale FROM nodes WHERE node = 'pve2'")).toEqual({ status: 'missing', online: 0, stale: 1 });
-    expect(store.sqlite.prepare('SELECT type, data FROM events WHERE seq > ?').all(before)).toEqual([{ type: 'node.status_changed', data: '{"node":"pve2","from":"online","to":"missing"}' }]);
+    expect(count("SELECT status, online, stale FROM nodes WHERE node = 'pve2'")).toEqual({
+      status: 'missing',
+      online: 0,
+      stale: 1,
+    });
+    expect(store.sqlite.prepare('SELECT type, data FROM events WHERE seq > ?').all(before)).toEqual([
+      { type: 'node.status_changed', data: '{"node":"pve2","from":"online","to":"missing"}' },
+    ]);
   });
 });
 
 describe('the cluster log, numbered per node', () => {
-  const line = (node: string, uid: number, msg: string, time = 2_000_000_000): ClusterLogEntry => ({ uid, time, node, msg });
+  const line = (node: string, uid: number, msg: string, time = 2_000_000_000): ClusterLogEntry => ({
+    uid,
+    time,
+    node,
+    msg,
+  });
 
   it('keeps a cursor per node, so a node with lower numbers is not ignored', () => {
     const first = logSignals([line('pve1', 5000, 'x'), line('pve2', 10, 'y')], undefined, undefined);
     expect(first).toEqual({ vmids: new Set(), cursors: { pve1: 5000, pve2: 10 }, gap: false });
-    const next = logSignals([line('pve1', 5000, 'x'), line('pve2', 10, 'y'), line('pve2', 11, 'update VM 101: -name a')], first.cursors, 1_000);
+    const next = logSignals(
+      [line('pve1', 5000, 'x'), line('pve2', 10, 'y'), line('pve2', 11, 'update VM 101: -name a')],
+      first.cursors,
+      1_000,
+    );
     expect(next.vmids).toEqual(new Set([101]));
     expect(next.cursors).toEqual({ pve1: 5000, pve2: 11 });
   });
 
   it('treats a node whose numbers went down as restarted: its lines since the last read are new', () => {
-    const after = logSignals([line('pve1', 3, 'update VM 104: -cores 2', 1_700_000_100), line('pve1', 2, 'update VM 105: -cores 2', 1_699_999_000)], { pve1: 9_000 }, 1_700_000_000_000);
+    const after = logSignals(
+      [
+        line('pve1', 3, 'update VM 104: -cores 2', 1_700_000_100),
+        line('pve1', 2, 'update VM 105: -cores 2', 1_699_999_000),
+      ],
+      { pve1: 9_000 },
+      1_700_000_000_000,
+    );
     expect(after.vmids).toEqual(new Set([104]));
     expect(after.cursors).toEqual({ pve1: 3 });
     expect(after.gap).toBe(false);
@@ -128,7 +203,9 @@ describe('against the simulator', () => {
 
   it('the sweep keeps reading configs while a node is offline, and finds a silent edit', async () => {
     h.sim.setNodeOnline('pve3', false);
-    const target = [...h.sim.cluster.guests.values()].find((g) => g.node !== 'pve3' && g.type === 'lxc' && !g.values.lock && g.values.template !== '1')!;
+    const target = [...h.sim.cluster.guests.values()].find(
+      (g) => g.node !== 'pve3' && g.type === 'lxc' && !g.values.lock && g.values.template !== '1',
+    )!;
     h.sim.updateGuest(target.vmid, { config: { description: 'edited by hand' }, silent: true });
     const before = h.lastSeq();
     let found = false;
@@ -152,7 +229,9 @@ describe('against the simulator', () => {
       const cycle = await harness.sync.runCycle();
       expect(cycle.configsFetched).toBe(0);
       expect(harness.sim.counters().total).toBe(4);
-      expect(harness.eventsSince(before).map((e) => [e.type, e.data.changes])).toEqual([['guest.updated', { lock: { from: null, to: 'backup' } }]]);
+      expect(harness.eventsSince(before).map((e) => [e.type, e.data.changes])).toEqual([
+        ['guest.updated', { lock: { from: null, to: 'backup' } }],
+      ]);
     } finally {
       await harness.close();
     }
@@ -161,7 +240,13 @@ describe('against the simulator', () => {
   it('two writers on one store never apply the same change twice', async () => {
     const harness = await startHarness({ guests: 20, nodes: 2, seed: 43 });
     try {
-      const other = createClusterSync({ store: harness.store, client: harness.client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log });
+      const other = createClusterSync({
+        store: harness.store,
+        client: harness.client,
+        cluster: 'lab',
+        settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+        log,
+      });
       await harness.sync.runCycle();
       await other.runCycle(); // reads the state from the store, writes run 2
       const vmid = [...harness.sim.cluster.guests.keys()][0]!;
@@ -183,22 +268,40 @@ describe('against the simulator', () => {
     try {
       await harness.sync.runCycle();
       const vmid = [...harness.sim.cluster.guests.keys()][3]!;
-      const seen = (harness.store.sqlite.prepare('SELECT first_seen_at AS first FROM guests WHERE vmid = ?').get(vmid) as { first: number }).first;
+      const seen = (
+        harness.store.sqlite.prepare('SELECT first_seen_at AS first FROM guests WHERE vmid = ?').get(vmid) as {
+          first: number;
+        }
+      ).first;
       await harness.sync.runCycle();
-      const lastSeen = (harness.store.sqlite.prepare("SELECT last_success_at AS t FROM clusters WHERE name = 'lab'").get() as { t: number }).t;
+      const lastSeen = (
+        harness.store.sqlite.prepare("SELECT last_success_at AS t FROM clusters WHERE name = 'lab'").get() as {
+          t: number;
+        }
+      ).t;
       const original = harness.sim.cluster.guests.get(vmid)!;
       harness.sim.deleteGuest(vmid, true); // no destroy task: only absence tells
       await harness.sync.runCycle(); // first miss
       harness.sim.setFaults({ hang: true });
       expect((await harness.sync.runCycle()).ok).toBe(false);
       harness.sim.setFaults({});
-      expect(harness.store.sqlite.prepare('SELECT last_seen_at AS t, stale FROM guests WHERE vmid = ?').get(vmid)).toEqual({ t: lastSeen, stale: 1 });
+      expect(
+        harness.store.sqlite.prepare('SELECT last_seen_at AS t, stale FROM guests WHERE vmid = ?').get(vmid),
+      ).toEqual({ t: lastSeen, stale: 1 });
       await harness.sync.runCycle(); // second miss: tombstone
-      expect(harness.eventsSince(0).find((e) => e.type === 'guest.deleted')!.data.lastSeenAt).toBe(new Date(lastSeen).toISOString());
-      expect(harness.store.sqlite.prepare('SELECT count(*) AS n FROM guest_metrics WHERE vmid = ?').get(vmid)).toEqual({ n: 0 }); // live metrics go with the tombstone
+      expect(harness.eventsSince(0).find((e) => e.type === 'guest.deleted')!.data.lastSeenAt).toBe(
+        new Date(lastSeen).toISOString(),
+      );
+      expect(harness.store.sqlite.prepare('SELECT count(*) AS n FROM guest_metrics WHERE vmid = ?').get(vmid)).toEqual({
+        n: 0,
+      }); // live metrics go with the tombstone
       harness.sim.cluster.addGuest(original); // the same guest, same config, comes back
       await harness.sync.runCycle();
-      expect(harness.store.sqlite.prepare('SELECT first_seen_at AS first, deleted_at, incarnation FROM guests WHERE vmid = ?').get(vmid)).toEqual({ first: seen, deleted_at: null, incarnation: 1 });
+      expect(
+        harness.store.sqlite
+          .prepare('SELECT first_seen_at AS first, deleted_at, incarnation FROM guests WHERE vmid = ?')
+          .get(vmid),
+      ).toEqual({ first: seen, deleted_at: null, incarnation: 1 });
     } finally {
       await harness.close();
     }
@@ -209,10 +312,18 @@ describe('against the simulator', () => {
     try {
       harness.sim.setFaults({ hang: true });
       const summaries: Array<{ aborted?: boolean }> = [];
-      const scheduler = startScheduler({ syncs: [harness.sync], store: harness.store, intervalSeconds: 60, snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 }, log, onCycle: (s) => summaries.push(s) });
+      const scheduler = startScheduler({
+        syncs: [harness.sync],
+        store: harness.store,
+        intervalSeconds: 60,
+        snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
+        log,
+        onCycle: (s) => summaries.push(s),
+      });
       // Stop once the cycle is waiting on the hung cluster (timeout 10 s): returning well before
       // the timeout shows stop() abandons the read instead of waiting it out.
-      for (const deadline = Date.now() + 10_000; harness.sim.counters().total === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
+      for (const deadline = Date.now() + 10_000; harness.sim.counters().total === 0 && Date.now() < deadline;)
+        await new Promise((r) => setTimeout(r, 10));
       const started = Date.now();
       await scheduler.stop();
       expect(Date.now() - started).toBeLessThan(5_000);

@@ -41,11 +41,20 @@ describe('after the commit', () => {
     h = await startHandmade();
     h.status = twoNodes();
     h.resources = [...Array.from({ length: 600 }, (_, i) => guest(100 + i)), node('pve1'), node('pve2')];
-    const sync = createClusterSync({ store: optimizeFails(h.store), client: h.client, cluster: 'hand', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log });
+    const sync = createClusterSync({
+      store: optimizeFails(h.store),
+      client: h.client,
+      cluster: 'hand',
+      settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+      log,
+    });
     const cycle = await sync.runCycle(); // 600 new guest rows: a refresh is due
     expect(cycle).toMatchObject({ ok: true, guests: 600 });
     expect(h.count('SELECT count(*) AS n, sum(ok) AS ok FROM sync_runs')).toEqual({ n: 1, ok: 1 });
-    expect(h.count("SELECT stale, consecutive_failures AS f FROM clusters WHERE name = 'hand'")).toEqual({ stale: 0, f: 0 });
+    expect(h.count("SELECT stale, consecutive_failures AS f FROM clusters WHERE name = 'hand'")).toEqual({
+      stale: 0,
+      f: 0,
+    });
     expect(h.events('cluster.sync_failed')).toEqual([]);
     expect((await sync.runCycle()).ok).toBe(true); // and the kept state carries on
   });
@@ -56,11 +65,18 @@ describe('a failing phase says which', () => {
     h = await startHandmade();
     h.status = twoNodes();
     h.resources = [guest(100), guest(101), node('pve1'), node('pve2')];
-    const cycle = await h.sync.runCycle({ onProgress: () => { throw new Error('progress display broke'); } });
+    const cycle = await h.sync.runCycle({
+      onProgress: () => {
+        throw new Error('progress display broke');
+      },
+    });
     expect(cycle.aborted).toBeUndefined();
     expect(cycle.ok).toBe(false);
     expect(cycle.error).toBe('reading guest configs failed: progress display broke');
-    expect(h.count('SELECT ok, error FROM sync_runs')).toEqual({ ok: 0, error: 'reading guest configs failed: progress display broke' });
+    expect(h.count('SELECT ok, error FROM sync_runs')).toEqual({
+      ok: 0,
+      error: 'reading guest configs failed: progress display broke',
+    });
     expect(h.events('cluster.sync_failed').map((e) => e.data.kind)).toEqual(['internal']);
   });
 
@@ -80,7 +96,9 @@ describe('a failing phase says which', () => {
     h.resources = [guest(100), guest(101), node('pve1'), node('pve2')];
     h.answers.set('/cluster/log', { data: [{ uid: 5, time: 2_000_000_000, node: 'pve1', msg: 'x' }] });
     expect((await h.sync.runCycle()).ok).toBe(true);
-    h.store.sqlite.prepare("UPDATE clusters SET log_cursors = '{not json', last_sweep_at = ? WHERE name = 'hand'").run(Date.now());
+    h.store.sqlite
+      .prepare("UPDATE clusters SET log_cursors = '{not json', last_sweep_at = ? WHERE name = 'hand'")
+      .run(Date.now());
     const fresh = h.newSync({ sweepEveryMs: 3_600_000, sweepPeriodMs: 3_600_000 }); // loads the damaged row
     const cycle = await fresh.runCycle();
     expect(cycle.ok).toBe(true);
@@ -138,9 +156,18 @@ describe('the tasks table', () => {
     h.resources = [guest(100), node('pve1'), node('pve2')];
     h.tasks = Array.from({ length: 5_300 }, (_, i) => ({
       upid: `UPID:pve1:0000${i.toString(16).padStart(4, '0')}:00000000:${(1_700_000_000 + i).toString(16).toUpperCase()}:vzdump::root@pam:`,
-      node: 'pve1', starttime: 1_700_000_000 + i, endtime: 1_700_000_001 + i, type: 'vzdump', id: '', user: 'root@pam', status: 'OK',
+      node: 'pve1',
+      starttime: 1_700_000_000 + i,
+      endtime: 1_700_000_001 + i,
+      type: 'vzdump',
+      id: '',
+      user: 'root@pam',
+      status: 'OK',
     }));
     expect((await h.sync.runCycle()).ok).toBe(true);
-    expect(h.count('SELECT count(*) AS n, min(starttime) AS oldest FROM tasks')).toEqual({ n: 5_000, oldest: 1_700_000_300 });
+    expect(h.count('SELECT count(*) AS n, min(starttime) AS oldest FROM tasks')).toEqual({
+      n: 5_000,
+      oldest: 1_700_000_300,
+    });
   });
 });

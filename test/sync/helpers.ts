@@ -24,17 +24,42 @@ export interface SyncHarness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: SimulatorOptions & { settings?: Partial<SyncSettings>; timeoutMs?: number } = {}): Promise<SyncHarness> {
+export async function startHarness(
+  options: SimulatorOptions & { settings?: Partial<SyncSettings>; timeoutMs?: number } = {},
+): Promise<SyncHarness> {
   const sim = await startSimulator({ tls: false, taskDelayMs: 5, ...options });
-  const client = createHttpProxmoxClient({ cluster: 'lab', url: sim.url, tokenId: sim.tokens.full.id, tokenSecret: new Secret(sim.tokens.full.secret), tls: {}, retries: 0, timeoutMs: options.timeoutMs ?? 3_000 });
+  const client = createHttpProxmoxClient({
+    cluster: 'lab',
+    url: sim.url,
+    tokenId: sim.tokens.full.id,
+    tokenSecret: new Secret(sim.tokens.full.secret),
+    tls: {},
+    retries: 0,
+    timeoutMs: options.timeoutMs ?? 3_000,
+  });
   const dbPath = join(mkdtempSync(join(tmpdir(), 'pi-sync-')), 'inventory.db');
   const store = openStore(dbPath);
   const log = createLogger({ level: 'silent' });
-  const sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0, ...options.settings }, log });
+  const sync = createClusterSync({
+    store,
+    client,
+    cluster: 'lab',
+    settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0, ...options.settings },
+    log,
+  });
   return {
-    sim, client, store, sync, dbPath, log,
-    eventsSince: (seq) => (store.sqlite.prepare('SELECT seq, type, subject_id AS subject, data FROM events WHERE seq > ? ORDER BY seq').all(seq) as Array<{ seq: number; type: string; subject: string; data: string }>)
-      .map((e) => ({ ...e, data: JSON.parse(e.data) as Record<string, unknown> })),
+    sim,
+    client,
+    store,
+    sync,
+    dbPath,
+    log,
+    eventsSince: (seq) =>
+      (
+        store.sqlite
+          .prepare('SELECT seq, type, subject_id AS subject, data FROM events WHERE seq > ? ORDER BY seq')
+          .all(seq) as Array<{ seq: number; type: string; subject: string; data: string }>
+      ).map((e) => ({ ...e, data: JSON.parse(e.data) as Record<string, unknown> })),
     lastSeq: () => (store.sqlite.prepare('SELECT coalesce(max(seq), 0) AS s FROM events').get() as { s: number }).s,
     close: async () => {
       await client.close();

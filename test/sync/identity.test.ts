@@ -19,13 +19,19 @@ const detail = (vmid: number): GuestDetail => {
   if (found.kind !== 'found') throw new Error(`guest ${vmid}: ${found.kind}`);
   return found.guest;
 };
-const kinds = (seq: number, vmid: number): string[] => h.eventsSince(seq).filter((e) => e.subject === `lab/${vmid}`).map((e) => e.type);
+const kinds = (seq: number, vmid: number): string[] =>
+  h
+    .eventsSince(seq)
+    .filter((e) => e.subject === `lab/${vmid}`)
+    .map((e) => e.type);
 
 async function setUp(): Promise<{ vmid: number; node: string; seq: number; firstSeen: string }> {
   h = await startHarness({ guests: 20, nodes: 3, seed: 91 });
   await h.sync.runCycle();
   await h.sync.runCycle();
-  const g = [...h.sim.cluster.guests.values()].find((x) => x.type === 'qemu' && !x.values.lock && x.values.template !== '1')!;
+  const g = [...h.sim.cluster.guests.values()].find(
+    (x) => x.type === 'qemu' && !x.values.lock && x.values.template !== '1',
+  )!;
   return { vmid: g.vmid, node: g.node, seq: h.lastSeq(), firstSeen: detail(g.vmid).firstSeenAt };
 }
 
@@ -85,7 +91,11 @@ describe('a vmid deleted and created again', () => {
     h.sim.createGuest({ vmid: ct.vmid, type: 'qemu', node: ct.node, silent: true });
     await h.sync.runCycle();
     expect(kinds(seq, ct.vmid)).toEqual(['guest.deleted', 'guest.created']);
-    expect(h.eventsSince(seq).find((e) => e.type === 'guest.deleted')!.data).toMatchObject({ type: 'lxc', incarnation: 1, reason: 'the type changed from lxc to qemu' });
+    expect(h.eventsSince(seq).find((e) => e.type === 'guest.deleted')!.data).toMatchObject({
+      type: 'lxc',
+      incarnation: 1,
+      reason: 'the type changed from lxc to qemu',
+    });
     expect(detail(ct.vmid)).toMatchObject({ type: 'qemu', incarnation: 2 });
   });
 
@@ -131,7 +141,10 @@ describe('one guest all along', () => {
     h.sim.cluster.addGuest(g);
     await h.sync.runCycle();
     expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
-    expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({ revived: true, incarnation: 1 });
+    expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({
+      revived: true,
+      incarnation: 1,
+    });
     expect(detail(vmid)).toMatchObject({ incarnation: 1, firstSeenAt: firstSeen });
   });
 
@@ -156,7 +169,10 @@ describe('one guest all along', () => {
     h.sim.setFaults({});
     await h.sync.runCycle();
     expect(kinds(seq, vmid)).toEqual(['guest.deleted', 'guest.created']);
-    expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({ revived: true, incarnation: 1 });
+    expect(h.eventsSince(seq).find((e) => e.type === 'guest.created')!.data).toMatchObject({
+      revived: true,
+      incarnation: 1,
+    });
     expect(detail(vmid)).toMatchObject({ incarnation: 1, firstSeenAt: firstSeen });
   });
 

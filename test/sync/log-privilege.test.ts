@@ -22,21 +22,43 @@ beforeAll(async () => {
 afterAll(() => sim.close());
 
 function syncAs(token: { id: string; secret: string }): { store: Store; sync: ClusterSync } {
-  const client = createHttpProxmoxClient({ cluster: 'lab', url: sim.url, tokenId: token.id, tokenSecret: new Secret(token.secret), tls: {}, retries: 0 });
+  const client = createHttpProxmoxClient({
+    cluster: 'lab',
+    url: sim.url,
+    tokenId: token.id,
+    tokenSecret: new Secret(token.secret),
+    tls: {},
+    retries: 0,
+  });
   const store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-syslog-')), 'inventory.db'));
-  const sync = createClusterSync({ store, client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: createLogger({ level: 'silent' }) });
+  const sync = createClusterSync({
+    store,
+    client,
+    cluster: 'lab',
+    settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+    log: createLogger({ level: 'silent' }),
+  });
   return { store, sync };
 }
 
-const problems = (store: Store): unknown => store.sqlite.prepare("SELECT signal_problems AS p FROM clusters WHERE name = 'lab'").pluck().get();
+const problems = (store: Store): unknown =>
+  store.sqlite.prepare("SELECT signal_problems AS p FROM clusters WHERE name = 'lab'").pluck().get();
 
 describe('the cluster log signal and Sys.Syslog', () => {
   it('an audit-only token: the problem is recorded and shown, and a UI edit by another user is not signalled', async () => {
     const { store, sync } = syncAs(sim.tokens.auditor);
     expect((await sync.runCycle()).ok).toBe(true);
-    expect(JSON.parse(problems(store) as string)).toEqual({ log: expect.stringMatching(/^the token lacks Sys\.Syslog on \/, so \/cluster\/log hides other users' config edits/) as string });
-    expect(syncStatus(store).clusters[0]).toMatchObject({ signalProblems: { log: expect.stringContaining('Sys.Syslog') as string } });
-    const qemu = [...sim.cluster.guests.values()].find((g) => g.type === 'qemu' && !g.values.lock && g.values.template !== '1')!;
+    expect(JSON.parse(problems(store) as string)).toEqual({
+      log: expect.stringMatching(
+        /^the token lacks Sys\.Syslog on \/, so \/cluster\/log hides other users' config edits/,
+      ) as string,
+    });
+    expect(syncStatus(store).clusters[0]).toMatchObject({
+      signalProblems: { log: expect.stringContaining('Sys.Syslog') as string },
+    });
+    const qemu = [...sim.cluster.guests.values()].find(
+      (g) => g.type === 'qemu' && !g.values.lock && g.values.template !== '1',
+    )!;
     sim.updateGuest(qemu.vmid, { config: { description: 'edited in the UI' } }); // writes `update VM …` as root@pam
     const cycle = await sync.runCycle();
     expect(cycle.configsFetched).toBe(0); // the line is invisible to this token: only the sweep would find the edit
@@ -47,7 +69,9 @@ describe('the cluster log signal and Sys.Syslog', () => {
     const { store, sync } = syncAs(sim.tokens.full);
     expect((await sync.runCycle()).ok).toBe(true);
     expect(problems(store)).toBeNull();
-    const qemu = [...sim.cluster.guests.values()].find((g) => g.type === 'qemu' && !g.values.lock && g.values.template !== '1')!;
+    const qemu = [...sim.cluster.guests.values()].find(
+      (g) => g.type === 'qemu' && !g.values.lock && g.values.template !== '1',
+    )!;
     sim.updateGuest(qemu.vmid, { config: { description: 'edited in the UI again' } });
     expect((await sync.runCycle()).configsFetched).toBe(1);
     store.close();

@@ -31,14 +31,25 @@ describe('a failing signal endpoint', () => {
     it(`GET ${endpoint} failing: the cycle applies changes, marks the signal, sweeps, and clears the mark when it answers again`, async () => {
       await setUp();
       h.answers.set(endpoint, fail);
-      h.resources = [guest(100, { name: 'renamed' }), guest(101, { status: 'stopped' }), guest(102), guest(103), node('pve1'), node('pve2')];
+      h.resources = [
+        guest(100, { name: 'renamed' }),
+        guest(101, { status: 'stopped' }),
+        guest(102),
+        guest(103),
+        node('pve1'),
+        node('pve2'),
+      ];
       const cycle = await h.sync.runCycle();
       expect(cycle.ok).toBe(true);
       expect(cycle.changes).toEqual({ 'guest.updated': 1, 'guest.status_changed': 1 });
-      expect(cycle.missingSignals).toEqual({ [`GET ${endpoint}`]: expect.stringMatching(/ipcc_send_rec.*a sweep batch re-read configs/) as string });
+      expect(cycle.missingSignals).toEqual({
+        [`GET ${endpoint}`]: expect.stringMatching(/ipcc_send_rec.*a sweep batch re-read configs/) as string,
+      });
       expect(cycle.configsFetched).toBe(2); // the renamed guest's config, and one swept
       expect(h.count('SELECT count(*) AS n FROM guests WHERE stale = 1')).toEqual({ n: 0 });
-      expect(syncStatus(h.store).clusters[0]!.signalProblems).toEqual({ [`GET ${endpoint}`]: expect.any(String) as string });
+      expect(syncStatus(h.store).clusters[0]!.signalProblems).toEqual({
+        [`GET ${endpoint}`]: expect.any(String) as string,
+      });
       expect(h.events('cluster.sync_failed')).toEqual([]);
       h.answers.delete(endpoint);
       expect((await h.sync.runCycle()).ok).toBe(true);
@@ -66,7 +77,18 @@ describe('a failing signal endpoint', () => {
     h.tasks = [{ upid, node: 'pve1', starttime: 1_780_000_000, type: 'qmconfig', id: '102', user: 'root@pam' }];
     await h.sync.runCycle(); // seen running
     h.answers.set('/cluster/tasks', fail);
-    h.tasks = [{ upid, node: 'pve1', starttime: 1_780_000_000, endtime: 1_780_000_002, type: 'qmconfig', id: '102', user: 'root@pam', status: 'OK' }];
+    h.tasks = [
+      {
+        upid,
+        node: 'pve1',
+        starttime: 1_780_000_000,
+        endtime: 1_780_000_002,
+        type: 'qmconfig',
+        id: '102',
+        user: 'root@pam',
+        status: 'OK',
+      },
+    ];
     await h.sync.runCycle(); // the list is down while it finishes
     h.answers.delete('/cluster/tasks');
     const before = h.requests.get('/nodes/pve1/qemu/102/config') ?? 0;

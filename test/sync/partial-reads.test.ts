@@ -25,7 +25,11 @@ describe('quorum', () => {
     h.resources = [guest(100), node('pve1'), node('pve2')];
     for (let i = 0; i < 4; i++) expect((await h.sync.runCycle()).ok).toBe(true);
     expect(h.events('guest.deleted')).toEqual([]);
-    expect(h.count('SELECT missing_count, stale, deleted_at FROM guests WHERE vmid = 101')).toEqual({ missing_count: 0, stale: 1, deleted_at: null });
+    expect(h.count('SELECT missing_count, stale, deleted_at FROM guests WHERE vmid = 101')).toEqual({
+      missing_count: 0,
+      stale: 1,
+      deleted_at: null,
+    });
     expect(h.events('cluster.quorum_changed').map((e) => e.data)).toEqual([{ from: true, to: false }]);
     // Quorum back: now the absence counts, and two reads later the guest is gone.
     h.status = twoNodes();
@@ -52,13 +56,20 @@ describe('quorum', () => {
     h.status = twoNodes();
     h.resources = [guest(100), guest(101), node('pve1'), node('pve2')];
     await h.sync.runCycle();
-    h.status = [{ type: 'cluster', id: 'cluster', name: ['not', 'a', 'name'], quorate: 1 }, memberEntry('pve1', 1), memberEntry('pve2', 2)];
+    h.status = [
+      { type: 'cluster', id: 'cluster', name: ['not', 'a', 'name'], quorate: 1 },
+      memberEntry('pve1', 1),
+      memberEntry('pve2', 2),
+    ];
     h.resources = [guest(100), node('pve1'), node('pve2')];
     await h.sync.runCycle();
     await h.sync.runCycle();
     expect(h.events('cluster.quorum_changed')).toEqual([]);
     expect(h.events('guest.deleted').map((e) => e.subject)).toEqual(['hand/101']);
-    expect(h.count("SELECT quorate, cluster_name FROM clusters WHERE name = 'hand'")).toEqual({ quorate: 1, cluster_name: 'hand' });
+    expect(h.count("SELECT quorate, cluster_name FROM clusters WHERE name = 'hand'")).toEqual({
+      quorate: 1,
+      cluster_name: 'hand',
+    });
   });
 
   it('a cluster entry without its quorate flag is unknown too', async () => {
@@ -85,11 +96,15 @@ describe('a node that disappears from /cluster/resources', () => {
     h.status = [clusterEntry(1, 1), memberEntry('pve1', 1)];
     h.resources = [guest(100), node('pve1')];
     await h.sync.runCycle();
-    expect(h.count('SELECT count(*) AS n FROM guests WHERE node = ? AND stale = 1 AND missing_count = 1', 'pve2')).toEqual({ n: 2 });
+    expect(
+      h.count('SELECT count(*) AS n FROM guests WHERE node = ? AND stale = 1 AND missing_count = 1', 'pve2'),
+    ).toEqual({ n: 2 });
     await h.sync.runCycle();
     await h.sync.runCycle();
     expect(h.count("SELECT status, stale FROM nodes WHERE node = 'pve2'")).toEqual({ status: 'missing', stale: 1 });
-    expect(h.events('node.status_changed').map((e) => e.data)).toEqual([{ node: 'pve2', from: 'online', to: 'missing' }]);
+    expect(h.events('node.status_changed').map((e) => e.data)).toEqual([
+      { node: 'pve2', from: 'online', to: 'missing' },
+    ]);
     expect(h.events('guest.deleted').map((e) => e.subject)).toEqual(['hand/200', 'hand/201']);
     expect(liveGuests()).toEqual({ n: 1 });
     expect(stats()).toEqual({ n: 1 });

@@ -9,15 +9,53 @@ import type { GuestRow } from '../../src/store/sync-state.js';
 import { logSignals, planConfigFetches, type PlanInput } from '../../src/sync/plan.js';
 
 const resource = (vmid: number, extra: Partial<GuestResource> = {}): GuestResource =>
-  ({ id: `qemu/${vmid}`, type: 'qemu', vmid, node: 'pve1', status: 'running', name: `vm${vmid}`, tags: [], template: false, maxmem: 2 ** 30, maxcpu: 1, maxdisk: 2 ** 33, ...extra }) as GuestResource;
+  ({
+    id: `qemu/${vmid}`,
+    type: 'qemu',
+    vmid,
+    node: 'pve1',
+    status: 'running',
+    name: `vm${vmid}`,
+    tags: [],
+    template: false,
+    maxmem: 2 ** 30,
+    maxcpu: 1,
+    maxdisk: 2 ** 33,
+    ...extra,
+  }) as GuestResource;
 
 const row = (vmid: number, extra: Partial<GuestRow> = {}): GuestRow => ({
-  cluster: 'c', vmid, type: 'qemu', node: 'pve1', status: 'running', name: `vm${vmid}`, tags: '[]', template: false, maxmem: 2 ** 30, maxcpu: 1, maxdisk: 2 ** 33,
-  configFetchedAt: 1, configDirty: false, missingCount: 0, deletedAt: null, lastSeenAt: 1, firstSeenAt: 1, updatedAt: 1, ...extra,
+  cluster: 'c',
+  vmid,
+  type: 'qemu',
+  node: 'pve1',
+  status: 'running',
+  name: `vm${vmid}`,
+  tags: '[]',
+  template: false,
+  maxmem: 2 ** 30,
+  maxcpu: 1,
+  maxdisk: 2 ** 33,
+  configFetchedAt: 1,
+  configDirty: false,
+  missingCount: 0,
+  deletedAt: null,
+  lastSeenAt: 1,
+  firstSeenAt: 1,
+  updatedAt: 1,
+  ...extra,
 });
 
 const task = (vmid: number, upid: string, endtime?: number, type = 'qmsnapshot'): Task =>
-  ({ upid, node: 'pve1', starttime: 100, type, id: String(vmid), user: 'root@pam', ...(endtime === undefined ? {} : { endtime, status: 'OK' }) }) as Task;
+  ({
+    upid,
+    node: 'pve1',
+    starttime: 100,
+    type,
+    id: String(vmid),
+    user: 'root@pam',
+    ...(endtime === undefined ? {} : { endtime, status: 'OK' }),
+  }) as Task;
 
 function input(over: Partial<PlanInput>): PlanInput {
   const vmids = [100, 101, 102, 103, 104, 105];
@@ -48,17 +86,34 @@ describe('planConfigFetches', () => {
 
   it('spends the budget on signalled guests before reads that keep failing, and sweeps last', () => {
     const prev = new Map([100, 101, 102, 103, 104, 105].map((v) => [v, row(v, { configDirty: v <= 102 })]));
-    const plan = planConfigFetches(input({ prev, logVmids: new Set([104]), tasks: [task(105, 'UPID:a', 200, 'qmconfig')], sweepDue: true, sweepBatch: 1, budget: 3 }));
-    expect(plan.fetch.map((f) => [f.resource.vmid, f.reason])).toEqual([[105, 'task'], [104, 'log'], [100, 'retry']]);
+    const plan = planConfigFetches(
+      input({
+        prev,
+        logVmids: new Set([104]),
+        tasks: [task(105, 'UPID:a', 200, 'qmconfig')],
+        sweepDue: true,
+        sweepBatch: 1,
+        budget: 3,
+      }),
+    );
+    expect(plan.fetch.map((f) => [f.resource.vmid, f.reason])).toEqual([
+      [105, 'task'],
+      [104, 'log'],
+      [100, 'retry'],
+    ]);
     expect(plan.deferred).toEqual(new Set([101, 102])); // retries wait; the sweep simply does not happen
   });
 
   it('reads the config when a task seen running has finished since', () => {
     const running = planConfigFetches(input({ tasks: [task(101, 'UPID:r')] }));
     expect(running.fetch).toEqual([]);
-    const finished = planConfigFetches(input({ tasks: [task(101, 'UPID:r', 200)], knownTasks: new Map([['UPID:r', 'running']]) }));
+    const finished = planConfigFetches(
+      input({ tasks: [task(101, 'UPID:r', 200)], knownTasks: new Map([['UPID:r', 'running']]) }),
+    );
     expect(finished.fetch.map((f) => [f.resource.vmid, f.reason])).toEqual([[101, 'task']]);
-    const alreadyKnown = planConfigFetches(input({ tasks: [task(101, 'UPID:r', 200)], knownTasks: new Map([['UPID:r', 'ok']]) }));
+    const alreadyKnown = planConfigFetches(
+      input({ tasks: [task(101, 'UPID:r', 200)], knownTasks: new Map([['UPID:r', 'ok']]) }),
+    );
     expect(alreadyKnown.fetch).toEqual([]);
   });
 

@@ -18,23 +18,37 @@ type StatsRow = Record<string, number | string>;
  * own staleness says that all of them are.
  */
 function expectedStats(h: SyncHarness): StatsRow[] {
-  return h.store.sqlite.prepare(`SELECT g.cluster, g.node, g.type, CASE WHEN g.stale = 1 AND c.stale = 0 THEN 'stale:' || g.status ELSE g.status END AS status,
+  return h.store.sqlite
+    .prepare(
+      `SELECT g.cluster, g.node, g.type, CASE WHEN g.stale = 1 AND c.stale = 0 THEN 'stale:' || g.status ELSE g.status END AS status,
       count(*) AS guests, sum(g.template) AS templates,
       total(CASE WHEN g.template = 0 THEN g.maxcpu END) AS allocatedVcpus, total(CASE WHEN g.template = 0 THEN g.maxmem END) AS allocatedMemoryBytes,
       total(m.mem) AS usedMemoryBytes
     FROM guests g JOIN clusters c ON c.name = g.cluster LEFT JOIN guest_metrics m ON m.cluster = g.cluster AND m.vmid = g.vmid
-    WHERE g.deleted_at IS NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`).all() as StatsRow[];
+    WHERE g.deleted_at IS NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+    )
+    .all() as StatsRow[];
 }
 
 function storedStats(h: SyncHarness): StatsRow[] {
-  return h.store.sqlite.prepare(`SELECT cluster, node, type, status, guests, templates, allocated_vcpus AS allocatedVcpus,
+  return h.store.sqlite
+    .prepare(
+      `SELECT cluster, node, type, status, guests, templates, allocated_vcpus AS allocatedVcpus,
       allocated_memory_bytes AS allocatedMemoryBytes, used_memory_bytes AS usedMemoryBytes
-    FROM guest_stats ORDER BY 1, 2, 3, 4`).all() as StatsRow[];
+    FROM guest_stats ORDER BY 1, 2, 3, 4`,
+    )
+    .all() as StatsRow[];
 }
 
-const expectedTags = (h: SyncHarness): unknown[] => h.store.sqlite.prepare(`SELECT DISTINCT lower(j.value) AS tagKey, g.cluster, g.vmid
-  FROM guests g, json_each(g.tags) j ORDER BY 1, 2, 3`).all();
-const storedTags = (h: SyncHarness): unknown[] => h.store.sqlite.prepare('SELECT tag_key AS tagKey, cluster, vmid FROM guest_tags ORDER BY 1, 2, 3').all();
+const expectedTags = (h: SyncHarness): unknown[] =>
+  h.store.sqlite
+    .prepare(
+      `SELECT DISTINCT lower(j.value) AS tagKey, g.cluster, g.vmid
+  FROM guests g, json_each(g.tags) j ORDER BY 1, 2, 3`,
+    )
+    .all();
+const storedTags = (h: SyncHarness): unknown[] =>
+  h.store.sqlite.prepare('SELECT tag_key AS tagKey, cluster, vmid FROM guest_tags ORDER BY 1, 2, 3').all();
 
 describe('read models written by the sync', () => {
   let h: SyncHarness;
@@ -51,20 +65,56 @@ describe('read models written by the sync', () => {
     let sync: ClusterSync = h.sync;
     let gone: number[] = [];
     const checks: Array<() => void> = [
-      () => { for (let i = 0; i < 10; i++) h.sim.createGuest({ type: i % 2 ? 'qemu' : 'lxc', node: `pve${(i % 4) + 1}`, tags: ['Prod', 'prod', `t${i}`], status: i % 3 ? 'running' : 'stopped' }); },
-      () => { for (let i = 0; i < 8; i++) h.sim.deleteGuest(ids()[next(ids().length)]!); },
-      () => { for (let i = 0; i < 8; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { node: `pve${next(4) + 1}` }); },
-      () => { for (let i = 0; i < 12; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { status: next(2) ? 'running' : 'stopped' }); },
-      () => { for (let i = 0; i < 12; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { tags: next(2) ? ['Blue', 'blue', 'green'] : [] }); },
-      () => { for (let i = 0; i < 4; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { status: 'stopped', config: { template: '1' } }); },
+      () => {
+        for (let i = 0; i < 10; i++)
+          h.sim.createGuest({
+            type: i % 2 ? 'qemu' : 'lxc',
+            node: `pve${(i % 4) + 1}`,
+            tags: ['Prod', 'prod', `t${i}`],
+            status: i % 3 ? 'running' : 'stopped',
+          });
+      },
+      () => {
+        for (let i = 0; i < 8; i++) h.sim.deleteGuest(ids()[next(ids().length)]!);
+      },
+      () => {
+        for (let i = 0; i < 8; i++) h.sim.updateGuest(ids()[next(ids().length)]!, { node: `pve${next(4) + 1}` });
+      },
+      () => {
+        for (let i = 0; i < 12; i++)
+          h.sim.updateGuest(ids()[next(ids().length)]!, { status: next(2) ? 'running' : 'stopped' });
+      },
+      () => {
+        for (let i = 0; i < 12; i++)
+          h.sim.updateGuest(ids()[next(ids().length)]!, { tags: next(2) ? ['Blue', 'blue', 'green'] : [] });
+      },
+      () => {
+        for (let i = 0; i < 4; i++)
+          h.sim.updateGuest(ids()[next(ids().length)]!, { status: 'stopped', config: { template: '1' } });
+      },
       () => h.sim.setNodeOnline('pve2', false),
       () => h.sim.setNodeOnline('pve2', true),
-      () => { gone = ids().slice(0, 3); for (const vmid of gone) h.sim.deleteGuest(vmid); },
+      () => {
+        gone = ids().slice(0, 3);
+        for (const vmid of gone) h.sim.deleteGuest(vmid);
+      },
       () => undefined, // the second complete read without them tombstones them
-      () => { for (const vmid of gone) h.sim.createGuest({ vmid, tags: ['back'], status: 'running' }); },
-      () => { sync = createClusterSync({ store: h.store, client: h.client, cluster: 'lab', settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 }, log: h.log }); },
+      () => {
+        for (const vmid of gone) h.sim.createGuest({ vmid, tags: ['back'], status: 'running' });
+      },
+      () => {
+        sync = createClusterSync({
+          store: h.store,
+          client: h.client,
+          cluster: 'lab',
+          settings: { ...DEFAULT_SYNC_SETTINGS, sweepEveryMs: 0 },
+          log: h.log,
+        });
+      },
     ];
-    const templatesBefore = Number(h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get());
+    const templatesBefore = Number(
+      h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get(),
+    );
     for (const change of [...checks, ...checks]) {
       change();
       expect((await sync.runCycle()).ok).toBe(true);
@@ -78,11 +128,20 @@ describe('read models written by the sync', () => {
     h.sim.setFaults({});
     expect([storedStats(h), storedTags(h)]).toEqual(before);
     expect(storedStats(h)).toEqual(expectedStats(h));
-    expect(Number(h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get())).toBeGreaterThan(templatesBefore);
+    expect(
+      Number(h.store.sqlite.prepare('SELECT total(templates) AS n FROM guest_stats').pluck().get()),
+    ).toBeGreaterThan(templatesBefore);
     // The churn did what it says: the last deleted vmids were tombstoned, then came back live.
     for (const vmid of gone) {
-      expect(h.store.sqlite.prepare("SELECT count(*) FROM events WHERE type = 'guest.deleted' AND subject_id = ?").pluck().get(`lab/${vmid}`)).toBeGreaterThan(0);
-      expect(h.store.sqlite.prepare('SELECT deleted_at FROM guests WHERE cluster = ? AND vmid = ?').pluck().get('lab', vmid)).toBeNull();
+      expect(
+        h.store.sqlite
+          .prepare("SELECT count(*) FROM events WHERE type = 'guest.deleted' AND subject_id = ?")
+          .pluck()
+          .get(`lab/${vmid}`),
+      ).toBeGreaterThan(0);
+      expect(
+        h.store.sqlite.prepare('SELECT deleted_at FROM guests WHERE cluster = ? AND vmid = ?').pluck().get('lab', vmid),
+      ).toBeNull();
     }
     expect(storedTags(h).length).toBeGreaterThan(0);
   }, 30_000);
@@ -97,12 +156,26 @@ describe('read models written by the sync', () => {
       expect(group.allocatedMemoryBytes).toBe(viaRows.allocatedMemoryBytes);
       expect(group.usedMemoryBytes).toBe(viaRows.usedMemoryBytes + templates.usedMemoryBytes);
       // A stale guest's status now is unknown.
-      expect(listGuests(h.store, { status: group.key! }, { limit: 1 }).total)
-        .toBe(h.store.sqlite.prepare("SELECT count(*) FROM guests WHERE deleted_at IS NULL AND CASE WHEN stale = 1 THEN 'unknown' ELSE status END = ?").pluck().get(group.key));
+      expect(listGuests(h.store, { status: group.key! }, { limit: 1 }).total).toBe(
+        h.store.sqlite
+          .prepare(
+            "SELECT count(*) FROM guests WHERE deleted_at IS NULL AND CASE WHEN stale = 1 THEN 'unknown' ELSE status END = ?",
+          )
+          .pluck()
+          .get(group.key),
+      );
     }
     const prod = listGuests(h.store, { tag: 'PROD' }, { limit: 500 });
     expect(prod.total).toBe(prod.items.length);
     expect(prod.items.every((g) => g.tags.some((t) => t.toLowerCase() === 'prod'))).toBe(true);
-    expect(prod.total).toBe((h.store.sqlite.prepare(`SELECT count(*) AS n FROM guests WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(tags) WHERE lower(value) = 'prod')`).get() as { n: number }).n);
+    expect(prod.total).toBe(
+      (
+        h.store.sqlite
+          .prepare(
+            `SELECT count(*) AS n FROM guests WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(tags) WHERE lower(value) = 'prod')`,
+          )
+          .get() as { n: number }
+      ).n,
+    );
   });
 });

@@ -10,12 +10,20 @@ import { Secret } from '../../src/secret.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import { clusterLogProblem, signalProblems } from '../../src/sync/signals.js';
 
-const PROBLEM = "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
+const PROBLEM =
+  "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
 
 let sim: Simulator;
 
 async function permissionsOf(token: 'full' | 'auditor', path?: string): Promise<AccessPermissions> {
-  const client = createHttpProxmoxClient({ cluster: 'sim', url: sim.url, tokenId: sim.tokens[token].id, tokenSecret: new Secret(sim.tokens[token].secret), tls: {}, retries: 0 });
+  const client = createHttpProxmoxClient({
+    cluster: 'sim',
+    url: sim.url,
+    tokenId: sim.tokens[token].id,
+    tokenSecret: new Secret(sim.tokens[token].secret),
+    tls: {},
+    retries: 0,
+  });
   try {
     return await client.permissions(path);
   } finally {

@@ -3,7 +3,14 @@
  * sync cycles and snapshots, against the simulator with a real SQLite file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { currentInventory, diffSnapshots, listSnapshots, pruneSnapshots, readSnapshot, takeSnapshot } from '../../src/store/snapshots.js';
+import {
+  currentInventory,
+  diffSnapshots,
+  listSnapshots,
+  pruneSnapshots,
+  readSnapshot,
+  takeSnapshot,
+} from '../../src/store/snapshots.js';
 import { startScheduler } from '../../src/sync/scheduler.js';
 import { startHarness, type SyncHarness } from './helpers.js';
 
@@ -21,8 +28,18 @@ describe('inventory snapshots', () => {
     expect(info).toMatchObject({ label: 'baseline', guests: 40, nodes: 3 });
     const body = readSnapshot(h.store, info.id)!;
     expect(body.guests.map((g) => g.vmid)).toEqual([...h.sim.cluster.guests.keys()].sort((a, b) => a - b));
-    expect(body.guests[0]).toMatchObject({ cluster: 'lab', tags: expect.any(Array), digest: expect.stringMatching(/^[0-9a-f]{40}$/) });
-    expect(h.eventsSince(before)).toEqual([expect.objectContaining({ type: 'snapshot.created', subject: String(info.id), data: expect.objectContaining({ guests: 40, label: 'baseline' }) })]);
+    expect(body.guests[0]).toMatchObject({
+      cluster: 'lab',
+      tags: expect.any(Array),
+      digest: expect.stringMatching(/^[0-9a-f]{40}$/),
+    });
+    expect(h.eventsSince(before)).toEqual([
+      expect.objectContaining({
+        type: 'snapshot.created',
+        subject: String(info.id),
+        data: expect.objectContaining({ guests: 40, label: 'baseline' }),
+      }),
+    ]);
     expect(readSnapshot(h.store, 999)).toBeUndefined();
   });
 
@@ -49,7 +66,9 @@ describe('inventory snapshots', () => {
     expect(pruneSnapshots(h.store, { keep: 4, maxAgeMs: 0 })).toBe(2);
     const kept = listSnapshots(h.store);
     expect(kept.map((s) => s.takenAt)).toEqual([4, 3, 2, 1].map((i) => 1_800_000_000_000 + i * 3_600_000));
-    expect(pruneSnapshots(h.store, { keep: 0, maxAgeMs: 1.5 * 3_600_000, now: 1_800_000_000_000 + 4 * 3_600_000 })).toBe(2);
+    expect(
+      pruneSnapshots(h.store, { keep: 0, maxAgeMs: 1.5 * 3_600_000, now: 1_800_000_000_000 + 4 * 3_600_000 }),
+    ).toBe(2);
     expect(listSnapshots(h.store).map((s) => s.takenAt)).toEqual([4, 3].map((i) => 1_800_000_000_000 + i * 3_600_000));
   });
 });
@@ -81,8 +100,16 @@ describe('the scheduler', () => {
       onCycle: (s) => cycles.push(s),
     });
     const started = Date.now();
-    const snapshotsTaken = (): number => (h.store.sqlite.prepare("SELECT count(*) AS n FROM events WHERE type = 'snapshot.created'").get() as { n: number }).n;
-    await waitFor('three cycles and three snapshots', () => cycles.filter((c) => !c.aborted).length >= 3 && snapshotsTaken() >= 3);
+    const snapshotsTaken = (): number =>
+      (
+        h.store.sqlite.prepare("SELECT count(*) AS n FROM events WHERE type = 'snapshot.created'").get() as {
+          n: number;
+        }
+      ).n;
+    await waitFor(
+      'three cycles and three snapshots',
+      () => cycles.filter((c) => !c.aborted).length >= 3 && snapshotsTaken() >= 3,
+    );
     await scheduler.stop();
     const elapsedMs = Date.now() - started;
     const runs = (h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n;
@@ -105,7 +132,13 @@ describe('the scheduler', () => {
     h.sim.createGuest({ vmid: 8888, type: 'qemu', node: 'pve1' });
     const runsBefore = (h.store.sqlite.prepare('SELECT count(*) AS n FROM sync_runs').get() as { n: number }).n;
     h.sim.resetCounters();
-    const scheduler = startScheduler({ syncs: [h.sync], store: h.store, intervalSeconds: 60, snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 }, log: h.log });
+    const scheduler = startScheduler({
+      syncs: [h.sync],
+      store: h.store,
+      intervalSeconds: 60,
+      snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
+      log: h.log,
+    });
     await waitFor('the first cycle waiting on the slow API', () => h.sim.counters().total > 0);
     await scheduler.stop();
     h.sim.setFaults({});

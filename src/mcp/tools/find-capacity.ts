@@ -31,9 +31,23 @@ export type CandidateOut = {
   /** The node's values (memory in use) are its last read's: offline, or its cluster unreachable. */
   stale: boolean;
   reasons: string[];
-  cpus: { physical: number | null; allocated: number; allocatedRunning: number; after: number; ratioAfter: number | null };
+  cpus: {
+    physical: number | null;
+    allocated: number;
+    allocatedRunning: number;
+    after: number;
+    ratioAfter: number | null;
+  };
   /** free = physical − allocated; unused = physical − in use now; freeAfter = free − asked. */
-  memory: { physical: number | null; allocated: number; allocatedRunning: number; used: number | null; free: number | null; unused: number | null; freeAfter: number | null };
+  memory: {
+    physical: number | null;
+    allocated: number;
+    allocatedRunning: number;
+    used: number | null;
+    free: number | null;
+    unused: number | null;
+    freeAfter: number | null;
+  };
   storage: { storage: string; shared: boolean; free: number | null; freeAfter: number | null } | null;
 };
 
@@ -52,8 +66,10 @@ function pickStorage(ask: Ask, onNode: StorageEntry[], reasons: string[]): Stora
   if (ask.storage !== undefined) {
     const s = onNode.find((x) => x.storage === ask.storage);
     if (!s) reasons.push(`storage ${ask.storage} not on this node`);
-    else if (!holdsDisks(s)) reasons.push(`storage ${ask.storage} holds no guest disks (content ${s.content.join(',')})`);
-    else if (s.stale || s.status !== 'available') reasons.push(`storage ${ask.storage} ${s.stale ? 'stale' : s.status}`);
+    else if (!holdsDisks(s))
+      reasons.push(`storage ${ask.storage} holds no guest disks (content ${s.content.join(',')})`);
+    else if (s.stale || s.status !== 'available')
+      reasons.push(`storage ${ask.storage} ${s.stale ? 'stale' : s.status}`);
     return s;
   }
   if (ask.disk === undefined) return undefined;
@@ -70,8 +86,12 @@ function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateO
   const memFree = physMem == null ? null : physMem - node.allocatedMemoryBytes;
   const unused = physMem == null || node.mem == null ? null : physMem - node.mem;
   if (physMem == null || node.maxcpu == null) reasons.push('physical size unknown');
-  if (memFree != null && memFree < ask.memory) reasons.push(`memory: ${signedBytes(memFree)} unallocated < ${bytes(ask.memory)}`);
-  if (unused != null && unused < ask.memory) reasons.push(`memory: ${signedBytes(unused)} unused ${node.stale ? 'at the last read' : 'now'} < ${bytes(ask.memory)}`);
+  if (memFree != null && memFree < ask.memory)
+    reasons.push(`memory: ${signedBytes(memFree)} unallocated < ${bytes(ask.memory)}`);
+  if (unused != null && unused < ask.memory)
+    reasons.push(
+      `memory: ${signedBytes(unused)} unused ${node.stale ? 'at the last read' : 'now'} < ${bytes(ask.memory)}`,
+    );
   if (node.maxcpu != null && ask.cores > node.maxcpu) reasons.push(`cpu: ${ask.cores} cores > ${node.maxcpu} physical`);
   const s = pickStorage(ask, onNode, reasons);
   const sFree = s ? free(s) : null;
@@ -81,10 +101,30 @@ function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateO
   }
   const cpuAfter = node.allocatedVcpus + ask.cores;
   return {
-    cluster: node.cluster, node: node.node, fits: reasons.length === 0, stale: node.stale, reasons,
-    cpus: { physical: node.maxcpu, allocated: node.allocatedVcpus, allocatedRunning: node.runningVcpus, after: cpuAfter, ratioAfter: node.maxcpu ? Math.round((cpuAfter / node.maxcpu) * 100) / 100 : null },
-    memory: { physical: physMem, allocated: node.allocatedMemoryBytes, allocatedRunning: node.runningMemoryBytes, used: node.mem, free: memFree, unused, freeAfter: memFree == null ? null : memFree - ask.memory },
-    storage: s ? { storage: s.storage, shared: s.shared, free: sFree, freeAfter: sFree == null ? null : sFree - (ask.disk ?? 0) } : null,
+    cluster: node.cluster,
+    node: node.node,
+    fits: reasons.length === 0,
+    stale: node.stale,
+    reasons,
+    cpus: {
+      physical: node.maxcpu,
+      allocated: node.allocatedVcpus,
+      allocatedRunning: node.runningVcpus,
+      after: cpuAfter,
+      ratioAfter: node.maxcpu ? Math.round((cpuAfter / node.maxcpu) * 100) / 100 : null,
+    },
+    memory: {
+      physical: physMem,
+      allocated: node.allocatedMemoryBytes,
+      allocatedRunning: node.runningMemoryBytes,
+      used: node.mem,
+      free: memFree,
+      unused,
+      freeAfter: memFree == null ? null : memFree - ask.memory,
+    },
+    storage: s
+      ? { storage: s.storage, shared: s.shared, free: sFree, freeAfter: sFree == null ? null : sFree - (ask.disk ?? 0) }
+      : null,
   };
 }
 
@@ -97,7 +137,9 @@ function line(c: CandidateOut, ask: Ask, multi: boolean): string {
     `mem ${bytes(m.physical)} - ${bytes(m.allocated)} alloc = ${signedBytes(m.free)} free - ${bytes(ask.memory)} = ${signedBytes(m.freeAfter)} left`,
     ` (in use ${bytes(m.used)}${c.stale ? ' at the last read' : ''}, ${signedBytes(m.unused)} unused; running alloc ${bytes(m.allocatedRunning)}); `,
     `cpu ${Math.round(c.cpus.allocated)} + ${ask.cores} = ${Math.round(c.cpus.after)} vcpu / ${c.cpus.physical ?? '-'} = ${c.cpus.ratioAfter ?? '-'}x (running ${Math.round(c.cpus.allocatedRunning)})`,
-    st ? `; ${untrusted(st.storage, 40)}${st.shared ? ' (shared)' : ''} ${signedBytes(st.free)} free - ${bytes(ask.disk ?? 0)} = ${signedBytes(st.freeAfter)}` : '',
+    st
+      ? `; ${untrusted(st.storage, 40)}${st.shared ? ' (shared)' : ''} ${signedBytes(st.free)} free - ${bytes(ask.disk ?? 0)} = ${signedBytes(st.freeAfter)}`
+      : '',
     c.fits ? '' : `; because ${c.reasons.join('; ')}`,
   ].join('');
 }
@@ -107,30 +149,50 @@ function checkStorage(store: Store, cluster: string | undefined, name: string | 
   const all = listStorage(store, { cluster }).items;
   if (all.some((s) => s.storage === name)) return;
   const disks = [...new Set(all.filter(holdsDisks).map((s) => s.storage))];
-  throw new ToolMiss(`No storage ${JSON.stringify(name)}${cluster ? ` in cluster ${cluster}` : ''}.`, `Storage for guest disks: ${nameList(disks) || 'none'}.`);
+  throw new ToolMiss(
+    `No storage ${JSON.stringify(name)}${cluster ? ` in cluster ${cluster}` : ''}.`,
+    `Storage for guest disks: ${nameList(disks) || 'none'}.`,
+  );
 }
 
 export const findCapacityTool = defineTool({
   name: 'find_capacity',
   title: 'Find capacity',
-  description: 'Nodes that can take a guest of this size, most memory left first, with the arithmetic. Allocation counts non-template guests, running or stopped; memory must fit it and current use; cores ≤ node cpus.',
-  input: z.object({
-    cores: count(1, 4096),
-    memoryGiB: amount().max(65_536),
-    diskGiB: amount().max(1_048_576).optional(),
-    storage: text(64).optional().describe('default: the node\'s roomiest disk storage'),
-    cluster: text(63).optional(),
-    includeStale: flag().optional(),
-  }).strict(),
+  description:
+    'Nodes that can take a guest of this size, most memory left first, with the arithmetic. Allocation counts non-template guests, running or stopped; memory must fit it and current use; cores ≤ node cpus.',
+  input: z
+    .object({
+      cores: count(1, 4096),
+      memoryGiB: amount().max(65_536),
+      diskGiB: amount().max(1_048_576).optional(),
+      storage: text(64).optional().describe("default: the node's roomiest disk storage"),
+      cluster: text(63).optional(),
+      includeStale: flag().optional(),
+    })
+    .strict(),
   output: z.object({ rule: z.string(), fits: Rows, cannot: Rows }),
   annotations: READ_ONLY,
   handler(args, { store }) {
     checkCluster(store, args.cluster);
     checkStorage(store, args.cluster, args.storage);
-    const ask: Ask = { cores: args.cores, memory: Math.round(args.memoryGiB * GiB), disk: args.diskGiB === undefined ? undefined : Math.round(args.diskGiB * GiB), storage: args.storage, includeStale: args.includeStale ?? false };
+    const ask: Ask = {
+      cores: args.cores,
+      memory: Math.round(args.memoryGiB * GiB),
+      disk: args.diskGiB === undefined ? undefined : Math.round(args.diskGiB * GiB),
+      storage: args.storage,
+      includeStale: args.includeStale ?? false,
+    };
     const storage = listStorage(store, { cluster: args.cluster }).items;
-    const all = listNodes(store, args.cluster).items.map((node) => assess(ask, node, storage.filter((s) => s.cluster === node.cluster && s.nodes.includes(node.node))));
-    const fits = all.filter((c) => c.fits).sort((a, b) => (b.memory.freeAfter ?? 0) - (a.memory.freeAfter ?? 0) || a.node.localeCompare(b.node));
+    const all = listNodes(store, args.cluster).items.map((node) =>
+      assess(
+        ask,
+        node,
+        storage.filter((s) => s.cluster === node.cluster && s.nodes.includes(node.node)),
+      ),
+    );
+    const fits = all
+      .filter((c) => c.fits)
+      .sort((a, b) => (b.memory.freeAfter ?? 0) - (a.memory.freeAfter ?? 0) || a.node.localeCompare(b.node));
     const cannot = all.filter((c) => !c.fits);
     const rule = 'allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped';
     const multi = new Set(all.map((c) => c.cluster)).size > 1;

@@ -3,26 +3,43 @@ import { getNode } from '../../store/queries.js';
 import { bytes, percent, shortTime, table } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
-import { checkCluster, duration, nameList, Obj, ratioCell, STORAGE_COLUMNS, storageRow, storageView } from './shared.js';
+import {
+  checkCluster,
+  duration,
+  nameList,
+  Obj,
+  ratioCell,
+  STORAGE_COLUMNS,
+  storageRow,
+  storageView,
+} from './shared.js';
 
 export const getNodeTool = defineTool({
   name: 'get_node',
   title: 'Get one node',
   description: 'One node as list_nodes shows it, plus ip, uptime and its storage (shared included).',
-  input: z.object({
-    node: text(63),
-    cluster: text(63).optional(),
-  }).strict(),
+  input: z
+    .object({
+      node: text(63),
+      cluster: text(63).optional(),
+    })
+    .strict(),
   output: z.object({ node: Obj }),
   annotations: READ_ONLY,
   handler(args, { store }) {
     checkCluster(store, args.cluster);
     const found = getNode(store, args.cluster, args.node);
     if (found.kind === 'ambiguous') {
-      throw new ToolMiss(`Node ${JSON.stringify(args.node)} exists in several clusters.`, `Ask again with "cluster": one of ${found.candidates.map((c) => c.cluster).join(', ')}.`);
+      throw new ToolMiss(
+        `Node ${JSON.stringify(args.node)} exists in several clusters.`,
+        `Ask again with "cluster": one of ${found.candidates.map((c) => c.cluster).join(', ')}.`,
+      );
     }
     if (found.kind === 'not_found') {
-      throw new ToolMiss(`No node ${JSON.stringify(args.node)}${args.cluster ? ` in cluster ${args.cluster}` : ''}.`, `Closest known nodes: ${nameList(found.suggestions.map((s) => `${s.cluster}/${s.node}`)) || 'none'}.`);
+      throw new ToolMiss(
+        `No node ${JSON.stringify(args.node)}${args.cluster ? ` in cluster ${args.cluster}` : ''}.`,
+        `Closest known nodes: ${nameList(found.suggestions.map((s) => `${s.cluster}/${s.node}`)) || 'none'}.`,
+      );
     }
     const n = found.node;
     const storage = n.storage.map(storageView);
@@ -31,15 +48,36 @@ export const getNodeTool = defineTool({
       `cpu: ${n.maxcpu ?? '-'} physical; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${Math.round(n.runningVcpus)}`,
       `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${bytes(n.runningMemoryBytes)}`,
       `guests: ${n.guests.total} (${n.guests.running} running${n.guests.unknown ? `, ${n.guests.unknown} status unknown` : ''}, ${n.guests.templates} templates)`,
-      storage.length ? table(STORAGE_COLUMNS, storage.map((s) => storageRow(s, false))) : 'no storage',
+      storage.length
+        ? table(
+            STORAGE_COLUMNS,
+            storage.map((s) => storageRow(s, false)),
+          )
+        : 'no storage',
     ];
     return {
       structured: {
         node: {
-          cluster: n.cluster, node: n.node, status: n.status, online: n.online, stale: n.stale, lastSeenAt: n.lastSeenAt, ip: n.ip, uptime: n.uptime,
-          cpu: n.cpu, maxcpu: n.maxcpu, mem: n.mem, maxmem: n.maxmem, guests: n.guests,
-          allocatedVcpus: n.allocatedVcpus, allocatedMemoryBytes: n.allocatedMemoryBytes, runningVcpus: n.runningVcpus, runningMemoryBytes: n.runningMemoryBytes,
-          cpuOvercommit: n.cpuOvercommit, memoryOvercommit: n.memoryOvercommit, storage,
+          cluster: n.cluster,
+          node: n.node,
+          status: n.status,
+          online: n.online,
+          stale: n.stale,
+          lastSeenAt: n.lastSeenAt,
+          ip: n.ip,
+          uptime: n.uptime,
+          cpu: n.cpu,
+          maxcpu: n.maxcpu,
+          mem: n.mem,
+          maxmem: n.maxmem,
+          guests: n.guests,
+          allocatedVcpus: n.allocatedVcpus,
+          allocatedMemoryBytes: n.allocatedMemoryBytes,
+          runningVcpus: n.runningVcpus,
+          runningMemoryBytes: n.runningMemoryBytes,
+          cpuOvercommit: n.cpuOvercommit,
+          memoryOvercommit: n.memoryOvercommit,
+          storage,
         },
       },
       text: lines.join('\n'),

@@ -14,7 +14,17 @@ import { syncStatusTool } from './sync-status.js';
 
 /** Every tool the server registers, in the order clients list them. */
 export const allTools = [
-  listGuestsTool, getGuestTool, syncStatusTool,
-  inventoryOverviewTool, listNodesTool, getNodeTool, listStorageTool, findCapacityTool, searchInventoryTool,
-  changesSinceTool, listSnapshotsTool, diffSnapshotsTool, listTasksTool,
+  listGuestsTool,
+  getGuestTool,
+  syncStatusTool,
+  inventoryOverviewTool,
+  listNodesTool,
+  getNodeTool,
+  listStorageTool,
+  findCapacityTool,
+  searchInventoryTool,
+  changesSinceTool,
+  listSnapshotsTool,
+  diffSnapshotsTool,
+  listTasksTool,
 ];

@@ -6,7 +6,32 @@ import { amount, count, flag, text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 import { GiB, seenRange, STALE_WHY, statusCell } from './shared.js';
 
-const FIELDS = ['cluster', 'vmid', 'type', 'node', 'name', 'status', 'lastKnownStatus', 'template', 'tags', 'lock', 'pool', 'hastate', 'maxcpu', 'maxmem', 'maxdisk', 'cpu', 'mem', 'uptime', 'stale', 'lastSeenAt', 'cores', 'sockets', 'memoryMib', 'ostype'] as const;
+const FIELDS = [
+  'cluster',
+  'vmid',
+  'type',
+  'node',
+  'name',
+  'status',
+  'lastKnownStatus',
+  'template',
+  'tags',
+  'lock',
+  'pool',
+  'hastate',
+  'maxcpu',
+  'maxmem',
+  'maxdisk',
+  'cpu',
+  'mem',
+  'uptime',
+  'stale',
+  'lastSeenAt',
+  'cores',
+  'sockets',
+  'memoryMib',
+  'ostype',
+] as const;
 type Field = (typeof FIELDS)[number];
 /** Lean by default, as `kubectl get` is: sizes, tags and metrics are a `fields` away. */
 const DEFAULT_FIELDS: Field[] = ['cluster', 'vmid', 'name', 'type', 'node', 'status'];
@@ -29,34 +54,39 @@ function cell(g: Partial<GuestSummary>, field: Field): string {
 function hiddenStale(store: Store, filter: GuestFilter): string {
   if (filter.status === undefined || filter.status === 'unknown' || filter.lastKnownStatus !== undefined) return '';
   const n = countGuests(store, { ...filter, status: undefined, lastKnownStatus: filter.status });
-  return n ? `; not listed: ${n} stale guests last seen ${untrusted(filter.status, 32)} (status unknown now; lastKnownStatus=${untrusted(filter.status, 32)} lists them)` : '';
+  return n
+    ? `; not listed: ${n} stale guests last seen ${untrusted(filter.status, 32)} (status unknown now; lastKnownStatus=${untrusted(filter.status, 32)} lists them)`
+    : '';
 }
 
 export const listGuestsTool = defineTool({
   name: 'list_guests',
   title: 'List guests',
-  description: 'VMs and containers, filtered, sorted, paged (50; pass nextCursor). Shows vmid name type node status and the sort key; `fields` for more. Sizes in bytes; cpu a 0..1 fraction. Status unknown = stale (node or cluster unreachable): no usage, lastKnownStatus says what was seen.',
-  input: z.object({
-    cluster: text(63).optional(),
-    node: text(63).optional(),
-    type: z.enum(['qemu', 'lxc']).optional(),
-    status: text(32).optional().describe('running, stopped, paused, unknown'),
-    lastKnownStatus: text(32).optional().describe('stale guests by the status last seen'),
-    tag: text(64).optional(),
-    pool: text(64).optional(),
-    name: text(100).optional().describe('substring, or a glob with * and ?; case-insensitive'),
-    template: flag().optional(),
-    lock: text(32).optional().describe('a lock name (backup, migrate, …), or "any" / "none"'),
-    minMemoryGiB: amount().optional(),
-    maxMemoryGiB: amount().optional(),
-    minCores: count(0, 4096).optional(),
-    maxCores: count(0, 4096).optional(),
-    sort: z.enum(['vmid', 'name', 'node', 'status', 'maxmem', 'maxcpu', 'mem', 'cpu', 'maxdisk']).optional(),
-    order: z.enum(['asc', 'desc']).optional(),
-    limit: count(1, QUERY_LIMITS.guests.max).optional(),
-    cursor: text(2000).optional(),
-    fields: z.array(z.enum(FIELDS)).min(1).optional(),
-  }).strict(),
+  description:
+    'VMs and containers, filtered, sorted, paged (50; pass nextCursor). Shows vmid name type node status and the sort key; `fields` for more. Sizes in bytes; cpu a 0..1 fraction. Status unknown = stale (node or cluster unreachable): no usage, lastKnownStatus says what was seen.',
+  input: z
+    .object({
+      cluster: text(63).optional(),
+      node: text(63).optional(),
+      type: z.enum(['qemu', 'lxc']).optional(),
+      status: text(32).optional().describe('running, stopped, paused, unknown'),
+      lastKnownStatus: text(32).optional().describe('stale guests by the status last seen'),
+      tag: text(64).optional(),
+      pool: text(64).optional(),
+      name: text(100).optional().describe('substring, or a glob with * and ?; case-insensitive'),
+      template: flag().optional(),
+      lock: text(32).optional().describe('a lock name (backup, migrate, …), or "any" / "none"'),
+      minMemoryGiB: amount().optional(),
+      maxMemoryGiB: amount().optional(),
+      minCores: count(0, 4096).optional(),
+      maxCores: count(0, 4096).optional(),
+      sort: z.enum(['vmid', 'name', 'node', 'status', 'maxmem', 'maxcpu', 'mem', 'cpu', 'maxdisk']).optional(),
+      order: z.enum(['asc', 'desc']).optional(),
+      limit: count(1, QUERY_LIMITS.guests.max).optional(),
+      cursor: text(2000).optional(),
+      fields: z.array(z.enum(FIELDS)).min(1).optional(),
+    })
+    .strict(),
   output: z.object({
     guests: z.array(z.looseObject({})).describe('the selected fields of each guest'),
     total: z.number().describe('guests matching the filter'),
@@ -65,41 +95,87 @@ export const listGuestsTool = defineTool({
   annotations: READ_ONLY,
   handler(args, { store }) {
     // The default columns show what the page is sorted by.
-    const fields = args.fields ?? (args.sort === undefined || DEFAULT_FIELDS.includes(args.sort) ? DEFAULT_FIELDS : [...DEFAULT_FIELDS, args.sort]);
-    const lock = args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
+    const fields =
+      args.fields ??
+      (args.sort === undefined || DEFAULT_FIELDS.includes(args.sort) ? DEFAULT_FIELDS : [...DEFAULT_FIELDS, args.sort]);
+    const lock =
+      args.lock === undefined ? undefined : args.lock === 'any' ? true : args.lock === 'none' ? false : args.lock;
     const filter: GuestFilter = {
-      cluster: args.cluster, node: args.node, type: args.type, status: args.status, lastKnownStatus: args.lastKnownStatus, tag: args.tag, pool: args.pool,
-      namePattern: args.name, template: args.template, lock,
+      cluster: args.cluster,
+      node: args.node,
+      type: args.type,
+      status: args.status,
+      lastKnownStatus: args.lastKnownStatus,
+      tag: args.tag,
+      pool: args.pool,
+      namePattern: args.name,
+      template: args.template,
+      lock,
       minMemoryBytes: args.minMemoryGiB === undefined ? undefined : args.minMemoryGiB * GiB,
       maxMemoryBytes: args.maxMemoryGiB === undefined ? undefined : args.maxMemoryGiB * GiB,
-      minCores: args.minCores, maxCores: args.maxCores,
+      minCores: args.minCores,
+      maxCores: args.maxCores,
     };
     // The last known status is read whatever the fields: it is set on stale rows only, so it says which they are.
-    const page = listGuests(store, filter, { sort: args.sort, order: args.order, limit: args.limit, cursor: args.cursor, fields: [...fields, 'lastKnownStatus'] });
+    const page = listGuests(store, filter, {
+      sort: args.sort,
+      order: args.order,
+      limit: args.limit,
+      cursor: args.cursor,
+      fields: [...fields, 'lastKnownStatus'],
+    });
     // A stale row carries its last known status beside `status: unknown`.
-    const guests = page.items.map((g) => ({
-      ...Object.fromEntries(fields.map((f) => [f, g[f]])),
-      ...(g.lastKnownStatus != null && fields.includes('status') && !fields.includes('lastKnownStatus') ? { lastKnownStatus: g.lastKnownStatus } : {}),
-    }) as Partial<GuestSummary>);
+    const guests = page.items.map(
+      (g) =>
+        ({
+          ...Object.fromEntries(fields.map((f) => [f, g[f]])),
+          ...(g.lastKnownStatus != null && fields.includes('status') && !fields.includes('lastKnownStatus')
+            ? { lastKnownStatus: g.lastKnownStatus }
+            : {}),
+        }) as Partial<GuestSummary>,
+    );
     const stale = page.staleItems;
     const allStale = stale !== undefined && stale.count === page.items.length;
     // A column every row has the same value in because of the filter is said once, in the first line.
-    const fixed = { cluster: args.cluster, node: args.node, type: args.type, status: args.status, lastKnownStatus: args.lastKnownStatus };
+    const fixed = {
+      cluster: args.cluster,
+      node: args.node,
+      type: args.type,
+      status: args.status,
+      lastKnownStatus: args.lastKnownStatus,
+    };
     const isFixed = (f: Field): boolean => f in fixed && fixed[f as keyof typeof fixed] !== undefined;
     // On a page of stale rows only, the status column is their last known status (the header says so once).
-    const shownFields = allStale && fields.includes('status') ? fields.map((f) => (f === 'status' ? 'lastKnownStatus' : f)).filter((f, i, all) => all.indexOf(f) === i) : fields;
-    const columns = shownFields.filter((f) => !isFixed(f) && (f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1));
-    const where = fields.filter(isFixed).map((f) => `${f}=${untrusted(fixed[f as keyof typeof fixed], 63)}`).join(' ');
-    const staleNote = !stale ? ''
-      : allStale ? `; all stale (${STALE_WHY}): status unknown, last seen ${seenRange(stale.lastSeenFrom, stale.lastSeenTo)}`
+    const shownFields =
+      allStale && fields.includes('status')
+        ? fields.map((f) => (f === 'status' ? 'lastKnownStatus' : f)).filter((f, i, all) => all.indexOf(f) === i)
+        : fields;
+    const columns = shownFields.filter(
+      (f) => !isFixed(f) && (f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1),
+    );
+    const where = fields
+      .filter(isFixed)
+      .map((f) => `${f}=${untrusted(fixed[f as keyof typeof fixed], 63)}`)
+      .join(' ');
+    const staleNote = !stale
+      ? ''
+      : allStale
+        ? `; all stale (${STALE_WHY}): status unknown, last seen ${seenRange(stale.lastSeenFrom, stale.lastSeenTo)}`
         : `; ${stale.count} stale${columns.includes('status') ? ': status unknown(last known)' : ' (status unknown)'}`;
     const hidden = hiddenStale(store, filter);
-    const shown = page.items.length === 0 ? `no guest matches${hidden}`
-      : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
+    const shown =
+      page.items.length === 0
+        ? `no guest matches${hidden}`
+        : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
     const rowCell = (g: GuestSummary, f: Field): string => (f === 'status' ? statusCell(g) : cell(g, f));
     return {
       structured: { guests, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },
-      text: page.items.length ? `${shown}\n${table(columns, page.items.map((g) => columns.map((f) => rowCell(g as GuestSummary, f))))}` : shown,
+      text: page.items.length
+        ? `${shown}\n${table(
+            columns,
+            page.items.map((g) => columns.map((f) => rowCell(g as GuestSummary, f))),
+          )}`
+        : shown,
     };
   },
 });

@@ -18,7 +18,12 @@ export const listNodesTool = defineTool({
     const multi = new Set(nodes.map((n) => n.cluster)).size > 1;
     return {
       structured: { nodes },
-      text: nodes.length ? table(NODE_COLUMNS, nodes.map((n) => nodeRow(n, multi))) : 'no node known yet',
+      text: nodes.length
+        ? table(
+            NODE_COLUMNS,
+            nodes.map((n) => nodeRow(n, multi)),
+          )
+        : 'no node known yet',
     };
   },
 });

@@ -16,7 +16,16 @@ export const listSnapshotsTool = defineTool({
     return {
       structured: { snapshots },
       text: snapshots.length
-        ? table(['id', 'taken', 'label', 'guests', 'nodes'], snapshots.map((s) => [String(s.id), shortTime(s.takenAt), untrusted(s.label, 40), String(s.guests), String(s.nodes)]))
+        ? table(
+            ['id', 'taken', 'label', 'guests', 'nodes'],
+            snapshots.map((s) => [
+              String(s.id),
+              shortTime(s.takenAt),
+              untrusted(s.label, 40),
+              String(s.guests),
+              String(s.nodes),
+            ]),
+          )
         : 'no inventory snapshot yet (`proxmox-inventory snapshot` or the snapshot schedule takes them)',
     };
   },

@@ -8,7 +8,8 @@ import { Rows, STALE_WHY, statusCell } from './shared.js';
 export const searchInventoryTool = defineTool({
   name: 'search_inventory',
   title: 'Search the inventory',
-  description: 'Match one string against names, tags, descriptions, MACs, IPs, vmids, node names; says which field matched.',
+  description:
+    'Match one string against names, tags, descriptions, MACs, IPs, vmids, node names; says which field matched.',
   input: z.object({ query: text(200), limit: count(1, QUERY_LIMITS.search.max).optional() }).strict(),
   output: z.object({ total: z.number(), results: Rows }),
   annotations: READ_ONLY,
@@ -23,14 +24,22 @@ export const searchInventoryTool = defineTool({
       r.kind === 'guest' ? `${multi ? `${r.cluster}/` : ''}${r.vmid}` : `node:${multi ? `${r.cluster}/` : ''}${r.node}`,
       r.kind === 'guest' ? untrusted(r.name, 40) : '-',
       r.kind === 'guest' ? `${r.type}@${r.node}` : '-',
-      r.kind === 'guest' ? (allStale ? r.lastKnownStatus ?? r.status : statusCell(r)) : r.status,
+      r.kind === 'guest' ? (allStale ? (r.lastKnownStatus ?? r.status) : statusCell(r)) : r.status,
       r.matches.map((m) => `${m.field} ${untrusted(m.value, 60)}`).join('; '),
     ]);
-    const staleNote = !stale ? '' : allStale ? `; all stale (${STALE_WHY}): status unknown` : `; ${stale} stale: status unknown(last known)`;
-    const head = results.length ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}${staleNote}` : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
+    const staleNote = !stale
+      ? ''
+      : allStale
+        ? `; all stale (${STALE_WHY}): status unknown`
+        : `; ${stale} stale: status unknown(last known)`;
+    const head = results.length
+      ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}${staleNote}`
+      : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
     return {
       structured: { total: found.total, results },
-      text: results.length ? `${head}\n${table(['id', 'name', 'where', allStale ? 'lastKnownStatus' : 'status', 'matched'], rows)}` : head,
+      text: results.length
+        ? `${head}\n${table(['id', 'name', 'where', allStale ? 'lastKnownStatus' : 'status', 'matched'], rows)}`
+        : head,
     };
   },
 });

@@ -34,7 +34,8 @@ export function knownClusters(store: Store): string[] {
 export function checkCluster(store: Store, cluster: string | undefined): void {
   if (cluster === undefined) return;
   const known = knownClusters(store);
-  if (!known.includes(cluster)) throw new ToolMiss(`No cluster ${JSON.stringify(cluster)}.`, `Known clusters: ${nameList(known) || 'none yet'}.`);
+  if (!known.includes(cluster))
+    throw new ToolMiss(`No cluster ${JSON.stringify(cluster)}.`, `Known clusters: ${nameList(known) || 'none yet'}.`);
 }
 
 /** A node filter naming no known node (in the cluster, when one is given) is a miss too. */
@@ -44,7 +45,10 @@ export function checkNode(store: Store, cluster: string | undefined, node: strin
   const nodes = listNodes(store, cluster).items;
   if (nodes.some((n) => n.node === node)) return;
   const where = cluster === undefined ? '' : ` in cluster ${cluster}`;
-  throw new ToolMiss(`No node ${JSON.stringify(node)}${where}.`, `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`);
+  throw new ToolMiss(
+    `No node ${JSON.stringify(node)}${where}.`,
+    `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`,
+  );
 }
 
 /** 850 → `850ms`, 12_300 → `12s`, 184_000 → `3m04s`, 3_720_000 → `1h02m`. */
@@ -66,7 +70,7 @@ export const STALE_WHY = 'node or cluster unreachable, or missing from the last 
 
 /** A guest's status in a text row: a stale one's is `unknown(running)`, the status last seen in parentheses. */
 export const statusCell = (g: { status: string; lastKnownStatus?: string | null }): string =>
-  (g.status === 'unknown' && g.lastKnownStatus != null ? `unknown(${g.lastKnownStatus})` : g.status);
+  g.status === 'unknown' && g.lastKnownStatus != null ? `unknown(${g.lastKnownStatus})` : g.status;
 
 /** When stale rows were last seen: one time, or the earliest and latest. */
 export function seenRange(from: string, to: string): string {
@@ -86,13 +90,35 @@ export function ratioCell(allocated: string, physical: string, ratio: number | n
 export type NodeView = Omit<NodeSummary, 'ip' | 'uptime' | 'disk' | 'maxdisk'>;
 
 export const nodeView = (n: NodeSummary): NodeView => ({
-  cluster: n.cluster, node: n.node, status: n.status, online: n.online, stale: n.stale, lastSeenAt: n.lastSeenAt,
-  cpu: n.cpu, maxcpu: n.maxcpu, mem: n.mem, maxmem: n.maxmem, guests: n.guests,
-  allocatedVcpus: n.allocatedVcpus, allocatedMemoryBytes: n.allocatedMemoryBytes, runningVcpus: n.runningVcpus, runningMemoryBytes: n.runningMemoryBytes,
-  cpuOvercommit: n.cpuOvercommit, memoryOvercommit: n.memoryOvercommit,
+  cluster: n.cluster,
+  node: n.node,
+  status: n.status,
+  online: n.online,
+  stale: n.stale,
+  lastSeenAt: n.lastSeenAt,
+  cpu: n.cpu,
+  maxcpu: n.maxcpu,
+  mem: n.mem,
+  maxmem: n.maxmem,
+  guests: n.guests,
+  allocatedVcpus: n.allocatedVcpus,
+  allocatedMemoryBytes: n.allocatedMemoryBytes,
+  runningVcpus: n.runningVcpus,
+  runningMemoryBytes: n.runningMemoryBytes,
+  cpuOvercommit: n.cpuOvercommit,
+  memoryOvercommit: n.memoryOvercommit,
 });
 
-export const NODE_COLUMNS = ['node', 'status', 'load', 'vcpu_alloc/cpus', 'mem_alloc/phys', 'mem_used', 'guests', 'running'];
+export const NODE_COLUMNS = [
+  'node',
+  'status',
+  'load',
+  'vcpu_alloc/cpus',
+  'mem_alloc/phys',
+  'mem_used',
+  'guests',
+  'running',
+];
 
 /** Running now; guests whose status is unknown (stale) beside: `unknown` when all are, `12,3unknown` when some. */
 function runningCell(g: NodeView['guests']): string {
@@ -119,8 +145,17 @@ export function nodeRow(n: NodeView, withCluster: boolean): string[] {
 export type StorageView = Omit<StorageEntry, 'node' | 'lastSeenAt'>;
 
 export const storageView = (s: StorageEntry): StorageView => ({
-  cluster: s.cluster, storage: s.storage, shared: s.shared, nodes: s.nodes, plugintype: s.plugintype, content: s.content,
-  status: s.status, disk: s.disk, maxdisk: s.maxdisk, usedFraction: s.usedFraction, stale: s.stale,
+  cluster: s.cluster,
+  storage: s.storage,
+  shared: s.shared,
+  nodes: s.nodes,
+  plugintype: s.plugintype,
+  content: s.content,
+  status: s.status,
+  disk: s.disk,
+  maxdisk: s.maxdisk,
+  usedFraction: s.usedFraction,
+  stale: s.stale,
 });
 
 export const STORAGE_COLUMNS = ['storage', 'type', 'used/size', 'used%', 'content', 'nodes', 'state'];

@@ -14,8 +14,21 @@ type Row = ClusterSyncStatus & {
 /** A cluster the store has no row for yet: its first cycle is running, or failed without being recorded. */
 function notInStore(cluster: string): ClusterSyncStatus {
   return {
-    cluster, clusterName: null, pveVersion: null, quorate: null, stale: true, overdue: false, lastSuccessAt: null, lastAttemptAt: null, ageMs: null,
-    consecutiveFailures: 0, lastError: null, signalProblems: {}, identityChanged: null, lastRun: null, lastSuccessfulRun: null,
+    cluster,
+    clusterName: null,
+    pveVersion: null,
+    quorate: null,
+    stale: true,
+    overdue: false,
+    lastSuccessAt: null,
+    lastAttemptAt: null,
+    ageMs: null,
+    consecutiveFailures: 0,
+    lastError: null,
+    signalProblems: {},
+    identityChanged: null,
+    lastRun: null,
+    lastSuccessfulRun: null,
   };
 }
 
@@ -26,7 +39,8 @@ function notInStore(cluster: string): ClusterSyncStatus {
  */
 function withLive(c: ClusterSyncStatus, live: LiveSyncStatus, now: number, staleAfterMs: number): Row {
   const unrecorded = live.lastFailure && !live.lastFailure.recorded ? live.lastFailure : null;
-  const attemptedLately = live.cycle !== null || (live.lastFailure !== null && now - live.lastFailure.at <= staleAfterMs);
+  const attemptedLately =
+    live.cycle !== null || (live.lastFailure !== null && now - live.lastFailure.at <= staleAfterMs);
   const overdue = c.overdue && !attemptedLately;
   const aged = c.ageMs == null ? c.lastSuccessAt == null : c.ageMs > staleAfterMs;
   return {
@@ -51,8 +65,9 @@ function cycleLine(cycle: NonNullable<Row['cycle']>): string {
 export const syncStatusTool = defineTool({
   name: 'sync_status',
   title: 'Sync status',
-  description: 'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see; '
-    + 'from the daemon\'s HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record.',
+  description:
+    'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see; ' +
+    "from the daemon's HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record.",
   input: z.object({}).strict(),
   output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
   annotations: READ_ONLY,
@@ -63,9 +78,14 @@ export const syncStatusTool = defineTool({
     if (live) {
       const known = new Map(live().map((l) => [l.cluster, l]));
       const stored = new Set(status.clusters.map((c) => c.cluster));
-      const extra = [...known.values()].filter((l) => !stored.has(l.cluster) && (l.cycle || l.lastFailure)).map((l) => notInStore(l.cluster));
+      const extra = [...known.values()]
+        .filter((l) => !stored.has(l.cluster) && (l.cycle || l.lastFailure))
+        .map((l) => notInStore(l.cluster));
       clusters = [...status.clusters, ...extra]
-        .map((c) => { const l = known.get(c.cluster); return l ? withLive(c, l, at, staleAfterMs) : c; })
+        .map((c) => {
+          const l = known.get(c.cluster);
+          return l ? withLive(c, l, at, staleAfterMs) : c;
+        })
         .sort((a, b) => a.cluster.localeCompare(b.cluster));
     }
     const rows = clusters.map((c) => [
@@ -79,13 +99,25 @@ export const syncStatusTool = defineTool({
       untrusted(c.lastError, 120),
     ]);
     const notes = clusters.flatMap((c) => [
-      ...(c.identityChanged ? [`- ${c.cluster}: ANOTHER CLUSTER answers at its URL since ${c.identityChanged.since}: ${c.identityChanged.seen}, not ${c.identityChanged.expected}; nothing is applied until the old one answers again or \`proxmox-inventory cluster reset ${c.cluster}\` accepts the new one`] : []),
+      ...(c.identityChanged
+        ? [
+            `- ${c.cluster}: ANOTHER CLUSTER answers at its URL since ${c.identityChanged.since}: ${c.identityChanged.seen}, not ${c.identityChanged.expected}; nothing is applied until the old one answers again or \`proxmox-inventory cluster reset ${c.cluster}\` accepts the new one`,
+          ]
+        : []),
       ...(c.cycle ? [`- ${c.cluster}: ${cycleLine(c.cycle)}`] : []),
-      ...(c.unrecordedFailures ? [`- ${c.cluster}: ${c.unrecordedFailures} failed sync${c.unrecordedFailures === 1 ? '' : 's'} since the last success could not be recorded in the store (the inventory file does not show ${c.unrecordedFailures === 1 ? 'it' : 'them'})`] : []),
+      ...(c.unrecordedFailures
+        ? [
+            `- ${c.cluster}: ${c.unrecordedFailures} failed sync${c.unrecordedFailures === 1 ? '' : 's'} since the last success could not be recorded in the store (the inventory file does not show ${c.unrecordedFailures === 1 ? 'it' : 'them'})`,
+          ]
+        : []),
     ]);
-    const signals = clusters.flatMap((c) => Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`));
+    const signals = clusters.flatMap((c) =>
+      Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`),
+    );
     const text = [
-      clusters.length ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows) : 'no cluster has been synced yet',
+      clusters.length
+        ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows)
+        : 'no cluster has been synced yet',
       ...(notes.length ? ['now:', ...notes] : []),
       ...(signals.length ? ['change signals missing:', ...signals] : []),
     ].join('\n');

@@ -8,9 +8,18 @@ import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { clusters, guestMetrics, guests, guestStats, guestTags, nodes } from '../schema.js';
-import { currentStatus, guestConditions, summaryFilter, summaryJoin, summaryLastKnown, summaryStale, summaryStatus, summaryWhere, type GuestFilter } from './guests.js';
+import {
+  currentStatus,
+  guestConditions,
+  summaryFilter,
+  summaryJoin,
+  summaryLastKnown,
+  summaryStale,
+  summaryStatus,
+  summaryWhere,
+  type GuestFilter,
+} from './guests.js';
 import { metricsJoin, oneRead, ratio, type Runnable } from './shared.js';
-
 
 /** `status` is the status now (stale guests under `unknown`); `lastKnownStatus` the status last seen, current or not. */
 export type AggregateBy = 'node' | 'pool' | 'tag' | 'status' | 'lastKnownStatus' | 'type' | 'cluster';
@@ -93,8 +102,12 @@ function summedStatsBy(store: Store, by: AggregateBy | undefined, filter: GuestF
   if (!keys || by === 'tag' || by === 'pool') return undefined;
   const query: Runnable<StatsRow> = prepared(store, `stats-summed:${by ?? ''}:${keys.join(',')}`, () => {
     const key = by === undefined ? NO_KEY : summaryKey(by);
-    const q = store.db.select({ key, cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
-      .from(guestStats).innerJoin(clusters, summaryJoin).where(summaryWhere(keys)).$dynamic();
+    const q = store.db
+      .select({ key, cluster: by === 'node' ? guestStats.cluster : NO_KEY, ...SUMMED_STATS })
+      .from(guestStats)
+      .innerJoin(clusters, summaryJoin)
+      .where(summaryWhere(keys))
+      .$dynamic();
     if (by === 'node') q.groupBy(guestStats.cluster, guestStats.node).orderBy(guestStats.cluster, guestStats.node);
     else if (by !== undefined) q.groupBy(key).orderBy(key);
     return q.prepare() as unknown as Runnable<StatsRow>;
@@ -108,7 +121,11 @@ export function statsBy(store: Store, by: AggregateBy | undefined, filter: Guest
   const bound = guestConditions({ ...filter, includeDeleted: false });
   const query: Runnable<StatsRow> = prepared(store, `stats:${by ?? ''}:${bound.shape}`, () => {
     const select = (key: AnySQLiteColumn | SQL, cluster: AnySQLiteColumn | SQL) =>
-      store.db.select({ key, cluster, ...STATS }).from(guests).leftJoin(guestMetrics, metricsJoin).$dynamic();
+      store.db
+        .select({ key, cluster, ...STATS })
+        .from(guests)
+        .leftJoin(guestMetrics, metricsJoin)
+        .$dynamic();
     const where = and(...bound.where);
     let q;
     switch (by) {
@@ -118,12 +135,17 @@ export function statsBy(store: Store, by: AggregateBy | undefined, filter: Guest
       case 'tag':
         q = select(sql<string | null>`min(${guestTags.tag})`, NO_KEY)
           .leftJoin(guestTags, and(eq(guestTags.cluster, guests.cluster), eq(guestTags.vmid, guests.vmid)))
-          .where(where).groupBy(guestTags.tagKey).orderBy(sql`${guestTags.tagKey} IS NULL`, guestTags.tagKey);
+          .where(where)
+          .groupBy(guestTags.tagKey)
+          .orderBy(sql`${guestTags.tagKey} IS NULL`, guestTags.tagKey);
         break;
       case 'node':
       case 'pool': {
         const col = by === 'node' ? guests.node : guests.pool;
-        q = select(col, guests.cluster).where(where).groupBy(guests.cluster, col).orderBy(guests.cluster, sql`${col} IS NULL`, col);
+        q = select(col, guests.cluster)
+          .where(where)
+          .groupBy(guests.cluster, col)
+          .orderBy(guests.cluster, sql`${col} IS NULL`, col);
         break;
       }
       default: {
@@ -136,7 +158,17 @@ export function statsBy(store: Store, by: AggregateBy | undefined, filter: Guest
   return query.all(bound.params);
 }
 
-const emptyStats = (): GuestStats => ({ guests: 0, running: 0, unknown: 0, templates: 0, allocatedVcpus: 0, allocatedMemoryBytes: 0, runningVcpus: 0, runningMemoryBytes: 0, usedMemoryBytes: 0 });
+const emptyStats = (): GuestStats => ({
+  guests: 0,
+  running: 0,
+  unknown: 0,
+  templates: 0,
+  allocatedVcpus: 0,
+  allocatedMemoryBytes: 0,
+  runningVcpus: 0,
+  runningMemoryBytes: 0,
+  usedMemoryBytes: 0,
+});
 
 function sumStats(list: GuestStats[]): GuestStats {
   const total = emptyStats();
@@ -144,10 +176,20 @@ function sumStats(list: GuestStats[]): GuestStats {
   return total;
 }
 
-export const toStats = (r: StatsRow | undefined): GuestStats => (r ? {
-  guests: r.guests, running: r.running, unknown: r.unknown, templates: r.templates, allocatedVcpus: r.allocatedVcpus, allocatedMemoryBytes: r.allocatedMemoryBytes,
-  runningVcpus: r.runningVcpus, runningMemoryBytes: r.runningMemoryBytes, usedMemoryBytes: r.usedMemoryBytes,
-} : emptyStats());
+export const toStats = (r: StatsRow | undefined): GuestStats =>
+  r
+    ? {
+        guests: r.guests,
+        running: r.running,
+        unknown: r.unknown,
+        templates: r.templates,
+        allocatedVcpus: r.allocatedVcpus,
+        allocatedMemoryBytes: r.allocatedMemoryBytes,
+        runningVcpus: r.runningVcpus,
+        runningMemoryBytes: r.runningMemoryBytes,
+        usedMemoryBytes: r.usedMemoryBytes,
+      }
+    : emptyStats();
 
 /**
  * Guest counts and allocation per node, pool, tag, status, type or cluster, over the guests
@@ -162,11 +204,22 @@ export function aggregate(store: Store, by: AggregateBy, filter: Omit<GuestFilte
     // totals need a scan of their own.
     const totals = by === 'tag' ? toStats(statsBy(store, undefined, filter)[0]) : sumStats(rows.map(toStats));
     if (by !== 'node') {
-      const groups = rows.map((r): AggregateGroup => ({ key: r.key, ...(by === 'pool' ? { cluster: r.cluster ?? '' } : {}), ...toStats(r) }));
+      const groups = rows.map((r): AggregateGroup => ({
+        key: r.key,
+        ...(by === 'pool' ? { cluster: r.cluster ?? '' } : {}),
+        ...toStats(r),
+      }));
       return { by, groups, totals };
     }
-    const nodeRows = store.db.select().from(nodes)
-      .where(and(filter.cluster !== undefined ? eq(nodes.cluster, filter.cluster) : undefined, filter.node !== undefined ? eq(nodes.node, filter.node) : undefined))
+    const nodeRows = store.db
+      .select()
+      .from(nodes)
+      .where(
+        and(
+          filter.cluster !== undefined ? eq(nodes.cluster, filter.cluster) : undefined,
+          filter.node !== undefined ? eq(nodes.node, filter.node) : undefined,
+        ),
+      )
       .all();
     const byKey = new Map(rows.map((r) => [`${r.cluster}\u0000${r.key}`, r]));
     const keys = new Map<string, { cluster: string; node: string }>();
@@ -179,9 +232,13 @@ export function aggregate(store: Store, by: AggregateBy, filter: Omit<GuestFilte
         const stats = toStats(byKey.get(key));
         const n = physical.get(key);
         return {
-          key: node, cluster, ...stats,
-          physicalCpus: n?.maxcpu ?? null, physicalMemoryBytes: n?.maxmem ?? null,
-          cpuOvercommit: ratio(stats.allocatedVcpus, n?.maxcpu), memoryOvercommit: ratio(stats.allocatedMemoryBytes, n?.maxmem),
+          key: node,
+          cluster,
+          ...stats,
+          physicalCpus: n?.maxcpu ?? null,
+          physicalMemoryBytes: n?.maxmem ?? null,
+          cpuOvercommit: ratio(stats.allocatedVcpus, n?.maxcpu),
+          memoryOvercommit: ratio(stats.allocatedMemoryBytes, n?.maxmem),
         };
       });
     return { by, groups, totals };

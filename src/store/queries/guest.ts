@@ -8,7 +8,6 @@ import { events, guestMetrics, guests, tasks } from '../schema.js';
 import { summaryColumns, toSummary, type GuestSummary } from './guests.js';
 import { iso, metricsJoin, oneRead, P, parseJson } from './shared.js';
 
-
 export type GuestRef =
   | { cluster?: string; vmid: number; includeDeleted?: boolean }
   | { cluster?: string; name: string; includeDeleted?: boolean };
@@ -95,10 +94,24 @@ export type GuestLookup =
   | { kind: 'not_found'; suggestions: GuestSuggestion[]; deleted: GuestCandidate[] };
 
 export const candidateColumns = {
-  cluster: guests.cluster, vmid: guests.vmid, name: guests.name, node: guests.node, type: guests.type, status: guests.status, deletedAt: guests.deletedAt,
+  cluster: guests.cluster,
+  vmid: guests.vmid,
+  name: guests.name,
+  node: guests.node,
+  type: guests.type,
+  status: guests.status,
+  deletedAt: guests.deletedAt,
 };
 
-export type CandidateRow = { cluster: string; vmid: number; name: string | null; node: string; type: 'qemu' | 'lxc'; status: string; deletedAt: number | null };
+export type CandidateRow = {
+  cluster: string;
+  vmid: number;
+  name: string | null;
+  node: string;
+  type: 'qemu' | 'lxc';
+  status: string;
+  deletedAt: number | null;
+};
 const toCandidate = (r: CandidateRow): GuestCandidate => ({ ...r, deletedAt: iso(r.deletedAt) });
 
 function levenshtein(a: string, b: string): number {
@@ -145,25 +158,50 @@ function suggestGuests(store: Store, ref: GuestRef): GuestSuggestion[] {
   };
   const exact = 'vmid' in ref ? eq(guests.vmid, ref.vmid) : sql`${guests.name} = ${ref.name} COLLATE NOCASE`;
   // The guest exists, just not in the cluster asked for.
-  if (ref.cluster !== undefined) add(db.select(candidateColumns).from(guests).where(and(live, exact)).orderBy(asc(guests.cluster)).all(), 'other_cluster');
+  if (ref.cluster !== undefined)
+    add(
+      db.select(candidateColumns).from(guests).where(and(live, exact)).orderBy(asc(guests.cluster)).all(),
+      'other_cluster',
+    );
   if ('vmid' in ref) {
-    const near = db.select(candidateColumns).from(guests).where(and(live, inCluster))
-      .orderBy(sql`abs(${guests.vmid} - ${ref.vmid})`, asc(guests.vmid), asc(guests.cluster)).limit(SUGGESTIONS).all();
+    const near = db
+      .select(candidateColumns)
+      .from(guests)
+      .where(and(live, inCluster))
+      .orderBy(sql`abs(${guests.vmid} - ${ref.vmid})`, asc(guests.vmid), asc(guests.cluster))
+      .limit(SUGGESTIONS)
+      .all();
     add(near, 'nearby_vmid');
   } else {
-    const all = db.select(candidateColumns).from(guests).where(and(live, inCluster, isNotNull(guests.name))).all();
+    const all = db
+      .select(candidateColumns)
+      .from(guests)
+      .where(and(live, inCluster, isNotNull(guests.name)))
+      .all();
     const scored = all.map((r) => ({ r, score: nameSimilarity(ref.name, r.name ?? '') })).filter((s) => s.score >= 0.5);
     scored.sort((p, q) => q.score - p.score || p.r.cluster.localeCompare(q.r.cluster) || p.r.vmid - q.r.vmid);
-    add(scored.map((s) => s.r), 'similar_name');
+    add(
+      scored.map((s) => s.r),
+      'similar_name',
+    );
   }
   return out;
 }
 
 export function taskSummary(t: typeof tasks.$inferSelect): TaskSummary {
   return {
-    cluster: t.cluster, upid: t.upid, node: t.node, type: t.type, objectId: t.objectId, vmid: t.vmid, user: t.user,
-    startedAt: iso(t.starttime * 1000)!, endedAt: iso(t.endtime == null ? null : t.endtime * 1000),
-    durationMs: t.endtime == null ? null : (t.endtime - t.starttime) * 1000, exitstatus: t.exitstatus, outcome: t.outcome,
+    cluster: t.cluster,
+    upid: t.upid,
+    node: t.node,
+    type: t.type,
+    objectId: t.objectId,
+    vmid: t.vmid,
+    user: t.user,
+    startedAt: iso(t.starttime * 1000)!,
+    endedAt: iso(t.endtime == null ? null : t.endtime * 1000),
+    durationMs: t.endtime == null ? null : (t.endtime - t.starttime) * 1000,
+    exitstatus: t.exitstatus,
+    outcome: t.outcome,
   };
 }
 
@@ -173,42 +211,105 @@ const RECENT = 10;
 
 function guestDetail(store: Store, cluster: string, vmid: number): GuestDetail | undefined {
   const { db } = store;
-  const row = prepared(store, 'guest-detail', () => db
-    .select({
-      ...summaryColumns,
-      vcpus: guests.vcpus, balloonMib: guests.balloonMib, onboot: guests.onboot, agent: guests.agent, description: guests.description,
-      disks: guests.disks, nics: guests.nics, config: guests.config, digest: guests.digest, configFetchedAt: guests.configFetchedAt,
-      configDirty: guests.configDirty, missingCount: guests.missingCount, firstSeenAt: guests.firstSeenAt, updatedAt: guests.updatedAt,
-      incarnation: guests.incarnation, incarnationSince: guests.incarnationSince,
-      mDisk: guestMetrics.disk, netin: guestMetrics.netin, netout: guestMetrics.netout, diskread: guestMetrics.diskread,
-      diskwrite: guestMetrics.diskwrite, metricsAt: guestMetrics.updatedAt,
-    })
-    .from(guests)
-    .leftJoin(guestMetrics, metricsJoin)
-    .where(and(eq(guests.cluster, P('cluster')), eq(guests.vmid, P('vmid'))))
-    .prepare()).get({ cluster, vmid });
+  const row = prepared(store, 'guest-detail', () =>
+    db
+      .select({
+        ...summaryColumns,
+        vcpus: guests.vcpus,
+        balloonMib: guests.balloonMib,
+        onboot: guests.onboot,
+        agent: guests.agent,
+        description: guests.description,
+        disks: guests.disks,
+        nics: guests.nics,
+        config: guests.config,
+        digest: guests.digest,
+        configFetchedAt: guests.configFetchedAt,
+        configDirty: guests.configDirty,
+        missingCount: guests.missingCount,
+        firstSeenAt: guests.firstSeenAt,
+        updatedAt: guests.updatedAt,
+        incarnation: guests.incarnation,
+        incarnationSince: guests.incarnationSince,
+        mDisk: guestMetrics.disk,
+        netin: guestMetrics.netin,
+        netout: guestMetrics.netout,
+        diskread: guestMetrics.diskread,
+        diskwrite: guestMetrics.diskwrite,
+        metricsAt: guestMetrics.updatedAt,
+      })
+      .from(guests)
+      .leftJoin(guestMetrics, metricsJoin)
+      .where(and(eq(guests.cluster, P('cluster')), eq(guests.vmid, P('vmid'))))
+      .prepare(),
+  ).get({ cluster, vmid });
   if (!row) return undefined;
   // Only this guest's history: an earlier guest with the same vmid (incarnation) had its own.
-  const recentTasks = prepared(store, 'guest-tasks', () => db.select().from(tasks)
-    // Task times are whole seconds: the previous guest's destroy task can share the second this one began.
-    .where(and(eq(tasks.cluster, P('cluster')), eq(tasks.vmid, P('vmid')), gte(tasks.starttime, P('since')),
-      or(notInArray(tasks.type, ['qmdestroy', 'vzdestroy']), gt(tasks.starttime, P('since')))))
-    .orderBy(desc(tasks.starttime), desc(tasks.upid)).limit(RECENT).prepare()).all({ cluster, vmid, since: Math.floor((row.incarnationSince ?? 0) / 1000) });
-  const recentEvents = prepared(store, 'guest-events', () => db.select().from(events)
-    .where(and(eq(events.subjectKind, 'guest'), eq(events.subjectId, P('subject')), sql`coalesce(json_extract(${events.data}, '$.incarnation'), 1) = ${P('incarnation')}`))
-    .orderBy(desc(events.seq)).limit(RECENT).prepare()).all({ subject: `${cluster}/${vmid}`, incarnation: row.incarnation });
+  const recentTasks = prepared(store, 'guest-tasks', () =>
+    db
+      .select()
+      .from(tasks)
+      // Task times are whole seconds: the previous guest's destroy task can share the second this one began.
+      .where(
+        and(
+          eq(tasks.cluster, P('cluster')),
+          eq(tasks.vmid, P('vmid')),
+          gte(tasks.starttime, P('since')),
+          or(notInArray(tasks.type, ['qmdestroy', 'vzdestroy']), gt(tasks.starttime, P('since'))),
+        ),
+      )
+      .orderBy(desc(tasks.starttime), desc(tasks.upid))
+      .limit(RECENT)
+      .prepare(),
+  ).all({ cluster, vmid, since: Math.floor((row.incarnationSince ?? 0) / 1000) });
+  const recentEvents = prepared(store, 'guest-events', () =>
+    db
+      .select()
+      .from(events)
+      .where(
+        and(
+          eq(events.subjectKind, 'guest'),
+          eq(events.subjectId, P('subject')),
+          sql`coalesce(json_extract(${events.data}, '$.incarnation'), 1) = ${P('incarnation')}`,
+        ),
+      )
+      .orderBy(desc(events.seq))
+      .limit(RECENT)
+      .prepare(),
+  ).all({ subject: `${cluster}/${vmid}`, incarnation: row.incarnation });
   const config = parseJson<unknown>(row.config, null);
   return {
     ...toSummary(row),
-    vcpus: row.vcpus, balloonMib: row.balloonMib, onboot: row.onboot, agent: row.agent, description: row.description,
-    disks: parseJson<GuestDisk[]>(row.disks, []), nics: parseJson<GuestNic[]>(row.nics, []),
+    vcpus: row.vcpus,
+    balloonMib: row.balloonMib,
+    onboot: row.onboot,
+    agent: row.agent,
+    description: row.description,
+    disks: parseJson<GuestDisk[]>(row.disks, []),
+    nics: parseJson<GuestNic[]>(row.nics, []),
     config: typeof config === 'object' && config !== null ? (config as Record<string, string>) : null,
-    digest: row.digest, configFetchedAt: iso(row.configFetchedAt), configDirty: row.configDirty, missingCount: row.missingCount,
-    firstSeenAt: iso(row.firstSeenAt)!, updatedAt: iso(row.updatedAt)!, incarnation: row.incarnation, incarnationSince: iso(row.incarnationSince),
-    metrics: row.metricsAt == null ? null : {
-      cpu: row.cpu, mem: row.mem, disk: row.mDisk, uptime: row.uptime, netin: row.netin, netout: row.netout,
-      diskread: row.diskread, diskwrite: row.diskwrite, updatedAt: iso(row.metricsAt),
-    },
+    digest: row.digest,
+    configFetchedAt: iso(row.configFetchedAt),
+    configDirty: row.configDirty,
+    missingCount: row.missingCount,
+    firstSeenAt: iso(row.firstSeenAt)!,
+    updatedAt: iso(row.updatedAt)!,
+    incarnation: row.incarnation,
+    incarnationSince: iso(row.incarnationSince),
+    metrics:
+      row.metricsAt == null
+        ? null
+        : {
+            cpu: row.cpu,
+            mem: row.mem,
+            disk: row.mDisk,
+            uptime: row.uptime,
+            netin: row.netin,
+            netout: row.netout,
+            diskread: row.diskread,
+            diskwrite: row.diskwrite,
+            updatedAt: iso(row.metricsAt),
+          },
     recentTasks: recentTasks.map(taskSummary),
     recentEvents: recentEvents.map(eventSummary),
   };
@@ -230,11 +331,26 @@ export function getGuest(store: Store, ref: GuestRef): GuestLookup {
       inCluster ? eq(guests.cluster, P('cluster')) : undefined,
     );
     const values = { ref: 'vmid' in ref ? ref.vmid : ref.name, ...(inCluster ? { cluster: ref.cluster } : {}) };
-    const candidates = (which: 'live' | 'deleted' | 'any'): GuestCandidate[] => prepared(store, `guest-find:${byVmid}:${inCluster}:${which}`, () =>
-      db.select(candidateColumns).from(guests)
-        .where(and(scope, which === 'live' ? isNull(guests.deletedAt) : which === 'deleted' ? isNotNull(guests.deletedAt) : undefined))
-        .orderBy(asc(guests.cluster), asc(guests.vmid)).prepare())
-      .all(values).map(toCandidate);
+    const candidates = (which: 'live' | 'deleted' | 'any'): GuestCandidate[] =>
+      prepared(store, `guest-find:${byVmid}:${inCluster}:${which}`, () =>
+        db
+          .select(candidateColumns)
+          .from(guests)
+          .where(
+            and(
+              scope,
+              which === 'live'
+                ? isNull(guests.deletedAt)
+                : which === 'deleted'
+                  ? isNotNull(guests.deletedAt)
+                  : undefined,
+            ),
+          )
+          .orderBy(asc(guests.cluster), asc(guests.vmid))
+          .prepare(),
+      )
+        .all(values)
+        .map(toCandidate);
     let found = candidates(ref.includeDeleted ? 'any' : 'live');
     if (found.length > 1 && 'name' in ref) {
       const exactCase = found.filter((r) => r.name === ref.name);
@@ -243,6 +359,10 @@ export function getGuest(store: Store, ref: GuestRef): GuestLookup {
     if (found.length > 1) return { kind: 'ambiguous', candidates: found };
     const only = found[0];
     if (only) return { kind: 'found', guest: guestDetail(store, only.cluster, only.vmid)! };
-    return { kind: 'not_found', suggestions: suggestGuests(store, ref), deleted: ref.includeDeleted ? [] : candidates('deleted') };
+    return {
+      kind: 'not_found',
+      suggestions: suggestGuests(store, ref),
+      deleted: ref.includeDeleted ? [] : candidates('deleted'),
+    };
   });
 }

@@ -11,7 +11,18 @@ import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { STALE_STATUS_PREFIX } from '../guest-stats.js';
 import { clusters, guestMetrics, guests, guestStats, guestTags } from '../schema.js';
-import { clampLimit, iso, metricsJoin, oneRead, P, QUERY_LIMITS, QueryError, stringArray, type LimitInfo, type Runnable } from './shared.js';
+import {
+  clampLimit,
+  iso,
+  metricsJoin,
+  oneRead,
+  P,
+  QUERY_LIMITS,
+  QueryError,
+  stringArray,
+  type LimitInfo,
+  type Runnable,
+} from './shared.js';
 
 // ---- guests: filters ------------------------------------------------------------------------------
 
@@ -94,10 +105,18 @@ export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): Boun
   bound('lastKnown', f.lastKnownStatus, sql`${guests.stale} = 1 AND ${guests.status} = ${P('lastKnown')}`);
   bound('pool', f.pool, eq(guests.pool, P('pool')));
   bound('template', f.template === undefined ? undefined : Number(f.template), eq(guests.template, P('template')));
-  bound(tagProbe ? 'tagProbe' : 'tag', f.tag?.toLowerCase(), tagProbe
-    ? sql`EXISTS (SELECT 1 FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tagProbe')} AND ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid})`
-    : sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`);
-  bound('name', f.namePattern === undefined ? undefined : likePattern(f.namePattern), sql`${guests.name} LIKE ${P('name')} ESCAPE '\\'`);
+  bound(
+    tagProbe ? 'tagProbe' : 'tag',
+    f.tag?.toLowerCase(),
+    tagProbe
+      ? sql`EXISTS (SELECT 1 FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tagProbe')} AND ${guestTags.cluster} = ${guests.cluster} AND ${guestTags.vmid} = ${guests.vmid})`
+      : sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestTags.cluster}, ${guestTags.vmid} FROM ${guestTags} WHERE ${guestTags.tagKey} = ${P('tag')})`,
+  );
+  bound(
+    'name',
+    f.namePattern === undefined ? undefined : likePattern(f.namePattern),
+    sql`${guests.name} LIKE ${P('name')} ESCAPE '\\'`,
+  );
   if (f.lock === true) fixed('locked', isNotNull(guests.lock));
   else if (f.lock === false) fixed('unlocked', isNull(guests.lock));
   else bound('lock', f.lock, eq(guests.lock, P('lock')));
@@ -196,7 +215,11 @@ function encodeCursor(c: Cursor): string {
 }
 
 function decodeCursor(text: string, sort: GuestSort, order: 'asc' | 'desc'): Cursor {
-  const bad = (why: string): QueryError => new QueryError(`malformed cursor (${why}); pass nextCursor from the previous page unchanged, or omit cursor to start again`, 'bad_cursor');
+  const bad = (why: string): QueryError =>
+    new QueryError(
+      `malformed cursor (${why}); pass nextCursor from the previous page unchanged, or omit cursor to start again`,
+      'bad_cursor',
+    );
   const parts = text.split(':');
   if (parts.length !== 5) throw bad('expected 5 parts');
   let decoded: string[];
@@ -208,11 +231,20 @@ function decodeCursor(text: string, sort: GuestSort, order: 'asc' | 'desc'): Cur
   const [s, o, k, c, v] = decoded as [string, string, string, string, string];
   if (!Object.hasOwn(SORT_KEYS, s) || (o !== 'asc' && o !== 'desc')) throw bad('no sort order');
   if (s !== sort || o !== order) {
-    throw new QueryError(`cursor was made for sort=${s} order=${o}, not sort=${sort} order=${order}; keep the same sort while paging, or omit cursor`, 'bad_cursor');
+    throw new QueryError(
+      `cursor was made for sort=${s} order=${o}, not sort=${sort} order=${order}; keep the same sort while paging, or omit cursor`,
+      'bad_cursor',
+    );
   }
   const key = SORT_KEYS[sort].kind === 'number' ? Number(k) : k;
   const vmid = Number(v);
-  if ((typeof key === 'number' && (k === '' || !Number.isFinite(key))) || c === '' || !Number.isInteger(vmid) || v === '') throw bad('missing position');
+  if (
+    (typeof key === 'number' && (k === '' || !Number.isFinite(key))) ||
+    c === '' ||
+    !Number.isInteger(vmid) ||
+    v === ''
+  )
+    throw bad('missing position');
   return { sort, order, key, cluster: c, vmid };
 }
 
@@ -289,16 +321,21 @@ export const summaryLastKnown = sql<string>`CASE WHEN ${guestStats.status} LIKE 
  * last known status), present in `f`; undefined when the filter needs the guest rows themselves.
  */
 export function summaryFilter(f: GuestFilter): SummaryKey[] | undefined {
-  const used = (Object.keys(f) as Array<keyof GuestFilter>).filter((k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false));
+  const used = (Object.keys(f) as Array<keyof GuestFilter>).filter(
+    (k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false),
+  );
   if (used.some((k) => !(SUMMARY_FILTERS as readonly string[]).includes(k))) return undefined;
   return SUMMARY_FILTERS.filter((k) => f[k] !== undefined);
 }
 
-export const summaryWhere = (keys: readonly SummaryKey[]): SQL | undefined => and(...keys.map((k) => {
-  if (k === 'status') return sql`${summaryStatus} = ${P(k)}`;
-  if (k === 'lastKnownStatus') return sql`${summaryStale} AND ${summaryLastKnown} = ${P(k)}`;
-  return eq(guestStats[k], P(k));
-}));
+export const summaryWhere = (keys: readonly SummaryKey[]): SQL | undefined =>
+  and(
+    ...keys.map((k) => {
+      if (k === 'status') return sql`${summaryStatus} = ${P(k)}`;
+      if (k === 'lastKnownStatus') return sql`${summaryStale} AND ${summaryLastKnown} = ${P(k)}`;
+      return eq(guestStats[k], P(k));
+    }),
+  );
 
 /**
  * How many guests match: from guest_stats when it can say; with a tag, from the guests having
@@ -309,20 +346,36 @@ export function countGuests(store: Store, f: GuestFilter): number {
   const summary = summaryFilter(f);
   if (summary) {
     const query: Runnable<{ n: number }> = prepared(store, `count-summary:${summary.join(',')}`, () =>
-      store.db.select({ n: sql<number>`total(${guestStats.guests})` }).from(guestStats).innerJoin(clusters, summaryJoin).where(summaryWhere(summary)).prepare());
+      store.db
+        .select({ n: sql<number>`total(${guestStats.guests})` })
+        .from(guestStats)
+        .innerJoin(clusters, summaryJoin)
+        .where(summaryWhere(summary))
+        .prepare(),
+    );
     return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
   }
   if (f.tag === undefined) {
     const bound = guestConditions(f);
-    const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () => store.db.select(count).from(guests).where(and(...bound.where)).prepare());
+    const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () =>
+      store.db
+        .select(count)
+        .from(guests)
+        .where(and(...bound.where))
+        .prepare(),
+    );
     return query.get(bound.params)?.n ?? 0;
   }
   const { tag, ...rest } = f;
   const bound = guestConditions(rest);
-  const query: Runnable<{ n: number }> = prepared(store, `count-tag:${bound.shape}`, () => store.db.select(count).from(guestTags)
-    .innerJoin(guests, and(eq(guests.cluster, guestTags.cluster), eq(guests.vmid, guestTags.vmid)))
-    .where(and(eq(guestTags.tagKey, P('tag')), ...bound.where))
-    .prepare());
+  const query: Runnable<{ n: number }> = prepared(store, `count-tag:${bound.shape}`, () =>
+    store.db
+      .select(count)
+      .from(guestTags)
+      .innerJoin(guests, and(eq(guests.cluster, guestTags.cluster), eq(guests.vmid, guestTags.vmid)))
+      .where(and(eq(guestTags.tagKey, P('tag')), ...bound.where))
+      .prepare(),
+  );
   return query.get({ ...bound.params, tag: tag.toLowerCase() })?.n ?? 0;
 }
 
@@ -343,39 +396,80 @@ export function listGuests<F extends GuestField = GuestField>(
   const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
   const bound = guestConditions(filter, { tagProbe: sort === 'vmid' });
   const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
-  const fields = options.fields ? GUEST_FIELDS.filter((f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f)) : GUEST_FIELDS;
+  const fields = options.fields
+    ? GUEST_FIELDS.filter(
+        (f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f),
+      )
+    : GUEST_FIELDS;
   const withMetrics = sort === 'mem' || sort === 'cpu' || fields.some((f) => METRIC_FIELDS.has(f));
 
-  const query: Runnable<SummaryRow & { sortKey: number | string }> = prepared(store, `page:${bound.shape}:${sort}:${order}:${after ? 'after' : ''}:${fields.join(',')}`, () => {
-    const seek = sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${P('afterKey')}
+  const query: Runnable<SummaryRow & { sortKey: number | string }> = prepared(
+    store,
+    `page:${bound.shape}:${sort}:${order}:${after ? 'after' : ''}:${fields.join(',')}`,
+    () => {
+      const seek = sql`(${expr} ${sql.raw(order === 'asc' ? '>' : '<')} ${P('afterKey')}
       OR (${expr} = ${P('afterKey')} AND (${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})))`;
-    const columns = Object.fromEntries(fields.map((f) => [f, summaryColumns[f]]));
-    // Staleness and the raw last-seen time (a stale row's own) whatever the fields: toSummary and staleItems need them.
-    const base = store.db.select({ ...columns, staleRow: guests.stale, seenRow: guests.lastSeenAt, sortKey: sql<number | string>`${expr}` }).from(guests).$dynamic();
-    return (withMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
-      .where(and(...bound.where, after ? seek : undefined))
-      // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
-      .orderBy(order === 'asc' ? asc(expr) : desc(expr), asc(guests.cluster), ...(sort === 'vmid' ? [] : [asc(guests.vmid)]))
-      .limit(P('limit'))
-      .prepare() as unknown as Runnable<SummaryRow & { sortKey: number | string }>;
-  });
+      const columns = Object.fromEntries(fields.map((f) => [f, summaryColumns[f]]));
+      // Staleness and the raw last-seen time (a stale row's own) whatever the fields: toSummary and staleItems need them.
+      const base = store.db
+        .select({
+          ...columns,
+          staleRow: guests.stale,
+          seenRow: guests.lastSeenAt,
+          sortKey: sql<number | string>`${expr}`,
+        })
+        .from(guests)
+        .$dynamic();
+      return (
+        (withMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
+          .where(and(...bound.where, after ? seek : undefined))
+          // vmid twice in ORDER BY (sort key and tie-break) keeps SQLite from walking the listing index.
+          .orderBy(
+            order === 'asc' ? asc(expr) : desc(expr),
+            asc(guests.cluster),
+            ...(sort === 'vmid' ? [] : [asc(guests.vmid)]),
+          )
+          .limit(P('limit'))
+          .prepare() as unknown as Runnable<SummaryRow & { sortKey: number | string }>
+      );
+    },
+  );
 
   return oneRead(store, () => {
     const total = countGuests(store, filter);
     // Nothing to page through (e.g. status unknown while every node answers): no walk of the index.
-    const rows = total === 0 ? [] : query.all({ ...bound.params, limit: limitInfo.limit + 1, ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}) });
+    const rows =
+      total === 0
+        ? []
+        : query.all({
+            ...bound.params,
+            limit: limitInfo.limit + 1,
+            ...(after ? { afterKey: after.key, afterCluster: after.cluster, afterVmid: after.vmid } : {}),
+          });
     const page = rows.slice(0, limitInfo.limit);
     const last = page.at(-1);
-    const result: GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> = { items: page.map(toSummary), total, ...limitInfo };
-    const seen = page.filter((r) => r.staleRow).map((r) => r.seenRow ?? 0).sort((a, b) => a - b);
-    if (seen.length) result.staleItems = { count: seen.length, lastSeenFrom: iso(seen[0])!, lastSeenTo: iso(seen.at(-1))! };
-    if (rows.length > limitInfo.limit && last) result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
+    const result: GuestPage<Pick<GuestSummary, F | 'cluster' | 'vmid'>> = {
+      items: page.map(toSummary),
+      total,
+      ...limitInfo,
+    };
+    const seen = page
+      .filter((r) => r.staleRow)
+      .map((r) => r.seenRow ?? 0)
+      .sort((a, b) => a - b);
+    if (seen.length)
+      result.staleItems = { count: seen.length, lastSeenFrom: iso(seen[0])!, lastSeenTo: iso(seen.at(-1))! };
+    if (rows.length > limitInfo.limit && last)
+      result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
     return result;
   });
 }
 
 /** A guest in a top-consumers list. */
-export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' | 'type' | 'status' | 'maxcpu' | 'maxmem' | 'cpu' | 'mem'>;
+export type TopGuest = Pick<
+  GuestSummary,
+  'cluster' | 'vmid' | 'name' | 'node' | 'type' | 'status' | 'maxcpu' | 'maxmem' | 'cpu' | 'mem'
+>;
 
 /**
  * The live guests using the most memory (`mem`) or cpu (`cpu`, a fraction of the guest's own
@@ -383,7 +477,12 @@ export type TopGuest = Pick<GuestSummary, 'cluster' | 'vmid' | 'name' | 'node' |
  * (stopped, or without live metrics; paused ones that hold memory stay) and stale ones, whose use
  * now is unknown. Walks the metric's index, so it reads a handful of rows whatever the guest count.
  */
-export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster?: string } = {}, limit = 5): TopGuest[] {
+export function topGuests(
+  store: Store,
+  metric: 'mem' | 'cpu',
+  filter: { cluster?: string } = {},
+  limit = 5,
+): TopGuest[] {
   const inCluster = filter.cluster !== undefined;
   const query: Runnable<TopGuest> = prepared(store, `top:${metric}:${inCluster}`, () => {
     const column = guestMetrics[metric];
@@ -392,7 +491,14 @@ export function topGuests(store: Store, metric: 'mem' | 'cpu', filter: { cluster
       .select({ cluster, vmid, name, node, type, status, maxcpu, maxmem, cpu, mem })
       .from(guestMetrics)
       .innerJoin(guests, metricsJoin)
-      .where(and(isNull(guests.deletedAt), eq(guests.stale, false), gt(column, 0), inCluster ? eq(guests.cluster, P('cluster')) : undefined))
+      .where(
+        and(
+          isNull(guests.deletedAt),
+          eq(guests.stale, false),
+          gt(column, 0),
+          inCluster ? eq(guests.cluster, P('cluster')) : undefined,
+        ),
+      )
       .orderBy(desc(column), asc(guests.cluster), asc(guests.vmid))
       .limit(P('limit'))
       .prepare();

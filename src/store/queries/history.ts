@@ -33,24 +33,36 @@ export interface EventPage extends LimitInfo {
 /** Events in seq order. `nextSeq` is safe to poll with: events committed later always have a higher seq. */
 export function eventsSince(store: Store, q: EventQuery = {}): EventPage {
   const limitInfo = clampLimit(q.limit, QUERY_LIMITS.events.default, QUERY_LIMITS.events.max);
-  if (q.afterSeq !== undefined && (!Number.isInteger(q.afterSeq) || q.afterSeq < 0)) throw new QueryError(`afterSeq must be a non-negative integer, got ${String(q.afterSeq)}`);
+  if (q.afterSeq !== undefined && (!Number.isInteger(q.afterSeq) || q.afterSeq < 0))
+    throw new QueryError(`afterSeq must be a non-negative integer, got ${String(q.afterSeq)}`);
   const since = q.since !== undefined ? toEpochMs(q.since, 'since') : undefined;
-  const subject = q.subject === undefined ? undefined
-    : q.subject.endsWith('/') ? sql`substr(${events.subjectId}, 1, ${q.subject.length}) = ${q.subject}`
-      : eq(events.subjectId, q.subject);
+  const subject =
+    q.subject === undefined
+      ? undefined
+      : q.subject.endsWith('/')
+        ? sql`substr(${events.subjectId}, 1, ${q.subject.length}) = ${q.subject}`
+        : eq(events.subjectId, q.subject);
   return oneRead(store, () => {
     // Bound the scan by the newest seq first, so nextSeq never passes an event not yet considered.
-    const head = store.db.select({ seq: sql<number | null>`max(${events.seq})` }).from(events).get()?.seq ?? 0;
-    const rows = store.db.select().from(events)
-      .where(and(
-        sql`${events.seq} <= ${head}`,
-        q.afterSeq !== undefined ? gt(events.seq, q.afterSeq) : undefined,
-        since !== undefined ? gte(events.occurredAt, since) : undefined,
-        q.types?.length ? inArray(events.type, q.types) : undefined,
-        q.cluster !== undefined ? eq(events.cluster, q.cluster) : undefined,
-        q.subjectKind !== undefined ? eq(events.subjectKind, q.subjectKind) : undefined,
-        subject,
-      ))
+    const head =
+      store.db
+        .select({ seq: sql<number | null>`max(${events.seq})` })
+        .from(events)
+        .get()?.seq ?? 0;
+    const rows = store.db
+      .select()
+      .from(events)
+      .where(
+        and(
+          sql`${events.seq} <= ${head}`,
+          q.afterSeq !== undefined ? gt(events.seq, q.afterSeq) : undefined,
+          since !== undefined ? gte(events.occurredAt, since) : undefined,
+          q.types?.length ? inArray(events.type, q.types) : undefined,
+          q.cluster !== undefined ? eq(events.cluster, q.cluster) : undefined,
+          q.subjectKind !== undefined ? eq(events.subjectKind, q.subjectKind) : undefined,
+          subject,
+        ),
+      )
       .orderBy(asc(events.seq))
       .limit(limitInfo.limit + 1)
       .all();
@@ -77,13 +89,17 @@ export interface TaskQuery {
 /** Recent Proxmox tasks the sync has seen (a sliding window per cluster), newest first. */
 export function listTasks(store: Store, q: TaskQuery = {}): LimitInfo & { items: TaskSummary[] } {
   const limitInfo = clampLimit(q.limit, QUERY_LIMITS.tasks.default, QUERY_LIMITS.tasks.max);
-  const rows = store.db.select().from(tasks)
-    .where(and(
-      q.cluster !== undefined ? eq(tasks.cluster, q.cluster) : undefined,
-      q.vmid !== undefined ? eq(tasks.vmid, q.vmid) : undefined,
-      q.node !== undefined ? eq(tasks.node, q.node) : undefined,
-      q.onlyFailed ? eq(tasks.outcome, 'error') : undefined,
-    ))
+  const rows = store.db
+    .select()
+    .from(tasks)
+    .where(
+      and(
+        q.cluster !== undefined ? eq(tasks.cluster, q.cluster) : undefined,
+        q.vmid !== undefined ? eq(tasks.vmid, q.vmid) : undefined,
+        q.node !== undefined ? eq(tasks.node, q.node) : undefined,
+        q.onlyFailed ? eq(tasks.outcome, 'error') : undefined,
+      ),
+    )
     .orderBy(...(q.failedFirst ? [sql`${tasks.outcome} <> 'error'`] : []), desc(tasks.starttime), desc(tasks.upid))
     .limit(limitInfo.limit)
     .all();

@@ -71,17 +71,39 @@ export type NodeLookup =
 function nodeSummaries(store: Store, f: { cluster?: string; node?: string }): NodeSummary[] {
   const keys = (['cluster', 'node'] as const).filter((k) => f[k] !== undefined);
   const query: Runnable<typeof nodes.$inferSelect> = prepared(store, `nodes:${keys.join(',')}`, () =>
-    store.db.select().from(nodes).where(and(...keys.map((k) => eq(nodes[k], P(k))))).orderBy(asc(nodes.cluster), asc(nodes.node)).prepare());
+    store.db
+      .select()
+      .from(nodes)
+      .where(and(...keys.map((k) => eq(nodes[k], P(k)))))
+      .orderBy(asc(nodes.cluster), asc(nodes.node))
+      .prepare(),
+  );
   const rows = query.all(Object.fromEntries(keys.map((k) => [k, f[k]])));
   const stats = new Map(statsBy(store, 'node', {}).map((r) => [`${r.cluster}\u0000${r.key}`, r]));
   return rows.map((n) => {
     const s = toStats(stats.get(`${n.cluster}\u0000${n.node}`));
     return {
-      cluster: n.cluster, node: n.node, status: n.status, online: n.online, stale: n.stale, lastSeenAt: iso(n.lastSeenAt), ip: n.ip,
-      uptime: n.uptime, cpu: n.cpu, maxcpu: n.maxcpu, mem: n.mem, maxmem: n.maxmem, disk: n.disk, maxdisk: n.maxdisk,
+      cluster: n.cluster,
+      node: n.node,
+      status: n.status,
+      online: n.online,
+      stale: n.stale,
+      lastSeenAt: iso(n.lastSeenAt),
+      ip: n.ip,
+      uptime: n.uptime,
+      cpu: n.cpu,
+      maxcpu: n.maxcpu,
+      mem: n.mem,
+      maxmem: n.maxmem,
+      disk: n.disk,
+      maxdisk: n.maxdisk,
       guests: { total: s.guests, running: s.running, unknown: s.unknown, templates: s.templates },
-      allocatedVcpus: s.allocatedVcpus, allocatedMemoryBytes: s.allocatedMemoryBytes, runningVcpus: s.runningVcpus, runningMemoryBytes: s.runningMemoryBytes,
-      cpuOvercommit: ratio(s.allocatedVcpus, n.maxcpu), memoryOvercommit: ratio(s.allocatedMemoryBytes, n.maxmem),
+      allocatedVcpus: s.allocatedVcpus,
+      allocatedMemoryBytes: s.allocatedMemoryBytes,
+      runningVcpus: s.runningVcpus,
+      runningMemoryBytes: s.runningMemoryBytes,
+      cpuOvercommit: ratio(s.allocatedVcpus, n.maxcpu),
+      memoryOvercommit: ratio(s.allocatedMemoryBytes, n.maxmem),
     };
   });
 }
@@ -95,10 +117,19 @@ export function listNodes(store: Store, cluster?: string): { items: NodeSummary[
 export function getNode(store: Store, cluster: string | undefined, node: string): NodeLookup {
   return oneRead(store, () => {
     const found = nodeSummaries(store, { cluster, node });
-    if (found.length > 1) return { kind: 'ambiguous', candidates: found.map((n) => ({ cluster: n.cluster, node: n.node })) };
+    if (found.length > 1)
+      return { kind: 'ambiguous', candidates: found.map((n) => ({ cluster: n.cluster, node: n.node })) };
     const only = found[0];
-    if (only) return { kind: 'found', node: { ...only, storage: storageEntries(store, { cluster: only.cluster, node: only.node }) } };
-    const all = store.db.select({ cluster: nodes.cluster, node: nodes.node }).from(nodes).orderBy(asc(nodes.cluster), asc(nodes.node)).all();
+    if (only)
+      return {
+        kind: 'found',
+        node: { ...only, storage: storageEntries(store, { cluster: only.cluster, node: only.node }) },
+      };
+    const all = store.db
+      .select({ cluster: nodes.cluster, node: nodes.node })
+      .from(nodes)
+      .orderBy(asc(nodes.cluster), asc(nodes.node))
+      .all();
     const suggestions = all
       .map((n) => ({ n, score: nameSimilarity(node, n.node) + (n.cluster === cluster ? 0.01 : 0) }))
       .sort((a, b) => b.score - a.score)
@@ -119,11 +150,18 @@ export interface StorageFilter {
 
 function storageEntries(store: Store, f: StorageFilter): StorageEntry[] {
   const keys = (['cluster', 'shared'] as const).filter((k) => f[k] !== undefined);
-  const query: Runnable<typeof storage.$inferSelect> = prepared(store, `storage:${keys.join(',')}`, () => store.db.select().from(storage)
-    .where(and(...keys.map((k) => eq(storage[k], P(k)))))
-    .orderBy(asc(storage.cluster), asc(storage.storage), asc(storage.node))
-    .prepare());
-  const rows = query.all({ ...(f.cluster !== undefined ? { cluster: f.cluster } : {}), ...(f.shared !== undefined ? { shared: Number(f.shared) } : {}) });
+  const query: Runnable<typeof storage.$inferSelect> = prepared(store, `storage:${keys.join(',')}`, () =>
+    store.db
+      .select()
+      .from(storage)
+      .where(and(...keys.map((k) => eq(storage[k], P(k)))))
+      .orderBy(asc(storage.cluster), asc(storage.storage), asc(storage.node))
+      .prepare(),
+  );
+  const rows = query.all({
+    ...(f.cluster !== undefined ? { cluster: f.cluster } : {}),
+    ...(f.shared !== undefined ? { shared: Number(f.shared) } : {}),
+  });
   const groups = new Map<string, typeof rows>();
   for (const r of rows) {
     const key = r.shared ? `${r.cluster}\u0000${r.storage}` : `${r.cluster}\u0000${r.storage}\u0000${r.node}`;
@@ -138,12 +176,19 @@ function storageEntries(store: Store, f: StorageFilter): StorageEntry[] {
     const live = list.filter((r) => !r.stale);
     const best = [...(live.length ? live : list)].sort((a, b) => (b.lastSeenAt ?? 0) - (a.lastSeenAt ?? 0))[0]!;
     out.push({
-      cluster: best.cluster, storage: best.storage, shared: best.shared, node: best.shared ? null : best.node, nodes: list.map((r) => r.node),
-      plugintype: best.plugintype, content: stringArray(best.content),
+      cluster: best.cluster,
+      storage: best.storage,
+      shared: best.shared,
+      node: best.shared ? null : best.node,
+      nodes: list.map((r) => r.node),
+      plugintype: best.plugintype,
+      content: stringArray(best.content),
       status: list.some((r) => r.status === 'available') ? 'available' : best.status,
-      disk: best.disk, maxdisk: best.maxdisk,
+      disk: best.disk,
+      maxdisk: best.maxdisk,
       usedFraction: best.disk != null && best.maxdisk ? Math.round((best.disk / best.maxdisk) * 10_000) / 10_000 : null,
-      stale: live.length === 0, lastSeenAt: iso(best.lastSeenAt),
+      stale: live.length === 0,
+      lastSeenAt: iso(best.lastSeenAt),
     });
   }
   return out;

@@ -5,7 +5,6 @@ import { guests, nodes } from '../schema.js';
 import { candidateColumns, type CandidateRow } from './guest.js';
 import { clampLimit, oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './shared.js';
 
-
 export type SearchField = 'vmid' | 'name' | 'tag' | 'description' | 'mac' | 'ip' | 'node';
 
 export interface SearchMatch {
@@ -16,10 +15,18 @@ export interface SearchMatch {
 
 export type SearchResult =
   | {
-    kind: 'guest'; cluster: string; vmid: number; name: string | null; node: string; type: 'qemu' | 'lxc';
-    /** The status now: `unknown` for a stale guest, whose `lastKnownStatus` is the status last seen. */
-    status: string; lastKnownStatus?: string; score: number; matches: SearchMatch[];
-  }
+      kind: 'guest';
+      cluster: string;
+      vmid: number;
+      name: string | null;
+      node: string;
+      type: 'qemu' | 'lxc';
+      /** The status now: `unknown` for a stale guest, whose `lastKnownStatus` is the status last seen. */
+      status: string;
+      lastKnownStatus?: string;
+      score: number;
+      matches: SearchMatch[];
+    }
   | { kind: 'node'; cluster: string; node: string; status: string; score: number; matches: SearchMatch[] };
 
 export interface SearchAnswer extends LimitInfo {
@@ -52,7 +59,19 @@ function ipQuery(q: string): string | undefined {
   return undefined;
 }
 
-const SCORES = { vmid: 100, nameExact: 90, macFull: 85, ipExact: 85, tagExact: 70, mac: 60, ipPrefix: 55, name: 50, node: 45, tag: 40, description: 30 } as const;
+const SCORES = {
+  vmid: 100,
+  nameExact: 90,
+  macFull: 85,
+  ipExact: 85,
+  tagExact: 70,
+  mac: 60,
+  ipPrefix: 55,
+  name: 50,
+  node: 45,
+  tag: 40,
+  description: 30,
+} as const;
 
 /**
  * One string against guest names, tags, descriptions, NIC MACs and IPs (from the config), vmids
@@ -75,24 +94,48 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
       const key = `${r.cluster}\u0000${r.vmid}`;
       // A stale guest's status now is unknown, as list_guests says it.
       const status = r.stale ? { status: 'unknown', lastKnownStatus: r.status } : { status: r.status };
-      const h = hits.get(key) ?? { kind: 'guest', cluster: r.cluster, vmid: r.vmid, name: r.name, node: r.node, type: r.type, ...status, score: 0, matches: [] };
+      const h = hits.get(key) ?? {
+        kind: 'guest',
+        cluster: r.cluster,
+        vmid: r.vmid,
+        name: r.name,
+        node: r.node,
+        type: r.type,
+        ...status,
+        score: 0,
+        matches: [],
+      };
       h.score = Math.max(h.score, score);
       h.matches.push({ field, value });
       hits.set(key, h);
     };
 
     if (/^\d+$/.test(q)) {
-      for (const r of db.select(columns).from(guests).where(and(live, eq(guests.vmid, Number(q)))).all()) hit(r, 'vmid', q, SCORES.vmid);
+      for (const r of db
+        .select(columns)
+        .from(guests)
+        .where(and(live, eq(guests.vmid, Number(q))))
+        .all())
+        hit(r, 'vmid', q, SCORES.vmid);
     }
-    for (const r of db.select(columns).from(guests).where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`)).all()) {
+    for (const r of db
+      .select(columns)
+      .from(guests)
+      .where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`))
+      .all()) {
       hit(r, 'name', r.name ?? '', r.name?.toLowerCase() === lower ? SCORES.nameExact : SCORES.name);
     }
-    const tagRows = db.all<Row & { tag: string }>(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
+    const tagRows = db.all<
+      Row & { tag: string }
+    >(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
       ${guests.type} AS type, ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, j.value AS tag
       FROM ${guests}, json_each(${guests.tags}) AS j WHERE ${live} AND instr(lower(j.value), ${lower}) > 0`);
     for (const r of tagRows) hit(r, 'tag', r.tag, r.tag.toLowerCase() === lower ? SCORES.tagExact : SCORES.tag);
-    const described = db.select({ ...columns, description: guests.description }).from(guests)
-      .where(and(live, sql`instr(lower(${guests.description}), ${lower}) > 0`)).all();
+    const described = db
+      .select({ ...columns, description: guests.description })
+      .from(guests)
+      .where(and(live, sql`instr(lower(${guests.description}), ${lower}) > 0`))
+      .all();
     for (const r of described) {
       const text = r.description ?? '';
       hit(r, 'description', snippet(text, text.toLowerCase().indexOf(lower), q.length), SCORES.description);
@@ -102,12 +145,26 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
     const ip = ipQuery(q);
     if (mac !== undefined || ip !== undefined) {
       const address = ip?.split('/')[0] ?? '';
-      const ipMatch = (col: SQL): SQL => ip === undefined ? sql`0`
-        : ip.includes('/') ? sql`lower(${col}) = ${ip}`
-          : ip.endsWith('.') ? sql`substr(${col}, 1, ${ip.length}) = ${ip}`
-            : sql`(lower(${col}) = ${address} OR substr(lower(${col}), 1, ${address.length + 1}) IN (${address + '/'}, ${address + '.'}))`;
+      const ipMatch = (col: SQL): SQL =>
+        ip === undefined
+          ? sql`0`
+          : ip.includes('/')
+            ? sql`lower(${col}) = ${ip}`
+            : ip.endsWith('.')
+              ? sql`substr(${col}, 1, ${ip.length}) = ${ip}`
+              : sql`(lower(${col}) = ${address} OR substr(lower(${col}), 1, ${address.length + 1}) IN (${address + '/'}, ${address + '.'}))`;
       const macHit = mac === undefined ? sql`0` : sql`instr(upper(json_extract(j.value, '$.mac')), ${mac}) > 0`;
-      const nicRows = db.all<Row & { nic: string; mac: string | null; ip: string | null; ip6: string | null; macHit: number; ipHit: number; ip6Hit: number }>(sql`
+      const nicRows = db.all<
+        Row & {
+          nic: string;
+          mac: string | null;
+          ip: string | null;
+          ip6: string | null;
+          macHit: number;
+          ipHit: number;
+          ip6Hit: number;
+        }
+      >(sql`
         SELECT * FROM (
           SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node, ${guests.type} AS type,
             ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, json_extract(j.value, '$.key') AS nic,
@@ -120,17 +177,44 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
         WHERE macHit OR ipHit OR ip6Hit`);
       for (const r of nicRows) {
         if (r.macHit) hit(r, 'mac', `${r.nic} ${r.mac}`, r.mac === mac ? SCORES.macFull : SCORES.mac);
-        if (r.ipHit) hit(r, 'ip', `${r.nic} ${r.ip}`, r.ip?.split('/')[0] === address || r.ip === ip ? SCORES.ipExact : SCORES.ipPrefix);
-        if (r.ip6Hit) hit(r, 'ip', `${r.nic} ${r.ip6}`, r.ip6?.split('/')[0]?.toLowerCase() === address ? SCORES.ipExact : SCORES.ipPrefix);
+        if (r.ipHit)
+          hit(
+            r,
+            'ip',
+            `${r.nic} ${r.ip}`,
+            r.ip?.split('/')[0] === address || r.ip === ip ? SCORES.ipExact : SCORES.ipPrefix,
+          );
+        if (r.ip6Hit)
+          hit(
+            r,
+            'ip',
+            `${r.nic} ${r.ip6}`,
+            r.ip6?.split('/')[0]?.toLowerCase() === address ? SCORES.ipExact : SCORES.ipPrefix,
+          );
       }
     }
 
     const results: SearchResult[] = [...hits.values()];
-    for (const n of db.select({ cluster: nodes.cluster, node: nodes.node, status: nodes.status }).from(nodes).where(sql`instr(lower(${nodes.node}), ${lower}) > 0`).all()) {
-      results.push({ kind: 'node', ...n, score: n.node.toLowerCase() === lower ? SCORES.nameExact : SCORES.node, matches: [{ field: 'node', value: n.node }] });
+    for (const n of db
+      .select({ cluster: nodes.cluster, node: nodes.node, status: nodes.status })
+      .from(nodes)
+      .where(sql`instr(lower(${nodes.node}), ${lower}) > 0`)
+      .all()) {
+      results.push({
+        kind: 'node',
+        ...n,
+        score: n.node.toLowerCase() === lower ? SCORES.nameExact : SCORES.node,
+        matches: [{ field: 'node', value: n.node }],
+      });
     }
     const id = (r: SearchResult): number => (r.kind === 'guest' ? r.vmid : -1);
-    results.sort((a, b) => b.score - a.score || a.cluster.localeCompare(b.cluster) || id(a) - id(b) || (a.kind === 'node' && b.kind === 'node' ? a.node.localeCompare(b.node) : 0));
+    results.sort(
+      (a, b) =>
+        b.score - a.score ||
+        a.cluster.localeCompare(b.cluster) ||
+        id(a) - id(b) ||
+        (a.kind === 'node' && b.kind === 'node' ? a.node.localeCompare(b.node) : 0),
+    );
     return { query: q, results: results.slice(0, limitInfo.limit), total: results.length, ...limitInfo };
   });
 }

@@ -6,7 +6,10 @@ import { guestMetrics, guests } from '../schema.js';
 /** Bad query input the caller can fix; `code` says which kind. */
 export class QueryError extends Error {
   override readonly name = 'QueryError';
-  constructor(message: string, readonly code: 'bad_cursor' | 'bad_argument' = 'bad_argument') {
+  constructor(
+    message: string,
+    readonly code: 'bad_cursor' | 'bad_argument' = 'bad_argument',
+  ) {
     super(message);
   }
 }
@@ -44,18 +47,21 @@ export const QUERY_LIMITS = {
 
 export function clampLimit(requested: number | undefined, fallback: number, max: number): LimitInfo {
   if (requested === undefined) return { limit: fallback };
-  if (!Number.isInteger(requested) || requested < 1) throw new QueryError(`limit must be a positive integer, got ${String(requested)}`);
+  if (!Number.isInteger(requested) || requested < 1)
+    throw new QueryError(`limit must be a positive integer, got ${String(requested)}`);
   return requested > max ? { limit: max, limitClamped: true } : { limit: requested };
 }
 
 /** Epoch ms from epoch ms or an ISO-8601 string. */
 export function toEpochMs(value: number | string, what: string): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new QueryError(`${what} must be epoch milliseconds or an ISO-8601 time, got ${String(value)}`);
+    if (!Number.isFinite(value))
+      throw new QueryError(`${what} must be epoch milliseconds or an ISO-8601 time, got ${String(value)}`);
     return value;
   }
   const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) throw new QueryError(`${what} must be epoch milliseconds or an ISO-8601 time, got "${value}"`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms))
+    throw new QueryError(`${what} must be epoch milliseconds or an ISO-8601 time, got "${value}"`);
   return ms;
 }
 
@@ -68,7 +74,8 @@ export function oneRead<T>(store: Store, fn: () => T): T {
 }
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
-export const ratio = (part: number, whole: number | null | undefined): number | null => (whole ? round3(part / whole) : null);
+export const ratio = (part: number, whole: number | null | undefined): number | null =>
+  whole ? round3(part / whole) : null;
 
 export const metricsJoin = and(eq(guestMetrics.cluster, guests.cluster), eq(guestMetrics.vmid, guests.vmid));
 

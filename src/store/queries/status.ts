@@ -6,7 +6,6 @@ import { prepared } from '../prepared.js';
 import { clusters, nodes, syncRuns } from '../schema.js';
 import { iso, oneRead, P, parseJson } from './shared.js';
 
-
 /** What the clusters table says of each cluster, without its sync runs. */
 export type ClusterInfo = Omit<ClusterSyncStatus, 'lastRun' | 'lastSuccessfulRun'>;
 
@@ -15,21 +14,32 @@ export type ClusterInfo = Omit<ClusterSyncStatus, 'lastRun' | 'lastSuccessfulRun
  * attempted within it is `overdue`, and stale.
  */
 export function listClusters(store: Store, now: number = Date.now(), staleAfterMs = Infinity): ClusterInfo[] {
-  return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare()).all().map((c) => {
-    const ageMs = c.lastSuccessAt == null ? null : now - c.lastSuccessAt;
-    // Not even a failed attempt within the window: nothing is syncing (a failing sync is `stale` already).
-    // A success records when its cycle started; one that ran long (a hang that ended) is a sign of life when it ended.
-    const lastTry = Math.max(c.lastAttemptAt ?? -Infinity, c.lastSuccessAt ?? -Infinity);
-    const overdue = Number.isFinite(lastTry) && now - lastTry > staleAfterMs;
-    // Staleness follows the data's age: a cycle that hangs (or a failure the store could not record) leaves no trace here.
-    const aged = ageMs != null && ageMs > staleAfterMs;
-    return {
-      cluster: c.name, clusterName: c.clusterName, pveVersion: c.pveVersion, quorate: c.quorate, stale: c.stale || overdue || aged, overdue,
-      lastSuccessAt: iso(c.lastSuccessAt), lastAttemptAt: iso(c.lastAttemptAt), ageMs,
-      consecutiveFailures: c.consecutiveFailures, lastError: c.lastError, signalProblems: signalProblems(c.signalProblems),
-      identityChanged: identityChanged(c.identityChanged),
-    };
-  });
+  return prepared(store, 'clusters', () => store.db.select().from(clusters).orderBy(asc(clusters.name)).prepare())
+    .all()
+    .map((c) => {
+      const ageMs = c.lastSuccessAt == null ? null : now - c.lastSuccessAt;
+      // Not even a failed attempt within the window: nothing is syncing (a failing sync is `stale` already).
+      // A success records when its cycle started; one that ran long (a hang that ended) is a sign of life when it ended.
+      const lastTry = Math.max(c.lastAttemptAt ?? -Infinity, c.lastSuccessAt ?? -Infinity);
+      const overdue = Number.isFinite(lastTry) && now - lastTry > staleAfterMs;
+      // Staleness follows the data's age: a cycle that hangs (or a failure the store could not record) leaves no trace here.
+      const aged = ageMs != null && ageMs > staleAfterMs;
+      return {
+        cluster: c.name,
+        clusterName: c.clusterName,
+        pveVersion: c.pveVersion,
+        quorate: c.quorate,
+        stale: c.stale || overdue || aged,
+        overdue,
+        lastSuccessAt: iso(c.lastSuccessAt),
+        lastAttemptAt: iso(c.lastAttemptAt),
+        ageMs,
+        consecutiveFailures: c.consecutiveFailures,
+        lastError: c.lastError,
+        signalProblems: signalProblems(c.signalProblems),
+        identityChanged: identityChanged(c.identityChanged),
+      };
+    });
 }
 
 /** clusters.identity_changed, with each identity in words. */
@@ -38,14 +48,20 @@ function identityChanged(text: string | null): ClusterSyncStatus['identityChange
   const expected = asIdentity(value?.expected);
   const seen = asIdentity(value?.seen);
   if (!expected || !seen) return null;
-  return { expected: describeIdentity(expected), seen: describeIdentity(seen), since: typeof value?.since === 'string' ? value.since : '' };
+  return {
+    expected: describeIdentity(expected),
+    seen: describeIdentity(seen),
+    since: typeof value?.since === 'string' ? value.since : '',
+  };
 }
 
 /** clusters.signal_problems, read defensively: only string problems of a JSON object count. */
 function signalProblems(text: string | null): Record<string, string> {
   const value = parseJson<unknown>(text, null);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
+  return Object.fromEntries(
+    Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''),
+  );
 }
 
 export interface ClusterSyncStatus {
@@ -78,21 +94,46 @@ export interface ClusterSyncStatus {
    */
   identityChanged: { expected: string; seen: string; since: string } | null;
   /** The latest sync run, successful or not. */
-  lastRun: { startedAt: string; finishedAt: string; ok: boolean; durationMs: number; callsTotal: number; changes: Record<string, number>; error: string | null } | null;
+  lastRun: {
+    startedAt: string;
+    finishedAt: string;
+    ok: boolean;
+    durationMs: number;
+    callsTotal: number;
+    changes: Record<string, number>;
+    error: string | null;
+  } | null;
   /** The latest successful run: its API calls per endpoint are what a cycle costs. */
   lastSuccessfulRun: {
-    finishedAt: string; durationMs: number; calls: Record<string, number>; callsTotal: number; changes: Record<string, number>;
-    guests: number; nodes: number; configsFetched: number; warnings: number;
+    finishedAt: string;
+    durationMs: number;
+    calls: Record<string, number>;
+    callsTotal: number;
+    changes: Record<string, number>;
+    guests: number;
+    nodes: number;
+    configsFetched: number;
+    warnings: number;
   } | null;
 }
 
 /** Per cluster: how fresh its copy is, how the last reads went, and what a cycle costs. */
-export function syncStatus(store: Store, now: number = Date.now(), staleAfterMs = Infinity): { now: string; clusters: ClusterSyncStatus[] } {
+export function syncStatus(
+  store: Store,
+  now: number = Date.now(),
+  staleAfterMs = Infinity,
+): { now: string; clusters: ClusterSyncStatus[] } {
   return oneRead(store, () => {
     const latest = (cluster: string, okOnly: boolean): typeof syncRuns.$inferSelect | undefined =>
-      prepared(store, `latest-run:${okOnly}`, () => store.db.select().from(syncRuns)
-        .where(and(eq(syncRuns.cluster, P('cluster')), okOnly ? eq(syncRuns.ok, true) : undefined)).orderBy(desc(syncRuns.id)).limit(1).prepare())
-        .get({ cluster });
+      prepared(store, `latest-run:${okOnly}`, () =>
+        store.db
+          .select()
+          .from(syncRuns)
+          .where(and(eq(syncRuns.cluster, P('cluster')), okOnly ? eq(syncRuns.ok, true) : undefined))
+          .orderBy(desc(syncRuns.id))
+          .limit(1)
+          .prepare(),
+      ).get({ cluster });
     return {
       now: iso(now)!,
       clusters: listClusters(store, now, staleAfterMs).map((c): ClusterSyncStatus => {
@@ -100,14 +141,30 @@ export function syncStatus(store: Store, now: number = Date.now(), staleAfterMs 
         const good = last?.ok ? last : latest(c.cluster, true);
         return {
           ...c,
-          lastRun: last ? {
-            startedAt: iso(last.startedAt)!, finishedAt: iso(last.finishedAt)!, ok: last.ok, durationMs: last.durationMs,
-            callsTotal: last.callsTotal, changes: parseJson<Record<string, number>>(last.changes, {}), error: last.error,
-          } : null,
-          lastSuccessfulRun: good ? {
-            finishedAt: iso(good.finishedAt)!, durationMs: good.durationMs, calls: parseJson<Record<string, number>>(good.calls, {}), callsTotal: good.callsTotal,
-            changes: parseJson<Record<string, number>>(good.changes, {}), guests: good.guests, nodes: good.nodes, configsFetched: good.configsFetched, warnings: good.warnings,
-          } : null,
+          lastRun: last
+            ? {
+                startedAt: iso(last.startedAt)!,
+                finishedAt: iso(last.finishedAt)!,
+                ok: last.ok,
+                durationMs: last.durationMs,
+                callsTotal: last.callsTotal,
+                changes: parseJson<Record<string, number>>(last.changes, {}),
+                error: last.error,
+              }
+            : null,
+          lastSuccessfulRun: good
+            ? {
+                finishedAt: iso(good.finishedAt)!,
+                durationMs: good.durationMs,
+                calls: parseJson<Record<string, number>>(good.calls, {}),
+                callsTotal: good.callsTotal,
+                changes: parseJson<Record<string, number>>(good.changes, {}),
+                guests: good.guests,
+                nodes: good.nodes,
+                configsFetched: good.configsFetched,
+                warnings: good.warnings,
+              }
+            : null,
         };
       }),
     };
@@ -134,13 +191,23 @@ export function freshness(store: Store, now: number = Date.now(), staleAfterMs =
     const ages = rows.flatMap((c) => (c.ageMs == null ? [] : [c.ageMs]));
     const ageMs = ages.length ? Math.max(...ages) : null;
     const staleClusters = rows.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster);
-    const staleNodes = prepared(store, 'stale-nodes', () => store.db.select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt }).from(nodes)
-      .where(eq(nodes.stale, true))
-      .orderBy(asc(nodes.cluster), asc(nodes.node))
-      .prepare())
+    const staleNodes = prepared(store, 'stale-nodes', () =>
+      store.db
+        .select({ cluster: nodes.cluster, node: nodes.node, lastSeenAt: nodes.lastSeenAt })
+        .from(nodes)
+        .where(eq(nodes.stale, true))
+        .orderBy(asc(nodes.cluster), asc(nodes.node))
+        .prepare(),
+    )
       .all()
       .filter((n) => !staleClusters.includes(n.cluster))
       .map((n) => ({ cluster: n.cluster, node: n.node, lastSeenAt: iso(n.lastSeenAt) }));
-    return { asOf: iso(ageMs == null ? null : now - ageMs), ageMs, staleClusters, overdue: rows.some((c) => c.overdue), staleNodes };
+    return {
+      asOf: iso(ageMs == null ? null : now - ageMs),
+      ageMs,
+      staleClusters,
+      overdue: rows.some((c) => c.overdue),
+      staleNodes,
+    };
   });
 }
