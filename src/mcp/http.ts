@@ -7,11 +7,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { McpHttpConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { isLoopbackHost } from '../net.js';
+import { isLoopbackHost, isWildcardHost, urlHost } from '../net.js';
 import type { RunningCycle } from './tool.js';
 
 export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
@@ -104,28 +105,104 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit: number
   );
 }
 
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/** This machine's addresses (IPv6 in brackets) and host names: what clients use to reach a wildcard bind. */
+function machineNames(): string[] {
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => urlHost(i.address)));
+  const host = hostname().toLowerCase();
+  return [...addresses, host, host.split('.')[0]!, ...LOOPBACK_NAMES];
+}
+
+/** The names a bind address is reached by, before MCP_ALLOWED_HOSTS. */
+function bindNames(bind: string): string[] {
+  if (isWildcardHost(bind)) return [urlHost(bind), ...machineNames()];
+  return [urlHost(bind.toLowerCase()), ...(isLoopbackHost(bind) ? LOOPBACK_NAMES : [])];
+}
+
+/** Host header values: each name with the port (and bare on port 80, where clients leave it out). */
+function acceptedHosts(bind: string, port: number, allowedHosts: string[]): Set<string> {
+  const withPort = bindNames(bind).flatMap((n) => (port === 80 ? [n, `${n}:80`] : [`${n}:${port}`]));
+  return new Set([...withPort, ...allowedHosts.map((h) => h.toLowerCase())]);
+}
+
+/** What a 403 says this server answers to; a wildcard bind's addresses are not listed to whoever asks. */
+function describeHosts(bind: string, port: number, allowedHosts: string[]): string {
+  const own = isWildcardHost(bind)
+    ? `this machine's addresses, host names and localhost`
+    : [...new Set(bindNames(bind))].join(', ');
+  return `${own}, each with port ${port}${allowedHosts.length ? ', and MCP_ALLOWED_HOSTS' : ''}`;
+}
+
+/**
+ * A browser page on this machine (`http://localhost:6274`, the MCP Inspector; any port, as the SDK's
+ * localhost protection matches host names only). Only for a loopback bind: the Host check still
+ * applies, and the token when one is set.
+ */
+function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const { protocol, hostname: host } = new URL(origin);
+    return (protocol === 'http:' || protocol === 'https:') && isLoopbackHost(host);
+  } catch {
+    return false; // `null` (a sandboxed page, a file) and other non-URLs
+  }
+}
+
+/** The credentials of an `Authorization: Bearer …` header; the scheme is case-insensitive (RFC 7235). */
+const BEARER = /^bearer +(.*)$/i;
+const bearerToken = (header: string | undefined): string => BEARER.exec(header ?? '')?.[1] ?? '';
+
+/** A client that hung up mid-request or mid-answer: any client can cause it, so it is no fault of ours. */
+const HANGUP_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+const clientHungUp = (req: IncomingMessage, err: unknown): boolean =>
+  req.socket.destroyed && HANGUP_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+
+/** JSON-RPC 2.0 answers an empty batch with one Invalid Request error (the transport would answer 202, as to notifications). */
+const refuseEmptyBatch = (res: ServerResponse): void =>
+  send(res, 400, {
+    jsonrpc: '2.0',
+    error: { code: -32600, message: 'Invalid Request: the batch is empty; send a JSON-RPC request' },
+    id: null,
+  });
+
 export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): Promise<McpHttpEndpoint> {
   const { log } = deps;
+  let port = 0;
   let hosts = new Set<string>();
   const origins = new Set(options.allowedOrigins);
-  const expectedToken = options.token ? digest(`Bearer ${options.token.reveal()}`) : undefined;
+  const loopbackOrigins = isLoopbackHost(options.host);
+  const expectedToken = options.token ? digest(options.token.reveal()) : undefined;
 
   /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
   const hasToken = (req: IncomingMessage): boolean =>
-    !expectedToken || timingSafeEqual(digest(req.headers.authorization ?? ''), expectedToken);
+    !expectedToken || timingSafeEqual(digest(bearerToken(req.headers.authorization)), expectedToken);
 
-  /** The Host header names this server (no DNS rebinding) and a browser Origin, if any, is allowed. */
-  const hostOk = (req: IncomingMessage): boolean => hosts.has((req.headers.host ?? '').toLowerCase());
-  const originOk = (req: IncomingMessage): boolean =>
-    req.headers.origin === undefined || origins.has(req.headers.origin);
+  /**
+   * The Host header names this server (no DNS rebinding). A wildcard bind's addresses can change
+   * while it runs (DHCP, a VPN coming up): a name not known is looked up again before the refusal.
+   */
+  const hostOk = (req: IncomingMessage): boolean => {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (hosts.has(host)) return true;
+    if (isWildcardHost(options.host)) hosts = acceptedHosts(options.host, port, options.allowedHosts);
+    return hosts.has(host);
+  };
+  /** A browser Origin, if any, is listed, or a page on this machine when the server listens on loopback only. */
+  const originOk = (req: IncomingMessage): boolean => {
+    const { origin } = req.headers;
+    return origin === undefined || origins.has(origin) || (loopbackOrigins && isLoopbackOrigin(origin));
+  };
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hostOk(req))
+    if (!hostOk(req)) {
+      const host = (req.headers.host ?? '').toLowerCase();
+      const known = describeHosts(options.host, port, options.allowedHosts);
       return refuse(
         res,
         403,
-        `Host header "${(req.headers.host ?? '').toLowerCase()}" is not this server's; add it to MCP_ALLOWED_HOSTS if a proxy forwards it`,
+        `Host header "${host}" is not one of the ${hosts.size} names this server answers to (${known}); if clients reach it as "${host}", add that to MCP_ALLOWED_HOSTS`,
       );
+    }
     if (!originOk(req))
       return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
     if (!hasToken(req))
@@ -147,6 +224,7 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     } catch {
       return refuse(res, 400, 'the request body is not JSON');
     }
+    if (Array.isArray(body) && body.length === 0) return refuseEmptyBatch(res);
     const server = deps.createServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
@@ -179,6 +257,8 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   // may throw past it and take the daemon (and its sync) down.
   const http: Server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
+      if (clientHungUp(req, err))
+        return void log.debug({ code: (err as NodeJS.ErrnoException).code, method: req.method }, 'HTTP client hung up');
       log.error({ err, method: req.method }, 'HTTP request failed');
       if (!res.headersSent) refuse(res, 500, 'internal error; the server log has the details');
       else res.end();
@@ -196,15 +276,10 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     http.once('error', reject);
     http.listen(options.port, options.host, () => resolve());
   });
-  const { port } = http.address() as AddressInfo;
-  const bound = options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host;
-  hosts = new Set([
-    `${bound}:${port}`,
-    ...(isLoopbackHost(options.host) ? [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] : []),
-    ...options.allowedHosts.map((h) => h.toLowerCase()),
-  ]);
+  port = (http.address() as AddressInfo).port;
+  hosts = acceptedHosts(options.host, port, options.allowedHosts);
   return {
-    url: `http://${bound}:${port}/mcp`,
+    url: `http://${urlHost(options.host)}:${port}/mcp`,
     close: () =>
       new Promise<void>((resolve) => {
         http.closeAllConnections();
