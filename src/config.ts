@@ -5,8 +5,8 @@
  * several need the file. Every problem is collected and reported at once, naming the key (and
  * the environment variable, where one sets it) and the fix. Secrets are wrapped in `Secret`.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -19,9 +19,101 @@ export type Env = Record<string, string | undefined>;
 const TOKEN_ID_RE = /^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
-/** A whole number given as a number or digits (environment values are text); nothing else is coerced. */
-const wholeNumber = (min: number, max: number) =>
-  z.union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(min).max(max));
+/** A whole-number setting: its range, its unit and its default, so that every message says what to write. */
+interface WholeNumberSpec {
+  min: number;
+  max: number;
+  /** "seconds", "days"…; none for a plain count. */
+  unit?: string;
+  /** The default, shown as the example. */
+  example: number;
+  /** What 0 means where it means something of its own ("turns the schedule off"). */
+  zero?: string;
+}
+
+/** "a whole number of seconds from 0 to 86400 (0 turns the schedule off), e.g. 15, the default" */
+function describeWholeNumber({ min, max, unit, example, zero }: WholeNumberSpec): string {
+  const range = `from ${min} to ${max}${zero ? ` (0 ${zero})` : ''}`;
+  return `a whole number${unit ? ` of ${unit}` : ''} ${range}, e.g. ${example}, the default`;
+}
+
+/**
+ * A whole number given as a number or digits (environment values are text); nothing else is
+ * coerced. Every failure, whatever zod would have called it, gets the one sentence of the spec.
+ */
+const wholeNumber = (spec: WholeNumberSpec) => {
+  const fix = `expected ${describeWholeNumber(spec)}`;
+  return z
+    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: fix })
+    .pipe(z.number().int(fix).min(spec.min, fix).max(spec.max, fix))
+    .default(spec.example);
+};
+
+const FLAG_WORDS = { true: ['true', '1', 'yes', 'on'], false: ['false', '0', 'no', 'off'] };
+const FLAG_EXPECTED = 'true or false (also 1/0, yes/no, on/off, in any case)';
+
+/** A yes/no setting as people write it in YAML and environment files; undefined when it is neither. */
+function parseFlag(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const word = String(value).trim().toLowerCase();
+  if (FLAG_WORDS.true.includes(word)) return true;
+  if (FLAG_WORDS.false.includes(word)) return false;
+  return undefined;
+}
+
+const flag = (fallback: boolean) =>
+  z
+    .unknown()
+    .transform((value, ctx) => {
+      const parsed = parseFlag(value);
+      if (parsed === undefined) ctx.addIssue({ code: 'custom', message: `expected ${FLAG_EXPECTED}` });
+      return parsed ?? fallback;
+    })
+    .default(fallback);
+
+/** Edit distance (Levenshtein), for "did you mean" on a misspelt key. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The valid word closest to a misspelt one, if it is close enough to be what was meant. */
+export function nearestWord(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (!best || distance < best.distance) best = { candidate, distance };
+  }
+  // A third of the word may be wrong (one slip in a short word): beyond that the guess misleads.
+  if (best && best.distance <= Math.max(1, Math.floor(word.length / 3))) return best.candidate;
+  // Or it is a longer or shorter form of a valid word ("warning" for "warn", "interval" for "intervalSeconds").
+  return candidates.find(
+    (c) =>
+      Math.min(c.length, lower.length) >= 4 && (lower.startsWith(c.toLowerCase()) || c.toLowerCase().startsWith(lower)),
+  );
+}
+
+const listWords = (words: readonly string[]): string =>
+  words.length > 1 ? `${words.slice(0, -1).join(', ')} and ${words.at(-1)}` : (words[0] ?? '');
+
+/** `unknown key "tokenid"; did you mean "tokenId"?`, or the keys there are when nothing is close. */
+function unknownKey(key: string, valid: readonly string[]): string {
+  const near = nearestWord(key, valid);
+  return near
+    ? `unknown key "${key}"; did you mean "${near}"?`
+    : `unknown key "${key}"; ${valid.length === 1 ? `the only key is ${valid[0]}` : `the keys are ${listWords(valid)}`}`;
+}
+
+const TIMEOUT_MS: WholeNumberSpec = { min: 100, max: 600_000, unit: 'milliseconds', example: 15_000 };
+const CONCURRENCY: WholeNumberSpec = { min: 1, max: 64, example: 8 };
 
 /** What each key expects, for error messages that never echo the (possibly secret) value given. */
 const EXPECTED: Record<string, string> = {
@@ -32,9 +124,9 @@ const EXPECTED: Record<string, string> = {
   tokenSecretFile: 'the path of a file holding the token secret',
   caFile: 'the path of a PEM CA file, e.g. a copy of /etc/pve/pve-root-ca.pem',
   fingerprint: 'the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
-  insecure: 'true or false (environment: 1/0, yes/no)',
-  timeoutMs: 'a whole number of milliseconds from 100 to 600000',
-  concurrency: 'a whole number from 1 to 64',
+  insecure: FLAG_EXPECTED,
+  timeoutMs: describeWholeNumber(TIMEOUT_MS),
+  concurrency: describeWholeNumber(CONCURRENCY),
 };
 
 const ClusterSchema = z
@@ -46,13 +138,14 @@ const ClusterSchema = z
     tokenSecretFile: z.string().min(1).optional(),
     caFile: z.string().min(1).optional(),
     fingerprint: z.string().optional(),
-    insecure: z.boolean().default(false),
-    timeoutMs: wholeNumber(100, 600_000).default(15_000),
-    concurrency: wholeNumber(1, 64).default(8),
+    insecure: flag(false),
+    timeoutMs: wholeNumber(TIMEOUT_MS),
+    concurrency: wholeNumber(CONCURRENCY),
   })
   .strict();
 
-const cronPattern = z.string().refine((p) => {
+const CRON_EXPECTED = 'expected a cron pattern such as "0 * * * *" (hourly), or "off"';
+const cronPattern = z.string({ error: CRON_EXPECTED }).refine((p) => {
   if (p === 'off') return true;
   try {
     new Cron(p, { paused: true }).stop();
@@ -60,22 +153,22 @@ const cronPattern = z.string().refine((p) => {
   } catch {
     return false;
   }
-}, 'expected a cron pattern such as "0 * * * *" (hourly), or "off"');
+}, CRON_EXPECTED);
 
 const SyncSchema = z
   .object({
     /** Seconds between cycles per cluster; 0 turns the schedule off. */
-    intervalSeconds: wholeNumber(0, 86_400).default(15),
-    missingThreshold: wholeNumber(1, 100).default(2),
-    configConcurrency: wholeNumber(1, 64).default(8),
-    configBudget: wholeNumber(1, 100_000).default(200),
+    intervalSeconds: wholeNumber({ min: 0, max: 86_400, unit: 'seconds', example: 15, zero: 'turns the schedule off' }),
+    missingThreshold: wholeNumber({ min: 1, max: 100, example: 2 }),
+    configConcurrency: wholeNumber({ min: 1, max: 64, example: 8 }),
+    configBudget: wholeNumber({ min: 1, max: 100_000, example: 200 }),
     /** Every config re-read at least this often (6 h: README, How the inventory stays current, says what it costs). */
-    sweepPeriodMinutes: wholeNumber(1, 10_080).default(360),
+    sweepPeriodMinutes: wholeNumber({ min: 1, max: 10_080, unit: 'minutes', example: 360 }),
     /** Seconds between sweep batches; 0 turns the sweep off. */
-    sweepEverySeconds: wholeNumber(0, 86_400).default(60),
-    clusterLog: z.boolean().default(true),
+    sweepEverySeconds: wholeNumber({ min: 0, max: 86_400, unit: 'seconds', example: 60, zero: 'turns the sweep off' }),
+    clusterLog: flag(true),
     /** A cycle still running after this long fails as such (each request also has its own deadline). */
-    cycleTimeoutSeconds: wholeNumber(10, 86_400).default(300),
+    cycleTimeoutSeconds: wholeNumber({ min: 10, max: 86_400, unit: 'seconds', example: 300 }),
   })
   .strict();
 
@@ -83,93 +176,106 @@ const SnapshotsSchema = z
   .object({
     schedule: cronPattern.default('0 * * * *'),
     /** Most snapshots kept; 0 = no count limit. */
-    keep: wholeNumber(0, 1_000_000).default(48),
+    keep: wholeNumber({ min: 0, max: 1_000_000, unit: 'snapshots', example: 48, zero: 'keeps any number' }),
     /** Oldest kept, in days; 0 = no age limit. */
-    maxAgeDays: wholeNumber(0, 36_500).default(7),
+    maxAgeDays: wholeNumber({ min: 0, max: 36_500, unit: 'days', example: 7, zero: 'keeps them at any age' }),
   })
   .strict();
 
-/** Days of history kept: a whole number, 0 keeping it forever (the message says so, where zod's would say "Invalid input"). */
-const retentionDays = (fallback: number) => {
-  const fix = `expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. ${fallback}, the default`;
-  return z
-    .union([z.number(), z.string().trim().regex(/^\d+$/).transform(Number)], { error: fix })
-    .pipe(z.number().int(fix).min(0, fix).max(36_500, fix))
-    .default(fallback);
-};
+/** Days of history kept, 0 keeping it forever. */
+const retentionDays = (example: number) =>
+  wholeNumber({ min: 0, max: 36_500, unit: 'days', example, zero: 'keeps it forever' });
 
 /** History retention (store/retention.ts), run by `serve` a minute after start and then hourly. */
-const RetentionSchema = z.strictObject(
-  {
+const RetentionSchema = z
+  .object({
     /** sync_runs older than this are deleted, except each cluster's latest and latest successful run. */
     syncRunsDays: retentionDays(7),
     /** events (the change history and the webhook outbox) older than this are deleted. */
     eventsDays: retentionDays(90),
-  },
-  {
-    error: (issue) =>
-      issue.code === 'unrecognized_keys'
-        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}; the keys are syncRunsDays and eventsDays`
-        : undefined,
-  },
-);
+  })
+  .strict();
+
+/** A comma-separated list (environment) or a YAML list, each entry checked and normalized by `entry`. */
+const listOf = (expected: string, entry: (text: string) => string | undefined) =>
+  z.unknown().transform((value, ctx) => {
+    const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+    if (!items) {
+      ctx.addIssue({ code: 'custom', message: `expected ${expected}` });
+      return [];
+    }
+    const out: string[] = [];
+    for (const item of items) {
+      const text = typeof item === 'string' ? item.trim() : '';
+      if (typeof item === 'string' && !text) continue;
+      const normalized = entry(text);
+      if (normalized === undefined)
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not valid: expected ${expected}` });
+      else out.push(normalized);
+    }
+    return out;
+  });
+
+/** A browser origin as browsers send it (scheme, host, port; no path), normalized the same way. */
+function browserOrigin(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  const bare = (url.pathname === '/' || url.pathname === '') && !url.search && !url.hash && !url.username;
+  return bare && /^https?:$/.test(url.protocol) ? url.origin : undefined;
+}
+
+/** A Host header value: a name or address, optionally with a port (no scheme, no path). */
+const hostHeader = (text: string): string | undefined =>
+  /^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(text) ? text.toLowerCase() : undefined;
 
 const McpHttpSchema = z
   .object({
     /** `false`: `serve` runs no HTTP endpoint. */
-    enabled: z.union([z.boolean(), z.enum(['on', 'off']).transform((v) => v === 'on')]).default(true),
-    host: z.string().min(1).default('127.0.0.1'),
-    port: wholeNumber(0, 65_535).default(8765),
-    /** Required whenever `host` is not loopback. */
-    token: z.string().min(16, 'use at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
-    tokenFile: z.string().min(1).optional(),
+    enabled: flag(true),
+    host: z
+      .string({ error: 'expected the address to listen on, e.g. 127.0.0.1' })
+      .min(1, 'expected the address to listen on, e.g. 127.0.0.1')
+      .default('127.0.0.1'),
+    port: wholeNumber({ min: 0, max: 65_535, example: 8765, zero: 'picks a free port' }),
+    /** Required whenever `host` is not loopback; its rules (length, characters) are checked in `mcpHttp`. */
+    token: z.string({ error: 'expected the bearer token as text' }).optional(),
+    tokenFile: z.string({ error: 'expected the path of a file holding the bearer token' }).min(1).optional(),
     /** Browser origins allowed to call /mcp (besides none); non-browser clients send no Origin. */
-    allowedOrigins: z
-      .union([
-        z.array(z.string()),
-        z.string().transform((s) =>
-          s
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean),
-        ),
-      ])
-      .default([]),
+    allowedOrigins: listOf('origins like https://app.example.com, separated by commas', browserOrigin).default([]),
     /** Host header values accepted besides the bind address itself (e.g. a reverse proxy's name). */
-    allowedHosts: z
-      .union([
-        z.array(z.string()),
-        z.string().transform((s) =>
-          s
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean),
-        ),
-      ])
-      .default([]),
-    maxBodyBytes: wholeNumber(1_024, 16 * 2 ** 20).default(2 ** 20),
+    allowedHosts: listOf('host names like inventory.example.com or inventory.example.com:8443', hostHeader).default([]),
+    maxBodyBytes: wholeNumber({ min: 1_024, max: 16 * 2 ** 20, unit: 'bytes', example: 2 ** 20 }),
     /** /readyz fails when a cluster's last successful sync is older than this (0: 4 sync intervals, at least 60 s). */
-    readyMaxAgeSeconds: wholeNumber(0, 86_400).default(0),
+    readyMaxAgeSeconds: wholeNumber({
+      min: 0,
+      max: 86_400,
+      unit: 'seconds',
+      example: 0,
+      zero: 'means 4 sync intervals, at least 60 s',
+    }),
   })
   .strict();
 
-const FileSchema = z
-  .object({
-    dataDir: z.string().min(1).optional(),
-    log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional() })
-      .strict()
-      .optional(),
-    clusters: z.array(z.record(z.string(), z.unknown())).optional(),
-    sync: z.record(z.string(), z.unknown()).optional(),
-    snapshots: z.record(z.string(), z.unknown()).optional(),
-    retention: z.record(z.string(), z.unknown()).optional(),
-    mcp: z
-      .object({ http: z.record(z.string(), z.unknown()).optional() })
-      .strict()
-      .optional(),
-  })
-  .strict();
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The config file's parts, each taken on its own so that a problem in one never hides another's. */
+interface FileParts {
+  dataDir?: string;
+  logLevel?: unknown;
+  clusters: Array<{ raw: Record<string, unknown>; index: number }>;
+  sync?: Record<string, unknown>;
+  snapshots?: Record<string, unknown>;
+  retention?: Record<string, unknown>;
+  mcpHttp?: Record<string, unknown>;
+}
+
+const FILE_KEYS = ['dataDir', 'log', 'clusters', 'sync', 'snapshots', 'retention', 'mcp'];
+
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const kindOf = (v: unknown): string =>
+  Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
 
 /** Environment variables for the `sync` and `snapshots` sections. */
 const SECTION_ENV = {
@@ -222,7 +328,7 @@ export interface Config {
   dataDir: string;
   /** The inventory database: `<dataDir>/inventory.db`. */
   dbPath: string;
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  log: { level: LogLevel };
   clusters: ClusterConfig[];
   sync: SyncConfig;
   snapshots: SnapshotsConfig;
@@ -230,26 +336,38 @@ export interface Config {
   mcp: { http: McpHttpConfig };
 }
 
-/** Parses the `sync` or `snapshots` section: file values, then the environment's. */
-function section<S extends z.ZodType>(
+interface SectionResult<T> {
+  value?: T;
+  /** The values given, file and environment merged, for checks that run even when the schema failed. */
+  raw: Record<string, unknown>;
+  /** The name to report a key by: its environment variable when that set it, else `section.key`. */
+  where: (key: string) => string;
+}
+
+/** Parses a section (`sync`, `snapshots`…): file values, then the environment's; `raw` is what was given. */
+function section<S extends z.ZodObject>(
   name: keyof typeof SECTION_ENV,
   schema: S,
   fromFile: Record<string, unknown> | undefined,
   env: Env,
   problems: string[],
-): z.infer<S> | undefined {
+): SectionResult<z.infer<S>> {
   const raw: Record<string, unknown> = { ...fromFile };
   const vars: Record<string, string> = SECTION_ENV[name];
   for (const [key, variable] of Object.entries(vars))
     if (env[variable] !== undefined && env[variable] !== '') raw[key] = env[variable];
+  const where = (key: string): string => (vars[key] && env[vars[key]] ? vars[key] : `${name}.${key}`);
   const parsed = schema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return { value: parsed.data, raw, where };
   for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push(`${name}: ${unknownKey(key, Object.keys(schema.shape))}`);
+      continue;
+    }
     const key = String(issue.path[0] ?? '');
-    const where = vars[key] && env[vars[key]] !== undefined ? vars[key] : `${name}.${key}`;
-    problems.push(`${key ? where : name}: ${issue.message}`);
+    problems.push(`${key ? where(key) : name}: ${issue.message}`);
   }
-  return undefined;
+  return { raw, where };
 }
 
 export class ConfigError extends Error {
@@ -289,13 +407,6 @@ function readSecretFile(path: string, label: string, problems: string[]): string
   }
 }
 
-function envBool(value: string | undefined): boolean | string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  return value; // left as text so the schema reports it
-}
-
 /** The cluster keys the environment sets (paths resolved from the working directory). */
 function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
   const path = (p: string | undefined): string | undefined => (p ? resolve(cwd, p) : undefined);
@@ -306,7 +417,7 @@ function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
     tokenSecretFile: path(env.PVE_TOKEN_SECRET_FILE),
     caFile: path(env.PVE_CA_FILE),
     fingerprint: env.PVE_FINGERPRINT,
-    insecure: envBool(env.PVE_INSECURE),
+    insecure: env.PVE_INSECURE,
     timeoutMs: env.PVE_TIMEOUT_MS,
     concurrency: env.PVE_CONCURRENCY,
   };
@@ -359,6 +470,107 @@ function readConfigFile(path: string, problems: string[]): unknown {
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /**
+ * The file's top level, checked by hand: an unknown key, a misspelt one or a bad `log.level` is
+ * reported beside the sections' problems instead of discarding the whole file.
+ */
+function fileParts(raw: unknown, path: string, problems: string[]): FileParts {
+  const parts: FileParts = { clusters: [] };
+  const at = (key: string, message: string): number => problems.push(`config file ${path}: ${key}: ${message}`);
+  if (raw === null || raw === undefined) return parts;
+  if (!isMapping(raw)) {
+    problems.push(
+      `config file ${path}: expected keys such as clusters and sync at the top level, found ${kindOf(raw)}`,
+    );
+    return parts;
+  }
+  for (const key of Object.keys(raw))
+    if (!FILE_KEYS.includes(key)) problems.push(`config file ${path}: ${unknownKey(key, FILE_KEYS)}`);
+  const mapping = (key: string, value: unknown, example: string): Record<string, unknown> | undefined => {
+    if (value === undefined || value === null || isMapping(value)) return value ?? undefined;
+    at(key, `expected a mapping of settings, e.g. ${example}; found ${kindOf(value)}`);
+    return undefined;
+  };
+
+  if (raw.dataDir !== undefined && raw.dataDir !== null) {
+    if (typeof raw.dataDir === 'string' && raw.dataDir) parts.dataDir = raw.dataDir;
+    else at('dataDir', 'expected the path of a directory, e.g. /var/lib/proxmox-inventory');
+  }
+  const log = mapping('log', raw.log, '{ level: info }');
+  for (const key of Object.keys(log ?? {})) if (key !== 'level') at('log', unknownKey(key, ['level']));
+  parts.logLevel = log?.level ?? undefined;
+
+  if (raw.clusters !== undefined && raw.clusters !== null) {
+    if (!Array.isArray(raw.clusters))
+      at(
+        'clusters',
+        `expected a list of clusters (YAML: lines starting with "- name: …"); found ${kindOf(raw.clusters)}`,
+      );
+    else
+      raw.clusters.forEach((cluster: unknown, index) => {
+        if (isMapping(cluster)) parts.clusters.push({ raw: cluster, index });
+        else at(`clusters[${index}]`, `expected a mapping with name, url, tokenId…; found ${kindOf(cluster)}`);
+      });
+  }
+  parts.sync = mapping('sync', raw.sync, '{ intervalSeconds: 15 }');
+  parts.snapshots = mapping('snapshots', raw.snapshots, '{ schedule: "0 * * * *" }');
+  parts.retention = mapping('retention', raw.retention, '{ eventsDays: 90 }');
+  const mcp = mapping('mcp', raw.mcp, '{ http: { port: 8765 } }');
+  for (const key of Object.keys(mcp ?? {})) if (key !== 'http') at('mcp', unknownKey(key, ['http']));
+  parts.mcpHttp = mapping('mcp.http', mcp?.http, '{ port: 8765 }');
+  return parts;
+}
+
+/** LOG_LEVEL, or the file's log.level: one of pino's levels (any case). */
+function logLevel(env: Env, fromFile: unknown, path: string | undefined, problems: string[]): LogLevel {
+  const [given, where] = env.LOG_LEVEL ? [env.LOG_LEVEL, 'LOG_LEVEL'] : [fromFile, `config file ${path}: log.level`];
+  if (given === undefined || given === null) return 'info';
+  const level = LOG_LEVELS.find((l) => l === String(given).trim().toLowerCase());
+  if (level) return level;
+  const near = nearestWord(String(given), LOG_LEVELS);
+  problems.push(
+    `${where}: "${String(given)}" is not one of ${LOG_LEVELS.join(', ')}${near ? `; did you mean "${near}"?` : ''}`,
+  );
+  return 'info';
+}
+
+/** What is at a path, if anything (a path below a file is nothing, not an error). */
+function existing(path: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The data directory, resolved; a file standing where it (or a folder above it) should be is
+ * reported here, naming the setting, rather than as a failed mkdir later.
+ */
+function dataDirectory(
+  env: Env,
+  fromFile: string | undefined,
+  path: string | undefined,
+  cwd: string,
+  baseDir: string,
+  problems: string[],
+): string {
+  const text = env.DATA_DIR || fromFile || './data';
+  const dataDir = isAbsolute(text) ? text : resolve(env.DATA_DIR ? cwd : baseDir, text);
+  const setting = env.DATA_DIR ? 'DATA_DIR' : fromFile ? `config file ${path}: dataDir` : 'DATA_DIR (default ./data)';
+  for (let at = dataDir; ; at = dirname(at)) {
+    const stat = existing(at);
+    if (stat && !stat.isDirectory()) {
+      problems.push(
+        `${setting}: ${at === dataDir ? `${dataDir} is a file, not a directory` : `${dataDir} cannot be created: ${at} is a file`}; point it at a directory (it is created if missing)`,
+      );
+      break;
+    }
+    if (stat || dirname(at) === at) break;
+  }
+  return dataDir;
+}
+
+/**
  * Checks beyond the schema (secret source, plain http, trust settings). They run on the raw
  * values even when the schema already failed, so one run reports every problem.
  */
@@ -378,7 +590,6 @@ function checkCluster(
     str(raw.url),
   ];
 
-  if (out.secret !== undefined) out.secret = out.secret.trim();
   if (secret && secretFile) problems.push(`${keyName('tokenSecret')} and ${keyName('tokenSecretFile')}: set only one`);
   else if (secretFile) out.secret = readSecretFile(at(secretFile), keyName('tokenSecretFile'), problems);
   else if (secret) out.secret = secret.trim();
@@ -419,37 +630,62 @@ function checkCluster(
   }
   if (caFile && fingerprint)
     problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
-  if (raw.insecure === true && (caFile || fingerprint))
+  if (parseFlag(raw.insecure) === true && (caFile || fingerprint))
     problems.push(
       `${keyName('insecure')}: contradicts the configured ${caFile ? 'caFile' : 'fingerprint'}; remove insecure`,
     );
   return out;
 }
 
-/** The HTTP endpoint's settings: a token is mandatory off loopback, and the readiness window has a default. */
+const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * The bearer token, from MCP_BEARER_TOKEN or the file MCP_BEARER_TOKEN_FILE names, held to the
+ * same rules whichever source it came from: long enough not to be guessed, and sendable in a header.
+ */
+function bearerToken({ raw, where }: SectionResult<unknown>, baseDir: string, problems: string[]): string | undefined {
+  const [given, file] = [str(raw.token), str(raw.tokenFile)];
+  if (given && file) {
+    problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
+    return undefined;
+  }
+  const label = where(file ? 'tokenFile' : 'token');
+  const token = file ? readSecretFile(isAbsolute(file) ? file : resolve(baseDir, file), label, problems) : given;
+  if (token === undefined) return undefined;
+  const source = file ? `the token in ${file}` : 'the token';
+  if (!/^[\x21-\x7e]+$/.test(token))
+    problems.push(`${label}: ${source} has spaces, control or non-ASCII characters; use e.g. \`openssl rand -hex 32\``);
+  else if (token.length < MIN_TOKEN_LENGTH)
+    problems.push(
+      `${label}: ${source} is too short; use at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 32\`)`,
+    );
+  else return token;
+  return undefined;
+}
+
+/**
+ * The HTTP endpoint's settings: a token is mandatory off loopback, and the readiness window has a
+ * default. The token checks run on the raw values even when the schema failed, so one run reports
+ * every problem.
+ */
 function mcpHttp(
-  raw: z.infer<typeof McpHttpSchema> | undefined,
+  http: SectionResult<z.infer<typeof McpHttpSchema>>,
   sync: SyncConfig | undefined,
   baseDir: string,
   problems: string[],
 ): McpHttpConfig | undefined {
-  if (!raw) return undefined;
-  let token = raw.token;
-  if (raw.token && raw.tokenFile)
-    problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
-  else if (raw.tokenFile)
-    token = readSecretFile(
-      isAbsolute(raw.tokenFile) ? raw.tokenFile : resolve(baseDir, raw.tokenFile),
-      'MCP_BEARER_TOKEN_FILE (mcp.http.tokenFile)',
-      problems,
-    );
-  if (raw.enabled && !isLoopbackHost(raw.host) && !token) {
+  const { value, raw } = http;
+  const token = bearerToken(http, baseDir, problems);
+  const hasToken = Boolean(str(raw.token) || str(raw.tokenFile));
+  const host = str(raw.host) ?? '127.0.0.1';
+  if (parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
     problems.push(
-      `MCP_HTTP_HOST (mcp.http.host): ${raw.host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
+      `MCP_HTTP_HOST (mcp.http.host): ${host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
     );
   }
-  const readyMaxAgeSeconds = raw.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));
-  return { ...raw, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds };
+  if (!value) return undefined;
+  const readyMaxAgeSeconds = value.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));
+  return { ...value, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds };
 }
 
 export interface LoadConfigOptions {
@@ -468,28 +704,18 @@ export function loadConfig({
   cwd = process.cwd(),
 }: LoadConfigOptions): Config {
   const problems: string[] = [];
-  const path = configPath ?? env.PROXMOX_INVENTORY_CONFIG;
-  let file: z.infer<typeof FileSchema> = {};
+  const path = configPath || env.PROXMOX_INVENTORY_CONFIG || undefined;
+  let file: FileParts = { clusters: [] };
   let baseDir = cwd;
   if (path) {
     const absolute = isAbsolute(path) ? path : resolve(cwd, path);
     baseDir = resolve(absolute, '..');
-    const raw = readConfigFile(absolute, problems);
-    const parsed = FileSchema.safeParse(raw);
-    if (parsed.success) file = parsed.data;
-    else {
-      for (const issue of parsed.error.issues)
-        problems.push(`config file ${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-      // Still check the clusters, so one run reports their problems too.
-      const clusters = (raw as { clusters?: unknown })?.clusters;
-      if (Array.isArray(clusters))
-        file = { clusters: clusters.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null) };
-    }
+    file = fileParts(readConfigFile(absolute, problems), path, problems);
   }
 
-  const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = (
-    file.clusters ?? []
-  ).map((raw, index) => ({ raw, fromEnv: false, index }));
+  const rawClusters: Array<{ raw: Record<string, unknown>; fromEnv: boolean; index: number }> = file.clusters.map(
+    ({ raw, index }) => ({ raw, fromEnv: false, index }),
+  );
   const fromEnv = clusterFromEnv(env, cwd);
   const named = env.PVE_CLUSTER_NAME ? rawClusters.find((c) => c.raw.name === env.PVE_CLUSTER_NAME) : undefined;
   if (named) overrideWith(named.raw, fromEnv);
@@ -517,8 +743,10 @@ export function loadConfig({
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const key = String(issue.path[0] ?? '');
-        if (!key) problems.push(`${label}: ${issue.message}`);
-        else if (issue.code === 'unrecognized_keys') problems.push(`${label}: ${issue.message}`);
+        if (issue.code === 'unrecognized_keys')
+          for (const unknown of issue.keys)
+            problems.push(`${label}: ${unknownKey(unknown, Object.keys(ClusterSchema.shape))}`);
+        else if (!key) problems.push(`${label}: ${issue.message}`);
         else
           problems.push(
             `${keyName(key)}: ${raw[key] === undefined ? 'missing; expected' : 'expected'} ${EXPECTED[key] ?? issue.message}`,
@@ -547,23 +775,18 @@ export function loadConfig({
     );
   }
 
-  const level = env.LOG_LEVEL ?? file.log?.level ?? 'info';
-  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-  if (!(levels as readonly string[]).includes(level))
-    problems.push(`LOG_LEVEL: "${level}" is not one of ${levels.join(', ')}`);
-
-  const sync = section('sync', SyncSchema, file.sync, env, problems);
-  const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems);
-  const retention = section('retention', RetentionSchema, file.retention, env, problems);
-  const http = mcpHttp(section('mcp.http', McpHttpSchema, file.mcp?.http, env, problems), sync, baseDir, problems);
+  const level = logLevel(env, file.logLevel, path, problems);
+  const sync = section('sync', SyncSchema, file.sync, env, problems).value;
+  const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems).value;
+  const retention = section('retention', RetentionSchema, file.retention, env, problems).value;
+  const http = mcpHttp(section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems), sync, baseDir, problems);
+  const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);
 
   if (problems.length || !sync || !snapshots || !retention || !http) throw new ConfigError(problems);
-  const dataDirText = env.DATA_DIR ?? file.dataDir ?? './data';
-  const dataDir = isAbsolute(dataDirText) ? dataDirText : resolve(env.DATA_DIR ? cwd : baseDir, dataDirText);
   return {
     dataDir,
     dbPath: resolve(dataDir, 'inventory.db'),
-    log: { level: level as Config['log']['level'] },
+    log: { level },
     clusters,
     sync,
     snapshots,

@@ -358,7 +358,7 @@ describe('the retention config section', () => {
     expect(problems(base, path)).toEqual([
       'retention.syncRunsDays: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 7, the default',
       'retention.eventsDays: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 90, the default',
-      'retention: unknown key "syncRunDays"; the keys are syncRunsDays and eventsDays',
+      'retention: unknown key "syncRunDays"; did you mean "syncRunsDays"?',
     ]);
   });
 });
