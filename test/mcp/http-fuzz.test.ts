@@ -2,6 +2,7 @@
  * What any client that reaches the port can send: malformed request lines, headers, methods and
  * bodies, written raw to a running `serve` process. Each gets a status or a closed socket, never a
  * dead daemon: /healthz answers after every one, and the process is still running at the end.
+ * Clients that hang up mid-request or mid-answer, read in the daemon's own log (debug, no stack).
  * Also the streamed (chunked) body limit, which has no content-length to check first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -79,7 +80,7 @@ beforeAll(async () => {
       SYNC_INTERVAL_SECONDS: '2',
       SNAPSHOT_SCHEDULE: 'off',
       MCP_HTTP_PORT: String(port),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'debug', // the hang-up tests read the debug lines
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -207,6 +208,56 @@ describe('serve against malformed requests', () => {
     expect(body?.clusters[0]?.lastSuccessAt).toBeTruthy();
     expect(exited).toBeUndefined();
   }, 30_000);
+});
+
+/** The daemon's log lines from the HTTP endpoint (module mcp), parsed. */
+function mcpLogLines(from = 0): Array<{ level: number; msg: string; err?: unknown }> {
+  return stderr
+    .slice(from)
+    .split('\n')
+    .filter((line) => line.includes('"module":"mcp"'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown });
+}
+
+/** Sends `bytes`, then hangs up after `ms` with a reset (RST) or a plain close (FIN), never reading the answer. */
+function hangUp(bytes: string, how: 'reset' | 'close', ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(bytes);
+      setTimeout(() => (how === 'reset' ? socket.resetAndDestroy() : socket.destroy()), ms);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve());
+  });
+}
+
+describe('clients that hang up', () => {
+  const head = (extra: string): string =>
+    `POST /mcp HTTP/1.1\r\n${host()}content-type: application/json\r\naccept: application/json, text/event-stream\r\n${extra}\r\n`;
+  const call = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'list_guests', arguments: { limit: 100 } },
+  });
+
+  it('are logged at debug without a stack, mid-body (reset or close, sized or chunked) and mid-answer', async () => {
+    const from = stderr.length;
+    await hangUp(head('content-length: 4000\r\n') + '{"jsonrpc":"2.0",', 'reset', 100);
+    await hangUp(head('content-length: 4000\r\n') + '{"jsonrpc":"2.0",', 'close', 100);
+    await hangUp(head('transfer-encoding: chunked\r\n') + '10\r\n{"jsonrpc":"2.0",\r\n', 'reset', 100);
+    for (let ms = 0; ms < 5; ms++) await hangUp(head(`content-length: ${call.length}\r\n`) + call, 'reset', ms);
+    // Each mid-body hang-up fails the body read (an 'aborted' error): three of them, all at debug.
+    const deadline = Date.now() + 10_000;
+    while (mcpLogLines(from).filter((l) => l.msg === 'HTTP client hung up').length < 3 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const lines = mcpLogLines(from);
+    expect(lines.filter((l) => l.msg === 'HTTP client hung up')).toHaveLength(3);
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+    expect(stderr.slice(from)).not.toContain('"stack"');
+    expect(await healthz()).toBe(200);
+    expect(exited).toBeUndefined();
+  });
 });
 
 describe('the streamed body limit', () => {
