@@ -6,7 +6,7 @@
  * not listed fails this test, and so does a listed scenario that passes (a stale entry).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +99,7 @@ function runSuite(url: string): Promise<SuiteRun> {
         scenario: /^server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$/.exec(dir)?.[1] ?? dir,
         checks: JSON.parse(readFileSync(join(outputDir, dir, 'checks.json'), 'utf8')) as Check[],
       }));
+      rmSync(outputDir, { recursive: true, force: true });
       resolve({ exitCode, stdout, results });
     });
   });
