@@ -70,6 +70,62 @@ export class ProxmoxApiError extends Error {
   get transient(): boolean {
     return this.kind === 'timeout' || this.kind === 'network' || [502, 503, 504].includes(this.status);
   }
+
+  /** The same failure, saying that it is the last of `attempts` tries (so nobody adds retries that already ran). */
+  afterAttempts(attempts: number): ProxmoxApiError {
+    if (attempts < 2) return this;
+    return new ProxmoxApiError({
+      kind: this.kind,
+      method: this.method,
+      path: this.path,
+      status: this.status || undefined,
+      reason: `${this.reason} after ${attempts} tries`,
+      errors: this.errors,
+      hint: this.hint,
+      cause: this.cause,
+    });
+  }
+}
+
+/** "300 ms", "15 s", "1.5 s": how long a deadline was, as a person reads it. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** Where a connection went, for hints: the URL's protocol, host and port (default 8006 is not assumed). */
+export interface Target {
+  protocol: string;
+  host: string;
+  port: string;
+}
+
+/**
+ * What to check when no HTTP answer came back, by the socket error's code: the usual cause is a
+ * URL that points at the wrong port, the wrong scheme or a name that does not resolve.
+ */
+export function connectionHint(code: string | undefined, { protocol, host, port }: Target): string | undefined {
+  const at = `${host}:${port || (protocol === 'https:' ? 443 : 80)}`;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `nothing listens at ${at}: is the URL's host and port right? Proxmox VE's API is https on port 8006`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `the name ${host} does not resolve: check the URL's host (or use the node's IP address)`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `no route to ${host}: check the address and that this machine can reach that network`;
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      // A TLS server closes a plain-HTTP connection without a word: the usual cause of this with http://.
+      return protocol === 'http:'
+        ? `the server at ${at} closed the connection without an answer: if it speaks HTTPS (Proxmox VE does, on 8006), use https:// in the URL`
+        : undefined;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+      return `the server at ${at} answered without TLS: is the port right? Proxmox VE's API is https on port 8006; plain http:// suits only a loopback simulator`;
+    default:
+      return undefined;
+  }
 }
 
 export function kindForStatus(status: number, reason: string): ProxmoxErrorKind {

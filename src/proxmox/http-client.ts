@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import type { z } from 'zod';
 import type { Secret } from '../secret.js';
 import type { Params, ProxmoxClient } from './client.js';
-import { hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
+import { connectionHint, formatDuration, hintFor, kindForStatus, ProxmoxApiError } from './errors.js';
 import { sleep, waitForTask } from './tasks.js';
 import { createConnector, isTlsFailure, isUntrustedCertificate, probeFingerprint, type TlsTrust } from './tls.js';
 import {
@@ -129,6 +129,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
   async function transportError(method: Method, path: string, err: unknown): Promise<ProxmoxApiError> {
     const code = errorCode(err);
     const name = (err as { name?: string } | undefined)?.name;
+    const advice = connectionHint(code, { protocol, host: hostname, port });
     if (err instanceof BodyDeadlineError)
       return new ProxmoxApiError({ kind: 'timeout', method, path, reason: err.message, cause: err });
     if (
@@ -142,10 +143,13 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
         kind: 'timeout',
         method,
         path,
-        reason: `no answer within ${timeoutMs} ms`,
+        reason: `no answer within ${formatDuration(timeoutMs)}`,
         cause: err,
       });
     }
+    if (advice && code?.startsWith('ERR_SSL_'))
+      // OpenSSL's text ("ssl3_get_record:wrong version number…") says nothing to an operator; the hint does.
+      return new ProxmoxApiError({ kind: 'tls', method, path, reason: 'no TLS handshake', hint: advice, cause: err });
     if (isTlsFailure(code)) {
       let hint: string;
       if (isUntrustedCertificate(code)) {
@@ -166,6 +170,7 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       method,
       path,
       reason: (err as Error)?.message ?? String(err),
+      hint: advice,
       cause: err,
     });
   }
@@ -237,7 +242,8 @@ export function createHttpProxmoxClient(options: HttpClientOptions): ProxmoxClie
       try {
         return await once(method, path, params);
       } catch (err) {
-        if (attempt >= attempts || !(err instanceof ProxmoxApiError) || !err.transient) throw err;
+        if (!(err instanceof ProxmoxApiError) || !err.transient) throw err;
+        if (attempt >= attempts) throw err.afterAttempts(attempt);
         const backoff = retryBaseMs * 2 ** (attempt - 1);
         await sleep(backoff / 2 + Math.random() * backoff);
       }

@@ -2,7 +2,7 @@
  * The real HTTP client against the simulator over HTTPS: trust, auth, typed errors, retries.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProxmoxApiError } from '../../src/proxmox/errors.js';
+import { formatDuration, ProxmoxApiError } from '../../src/proxmox/errors.js';
 import { createHttpProxmoxClient, type HttpClientOptions } from '../../src/proxmox/http-client.js';
 import type { ProxmoxClient } from '../../src/proxmox/client.js';
 import { Secret } from '../../src/secret.js';
@@ -155,9 +155,58 @@ describe('typed errors', () => {
     const started = Date.now();
     const err = await failure(client({ timeoutMs: 300, retries: 1 }).version());
     expect(err.kind).toBe('timeout');
-    expect(err.message).toContain('no answer within 300 ms');
+    // The message says the retries already ran, so nobody wraps it in retries of their own.
+    expect(err.message).toContain('GET /version → no answer within 300 ms after 2 tries');
     expect(sim.counters().byEndpoint['GET /version']).toBe(2);
     expect(Date.now() - started).toBeLessThan(3_000);
+    // The default deadline reads as people say it: "no answer within 15 s after 3 tries".
+    expect([15_000, 1_500, 300].map(formatDuration)).toEqual(['15 s', '1.5 s', '300 ms']);
+  });
+});
+
+describe('connection errors say what to check', () => {
+  /** A loopback port nothing listens on (bound, then released). */
+  async function closedPort(): Promise<number> {
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    await new Promise((r) => server.close(r));
+    return port;
+  }
+
+  it('refused: is the URL’s port right (8006)?, after the retries it already made', async () => {
+    const port = await closedPort();
+    const err = await failure(client({ url: `https://127.0.0.1:${port}`, retries: 2 }).version());
+    expect(err.kind).toBe('network');
+    expect(err.message).toBe(
+      `GET /version → connect ECONNREFUSED 127.0.0.1:${port} after 3 tries (nothing listens at 127.0.0.1:${port}: ` +
+        "is the URL's host and port right? Proxmox VE's API is https on port 8006)",
+    );
+  });
+
+  it('plain http to the https port: use https://', async () => {
+    const err = await failure(client({ url: sim.url.replace(/^https:/, 'http:'), retries: 0 }).version());
+    const port = new URL(sim.url).port;
+    expect(err.kind).toBe('network');
+    expect(err.message).toContain(
+      `(the server at 127.0.0.1:${port} closed the connection without an answer: if it speaks HTTPS (Proxmox VE does, on 8006), use https:// in the URL)`,
+    );
+  });
+
+  it('https to a plain-http port: no OpenSSL text, the port to check', async () => {
+    const plain = await startSimulator({ guests: 1, nodes: 1, tls: false });
+    try {
+      const url = plain.url.replace(/^http:/, 'https:');
+      const err = await failure(client({ url, retries: 0 }).version());
+      expect(err.kind).toBe('tls');
+      expect(err.message).toBe(
+        `GET /version → no TLS handshake (the server at 127.0.0.1:${new URL(url).port} answered without TLS: ` +
+          "is the port right? Proxmox VE's API is https on port 8006; plain http:// suits only a loopback simulator)",
+      );
+    } finally {
+      await plain.close();
+    }
   });
 });
 
