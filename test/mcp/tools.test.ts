@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { bytes } from '../../src/mcp/render.js';
 import { createMcpServer } from '../../src/mcp/server.js';
-import { parseSince } from '../../src/mcp/tools/changes-since.js';
+import { readTime } from '../../src/mcp/time.js';
 import { allTools } from '../../src/mcp/tools/index.js';
 import { signedBytes } from '../../src/mcp/tools/shared.js';
 import type { SimGuest } from '../../src/sim/state.js';
@@ -727,14 +727,15 @@ describe('changes_since', () => {
     expect(fromA.s.events).toHaveLength(3);
     const total = sql<{ n: number }>('SELECT count(*) AS n FROM events')[0]!.n;
     expect((await ok<Events>('changes_since', { since: '2h', limit: 1000 })).s.events).toHaveLength(total);
-    expect(
-      (await ok<Events>('changes_since', { since: new Date(Date.now() + 60_000).toISOString() })).s.events,
-    ).toHaveLength(0);
+    const latest = sql<{ at: number }>('SELECT max(occurred_at) AS at FROM events')[0]!.at;
+    const afterLatest = new Date(latest + 1).toISOString();
+    expect((await ok<Events>('changes_since', { since: afterLatest })).s.events).toHaveLength(0);
+    expect((await ok<Events>('changes_since', { since: afterLatest.replace('Z', '+00:00') })).s.events).toHaveLength(0);
   });
 
   it('a bad start is a miss with a hint', async () => {
     expect(await miss('changes_since', { since: 'yesterday' })).toBe(
-      'Cannot read since "yesterday". Use an ISO time ("2025-01-02T03:04:05Z") or a duration back from now: "90s", "15m", "2h", "1d", "1w", "1h30m".',
+      'since "yesterday": neither an ISO 8601 time nor a duration back from now. Use an ISO 8601 time ("2025-01-02T03:04:05Z"; UTC when it has no offset) or a duration back from now ("90s", "15m", "2h", "7d", "1h30m").',
     );
     expect(await miss('changes_since', {})).toBe(
       'Give since, afterSeq or snapshot. For example {"since": "2h"}, {"afterSeq": 120} or {"snapshot": 3}.',
@@ -750,35 +751,27 @@ describe('changes_since', () => {
     );
   });
 
-  it('parseSince reads durations and times', () => {
+  it('readTime reads durations and times', () => {
     const now = Date.parse('2025-06-01T12:00:00Z');
+    const at = (value: string): number | string => {
+      const t = readTime(value, now);
+      return t.ok ? t.at : t.problem;
+    };
     const ago = (ms: number): number => now - ms;
-    expect(parseSince('15m', now)).toBe(ago(15 * 60_000));
-    expect(parseSince('2h', now)).toBe(ago(2 * 3_600_000));
-    expect(parseSince('1d', now)).toBe(ago(86_400_000));
-    expect(parseSince('1w', now)).toBe(ago(7 * 86_400_000));
-    expect(parseSince('1h30m', now)).toBe(ago(90 * 60_000));
-    expect(parseSince('90s', now)).toBe(ago(90_000));
-    expect(parseSince('1.5h', now)).toBe(ago(90 * 60_000));
-    expect(parseSince(' 2H ago', now)).toBe(ago(2 * 3_600_000));
-    expect(parseSince('PT2H', now)).toBe(ago(2 * 3_600_000));
-    expect(parseSince('P1DT30M', now)).toBe(ago(86_400_000 + 30 * 60_000));
-    expect(parseSince('2025-06-01T11:00:00Z', now)).toBe(ago(3_600_000));
-    expect(parseSince('2025-06-01', now)).toBe(Date.parse('2025-06-01'));
-    for (const bad of [
-      '',
-      'h',
-      '2',
-      'P',
-      'PT',
-      '-1h',
-      '1y',
-      'yesterday',
-      '2025-13-45',
-      '1e9999d',
-      '9'.repeat(30) + 'w',
-    ])
-      expect(parseSince(bad, now), bad).toBeUndefined();
+    expect(at('15m')).toBe(ago(15 * 60_000));
+    expect(at('2h')).toBe(ago(2 * 3_600_000));
+    expect(at('1d')).toBe(ago(86_400_000));
+    expect(at('1w')).toBe(ago(7 * 86_400_000));
+    expect(at('1h30m')).toBe(ago(90 * 60_000));
+    expect(at('90s')).toBe(ago(90_000));
+    expect(at('1.5h')).toBe(ago(90 * 60_000));
+    expect(at('2H ago')).toBe(ago(2 * 3_600_000));
+    expect(at('PT2H')).toBe(ago(2 * 3_600_000));
+    expect(at('P1DT30M')).toBe(ago(86_400_000 + 30 * 60_000));
+    expect(at('2025-06-01T11:00:00Z')).toBe(ago(3_600_000));
+    expect(at('2025-06-01')).toBe(Date.UTC(2025, 5, 1));
+    for (const bad of ['', 'h', '2', 'P', 'PT', '-1h', '1y', 'yesterday', '1e9999d', '9'.repeat(30) + 'w', '30m1h'])
+      expect(typeof at(bad), bad).toBe('string');
   });
 });
 

@@ -4,6 +4,7 @@ import { eventsSince, QUERY_LIMITS, type EventSummary } from '../../store/querie
 import { listSnapshots } from '../../store/snapshots.js';
 import { shortTime, untrusted } from '../render.js';
 import { count, text } from '../schemas.js';
+import { readPastTime, TIME_FORMS } from '../time.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import { checkCluster, Rows } from './shared.js';
 
@@ -24,55 +25,20 @@ export function expandTypes(types: string[] | undefined): string[] | undefined {
   return [...out];
 }
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const MAX_MS = 8.64e15; // the largest Date
+/** A value of an event's data (JSON from the store: Proxmox's values, or anything a tampered row holds) as one cell. */
+const cell = (value: unknown, max: number): string =>
+  untrusted(value == null ? '-' : typeof value === 'string' ? value : JSON.stringify(value), max);
 
-/**
- * A time from `since`: an ISO-8601 time or date (`2025-01-02T03:04:05Z`, `2025-01-02`), or a
- * duration back from now: `90s`, `15m`, `2h`, `1d`, `2w`, combined (`1h30m`), or ISO-8601 (`PT2H`, `P1D`).
- * Undefined when it is neither.
- */
-export function parseSince(value: string, now: number): number | undefined {
-  const v = value.trim();
-  if (/^\d{4}-\d{2}-\d{2}/.test(v)) {
-    const ms = Date.parse(v);
-    return Number.isNaN(ms) ? undefined : ms;
-  }
-  let ms = 0;
-  const compact = v.toLowerCase().replace(/\s+/g, '').replace(/ago$/, '');
-  const iso =
-    /^p(?:(\d+(?:\.\d+)?)w)?(?:(\d+(?:\.\d+)?)d)?(?:t(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?)?$/.exec(
-      compact,
-    );
-  if (iso && compact !== 'p' && compact !== 'pt') {
-    const [, w, d, h, m, s] = iso;
-    ms =
-      Number(w ?? 0) * UNIT_MS.w! +
-      Number(d ?? 0) * UNIT_MS.d! +
-      Number(h ?? 0) * UNIT_MS.h! +
-      Number(m ?? 0) * UNIT_MS.m! +
-      Number(s ?? 0) * UNIT_MS.s!;
-  } else if (/^(\d+(\.\d+)?[smhdw])+$/.test(compact)) {
-    for (const [, amount, unit] of compact.matchAll(/(\d+(?:\.\d+)?)([smhdw])/g))
-      ms += Number(amount) * UNIT_MS[unit!]!;
-  } else {
-    return undefined;
-  }
-  const at = now - ms;
-  return Number.isFinite(at) && Math.abs(at) <= MAX_MS ? at : undefined;
-}
-
-const arrow = (from: unknown, to: unknown): string =>
-  `${untrusted(String(from ?? '-'), 30)}→${untrusted(String(to ?? '-'), 30)}`;
+const arrow = (from: unknown, to: unknown): string => `${cell(from, 30)}→${cell(to, 30)}`;
 
 /** A few words on what an event says: changed fields, from→to, the error. */
 export function summary(e: EventSummary): string {
   const d = e.data;
   switch (e.type) {
     case 'guest.created':
-      return `${untrusted(d.name as string | null, 40)} ${String(d.type ?? '')} on ${String(d.node ?? '-')}, ${String(d.status ?? '-')}${d.revived ? ', revived' : ''}`;
+      return `${cell(d.name, 40)} ${cell(d.type, 10)} on ${cell(d.node, 63)}, ${cell(d.status, 20)}${d.revived ? ', revived' : ''}`;
     case 'guest.deleted':
-      return `${untrusted(d.name as string | null, 40)} was on ${String(d.node ?? '-')}`;
+      return `${cell(d.name, 40)} was on ${cell(d.node, 63)}`;
     case 'guest.status_changed':
     case 'guest.migrated':
     case 'node.status_changed':
@@ -85,17 +51,17 @@ export function summary(e: EventSummary): string {
       const name = changes.name as { from?: unknown; to?: unknown } | undefined;
       const keys = config.length > 8 ? `${config.slice(0, 8).join(',')},…` : config.join(',');
       const parts = [
-        ...fields.map((f) => (f === 'name' && name ? `name ${arrow(name.from, name.to)}` : f)),
+        ...fields.map((f) => (f === 'name' && name ? `name ${arrow(name.from, name.to)}` : untrusted(f, 30))),
         ...(config.length ? [`config ${untrusted(keys, 80)}`] : []),
       ];
       return parts.join('; ') || 'config digest';
     }
     case 'cluster.sync_failed':
-      return untrusted(d.error as string | null, 120);
+      return cell(d.error, 120);
     case 'cluster.sync_recovered':
-      return `after ${String(d.failures ?? '?')} failures`;
+      return `after ${cell(d.failures, 10)} failures`;
     case 'snapshot.created':
-      return `id ${String(d.id ?? '?')}${d.label ? ` ${untrusted(String(d.label), 40)}` : ''}`;
+      return `id ${cell(d.id, 20)}${d.label ? ` ${untrusted(String(d.label), 40)}` : ''}`;
     default:
       return '';
   }
@@ -105,10 +71,10 @@ export const changesSinceTool = defineTool({
   name: 'changes_since',
   title: 'Changes since',
   description:
-    'Events oldest first, from one start: since (ISO time, or ago: 15m, 2h, 1d), afterSeq (nextSeq of a previous answer) or snapshot (an id).',
+    'Events oldest first, from one start: since, afterSeq (nextSeq of a previous answer) or snapshot (an id).',
   input: z
     .object({
-      since: text(40).optional(),
+      since: text(40).optional().describe('ISO 8601 (UTC unless it has an offset), or back from now: 15m, 2h, 7d'),
       afterSeq: count(0, Number.MAX_SAFE_INTEGER).optional(),
       snapshot: count(1, Number.MAX_SAFE_INTEGER).optional(),
       types: z.array(text(40)).max(20).optional().describe('e.g. guest.updated, or a prefix: node.'),
@@ -117,7 +83,7 @@ export const changesSinceTool = defineTool({
       limit: count(1, QUERY_LIMITS.events.max).optional(),
     })
     .strict(),
-  output: z.object({ events: Rows, nextSeq: z.number(), hasMore: z.boolean() }),
+  output: z.object({ events: Rows, since: z.string().optional(), nextSeq: z.number(), hasMore: z.boolean() }),
   annotations: READ_ONLY,
   handler(args, { store, now }) {
     const starts = [args.since, args.afterSeq, args.snapshot].filter((v) => v !== undefined).length;
@@ -129,12 +95,9 @@ export const changesSinceTool = defineTool({
     checkCluster(store, args.cluster);
     let since: number | undefined;
     if (args.since !== undefined) {
-      since = parseSince(args.since, now());
-      if (since === undefined)
-        throw new ToolMiss(
-          `Cannot read since ${JSON.stringify(args.since)}.`,
-          'Use an ISO time ("2025-01-02T03:04:05Z") or a duration back from now: "90s", "15m", "2h", "1d", "1w", "1h30m".',
-        );
+      const read = readPastTime(args.since, now());
+      if (!read.ok) throw new ToolMiss(`since ${JSON.stringify(args.since)}: ${read.problem}.`, `Use ${TIME_FORMS}.`);
+      since = read.at;
     }
     if (args.snapshot !== undefined) {
       const snapshots = listSnapshots(store);
@@ -160,12 +123,19 @@ export const changesSinceTool = defineTool({
       limit: args.limit,
     });
     const more = page.hasMore ? `; more: afterSeq ${page.nextSeq}` : `; next poll: afterSeq ${page.nextSeq}`;
-    const head = `${page.events.length} events${since !== undefined ? ` since ${shortTime(new Date(since).toISOString())}` : ''}${more}`;
+    const sinceIso = since === undefined ? undefined : new Date(since).toISOString();
+    const head = `${page.events.length} events${sinceIso ? ` since ${shortTime(sinceIso)}` : ''}${more}`;
     const lines = page.events.map((e) =>
-      `${shortTime(e.occurred_at)} ${e.type} ${untrusted(e.subject.id, 80)} ${summary(e)}`.trimEnd(),
+      `${shortTime(e.occurred_at)} ${untrusted(e.type, 40)} ${untrusted(e.subject.id, 80)} ${summary(e)}`.trimEnd(),
     );
     return {
-      structured: { events: page.events.map((e) => ({ ...e })), nextSeq: page.nextSeq, hasMore: page.hasMore },
+      structured: {
+        events: page.events.map((e) => ({ ...e })),
+        // The instant `since` (or the snapshot) was read as: what "2h" meant, to the millisecond.
+        ...(sinceIso ? { since: sinceIso } : {}),
+        nextSeq: page.nextSeq,
+        hasMore: page.hasMore,
+      },
       text: [head, ...lines].join('\n'),
     };
   },
