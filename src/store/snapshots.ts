@@ -4,7 +4,7 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { desc, eq, isNull, lt, notInArray } from 'drizzle-orm';
-import type { Store } from './db.js';
+import { StoreError, type Store } from './db.js';
 import { insertEvents } from './events.js';
 import { clusters, guests, inventorySnapshots, nodes } from './schema.js';
 
@@ -105,10 +105,34 @@ export function currentInventory(store: Store, at = Date.now()): SnapshotBody {
   };
 }
 
+/** Longest label, in characters: a label names a snapshot in one table cell, it is not a note. */
+export const LABEL_MAX = 200;
+
+/**
+ * Characters a label may not hold: controls (a newline would break the line it is shown on), line
+ * and paragraph separators, and bidirectional controls (they make text read differently than it is).
+ */
+const LABEL_FORBIDDEN = /[\p{Cc}\p{Zl}\p{Zp}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/** Refuses a label no table could show on one line, with what to change. */
+export function checkSnapshotLabel(label: string): void {
+  const length = [...label].length;
+  if (length > LABEL_MAX)
+    throw new StoreError(`The snapshot label has ${length} characters; give one of at most ${LABEL_MAX}.`);
+  const bad = LABEL_FORBIDDEN.exec(label);
+  if (bad) {
+    const code = `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new StoreError(
+      `The snapshot label holds a control character (${code} at character ${[...label.slice(0, bad.index)].length + 1}); give one line of plain text.`,
+    );
+  }
+}
+
 export function takeSnapshot(
   store: Store,
   { label, at = Date.now() }: { label?: string; at?: number } = {},
 ): SnapshotInfo {
+  if (label !== undefined) checkSnapshotLabel(label);
   return store.write(() => {
     const body = currentInventory(store, at);
     const row = store.db

@@ -65,11 +65,12 @@ const holdsDisks = (s: StorageEntry): boolean => s.content.some((c) => GUEST_DIS
 function pickStorage(ask: Ask, onNode: StorageEntry[], reasons: string[]): StorageEntry | undefined {
   if (ask.storage !== undefined) {
     const s = onNode.find((x) => x.storage === ask.storage);
-    if (!s) reasons.push(`storage ${ask.storage} not on this node`);
+    const name = untrusted(ask.storage, 64);
+    if (!s) reasons.push(`storage ${name} not on this node`);
     else if (!holdsDisks(s))
-      reasons.push(`storage ${ask.storage} holds no guest disks (content ${s.content.join(',')})`);
+      reasons.push(`storage ${name} holds no guest disks (content ${untrusted(s.content.join(','))})`);
     else if (s.stale || s.status !== 'available')
-      reasons.push(`storage ${ask.storage} ${s.stale ? 'stale' : s.status}`);
+      reasons.push(`storage ${name} ${s.stale ? 'stale' : untrusted(s.status, 20)}`);
     return s;
   }
   if (ask.disk === undefined) return undefined;
@@ -80,7 +81,7 @@ function pickStorage(ask: Ask, onNode: StorageEntry[], reasons: string[]): Stora
 
 function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateOut {
   const reasons: string[] = [];
-  if (!node.online) reasons.push(`node ${node.status}`);
+  if (!node.online) reasons.push(`node ${untrusted(node.status, 20)}`);
   else if (node.stale && !ask.includeStale) reasons.push('node stale (includeStale to consider it)');
   const physMem = node.maxmem;
   const memFree = physMem == null ? null : physMem - node.allocatedMemoryBytes;
@@ -96,8 +97,9 @@ function assess(ask: Ask, node: NodeSummary, onNode: StorageEntry[]): CandidateO
   const s = pickStorage(ask, onNode, reasons);
   const sFree = s ? free(s) : null;
   if (s && ask.disk !== undefined && !reasons.some((r) => r.startsWith('storage'))) {
-    if (sFree == null) reasons.push(`storage ${s.storage} size unknown`);
-    else if (sFree < ask.disk) reasons.push(`storage ${s.storage}: ${signedBytes(sFree)} free < ${bytes(ask.disk)}`);
+    const name = untrusted(s.storage, 64);
+    if (sFree == null) reasons.push(`storage ${name} size unknown`);
+    else if (sFree < ask.disk) reasons.push(`storage ${name}: ${signedBytes(sFree)} free < ${bytes(ask.disk)}`);
   }
   const cpuAfter = node.allocatedVcpus + ask.cores;
   return {
@@ -133,7 +135,7 @@ function line(c: CandidateOut, ask: Ask, multi: boolean): string {
   const m = c.memory;
   const st = c.storage;
   return [
-    `${multi ? `${c.cluster}/` : ''}${c.node} ${c.fits ? 'FITS' : 'no'}: `,
+    `${untrusted(multi ? `${c.cluster}/${c.node}` : c.node, 130)} ${c.fits ? 'FITS' : 'no'}: `,
     `mem ${bytes(m.physical)} - ${bytes(m.allocated)} alloc = ${signedBytes(m.free)} free - ${bytes(ask.memory)} = ${signedBytes(m.freeAfter)} left`,
     ` (in use ${bytes(m.used)}${c.stale ? ' at the last read' : ''}, ${signedBytes(m.unused)} unused; running alloc ${bytes(m.allocatedRunning)}); `,
     `cpu ${Math.round(c.cpus.allocated)} + ${ask.cores} = ${Math.round(c.cpus.after)} vcpu / ${c.cpus.physical ?? '-'} = ${c.cpus.ratioAfter ?? '-'}x (running ${Math.round(c.cpus.allocatedRunning)})`,
@@ -163,8 +165,8 @@ export const findCapacityTool = defineTool({
   input: z
     .object({
       cores: count(1, 4096),
-      memoryGiB: amount().max(65_536),
-      diskGiB: amount().max(1_048_576).optional(),
+      memoryGiB: amount(65_536),
+      diskGiB: amount(1_048_576).optional(),
       storage: text(64).optional().describe("default: the node's roomiest disk storage"),
       cluster: text(63).optional(),
       includeStale: flag().optional(),
@@ -196,7 +198,7 @@ export const findCapacityTool = defineTool({
     const cannot = all.filter((c) => !c.fits);
     const rule = 'allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped';
     const multi = new Set(all.map((c) => c.cluster)).size > 1;
-    const wanted = `${ask.cores} cores, ${bytes(ask.memory)} memory${ask.disk === undefined ? '' : `, ${bytes(ask.disk)} disk`}${ask.storage ? ` on ${ask.storage}` : ''}`;
+    const wanted = `${ask.cores} cores, ${bytes(ask.memory)} memory${ask.disk === undefined ? '' : `, ${bytes(ask.disk)} disk`}${ask.storage ? ` on ${untrusted(ask.storage, 64)}` : ''}`;
     const lines = [
       `${fits.length} of ${all.length} nodes can take ${wanted}; ${rule}.`,
       ...fits.map((c) => line(c, ask, multi)),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Store } from '../../store/db.js';
 import { countGuests, listGuests, QUERY_LIMITS, type GuestFilter, type GuestSummary } from '../../store/queries.js';
 import { bytes, table, untrusted } from '../render.js';
-import { amount, count, flag, text } from '../schemas.js';
+import { amount, boundsInOrder, count, flag, text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 import { GiB, seenRange, STALE_WHY, statusCell } from './shared.js';
 
@@ -43,7 +43,8 @@ function cell(g: Partial<GuestSummary>, field: Field): string {
   if (field === 'maxmem' || field === 'mem' || field === 'maxdisk') return bytes(v as number);
   if (field === 'cpu') return `${Math.round((v as number) * 100)}%`;
   if (field === 'tags') return (v as string[]).length ? untrusted((v as string[]).join(','), 40) : '-';
-  if (field === 'name' || field === 'pool' || field === 'ostype') return untrusted(String(v), 40);
+  // Every text field holds what Proxmox sent (node, status, lock, hastate too): one cell whatever it is.
+  if (typeof v === 'string') return untrusted(v, field === 'node' || field === 'cluster' ? 63 : 40);
   return String(v);
 }
 
@@ -86,7 +87,8 @@ export const listGuestsTool = defineTool({
       cursor: text(2000).optional(),
       fields: z.array(z.enum(FIELDS)).min(1).optional(),
     })
-    .strict(),
+    .strict()
+    .superRefine(boundsInOrder(['minMemoryGiB', 'maxMemoryGiB'], ['minCores', 'maxCores'])),
   output: z.object({
     guests: z.array(z.looseObject({})).describe('the selected fields of each guest'),
     total: z.number().describe('guests matching the filter'),

@@ -44,11 +44,13 @@ export function eventsSince(store: Store, q: EventQuery = {}): EventPage {
         : eq(events.subjectId, q.subject);
   return oneRead(store, () => {
     // Bound the scan by the newest seq first, so nextSeq never passes an event not yet considered.
-    const head =
-      store.db
-        .select({ seq: sql<number | null>`max(${events.seq})` })
-        .from(events)
-        .get()?.seq ?? 0;
+    const head = latestSeq(store);
+    // A cursor past the head would be echoed back as the next poll position forever, every event
+    // written meanwhile skipped: it comes from another (or a rebuilt) inventory, so say so.
+    if (q.afterSeq !== undefined && q.afterSeq > head)
+      throw new QueryError(
+        `afterSeq ${q.afterSeq} is beyond the latest event (seq ${head}): the cursor is from another or a rebuilt inventory; continue with afterSeq ${head}, or use since.`,
+      );
     const rows = store.db
       .select()
       .from(events)
@@ -68,9 +70,20 @@ export function eventsSince(store: Store, q: EventQuery = {}): EventPage {
       .all();
     const page = rows.slice(0, limitInfo.limit);
     const hasMore = rows.length > limitInfo.limit;
-    const nextSeq = hasMore ? page.at(-1)!.seq : Math.max(head, q.afterSeq ?? 0);
+    const nextSeq = hasMore ? page.at(-1)!.seq : head;
     return { events: page.map(eventSummary), nextSeq, hasMore, ...limitInfo };
   });
+}
+
+/**
+ * The highest seq ever given: AUTOINCREMENT's counter, which retention's deletes do not lower, so a
+ * cursor a poller received stays valid after the events it points past are pruned.
+ */
+function latestSeq(store: Store): number {
+  const row = store.db.get<{ seq: number | null }>(
+    sql`SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), coalesce((SELECT max(${events.seq}) FROM ${events}), 0)) AS seq`,
+  );
+  return row?.seq ?? 0;
 }
 
 // ---- tasks ---------------------------------------------------------------------------------------
