@@ -66,6 +66,25 @@ export const nodes = sqliteTable(
     disk: integer('disk'),
     maxdisk: integer('maxdisk'),
     updatedAt: integer('updated_at').notNull(),
+    // From GET /nodes/{node}/status, read on a slow schedule (sync/node-status.ts): null until the first read.
+    /** Load average over 1, 5 and 15 minutes. */
+    loadavg1: real('loadavg1'),
+    loadavg5: real('loadavg5'),
+    loadavg15: real('loadavg15'),
+    /** The running kernel's release (`6.14.8-2-pve`). */
+    kernel: text('kernel'),
+    /** This node's pve-manager version (`9.1.1`); nodes of a cluster being upgraded differ. */
+    pveVersion: text('pve_version'),
+    /** Memory KSM saves by merging identical pages. */
+    ksmSharedBytes: integer('ksm_shared_bytes'),
+    swapTotalBytes: integer('swap_total_bytes'),
+    swapUsedBytes: integer('swap_used_bytes'),
+    cpuModel: text('cpu_model'),
+    cpuSockets: integer('cpu_sockets'),
+    /** Physical cores (`maxcpu` counts threads). */
+    cpuCores: integer('cpu_cores'),
+    /** When these status fields were read. */
+    statusReadAt: integer('status_read_at'),
   },
   (t) => [primaryKey({ columns: [t.cluster, t.node] })],
 );
@@ -99,6 +118,13 @@ export const guests = sqliteTable(
     ostype: text('ostype'),
     onboot: integer('onboot', { mode: 'boolean' }),
     agent: integer('agent', { mode: 'boolean' }),
+    /** Proxmox refuses to remove the guest (and its disks) while this is set. */
+    protection: integer('protection', { mode: 'boolean' }),
+    /**
+     * The config's `parent`: the snapshot the current state is based on, present while the guest
+     * has snapshots (it is cleared when the last one on the current branch goes).
+     */
+    snapshotParent: text('snapshot_parent'),
     description: text('description'),
     /** JSON: [{ key, storage, volume, sizeBytes, media? }] */
     disks: text('disks'),
@@ -167,6 +193,142 @@ export const guestTags = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.tagKey, t.cluster, t.vmid] }),
     index('guest_tags_guest').on(t.cluster, t.vmid),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
+
+/**
+ * The parsed config as rows (store/guest-parts.ts derives them from `guests.disks` and `.nics`,
+ * the parser's output): written with the guest row, gone when the guest is tombstoned. One row per
+ * disk entry (`scsi0`, `rootfs`, `unused0`, a CD-ROM…).
+ */
+export const guestDisks = sqliteTable(
+  'guest_disks',
+  {
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    key: text('key').notNull(),
+    /** Null for a passthrough, a bind mount or `none`. */
+    storage: text('storage'),
+    volume: text('volume').notNull(),
+    sizeBytes: integer('size_bytes'),
+    /** `cdrom` for an ISO; null for a disk. */
+    media: text('media'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid, t.key] }),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
+
+/** One row per NIC of a live guest (as guest_disks). */
+export const guestNics = sqliteTable(
+  'guest_nics',
+  {
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    key: text('key').notNull(),
+    bridge: text('bridge'),
+    vlan: integer('vlan'),
+    /** Upper case, colon-separated. */
+    mac: text('mac'),
+    model: text('model'),
+    firewall: integer('firewall', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid, t.key] }),
+    // A MAC found exactly or by its leading bytes (a range of this index).
+    index('guest_nics_mac').on(t.mac),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
+
+/**
+ * The static addresses a live guest's config gives its NICs (cloud-init `ipconfigN`, a container's
+ * `ip=`/`ip6=`); DHCP and SLAAC leave none. The guest agent's view is not collected.
+ */
+export const guestAddresses = sqliteTable(
+  'guest_addresses',
+  {
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    nic: text('nic').notNull(),
+    /** Without the prefix length; IPv6 in lower case, as configured (not expanded). */
+    address: text('address').notNull(),
+    prefixLength: integer('prefix_length'),
+    family: integer('family').notNull(),
+    mac: text('mac'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid, t.nic, t.address] }),
+    // An address found exactly or by its leading part (a range of this index).
+    index('guest_addresses_address').on(t.address),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
+
+/**
+ * What guests are counted and filtered by, one row per live guest and value of each facet: its
+ * node, type, status now (`unknown` while stale), pool, ostype and template flag, each tag (lower
+ * case), each storage it has a volume on (with its bytes there), each bridge and each VLAN of its
+ * NICs; a null value says it has none (no pool, no tags, no VLAN-tagged NIC). Every row carries the
+ * guest's filter columns, so a count grouped by a facet with any of those filters walks one range
+ * of one index, in value order, without reading a guest row or sorting: 1–2 ms at 10,000 guests
+ * where the same GROUP BY over `guests` took 10–20. Written with the guest row
+ * (store/guest-parts.ts); a failed read marks a cluster's rows stale as it does its guests.
+ */
+export const guestFacets = sqliteTable(
+  'guest_facets',
+  {
+    facet: text('facet', {
+      enum: ['node', 'type', 'status', 'pool', 'ostype', 'template', 'tag', 'storage', 'bridge', 'vlan'],
+    }).notNull(),
+    value: text('value'),
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    node: text('node').notNull(),
+    type: text('type', { enum: ['qemu', 'lxc'] }).notNull(),
+    /** The status last read (`status` facet rows hold the status now). */
+    status: text('status').notNull(),
+    stale: integer('stale', { mode: 'boolean' }).notNull(),
+    template: integer('template', { mode: 'boolean' }).notNull(),
+    pool: text('pool'),
+    ostype: text('ostype'),
+    onboot: integer('onboot', { mode: 'boolean' }),
+    protection: integer('protection', { mode: 'boolean' }),
+    agent: integer('agent', { mode: 'boolean' }),
+    snapshots: integer('snapshots', { mode: 'boolean' }).notNull(),
+    lock: text('lock'),
+    maxcpu: real('maxcpu'),
+    maxmem: integer('maxmem'),
+    /** `storage` rows: the guest's disk bytes on that storage (CD-ROM images left out). */
+    bytes: integer('bytes'),
+  },
+  (t) => [
+    // Covering, in listing order within a value (vmid, cluster): counts and pages read only this index.
+    index('guest_facets_value').on(
+      t.facet,
+      t.value,
+      t.vmid,
+      t.cluster,
+      t.node,
+      t.type,
+      t.status,
+      t.stale,
+      t.template,
+      t.pool,
+      t.ostype,
+      t.onboot,
+      t.protection,
+      t.agent,
+      t.snapshots,
+      t.lock,
+      t.maxcpu,
+      t.maxmem,
+      t.bytes,
+    ),
+    // One guest's values of a facet: the probe of a second facet filter or grouping, and the rewrite.
+    index('guest_facets_guest').on(t.cluster, t.vmid, t.facet, t.value),
     foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
   ],
 );

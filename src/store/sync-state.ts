@@ -7,6 +7,7 @@ import { and, desc, eq, inArray, isNull, lte, notInArray, sql } from 'drizzle-or
 import { parseIdentity } from './cluster-identity.js';
 import type { Store } from './db.js';
 import { insertEvents, type NewEvent } from './events.js';
+import { createGuestPartsWriter, dropClusterParts, markFacetsStale } from './guest-parts.js';
 import { replaceGuestStats, type GuestStatsRow } from './guest-stats.js';
 import { prepareUpsert } from './rows.js';
 import { clusters, guestMetrics, guests, nodes, pools, storage, syncRuns, tasks } from './schema.js';
@@ -151,11 +152,13 @@ export function applyCycle(store: Store, w: CycleWrite): number {
     const insertTag = sqlite.prepare(
       'INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)',
     );
+    const parts = createGuestPartsWriter(sqlite);
     for (const g of w.guests) {
       g.syncRun = runId;
       upsertGuest.run(g);
       dropTags.run(g.cluster, g.vmid);
       for (const tag of tagList(g.tags)) insertTag.run(tag.toLowerCase(), g.cluster, g.vmid, tag);
+      parts.replace(g);
     }
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
@@ -261,6 +264,7 @@ export function recordSyncFailure(store: Store, w: FailureWrite): number {
         .where(and(current, eq(guests.stale, false), eq(guests.missingCount, 0)))
         .run();
     db.update(guests).set({ stale: true }).where(current).run();
+    markFacetsStale(store.sqlite, w.cluster);
     db.update(storage).set({ stale: true }).where(eq(storage.cluster, w.cluster)).run();
     insertEvents(store, w.events, w.at);
     return runId;
@@ -289,6 +293,7 @@ export function resetCluster(store: Store, cluster: string, at: number): ResetRe
       .set({ deletedAt: at, stale: true, updatedAt: at })
       .where(and(eq(guests.cluster, cluster), isNull(guests.deletedAt)))
       .run().changes;
+    dropClusterParts(store.sqlite, cluster);
     const nodesRemoved = db.delete(nodes).where(eq(nodes.cluster, cluster)).run().changes;
     db.delete(guestMetrics).where(eq(guestMetrics.cluster, cluster)).run();
     replaceGuestStats(store, cluster, []);

@@ -14,6 +14,9 @@ export interface ParsedConfig {
   ostype?: string;
   onboot: boolean;
   agent: boolean;
+  protection: boolean;
+  /** The snapshot the current state is based on: present while the guest has snapshots. */
+  snapshotParent?: string;
   description?: string;
   disks: DiskInfo[];
   nics: NicInfo[];
@@ -142,6 +145,8 @@ export function parseGuestConfig(type: 'qemu' | 'lxc', values: Record<string, st
     ostype: values.ostype,
     onboot: values.onboot === '1',
     agent,
+    protection: values.protection === '1',
+    snapshotParent: values.parent || undefined,
     description: values.description,
     disks: disks.sort(byIndex),
     nics: nics.sort(byIndex),

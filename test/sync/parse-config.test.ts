@@ -18,6 +18,8 @@ describe('parseGuestConfig on recorded configs', () => {
   it('PVE 8.1 VM 100: sizes, the scsi disk with storage and size, the cdrom, and the NIC', () => {
     const parsed = parseGuestConfig('qemu', recorded('qemu-config.vm100.pve8.1.packer-plugin-proxmox.json'));
     expect(parsed).toMatchObject({ cores: 1, sockets: 1, memoryMib: 2048, ostype: 'l26', onboot: false, agent: false });
+    // No snapshots and no protection: neither key is in the config.
+    expect([parsed.protection, parsed.snapshotParent]).toEqual([false, undefined]);
     expect(parsed.disks).toEqual([
       { key: 'ide2', volume: 'none', storage: undefined, sizeBytes: undefined, media: 'cdrom' },
       { key: 'scsi0', volume: 'local-lvm:vm-100-disk-0', storage: 'local-lvm', sizeBytes: 32 * 2 ** 30 },
@@ -52,6 +54,8 @@ describe('parseGuestConfig on shapes the recorded set lacks', () => {
       vcpus: '6',
       agent: 'enabled=1,fstrim_cloned_disks=1',
       onboot: '1',
+      protection: '1',
+      parent: 'before-upgrade',
       net0: 'e1000=AA:BB:CC:DD:EE:01,bridge=vmbr1,tag=20',
       net1: 'virtio=aa:bb:cc:dd:ee:02,bridge=vmbr0,firewall=1',
       ipconfig0: 'ip=10.0.0.5/24,gw=10.0.0.1,ip6=fd00::5/64',
@@ -68,6 +72,8 @@ describe('parseGuestConfig on shapes the recorded set lacks', () => {
       vcpus: 6,
       agent: true,
       onboot: true,
+      protection: true,
+      snapshotParent: 'before-upgrade',
     });
     expect(parsed.nics).toEqual([
       {
