@@ -1,7 +1,8 @@
 /**
  * Compact text for models: a header line and one line per row, values separated by spaces, no
- * padding and no emoji. Free text from Proxmox (names, tags, descriptions) is data: it is
- * truncated and, where it could hold spaces or instructions, quoted as a JSON string.
+ * padding and no emoji. Every text from Proxmox (names, tags, descriptions, but also node, storage
+ * and lock names, statuses, IPs) is data: cut, and quoted as a JSON string unless it is a plain
+ * token, so no value can add a line or a column, or hide characters in one.
  */
 const UNITS = ['B', 'K', 'M', 'G', 'T', 'P'];
 
@@ -28,11 +29,50 @@ export function percent(fraction: number | null | undefined): string {
   return fraction == null ? '-' : `${Math.round(fraction * 100)}%`;
 }
 
-/** Text from Proxmox, as data: cut to `max` characters and quoted unless it is a plain token. */
+/**
+ * Characters that change how text reads without being seen, which JSON.stringify leaves as they
+ * are: DEL and the C1 controls (U+0085 is a line break to some readers), the soft hyphen,
+ * bidirectional controls (U+061C, U+200E/F, U+202A–202E, U+2066–2069: they reorder what follows),
+ * zero-width and invisible formatting characters (U+180E, U+200B–200D, U+2060–2064, U+FEFF),
+ * line and paragraph separators, interlinear annotation marks, and the tag characters
+ * (U+E0000–E007F: invisible ASCII look-alikes used to smuggle instructions to models).
+ */
+const INVISIBLE =
+  /[\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2069\uFEFF\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
+
+/** Each UTF-16 unit as `\uXXXX`, so the quoted text stays a valid JSON string. */
+const escapeUnits = (c: string): string =>
+  [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+
+/** Cut to `max` characters (code points, so no pair is split), the last one an ellipsis. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/**
+ * Text from Proxmox, as data: cut to `max` characters and, unless it is a plain token (which is
+ * what Proxmox's own formats for node, storage, bridge and lock names, IPs and MACs produce),
+ * quoted as a JSON string with the invisible characters escaped too. Whatever it holds, it stays
+ * one cell: no space, newline or `|` of its own splits a row, and nothing in it reorders the line.
+ */
 export function untrusted(text: string | null | undefined, max = 60): string {
   if (text == null || text === '') return '-';
-  const cut = text.length > max ? `${text.slice(0, max - 1)}…` : text;
-  return /^[\w.@:/+,-]+$/.test(cut) ? cut : JSON.stringify(cut);
+  const shown = cut(text, max);
+  return /^[\w.@:/+,-]+$/.test(shown) ? shown : JSON.stringify(shown).replace(INVISIBLE, escapeUnits);
+}
+
+const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001F]|${INVISIBLE.source}`, 'gu');
+
+/**
+ * Prose that has Proxmox values in it (`cluster "prod" (pve1, pve2)`, a request path), left
+ * readable: cut to `max` characters, with control and invisible characters escaped so it stays on
+ * its line and reads as it is.
+ */
+export function oneLine(text: string | null | undefined, max = 200): string {
+  if (text == null || text === '') return '-';
+  return cut(text, max).replace(CONTROL_OR_INVISIBLE, escapeUnits);
 }
 
 /** A header and rows, one line each. */
@@ -59,7 +99,7 @@ export function freshnessLine(f: FreshnessView): string {
         : ` (${seconds} s ago)`;
   const stale = [
     ...f.staleClusters.map((c) => `cluster ${c}`),
-    ...f.staleNodes.map((n) => `node ${n.cluster}/${n.node}`),
+    ...f.staleNodes.map((n) => `node ${untrusted(`${n.cluster}/${n.node}`, 130)}`),
   ];
   return `as of ${shortTime(f.asOf)}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
 }

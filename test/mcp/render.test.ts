@@ -5,7 +5,7 @@
  * (1000 for 1024, a lost decimal, a sign dropped) fails here whatever the tool tests compute.
  */
 import { describe, expect, it } from 'vitest';
-import { bytes, freshnessLine, percent, shortTime, table, untrusted } from '../../src/mcp/render.js';
+import { bytes, freshnessLine, oneLine, percent, shortTime, table, untrusted } from '../../src/mcp/render.js';
 import { duration, nameList, ratioCell, signedBytes } from '../../src/mcp/tools/shared.js';
 
 const KiB = 1024;
@@ -128,6 +128,41 @@ describe('untrusted, table, nameList', () => {
     expect(untrusted(null)).toBe('-');
   });
 
+  it('untrusted: bidirectional, zero-width, C1 and tag characters are escaped, so the cell reads as it is', () => {
+    // U+202E would show "web-01\u202Eexe.txt" as "web-01txt.exe"; the escapes keep it a valid JSON string.
+    expect(untrusted('web-01\u202Eexe.txt')).toBe('"web-01\\u202eexe.txt"');
+    for (const c of [
+      '\u202A',
+      '\u202D',
+      '\u2066',
+      '\u2069',
+      '\u200E',
+      '\u200F',
+      '\u061C',
+      '\u200B',
+      '\u200D',
+      '\uFEFF',
+      '\u2060',
+    ])
+      expect(untrusted(`a${c}b`)).toBe(`"a\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}b"`);
+    expect(untrusted('a\u0085b\u2028c\u007f')).toBe('"a\\u0085b\\u2028c\\u007f"');
+    expect(untrusted('tag\u{E0041}')).toBe('"tag\\udb40\\udc41"');
+    for (const text of ['x\u202Ey', 'a\n|b c', 'tag\u{E0041}\u200B'])
+      expect(JSON.parse(untrusted(text)) as string).toBe(text);
+    expect(untrusted('é')).toBe('"é"'); // readable non-ASCII stays as it is, quoted
+  });
+
+  it('untrusted: cuts by characters, never in the middle of a surrogate pair', () => {
+    expect(untrusted('😀'.repeat(5), 4)).toBe('"😀😀😀…"');
+  });
+
+  it('oneLine: prose with Proxmox values stays readable, on one line, without invisible characters', () => {
+    expect(oneLine('cluster "prod" (pve1, pve2)')).toBe('cluster "prod" (pve1, pve2)');
+    expect(oneLine('cluster "a\nb\u202E" (pve1)')).toBe('cluster "a\\u000ab\\u202e" (pve1)');
+    expect(oneLine('abcdef', 4)).toBe('abc…');
+    expect(oneLine(null)).toBe('-');
+  });
+
   it('table: a header line and a line per row', () => {
     expect(
       table(
@@ -168,6 +203,9 @@ describe('freshnessLine', () => {
         staleNodes: [{ cluster: 'lab', node: 'pve3', lastSeenAt: null }],
       }),
     ).toBe('as of 2025-06-01T12:00:00Z (12 s ago); stale: cluster edge, node lab/pve3');
+    expect(freshnessLine({ ...fresh, staleNodes: [{ cluster: 'lab', node: 'pve\n3', lastSeenAt: null }] })).toBe(
+      'as of 2025-06-01T12:00:00Z (12 s ago); stale: node "lab/pve\\n3"',
+    );
     expect(freshnessLine({ ...fresh, ageMs: 125_600, overdue: true, staleClusters: ['lab'] })).toBe(
       'as of 2025-06-01T12:00:00Z (126 s ago: no sync since; is `proxmox-inventory serve` running?); stale: cluster lab',
     );

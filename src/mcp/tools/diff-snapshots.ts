@@ -50,7 +50,9 @@ function load(store: Store, id: number): SnapshotBody {
 /** `from→to` of one field, sizes and lists kept short. */
 function fieldChange(field: string, c: { from: unknown; to: unknown }): string {
   const show = (v: unknown): string => (v == null ? '-' : Array.isArray(v) ? v.join(',') : String(v));
-  return field === 'digest' ? 'config' : `${field} ${untrusted(show(c.from), 30)}→${untrusted(show(c.to), 30)}`;
+  return field === 'digest'
+    ? 'config'
+    : `${untrusted(field, 30)} ${untrusted(show(c.from), 30)}→${untrusted(show(c.to), 30)}`;
 }
 
 export const diffSnapshotsTool = defineTool({
@@ -91,10 +93,13 @@ export const diffSnapshotsTool = defineTool({
     const multi = new Set([...a.clusters, ...b.clusters].map((c) => c.name)).size > 1;
     const id = (g: { cluster: string; vmid: number; name: string | null }): string =>
       `${multi ? `${g.cluster}/` : ''}${g.vmid} ${untrusted(g.name, 30)}`;
-    const nodeId = (n: { cluster: string; node: string }): string => `${multi ? `${n.cluster}/` : ''}${n.node}`;
+    const nodeId = (n: { cluster: string; node: string }): string =>
+      untrusted(multi ? `${n.cluster}/${n.node}` : n.node, 130);
     const lines = [
-      ...d.added.map((g) => `+ ${id(g)} ${g.type} on ${g.node}, ${g.status}`),
-      ...d.removed.map((g) => `- ${id(g)} was on ${g.node}`),
+      ...d.added.map(
+        (g) => `+ ${id(g)} ${untrusted(g.type, 10)} on ${untrusted(g.node, 63)}, ${untrusted(g.status, 20)}`,
+      ),
+      ...d.removed.map((g) => `- ${id(g)} was on ${untrusted(g.node, 63)}`),
       ...d.changed.map(
         (c) =>
           `~ ${id(c)} ${Object.entries(c.changes)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { getNode } from '../../store/queries.js';
-import { bytes, percent, shortTime, table } from '../render.js';
+import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import {
@@ -32,7 +32,7 @@ export const getNodeTool = defineTool({
     if (found.kind === 'ambiguous') {
       throw new ToolMiss(
         `Node ${JSON.stringify(args.node)} exists in several clusters.`,
-        `Ask again with "cluster": one of ${found.candidates.map((c) => c.cluster).join(', ')}.`,
+        `Ask again with "cluster": one of ${nameList(found.candidates.map((c) => c.cluster))}.`,
       );
     }
     if (found.kind === 'not_found') {
@@ -44,7 +44,7 @@ export const getNodeTool = defineTool({
     const n = found.node;
     const storage = n.storage.map(storageView);
     const lines = [
-      `${n.cluster}/${n.node}: ${n.status}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${n.ip ?? '-'}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}; load ${percent(n.cpu)}`,
+      `${untrusted(`${n.cluster}/${n.node}`, 130)}: ${untrusted(n.status, 20)}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${untrusted(n.ip, 50)}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}; load ${percent(n.cpu)}`,
       `cpu: ${n.maxcpu ?? '-'} physical; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${Math.round(n.runningVcpus)}`,
       `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${bytes(n.runningMemoryBytes)}`,
       `guests: ${n.guests.total} (${n.guests.running} running${n.guests.unknown ? `, ${n.guests.unknown} status unknown` : ''}, ${n.guests.templates} templates)`,

@@ -8,7 +8,7 @@ import {
   topGuests,
   type TopGuest,
 } from '../../store/queries.js';
-import { bytes, percent, shortTime, table, untrusted } from '../render.js';
+import { bytes, oneLine, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 import {
@@ -78,7 +78,7 @@ function unknownGuests(
 /** `417 on unreachable nodes pve5 (last known: 300 running, 117 stopped)`, or the mixed and missing cases. */
 function unknownText(u: UnknownGuests): string {
   const lastKnown = `last known: ${Object.entries(u.lastKnown)
-    .map(([k, v]) => `${v} ${k}`)
+    .map(([k, v]) => `${v} ${untrusted(k, 20)}`)
     .join(', ')}`;
   const unreachable = `on unreachable nodes ${nameList(u.unreachableNodes)}`;
   if (!u.missingFromLastRead) return `${u.total} ${unreachable} (${lastKnown})`;
@@ -164,14 +164,14 @@ export const inventoryOverviewTool = defineTool({
       `${multi ? `${g.cluster}/` : ''}${g.vmid} ${untrusted(g.name, 30)}`;
     const counts = (r: Record<string, number>): string =>
       Object.entries(r)
-        .map(([k, v]) => `${k} ${v}`)
+        .map(([k, v]) => `${untrusted(k, 20)} ${v}`)
         .join(', ') || '-';
     // The status counts of guests the last read confirmed; those whose status is unknown are said apart.
     const current = Object.fromEntries(Object.entries(structured.guests.byStatus).filter(([k]) => k !== 'unknown'));
     const lines = [
       ...clusters.map(
         (c) =>
-          `cluster ${c.cluster}: pve ${c.pveVersion ?? '-'}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`,
+          `cluster ${c.cluster}: pve ${untrusted(c.pveVersion, 30)}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`,
       ),
       `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${Object.keys(current).length || !unknown.total ? `${counts(current)}; ` : ''}templates ${structured.guests.templates})${unknown.total ? `; ${unknownText(unknown)}` : ''}`,
       nodes.length ? 'nodes (allocation: non-template guests, running or not):' : 'no node known yet',
@@ -195,16 +195,20 @@ export const inventoryOverviewTool = defineTool({
           (c) =>
             `cluster ${c.cluster} stale${c.overdue ? ` (no sync for ${duration(c.ageMs)}; is \`proxmox-inventory serve\` running?)` : ''}`,
         ),
-      ...(problems.staleNodes.length ? [`stale nodes: ${problems.staleNodes.join(', ')}`] : []),
+      ...(problems.staleNodes.length
+        ? [`stale nodes: ${problems.staleNodes.map((n) => untrusted(n, 130)).join(', ')}`]
+        : []),
       ...problems.otherCluster.map(
         (o) =>
-          `cluster ${o.cluster}: ANOTHER CLUSTER answers at its URL (${o.seen}, not ${o.expected}); nothing applied until \`proxmox-inventory cluster reset ${o.cluster}\` or the old one answers`,
+          `cluster ${o.cluster}: ANOTHER CLUSTER answers at its URL (${oneLine(o.seen)}, not ${oneLine(o.expected)}); nothing applied until \`proxmox-inventory cluster reset ${o.cluster}\` or the old one answers`,
       ),
       ...problems.failedSyncs.map((f) => `sync of ${f.cluster} failing (${f.failures}x): ${untrusted(f.error, 120)}`),
-      ...problems.signalProblems.map((p) => `cluster ${p.cluster} (${p.signal} signal): ${p.problem}`),
+      ...problems.signalProblems.map(
+        (p) => `cluster ${p.cluster} (${oneLine(p.signal, 30)} signal): ${oneLine(p.problem, 400)}`,
+      ),
       ...fullStorage.map(
         (s) =>
-          `storage ${s.shared ? '' : `${s.nodes.join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`,
+          `storage ${s.shared ? '' : `${s.nodes.map((n) => untrusted(n, 63)).join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`,
       ),
       ...(locked.total
         ? [

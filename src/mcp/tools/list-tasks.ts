@@ -49,9 +49,9 @@ export const listTasksTool = defineTool({
         shortTime(t.startedAt),
         untrusted(t.type, 30),
         t.vmid == null ? '-' : `${multi ? `${t.cluster}/` : ''}${t.vmid}`,
-        t.node,
+        untrusted(t.node, 63),
         t.outcome === 'running' ? 'running' : duration(t.durationMs),
-        t.outcome,
+        untrusted(t.outcome, 10),
         t.outcome === 'error' || t.outcome === 'warning' ? untrusted(t.exitstatus, 100) : '',
       ].filter((c, i) => i < 6 || c !== ''),
     );

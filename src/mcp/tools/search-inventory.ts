@@ -21,10 +21,16 @@ export const searchInventoryTool = defineTool({
     const stale = results.filter((r) => r.kind === 'guest' && r.lastKnownStatus !== undefined).length;
     const allStale = stale > 0 && stale === results.length;
     const rows = results.map((r) => [
-      r.kind === 'guest' ? `${multi ? `${r.cluster}/` : ''}${r.vmid}` : `node:${multi ? `${r.cluster}/` : ''}${r.node}`,
+      r.kind === 'guest'
+        ? `${multi ? `${r.cluster}/` : ''}${r.vmid}`
+        : `node:${untrusted(multi ? `${r.cluster}/${r.node}` : r.node, 130)}`,
       r.kind === 'guest' ? untrusted(r.name, 40) : '-',
-      r.kind === 'guest' ? `${r.type}@${r.node}` : '-',
-      r.kind === 'guest' ? (allStale ? (r.lastKnownStatus ?? r.status) : statusCell(r)) : r.status,
+      r.kind === 'guest' ? `${untrusted(r.type, 10)}@${untrusted(r.node, 63)}` : '-',
+      r.kind === 'guest'
+        ? allStale
+          ? untrusted(r.lastKnownStatus ?? r.status, 20)
+          : statusCell(r)
+        : untrusted(r.status, 20),
       r.matches.map((m) => `${m.field} ${untrusted(m.value, 60)}`).join('; '),
     ]);
     const staleNote = !stale

@@ -21,8 +21,12 @@ export const Rows = z.array(Obj);
 /** At most this many names in a hint. */
 const HINT_NAMES = 20;
 
+/** Names from the inventory (clusters, nodes, storage), each one cell as untrusted() shows it. */
 export function nameList(names: string[]): string {
-  const shown = names.slice(0, HINT_NAMES).join(', ');
+  const shown = names
+    .slice(0, HINT_NAMES)
+    .map((n) => untrusted(n, 130))
+    .join(', ');
   return names.length > HINT_NAMES ? `${shown} (+${names.length - HINT_NAMES} more)` : shown;
 }
 
@@ -70,7 +74,9 @@ export const STALE_WHY = 'node or cluster unreachable, or missing from the last 
 
 /** A guest's status in a text row: a stale one's is `unknown(running)`, the status last seen in parentheses. */
 export const statusCell = (g: { status: string; lastKnownStatus?: string | null }): string =>
-  g.status === 'unknown' && g.lastKnownStatus != null ? `unknown(${g.lastKnownStatus})` : g.status;
+  g.status === 'unknown' && g.lastKnownStatus != null
+    ? `unknown(${untrusted(g.lastKnownStatus, 20)})`
+    : untrusted(g.status, 20);
 
 /** When stale rows were last seen: one time, or the earliest and latest. */
 export function seenRange(from: string, to: string): string {
@@ -129,8 +135,8 @@ function runningCell(g: NodeView['guests']): string {
 /** One line per node: allocation against physical size, with the ratio. */
 export function nodeRow(n: NodeView, withCluster: boolean): string[] {
   return [
-    withCluster ? `${n.cluster}/${n.node}` : n.node,
-    n.stale ? `${n.status},STALE` : n.status,
+    untrusted(withCluster ? `${n.cluster}/${n.node}` : n.node, 130),
+    `${untrusted(n.status, 20)}${n.stale ? ',STALE' : ''}`,
     percent(n.cpu),
     ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit),
     ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit),
@@ -167,7 +173,7 @@ export function storageRow(s: StorageView, withCluster: boolean): string[] {
     `${bytes(s.disk)}/${bytes(s.maxdisk)}`,
     percent(s.usedFraction),
     untrusted(s.content.join(','), 60),
-    s.shared ? `shared:${s.nodes.join(',')}` : s.nodes.join(','),
-    `${s.status}${s.stale ? ',STALE' : ''}`,
+    `${s.shared ? 'shared:' : ''}${s.nodes.map((n) => untrusted(n, 63)).join(',')}`,
+    `${untrusted(s.status, 20)}${s.stale ? ',STALE' : ''}`,
   ];
 }

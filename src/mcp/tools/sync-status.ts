@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { syncStatus, type ClusterSyncStatus } from '../../store/queries.js';
-import { table, untrusted } from '../render.js';
+import { oneLine, table, untrusted } from '../render.js';
 import { defineTool, READ_ONLY, runningCycle, type LiveSyncStatus, type RunningCycle } from '../tool.js';
 
 /** A cluster's status with what the running daemon knows beyond the store. */
@@ -58,8 +58,10 @@ function withLive(c: ClusterSyncStatus, live: LiveSyncStatus, now: number, stale
 
 /** "cycle running for 31 s, reading the cluster: waiting on GET /cluster/resources". */
 function cycleLine(cycle: NonNullable<Row['cycle']>): string {
-  const waiting = cycle.waitingOn.map((w) => (w.count > 1 ? `${w.count} × ${w.request}` : w.request)).join(', ');
-  return `cycle running for ${Math.round(cycle.runningForMs / 1000)} s, ${cycle.phase}${waiting ? `: waiting on ${waiting}` : ''}`;
+  const waiting = cycle.waitingOn
+    .map((w) => (w.count > 1 ? `${w.count} × ${oneLine(w.request)}` : oneLine(w.request)))
+    .join(', ');
+  return `cycle running for ${Math.round(cycle.runningForMs / 1000)} s, ${oneLine(cycle.phase, 80)}${waiting ? `: waiting on ${waiting}` : ''}`;
 }
 
 export const syncStatusTool = defineTool({
@@ -101,7 +103,7 @@ export const syncStatusTool = defineTool({
     const notes = clusters.flatMap((c) => [
       ...(c.identityChanged
         ? [
-            `- ${c.cluster}: ANOTHER CLUSTER answers at its URL since ${c.identityChanged.since}: ${c.identityChanged.seen}, not ${c.identityChanged.expected}; nothing is applied until the old one answers again or \`proxmox-inventory cluster reset ${c.cluster}\` accepts the new one`,
+            `- ${c.cluster}: ANOTHER CLUSTER answers at its URL since ${oneLine(c.identityChanged.since, 40)}: ${oneLine(c.identityChanged.seen)}, not ${oneLine(c.identityChanged.expected)}; nothing is applied until the old one answers again or \`proxmox-inventory cluster reset ${c.cluster}\` accepts the new one`,
           ]
         : []),
       ...(c.cycle ? [`- ${c.cluster}: ${cycleLine(c.cycle)}`] : []),
@@ -112,7 +114,9 @@ export const syncStatusTool = defineTool({
         : []),
     ]);
     const signals = clusters.flatMap((c) =>
-      Object.entries(c.signalProblems).map(([signal, problem]) => `- ${c.cluster} (${signal} signal): ${problem}`),
+      Object.entries(c.signalProblems).map(
+        ([signal, problem]) => `- ${c.cluster} (${oneLine(signal, 30)} signal): ${oneLine(problem, 400)}`,
+      ),
     );
     const text = [
       clusters.length
