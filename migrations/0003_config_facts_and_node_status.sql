@@ -23,6 +23,15 @@ CREATE TABLE `guest_disks` (
 	FOREIGN KEY (`cluster`,`vmid`) REFERENCES `guests`(`cluster`,`vmid`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
+CREATE TABLE `guest_facet_counts` (
+	`cluster` text NOT NULL,
+	`facet` text NOT NULL,
+	`value` text NOT NULL,
+	`guests` integer NOT NULL,
+	`bytes` integer NOT NULL,
+	PRIMARY KEY(`cluster`, `facet`, `value`)
+);
+--> statement-breakpoint
 CREATE TABLE `guest_facets` (
 	`facet` text NOT NULL,
 	`value` text,
@@ -74,7 +83,8 @@ ALTER TABLE `nodes` ADD `swap_used_bytes` integer;--> statement-breakpoint
 ALTER TABLE `nodes` ADD `cpu_model` text;--> statement-breakpoint
 ALTER TABLE `nodes` ADD `cpu_sockets` integer;--> statement-breakpoint
 ALTER TABLE `nodes` ADD `cpu_cores` integer;--> statement-breakpoint
-ALTER TABLE `nodes` ADD `status_read_at` integer;--> statement-breakpoint
+ALTER TABLE `nodes` ADD `status_read_at` integer;
+--> statement-breakpoint
 -- Backfill: an upgraded inventory answers the new filters at once, not after the sweep re-reads every
 -- config. The rows are derived from the JSON the guest rows already hold, as store/guest-parts.ts
 -- derives them for the sync (test/store/facts-backfill.test.ts compares the two).
@@ -159,3 +169,31 @@ WHERE g.`deleted_at` IS NULL
 	AND NOT EXISTS (SELECT 1 FROM `guest_facets` x WHERE x.`cluster` = g.`cluster` AND x.`vmid` = g.`vmid` AND x.`facet` = f.`facet`);
 --> statement-breakpoint
 CREATE INDEX `guest_facets_value` ON `guest_facets` (`facet`,`value`,`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`,`snapshots`,`lock`,`maxcpu`,`maxmem`,`bytes`);
+--> statement-breakpoint
+INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
+SELECT `cluster`, `facet`, coalesce(`value`, ''), count(*), coalesce(sum(`bytes`), 0) FROM `guest_facets` GROUP BY 1, 2, 3;
+--> statement-breakpoint
+-- guest_facet_counts follows guest_facets through every write: the sync's, a failed read's, a reset's.
+CREATE TRIGGER `guest_facets_count_insert` AFTER INSERT ON `guest_facets` BEGIN
+	INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
+	VALUES (NEW.`cluster`, NEW.`facet`, coalesce(NEW.`value`, ''), 1, coalesce(NEW.`bytes`, 0))
+	ON CONFLICT (`cluster`, `facet`, `value`) DO UPDATE SET `guests` = `guests` + 1, `bytes` = `bytes` + excluded.`bytes`;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `guest_facets_count_delete` AFTER DELETE ON `guest_facets` BEGIN
+	UPDATE `guest_facet_counts` SET `guests` = `guests` - 1, `bytes` = `bytes` - coalesce(OLD.`bytes`, 0)
+	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '');
+	DELETE FROM `guest_facet_counts`
+	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '') AND `guests` <= 0;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `guest_facets_count_update` AFTER UPDATE OF `value`, `bytes` ON `guest_facets`
+WHEN OLD.`value` IS NOT NEW.`value` OR OLD.`bytes` IS NOT NEW.`bytes` BEGIN
+	UPDATE `guest_facet_counts` SET `guests` = `guests` - 1, `bytes` = `bytes` - coalesce(OLD.`bytes`, 0)
+	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '');
+	DELETE FROM `guest_facet_counts`
+	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '') AND `guests` <= 0;
+	INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
+	VALUES (NEW.`cluster`, NEW.`facet`, coalesce(NEW.`value`, ''), 1, coalesce(NEW.`bytes`, 0))
+	ON CONFLICT (`cluster`, `facet`, `value`) DO UPDATE SET `guests` = `guests` + 1, `bytes` = `bytes` + excluded.`bytes`;
+END;

@@ -334,6 +334,24 @@ export const guestFacets = sqliteTable(
 );
 
 /**
+ * Live guests per cluster and facet value (guest_facets counted), kept by triggers on guest_facets
+ * (migration 0003), so every write path keeps it right: the list of known values with counts is a
+ * read of a few hundred rows. `value` is '' for none (a primary key cannot match a null).
+ */
+export const guestFacetCounts = sqliteTable(
+  'guest_facet_counts',
+  {
+    cluster: text('cluster').notNull(),
+    facet: text('facet').notNull(),
+    value: text('value').notNull(),
+    guests: integer('guests').notNull(),
+    /** `storage` facet: the guests' disk bytes on it. */
+    bytes: integer('bytes').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.facet, t.value] })],
+);
+
+/**
  * Live guests counted and summed per cluster, node, type and status: what the overview, the node
  * list and capacity questions need, a hundred rows instead of a scan of every guest. The sync
  * rewrites a cluster's rows in every cycle's transaction (store/guest-stats.ts), so they always

@@ -1,5 +1,5 @@
 /**
- * The config read models (guest_disks, guest_nics, guest_addresses, guest_facets) match the guest
+ * The config read models (guest_disks, guest_nics, guest_addresses, guest_facets and its counts) match the guest
  * rows after every cycle of churn: config edits of disks, NICs, addresses, protection and
  * snapshots, tags, power and moves, an offline node, a failed read, tombstones and a guest coming
  * back, a cluster reset, and a restart that reloads the state from the store. Expected rows come
@@ -107,6 +107,13 @@ function expectReadModels(h: SyncHarness): void {
   expect(rows(h, 'SELECT count(*) AS n FROM guest_addresses')).toEqual([{ n: expectedAddresses(h).length }]);
   expect(storedFacets(h)).toEqual(expectedFacets(h));
   expect(facetColumnsOff(h)).toBe(0);
+  expect(rows(h, 'SELECT cluster, facet, value, guests, bytes FROM guest_facet_counts ORDER BY 1, 2, 3')).toEqual(
+    rows(
+      h,
+      `SELECT cluster, facet, coalesce(value, '') AS value, count(*) AS guests, coalesce(sum(bytes), 0) AS bytes
+      FROM guest_facets GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+    ),
+  );
 }
 
 describe('config read models written by the sync', () => {
