@@ -1,11 +1,18 @@
 /**
- * Extracts the endpoints this project touches from the official Proxmox VE API schema
- * (pve-docs api-viewer/apidata.js, converted to JSON in ../shared/pve/) into
- * src/sim/pve-schema.json, which the simulator validates parameters against and the
- * contract tests check response shapes against.
+ * Extracts the endpoints this project touches from the official Proxmox VE API schema into
+ * src/sim/pve-schema.json, which the simulator validates parameters against and the contract
+ * tests check response shapes against. The extracted file ships with the code: this is needed
+ * only to follow a new Proxmox VE release.
  *
- *   npm run extract-schema                       # reads ../shared/pve/pve-9.1-apischema.json beside the checkout
- *   npm run extract-schema -- path/to/apidata.js # or an apidata.js / JSON of another release
+ * The schema is the API viewer's data, installed on every Proxmox VE node by the pve-docs
+ * package as /usr/share/pve-docs/api-viewer/apidoc.js (also served at
+ * https://pve.proxmox.com/pve-docs/api-viewer/apidoc.js for the current release):
+ *
+ *   scp root@pve1:/usr/share/pve-docs/api-viewer/apidoc.js .
+ *   npm run extract-schema -- apidoc.js [OUT]    # OUT defaults to src/sim/pve-schema.json
+ *
+ * apidoc.js (`const apiSchema = [...];` and the viewer's code), apidata.js (8.x: `var pveapi =
+ * [...];`) and the bare JSON array are all read.
  *
  * Descriptions and UI hints are dropped to keep the file small; everything that
  * constrains a value (type, optional, enum, format, pattern, minimum, maximum,
@@ -14,6 +21,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+
+const SHIPPED = fileURLToPath(new URL('../src/sim/pve-schema.json', import.meta.url));
+const WHERE_FROM =
+  'copy /usr/share/pve-docs/api-viewer/apidoc.js from a Proxmox VE node (package pve-docs) or download ' +
+  'https://pve.proxmox.com/pve-docs/api-viewer/apidoc.js, then run `npm run extract-schema -- apidoc.js`';
+
+/** A failure the person running the script can fix: printed as one sentence, without a stack. */
+class ExtractError extends Error {}
 
 export const ENDPOINTS = [
   'GET /version',
@@ -100,11 +115,47 @@ function strip(value: unknown): unknown {
   return out;
 }
 
-function loadSchema(file: string): SchemaNode[] {
-  const text = readFileSync(file, 'utf8').trim();
-  // apidata.js is `const apiSchema = [...];` (9.x) or `var pveapi = [...];` (8.x); the JSON copies are the bare array.
-  const json = text.replace(/^(const\s+apiSchema|var\s+pveapi)\s*=\s*/, '').replace(/;\s*$/, '');
-  return JSON.parse(json) as SchemaNode[];
+/**
+ * The JSON array that starts at the first `[`: apidoc.js follows it with the viewer's code, so its
+ * end is found by counting brackets outside strings rather than by the end of the file.
+ */
+function schemaArrayText(text: string): string | undefined {
+  const start = text.indexOf('[');
+  if (start < 0) return undefined;
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '[') depth++;
+    else if (ch === ']' && --depth === 0) return text.slice(start, i + 1);
+  }
+  return undefined;
+}
+
+function loadSchema(file: string, text: string): SchemaNode[] {
+  const json = schemaArrayText(text);
+  try {
+    if (json) return JSON.parse(json) as SchemaNode[];
+  } catch {
+    // reported below, with what to use instead
+  }
+  throw new ExtractError(`${file} holds no API schema (a JSON array of paths); ${WHERE_FROM}`);
+}
+
+function readSource(file: string | undefined): Buffer {
+  if (!file)
+    throw new ExtractError(
+      `no API schema given (src/sim/pve-schema.json ships extracted; this only updates it): ${WHERE_FROM}`,
+    );
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ExtractError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); ${WHERE_FROM}`);
+  }
 }
 
 function indexByPath(nodes: SchemaNode[], into = new Map<string, SchemaNode>()): Map<string, SchemaNode> {
@@ -115,28 +166,40 @@ function indexByPath(nodes: SchemaNode[], into = new Map<string, SchemaNode>()):
   return into;
 }
 
-function main(): void {
-  const source = process.argv[2] ?? fileURLToPath(new URL('../../shared/pve/pve-9.1-apischema.json', import.meta.url));
-  const raw = readFileSync(source);
-  const byPath = indexByPath(loadSchema(source));
+function main([source, out = SHIPPED]: string[]): void {
+  const raw = readSource(source);
+  const byPath = indexByPath(loadSchema(source!, raw.toString('utf8')));
+  const missing = ENDPOINTS.filter((endpoint) => {
+    const [method, path] = endpoint.split(' ') as [string, string];
+    return !byPath.get(path)?.info?.[method];
+  });
+  if (missing.length)
+    throw new ExtractError(
+      `${source} lacks ${missing.length} of the ${ENDPOINTS.length} endpoints this project uses (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}); is it a Proxmox VE 8 or 9 apidoc.js?`,
+    );
   const endpoints: Record<string, unknown> = {};
   for (const endpoint of ENDPOINTS) {
     const [method, path] = endpoint.split(' ') as [string, string];
-    const info = byPath.get(path)?.info?.[method];
-    if (!info) throw new Error(`${endpoint} is not in ${source}`);
+    const info = byPath.get(path)!.info![method]!;
     endpoints[endpoint] = {
       parameters: strip(info.parameters ?? {}),
       returns: strip(info.returns ?? {}),
       permissions: info.permissions ?? null,
     };
   }
-  const out = {
+  const schema = {
     generatedBy: 'scripts/extract-pve-schema.ts (npm run extract-schema)',
-    source: { file: source.split('/').pop(), sha256: createHash('sha256').update(raw).digest('hex') },
+    source: { file: source!.split('/').pop(), sha256: createHash('sha256').update(raw).digest('hex') },
     endpoints,
   };
-  writeFileSync(new URL('../src/sim/pve-schema.json', import.meta.url), JSON.stringify(out, null, 1) + '\n');
-  console.log(`wrote src/sim/pve-schema.json: ${ENDPOINTS.length} endpoints from ${source}`);
+  writeFileSync(out, JSON.stringify(schema, null, 1) + '\n');
+  console.log(`wrote ${out}: ${ENDPOINTS.length} endpoints from ${source}`);
 }
 
-main();
+try {
+  main(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof ExtractError)) throw err;
+  process.stderr.write(`extract-schema: ${err.message}\n`);
+  process.exitCode = 2;
+}

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
 import {
+  DEMO,
   EXIT_FATAL,
   runCheck,
   runClusterReset,
@@ -16,128 +17,254 @@ import {
 } from './main.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
+import { SimulatorPortError } from './sim/server.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
 Commands:
-  serve [--config FILE]       sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
-  sync --once [--config FILE] one sync cycle of every cluster, with a summary line each
-  snapshot [--label TEXT]     take an inventory snapshot now
-  cluster reset NAME          accept that another cluster answers at NAME's URL: tombstone the old inventory
-  mcp [--config FILE]         the MCP server on stdio, answering from the inventory (read-only)
-  check [--config FILE]       connect to every configured cluster and report what it sees
-  sim [options]               run a simulated Proxmox VE cluster on 127.0.0.1
+  serve [--config FILE]                    sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
+  sync --once [--config FILE]              one sync cycle of every cluster, with a summary line each
+  snapshot [--label TEXT] [--config FILE]  take an inventory snapshot now
+  cluster reset NAME [--config FILE]       accept that another cluster answers at NAME's URL: tombstone the old inventory
+  mcp [--config FILE]                      the MCP server on stdio, answering from the inventory (read-only)
+  check [--config FILE]                    connect to every configured cluster and report what it sees
+  sim [options]                            run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
       --profile realistic|dense (realistic; dense: the old 30-105x vCPU overcommit, nodes at 100 % memory)
-      --port N (8006)  --host ADDR (127.0.0.1)  --http (plain HTTP instead of HTTPS)
+      --port N (8006; 0 picks a free port)  --host ADDR (127.0.0.1)  --http (plain HTTP instead of HTTPS)
       --task-delay MS (1000)  --status-lag MS (0)  --auth-delay MS (0)
       --churn MS (0: off; else an out-of-band change every MS)
       --write-env FILE (./data/sim.env: where the credentials are written, mode 600)
-  demo                        a simulated cluster plus the client, with changes every 5 s
-  help                        this text
+  demo                                     a simulated ${DEMO.guests}-guest cluster synced every ${DEMO.syncSeconds} s into ./data/demo, an
+                                           out-of-band change every ${DEMO.churnSeconds} s, a snapshot every minute, and the MCP endpoint
+  help                                     this text (also --help or -h after any command)
 
-Configuration (check): PVE_URL, PVE_TOKEN_ID, PVE_TOKEN_SECRET or PVE_TOKEN_SECRET_FILE,
-PVE_FINGERPRINT or PVE_CA_FILE; several clusters: PROXMOX_INVENTORY_CONFIG=FILE (README.md).`;
+The inventory lives in DATA_DIR (./data): serve, sync, snapshot and cluster reset write it; mcp reads it.
+One cluster: PVE_URL, PVE_TOKEN_ID, PVE_TOKEN_SECRET or PVE_TOKEN_SECRET_FILE, PVE_FINGERPRINT or PVE_CA_FILE;
+several: a config file, --config FILE or PROXMOX_INVENTORY_CONFIG=FILE. Every setting: README.md, Configuration.`;
 
-function integer(name: string, value: string | undefined, fallback: number): number {
+/**
+ * Each command's options: the placeholder of an option that takes a value, `null` for a switch.
+ * What parseArgs accepts and what an unknown option's message lists both come from here.
+ */
+const OPTIONS: Record<string, Record<string, string | null>> = {
+  serve: { config: 'FILE' },
+  sync: { once: null, config: 'FILE' },
+  snapshot: { label: 'TEXT', config: 'FILE' },
+  cluster: { config: 'FILE' },
+  mcp: { config: 'FILE' },
+  check: { config: 'FILE' },
+  sim: {
+    guests: 'N',
+    nodes: 'N',
+    seed: 'N',
+    'lxc-ratio': 'R',
+    profile: 'realistic|dense',
+    port: 'N',
+    host: 'ADDR',
+    http: null,
+    'task-delay': 'MS',
+    'status-lag': 'MS',
+    'auth-delay': 'MS',
+    churn: 'MS',
+    'write-env': 'FILE',
+  },
+  demo: {},
+  help: {},
+};
+
+/** A mistake in the command line: its message, then the usage text. */
+class UsageError extends Error {}
+
+const list = (items: string[]): string =>
+  items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : (items[0] ?? '');
+
+function describeOptions(command: string): string {
+  const options = Object.entries(OPTIONS[command]!).map(([name, value]) => `--${name}${value ? ` ${value}` : ''}`);
+  return options.length ? `its options are ${list(options)}` : 'it takes no options';
+}
+
+/** parseArgs with the command's options; its errors become a sentence naming the command and what it takes. */
+function parse(
+  command: string,
+  args: string[],
+  allowPositionals = false,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const options = Object.fromEntries(
+    Object.entries(OPTIONS[command]!).map(([name, value]) => [name, { type: value ? 'string' : 'boolean' } as const]),
+  );
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    const { code, message } = err as { code?: string; message: string };
+    const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new UsageError(`${command}: unknown option ${quoted}; ${describeOptions(command)}`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new UsageError(
+        `${command}: ${quoted.replace(/ <value>$/, '')} needs a value (${describeOptions(command)})`,
+      );
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+      throw new UsageError(`${command}: unexpected argument "${quoted}"; ${describeOptions(command)}`);
+    throw err;
+  }
+}
+
+const text = (value: string | boolean | undefined): string | undefined =>
+  typeof value === 'string' ? value : undefined;
+
+function integer(
+  name: string,
+  value: string | boolean | undefined,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name}: expected a whole number, got "${value}"`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) > max)
+    throw new UsageError(
+      `--${name}: expected a whole number${max < Number.MAX_SAFE_INTEGER ? ` from 0 to ${max}` : ''}, got "${value}"`,
+    );
   return Number(value);
 }
 
-class UsageError extends Error {}
+function sim(args: string[]): Promise<number> {
+  const { values } = parse('sim', args);
+  const host = text(values.host) ?? '127.0.0.1';
+  if (!isLoopbackHost(host))
+    throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
+  const nodes = integer('nodes', values.nodes, 3);
+  if (nodes < 1) throw new UsageError('--nodes: at least 1');
+  const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
+  if (!(lxcRatio >= 0 && lxcRatio <= 1))
+    throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
+  const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
+  if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
+  return runSim({
+    guests: integer('guests', values.guests, 30),
+    nodes,
+    seed: integer('seed', values.seed, 1),
+    lxcRatio,
+    profile,
+    port: integer('port', values.port, 8006, 65_535),
+    host,
+    tls: !values.http,
+    taskDelayMs: integer('task-delay', values['task-delay'], 1000),
+    statusLagMs: integer('status-lag', values['status-lag'], 0),
+    authFailDelayMs: integer('auth-delay', values['auth-delay'], 0),
+    churnMs: integer('churn', values.churn, 0),
+    envFile: text(values['write-env']) ?? 'data/sim.env',
+  });
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
+  if (command === '--help' || command === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   switch (command) {
-    case 'sim': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          guests: { type: 'string' },
-          nodes: { type: 'string' },
-          seed: { type: 'string' },
-          'lxc-ratio': { type: 'string' },
-          profile: { type: 'string' },
-          port: { type: 'string' },
-          host: { type: 'string' },
-          http: { type: 'boolean' },
-          'task-delay': { type: 'string' },
-          'status-lag': { type: 'string' },
-          'auth-delay': { type: 'string' },
-          churn: { type: 'string' },
-          'write-env': { type: 'string' },
-        },
-      });
-      const host = values.host ?? '127.0.0.1';
-      if (!isLoopbackHost(host))
-        throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
-      const nodes = integer('nodes', values.nodes, 3);
-      if (nodes < 1) throw new UsageError('--nodes: at least 1');
-      const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
-      if (!(lxcRatio >= 0 && lxcRatio <= 1))
-        throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
-      const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
-      if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
-      return runSim({
-        guests: integer('guests', values.guests, 30),
-        nodes,
-        seed: integer('seed', values.seed, 1),
-        lxcRatio,
-        profile,
-        port: integer('port', values.port, 8006),
-        host,
-        tls: !values.http,
-        taskDelayMs: integer('task-delay', values['task-delay'], 1000),
-        statusLagMs: integer('status-lag', values['status-lag'], 0),
-        authFailDelayMs: integer('auth-delay', values['auth-delay'], 0),
-        churnMs: integer('churn', values.churn, 0),
-        envFile: values['write-env'] ?? 'data/sim.env',
-      });
-    }
-    case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
-      return runServe(values.config);
-    }
+    case 'sim':
+      return sim(rest);
+    case 'serve':
+      return runServe(text(parse(command, rest).values.config));
     case 'sync': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, once: { type: 'boolean' } } });
+      const { values } = parse(command, rest);
       if (!values.once) throw new UsageError('sync: only `sync --once` exists; `serve` syncs on a schedule');
-      return runSyncOnce(values.config);
+      return runSyncOnce(text(values.config));
     }
     case 'cluster': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string' } },
-        allowPositionals: true,
-      });
+      const { values, positionals } = parse(command, rest, true);
       const [sub, name, ...extra] = positionals;
       if (sub !== 'reset' || !name || extra.length)
         throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as in sync_status)');
-      return runClusterReset(values.config, name);
+      return runClusterReset(text(values.config), name);
     }
     case 'snapshot': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, label: { type: 'string' } } });
-      return runSnapshot(values.config, values.label);
+      const { values } = parse(command, rest);
+      return runSnapshot(text(values.config), text(values.label));
     }
-    case 'mcp': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
-      await runMcpStdio(values.config);
+    case 'mcp':
+      await runMcpStdio(text(parse(command, rest).values.config));
       return 0;
-    }
-    case 'check': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' } } });
-      return runCheck(values.config);
-    }
+    case 'check':
+      return runCheck(text(parse(command, rest).values.config));
     case 'demo':
+      parse(command, rest);
       return runDemo();
     case 'help':
-    case '--help':
-    case '-h':
+      parse(command, rest);
       process.stdout.write(`${USAGE}\n`);
       return 0;
     default:
-      throw new UsageError(`unknown command "${command}"`);
+      throw new UsageError(`unknown command "${command}"; the commands are ${list(Object.keys(OPTIONS))}`);
   }
+}
+
+/** What a file-system call was doing, in words, by its syscall. */
+const DOING: Record<string, string> = {
+  mkdir: 'create the directory',
+  open: 'open',
+  write: 'write',
+  rename: 'replace',
+  unlink: 'remove',
+  link: 'create',
+  chmod: 'change the mode of',
+  access: 'use',
+};
+
+/** What a file-system error code means, and what to do about it given where the path comes from. */
+const FS_FAILURES: Record<string, { reason: string; fix: (where: string) => string }> = {
+  EACCES: {
+    reason: 'permission denied',
+    fix: (where) => `let this user write there, or choose another directory ${where}`,
+  },
+  EPERM: { reason: 'not permitted', fix: (where) => `let this user write there, or choose another directory ${where}` },
+  EROFS: { reason: 'read-only file system', fix: (where) => `choose a directory on a writable file system ${where}` },
+  ENOSPC: { reason: 'no space left on the disk', fix: () => 'free some space' },
+  EDQUOT: { reason: 'disk quota exceeded', fix: () => 'free some space' },
+  ENOTDIR: { reason: 'a part of the path is a file', fix: (where) => `move it, or choose another directory ${where}` },
+  EEXIST: { reason: 'a file is in the way', fix: (where) => `move it, or choose another directory ${where}` },
+  ENOENT: { reason: 'a directory on the way is missing', fix: (where) => `create it, or choose another ${where}` },
+};
+
+/**
+ * A file-system failure as one sentence: what could not be done to which path, why, and the
+ * setting that chooses the path (DATA_DIR for the inventory, --write-env for the simulator's file).
+ */
+function describeFsFailure(err: NodeJS.ErrnoException, command: string): string | undefined {
+  const failure = err.code ? FS_FAILURES[err.code] : undefined;
+  if (!failure || !err.path) return undefined;
+  const where =
+    command === 'sim'
+      ? 'with --write-env FILE'
+      : command === 'demo'
+        ? 'by running it from another directory (it writes ./data/demo)'
+        : 'with DATA_DIR (dataDir in a config file)';
+  const doing = DOING[err.syscall ?? ''] ?? 'use';
+  return `${command}: cannot ${doing} ${err.path} (${err.code}: ${failure.reason}); ${failure.fix(where)}`;
+}
+
+function report(err: unknown, command: string): number {
+  if (err instanceof ConfigError || err instanceof SimulatorPortError) {
+    process.stderr.write(`${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof StoreError) {
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const fsFailure = describeFsFailure(err as NodeJS.ErrnoException, command);
+  if (fsFailure) {
+    process.stderr.write(`${fsFailure}\n`);
+    return 1;
+  }
+  // Anything else is a bug: the stack is what its report needs.
+  process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
+  return 1;
 }
 
 main(process.argv.slice(2)).then(
@@ -147,10 +274,6 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof StoreError) process.stderr.write(`${err.message}\n`);
-    else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
-      process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
-    else process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = err instanceof ConfigError || err instanceof UsageError ? 2 : 1;
+    process.exitCode = report(err, process.argv[2] ?? 'help');
   },
 );

@@ -340,6 +340,8 @@ interface SectionResult<T> {
   value?: T;
   /** The values given, file and environment merged, for checks that run even when the schema failed. */
   raw: Record<string, unknown>;
+  /** Whether the environment set the key (its relative paths then start from the working directory). */
+  fromEnv: (key: string) => boolean;
   /** The name to report a key by: its environment variable when that set it, else `section.key`. */
   where: (key: string) => string;
 }
@@ -356,9 +358,10 @@ function section<S extends z.ZodObject>(
   const vars: Record<string, string> = SECTION_ENV[name];
   for (const [key, variable] of Object.entries(vars))
     if (env[variable] !== undefined && env[variable] !== '') raw[key] = env[variable];
-  const where = (key: string): string => (vars[key] && env[vars[key]] ? vars[key] : `${name}.${key}`);
+  const fromEnv = (key: string): boolean => Boolean(vars[key] && env[vars[key]]);
+  const where = (key: string): string => (fromEnv(key) ? vars[key]! : `${name}.${key}`);
   const parsed = schema.safeParse(raw);
-  if (parsed.success) return { value: parsed.data, raw, where };
+  if (parsed.success) return { value: parsed.data, raw, fromEnv, where };
   for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) problems.push(`${name}: ${unknownKey(key, Object.keys(schema.shape))}`);
@@ -367,7 +370,7 @@ function section<S extends z.ZodObject>(
     const key = String(issue.path[0] ?? '');
     problems.push(`${key ? where(key) : name}: ${issue.message}`);
   }
-  return { raw, where };
+  return { raw, fromEnv, where };
 }
 
 export class ConfigError extends Error {
@@ -643,14 +646,19 @@ const MIN_TOKEN_LENGTH = 16;
  * The bearer token, from MCP_BEARER_TOKEN or the file MCP_BEARER_TOKEN_FILE names, held to the
  * same rules whichever source it came from: long enough not to be guessed, and sendable in a header.
  */
-function bearerToken({ raw, where }: SectionResult<unknown>, baseDir: string, problems: string[]): string | undefined {
+function bearerToken(
+  { raw, fromEnv, where }: SectionResult<unknown>,
+  dirs: { cwd: string; baseDir: string },
+  problems: string[],
+): string | undefined {
   const [given, file] = [str(raw.token), str(raw.tokenFile)];
   if (given && file) {
     problems.push('MCP_BEARER_TOKEN and MCP_BEARER_TOKEN_FILE (mcp.http.token / tokenFile): set only one');
     return undefined;
   }
   const label = where(file ? 'tokenFile' : 'token');
-  const token = file ? readSecretFile(isAbsolute(file) ? file : resolve(baseDir, file), label, problems) : given;
+  const path = file && resolve(fromEnv('tokenFile') ? dirs.cwd : dirs.baseDir, file);
+  const token = path ? readSecretFile(path, label, problems) : given;
   if (token === undefined) return undefined;
   const source = file ? `the token in ${file}` : 'the token';
   if (!/^[\x21-\x7e]+$/.test(token))
@@ -671,11 +679,11 @@ function bearerToken({ raw, where }: SectionResult<unknown>, baseDir: string, pr
 function mcpHttp(
   http: SectionResult<z.infer<typeof McpHttpSchema>>,
   sync: SyncConfig | undefined,
-  baseDir: string,
+  dirs: { cwd: string; baseDir: string },
   problems: string[],
 ): McpHttpConfig | undefined {
   const { value, raw } = http;
-  const token = bearerToken(http, baseDir, problems);
+  const token = bearerToken(http, dirs, problems);
   const hasToken = Boolean(str(raw.token) || str(raw.tokenFile));
   const host = str(raw.host) ?? '127.0.0.1';
   if (parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
@@ -779,7 +787,8 @@ export function loadConfig({
   const sync = section('sync', SyncSchema, file.sync, env, problems).value;
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems).value;
   const retention = section('retention', RetentionSchema, file.retention, env, problems).value;
-  const http = mcpHttp(section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems), sync, baseDir, problems);
+  const httpSection = section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems);
+  const http = mcpHttp(httpSection, sync, { cwd, baseDir }, problems);
   const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);
 
   if (problems.length || !sync || !snapshots || !retention || !http) throw new ConfigError(problems);

@@ -170,6 +170,9 @@ export async function runCheck(configPath: string | undefined): Promise<number> 
   return failures ? 1 : 0;
 }
 
+/** What `demo` runs; `help` prints the same numbers. */
+export const DEMO = { guests: 300, nodes: 4, syncSeconds: 5, churnSeconds: 3 };
+
 /**
  * `demo`: a simulated 300-guest cluster over HTTPS, the daemon syncing it into
  * data/demo/inventory.db every 5 s while the simulator makes out-of-band changes, and the MCP
@@ -179,7 +182,7 @@ export async function runDemo(): Promise<number> {
   const dataDir = resolve('data/demo');
   const envFile = resolve(dataDir, 'sim.env');
   rmSync(dataDir, { recursive: true, force: true }); // each demo starts from an empty inventory
-  const sim = await startSimulator({ guests: 300, nodes: 4, seed: 42 });
+  const sim = await startSimulator({ guests: DEMO.guests, nodes: DEMO.nodes, seed: 42 });
   writeSimEnv(sim, envFile);
   const config = loadConfig({
     env: {
@@ -189,7 +192,7 @@ export async function runDemo(): Promise<number> {
       PVE_FINGERPRINT: sim.fingerprint,
       PVE_CLUSTER_NAME: 'demo',
       DATA_DIR: dataDir,
-      SYNC_INTERVAL_SECONDS: '5',
+      SYNC_INTERVAL_SECONDS: String(DEMO.syncSeconds),
       SNAPSHOT_SCHEDULE: '* * * * *',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MCP_HTTP_PORT: process.env.MCP_HTTP_PORT ?? '8765',
@@ -230,10 +233,10 @@ export async function runDemo(): Promise<number> {
   );
   out.write('  10 minutes?" · "Show me guest 120: its disks, NICs and recent tasks." · "Is the inventory fresh?"\n\n');
   out.write(
-    'Now a sync every 5 s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n',
+    `Now a sync every ${DEMO.syncSeconds} s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n`,
   );
-  out.write('change every 3 s, and each cycle that sees one prints it. Ctrl-C stops the demo.\n\n');
-  const stopChurn = startChurn(sim.cluster, 3_000);
+  out.write(`change every ${DEMO.churnSeconds} s, and each cycle that sees one prints it. Ctrl-C stops the demo.\n\n`);
+  const stopChurn = startChurn(sim.cluster, DEMO.churnSeconds * 1000);
   const scheduler = startScheduler({
     syncs: daemon.syncs,
     store: daemon.store,

@@ -141,6 +141,19 @@ async function extractParams(req: IncomingMessage, url: URL): Promise<RawParams>
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The simulator's port cannot be had (taken, or privileged); the message says which option fixes it. */
+export class SimulatorPortError extends Error {
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(
+      cause.code === 'EADDRINUSE'
+        ? `the simulator cannot listen on ${host}:${port}: the port is in use; choose another with --port N, or --port 0 for a free one`
+        : `the simulator cannot listen on ${host}:${port}: the port needs privileges this user lacks (${cause.code}); choose one above 1023 with --port N, or --port 0 for a free one`,
+      { cause },
+    );
+    this.name = 'SimulatorPortError';
+  }
+}
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const { host = '127.0.0.1', port = 0, tls = true, authFailDelayMs = 0 } = options;
   // The control API has no authentication and the tokens are test credentials: loopback only.
@@ -391,7 +404,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new SimulatorPortError(host, port, err) : err),
+    );
     server.listen(port, host, () => resolve());
   });
   const address = server.address();

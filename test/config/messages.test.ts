@@ -275,6 +275,17 @@ describe('the bearer token: the same rules from MCP_BEARER_TOKEN and MCP_BEARER_
   });
 });
 
+describe('relative paths in the environment', () => {
+  it('MCP_BEARER_TOKEN_FILE starts from the working directory, as PVE_TOKEN_SECRET_FILE does, not the config file’s', () => {
+    writeFileSync(join(dir, 'rel.token'), `${'r'.repeat(20)}\n`);
+    const elsewhere = mkdtempSync(join(tmpdir(), 'pi-config-elsewhere-'));
+    const path = join(elsewhere, 'c.yaml');
+    writeFileSync(path, 'sync: { intervalSeconds: 30 }\n');
+    const config = loadConfig({ env: { ...base, MCP_BEARER_TOKEN_FILE: 'rel.token' }, configPath: path, cwd: dir });
+    expect(config.mcp.http.token?.reveal()).toBe('r'.repeat(20));
+  });
+});
+
 describe('data directory and HTTP lists', () => {
   it('DATA_DIR that is a file, or below a file, is named before anything tries to create it', () => {
     expect(problems({ ...base, DATA_DIR: aFile })).toEqual([
