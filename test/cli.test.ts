@@ -218,7 +218,7 @@ describe('proxmox-inventory CLI', () => {
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toContain('--guests: expected a whole number, got "many"');
     const fraction = await run(['sim', '--port', '1.5']);
-    expect(fraction.stderr).toContain('--port: expected a whole number, got "1.5"');
+    expect(fraction.stderr).toContain('--port: expected a whole number from 0 to 65535, got "1.5"');
   });
 
   it('sim refuses a non-loopback address and a bad LOG_LEVEL', async () => {
