@@ -2,7 +2,7 @@
  * The composition root: the only place that reads the environment, builds loggers and clients,
  * starts servers and installs signal handlers. Each command is one function here.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
@@ -16,6 +16,7 @@ import { createProgress } from './progress.js';
 import type { ProxmoxClient } from './proxmox/client.js';
 import { startChurn } from './sim/churn.js';
 import { openStore, type Store } from './store/db.js';
+import { createPrivateDir, findLooseModes, inventoryExists } from './store/files.js';
 import { acquireDataDirLock, type DataDirLock } from './store/lock.js';
 import { takeSnapshotWithRetention } from './store/snapshots.js';
 import { resetCluster } from './store/sync-state.js';
@@ -80,7 +81,7 @@ export function configFromEnv(configPath: string | undefined, clustersOptional =
 
 /** Writes the simulator's connection settings as an env file only its owner can read. */
 function writeSimEnv(sim: Simulator, path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  createPrivateDir(dirname(path)); // ./data by default, where the inventory goes too
   const lines = [
     `PVE_URL=${sim.url}`,
     `PVE_TOKEN_ID=${sim.tokens.full.id}`,
@@ -299,6 +300,7 @@ interface Daemon {
 /** logger → store → clients → syncs; `close` undoes it in reverse order. */
 function createDaemon(config: Config, log: Logger = createLogger(config.log)): Daemon {
   const store = openStore(config.dbPath);
+  for (const loose of findLooseModes(config.dbPath)) log.warn({ path: loose.path, mode: loose.mode }, loose.message);
   const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
   const trackers = new Map(config.clusters.map((c, i) => [c.name, trackRequests(clients[i]!)]));
   const syncs = config.clusters.map((c) =>
@@ -583,7 +585,8 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
     now: Date.now,
     staleAfterMs: config.mcp.http.readyMaxAgeSeconds * 1000,
     get store() {
-      if (!store && existsSync(config.dbPath)) store = openStore(config.dbPath, { readonly: true });
+      // A file that cannot be used throws its StoreError here, and every answer says it until it is fixed.
+      if (!store && inventoryExists(config.dbPath)) store = openStore(config.dbPath, { readonly: true });
       return store;
     },
   });

@@ -8,6 +8,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { StoreError } from '../store/db.js';
 import { freshness, oneRead, QueryError } from '../store/queries.js';
 import { freshnessLine } from './render.js';
 import { registerResources } from './resources.js';
@@ -48,7 +49,14 @@ export function createMcpServer(deps: McpDeps): McpServer {
         annotations: tool.annotations,
       },
       async (args: unknown): Promise<CallToolResult> => {
-        const store = deps.store;
+        let store: ToolContext['store'];
+        try {
+          store = deps.store;
+        } catch (err) {
+          // An inventory file that cannot be used (damaged, another application's, unreadable) says what to do.
+          if (err instanceof StoreError) return errorResult(err.message);
+          throw err;
+        }
         if (!store)
           return errorResult(
             'No inventory yet: the daemon has not synced any cluster. Start `proxmox-inventory serve` (or run `proxmox-inventory sync --once`) and ask again.',

@@ -2,15 +2,21 @@
  * Opening the store: one SQLite file in WAL mode (readers never block the writer and see either
  * the previous cycle or the new one), migrations applied at start by the writer under the write
  * lock (so processes opening the file together apply each migration once), and write
- * transactions that always begin IMMEDIATE so a busy writer waits instead of failing.
+ * transactions that always begin IMMEDIATE so a busy writer waits instead of failing. A file that
+ * is damaged or another application's is refused before anything is written to it
+ * (open-checks.ts); what a writer creates is private to its user (files.ts).
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { readMigrationFiles } from 'drizzle-orm/migrator';
+import { readMigrationFiles, type MigrationMeta } from 'drizzle-orm/migrator';
+import { StoreError } from './errors.js';
+import { createPrivateDir, createPrivateFile } from './files.js';
+import { checkInventoryFile, storeErrorFor } from './open-checks.js';
 import * as schema from './schema.js';
+
+export { StoreError };
 
 export type Db = BetterSQLite3Database<typeof schema>;
 
@@ -31,39 +37,38 @@ export interface OpenStoreOptions {
 }
 
 const MIGRATIONS = fileURLToPath(new URL('../../migrations', import.meta.url));
-
-/** The database cannot be used as it is; the message says what to do. */
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-}
+let migrationFiles: MigrationMeta[] | undefined;
+const ourMigrations = (): MigrationMeta[] => (migrationFiles ??= readMigrationFiles({ migrationsFolder: MIGRATIONS }));
 
 export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_000 }: OpenStoreOptions = {}): Store {
-  if (!readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new Database(path, { readonly, fileMustExist: readonly });
-  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  if (!readonly) {
-    enableWal(sqlite, busyTimeoutMs);
-    // better-sqlite3 builds with WAL synchronous=NORMAL; the outbox deserves fsync at each commit (one per cycle).
-    sqlite.pragma('synchronous = FULL');
-    // After a checkpoint, keep the WAL file at most this big (it grows while readers hold old snapshots).
-    sqlite.pragma('journal_size_limit = 67108864');
-  }
-  sqlite.pragma('foreign_keys = ON');
-  const db = drizzle(sqlite, { schema });
-  if (!readonly) {
-    try {
-      migrate(sqlite);
-    } catch (err) {
-      sqlite.close();
-      // Development versions rewrote the first migration; a database one of them made cannot be brought forward.
-      if (/already exists/.test(String((err as { cause?: unknown }).cause ?? err))) {
-        throw new StoreError(
-          `${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`,
-        );
-      }
-      throw err;
+  const onDisk = path !== ':memory:';
+  let sqlite: Database.Database;
+  try {
+    if (!readonly && onDisk) {
+      createPrivateDir(dirname(path));
+      createPrivateFile(path);
     }
+    sqlite = new Database(path, { readonly, fileMustExist: readonly });
+  } catch (err) {
+    throw storeErrorFor(err, path, readonly);
   }
+  try {
+    sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    checkInventoryFile(sqlite, path, { readonly, migrations: ourMigrations() });
+    if (!readonly) {
+      enableWal(sqlite, busyTimeoutMs);
+      // better-sqlite3 builds with WAL synchronous=NORMAL; the outbox deserves fsync at each commit (one per cycle).
+      sqlite.pragma('synchronous = FULL');
+      // After a checkpoint, keep the WAL file at most this big (it grows while readers hold old snapshots).
+      sqlite.pragma('journal_size_limit = 67108864');
+    }
+    sqlite.pragma('foreign_keys = ON');
+    if (!readonly) migrateOrExplain(sqlite, path);
+  } catch (err) {
+    sqlite.close();
+    throw storeErrorFor(err, path, readonly);
+  }
+  const db = drizzle(sqlite, { schema });
   return {
     db,
     sqlite,
@@ -72,6 +77,20 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
     write: (fn) => sqlite.transaction(fn).immediate(),
     close: () => sqlite.close(),
   };
+}
+
+function migrateOrExplain(sqlite: Database.Database, path: string): void {
+  try {
+    migrate(sqlite);
+  } catch (err) {
+    // Development versions rewrote the first migration; a database one of them made cannot be brought forward.
+    if (/already exists/.test(String((err as { cause?: unknown }).cause ?? err))) {
+      throw new StoreError(
+        `${path} was made by an earlier development version whose schema this one cannot upgrade; move it away and run \`proxmox-inventory sync --once\` or \`serve\` to build it again (it holds a copy of Proxmox data and the change history since it was made)`,
+      );
+    }
+    throw err;
+  }
 }
 
 /**
@@ -109,7 +128,7 @@ function enableWal(sqlite: Database.Database, timeoutMs: number): void {
  * transaction: a `PRAGMA foreign_keys` in a migration would have no effect.
  */
 function migrate(sqlite: Database.Database): void {
-  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS });
+  const migrations = ourMigrations();
   sqlite
     .transaction(() => {
       sqlite.exec(

@@ -11,10 +11,11 @@
  * taken over, and the message says how to remove it. Readers (`mcp`, `sync --once`, `snapshot`)
  * take no lock.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StoreError } from './db.js';
+import { createPrivateDir } from './files.js';
 
 export const LOCK_FILE = 'serve.lock';
 
@@ -129,7 +130,7 @@ export function acquireDataDirLock(dataDir: string, options: LockOptions = {}): 
   const path = join(dataDir, LOCK_FILE);
   const me: LockHolder = { pid, host, startedAt: new Date(now()).toISOString(), ...(bootId ? { bootId } : {}) };
   const text = `${JSON.stringify({ ...me, command: 'serve' })}\n`;
-  mkdirSync(dataDir, { recursive: true });
+  createPrivateDir(dataDir);
 
   const staleBecause = (h: LockHolder): string | undefined => {
     if (h.host !== host) return undefined; // another host's pids mean nothing here
