@@ -55,7 +55,7 @@ CREATE TABLE `guest_facets` (
 	FOREIGN KEY (`cluster`,`vmid`) REFERENCES `guests`(`cluster`,`vmid`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `guest_facets_guest` ON `guest_facets` (`cluster`,`vmid`,`facet`,`value`);--> statement-breakpoint
+CREATE INDEX `guest_facets_guest` ON `guest_facets` (`cluster`,`vmid`,`facet`,`value`,`bytes`);--> statement-breakpoint
 CREATE TABLE `guest_nics` (
 	`cluster` text NOT NULL,
 	`vmid` integer NOT NULL,

@@ -327,8 +327,8 @@ export const guestFacets = sqliteTable(
       t.maxmem,
       t.bytes,
     ),
-    // One guest's values of a facet: the probe of a second facet filter or grouping, and the rewrite.
-    index('guest_facets_guest').on(t.cluster, t.vmid, t.facet, t.value),
+    // One guest's values of a facet (and bytes): the probe of a second facet filter or grouping, and the rewrite.
+    index('guest_facets_guest').on(t.cluster, t.vmid, t.facet, t.value, t.bytes),
     foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
   ],
 );

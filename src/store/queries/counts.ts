@@ -1,0 +1,254 @@
+/**
+ * Guests counted by a facet (node, type, status, pool, ostype, template, tag, storage, bridge,
+ * VLAN) with list_guests' filters and the config facts, and the values each facet holds, with
+ * counts: from guest_facets (one index range walked in value order, no guest row read) or, with
+ * no filter but the cluster, from the counts the triggers keep (guest_facet_counts).
+ */
+import type { Store } from '../db.js';
+import type { Facet } from '../guest-parts.js';
+import { guestFacetCounts, guestFacets, pools, storage } from '../schema.js';
+import {
+  column,
+  countFactGuests,
+  facetConditions,
+  facetValues,
+  LISTED_FACETS,
+  statement,
+  type FactQuery,
+} from './facts.js';
+import { oneRead } from './shared.js';
+
+export type CountBy = Facet;
+export const COUNT_BY: readonly CountBy[] = [
+  'node',
+  'type',
+  'status',
+  'pool',
+  'ostype',
+  'template',
+  'tag',
+  'storage',
+  'bridge',
+  'vlan',
+];
+
+export interface CountGroup {
+  /**
+   * The value: a VLAN tag as a number, the template flag as a boolean, else the text (tags lower
+   * case, status `unknown` for stale guests); null for none (no pool, no tags, no VLAN-tagged NIC).
+   */
+  key: string | number | boolean | null;
+  /** by=node and by=pool: their cluster (node and pool names are per cluster). */
+  cluster?: string;
+  guests: number;
+  /** by=storage: the group's disk bytes on that storage (CD-ROM images left out). */
+  bytes?: number;
+}
+
+export interface GuestCounts {
+  by: CountBy;
+  /** In value order (VLAN tags by number), none last. */
+  groups: CountGroup[];
+  /** Guests matching, each once: by a listed facet (tag, storage…) a guest counts in each of its values' groups. */
+  total: number;
+}
+
+const PER_CLUSTER = new Set<CountBy>(['node', 'pool']);
+const f = (alias: string, key: keyof typeof guestFacets._.columns & string): string => column(guestFacets, alias, key);
+
+/** A scalar facet's value from the columns every guest_facets row carries. */
+function valueColumn(a: string, by: Exclude<CountBy, (typeof LISTED_FACETS)[number]>): string {
+  switch (by) {
+    case 'status':
+      return `CASE WHEN ${f(a, 'stale')} = 1 THEN 'unknown' ELSE ${f(a, 'status')} END`;
+    case 'template':
+      return `CASE WHEN ${f(a, 'template')} = 1 THEN '1' ELSE '0' END`;
+    default:
+      return f(a, by);
+  }
+}
+
+const isListed = (by: CountBy): by is (typeof LISTED_FACETS)[number] =>
+  (LISTED_FACETS as readonly string[]).includes(by);
+
+interface GroupRow {
+  key: string | null;
+  cluster: string | null;
+  guests: number;
+  bytes: number;
+}
+
+/** Only the cluster (or nothing) is filtered: the counts the triggers keep say it. */
+function onlyCluster(q: FactQuery): boolean {
+  return Object.entries(q).every(([k, v]) => v === undefined || k === 'cluster');
+}
+
+/** Whether the groups need their cluster apart: a per-cluster facet over more than one cluster. */
+function splitClusters(store: Store, by: CountBy, q: FactQuery): boolean {
+  if (!PER_CLUSTER.has(by) || q.cluster !== undefined) return false;
+  const clusters = statement(
+    store,
+    'clusters-with-guests',
+    () => `SELECT count(DISTINCT cluster) FROM "guest_facet_counts"`,
+  );
+  return (clusters.pluck().get() as number) > 1;
+}
+
+function countedRows(store: Store, by: CountBy, q: FactQuery, split: boolean): GroupRow[] {
+  const c = (key: keyof typeof guestFacetCounts._.columns & string): string => column(guestFacetCounts, 'c', key);
+  const query = statement(
+    store,
+    `counted:${q.cluster !== undefined}:${split}`,
+    () =>
+      `SELECT nullif(${c('value')}, '') AS key, ${split ? c('cluster') : 'NULL'} AS cluster, sum(${c('guests')}) AS guests, sum(${c('bytes')}) AS bytes
+      FROM "guest_facet_counts" c WHERE ${c('facet')} = @by${q.cluster !== undefined ? ` AND ${c('cluster')} = @cluster` : ''}
+      GROUP BY ${c('value')}${split ? `, ${c('cluster')}` : ''}`,
+  );
+  return query.all({ by, ...(q.cluster !== undefined ? { cluster: q.cluster } : {}) }) as GroupRow[];
+}
+
+/**
+ * The rows of a filtered count. A scalar facet (node, status…) is a column of every entry: with a
+ * listed value named (a tag, a storage…), that value's range is walked and grouped by the column;
+ * else the facet's own range, in value order. A listed facet is walked itself, unless a narrow
+ * value is named (a VLAN, a tag, a node or a pool): that range is walked and each guest's values
+ * of the facet are read by one probe.
+ */
+function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): GroupRow[] {
+  const values = facetValues(q);
+  const listedNamed = LISTED_FACETS.find((facet) => values[facet] !== undefined && facet !== by);
+  const narrow = (['vlan', 'tag', 'node', 'pool'] as const).find(
+    (facet) => values[facet] !== undefined && facet !== by,
+  );
+  const clusterKey = (a: string): string => (split ? f(a, 'cluster') : 'NULL');
+  let driver: Facet;
+  let text: string;
+  let bound: ReturnType<typeof facetConditions>;
+  if (!isListed(by) && listedNamed) {
+    driver = listedNamed;
+    bound = facetConditions('d', q, driver);
+    const key = valueColumn('d', by);
+    text = `SELECT ${key} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, 0 AS bytes FROM "guest_facets" d
+      WHERE ${[`${f('d', 'facet')} = '${driver}'`, `${f('d', 'value')} = @driverValue`, ...bound.where].join(' AND ')}
+      GROUP BY 1, 2`;
+  } else if (isListed(by) && narrow) {
+    driver = narrow;
+    bound = facetConditions('d', q, driver);
+    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, coalesce(sum(${f('v', 'bytes')}), 0) AS bytes
+      FROM "guest_facets" d JOIN "guest_facets" v ON ${f('v', 'cluster')} = ${f('d', 'cluster')} AND ${f('v', 'vmid')} = ${f('d', 'vmid')} AND ${f('v', 'facet')} = '${by}'
+      WHERE ${[`${f('d', 'facet')} = '${driver}'`, `${f('d', 'value')} = @driverValue`, ...bound.where].join(' AND ')}
+      GROUP BY 1, 2`;
+  } else {
+    driver = by;
+    // A listed value of the facet itself (by tag, tag=prod) filters guests, not groups: prod guests' every tag counts.
+    bound = facetConditions('v', q, isListed(by) ? undefined : by);
+    const own = values[by] !== undefined && !isListed(by) ? [`${f('v', 'value')} = @driverValue`] : [];
+    // In the index's order (value first): the groups come out without a sort, unless clusters are split.
+    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('v')} AS cluster, count(*) AS guests, coalesce(sum(${f('v', 'bytes')}), 0) AS bytes
+      FROM "guest_facets" v WHERE ${[`${f('v', 'facet')} = '${by}'`, ...own, ...bound.where].join(' AND ')}
+      GROUP BY ${f('v', 'value')}${split ? `, ${f('v', 'cluster')}` : ''}`;
+  }
+  const walksOwnValue = driver !== by || !isListed(by);
+  const shape = `grouped:${by}:${driver}:${walksOwnValue && values[driver] !== undefined}:${split}:${bound.shape.join(',')}`;
+  const params = {
+    ...bound.params,
+    ...(walksOwnValue && values[driver] !== undefined ? { driverValue: values[driver] } : {}),
+  };
+  return statement(store, shape, () => text).all(params) as GroupRow[];
+}
+
+function toGroup(by: CountBy, r: GroupRow): CountGroup {
+  const key = r.key === null ? null : by === 'vlan' ? Number(r.key) : by === 'template' ? r.key === '1' : r.key;
+  const group: CountGroup = { key, guests: r.guests };
+  if (r.cluster !== null) group.cluster = r.cluster;
+  if (by === 'storage') group.bytes = r.bytes;
+  return group;
+}
+
+/** Value order, none last: VLAN tags by number, the rest as text; a per-cluster facet by cluster first. */
+function byKey(a: CountGroup, b: CountGroup): number {
+  if ((a.cluster ?? '') !== (b.cluster ?? '')) return (a.cluster ?? '').localeCompare(b.cluster ?? '');
+  if (a.key === null || b.key === null) return a.key === null ? (b.key === null ? 0 : 1) : -1;
+  if (typeof a.key === 'number' && typeof b.key === 'number') return a.key - b.key;
+  return String(a.key).localeCompare(String(b.key), 'en', { numeric: true });
+}
+
+/**
+ * Live guests matching `q`, counted per value of `by`. by=node and by=pool group per cluster when
+ * more than one is in scope. Without a filter other than the cluster the counts come from
+ * guest_facet_counts.
+ */
+export function countGuestsBy(store: Store, by: CountBy, q: FactQuery = {}): GuestCounts {
+  return oneRead(store, () => {
+    const split = splitClusters(store, by, q);
+    const rows = onlyCluster(q) ? countedRows(store, by, q, split) : filteredRows(store, by, q, split);
+    const groups = rows.map((r) => toGroup(by, r)).sort(byKey);
+    return { by, groups, total: countFactGuests(store, q) };
+  });
+}
+
+export interface ValueCount {
+  value: string;
+  guests: number;
+}
+
+export interface KnownValues {
+  /** Lower case, as tags match. */
+  tags: ValueCount[];
+  /** Every pool, with or without guests; per cluster. */
+  pools: Array<ValueCount & { cluster: string }>;
+  bridges: ValueCount[];
+  vlans: Array<{ value: number; guests: number }>;
+  /** Every storage the clusters report, with the guests holding a volume there and their disk bytes on it. */
+  storages: Array<ValueCount & { bytes: number }>;
+  ostypes: ValueCount[];
+}
+
+/**
+ * The values filters and counts take, with how many live guests have each: what an agent reads
+ * before filtering instead of guessing. From guest_facet_counts and the pool and storage lists.
+ */
+export function listValues(store: Store, scope: { cluster?: string } = {}): KnownValues {
+  return oneRead(store, () => {
+    const counted = (by: CountBy): GroupRow[] =>
+      countedRows(store, by, scope, false).filter((r): r is GroupRow & { key: string } => r.key !== null);
+    const plain = (by: CountBy): ValueCount[] =>
+      counted(by)
+        .map((r) => ({ value: r.key!, guests: r.guests }))
+        .sort((a, b) => a.value.localeCompare(b.value, 'en', { numeric: true }));
+    const inScope = scope.cluster !== undefined ? ' WHERE cluster = @cluster' : '';
+    const params = scope.cluster !== undefined ? { cluster: scope.cluster } : {};
+    const poolRows = statement(
+      store,
+      `values-pools:${scope.cluster !== undefined}`,
+      () => `SELECT "${pools.cluster.name}" AS cluster, "${pools.pool.name}" AS pool FROM "pools"${inScope}`,
+    ).all(params) as Array<{ cluster: string; pool: string }>;
+    const poolGuests = new Map(
+      countedRows(store, 'pool', scope, true).map((r) => [`${r.cluster ?? scope.cluster}\u0000${r.key}`, r.guests]),
+    );
+    const storageIds = statement(
+      store,
+      `values-storage:${scope.cluster !== undefined}`,
+      () => `SELECT DISTINCT "${storage.storage.name}" AS id FROM "storage"${inScope}`,
+    )
+      .pluck()
+      .all(params) as string[];
+    const storageCounts = new Map(counted('storage').map((r) => [r.key!, r]));
+    for (const id of storageIds)
+      if (!storageCounts.has(id)) storageCounts.set(id, { key: id, cluster: null, guests: 0, bytes: 0 });
+    return {
+      tags: plain('tag'),
+      pools: poolRows
+        .map((p) => ({ value: p.pool, cluster: p.cluster, guests: poolGuests.get(`${p.cluster}\u0000${p.pool}`) ?? 0 }))
+        .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.value.localeCompare(b.value)),
+      bridges: plain('bridge'),
+      vlans: counted('vlan')
+        .map((r) => ({ value: Number(r.key), guests: r.guests }))
+        .sort((a, b) => a.value - b.value),
+      storages: [...storageCounts.values()]
+        .map((r) => ({ value: r.key!, guests: r.guests, bytes: r.bytes }))
+        .sort((a, b) => a.value.localeCompare(b.value)),
+      ostypes: plain('ostype'),
+    };
+  });
+}
