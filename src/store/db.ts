@@ -75,8 +75,31 @@ export function openStore(path: string, { readonly = false, busyTimeoutMs = 5_00
     path,
     readonly,
     write: (fn) => sqlite.transaction(fn).immediate(),
-    close: () => sqlite.close(),
+    close: () => {
+      if (!readonly && onDisk) leaveWalMode(sqlite);
+      sqlite.close();
+    },
   };
+}
+
+/**
+ * A reader that may not write in DATA_DIR (`mcp` run by another user, README "Store files") can
+ * open a WAL database only while its -wal and -shm files exist: it cannot create them. SQLite
+ * deletes them when the last connection closes, so once the daemon stopped every read failed
+ * with "attempt to write a readonly database". SQLITE_FCNTL_PERSIST_WAL would keep them, but
+ * better-sqlite3 offers no file control; so a writer that closes switches the file back to
+ * rollback mode, which a reader opens with read permission alone, and the next writer to open
+ * switches it to WAL again (enableWal). While another connection is open (a reader, `serve`
+ * beside `sync --once`) SQLite refuses the switch at once with SQLITE_BUSY: that connection keeps
+ * the -wal and -shm files in place, which is all a reader needs, and nothing is lost.
+ */
+function leaveWalMode(sqlite: Database.Database): void {
+  try {
+    sqlite.pragma('busy_timeout = 0');
+    sqlite.pragma('journal_mode = DELETE');
+  } catch {
+    // another connection is open (see above): the file stays in WAL mode, its -wal and -shm in place
+  }
 }
 
 function migrateOrExplain(sqlite: Database.Database, path: string): void {

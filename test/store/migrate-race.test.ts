@@ -83,13 +83,16 @@ function inspect(dbPath: string): {
 } {
   const db = new Database(dbPath, { readonly: true });
   try {
+    const journal = db.pragma('journal_mode', { simple: true }) as string;
     return {
       applied: db.prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY id').all() as Array<{
         hash: string;
         created_at: number;
       }>,
       integrity: db.pragma('integrity_check', { simple: true }) as string,
-      journal: db.pragma('journal_mode', { simple: true }) as string,
+      // The last racer to close switches the file to rollback mode (readable without -wal, see
+      // db.ts leaveWalMode); two closing at once both find the other open and leave it in WAL.
+      journal: journal === 'wal' || journal === 'delete' ? 'wal or delete' : journal,
     };
   } finally {
     db.close();
@@ -106,8 +109,8 @@ describe('opening a database from several processes at once', () => {
     for (const [i, n] of sizes.entries()) {
       const dbPath = join(dir, `new-${i}.db`);
       const answers = await race(dbPath, n);
-      expect({ i, n, answers }).toEqual({ i, n, answers: Array.from({ length: n }, () => `opened ${round - 1}`) });
-      expect(inspect(dbPath)).toEqual({ applied: everyMigrationOnce, integrity: 'ok', journal: 'wal' });
+      expect({ i, n, answers }).toEqual({ i, n, answers: Array.from({ length: n }, () => `opened ${round - 1} wal`) });
+      expect(inspect(dbPath)).toEqual({ applied: everyMigrationOnce, integrity: 'ok', journal: 'wal or delete' });
     }
   }, 120_000);
 
@@ -129,8 +132,8 @@ describe('opening a database from several processes at once', () => {
       old.close();
 
       const answers = await race(dbPath, RACERS);
-      expect({ i, answers }).toEqual({ i, answers: Array.from({ length: RACERS }, () => `opened ${round - 1}`) });
-      expect(inspect(dbPath)).toEqual({ applied: everyMigrationOnce, integrity: 'ok', journal: 'wal' });
+      expect({ i, answers }).toEqual({ i, answers: Array.from({ length: RACERS }, () => `opened ${round - 1} wal`) });
+      expect(inspect(dbPath)).toEqual({ applied: everyMigrationOnce, integrity: 'ok', journal: 'wal or delete' });
       const check = new Database(dbPath, { readonly: true });
       expect(check.prepare('SELECT name FROM clusters').pluck().all()).toEqual(['lab']);
       check.close();
