@@ -48,9 +48,6 @@ CREATE TABLE `guest_facets` (
 	`protection` integer,
 	`agent` integer,
 	`snapshots` integer NOT NULL,
-	`lock` text,
-	`maxcpu` real,
-	`maxmem` integer,
 	`bytes` integer,
 	FOREIGN KEY (`cluster`,`vmid`) REFERENCES `guests`(`cluster`,`vmid`) ON UPDATE no action ON DELETE cascade
 );
@@ -120,7 +117,7 @@ FROM (
 );
 --> statement-breakpoint
 INSERT INTO `guest_facets` (`facet`, `value`, `cluster`, `vmid`, `node`, `type`, `status`, `stale`, `template`, `pool`, `ostype`,
-	`onboot`, `protection`, `agent`, `snapshots`, `lock`, `maxcpu`, `maxmem`, `bytes`)
+	`onboot`, `protection`, `agent`, `snapshots`, `bytes`)
 SELECT f.`facet`,
 	CASE f.`facet`
 		WHEN 'node' THEN g.`node`
@@ -131,7 +128,7 @@ SELECT f.`facet`,
 		ELSE CASE WHEN g.`template` THEN '1' ELSE '0' END
 	END,
 	g.`cluster`, g.`vmid`, g.`node`, g.`type`, g.`status`, g.`stale`, g.`template`, g.`pool`, g.`ostype`,
-	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, g.`lock`, g.`maxcpu`, g.`maxmem`, f.`bytes`
+	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, f.`bytes`
 FROM `guests` g, (
 	SELECT 'node' AS `facet`, NULL AS `value`, NULL AS `bytes` UNION ALL SELECT 'type', NULL, NULL UNION ALL SELECT 'status', NULL, NULL
 	UNION ALL SELECT 'pool', NULL, NULL UNION ALL SELECT 'ostype', NULL, NULL UNION ALL SELECT 'template', NULL, NULL
@@ -139,9 +136,9 @@ FROM `guests` g, (
 WHERE g.`deleted_at` IS NULL;
 --> statement-breakpoint
 INSERT INTO `guest_facets` (`facet`, `value`, `cluster`, `vmid`, `node`, `type`, `status`, `stale`, `template`, `pool`, `ostype`,
-	`onboot`, `protection`, `agent`, `snapshots`, `lock`, `maxcpu`, `maxmem`, `bytes`)
+	`onboot`, `protection`, `agent`, `snapshots`, `bytes`)
 SELECT f.`facet`, f.`value`, g.`cluster`, g.`vmid`, g.`node`, g.`type`, g.`status`, g.`stale`, g.`template`, g.`pool`, g.`ostype`,
-	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, g.`lock`, g.`maxcpu`, g.`maxmem`, f.`bytes`
+	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, f.`bytes`
 FROM `guests` g, (
 	SELECT DISTINCT j.`cluster`, j.`vmid`, 'tag' AS `facet`, lower(t.value) AS `value`, NULL AS `bytes`
 	FROM `guests` j, json_each(CASE WHEN json_valid(j.`tags`) AND json_type(j.`tags`) = 'array' THEN j.`tags` ELSE '[]' END) t
@@ -158,9 +155,9 @@ WHERE g.`cluster` = f.`cluster` AND g.`vmid` = f.`vmid`;
 --> statement-breakpoint
 -- None: a row with a null value, so that every guest is in each facet at least once.
 INSERT INTO `guest_facets` (`facet`, `value`, `cluster`, `vmid`, `node`, `type`, `status`, `stale`, `template`, `pool`, `ostype`,
-	`onboot`, `protection`, `agent`, `snapshots`, `lock`, `maxcpu`, `maxmem`, `bytes`)
+	`onboot`, `protection`, `agent`, `snapshots`, `bytes`)
 SELECT f.`facet`, f.`value`, g.`cluster`, g.`vmid`, g.`node`, g.`type`, g.`status`, g.`stale`, g.`template`, g.`pool`, g.`ostype`,
-	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, g.`lock`, g.`maxcpu`, g.`maxmem`, f.`bytes`
+	g.`onboot`, g.`protection`, g.`agent`, g.`snapshot_parent` IS NOT NULL, f.`bytes`
 FROM `guests` g, (
 	SELECT 'tag' AS `facet`, NULL AS `value`, NULL AS `bytes` UNION ALL SELECT 'storage', NULL, NULL
 	UNION ALL SELECT 'bridge', NULL, NULL UNION ALL SELECT 'vlan', NULL, NULL
@@ -168,32 +165,7 @@ FROM `guests` g, (
 WHERE g.`deleted_at` IS NULL
 	AND NOT EXISTS (SELECT 1 FROM `guest_facets` x WHERE x.`cluster` = g.`cluster` AND x.`vmid` = g.`vmid` AND x.`facet` = f.`facet`);
 --> statement-breakpoint
-CREATE INDEX `guest_facets_value` ON `guest_facets` (`facet`,`value`,`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`,`snapshots`,`lock`,`maxcpu`,`maxmem`,`bytes`);
+CREATE INDEX `guest_facets_value` ON `guest_facets` (`facet`,`value`,`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`,`snapshots`,`bytes`);
 --> statement-breakpoint
 INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
 SELECT `cluster`, `facet`, coalesce(`value`, ''), count(*), coalesce(sum(`bytes`), 0) FROM `guest_facets` GROUP BY 1, 2, 3;
---> statement-breakpoint
--- guest_facet_counts follows guest_facets through every write: the sync's, a failed read's, a reset's.
-CREATE TRIGGER `guest_facets_count_insert` AFTER INSERT ON `guest_facets` BEGIN
-	INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
-	VALUES (NEW.`cluster`, NEW.`facet`, coalesce(NEW.`value`, ''), 1, coalesce(NEW.`bytes`, 0))
-	ON CONFLICT (`cluster`, `facet`, `value`) DO UPDATE SET `guests` = `guests` + 1, `bytes` = `bytes` + excluded.`bytes`;
-END;
---> statement-breakpoint
-CREATE TRIGGER `guest_facets_count_delete` AFTER DELETE ON `guest_facets` BEGIN
-	UPDATE `guest_facet_counts` SET `guests` = `guests` - 1, `bytes` = `bytes` - coalesce(OLD.`bytes`, 0)
-	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '');
-	DELETE FROM `guest_facet_counts`
-	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '') AND `guests` <= 0;
-END;
---> statement-breakpoint
-CREATE TRIGGER `guest_facets_count_update` AFTER UPDATE OF `value`, `bytes` ON `guest_facets`
-WHEN OLD.`value` IS NOT NEW.`value` OR OLD.`bytes` IS NOT NEW.`bytes` BEGIN
-	UPDATE `guest_facet_counts` SET `guests` = `guests` - 1, `bytes` = `bytes` - coalesce(OLD.`bytes`, 0)
-	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '');
-	DELETE FROM `guest_facet_counts`
-	WHERE `cluster` = OLD.`cluster` AND `facet` = OLD.`facet` AND `value` = coalesce(OLD.`value`, '') AND `guests` <= 0;
-	INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
-	VALUES (NEW.`cluster`, NEW.`facet`, coalesce(NEW.`value`, ''), 1, coalesce(NEW.`bytes`, 0))
-	ON CONFLICT (`cluster`, `facet`, `value`) DO UPDATE SET `guests` = `guests` + 1, `bytes` = `bytes` + excluded.`bytes`;
-END;

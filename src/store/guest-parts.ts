@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3';
 import { getTableColumns, getTableName, type Table } from 'drizzle-orm';
-import { guestAddresses, guestDisks, guestFacets, guestNics } from './schema.js';
+import { guestAddresses, guestDisks, guestFacetCounts, guestFacets, guestNics } from './schema.js';
 
 export interface GuestDisk {
   key: string;
@@ -52,9 +52,6 @@ export interface GuestPartSource {
   protection?: boolean | null;
   agent?: boolean | null;
   snapshotParent?: string | null;
-  lock?: string | null;
-  maxcpu?: number | null;
-  maxmem?: number | null;
   /** JSON text, as on the guest row. */
   tags?: string | null;
   disks?: string | null;
@@ -151,9 +148,6 @@ function facetRows(g: GuestPartSource, disks: GuestDisk[], nics: GuestNic[]): Gu
     protection: g.protection ?? null,
     agent: g.agent ?? null,
     snapshots: g.snapshotParent != null,
-    lock: g.lock ?? null,
-    maxcpu: g.maxcpu ?? null,
-    maxmem: g.maxmem ?? null,
   };
   const row = (facet: Facet, value: string | null, bytes: number | null = null): GuestFacetRow => ({
     facet,
@@ -184,61 +178,217 @@ function bytesOn(disks: GuestDisk[], storage: string): number | null {
 
 const PART_TABLES = [guestDisks, guestNics, guestAddresses, guestFacets] as const;
 
-function prepareInsert<T extends Table>(sqlite: Database.Database, table: T): (row: T['$inferInsert']) => void {
+type SqlValue = string | number | null;
+const toSql = (v: unknown): SqlValue =>
+  v === undefined || v === null ? null : typeof v === 'boolean' ? Number(v) : (v as SqlValue);
+
+/** The fields of a guest row the listed facets and the part rows come from (JSON text). */
+const LISTED_INPUTS = ['tags', 'disks', 'nics'] as const;
+/** The fields of a guest row every facet row carries, and the scalar facets' values. */
+const SCALAR_INPUTS = [
+  'node',
+  'type',
+  'status',
+  'stale',
+  'template',
+  'pool',
+  'ostype',
+  'onboot',
+  'protection',
+  'agent',
+  'snapshotParent',
+] as const;
+
+const differ = (a: GuestPartSource, b: GuestPartSource, keys: ReadonlyArray<keyof GuestPartSource>): boolean =>
+  keys.some((k) => toSql(a[k]) !== toSql(b[k]));
+
+/** Prepared multi-row inserts of one table, one statement per row count. */
+function inserter<T extends Table>(sqlite: Database.Database, table: T): (rows: Array<T['$inferInsert']>) => void {
   const columns = Object.entries(getTableColumns(table));
-  const statement = sqlite.prepare(
-    `INSERT INTO "${getTableName(table)}" (${columns.map(([, c]) => `"${c.name}"`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-  );
-  return (row) => {
-    const record = row as Record<string, unknown>;
-    statement.run(
-      columns.map(([key]) => {
-        const v = record[key];
-        return v === undefined ? null : typeof v === 'boolean' ? Number(v) : v;
-      }),
-    );
+  const names = columns.map(([, c]) => `"${c.name}"`).join(', ');
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  const statements = new Map<number, Database.Statement>();
+  return (rows) => {
+    if (rows.length === 0) return;
+    let statement = statements.get(rows.length);
+    if (!statement) {
+      statement = sqlite.prepare(
+        `INSERT INTO "${getTableName(table)}" (${names}) VALUES ${Array(rows.length).fill(row).join(', ')}`,
+      );
+      statements.set(rows.length, statement);
+    }
+    statement.run(rows.flatMap((r) => columns.map(([key]) => toSql((r as Record<string, unknown>)[key]))));
   };
 }
 
+/** Live guests per facet value, as changed by this transaction's writes so far: applied once, at the end. */
+class CountChanges {
+  private readonly changes = new Map<
+    string,
+    { cluster: string; facet: Facet; value: string; guests: number; bytes: number }
+  >();
+  add(rows: GuestFacetRow[], sign: 1 | -1): void {
+    for (const r of rows) {
+      const value = r.value ?? '';
+      const key = `${r.cluster}\u0000${r.facet}\u0000${value}`;
+      const c = this.changes.get(key) ?? { cluster: r.cluster, facet: r.facet, value, guests: 0, bytes: 0 };
+      c.guests += sign;
+      c.bytes += sign * (r.bytes ?? 0);
+      this.changes.set(key, c);
+    }
+  }
+  apply(sqlite: Database.Database): void {
+    const upsert = sqlite.prepare(
+      `INSERT INTO guest_facet_counts (cluster, facet, value, guests, bytes) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (cluster, facet, value) DO UPDATE SET guests = guests + excluded.guests, bytes = bytes + excluded.bytes`,
+    );
+    const emptied = sqlite.prepare(
+      'DELETE FROM guest_facet_counts WHERE cluster = ? AND facet = ? AND value = ? AND guests <= 0',
+    );
+    for (const c of this.changes.values()) {
+      if (c.guests === 0 && c.bytes === 0) continue;
+      upsert.run(c.cluster, c.facet, c.value, c.guests, c.bytes);
+      if (c.guests < 0) emptied.run(c.cluster, c.facet, c.value);
+    }
+    this.changes.clear();
+  }
+}
+
 export interface GuestPartsWriter {
-  /** Replaces a guest's rows with those of `g` (none when it is tombstoned); call inside a write transaction. */
-  replace(g: GuestPartSource): void;
+  /** The guest row as stored now (before this write), or undefined for a guest not stored yet. */
+  stored(cluster: string, vmid: number): GuestPartSource | undefined;
+  /**
+   * Brings the guest's part rows from those of `prev` (the row stored before, whose part rows the
+   * store holds) to those of `next`: all rewritten when its tags, disks or NICs changed (or it was
+   * tombstoned or revived), one UPDATE of its facet rows when only the columns they carry changed
+   * (status, node, lock…), nothing when neither did (a sweep's re-read config, a new name).
+   */
+  write(prev: GuestPartSource | undefined, next: GuestPartSource): void;
+  /** Applies the changed counts (guest_facet_counts); call once, after the last write of the transaction. */
+  finish(): void;
+}
+
+const INSERT_CHUNK = 64;
+
+/** The order of guest_facets_value: facet, value (none first), vmid, cluster. */
+function byFacetIndex(a: GuestFacetRow, b: GuestFacetRow): number {
+  if (a.facet !== b.facet) return a.facet < b.facet ? -1 : 1;
+  const [av, bv] = [a.value ?? null, b.value ?? null];
+  if (av !== bv) return av === null ? -1 : bv === null ? 1 : av < bv ? -1 : 1;
+  if (a.vmid !== b.vmid) return a.vmid - b.vmid;
+  return a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
+}
+
+/** The scalar facets' values of a guest, as its facet rows hold them. */
+function scalarFacetValues(g: GuestPartSource): Array<[Facet, string | null]> {
+  return [
+    ['node', g.node],
+    ['type', g.type],
+    ['status', statusNow(g)],
+    ['pool', g.pool ?? null],
+    ['ostype', g.ostype ?? null],
+    ['template', g.template ? '1' : '0'],
+  ];
 }
 
 export function createGuestPartsWriter(sqlite: Database.Database): GuestPartsWriter {
+  const select = sqlite.prepare(
+    `SELECT cluster, vmid, tags, disks, nics, node, type, status, stale, template, pool, ostype, onboot, protection, agent,
+      snapshot_parent AS snapshotParent, deleted_at AS deletedAt FROM guests WHERE cluster = ? AND vmid = ?`,
+  );
+  const storedFacets = sqlite.prepare(
+    'SELECT cluster, facet, value, bytes FROM guest_facets WHERE cluster = ? AND vmid = ?',
+  );
   const drops = PART_TABLES.map((t) =>
     sqlite.prepare(`DELETE FROM "${getTableName(t)}" WHERE cluster = ? AND vmid = ?`),
   );
-  const insertDisk = prepareInsert(sqlite, guestDisks);
-  const insertNic = prepareInsert(sqlite, guestNics);
-  const insertAddress = prepareInsert(sqlite, guestAddresses);
-  const insertFacet = prepareInsert(sqlite, guestFacets);
+  const insertDisks = inserter(sqlite, guestDisks);
+  const insertNics = inserter(sqlite, guestNics);
+  const insertAddresses = inserter(sqlite, guestAddresses);
+  const insertFacets = inserter(sqlite, guestFacets);
+  const carried = SCALAR_INPUTS.filter((k) => k !== 'snapshotParent');
+  // The columns every row carries; the value only of the facet whose value changed (the other rows' index entries stay).
+  const updateColumns = sqlite.prepare(
+    `UPDATE guest_facets SET ${carried.map((k) => `"${k}" = @${k}`).join(', ')}, snapshots = @snapshots
+    WHERE cluster = @cluster AND vmid = @vmid`,
+  );
+  const updateValue = sqlite.prepare('UPDATE guest_facets SET value = ? WHERE cluster = ? AND vmid = ? AND facet = ?');
+  const counts = new CountChanges();
+  // Inserted at the end in the covering index's order: appending to each value's range costs a
+  // third of inserting guest by guest all over the index (a first sync of 10,000 guests: 1 s, not 3).
+  const newFacets: GuestFacetRow[] = [];
+  const live = (g: GuestPartSource | undefined): g is GuestPartSource => g !== undefined && g.deletedAt == null;
+
+  function rewrite(prev: GuestPartSource | undefined, next: GuestPartSource): void {
+    if (prev !== undefined) {
+      counts.add(storedFacets.all(next.cluster, next.vmid) as GuestFacetRow[], -1);
+      for (const drop of drops) drop.run(next.cluster, next.vmid);
+    }
+    const parts = guestParts(next);
+    counts.add(parts.facets, 1);
+    insertDisks(parts.disks);
+    insertNics(parts.nics);
+    insertAddresses(parts.addresses);
+    newFacets.push(...parts.facets);
+  }
+
+  function updateScalars(prev: GuestPartSource, next: GuestPartSource): void {
+    const params: Record<string, SqlValue> = { cluster: next.cluster, vmid: next.vmid };
+    for (const k of carried) params[k] = toSql(next[k]);
+    params.snapshots = Number(next.snapshotParent != null);
+    updateColumns.run(params);
+    const before = new Map(scalarFacetValues(prev));
+    for (const [facet, value] of scalarFacetValues(next)) {
+      const old = before.get(facet) ?? null;
+      if (old === value) continue;
+      updateValue.run(value, next.cluster, next.vmid, facet);
+      const row = { cluster: next.cluster, facet, bytes: null };
+      counts.add([{ ...row, value: old } as GuestFacetRow], -1);
+      counts.add([{ ...row, value } as GuestFacetRow], 1);
+    }
+  }
+
   return {
-    replace(g) {
-      for (const drop of drops) drop.run(g.cluster, g.vmid);
-      const parts = guestParts(g);
-      for (const r of parts.disks) insertDisk(r);
-      for (const r of parts.nics) insertNic(r);
-      for (const r of parts.addresses) insertAddress(r);
-      for (const r of parts.facets) insertFacet(r);
+    stored: (cluster, vmid) => select.get(cluster, vmid) as GuestPartSource | undefined,
+    write(prev, next) {
+      if (!live(next)) {
+        if (live(prev)) rewrite(prev, next);
+      } else if (!live(prev) || differ(prev, next, LISTED_INPUTS)) rewrite(prev, next);
+      else if (differ(prev, next, SCALAR_INPUTS)) updateScalars(prev, next);
+    },
+    finish() {
+      newFacets.sort(byFacetIndex);
+      for (let i = 0; i < newFacets.length; i += INSERT_CHUNK) insertFacets(newFacets.slice(i, i + INSERT_CHUNK));
+      newFacets.length = 0;
+      counts.apply(sqlite);
     },
   };
 }
 
 /**
  * A failed read leaves a cluster's guests unconfirmed: their facet rows say so as the guest rows
- * do (status now `unknown`). Call inside the failure's write transaction.
+ * do (status now `unknown`), and the status counts are taken again. Call inside the failure's
+ * write transaction.
  */
 export function markFacetsStale(sqlite: Database.Database, cluster: string): void {
-  sqlite
+  const changed = sqlite
     .prepare(
       `UPDATE guest_facets SET stale = 1, value = CASE WHEN facet = 'status' THEN 'unknown' ELSE value END
        WHERE cluster = ? AND stale = 0`,
     )
+    .run(cluster).changes;
+  if (changed === 0) return;
+  sqlite.prepare("DELETE FROM guest_facet_counts WHERE cluster = ? AND facet = 'status'").run(cluster);
+  sqlite
+    .prepare(
+      `INSERT INTO guest_facet_counts (cluster, facet, value, guests, bytes)
+      SELECT cluster, facet, coalesce(value, ''), count(*), 0 FROM guest_facets WHERE facet = 'status' AND cluster = ? GROUP BY 3`,
+    )
     .run(cluster);
 }
 
-/** Every part row of a cluster's guests (all of them tombstoned at once). */
+/** Every part row of a cluster's guests (all of them tombstoned at once), and their counts. */
 export function dropClusterParts(sqlite: Database.Database, cluster: string): void {
-  for (const t of PART_TABLES) sqlite.prepare(`DELETE FROM "${getTableName(t)}" WHERE cluster = ?`).run(cluster);
+  for (const t of [...PART_TABLES, guestFacetCounts])
+    sqlite.prepare(`DELETE FROM "${getTableName(t)}" WHERE cluster = ?`).run(cluster);
 }

@@ -155,11 +155,13 @@ export function applyCycle(store: Store, w: CycleWrite): number {
     const parts = createGuestPartsWriter(sqlite);
     for (const g of w.guests) {
       g.syncRun = runId;
+      const stored = parts.stored(g.cluster, g.vmid);
       upsertGuest.run(g);
       dropTags.run(g.cluster, g.vmid);
       for (const tag of tagList(g.tags)) insertTag.run(tag.toLowerCase(), g.cluster, g.vmid, tag);
-      parts.replace(g);
+      parts.write(stored, g);
     }
+    parts.finish();
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
     if (w.dropMetrics.length)

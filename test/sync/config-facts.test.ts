@@ -94,8 +94,7 @@ const facetColumnsOff = (h: SyncHarness): number =>
       WHERE g.deleted_at IS NOT NULL OR f.node IS NOT g.node OR f.type IS NOT g.type OR f.status IS NOT g.status
         OR f.stale IS NOT g.stale OR f.template IS NOT g.template OR f.pool IS NOT g.pool OR f.ostype IS NOT g.ostype
         OR f.onboot IS NOT g.onboot OR f.protection IS NOT g.protection OR f.agent IS NOT g.agent
-        OR f.snapshots IS NOT (g.snapshot_parent IS NOT NULL) OR f.lock IS NOT g.lock OR f.maxcpu IS NOT g.maxcpu
-        OR f.maxmem IS NOT g.maxmem`,
+        OR f.snapshots IS NOT (g.snapshot_parent IS NOT NULL)`,
     )
     .pluck()
     .get() as number;

@@ -132,22 +132,18 @@ export function facetConditions(a: string, q: FactQuery, skip?: Facet): BoundSql
   if (has('pool')) add('pool', `${f(a, 'pool')} = @pool`, q.pool);
   if (has('template')) add('template', `${f(a, 'template')} = @template`, q.template);
   if (has('ostype')) add('ostype', `${f(a, 'ostype')} = @ostype`, q.ostype);
-  if (q.lock === true) add('locked', `${f(a, 'lock')} IS NOT NULL`);
-  else if (q.lock === false) add('unlocked', `${f(a, 'lock')} IS NULL`);
-  else if (q.lock !== undefined) add('lock', `${f(a, 'lock')} = @lock`, q.lock);
-  if (q.minMemoryBytes !== undefined) add('minMem', `${f(a, 'maxmem')} >= @minMem`, q.minMemoryBytes);
-  if (q.maxMemoryBytes !== undefined) add('maxMem', `${f(a, 'maxmem')} <= @maxMem`, q.maxMemoryBytes);
-  if (q.minCores !== undefined) add('minCores', `${f(a, 'maxcpu')} >= @minCores`, q.minCores);
-  if (q.maxCores !== undefined) add('maxCores', `${f(a, 'maxcpu')} <= @maxCores`, q.maxCores);
   for (const key of ['onboot', 'protection', 'agent'] as const)
     if (q[key] !== undefined) add(key, `${f(a, key)} = @${key}`, q[key]);
   if (q.hasSnapshots !== undefined) add('snapshots', `${f(a, 'snapshots')} = @snapshots`, q.hasSnapshots);
-  if (q.namePattern !== undefined)
-    add(
-      'name',
-      `EXISTS (SELECT 1 FROM "guests" n WHERE ${g('n', 'cluster')} = ${f(a, 'cluster')} AND ${g('n', 'vmid')} = ${f(a, 'vmid')} AND ${g('n', 'name')} LIKE @name ESCAPE '\\')`,
-      likePattern(q.namePattern),
+  // What facet rows do not carry (the name, the lock, sizes) is read from the guest row, one probe per entry.
+  const own = guestRowConditions('n', q, { onlyUncarried: true });
+  if (own.where.length) {
+    out.where.push(
+      `EXISTS (SELECT 1 FROM "guests" n WHERE ${g('n', 'cluster')} = ${f(a, 'cluster')} AND ${g('n', 'vmid')} = ${f(a, 'vmid')} AND ${own.where.join(' AND ')})`,
     );
+    out.shape.push(`guest(${own.shape.join(',')})`);
+    Object.assign(out.params, own.params);
+  }
   const values = facetValues(q);
   for (const facet of LISTED_FACETS) {
     if (values[facet] === undefined || facet === skip) continue;
@@ -278,16 +274,19 @@ function pageRows(
   return query.all({ ...bound.params, ...position, limit }) as PageRow[];
 }
 
-/** The conditions a query without a facet value can hold, on guest rows aliased `a`. */
-function guestRowConditions(a: string, q: FactQuery): BoundSql {
+/**
+ * The conditions a query without a facet value can hold, on guest rows aliased `a`; with
+ * `onlyUncarried`, only those on what facet rows do not carry (the name, the lock, sizes).
+ */
+function guestRowConditions(a: string, q: FactQuery, { onlyUncarried = false } = {}): BoundSql {
   const out: BoundSql = { where: [], params: {}, shape: [] };
   const add = (name: string, condition: string, value?: string | number | boolean): void => {
     out.where.push(condition);
     out.shape.push(name);
     if (value !== undefined) out.params[name] = typeof value === 'boolean' ? Number(value) : value;
   };
-  if (q.cluster !== undefined) add('cluster', `${g(a, 'cluster')} = @cluster`, q.cluster);
-  if (q.lastKnownStatus !== undefined)
+  if (!onlyUncarried && q.cluster !== undefined) add('cluster', `${g(a, 'cluster')} = @cluster`, q.cluster);
+  if (!onlyUncarried && q.lastKnownStatus !== undefined)
     add('lastKnown', `${g(a, 'stale')} = 1 AND ${g(a, 'status')} = @lastKnown`, q.lastKnownStatus);
   if (q.lock === true) add('locked', `${g(a, 'lock')} IS NOT NULL`);
   else if (q.lock === false) add('unlocked', `${g(a, 'lock')} IS NULL`);
@@ -296,13 +295,15 @@ function guestRowConditions(a: string, q: FactQuery): BoundSql {
   if (q.maxMemoryBytes !== undefined) add('maxMem', `${g(a, 'maxmem')} <= @maxMem`, q.maxMemoryBytes);
   if (q.minCores !== undefined) add('minCores', `${g(a, 'maxcpu')} >= @minCores`, q.minCores);
   if (q.maxCores !== undefined) add('maxCores', `${g(a, 'maxcpu')} <= @maxCores`, q.maxCores);
-  for (const key of ['onboot', 'protection', 'agent'] as const)
-    if (q[key] !== undefined) add(key, `${g(a, key)} = @${key}`, q[key]);
-  if (q.hasSnapshots !== undefined)
-    add(
-      q.hasSnapshots ? 'snapshots' : 'noSnapshots',
-      `${g(a, 'snapshotParent')} IS ${q.hasSnapshots ? 'NOT ' : ''}NULL`,
-    );
+  if (!onlyUncarried) {
+    for (const key of ['onboot', 'protection', 'agent'] as const)
+      if (q[key] !== undefined) add(key, `${g(a, key)} = @${key}`, q[key]);
+    if (q.hasSnapshots !== undefined)
+      add(
+        q.hasSnapshots ? 'snapshots' : 'noSnapshots',
+        `${g(a, 'snapshotParent')} IS ${q.hasSnapshots ? 'NOT ' : ''}NULL`,
+      );
+  }
   if (q.namePattern !== undefined) add('name', `${g(a, 'name')} LIKE @name ESCAPE '\\'`, likePattern(q.namePattern));
   return out;
 }
