@@ -82,5 +82,12 @@ export {
   type SearchMatch,
   type SearchResult,
 } from './queries/search.js';
+export {
+  COMPLETION_LIMIT,
+  completeClusters,
+  completeGuests,
+  completeNodes,
+  type Completion,
+} from './queries/completions.js';
 /** Disk and NIC shapes as parsed from the config (src/sync/parse-config.ts writes them). */
 export type { GuestDisk, GuestNic } from './guest-parts.js';
