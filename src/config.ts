@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
 import { Secret } from './secret.js';
 import { isLoopbackHost } from './net.js';
+import { DEFAULT_TOOLSETS, parseToolsets, type ToolsetName } from './mcp/toolsets.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -268,6 +269,7 @@ interface FileParts {
   snapshots?: Record<string, unknown>;
   retention?: Record<string, unknown>;
   mcpHttp?: Record<string, unknown>;
+  mcpToolsets?: unknown;
 }
 
 const FILE_KEYS = ['dataDir', 'log', 'clusters', 'sync', 'snapshots', 'retention', 'mcp'];
@@ -333,7 +335,8 @@ export interface Config {
   sync: SyncConfig;
   snapshots: SnapshotsConfig;
   retention: RetentionConfig;
-  mcp: { http: McpHttpConfig };
+  /** `toolsets`: the groups of tools MCP clients are offered (src/mcp/toolsets.ts). */
+  mcp: { http: McpHttpConfig; toolsets: ToolsetName[] };
 }
 
 interface SectionResult<T> {
@@ -518,8 +521,10 @@ function fileParts(raw: unknown, path: string, problems: string[]): FileParts {
   parts.snapshots = mapping('snapshots', raw.snapshots, '{ schedule: "0 * * * *" }');
   parts.retention = mapping('retention', raw.retention, '{ eventsDays: 90 }');
   const mcp = mapping('mcp', raw.mcp, '{ http: { port: 8765 } }');
-  for (const key of Object.keys(mcp ?? {})) if (key !== 'http') at('mcp', unknownKey(key, ['http']));
+  for (const key of Object.keys(mcp ?? {}))
+    if (key !== 'http' && key !== 'toolsets') at('mcp', unknownKey(key, ['http', 'toolsets']));
   parts.mcpHttp = mapping('mcp.http', mcp?.http, '{ port: 8765 }');
+  parts.mcpToolsets = mcp?.toolsets;
   return parts;
 }
 
@@ -534,6 +539,22 @@ function logLevel(env: Env, fromFile: unknown, path: string | undefined, problem
     `${where}: "${String(given)}" is not one of ${LOG_LEVELS.join(', ')}${near ? `; did you mean "${near}"?` : ''}`,
   );
   return 'info';
+}
+
+/** MCP_TOOLSETS, or the file's mcp.toolsets: the groups of tools MCP clients are offered. */
+function mcpToolsets(env: Env, fromFile: unknown, path: string | undefined, problems: string[]): ToolsetName[] {
+  const [given, where] = env.MCP_TOOLSETS
+    ? [env.MCP_TOOLSETS, 'MCP_TOOLSETS']
+    : [fromFile, `config file ${path}: mcp.toolsets`];
+  if (given === undefined || given === null) return [...DEFAULT_TOOLSETS];
+  const names = typeof given === 'string' ? given : Array.isArray(given) ? given.map(String) : undefined;
+  const parsed =
+    names === undefined
+      ? { problem: `expected a list of toolsets, e.g. [inventory, history]; found ${kindOf(given)}` }
+      : parseToolsets(names);
+  if ('toolsets' in parsed) return parsed.toolsets;
+  problems.push(`${where}: ${parsed.problem}`);
+  return [...DEFAULT_TOOLSETS];
 }
 
 /** What is at a path, if anything (a path below a file is nothing, not an error). */
@@ -789,6 +810,7 @@ export function loadConfig({
   const retention = section('retention', RetentionSchema, file.retention, env, problems).value;
   const httpSection = section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems);
   const http = mcpHttp(httpSection, sync, { cwd, baseDir }, problems);
+  const toolsets = mcpToolsets(env, file.mcpToolsets, path, problems);
   const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);
 
   if (problems.length || !sync || !snapshots || !retention || !http) throw new ConfigError(problems);
@@ -800,6 +822,6 @@ export function loadConfig({
     sync,
     snapshots,
     retention,
-    mcp: { http },
+    mcp: { http, toolsets },
   };
 }

@@ -216,7 +216,10 @@ export async function runDemo(): Promise<number> {
     http = await startHttp(daemon, live);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    http = await startHttp({ ...daemon, config: { ...config, mcp: { http: { ...config.mcp.http, port: 0 } } } }, live);
+    http = await startHttp(
+      { ...daemon, config: { ...config, mcp: { ...config.mcp, http: { ...config.mcp.http, port: 0 } } } },
+      live,
+    );
   }
   const cli = resolve('src/cli.ts');
   out.write(`MCP, for agents (answers from the inventory, never from Proxmox):\n`);
@@ -561,6 +564,7 @@ function startHttp(daemon: Daemon, live: () => LiveClusterStatus[]): Promise<Mcp
         log,
         version,
         live,
+        toolsets: daemon.config.mcp.toolsets,
       }),
     readiness: () => readiness(daemon, live(), Date.now()),
     log,
@@ -584,6 +588,7 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
     version: packageVersion(),
     now: Date.now,
     staleAfterMs: config.mcp.http.readyMaxAgeSeconds * 1000,
+    toolsets: config.mcp.toolsets,
     get store() {
       // A file that cannot be used throws its StoreError here, and every answer says it until it is fixed.
       if (!store && inventoryExists(config.dbPath)) store = openStore(config.dbPath, { readonly: true });

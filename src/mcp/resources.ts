@@ -1,10 +1,14 @@
 /**
  * MCP resources: a cluster, a guest and a node as JSON documents, addressable by URI
  * (`proxmox://cluster/{name}`, `proxmox://guest/{cluster}/{vmid}`, `proxmox://node/{cluster}/{node}`),
- * listed for clients that browse. They read the same store as the tools.
+ * listed for clients that browse, and completed in their pickers. They read the same store as the
+ * tools. A guest's `{vmid}` may also be its name (what a picker offers for letters typed); the
+ * document is the same.
  */
-import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceTemplate, type McpServer, type ResourceMetadata } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Variables } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import { ReadResourceRequestSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Store } from '../store/db.js';
 import {
   freshness,
   getGuest,
@@ -15,27 +19,46 @@ import {
   oneRead,
   syncStatus,
 } from '../store/queries.js';
+import { clusterNames, guestRefs, nodeNames, type Completer } from './completions.js';
+import { invalidParams, resourceNotFound } from './request-error.js';
 import type { ToolContext } from './tool.js';
 
 /** Guests listed as resources; beyond this, list_guests pages through them. */
 const LISTED_GUESTS = 500;
 
+/** Longer than any URI of ours by far; the SDK's own limit (1 MB) fails as an internal error. */
+const MAX_URI_LENGTH = 2_048;
+
+interface ResourceKind {
+  name: string;
+  template: ResourceTemplate;
+  metadata: ResourceMetadata;
+  /** Completers by template variable. */
+  complete: Record<string, Completer>;
+  read(uri: URL, vars: Record<string, string>, store: Store): ReadResourceResult;
+}
+
 const json = (uri: URL, body: unknown): ReadResourceResult => ({
   contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(body) }],
 });
 
-function notFound(uri: URL, what: string): never {
-  throw new Error(`${uri.href}: no ${what} in the inventory`);
+const notFound = (uri: URL, what: string): never => resourceNotFound(`${uri.href}: no ${what} in the inventory`);
+
+const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+const flat = (vars: Variables): Record<string, string> =>
+  Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, one(v)]));
+
+const fresh = (store: Store, context: ToolContext): ReturnType<typeof freshness> =>
+  freshness(store, context.now(), context.staleAfterMs);
+
+function resourceKinds(context: ToolContext): ResourceKind[] {
+  return [clusterResource(context), guestResource(context), nodeResource(context)];
 }
 
-export function registerResources(server: McpServer, context: ToolContext): void {
-  const store = (): NonNullable<ToolContext['store']> =>
-    context.store ?? notFound(new URL('proxmox://inventory'), 'data yet (the daemon has not synced)');
-  const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
-
-  server.registerResource(
-    'cluster',
-    new ResourceTemplate('proxmox://cluster/{name}', {
+function clusterResource(context: ToolContext): ResourceKind {
+  return {
+    name: 'cluster',
+    template: new ResourceTemplate('proxmox://cluster/{name}', {
       list: () => ({
         resources: context.store
           ? listClusters(context.store).map((c) => ({
@@ -46,25 +69,25 @@ export function registerResources(server: McpServer, context: ToolContext): void
           : [],
       }),
     }),
-    { title: 'Cluster', description: 'A cluster: sync status, freshness and its nodes.', mimeType: 'application/json' },
-    (uri, vars) => {
-      const name = one(vars.name);
-      return oneRead(store(), () => {
-        const status =
-          syncStatus(store(), context.now(), context.staleAfterMs).clusters.find((c) => c.cluster === name) ??
-          notFound(uri, `cluster ${name}`);
-        return json(uri, {
-          ...status,
-          nodes: listNodes(store(), name).items,
-          freshness: freshness(store(), context.now(), context.staleAfterMs),
-        });
-      });
+    metadata: {
+      title: 'Cluster',
+      description: 'A cluster: sync status, freshness and its nodes.',
+      mimeType: 'application/json',
     },
-  );
+    complete: { name: clusterNames },
+    read: (uri, { name = '' }, store) => {
+      const status =
+        syncStatus(store, context.now(), context.staleAfterMs).clusters.find((c) => c.cluster === name) ??
+        notFound(uri, `cluster ${name}`);
+      return json(uri, { ...status, nodes: listNodes(store, name).items, freshness: fresh(store, context) });
+    },
+  };
+}
 
-  server.registerResource(
-    'guest',
-    new ResourceTemplate('proxmox://guest/{cluster}/{vmid}', {
+function guestResource(context: ToolContext): ResourceKind {
+  return {
+    name: 'guest',
+    template: new ResourceTemplate('proxmox://guest/{cluster}/{vmid}', {
       list: () => ({
         resources: context.store
           ? listGuests(context.store, {}, { limit: LISTED_GUESTS, fields: ['name'] }).items.map((g) => ({
@@ -75,23 +98,29 @@ export function registerResources(server: McpServer, context: ToolContext): void
           : [],
       }),
     }),
-    {
+    metadata: {
       title: 'Guest',
-      description: `A VM or container with its parsed config (the first ${LISTED_GUESTS} are listed; list_guests pages through all).`,
+      description: `A VM or container, by vmid or name, with its parsed config (the first ${LISTED_GUESTS} are listed; list_guests pages through all).`,
       mimeType: 'application/json',
     },
-    (uri, vars) => {
-      return oneRead(store(), () => {
-        const found = getGuest(store(), { cluster: one(vars.cluster), vmid: Number(one(vars.vmid)) });
-        if (found.kind !== 'found') notFound(uri, `guest ${one(vars.cluster)}/${one(vars.vmid)}`);
-        return json(uri, { ...found.guest, freshness: freshness(store(), context.now(), context.staleAfterMs) });
-      });
+    complete: { cluster: clusterNames, vmid: guestRefs },
+    read: (uri, { cluster = '', vmid = '' }, store) => {
+      // Digits are a vmid; anything else is a name, as the completion offers them.
+      const found = getGuest(store, /^\d+$/.test(vmid) ? { cluster, vmid: Number(vmid) } : { cluster, name: vmid });
+      if (found.kind === 'ambiguous')
+        invalidParams(
+          `${uri.href}: the name ${vmid} is held by guests ${found.candidates.map((c) => c.vmid).join(', ')} in ${cluster}; use the vmid`,
+        );
+      if (found.kind !== 'found') return notFound(uri, `guest ${cluster}/${vmid}`);
+      return json(uri, { ...found.guest, freshness: fresh(store, context) });
     },
-  );
+  };
+}
 
-  server.registerResource(
-    'node',
-    new ResourceTemplate('proxmox://node/{cluster}/{node}', {
+function nodeResource(context: ToolContext): ResourceKind {
+  return {
+    name: 'node',
+    template: new ResourceTemplate('proxmox://node/{cluster}/{node}', {
       list: () => ({
         resources: context.store
           ? listNodes(context.store).items.map((n) => ({
@@ -102,17 +131,68 @@ export function registerResources(server: McpServer, context: ToolContext): void
           : [],
       }),
     }),
-    {
+    metadata: {
       title: 'Node',
       description: 'A node: status, capacity (physical vs allocated), guest counts and storage.',
       mimeType: 'application/json',
     },
-    (uri, vars) => {
-      return oneRead(store(), () => {
-        const found = getNode(store(), one(vars.cluster), one(vars.node));
-        if (found.kind !== 'found') notFound(uri, `node ${one(vars.cluster)}/${one(vars.node)}`);
-        return json(uri, { ...found.node, freshness: freshness(store(), context.now(), context.staleAfterMs) });
-      });
+    complete: { cluster: clusterNames, node: nodeNames },
+    read: (uri, { cluster = '', node = '' }, store) => {
+      const found = getNode(store, cluster, node);
+      if (found.kind !== 'found') return notFound(uri, `node ${cluster}/${node}`);
+      return json(uri, { ...found.node, freshness: fresh(store, context) });
     },
+  };
+}
+
+/**
+ * Registers the resources; returns their completers by URI template. resources/read is answered
+ * here rather than by the SDK, whose handler makes an unparsable URI an internal error (-32603)
+ * and an unknown one invalid params: here they are invalid params (-32602) and resource not found
+ * (-32002), as the MCP specification says.
+ */
+export function registerResources(server: McpServer, context: ToolContext): Record<string, Record<string, Completer>> {
+  const kinds = resourceKinds(context);
+  for (const kind of kinds)
+    server.registerResource(kind.name, kind.template, kind.metadata, (uri, vars) =>
+      readKind(kind, uri, flat(vars), context),
+    );
+  server.server.setRequestHandler(ReadResourceRequestSchema, (request) =>
+    readResource(kinds, request.params.uri, context),
   );
+  return Object.fromEntries(kinds.map((k) => [k.template.uriTemplate.toString(), k.complete]));
+}
+
+function readResource(kinds: ResourceKind[], text: string, context: ToolContext): ReadResourceResult {
+  const uri = parseUri(text);
+  for (const kind of kinds) {
+    const vars = kind.template.uriTemplate.match(uri.href);
+    if (vars) return readKind(kind, uri, flat(vars), context);
+  }
+  const templates = kinds.map((k) => k.template.uriTemplate.toString()).join(', ');
+  return resourceNotFound(`${uri.href}: no such resource; the resources are ${templates}`);
+}
+
+function parseUri(text: string): URL {
+  if (text.length > MAX_URI_LENGTH)
+    invalidParams(`uri: ${text.length} characters; a resource URI has at most ${MAX_URI_LENGTH}`);
+  try {
+    return new URL(text);
+  } catch {
+    return invalidParams(`uri: ${JSON.stringify(text.slice(0, 100))} is not a URI; e.g. proxmox://cluster/{name}`);
+  }
+}
+
+function readKind(
+  kind: ResourceKind,
+  uri: URL,
+  vars: Record<string, string>,
+  context: ToolContext,
+): ReadResourceResult {
+  const store =
+    context.store ??
+    resourceNotFound(
+      `${uri.href}: no inventory yet: the daemon has not synced any cluster; start \`proxmox-inventory serve\` (or run \`proxmox-inventory sync --once\`)`,
+    );
+  return oneRead(store, () => kind.read(uri, vars, store));
 }

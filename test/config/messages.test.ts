@@ -82,6 +82,7 @@ const BAD_VALUES: Record<string, string> = {
   MCP_ALLOWED_ORIGINS: 'app.example.com',
   MCP_ALLOWED_HOSTS: 'https://inventory.example.com/',
   MCP_READY_MAX_AGE_SECONDS: 'x',
+  MCP_TOOLSETS: 'inventory,everything',
 };
 
 describe('environment variables: a wrong value names the variable and says what to write', () => {

@@ -1,4 +1,7 @@
-/** MCP resources over the real SDK client: listed, templated and read from the synced store. */
+/**
+ * MCP resources over the real SDK client: listed, templated and read from the synced store; a guest
+ * by vmid or name; and the JSON-RPC errors a client can act on for URIs that name nothing.
+ */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,9 +71,87 @@ describe('resources', () => {
     expect(cluster).toMatchObject({ cluster: 'lab', nodes: expect.any(Array) });
   });
 
-  it('an unknown guest is an error naming the URI', async () => {
-    await expect(client.readResource({ uri: 'proxmox://guest/lab/99999' })).rejects.toThrow(
-      /proxmox:\/\/guest\/lab\/99999: no guest lab\/99999 in the inventory/,
-    );
+  it('reads a guest by its name too, as completion offers names for letters typed', async () => {
+    const named = h.store.sqlite
+      .prepare(
+        "SELECT vmid, name FROM guests WHERE cluster = 'lab' AND name IS NOT NULL GROUP BY lower(name) HAVING count(*) = 1 LIMIT 1",
+      )
+      .get() as { vmid: number; name: string };
+    const byName = JSON.parse(
+      ((await client.readResource({ uri: `proxmox://guest/lab/${named.name}` })).contents[0] as { text: string }).text,
+    ) as { vmid: number };
+    expect(byName.vmid).toBe(named.vmid);
+  });
+});
+
+describe('resources/read errors (MCP: -32602 invalid params, -32002 resource not found; never -32603)', () => {
+  const read = (uri: string, c = client) => c.readResource({ uri });
+  const NOT_FOUND = -32002;
+  const INVALID = -32602;
+
+  it('a guest, node or cluster the inventory does not hold is not found, naming the URI', async () => {
+    await expect(read('proxmox://guest/lab/99999')).rejects.toMatchObject({
+      code: NOT_FOUND,
+      message: expect.stringMatching(/proxmox:\/\/guest\/lab\/99999: no guest lab\/99999 in the inventory/),
+    });
+    await expect(read('proxmox://guest/lab/no-such-name')).rejects.toMatchObject({ code: NOT_FOUND });
+    await expect(read('proxmox://guest/elsewhere/100')).rejects.toMatchObject({ code: NOT_FOUND });
+    await expect(read('proxmox://node/lab/pve9')).rejects.toMatchObject({
+      code: NOT_FOUND,
+      message: expect.stringContaining('proxmox://node/lab/pve9: no node lab/pve9 in the inventory'),
+    });
+    await expect(read('proxmox://cluster/elsewhere')).rejects.toMatchObject({ code: NOT_FOUND });
+  });
+
+  it('a URI of no resource kind is not found, listing the templates', async () => {
+    for (const uri of [
+      'proxmox://guest/lab',
+      'proxmox://vm/lab/100',
+      'proxmox://guest/lab/100/disks',
+      'https://example.com/x',
+    ])
+      await expect(read(uri), uri).rejects.toMatchObject({
+        code: NOT_FOUND,
+        message: expect.stringContaining(
+          'no such resource; the resources are proxmox://cluster/{name}, proxmox://guest/{cluster}/{vmid}, proxmox://node/{cluster}/{node}',
+        ),
+      });
+  });
+
+  it('a malformed URI is invalid params', async () => {
+    for (const uri of ['not a uri', '', 'proxmox://[bad/x', 'x'.repeat(5_000)])
+      await expect(read(uri), uri.slice(0, 20)).rejects.toMatchObject({
+        code: INVALID,
+        message: expect.stringMatching(/-32602: uri: /),
+      });
+  });
+
+  it('a name two guests share is invalid params listing their vmids', async () => {
+    const [a, b] = [...h.sim.cluster.guests.keys()].slice(-2) as [number, number];
+    h.store.sqlite.prepare("UPDATE guests SET name = 'twin' WHERE cluster = 'lab' AND vmid IN (?, ?)").run(a, b);
+    await expect(read('proxmox://guest/lab/twin')).rejects.toMatchObject({
+      code: INVALID,
+      message: expect.stringContaining(
+        `the name twin is held by guests ${[a, b].sort((x, y) => x - y).join(', ')} in lab; use the vmid`,
+      ),
+    });
+  });
+
+  it('before the first sync every read is not found, saying why', async () => {
+    const server = createMcpServer({
+      store: undefined,
+      now: Date.now,
+      staleAfterMs: Infinity,
+      log: createLogger({ level: 'silent' }),
+      version: 'test',
+    });
+    const empty = new Client({ name: 'res', version: '1' });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await Promise.all([server.connect(a), empty.connect(b)]);
+    await expect(read('proxmox://cluster/lab', empty)).rejects.toMatchObject({
+      code: NOT_FOUND,
+      message: expect.stringContaining('no inventory yet'),
+    });
+    await empty.close();
   });
 });

@@ -11,6 +11,7 @@ import { listStorageTool } from './list-storage.js';
 import { listTasksTool } from './list-tasks.js';
 import { searchInventoryTool } from './search-inventory.js';
 import { syncStatusTool } from './sync-status.js';
+import type { ToolsetName } from '../toolsets.js';
 
 /** Every tool the server registers, in the order clients list them. */
 export const allTools = [
@@ -28,3 +29,11 @@ export const allTools = [
   diffSnapshotsTool,
   listTasksTool,
 ];
+
+/** The sets an operator can offer (toolsets.ts describes them); every tool is in exactly one. */
+export const toolsetTools: Record<ToolsetName, ReadonlyArray<(typeof allTools)[number]>> = {
+  inventory: [inventoryOverviewTool, listGuestsTool, getGuestTool, searchInventoryTool],
+  capacity: [listNodesTool, getNodeTool, listStorageTool, findCapacityTool],
+  history: [changesSinceTool, listTasksTool, listSnapshotsTool, diffSnapshotsTool],
+  status: [syncStatusTool],
+};
