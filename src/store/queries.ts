@@ -27,8 +27,11 @@
 export { oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './queries/shared.js';
 export {
   countGuests,
+  knownFilterValues,
   listGuests,
+  OTHER_STATUS,
   topGuests,
+  type FilterValueKind,
   type GuestField,
   type GuestFilter,
   type GuestPage,
@@ -66,7 +69,19 @@ export {
   type StorageEntry,
   type StorageFilter,
 } from './queries/nodes.js';
-export { eventsSince, listTasks, type EventPage, type EventQuery, type TaskQuery } from './queries/history.js';
+export {
+  eventCauses,
+  eventsSince,
+  listTasks,
+  taskWindows,
+  type EventPage,
+  type EventQuery,
+  type FoldedImport,
+  type TaskCause,
+  type TaskQuery,
+  type TaskWindow,
+  type TaskWithGuest,
+} from './queries/history.js';
 export {
   freshness,
   listClusters,

@@ -353,7 +353,7 @@ describe('the cluster unreachable, then everything back', () => {
     });
     const none = await ok<{ total: number }>('list_guests', { status: 'unknown' });
     expect(none.s.total).toBe(0);
-    expect(none.lines[0]).toBe('no guest matches');
+    expect(none.lines[0]).toBe('no guest matches status=unknown');
     const page = await ok('list_guests', { node: down, limit: 500 });
     expect(page.text).not.toMatch(/stale|unknown/);
     const running = await ok<{ total: number }>('list_guests', { status: 'running', limit: 1 });

@@ -333,7 +333,17 @@ describe('list_guests', () => {
   it('lean columns by default plus the sort key, fields on request, filter values said once', async () => {
     type Page = { guests: Array<Record<string, unknown>>; total: number };
     const { s, lines } = await ok<Page>('list_guests', { cluster: 'lab', sort: 'maxmem', order: 'desc', limit: 3 });
-    expect(lines[0]).toMatch(/^3 of \d+ guests with cluster=lab; next page: cursor=maxmem:desc:\d+:lab:\d+$/);
+    // The generator's largest size is shared by more guests than the page holds: the cut says how many more.
+    const biggest = sql<{ n: number }>(
+      "SELECT count(*) AS n FROM guests WHERE cluster = 'lab' AND deleted_at IS NULL AND maxmem = ?",
+      16 * GiB,
+    )[0]!.n;
+    expect(biggest).toBeGreaterThan(3);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^3 of \\d+ guests with cluster=lab; the page ends inside a run: ${biggest - 3} more guests also have maxmem 16G; next page: cursor=maxmem:desc:\\d+:lab:\\d+$`,
+      ),
+    );
     expect(lines[1]).toBe('vmid name type node status maxmem');
     const sim = h.sim.cluster;
     expect(s.guests[0]!.maxmem).toBe(Math.max(...[...sim.guests.values()].map((g) => sim.maxmem(g))));
@@ -386,8 +396,12 @@ describe('list_nodes and get_node', () => {
     // Seed 11 gives pve1 (one of the fuller nodes) 270.5 GiB allocated of 240 GiB: the memory cell
     // is written out, rounding included.
     expect([pve1.mem / GiB, pve1.maxmem / GiB]).toEqual([270.5, 240]);
+    expect(lines[0]).toBe(
+      'node status cpu vcpu_alloc/cpus vcpu_run/cpus mem_alloc/phys mem_run/phys mem_used guests running',
+    );
+    // Running-only overcommit beside the allocation: what the node carries now, not only what it promised.
     expect(lines[1]).toBe(
-      `pve1 online ${lines[1]!.split(' ')[2]} ${pve1.vcpus}/${pve1.maxcpu}=${r3(pve1.vcpus / pve1.maxcpu)}x 271G/240G=1.13x ${lines[1]!.split(' ')[5]} ${pve1.guests} ${pve1.running}`,
+      `pve1 online ${lines[1]!.split(' ')[2]} ${pve1.vcpus}/${pve1.maxcpu}=${r3(pve1.vcpus / pve1.maxcpu)}x ${pve1.runningVcpus}/${pve1.maxcpu}=${r3(pve1.runningVcpus / pve1.maxcpu)}x 271G/240G=1.13x ${bytes(pve1.runningMem)}/240G=${r3(pve1.runningMem / pve1.maxmem)}x ${lines[1]!.split(' ')[7]} ${pve1.guests} ${pve1.running}`,
     );
     expect(lines[3]).toMatch(/^pve3 offline,STALE /);
     expect((await ok<{ nodes: unknown[] }>('list_nodes')).s.nodes).toHaveLength(6);
@@ -424,7 +438,13 @@ describe('list_nodes and get_node', () => {
       shared: true,
       nodes: ['pve1', 'pve2', 'pve3', 'pve4'],
     });
-    expect(lines[0]).toMatch(/^lab\/pve2: online; ip 192\.0\.2\.12; uptime \d+d\d\dh; load \d+%$/);
+    expect(lines[0]).toMatch(/^lab\/pve2: online; ip 192\.0\.2\.12; uptime \d+d\d\dh$/);
+    // The node's cpu use is named for what it is (not "load"), with the running guests' overcommit.
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^cpu: ${want.maxcpu} physical, \\d+% in use; vcpus allocated ${want.vcpus}/${want.maxcpu}=\\S+x; running guests ${want.runningVcpus}/${want.maxcpu}=\\S+x$`,
+      ),
+    );
     expect(want.maxmem).toBe(416 * GiB);
     expect(text).toContain('memory: 416G physical');
     expect(await miss('get_node', { node: 'pve9', cluster: 'lab' })).toBe(
@@ -501,8 +521,10 @@ describe('find_capacity', () => {
       freeAfter: number;
     };
     storage: { storage: string; shared: boolean; free: number; freeAfter: number } | null;
+    short?: Record<string, number>;
   }
   type Answer = { rule: string; fits: Candidate[]; cannot: Candidate[] };
+  // (short: by how much a node that cannot take the guest falls short, when room is all it lacks)
 
   it("shows the arithmetic per node from the simulator's guests and nodes, ranks by memory left, and says why the rest cannot", async () => {
     const nodes = expectedNodes().filter((n) => n.cluster === 'lab');
@@ -558,9 +580,19 @@ describe('find_capacity', () => {
       const fits =
         c.node !== 'pve3' && n.maxmem - n.mem >= ask && n.maxmem - u >= ask && n.maxcpu >= 2 && ceph >= 10 * GiB;
       expect(c.fits, c.node).toBe(fits);
-      expect(text).toContain(
-        `${c.node} ${fits ? 'FITS' : 'no'}: mem ${bytes(n.maxmem)} - ${bytes(n.mem)} alloc = ${signedBytes(n.maxmem - n.mem)} free - ${memoryGiB}G = ${signedBytes(n.maxmem - n.mem - ask)} left`,
-      );
+      if (fits)
+        expect(text).toContain(
+          `${c.node} FITS: mem ${bytes(n.maxmem)} - ${bytes(n.mem)} alloc = ${signedBytes(n.maxmem - n.mem)} free - ${memoryGiB}G = ${signedBytes(n.maxmem - n.mem - ask)} left`,
+        );
+      else if (c.node !== 'pve3') {
+        // A node that cannot says by how much it falls short, not the negative arithmetic.
+        const short = {
+          ...(n.maxmem - n.mem < ask ? { memoryBytes: ask - (n.maxmem - n.mem) } : {}),
+          ...(n.maxmem - u < ask ? { memoryInUseBytes: ask - (n.maxmem - u) } : {}),
+        };
+        expect(c.short).toEqual(short);
+        expect(text).toContain(`\n${c.node} short by ${bytes(ask - (n.maxmem - n.mem))} memory (allocation)`);
+      }
     }
     // The same arithmetic written out for two nodes of seed 11: pve1, one of the fuller nodes, is
     // overcommitted (270.5 GiB allocated of 240 GiB), so its free memory is negative and the ask is
@@ -570,16 +602,18 @@ describe('find_capacity', () => {
       [240, 270.5],
       [448, 330],
     ]);
-    expect(text).toContain(`\npve1 no: mem 240G - 271G alloc = -31G free - ${memoryGiB}G = -${31 + memoryGiB}G left`);
+    expect(text).toContain(`\npve1 short by ${31 + memoryGiB}G memory (allocation)`);
     expect(text).toContain(`\npve4 FITS: mem 448G - 330G alloc = 118G free - ${memoryGiB}G = ${118 - memoryGiB}G left`);
     expect(s.fits.length).toBeGreaterThan(0);
     expect(s.cannot.length).toBeGreaterThan(1);
     expect(s.fits.map((c) => c.memory.freeAfter)).toEqual(s.fits.map((c) => c.memory.freeAfter).sort((a, b) => b - a));
     expect(s.cannot.find((c) => c.node === 'pve3')!.reasons).toContain('node offline');
     expect(lines[0]).toBe(
-      `${s.fits.length} of 4 nodes can take 2 cores, ${memoryGiB}G memory, 10G disk on ceph-vm; allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped.`,
+      `${s.fits.length} of 4 nodes can take 2 cores, ${memoryGiB}G memory, 10G disk on ceph-vm; allocated = sum of maxcpu/maxmem of non-template guests on the node, running or stopped; memory: allocated + asked ≤ physical, and in use + asked ≤ physical; cores ≤ cpus.`,
     );
     expect(lines[1]).toMatch(new RegExp(`^${s.fits[0]!.node} FITS: `));
+    // The nodes that cannot follow, the least short first and the offline one last.
+    expect(lines.at(-1)).toBe('pve3 no: node offline');
     expect(lines).toHaveLength(1 + 4);
   });
 
@@ -689,15 +723,25 @@ describe('changes_since', () => {
     expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(`3 events; more: afterSeq ${seq1}`);
     const line = (type: string): string => lines.find((l) => l.split(' ')[1] === type)!;
+    // Who did it, by Proxmox's task (the simulator's UI user), beside when the sync saw it.
     expect(line('guest.status_changed')).toMatch(
       new RegExp(
-        `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ guest.status_changed lab/${changed.stopped} running→stopped$`,
+        `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ guest.status_changed lab/${changed.stopped} running→stopped; by root@pam \\(qmstop started \\S+Z\\)$`,
       ),
     );
-    expect(line('guest.updated')).toContain(
-      `lab/${changed.renamed} name ${changed.oldName}→renamed-by-test; maxcpu; cores; config cores,name`,
+    // Old → new values, each config key once (cores and name are said by their fields).
+    const cores = sql<{ cores: number }>(
+      'SELECT cores FROM guests WHERE cluster = ? AND vmid = ?',
+      'lab',
+      changed.renamed,
+    )[0]!.cores;
+    expect(cores).toBe(7);
+    const before = (s.events.find((x) => x.type === 'guest.updated')!.data.changes as Record<string, { from: number }>)
+      .cores!.from;
+    expect(line('guest.updated')).toMatch(
+      new RegExp(`lab/${changed.renamed} name ${changed.oldName}→renamed-by-test; maxcpu \\d+→7; cores ${before}→7$`),
     );
-    expect(line('guest.created')).toMatch(/ fresh-vm qemu on pve2, running$/);
+    expect(line('guest.created')).toMatch(/ fresh-vm qemu on pve2, running; by root@pam \(qmcreate started \S+Z\)$/);
   });
 
   it('pages with nextSeq until hasMore is false, and filters by type prefix and subject', async () => {
@@ -713,7 +757,12 @@ describe('changes_since', () => {
     const nodes = await ok<Events>('changes_since', { afterSeq: 0, types: ['node.'] });
     expect(nodes.s.events.map((x) => [x.subject.id, x.data.to])).toEqual([['lab/pve3', 'offline']]);
     expect(nodes.lines[1]).toMatch(/ node\.status_changed lab\/pve3 online→offline$/);
-    const one = await ok<Events>('changes_since', { afterSeq: 0, subject: `lab/${changed.stopped}` });
+    // Its creation was part of the first sync, folded unless asked for.
+    const one = await ok<Events>('changes_since', {
+      afterSeq: 0,
+      subject: `lab/${changed.stopped}`,
+      includeInitial: true,
+    });
     expect(one.s.events.map((x) => x.type)).toEqual(['guest.created', 'guest.status_changed']);
     const failed = await ok<Events>('changes_since', { since: '1h', types: ['cluster.sync_failed'], cluster: 'edge' });
     expect(failed.s.events).toHaveLength(1);
@@ -726,7 +775,9 @@ describe('changes_since', () => {
     const fromA = await ok<Events>('changes_since', { snapshot: String(snapA.id), types: ['guest.'] });
     expect(fromA.s.events).toHaveLength(3);
     const total = sql<{ n: number }>('SELECT count(*) AS n FROM events')[0]!.n;
-    expect((await ok<Events>('changes_since', { since: '2h', limit: 1000 })).s.events).toHaveLength(total);
+    expect(
+      (await ok<Events>('changes_since', { since: '2h', limit: 1000, includeInitial: true })).s.events,
+    ).toHaveLength(total);
     const latest = sql<{ at: number }>('SELECT max(occurred_at) AS at FROM events')[0]!.at;
     const afterLatest = new Date(latest + 1).toISOString();
     expect((await ok<Events>('changes_since', { since: afterLatest })).s.events).toHaveLength(0);
@@ -871,16 +922,26 @@ describe('list_tasks', () => {
       outcome: 'error',
       exitstatus: 'job failed: storage "nfs-backup" is full',
     });
+    // Two clusters' tasks: the guest column names the cluster; the name column the guest.
+    expect(failedFirst.lines[0]).toBe('start type guest name node took outcome exitstatus');
     expect(failedFirst.lines[1]).toMatch(
       new RegExp(
-        `^\\S+Z vzdump ${changed.renamed} pve2 \\S+ error "job failed: storage \\\\"nfs-backup\\\\" is full"$`,
+        `^\\S+Z vzdump lab/${changed.renamed} renamed-by-test pve2 \\S+ error "job failed: storage \\\\"nfs-backup\\\\" is full"$`,
       ),
     );
     const only = await ok<Tasks>('list_tasks', { onlyFailed: 'true' });
     expect(only.s.tasks.map((t) => t.outcome)).toEqual(['error']);
     const forGuest = await ok<Tasks>('list_tasks', { vmid: String(changed.stopped) });
     expect(forGuest.s.tasks.map((t) => t.type)).toEqual(['qmstop']);
-    expect(forGuest.lines).toHaveLength(2);
+    expect(forGuest.lines).toHaveLength(3);
+    // How far back the tasks go per node, from the rows: "no task found" is never "never happened".
+    const oldest = sql<{ node: string; t: number | null }>(
+      `SELECT n.cluster || '/' || n.node AS node, (SELECT min(starttime) FROM tasks t WHERE t.cluster = n.cluster AND t.node = n.node) AS t
+       FROM nodes n ORDER BY n.cluster, n.node`,
+    ).map((r) => `${r.node} ${r.t == null ? 'none seen' : new Date(r.t * 1000).toISOString().replace('.000Z', 'Z')}`);
+    expect(forGuest.lines[2]).toBe(
+      `tasks known since (oldest kept per node): ${oldest.join(', ')}; anything older is not known, so a task not listed may still have run before`,
+    );
     expect(await miss('list_tasks', { node: 'pve8' })).toMatch(
       /^No node "pve8"\. Known nodes: edge\/pve1, edge\/pve2, lab\/pve1/,
     );

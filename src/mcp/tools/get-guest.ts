@@ -4,6 +4,7 @@ import { getGuest, type GuestCandidate, type GuestDetail, type GuestLookup } fro
 import { bytes, percent, shortTime, untrusted } from '../render.js';
 import { text, vmid } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
+import { GUEST_LIMITS, NO_HISTORY } from './shared.js';
 
 const describe = (c: GuestCandidate): string =>
   `${c.cluster}/${c.vmid} ${untrusted(c.name, 40)} (${untrusted(c.type, 10)} on ${untrusted(c.node, 63)}, ${untrusted(c.status, 20)})`;
@@ -17,7 +18,7 @@ function render(g: GuestDetail): string {
   const at = g.stale ? ' when last seen' : '';
   const lines = [
     `${g.cluster}/${g.vmid} ${untrusted(g.name, 60)}: ${untrusted(g.type, 10)} on ${untrusted(g.node, 63)}, ${status}${g.template ? ', template' : ''}${g.lock ? `, locked (${untrusted(g.lock, 20)})` : ''}`,
-    `cpu ${g.maxcpu ?? '-'} vcpu${g.sockets ? ` (${g.sockets}×${g.cores ?? '-'})` : ''} at ${percent(g.metrics?.cpu)}${at}; memory ${bytes(g.maxmem)} (used ${bytes(g.metrics?.mem)}${at}${g.balloonMib ? `, balloon min ${bytes(g.balloonMib * 2 ** 20)}` : ''}); disk ${bytes(g.maxdisk)}`,
+    `cpu ${g.maxcpu ?? '-'} vcpu${g.sockets ? ` (${g.sockets}×${g.cores ?? '-'})` : ''} at ${percent(g.metrics?.cpu)}${at}; memory ${bytes(g.maxmem)} (used ${bytes(g.metrics?.mem)}${at}${g.balloonMib ? `, balloon min ${bytes(g.balloonMib * 2 ** 20)}` : ''}); disk ${bytes(g.maxdisk)} (${g.stale ? 'values as last seen' : 'current values only'}; ${NO_HISTORY})`,
     `os ${untrusted(g.ostype, 20)}; onboot ${g.onboot ? 'yes' : 'no'}; agent ${g.agent ? 'yes' : 'no'}; pool ${untrusted(g.pool)}; ha ${untrusted(g.hastate, 20)}; tags ${g.tags.length ? untrusted(g.tags.join(','), 80) : '-'}`,
     ...g.disks.map(
       (d) =>
@@ -46,6 +47,7 @@ function render(g: GuestDetail): string {
         .map((e) => `${e.occurred_at} ${untrusted(e.type, 40)}`)
         .join('; ')}`,
     );
+  lines.push(GUEST_LIMITS);
   return lines.join('\n');
 }
 
@@ -112,6 +114,9 @@ export const getGuestTool = defineTool({
         'Give the vmid or the name alone.',
       );
     const guest = clipped(found.guest);
-    return { structured: { guest: guest as unknown as Record<string, unknown> }, text: render(guest) };
+    return {
+      structured: { guest: { ...(guest as unknown as Record<string, unknown>), limits: GUEST_LIMITS } },
+      text: render(guest),
+    };
   },
 });

@@ -7,6 +7,7 @@ import {
   checkCluster,
   duration,
   nameList,
+  NODE_LIMITS,
   Obj,
   ratioCell,
   STORAGE_COLUMNS,
@@ -44,9 +45,9 @@ export const getNodeTool = defineTool({
     const n = found.node;
     const storage = n.storage.map(storageView);
     const lines = [
-      `${untrusted(`${n.cluster}/${n.node}`, 130)}: ${untrusted(n.status, 20)}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${untrusted(n.ip, 50)}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}; load ${percent(n.cpu)}`,
-      `cpu: ${n.maxcpu ?? '-'} physical; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${Math.round(n.runningVcpus)}`,
-      `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${bytes(n.runningMemoryBytes)}`,
+      `${untrusted(`${n.cluster}/${n.node}`, 130)}: ${untrusted(n.status, 20)}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${untrusted(n.ip, 50)}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}`,
+      `cpu: ${n.maxcpu ?? '-'} physical, ${percent(n.cpu)} in use; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${ratioCell(String(Math.round(n.runningVcpus)), String(n.maxcpu ?? '-'), n.runningCpuOvercommit)}`,
+      `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${ratioCell(bytes(n.runningMemoryBytes), bytes(n.maxmem), n.runningMemoryOvercommit)}`,
       `guests: ${n.guests.total} (${n.guests.running} running${n.guests.unknown ? `, ${n.guests.unknown} status unknown` : ''}, ${n.guests.templates} templates)`,
       storage.length
         ? table(
@@ -54,6 +55,7 @@ export const getNodeTool = defineTool({
             storage.map((s) => storageRow(s, false)),
           )
         : 'no storage',
+      NODE_LIMITS,
     ];
     return {
       structured: {
@@ -77,7 +79,10 @@ export const getNodeTool = defineTool({
           runningMemoryBytes: n.runningMemoryBytes,
           cpuOvercommit: n.cpuOvercommit,
           memoryOvercommit: n.memoryOvercommit,
+          runningCpuOvercommit: n.runningCpuOvercommit,
+          runningMemoryOvercommit: n.runningMemoryOvercommit,
           storage,
+          limits: NODE_LIMITS,
         },
       },
       text: lines.join('\n'),

@@ -25,6 +25,8 @@ import {
 
 /** Storage above this used fraction is a problem. */
 const STORAGE_FULL = 0.85;
+/** A node with more of its memory in use than this is a problem: one more guest started may not fit. */
+const MEMORY_FULL = 0.9;
 const TOP = 5;
 const LOCKED_SHOWN = 5;
 /** Node lines in the text; every node is in the structured answer. */
@@ -90,7 +92,7 @@ export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
   title: 'Inventory overview',
   description:
-    'Start here: sync health, guest counts (guests on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, storage over 85 %, locks, change signals the token cannot see).',
+    'Start here: sync health, guest counts (those on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, node memory over 90 %, storage over 85 %, locks, change signals the token cannot see).',
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
@@ -106,6 +108,10 @@ export const inventoryOverviewTool = defineTool({
     const topMem = topGuests(store, 'mem', scope, TOP);
     const topCpu = topGuests(store, 'cpu', scope, TOP);
     const locked = listGuests(store, { ...scope, lock: true }, { limit: LOCKED_SHOWN, fields: ['name', 'lock'] });
+    // A stale node's use is its last read's, not now's: it is said as stale, not as full.
+    const fullMemory = nodes.filter(
+      (n) => n.online && !n.stale && n.mem != null && n.maxmem && n.mem / n.maxmem > MEMORY_FULL,
+    );
     const fullStorage = listStorage(store, scope).items.filter(
       (s) => s.usedFraction != null && s.usedFraction > STORAGE_FULL,
     );
@@ -129,6 +135,11 @@ export const inventoryOverviewTool = defineTool({
       signalProblems: clusters.flatMap((c) =>
         Object.entries(c.signalProblems).map(([signal, problem]) => ({ cluster: c.cluster, signal, problem })),
       ),
+      memoryInUse: fullMemory.map((n) => ({
+        cluster: n.cluster,
+        node: n.node,
+        usedFraction: Math.round((n.mem! / n.maxmem!) * 10_000) / 10_000,
+      })),
       fullStorage: fullStorage.map((s) => ({
         cluster: s.cluster,
         storage: s.storage,
@@ -174,7 +185,7 @@ export const inventoryOverviewTool = defineTool({
           `cluster ${c.cluster}: pve ${untrusted(c.pveVersion, 30)}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`,
       ),
       `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${Object.keys(current).length || !unknown.total ? `${counts(current)}; ` : ''}templates ${structured.guests.templates})${unknown.total ? `; ${unknownText(unknown)}` : ''}`,
-      nodes.length ? 'nodes (allocation: non-template guests, running or not):' : 'no node known yet',
+      nodes.length ? 'nodes (_alloc: non-template guests, running or not; _run: running now):' : 'no node known yet',
       ...(nodes.length
         ? [
             table(
@@ -205,6 +216,10 @@ export const inventoryOverviewTool = defineTool({
       ...problems.failedSyncs.map((f) => `sync of ${f.cluster} failing (${f.failures}x): ${untrusted(f.error, 120)}`),
       ...problems.signalProblems.map(
         (p) => `cluster ${p.cluster} (${oneLine(p.signal, 30)} signal): ${oneLine(p.problem, 400)}`,
+      ),
+      ...fullMemory.map(
+        (n) =>
+          `node ${untrusted(multi ? `${n.cluster}/${n.node}` : n.node, 130)} memory ${percent(n.mem! / n.maxmem!)} in use (${bytes(n.mem)}/${bytes(n.maxmem)})`,
       ),
       ...fullStorage.map(
         (s) =>

@@ -1,10 +1,20 @@
 import { z } from 'zod';
 import type { Store } from '../../store/db.js';
-import { countGuests, listGuests, QUERY_LIMITS, type GuestFilter, type GuestSummary } from '../../store/queries.js';
-import { bytes, table, untrusted } from '../render.js';
+import {
+  countGuests,
+  knownFilterValues,
+  listGuests,
+  OTHER_STATUS,
+  QUERY_LIMITS,
+  type FilterValueKind,
+  type GuestFilter,
+  type GuestPage,
+  type GuestSummary,
+} from '../../store/queries.js';
+import { bytes, percent, table, untrusted } from '../render.js';
 import { amount, boundsInOrder, count, flag, text } from '../schemas.js';
-import { defineTool, READ_ONLY } from '../tool.js';
-import { GiB, seenRange, STALE_WHY, statusCell } from './shared.js';
+import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
+import { checkCluster, closest, GiB, nameList, PROXMOX_STATUSES, seenRange, STALE_WHY, statusCell } from './shared.js';
 
 const FIELDS = [
   'cluster',
@@ -53,25 +63,102 @@ function cell(g: Partial<GuestSummary>, field: Field): string {
  * status is unknown); say how many there are and how to list them.
  */
 function hiddenStale(store: Store, filter: GuestFilter): string {
-  if (filter.status === undefined || filter.status === 'unknown' || filter.lastKnownStatus !== undefined) return '';
+  if (
+    filter.status === undefined ||
+    filter.status === 'unknown' ||
+    filter.status === OTHER_STATUS ||
+    filter.lastKnownStatus !== undefined
+  )
+    return '';
   const n = countGuests(store, { ...filter, status: undefined, lastKnownStatus: filter.status });
   return n
     ? `; not listed: ${n} stale guests last seen ${untrusted(filter.status, 32)} (status unknown now; lastKnownStatus=${untrusted(filter.status, 32)} lists them)`
     : '';
 }
 
+/** The filters as the caller gave them, in the input's order: the first line says every one. */
+type Filters = Partial<Record<(typeof FILTER_KEYS)[number], string | number | boolean>>;
+const FILTER_KEYS = [
+  'cluster',
+  'node',
+  'type',
+  'status',
+  'lastKnownStatus',
+  'tag',
+  'pool',
+  'name',
+  'template',
+  'lock',
+  'minMemoryGiB',
+  'maxMemoryGiB',
+  'minCores',
+  'maxCores',
+] as const;
+
+const appliedFilters = (args: Filters): string =>
+  FILTER_KEYS.filter((k) => args[k] !== undefined)
+    .map((k) => `${k}=${untrusted(String(args[k]), 63)}`)
+    .join(' ');
+
+const NAMED: Record<FilterValueKind, string> = { node: 'node', pool: 'pool', tag: 'guest has the tag' };
+
+/**
+ * A filter value that names nothing the inventory knows (a cluster, node, pool or tag, a status
+ * Proxmox does not have) is a mistake to say, with the closest known value, not an empty answer.
+ * Read only when nothing matched: a value that matched something names something.
+ */
+function checkNamedValues(store: Store, args: Filters & { cluster?: string }): void {
+  checkCluster(store, args.cluster);
+  const status = args.lastKnownStatus;
+  if (typeof status === 'string' && !PROXMOX_STATUSES.includes(status))
+    throw new ToolMiss(
+      `lastKnownStatus ${JSON.stringify(status)} is not a Proxmox guest status.`,
+      `Use running, stopped or paused (or another QEMU state such as io-error).`,
+    );
+  for (const kind of ['node', 'pool', 'tag'] as const) {
+    const value = args[kind];
+    if (typeof value !== 'string') continue;
+    const known = knownFilterValues(store, kind, args.cluster);
+    const wanted = kind === 'tag' ? value.toLowerCase() : value;
+    if (known.includes(wanted)) continue;
+    const near = closest(wanted, known);
+    const where = args.cluster === undefined ? '' : ` in cluster ${args.cluster}`;
+    throw new ToolMiss(
+      kind === 'tag'
+        ? `No guest has the tag ${JSON.stringify(value)}${where}.`
+        : `No ${NAMED[kind]} ${JSON.stringify(value)}${where}.`,
+      `${near === undefined ? '' : `Closest: ${untrusted(near, 64)}. `}Known ${kind}s: ${nameList(known) || 'none'}.`,
+    );
+  }
+}
+
+/** A sort value as its column shows it: `16G`, `35%`, a name. */
+function sortValue(sort: string, key: number | string): string {
+  if (typeof key === 'number' && key < 0) return '-';
+  if (sort === 'maxmem' || sort === 'mem' || sort === 'maxdisk') return bytes(key as number);
+  if (sort === 'cpu') return percent(key as number);
+  return untrusted(String(key), 40);
+}
+
+/** A page that ends inside a run of equal values says how many more share the last one. */
+function sameAfterNote(page: GuestPage<unknown>): string {
+  const same = page.sameAfter;
+  if (!same?.count) return '';
+  return `; the page ends inside a run: ${same.count} more guests also have ${same.sort} ${sortValue(same.sort, same.sortKey)}`;
+}
+
 export const listGuestsTool = defineTool({
   name: 'list_guests',
   title: 'List guests',
   description:
-    'VMs and containers, filtered, sorted, paged (50; pass nextCursor). Shows vmid name type node status and the sort key; `fields` for more. Sizes in bytes; cpu a 0..1 fraction. Status unknown = stale (node or cluster unreachable): no usage, lastKnownStatus says what was seen.',
+    'VMs and containers, filtered, sorted, paged (50; pass nextCursor): vmid name type node status and the sort key; `fields` for more. Sizes in bytes, cpu 0..1. Status unknown = stale (node or cluster unreachable): no usage; lastKnownStatus = what was seen.',
   input: z
     .object({
       cluster: text(63).optional(),
       node: text(63).optional(),
       type: z.enum(['qemu', 'lxc']).optional(),
-      status: text(32).optional().describe('running, stopped, paused, unknown'),
-      lastKnownStatus: text(32).optional().describe('stale guests by the status last seen'),
+      status: z.enum(['running', 'stopped', 'paused', 'unknown', OTHER_STATUS]).optional().describe('other: io-error…'),
+      lastKnownStatus: text(32).optional().describe('stale guests by last status'),
       tag: text(64).optional(),
       pool: text(64).optional(),
       name: text(100).optional().describe('substring, or a glob with * and ?; case-insensitive'),
@@ -91,7 +178,7 @@ export const listGuestsTool = defineTool({
     .superRefine(boundsInOrder(['minMemoryGiB', 'maxMemoryGiB'], ['minCores', 'maxCores'])),
   output: z.object({
     guests: z.array(z.looseObject({})).describe('the selected fields of each guest'),
-    total: z.number().describe('guests matching the filter'),
+    total: z.number(),
     nextCursor: z.string().optional(),
   }),
   annotations: READ_ONLY,
@@ -143,7 +230,7 @@ export const listGuestsTool = defineTool({
       cluster: args.cluster,
       node: args.node,
       type: args.type,
-      status: args.status,
+      status: args.status === OTHER_STATUS ? undefined : args.status,
       lastKnownStatus: args.lastKnownStatus,
     };
     const isFixed = (f: Field): boolean => f in fixed && fixed[f as keyof typeof fixed] !== undefined;
@@ -155,20 +242,18 @@ export const listGuestsTool = defineTool({
     const columns = shownFields.filter(
       (f) => !isFixed(f) && (f !== 'cluster' || new Set(page.items.map((g) => g.cluster)).size > 1),
     );
-    const where = fields
-      .filter(isFixed)
-      .map((f) => `${f}=${untrusted(fixed[f as keyof typeof fixed], 63)}`)
-      .join(' ');
+    const where = appliedFilters(args);
     const staleNote = !stale
       ? ''
       : allStale
         ? `; all stale (${STALE_WHY}): status unknown, last seen ${seenRange(stale.lastSeenFrom, stale.lastSeenTo)}`
         : `; ${stale.count} stale${columns.includes('status') ? ': status unknown(last known)' : ' (status unknown)'}`;
     const hidden = hiddenStale(store, filter);
+    if (page.total === 0) checkNamedValues(store, args);
     const shown =
       page.items.length === 0
-        ? `no guest matches${hidden}`
-        : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
+        ? `no guest matches${where ? ` ${where}` : ''}${hidden}`
+        : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${sameAfterNote(page)}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
     const rowCell = (g: GuestSummary, f: Field): string => (f === 'status' ? statusCell(g) : cell(g, f));
     return {
       structured: { guests, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },

@@ -8,7 +8,8 @@ import { checkCluster, NODE_COLUMNS, nodeRow, nodeView, Rows } from './shared.js
 export const listNodesTool = defineTool({
   name: 'list_nodes',
   title: 'List nodes',
-  description: 'Nodes: status, load, physical vs allocated vCPUs and memory, overcommit, guest counts.',
+  description:
+    'Nodes: status, cpu use, physical vs allocated vCPUs and memory (all guests; _run: running ones), overcommit, guest counts.',
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ nodes: Rows }),
   annotations: READ_ONLY,

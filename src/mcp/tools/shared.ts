@@ -3,7 +3,7 @@
  * names the known ones, short time and duration renderings, and the node and storage shapes.
  */
 import { z } from 'zod';
-import { listClusters, listNodes, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import { listClusters, listNodes, nameSimilarity, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import type { Store } from '../../store/db.js';
 import { bytes, percent, shortTime, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
@@ -55,6 +55,41 @@ export function checkNode(store: Store, cluster: string | undefined, node: strin
   );
 }
 
+/** A known value a mistyped one was probably meant to be (`pve-1` for `pve1`, `prod` for `prd`). */
+export function closest(value: string, known: string[]): string | undefined {
+  let best: { name: string; score: number } | undefined;
+  for (const name of known) {
+    const score = nameSimilarity(value, name);
+    if (score >= 0.5 && (!best || score > best.score)) best = { name, score };
+  }
+  return best?.name;
+}
+
+/**
+ * A guest's status as Proxmox reports it: `stopped`, or a QEMU run state (the QMP status, which
+ * /cluster/resources gives for a running VM), or `unknown` (its node unreachable).
+ */
+export const PROXMOX_STATUSES = [
+  'running',
+  'stopped',
+  'paused',
+  'unknown',
+  'suspended',
+  'prelaunch',
+  'postmigrate',
+  'inmigrate',
+  'finish-migrate',
+  'io-error',
+  'internal-error',
+  'guest-panicked',
+  'shutdown',
+  'watchdog',
+  'debug',
+  'restore-vm',
+  'save-vm',
+  'colo',
+];
+
 /** 850 → `850ms`, 12_300 → `12s`, 184_000 → `3m04s`, 3_720_000 → `1h02m`. */
 export function duration(ms: number | null | undefined): string {
   if (ms == null) return '-';
@@ -66,6 +101,25 @@ export function duration(ms: number | null | undefined): string {
   if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
   return `${Math.floor(s / 86_400)}d${pad(Math.floor(s / 3600) % 24)}h`;
 }
+
+// ---- what the inventory holds -------------------------------------------------------------------
+
+/**
+ * What the inventory holds and what it does not, for the server instructions (two lines): an agent
+ * told up front does not go looking for metric history or backup contents.
+ */
+export const INVENTORY_SCOPE = [
+  'Holds: clusters, nodes, storage, and guests with their parsed config (disks, NICs, IPs, tags, pools, HA); cpu and memory use at the last sync; change events; recent Proxmox tasks; inventory snapshots.',
+  'Does not hold: metric history (only the last values), backup contents (only the vzdump tasks), processes, services or files inside guests, or changes made since the last sync.',
+].join('\n');
+
+/** Said beside metrics: a question about the past gets "not kept", never an answer from one value. */
+export const NO_HISTORY = 'no history is kept';
+/** Said by get_guest: what it cannot answer, so an absence is not taken for "none". */
+export const GUEST_LIMITS =
+  'not collected: metric history, processes, services or files inside the guest, backup contents (list_tasks shows its backup tasks)';
+/** Said by get_node. */
+export const NODE_LIMITS = `cpu and memory use are the last read's values; ${NO_HISTORY}`;
 
 // ---- stale guests -------------------------------------------------------------------------------
 
@@ -113,14 +167,23 @@ export const nodeView = (n: NodeSummary): NodeView => ({
   runningMemoryBytes: n.runningMemoryBytes,
   cpuOvercommit: n.cpuOvercommit,
   memoryOvercommit: n.memoryOvercommit,
+  runningCpuOvercommit: n.runningCpuOvercommit,
+  runningMemoryOvercommit: n.runningMemoryOvercommit,
 });
 
+/**
+ * `cpu` is the node's CPU use at the last read (a fraction of its cpus, as Proxmox reports it),
+ * not the load average. `_alloc` counts every non-template guest (what the node has promised),
+ * `_run` the guests running now (what it carries).
+ */
 export const NODE_COLUMNS = [
   'node',
   'status',
-  'load',
+  'cpu',
   'vcpu_alloc/cpus',
+  'vcpu_run/cpus',
   'mem_alloc/phys',
+  'mem_run/phys',
   'mem_used',
   'guests',
   'running',
@@ -139,7 +202,9 @@ export function nodeRow(n: NodeView, withCluster: boolean): string[] {
     `${untrusted(n.status, 20)}${n.stale ? ',STALE' : ''}`,
     percent(n.cpu),
     ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit),
+    ratioCell(String(Math.round(n.runningVcpus)), String(n.maxcpu ?? '-'), n.runningCpuOvercommit),
     ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit),
+    ratioCell(bytes(n.runningMemoryBytes), bytes(n.maxmem), n.runningMemoryOvercommit),
     bytes(n.mem),
     String(n.guests.total),
     runningCell(n.guests),

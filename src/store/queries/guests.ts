@@ -10,7 +10,7 @@ import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lte, sql, type SQL } fr
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { STALE_STATUS_PREFIX } from '../guest-stats.js';
-import { clusters, guestMetrics, guests, guestStats, guestTags } from '../schema.js';
+import { clusters, guestMetrics, guests, guestStats, guestTags, nodes, pools } from '../schema.js';
 import {
   clampLimit,
   iso,
@@ -48,7 +48,8 @@ export interface GuestFilter {
   type?: 'qemu' | 'lxc';
   /**
    * The status now: `running`, `stopped`, `paused`… of guests the last read confirmed; `unknown`
-   * matches every stale guest (node offline, cluster unreachable, missing from the read).
+   * matches every stale guest (node offline, cluster unreachable, missing from the read); `other`
+   * every confirmed guest in none of those (a QEMU state such as `io-error` or `prelaunch`).
    */
   status?: string;
   /** Stale guests (status unknown) whose last known status is this. */
@@ -69,6 +70,10 @@ export interface GuestFilter {
   /** Include tombstoned guests (default false). */
   includeDeleted?: boolean;
 }
+
+/** `status: 'other'`: a status now that is none of the common ones. */
+export const OTHER_STATUS = 'other';
+const COMMON_STATUSES = ['running', 'stopped', 'paused', 'unknown'].map((v) => `'${v}'`).join(', ');
 
 /** A filter as SQL conditions with placeholders, their values, and a name for its shape. */
 interface BoundFilter {
@@ -101,6 +106,8 @@ export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): Boun
   bound('type', f.type, eq(guests.type, P('type')));
   // Two shapes, so that a status other than unknown is still read from the listing index.
   if (f.status === 'unknown') fixed('unknown', sql`(${guests.stale} = 1 OR ${guests.status} = 'unknown')`);
+  else if (f.status === OTHER_STATUS)
+    fixed('otherStatus', sql`${guests.stale} = 0 AND ${guests.status} NOT IN (${sql.raw(COMMON_STATUSES)})`);
   else bound('status', f.status, sql`${guests.status} = ${P('status')} AND ${guests.stale} = 0`);
   bound('lastKnown', f.lastKnownStatus, sql`${guests.stale} = 1 AND ${guests.status} = ${P('lastKnown')}`);
   bound('pool', f.pool, eq(guests.pool, P('pool')));
@@ -183,6 +190,11 @@ export interface GuestPage<Item = GuestSummary> extends LimitInfo {
   total: number;
   /** How many items of this page are stale (status unknown) and when they were last seen; absent when none is. */
   staleItems?: { count: number; lastSeenFrom: string; lastSeenTo: string };
+  /**
+   * The page ends inside a run of guests with the same sort value: how many more (on the next
+   * pages) have the last row's value, which it is (`sortKey`: -1 for unknown), and by what.
+   */
+  sameAfter?: { count: number; sort: GuestSort; sortKey: number | string };
 }
 
 const SORT_KEYS: Record<GuestSort, { expr: SQL; kind: 'number' | 'string' }> = {
@@ -321,6 +333,7 @@ export const summaryLastKnown = sql<string>`CASE WHEN ${guestStats.status} LIKE 
  * last known status), present in `f`; undefined when the filter needs the guest rows themselves.
  */
 export function summaryFilter(f: GuestFilter): SummaryKey[] | undefined {
+  if (f.status === OTHER_STATUS) return undefined;
   const used = (Object.keys(f) as Array<keyof GuestFilter>).filter(
     (k) => f[k] !== undefined && !(k === 'includeDeleted' && f[k] === false),
   );
@@ -461,8 +474,65 @@ export function listGuests<F extends GuestField = GuestField>(
       result.staleItems = { count: seen.length, lastSeenFrom: iso(seen[0])!, lastSeenTo: iso(seen.at(-1))! };
     if (rows.length > limitInfo.limit && last)
       result.nextCursor = encodeCursor({ sort, order, key: last.sortKey, cluster: last.cluster, vmid: last.vmid });
+    // vmid is unique within a cluster: only another sort can cut a run of equal values.
+    if (last && sort !== 'vmid' && rows[limitInfo.limit]?.sortKey === last.sortKey)
+      result.sameAfter = {
+        count: countSameAfter(store, bound, sort, last),
+        sort,
+        sortKey: last.sortKey,
+      };
     return result;
   });
+}
+
+/** Guests after `last` in the listing order that share its sort value. */
+function countSameAfter(
+  store: Store,
+  bound: BoundFilter,
+  sort: GuestSort,
+  last: SummaryRow & { sortKey: number | string },
+): number {
+  const { expr } = SORT_KEYS[sort];
+  const joinMetrics = sort === 'mem' || sort === 'cpu';
+  const query: Runnable<{ n: number }> = prepared(store, `same-after:${bound.shape}:${sort}`, () => {
+    const base = store.db
+      .select({ n: sql<number>`count(*)` })
+      .from(guests)
+      .$dynamic();
+    return (joinMetrics ? base.leftJoin(guestMetrics, metricsJoin) : base)
+      .where(
+        and(
+          ...bound.where,
+          sql`${expr} = ${P('key')}`,
+          sql`(${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})`,
+        ),
+      )
+      .prepare() as unknown as Runnable<{ n: number }>;
+  });
+  return query.get({ ...bound.params, key: last.sortKey, afterCluster: last.cluster, afterVmid: last.vmid })?.n ?? 0;
+}
+
+export type FilterValueKind = 'node' | 'pool' | 'tag';
+
+/**
+ * The values a filter can name that the inventory knows (of one cluster, or all): nodes, pools,
+ * tags (lower-cased, as the tag filter matches them). For a miss's hint: read only when a filter
+ * matched nothing.
+ */
+export function knownFilterValues(store: Store, kind: FilterValueKind, cluster?: string): string[] {
+  const from =
+    kind === 'node'
+      ? { value: nodes.node, cluster: nodes.cluster, table: nodes }
+      : kind === 'pool'
+        ? { value: pools.pool, cluster: pools.cluster, table: pools }
+        : { value: guestTags.tagKey, cluster: guestTags.cluster, table: guestTags };
+  return store.db
+    .selectDistinct({ value: from.value })
+    .from(from.table)
+    .where(cluster === undefined ? undefined : eq(from.cluster, cluster))
+    .orderBy(from.value)
+    .all()
+    .map((r) => r.value);
 }
 
 /** A guest in a top-consumers list. */

@@ -37,6 +37,9 @@ export interface NodeSummary {
   /** allocated / physical, 3 decimals; null when the physical size is unknown. */
   cpuOvercommit: number | null;
   memoryOvercommit: number | null;
+  /** The same over guests running now: what the node carries, not what it has promised. */
+  runningCpuOvercommit: number | null;
+  runningMemoryOvercommit: number | null;
 }
 
 export interface StorageEntry {
@@ -104,6 +107,8 @@ function nodeSummaries(store: Store, f: { cluster?: string; node?: string }): No
       runningMemoryBytes: s.runningMemoryBytes,
       cpuOvercommit: ratio(s.allocatedVcpus, n.maxcpu),
       memoryOvercommit: ratio(s.allocatedMemoryBytes, n.maxmem),
+      runningCpuOvercommit: ratio(s.runningVcpus, n.maxcpu),
+      runningMemoryOvercommit: ratio(s.runningMemoryBytes, n.maxmem),
     };
   });
 }
