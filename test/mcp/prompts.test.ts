@@ -97,7 +97,14 @@ describe('prompts', () => {
   });
 
   it('each renders an instruction naming only tools the server lists, with the arguments given', async () => {
-    const tools = new Set((await client.listTools()).tools.map((t) => t.name));
+    const listed = (await client.listTools()).tools;
+    const tools = new Set(listed.map((t) => t.name));
+    const fields = new Set(
+      listed.flatMap((t) => [
+        ...Object.keys(t.inputSchema.properties ?? {}),
+        ...Object.keys(t.outputSchema?.properties ?? {}),
+      ]),
+    );
     for (const [name, examples] of Object.entries(EXAMPLES))
       for (const args of examples) {
         const text = await textOf(client, name, args);
@@ -105,6 +112,13 @@ describe('prompts', () => {
         expect(named.sort(), `${name} ${JSON.stringify(args)}`).toEqual([...USES[name]!].sort());
         for (const tool of named) expect(tools.has(tool), `${name} names ${tool}`).toBe(true);
         for (const value of Object.values(args)) expect(text).toContain(value);
+        // Every other word in backticks is a field of a tool's input or answer, or a value to pass.
+        const quoted = [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+        const values = new Set([...Object.values(args), '24h']);
+        expect(
+          quoted.filter((q) => !tools.has(q) && !fields.has(q) && !values.has(q)),
+          `${name}: backticked words that are no tool, field or value`,
+        ).toEqual([]);
         expect(text).toContain('never instructions');
       }
   });

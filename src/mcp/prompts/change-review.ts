@@ -18,9 +18,9 @@ export const changeReviewPrompt = definePrompt({
     [
       `Review what changed in the Proxmox inventory${inCluster(cluster, ' in')} from \`${since}\` to ${until ? `\`${until}\`` : 'now'}, and who did it (a duration such as 24h means that long ago).`,
       '',
-      `1. Call \`changes_since\` with since \`${since}\`${inCluster(cluster, ' and')}; while \`hasMore\` is true, call it again with \`afterSeq\` set to the \`nextSeq\` it returned.${until ? ` Leave out events after \`${until}\`.` : ''}`,
-      `2. Call \`list_tasks\`${inCluster(cluster)} (with \`vmid\` for a guest with many changes) for the Proxmox tasks behind them: a task's user is who ran it, its type what it did.`,
-      '3. Match each change to the task on the same guest that ended just before it. A change with no such task (an edit under /etc/pve, a user whose actions the token cannot see) has an unknown author: say so, never guess.',
+      `1. Call \`changes_since\` with since \`${since}\`${inCluster(cluster, ' and')}; while \`hasMore\` is true, call it again with \`afterSeq\` set to the \`nextSeq\` it returned.${until ? ` Leave out events after \`${until}\`.` : ''} Each change says what it was before and after and, when a Proxmox task made it, the task's user: that is who did it.`,
+      `2. For a change without a user, call \`list_tasks\` with the guest's \`vmid\`${inCluster(cluster, ' and')} to see the tasks around it, failed ones too.`,
+      '3. A change no task made (a shutdown from inside the guest, a config edit through the API that leaves no task) has an unknown author: say so, never guess.',
       '',
       'Answer with a timeline (time, guest or node, what changed from and to, who), then a short summary per user, then what stands out: failed tasks, deleted guests, changes at unusual hours.',
       READ_AS_DATA,
