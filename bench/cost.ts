@@ -2,7 +2,9 @@
  * What the daemon costs a cluster in API calls per hour, computed and measured (issue 8). The
  * steady cycle is 4 bulk calls whatever the size; the slow sweep adds a batch of config reads (and
  * /version and /access/permissions) every `sweepEverySeconds`, sized so every config is re-read
- * within `sweepPeriodMinutes`. Computed: 4 × cycles an hour + batches an hour × (2 + batch size).
+ * within `sweepPeriodMinutes`; each online node's /nodes/{node}/status is read every
+ * `nodeStatusMinutes` (5 by default). Computed: 4 × cycles an hour + batches an hour × (2 + batch
+ * size) + nodes × status reads an hour.
  * Measured: one simulated hour of real cycles (the real client over HTTP, the real store) against
  * the simulator, with a clock that moves 15 s per cycle so the sweep runs as it would; the
  * simulator's own request counter is the figure. No churn: reads that changes trigger come on top.
@@ -18,7 +20,12 @@ import { createHttpProxmoxClient } from '../src/proxmox/http-client.js';
 import { Secret } from '../src/secret.js';
 import { startSimulator } from '../src/sim/server.js';
 import { openStore } from '../src/store/db.js';
-import { createClusterSync, DEFAULT_SYNC_SETTINGS, type SyncSettings } from '../src/sync/cycle.js';
+import {
+  createClusterSync,
+  DEFAULT_NODE_STATUS_PERIOD_MS,
+  DEFAULT_SYNC_SETTINGS,
+  type SyncSettings,
+} from '../src/sync/cycle.js';
 
 const INTERVAL_S = 15;
 const DEFAULT_SIZES = [1_000, 10_000, 30_000];
@@ -32,6 +39,8 @@ export interface CallsPerHour {
   sweepReads: number;
   /** /version and /access/permissions, read with each sweep batch. */
   sweepExtras: number;
+  /** GET /nodes/{node}/status, once per online node a status period. */
+  nodeStatus: number;
   total: number;
   batch: number;
   /** How long the sweep takes to re-read every config (min), once the budget is taken into account. */
@@ -41,7 +50,7 @@ export interface CallsPerHour {
 /** The arithmetic, as the cycle does it (cycle.ts `sweepBatch`, plan.ts budget). */
 export function computeCallsPerHour(
   guests: number,
-  s: { intervalS: number; periodMin: number; everyS: number; budget: number },
+  s: { intervalS: number; periodMin: number; everyS: number; budget: number; nodes?: number; nodeStatusMin?: number },
 ): CallsPerHour {
   const cycles = 3600 / s.intervalS;
   // A batch runs on the first cycle at least `everyS` after the last one.
@@ -50,11 +59,16 @@ export function computeCallsPerHour(
   const steady = 4 * cycles;
   const sweepReads = batches * batch;
   const sweepExtras = batches * 2;
+  // Read on the first cycle at least a status period after the last read, like a sweep batch.
+  const statusMin = s.nodeStatusMin ?? DEFAULT_NODE_STATUS_PERIOD_MS / 60_000;
+  const nodeStatus =
+    statusMin > 0 ? ((s.nodes ?? 0) * 3600) / (Math.ceil((statusMin * 60) / s.intervalS) * s.intervalS) : 0;
   return {
     steady,
     sweepReads,
     sweepExtras,
-    total: steady + sweepReads + sweepExtras,
+    nodeStatus,
+    total: steady + sweepReads + sweepExtras + nodeStatus,
     batch,
     roundMin: Math.ceil(guests / batch) * (60 / batches),
   };
@@ -137,7 +151,7 @@ export async function benchCost(sizes: number[] = DEFAULT_SIZES): Promise<void> 
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n\n`,
   );
   process.stdout.write(
-    '| guests | nodes | sweep period | batch | computed calls/h (steady + sweep reads + version/permissions) | measured calls/h (bulk + configs + other) | calls/s | every config re-read within | first sync calls | cycle ms (mean) |\n',
+    '| guests | nodes | sweep period | batch | computed calls/h (steady + sweep reads + version/permissions + node status) | measured calls/h (bulk + configs + other) | calls/s | every config re-read within | first sync calls | cycle ms (mean) |\n',
   );
   process.stdout.write('|---:|---:|---:|---:|---|---|---:|---:|---:|---:|\n');
   for (const guests of sizes) {
@@ -148,6 +162,7 @@ export async function benchCost(sizes: number[] = DEFAULT_SIZES): Promise<void> 
         periodMin,
         everyS: EVERY_S,
         budget: settings.configBudget,
+        nodes: nodesFor(guests),
       });
       const m = await measure(guests, settings);
       const label =
@@ -155,7 +170,7 @@ export async function benchCost(sizes: number[] = DEFAULT_SIZES): Promise<void> 
           ? `${duration(periodMin)} (default)`
           : duration(periodMin);
       process.stdout.write(
-        `| ${n(guests)} | ${nodesFor(guests)} | ${label} | ${c.batch} | ${n(c.total)} (${n(c.steady)} + ${n(c.sweepReads)} + ${n(c.sweepExtras)}) | ` +
+        `| ${n(guests)} | ${nodesFor(guests)} | ${label} | ${c.batch} | ${n(c.total)} (${n(c.steady)} + ${n(c.sweepReads)} + ${n(c.sweepExtras)} + ${n(c.nodeStatus)}) | ` +
           `${n(m.hour)} (${n(m.byKind.bulk)} + ${n(m.byKind.configs)} + ${n(m.byKind.extras)}) | ${(m.hour / 3600).toFixed(2)} | ${duration(c.roundMin)} | ${n(m.firstSync)} | ${Math.round(m.cycleMs)} |\n`,
       );
     }

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'cluster.sync_recovered',
   'cluster.identity_changed',
   'cluster.reset',
+  'cluster.imported',
   'snapshot.created',
 ] as const;
 

@@ -29,6 +29,8 @@ export interface ClusterState {
   storage: StorageRow[];
   /** Known tasks: upid → `running` or, once finished, any other word (the outcome when loaded). */
   tasks: Map<string, string>;
+  /** Nodes whose status read failed, and when: tried again a period later (in memory only). */
+  nodeStatusTriedAt: Map<string, number>;
 }
 
 const TASKS_KEPT_PER_CLUSTER = 5_000;
@@ -70,6 +72,7 @@ export function loadClusterState(store: Store, cluster: string): ClusterState {
         .all()
         .map((t) => [t.upid, t.outcome]),
     ),
+    nodeStatusTriedAt: new Map(),
   };
 }
 

@@ -12,6 +12,17 @@ export interface CountingClient {
   total(): number;
 }
 
+/**
+ * A raw call's path as the endpoint it is (`/nodes/pve1/status` → `/nodes/{node}/status`), so that
+ * calls to every node count under one name, as the typed calls do.
+ */
+export function endpointOf(path: string): string {
+  return path
+    .replace(/^\/nodes\/[^/]+/, '/nodes/{node}')
+    .replace(/\/(qemu|lxc)\/\d+(?=\/|$)/, '/$1/{vmid}')
+    .replace(/\/tasks\/UPID:[^/]+/, '/tasks/{upid}');
+}
+
 /** Wraps every call of `inner` that reaches Proxmox in `around`, named by its endpoint (`GET /cluster/resources`). */
 function wrapCalls(
   inner: ProxmoxClient,
@@ -33,10 +44,10 @@ function wrapCalls(
     taskLog: (upid, start, limit) =>
       around('GET /nodes/{node}/tasks/{upid}/log', () => inner.taskLog(upid, start, limit)),
     waitForTask: (upid, options) => inner.waitForTask(upid, options),
-    get: (path, query) => around(`GET ${path}`, () => inner.get(path, query)),
-    post: (path, params) => around(`POST ${path}`, () => inner.post(path, params)),
-    put: (path, params) => around(`PUT ${path}`, () => inner.put(path, params)),
-    delete: (path, params) => around(`DELETE ${path}`, () => inner.delete(path, params)),
+    get: (path, query) => around(`GET ${endpointOf(path)}`, () => inner.get(path, query)),
+    post: (path, params) => around(`POST ${endpointOf(path)}`, () => inner.post(path, params)),
+    put: (path, params) => around(`PUT ${endpointOf(path)}`, () => inner.put(path, params)),
+    delete: (path, params) => around(`DELETE ${endpointOf(path)}`, () => inner.delete(path, params)),
     close: () => inner.close(),
   };
 }

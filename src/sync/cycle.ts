@@ -27,6 +27,7 @@ import { countCalls } from './counting-client.js';
 import { diffCycle, type CycleDiff } from './diff.js';
 import { describeIdentity, parseIdentity, type ClusterIdentity } from '../store/cluster-identity.js';
 import { destroyedSince, identityOf, sameCluster } from './identity.js';
+import { dueNodes, readNodeStatus, type NodeStatusRead } from './node-status.js';
 import { parseGuestConfig } from './parse-config.js';
 import { logSignals, planConfigFetches, type LogCursors, type Plan } from './plan.js';
 import { taskRow, type FetchedConfig } from './rows.js';
@@ -49,7 +50,14 @@ export interface SyncSettings {
    * (each request also has its own deadline), must not hold the cluster's schedule forever.
    */
   cycleTimeoutMs: number;
+  /**
+   * How often each online node's GET /nodes/{node}/status (load, kernel, version, KSM, swap) is
+   * read: one call per node, so not every cycle (0: never; default 5 minutes).
+   */
+  nodeStatusPeriodMs?: number;
 }
+
+export const DEFAULT_NODE_STATUS_PERIOD_MS = 300_000;
 
 export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   missingThreshold: 2,
@@ -59,6 +67,7 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   sweepEveryMs: 60_000,
   clusterLog: true,
   cycleTimeoutMs: 300_000,
+  nodeStatusPeriodMs: DEFAULT_NODE_STATUS_PERIOD_MS,
 };
 
 export interface CycleDeps {
@@ -381,6 +390,25 @@ function statsAfter(cluster: string, state: ClusterState, diff: CycleDiff): Gues
   return summarizeGuests(cluster, guestsAfter, (vmid) => (moved.get(vmid) ?? state.metrics.get(vmid))?.mem);
 }
 
+/** The node rows of this write carry the status fields read this cycle, stamped with the read's time. */
+function applyNodeStatus(diff: CycleDiff, status: NodeStatusRead, at: number): void {
+  for (const row of diff.nodes) {
+    const fields = status.read.get(row.node);
+    if (fields) Object.assign(row, fields, { statusReadAt: at });
+  }
+}
+
+/** Nodes whose status did not answer keep their last values and are tried again a period later. */
+function noteNodeStatusFailures(deps: CycleDeps, kept: ClusterState, status: NodeStatusRead, at: number): void {
+  for (const node of status.read.keys()) kept.nodeStatusTriedAt.delete(node);
+  if (status.failed.size === 0) return;
+  for (const node of status.failed.keys()) kept.nodeStatusTriedAt.set(node, at);
+  deps.log.warn(
+    { cluster: deps.cluster, failed: Object.fromEntries(status.failed) },
+    'node status (GET /nodes/{node}/status) could not be read; those nodes keep their last load, kernel and version, and are read again next period',
+  );
+}
+
 /** The write committed: bring the kept state to what the store now holds, in place. */
 function keepState(
   state: ClusterState,
@@ -501,9 +529,20 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
     const onlineNodes = new Set(read.resources.nodes.filter((n) => n.status === 'online').map((n) => n.node));
     const planned = await inPhase('plan', () => planCycle(deps, kept, read, sweepDue, onlineNodes), deps.onPhase);
     phaseDone('plan');
-    const { configs, failed } = await inPhase(
+    const statusDue = dueNodes(
+      onlineNodes,
+      (node) => kept.nodes.get(node)?.statusReadAt,
+      kept.nodeStatusTriedAt,
+      now(),
+      settings.nodeStatusPeriodMs ?? DEFAULT_NODE_STATUS_PERIOD_MS,
+    );
+    const [{ configs, failed }, nodeStatus] = await inPhase(
       'configs',
-      () => readConfigs(deps, client, planned.plan, signal),
+      () =>
+        Promise.all([
+          readConfigs(deps, client, planned.plan, signal),
+          untilAborted(readNodeStatus(client, statusDue, settings.configConcurrency), signal),
+        ]),
       deps.onPhase,
     );
     phaseDone('configs');
@@ -524,10 +563,12 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
           stillWanted,
           missingThreshold: settings.missingThreshold,
           destroyed,
+          initial: kept.cluster?.lastSuccessAt == null,
           log,
         }),
       deps.onPhase,
     );
+    applyNodeStatus(diff, nodeStatus, at);
     const changes: Record<string, number> = {};
     for (const e of diff.events) changes[e.type] = (changes[e.type] ?? 0) + 1;
     phaseDone('diff');
@@ -581,6 +622,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
 
     // Committed. Nothing below may fail the cycle.
     keepState(kept, cluster, clusterFields, runId, diff, read.tasks);
+    noteNodeStatusFailures(deps, kept, nodeStatus, at);
     if (Object.keys(read.missing).length) result.missingSignals = read.missing;
     try {
       refreshStatisticsAfter(store, diff.guests.length);

@@ -37,6 +37,8 @@ export interface DiffInput {
   missingThreshold: number;
   /** vmids whose destroy task finished since the last read, with its end (identity.ts destroyedSince). */
   destroyed: Map<number, number>;
+  /** The cluster's first successful read (or the first after a reset): an import, not news. */
+  initial?: boolean;
   log: Logger;
 }
 
@@ -268,5 +270,34 @@ export function diffCycle(input: DiffInput): CycleDiff {
     storageRow(prevStorage.get(`${r.node}/${r.storage}`), r, input.cluster, input.at, onlineNodes.has(r.node)),
   );
   clusterEvents(input, quorate, out);
+  if (input.initial) markImport(input, out);
   return out;
+}
+
+/**
+ * A first read is an import: every guest is "created" by it. Its guest and node events say so
+ * (`data.initial: true`) and one `cluster.imported` event, first, sums it up, so a reader of the
+ * history or a webhook subscriber can take the summary and skip the rest.
+ */
+function markImport(input: DiffInput, out: CycleDiff): void {
+  let marked = 0;
+  for (const e of out.events) {
+    if (e.subject.kind !== 'guest' && e.subject.kind !== 'node') continue;
+    e.data = { ...e.data, initial: true };
+    marked++;
+  }
+  const live = out.guests.filter((g) => g.deletedAt == null);
+  out.events.unshift({
+    type: 'cluster.imported',
+    cluster: input.cluster,
+    subject: { kind: 'cluster', id: input.cluster },
+    data: {
+      guests: out.listed,
+      templates: live.filter((g) => g.template).length,
+      nodes: input.resources.nodes.length,
+      storage: new Set(input.resources.storage.map((s) => s.storage)).size,
+      pools: input.resources.pools.length,
+      initialEvents: marked,
+    },
+  });
 }

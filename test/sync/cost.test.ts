@@ -30,12 +30,13 @@ describe('calls per cycle and per period, measured', () => {
   const sweepOff: Array<{ calls: number; updated: boolean }> = [];
   const sweepOn: Array<{ calls: number; configs: number; extras: number; updated: boolean }> = [];
 
+  // Node status reads are measured on their own below; here they would blur the sweep's arithmetic.
   const newSync = (settings: Partial<SyncSettings>): ClusterSync =>
     createClusterSync({
       store: h.store,
       client: h.client,
       cluster: 'lab',
-      settings: { ...DEFAULT_SYNC_SETTINGS, ...settings },
+      settings: { ...DEFAULT_SYNC_SETTINGS, nodeStatusPeriodMs: 0, ...settings },
       log: h.log,
       now: () => clock,
     });
@@ -119,6 +120,25 @@ describe('calls per cycle and per period, measured', () => {
     expect(sweepOn.reduce((a, c) => a + c.calls, 0)).toBe(perHour.total / 6);
   });
 
+  it('node status: one call per node every 5 minutes by default, as computed', async () => {
+    const withStatus = newSync({ sweepEveryMs: 0, nodeStatusPeriodMs: DEFAULT_SYNC_SETTINGS.nodeStatusPeriodMs });
+    const status: number[] = [];
+    for (let i = 0; i <= 40; i++) status.push((await cycle(withStatus))['GET /nodes/{node}/status'] ?? 0);
+    // The first cycle reads every node (its rows were never read), then every twentieth cycle (5 min at 15 s).
+    expect(status).toEqual(status.map((_, i) => (i % 20 === 0 ? 3 : 0)));
+    const perHour = computeCallsPerHour(GUESTS, {
+      intervalS: INTERVAL_MS / 1000,
+      periodMin: PERIOD_MS / 60_000,
+      everyS: EVERY_MS / 1000,
+      budget: DEFAULT_SYNC_SETTINGS.configBudget,
+      nodes: 3,
+    });
+    expect(perHour.nodeStatus).toBe(3 * 12);
+    expect(
+      computeCallsPerHour(10_000, { intervalS: 15, periodMin: 360, everyS: 60, budget: 200, nodes: 16 }).nodeStatus,
+    ).toBe(192);
+  });
+
   it('the silent LXC edit is found by the sweep within the period, not by the steady cycles before it', () => {
     const found = sweepOn.findIndex((c) => c.updated);
     expect(found).toBeGreaterThanOrEqual(0);
@@ -139,6 +159,7 @@ describe('the defaults, and what they cost', () => {
       configBudget: 200,
     });
     expect(DEFAULT_SYNC_SETTINGS).toMatchObject({
+      nodeStatusPeriodMs: 5 * 60_000,
       sweepPeriodMs: config.sync.sweepPeriodMinutes * 60_000,
       sweepEveryMs: config.sync.sweepEverySeconds * 1000,
       configBudget: config.sync.configBudget,

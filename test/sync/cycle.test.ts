@@ -34,6 +34,7 @@ describe.each([
     ).toBe(guests);
     expect(counted['GET /version']).toBe(1);
     expect(counted['GET /access/permissions']).toBe(1); // is the cluster log signal visible (Sys.Syslog)?
+    expect(counted['GET /nodes/{node}/status']).toBe(nodes); // then every 5 minutes, not every cycle
 
     for (let i = 0; i < 3; i++) {
       h.sim.resetCounters();
@@ -45,7 +46,7 @@ describe.each([
     }
     const runs = h.store.sqlite.prepare('SELECT calls_total AS calls, guests FROM sync_runs ORDER BY id').all();
     expect(runs).toEqual([
-      { calls: guests + 6, guests },
+      { calls: guests + 6 + nodes, guests },
       { calls: 4, guests },
       { calls: 4, guests },
       { calls: 4, guests },
