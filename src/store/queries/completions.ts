@@ -161,30 +161,23 @@ function vmidQueries(
 
 /**
  * Names starting with `typed` in any case: one range of the lower-cased name index, ranked here
- * (a second query to count them, or a window function, cost more than sorting the matches).
+ * (a second query to count them, or a window function, cost more than sorting the matches). The
+ * statement is better-sqlite3's own, plucking the one column: drizzle's mapping of each row into
+ * an object cost more than the query itself when 2,000 names match (8 ms against 3.5).
  */
 function completeGuestNames(store: Store, typed: string, cluster: string | undefined, limit: number): Completion {
   if (typed === '') return EMPTY;
   const inCluster = cluster !== undefined;
-  const lowerName = sql`lower(${guests.name})`;
-  const rows = prepared(store, `complete-names-${inCluster ? 'of' : 'all'}`, () =>
-    store.db
-      .select({ name: sql<string>`${guests.name}` })
-      .from(guests)
-      .where(
-        and(
-          isNull(guests.deletedAt),
-          // U+10FFFF sorts after every character that can follow the prefix.
-          sql`${lowerName} >= lower(${P('typed')}) AND ${lowerName} < lower(${P('typed')}) || char(1114111)`,
-          // `+cluster`: the name range is the narrower search (SQLite would walk the cluster's guests).
-          inCluster ? sql`+${guests.cluster} = ${P('cluster')}` : undefined,
-        ),
+  const names = prepared(store, `complete-names-${inCluster ? 'of' : 'all'}`, () =>
+    store.sqlite
+      .prepare<{ typed: string; cluster?: string }, string>(
+        // U+10FFFF sorts after every character that can follow the prefix. `+cluster`: the name
+        // range is the narrower search (SQLite would otherwise walk all of the cluster's guests).
+        `SELECT name FROM guests WHERE deleted_at IS NULL
+           AND lower(name) >= lower(@typed) AND lower(name) < lower(@typed) || char(1114111)
+           ${inCluster ? 'AND +cluster = @cluster' : ''}`,
       )
-      .prepare(),
-  ).all({ typed, cluster });
-  return rank(
-    rows.map((r) => r.name),
-    typed,
-    limit,
-  );
+      .pluck(),
+  ).all(inCluster ? { typed, cluster } : { typed });
+  return rank(names, typed, limit);
 }
