@@ -1,20 +1,17 @@
 #!/usr/bin/env node
-/** Command-line entry: parses arguments and hands over to the composition root in main.ts. */
+/** Command-line entry: parses arguments and hands over to the command's function in src/commands/. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
-import {
-  DEMO,
-  EXIT_FATAL,
-  runCheck,
-  runClusterReset,
-  runDemo,
-  runMcpStdio,
-  runServe,
-  runSim,
-  runSnapshot,
-  runSyncOnce,
-} from './main.js';
+import { runCheck } from './commands/check.js';
+import { runClusterReset } from './commands/cluster-reset.js';
+import { DEMO, runDemo } from './commands/demo.js';
+import { runMcpStdio } from './commands/mcp-stdio.js';
+import { runServe } from './commands/serve.js';
+import { runSim } from './commands/sim.js';
+import { runSnapshot } from './commands/snapshot.js';
+import { runSyncOnce } from './commands/sync-once.js';
+import { EXIT_FATAL } from './main.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
 import { SimulatorPortError } from './sim/server.js';

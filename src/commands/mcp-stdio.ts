@@ -1,0 +1,38 @@
+/** `mcp`: the MCP server over stdio, reading the inventory file. */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { createLogger } from '../log.js';
+import { configFromEnv, packageVersion } from '../main.js';
+import { createMcpServer } from '../mcp/server.js';
+import { openStore, type Store } from '../store/db.js';
+import { inventoryExists } from '../store/files.js';
+
+/**
+ * `mcp`: the MCP server over stdio. It opens the inventory read-only, so it runs beside `serve`;
+ * until the daemon has created the database it still answers, saying so. Logs go to stderr only.
+ */
+export async function runMcpStdio(configPath: string | undefined): Promise<void> {
+  const config = configFromEnv(configPath, true);
+  const log = createLogger(config.log);
+  let store: Store | undefined;
+  const server = createMcpServer({
+    log,
+    version: packageVersion(),
+    now: Date.now,
+    staleAfterMs: config.mcp.http.readyMaxAgeSeconds * 1000,
+    toolsets: config.mcp.toolsets,
+    get store() {
+      // A file that cannot be used throws its StoreError here, and every answer says it until it is fixed.
+      if (!store && inventoryExists(config.dbPath)) store = openStore(config.dbPath, { readonly: true });
+      return store;
+    },
+  });
+  await server.connect(new StdioServerTransport());
+  log.info({ db: config.dbPath }, 'MCP server on stdio');
+  await new Promise<void>((resolveClosed) => {
+    server.server.onclose = () => resolveClosed();
+    process.once('SIGINT', () => resolveClosed());
+    process.once('SIGTERM', () => resolveClosed());
+  });
+  await server.close();
+  store?.close();
+}
