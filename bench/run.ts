@@ -1,10 +1,11 @@
 /**
  * Benchmarks, printed as Markdown tables (copy them into docs/benchmarks.md with machine and date).
  *   npm run bench                      # all
- *   npm run bench -- sync              # one (bulk-read, sync, mcp, cost)
+ *   npm run bench -- sync              # one (bulk-read, sync, mcp, cost, facts)
  */
 import { benchBulkRead } from './bulk-read.js';
 import { benchCost } from './cost.js';
+import { benchFacts } from './facts.js';
 import { benchMcp } from './mcp.js';
 import { benchSync } from './sync.js';
 
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   sync: benchSync,
   mcp: benchMcp,
   cost: () => benchCost(),
+  facts: benchFacts,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

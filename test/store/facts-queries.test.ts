@@ -6,12 +6,20 @@
  * config JSON, never from the read models the queries use. The query plans are checked too: the
  * counts and pages walk an index range, without a sort of every guest or a scan of guest rows.
  */
+import { and, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpProxmoxClient } from '../../src/proxmox/http-client.js';
 import { Secret } from '../../src/secret.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import { countGuestsBy, COUNT_BY, listValues, type CountBy, type CountGroup } from '../../src/store/queries/counts.js';
-import { countFactGuests, findGuests, guestFacts, type FactQuery } from '../../src/store/queries/facts.js';
+import {
+  countFactGuests,
+  factConditions,
+  findGuests,
+  guestFacts,
+  type FactQuery,
+} from '../../src/store/queries/facts.js';
+import { guests } from '../../src/store/schema.js';
 import { findByAddress, findByMac } from '../../src/store/queries/network.js';
 import { QueryError } from '../../src/store/queries/shared.js';
 import { createClusterSync, DEFAULT_SYNC_SETTINGS } from '../../src/sync/cycle.js';
@@ -233,6 +241,28 @@ describe('config-fact queries at 10,000 guests', () => {
     // Small pages follow on from each other without a gap or a repeat.
     const small = allPages({ vlan: 20 }, 7).items;
     expect(small).toEqual(expectedGuests({ vlan: 20 }));
+  });
+
+  it("gives list_guests' own query the same filters as conditions on the guest rows", () => {
+    for (const q of [
+      { storage: 'local' },
+      { bridge: 'vmbr1', vlan: 20 },
+      { onboot: false, agent: true },
+      { protection: true, ostype: 'l26' },
+      { hasSnapshots: true },
+      { hasSnapshots: false, storage: 'ceph-vm' },
+    ] satisfies FactQuery[]) {
+      const bound = factConditions(q);
+      const rows = h.store.db
+        .select({ cluster: guests.cluster, vmid: guests.vmid })
+        .from(guests)
+        .where(and(isNull(guests.deletedAt), ...bound.where))
+        .orderBy(guests.vmid, guests.cluster)
+        .prepare()
+        .all(bound.params);
+      expect(rows, JSON.stringify(q)).toEqual(expectedGuests(q).map((r) => ({ cluster: r.cluster, vmid: r.vmid })));
+    }
+    expect(() => factConditions({ vlan: 5000 })).toThrow(/VLAN tag from 1 to 4094/);
   });
 
   it('counts by every facet, with filters, as the test groups the rows', () => {
