@@ -218,15 +218,25 @@ describe('changes_since: old → new, and who did it', () => {
     expect(createdOnly.s.folded!.map((f) => [f.cluster, f.events])).toEqual([['far', 40]]);
   });
 
-  it('an event whose data is not JSON is listed as it is, never taken for an initial one', async () => {
+  it('only the flag marks a first-sync event: text from Proxmox that spells it does not, nor a row that is not JSON', async () => {
     const seq = h.lastSeq();
+    const g = plainQemu()[0]!;
+    const spelled = 'copied from "initial":true, {"initial":true}';
+    h.sim.updateGuest(g.vmid, { config: { description: spelled } });
+    await cycle();
     h.store.sqlite
       .prepare(
-        "INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data) VALUES ('evt_tampered', 'guest.updated', ?, 'lab', 'guest', 'lab/1', ?)",
+        "INSERT INTO events (id, type, occurred_at, cluster, subject_kind, subject_id, data) VALUES ('evt_tampered', 'guest.updated', ?, 'lab', 'guest', 'lab/1', 'not json')",
       )
-      .run(Date.now(), '{"initial":true');
+      .run(Date.now());
     const { s } = await ok<Events>('changes_since', { afterSeq: seq });
-    expect(s.events.map((e) => e.data)).toEqual([{ value: '{"initial":true' }]);
+    expect(s.events.map((e) => [e.type, e.subject.id])).toEqual([
+      ['guest.updated', `lab/${g.vmid}`],
+      ['guest.updated', 'lab/1'],
+    ]);
+    expect(s.events[0]!.data.changes).toMatchObject({ description: { to: spelled } });
+    expect(s.events[1]!.data).toEqual({ value: 'not json' });
+    expect(s.folded).toBeUndefined();
   });
 });
 

@@ -504,7 +504,8 @@ function countSameAfter(
         and(
           ...bound.where,
           sql`${expr} = ${P('key')}`,
-          sql`(${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})`,
+          // `+`: not a range of the node index, whose row lookups cost three times a scan.
+          sql`(+${guests.cluster}, ${guests.vmid}) > (${P('afterCluster')}, ${P('afterVmid')})`,
         ),
       )
       .prepare() as unknown as Runnable<{ n: number }>;

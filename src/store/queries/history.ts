@@ -58,12 +58,13 @@ export interface EventPage extends LimitInfo {
 }
 
 /**
- * An event of a cluster's first sync (the sync marks them `initial: true`; `cluster.imported`
- * sums them up and is never one of them). `instr` first: it passes over most rows without a JSON
- * parse, and a row that is not JSON (tampered) is not an error.
+ * An event of a cluster's first sync: the sync marks them `initial: true`; `cluster.imported`
+ * sums them up and is never one of them. Found by its text, not by parsing it: the store writes
+ * data with JSON.stringify, which writes the flag as `"initial":true` and cannot write that inside
+ * a string value (its quotes are escaped), and a parse per row doubled the scan of a 10,000-event
+ * import. A row that is not JSON (tampered) is not an error either.
  */
-const isInitial = sql`(${events.type} <> 'cluster.imported' AND instr(${events.data}, '"initial"') > 0
-  AND CASE WHEN json_valid(${events.data}) THEN json_extract(${events.data}, '$.initial') END IS 1)`;
+const isInitial = sql`(${events.type} <> 'cluster.imported' AND instr(${events.data}, '"initial":true') > 0)`;
 
 /** The conditions of a query but for the page's bounds. */
 function eventFilter(q: EventQuery): Array<SQL | undefined> {
