@@ -168,6 +168,14 @@ const SyncSchema = z
     /** Seconds between sweep batches; 0 turns the sweep off. */
     sweepEverySeconds: wholeNumber({ min: 0, max: 86_400, unit: 'seconds', example: 60, zero: 'turns the sweep off' }),
     clusterLog: flag(true),
+    /** Minutes between reads of each online node's /nodes/{node}/status (load, kernel, version, KSM, swap); 0: never. */
+    nodeStatusMinutes: wholeNumber({
+      min: 0,
+      max: 1_440,
+      unit: 'minutes',
+      example: 5,
+      zero: 'never reads node status',
+    }),
     /** A cycle still running after this long fails as such (each request also has its own deadline). */
     cycleTimeoutSeconds: wholeNumber({ min: 10, max: 86_400, unit: 'seconds', example: 300 }),
   })
@@ -286,6 +294,7 @@ const SECTION_ENV = {
     cycleTimeoutSeconds: 'SYNC_CYCLE_TIMEOUT_SECONDS',
     sweepPeriodMinutes: 'SYNC_SWEEP_PERIOD_MINUTES',
     sweepEverySeconds: 'SYNC_SWEEP_EVERY_SECONDS',
+    nodeStatusMinutes: 'SYNC_NODE_STATUS_MINUTES',
   },
   snapshots: { schedule: 'SNAPSHOT_SCHEDULE', keep: 'SNAPSHOT_KEEP', maxAgeDays: 'SNAPSHOT_MAX_AGE_DAYS' },
   retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },

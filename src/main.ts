@@ -81,6 +81,7 @@ function syncSettings(config: Config): SyncSettings {
     configBudget: s.configBudget,
     sweepPeriodMs: s.sweepPeriodMinutes * 60_000,
     sweepEveryMs: s.sweepEverySeconds * 1000,
+    nodeStatusPeriodMs: s.nodeStatusMinutes * 60_000,
     clusterLog: s.clusterLog,
     cycleTimeoutMs: s.cycleTimeoutSeconds * 1000,
   };

@@ -272,6 +272,7 @@ describe('loadConfig: sync and snapshot schedules', () => {
       sweepPeriodMinutes: 360,
       sweepEverySeconds: 60,
       clusterLog: true,
+      nodeStatusMinutes: 5,
       cycleTimeoutSeconds: 300,
     });
     expect(config.snapshots).toEqual({ schedule: '0 * * * *', keep: 48, maxAgeDays: 7 });
@@ -291,6 +292,20 @@ describe('loadConfig: sync and snapshot schedules', () => {
     });
     expect(config.sync).toMatchObject({ intervalSeconds: 5, missingThreshold: 3, clusterLog: false });
     expect(config.snapshots).toEqual({ schedule: 'off', keep: 10, maxAgeDays: 7 });
+  });
+
+  it('node status reads every 5 minutes by default, from the file or SYNC_NODE_STATUS_MINUTES (0: never)', () => {
+    expect(loadConfig({ env: base }).sync.nodeStatusMinutes).toBe(5);
+    const file = join(dir, 'node-status.yaml');
+    writeFileSync(file, 'sync: { nodeStatusMinutes: 15 }\n');
+    expect(loadConfig({ env: base, configPath: file, cwd: dir }).sync.nodeStatusMinutes).toBe(15);
+    expect(
+      loadConfig({ env: { ...base, SYNC_NODE_STATUS_MINUTES: '0' }, configPath: file, cwd: dir }).sync
+        .nodeStatusMinutes,
+    ).toBe(0);
+    expect(problems({ ...base, SYNC_NODE_STATUS_MINUTES: '2000' })).toEqual([
+      'SYNC_NODE_STATUS_MINUTES: expected a whole number of minutes from 0 to 1440 (0 never reads node status), e.g. 5, the default',
+    ]);
   });
 
   it('the sweep from the file or the environment (SYNC_SWEEP_PERIOD_MINUTES, SYNC_SWEEP_EVERY_SECONDS), the environment winning', () => {
@@ -318,7 +333,7 @@ describe('loadConfig: sync and snapshot schedules', () => {
     expect(found.some((p) => p.startsWith('SNAPSHOT_KEEP: '))).toBe(true);
     expect(found.some((p) => p.startsWith('sync.missingThreshold: '))).toBe(true);
     expect(found).toContain(
-      'sync: unknown key "bogus"; the keys are intervalSeconds, missingThreshold, configConcurrency, configBudget, sweepPeriodMinutes, sweepEverySeconds, clusterLog and cycleTimeoutSeconds',
+      'sync: unknown key "bogus"; the keys are intervalSeconds, missingThreshold, configConcurrency, configBudget, sweepPeriodMinutes, sweepEverySeconds, clusterLog, nodeStatusMinutes and cycleTimeoutSeconds',
     );
   });
 });

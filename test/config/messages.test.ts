@@ -69,6 +69,7 @@ const BAD_VALUES: Record<string, string> = {
   SYNC_CYCLE_TIMEOUT_SECONDS: 'abc',
   SYNC_SWEEP_PERIOD_MINUTES: '0',
   SYNC_SWEEP_EVERY_SECONDS: '-1',
+  SYNC_NODE_STATUS_MINUTES: 'often',
   SNAPSHOT_SCHEDULE: 'every hour',
   SNAPSHOT_KEEP: '1e3',
   SNAPSHOT_MAX_AGE_DAYS: 'week',
@@ -202,7 +203,7 @@ describe('misspelt keys', () => {
     expect(found).toContain('sync: unknown key "intervalSecs"; did you mean "intervalSeconds"?');
     expect(found).toContain('sync: unknown key "sweepperiodminutes"; did you mean "sweepPeriodMinutes"?');
     expect(found).toContain(
-      'sync: unknown key "colour"; the keys are intervalSeconds, missingThreshold, configConcurrency, configBudget, sweepPeriodMinutes, sweepEverySeconds, clusterLog and cycleTimeoutSeconds',
+      'sync: unknown key "colour"; the keys are intervalSeconds, missingThreshold, configConcurrency, configBudget, sweepPeriodMinutes, sweepEverySeconds, clusterLog, nodeStatusMinutes and cycleTimeoutSeconds',
     );
     expect(found).toContain(
       `config file ${path}: log.level: "warning" is not one of fatal, error, warn, info, debug, trace; did you mean "warn"?`,
