@@ -167,5 +167,7 @@ WHERE g.`deleted_at` IS NULL
 --> statement-breakpoint
 CREATE INDEX `guest_facets_value` ON `guest_facets` (`facet`,`value`,`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`,`snapshots`,`bytes`);
 --> statement-breakpoint
+CREATE INDEX `guest_facets_listing` ON `guest_facets` (`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`,`snapshots`) WHERE "guest_facets"."facet" = 'type';
+--> statement-breakpoint
 INSERT INTO `guest_facet_counts` (`cluster`, `facet`, `value`, `guests`, `bytes`)
 SELECT `cluster`, `facet`, coalesce(`value`, ''), count(*), coalesce(sum(`bytes`), 0) FROM `guest_facets` GROUP BY 1, 2, 3;

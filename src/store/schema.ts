@@ -323,6 +323,25 @@ export const guestFacets = sqliteTable(
       t.snapshots,
       t.bytes,
     ),
+    // Every guest once (its `type` row), in listing order with the carried columns: a page or count
+    // that names no facet value walks this instead of guest rows (which are wide: the config is on them).
+    index('guest_facets_listing')
+      .on(
+        t.vmid,
+        t.cluster,
+        t.node,
+        t.type,
+        t.status,
+        t.stale,
+        t.template,
+        t.pool,
+        t.ostype,
+        t.onboot,
+        t.protection,
+        t.agent,
+        t.snapshots,
+      )
+      .where(sql`${t.facet} = 'type'`),
     // One guest's values of a facet (and bytes): the probe of a second facet filter or grouping, and the rewrite.
     index('guest_facets_guest').on(t.cluster, t.vmid, t.facet, t.value, t.bytes),
     foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),

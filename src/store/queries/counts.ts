@@ -121,6 +121,8 @@ function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): 
     (facet) => values[facet] !== undefined && facet !== by,
   );
   const clusterKey = (a: string): string => (split ? f(a, 'cluster') : 'NULL');
+  // Only storage rows carry bytes: summing a column of nulls costs a step per entry for nothing.
+  const bytesSum = by === 'storage' ? `coalesce(sum(${f('v', 'bytes')}), 0)` : '0';
   let driver: Facet;
   let text: string;
   let bound: ReturnType<typeof facetConditions>;
@@ -134,7 +136,7 @@ function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): 
   } else if (isListed(by) && narrow) {
     driver = narrow;
     bound = facetConditions('d', q, driver);
-    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, coalesce(sum(${f('v', 'bytes')}), 0) AS bytes
+    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, ${bytesSum} AS bytes
       FROM "guest_facets" d JOIN "guest_facets" v ON ${f('v', 'cluster')} = ${f('d', 'cluster')} AND ${f('v', 'vmid')} = ${f('d', 'vmid')} AND ${f('v', 'facet')} = '${by}'
       WHERE ${[`${f('d', 'facet')} = '${driver}'`, `${f('d', 'value')} = @driverValue`, ...bound.where].join(' AND ')}
       GROUP BY 1, 2`;
@@ -144,7 +146,7 @@ function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): 
     bound = facetConditions('v', q, isListed(by) ? undefined : by);
     const own = values[by] !== undefined && !isListed(by) ? [`${f('v', 'value')} = @driverValue`] : [];
     // In the index's order (value first): the groups come out without a sort, unless clusters are split.
-    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('v')} AS cluster, count(*) AS guests, coalesce(sum(${f('v', 'bytes')}), 0) AS bytes
+    text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('v')} AS cluster, count(*) AS guests, ${bytesSum} AS bytes
       FROM "guest_facets" v WHERE ${[`${f('v', 'facet')} = '${by}'`, ...own, ...bound.where].join(' AND ')}
       GROUP BY ${f('v', 'value')}${split ? `, ${f('v', 'cluster')}` : ''}`;
   }

@@ -136,7 +136,7 @@ export function facetConditions(a: string, q: FactQuery, skip?: Facet): BoundSql
     if (q[key] !== undefined) add(key, `${f(a, key)} = @${key}`, q[key]);
   if (q.hasSnapshots !== undefined) add('snapshots', `${f(a, 'snapshots')} = @snapshots`, q.hasSnapshots);
   // What facet rows do not carry (the name, the lock, sizes) is read from the guest row, one probe per entry.
-  const own = guestRowConditions('n', q, { onlyUncarried: true });
+  const own = uncarriedConditions('n', q);
   if (own.where.length) {
     out.where.push(
       `EXISTS (SELECT 1 FROM "guests" n WHERE ${g('n', 'cluster')} = ${f(a, 'cluster')} AND ${g('n', 'vmid')} = ${f(a, 'vmid')} AND ${own.where.join(' AND ')})`,
@@ -261,33 +261,28 @@ function pageRows(
     );
     return query.all({ ...bound.params, ...position, driverValue: values[driver]!, limit }) as PageRow[];
   }
-  // No facet named: the listing index, with the remaining filters on the guest rows themselves.
-  const bound = guestRowConditions('g', q);
+  // No facet value named: every guest's `type` row, in listing order (guest_facets_listing).
+  const bound = facetConditions('d', q);
   const query = statement(
     store,
-    `page-guests:${after !== undefined}:${bound.shape.join(',')}`,
+    `page-all:${after !== undefined}:${bound.shape.join(',')}`,
     () =>
-      `SELECT ${g('g', 'cluster')} AS cluster, ${g('g', 'vmid')} AS vmid, NULL AS bytes FROM "guests" g
-      WHERE ${[`${g('g', 'deletedAt')} IS NULL`, ...bound.where, ...(after ? [seek('g')] : [])].join(' AND ')}
-      ORDER BY ${g('g', 'vmid')}, ${g('g', 'cluster')} LIMIT @limit`,
+      // Named: the planner, without statistics for it, sorts the facet's whole range instead.
+      `SELECT ${f('d', 'cluster')} AS cluster, ${f('d', 'vmid')} AS vmid, NULL AS bytes FROM "guest_facets" d INDEXED BY guest_facets_listing
+      WHERE ${[`${f('d', 'facet')} = 'type'`, ...bound.where, ...(after ? [seek('d')] : [])].join(' AND ')}
+      ORDER BY ${f('d', 'vmid')}, ${f('d', 'cluster')} LIMIT @limit`,
   );
   return query.all({ ...bound.params, ...position, limit }) as PageRow[];
 }
 
-/**
- * The conditions a query without a facet value can hold, on guest rows aliased `a`; with
- * `onlyUncarried`, only those on what facet rows do not carry (the name, the lock, sizes).
- */
-function guestRowConditions(a: string, q: FactQuery, { onlyUncarried = false } = {}): BoundSql {
+/** The conditions on what facet rows do not carry (the name, the lock, sizes), on guest rows aliased `a`. */
+function uncarriedConditions(a: string, q: FactQuery): BoundSql {
   const out: BoundSql = { where: [], params: {}, shape: [] };
-  const add = (name: string, condition: string, value?: string | number | boolean): void => {
+  const add = (name: string, condition: string, value?: string | number): void => {
     out.where.push(condition);
     out.shape.push(name);
-    if (value !== undefined) out.params[name] = typeof value === 'boolean' ? Number(value) : value;
+    if (value !== undefined) out.params[name] = value;
   };
-  if (!onlyUncarried && q.cluster !== undefined) add('cluster', `${g(a, 'cluster')} = @cluster`, q.cluster);
-  if (!onlyUncarried && q.lastKnownStatus !== undefined)
-    add('lastKnown', `${g(a, 'stale')} = 1 AND ${g(a, 'status')} = @lastKnown`, q.lastKnownStatus);
   if (q.lock === true) add('locked', `${g(a, 'lock')} IS NOT NULL`);
   else if (q.lock === false) add('unlocked', `${g(a, 'lock')} IS NULL`);
   else if (q.lock !== undefined) add('lock', `${g(a, 'lock')} = @lock`, q.lock);
@@ -295,15 +290,6 @@ function guestRowConditions(a: string, q: FactQuery, { onlyUncarried = false } =
   if (q.maxMemoryBytes !== undefined) add('maxMem', `${g(a, 'maxmem')} <= @maxMem`, q.maxMemoryBytes);
   if (q.minCores !== undefined) add('minCores', `${g(a, 'maxcpu')} >= @minCores`, q.minCores);
   if (q.maxCores !== undefined) add('maxCores', `${g(a, 'maxcpu')} <= @maxCores`, q.maxCores);
-  if (!onlyUncarried) {
-    for (const key of ['onboot', 'protection', 'agent'] as const)
-      if (q[key] !== undefined) add(key, `${g(a, key)} = @${key}`, q[key]);
-    if (q.hasSnapshots !== undefined)
-      add(
-        q.hasSnapshots ? 'snapshots' : 'noSnapshots',
-        `${g(a, 'snapshotParent')} IS ${q.hasSnapshots ? 'NOT ' : ''}NULL`,
-      );
-  }
   if (q.namePattern !== undefined) add('name', `${g(a, 'name')} LIKE @name ESCAPE '\\'`, likePattern(q.namePattern));
   return out;
 }
