@@ -185,7 +185,9 @@ export function countGuestsBy(store: Store, by: CountBy, q: FactQuery = {}): Gue
     const split = splitClusters(store, by, q);
     const rows = onlyCluster(q) ? countedRows(store, by, q, split) : filteredRows(store, by, q, split);
     const groups = rows.map((r) => toGroup(by, r)).sort(byKey);
-    return { by, groups, total: countFactGuests(store, q) };
+    // A scalar facet puts each guest in one group: the groups sum to the total without a second walk.
+    const total = isListed(by) ? countFactGuests(store, q) : groups.reduce((n, g) => n + g.guests, 0);
+    return { by, groups, total };
   });
 }
 

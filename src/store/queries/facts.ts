@@ -14,7 +14,7 @@ import { getTableColumns, sql, type SQL, type Table } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import type { Facet } from '../guest-parts.js';
 import { prepared } from '../prepared.js';
-import { guestFacets, guests } from '../schema.js';
+import { guestFacetCounts, guestFacets, guests } from '../schema.js';
 import type { GuestFilter } from './guests.js';
 import { clampLimit, oneRead, P, QUERY_LIMITS, QueryError, type LimitInfo } from './shared.js';
 
@@ -169,6 +169,8 @@ export function countFactGuests(store: Store, q: FactQuery): number {
   const driver = driverOf(values) ?? 'type';
   const bound = facetConditions('d', q, driver);
   const named = values[driver] !== undefined;
+  // One facet value and at most the cluster (or nothing): the counts the writer keeps say it.
+  if (bound.shape.every((name) => name === 'cluster')) return keptCount(store, driver, values[driver], q.cluster);
   const query = statement(
     store,
     `count:${driver}:${named}:${bound.shape.join(',')}`,
@@ -180,6 +182,26 @@ export function countFactGuests(store: Store, q: FactQuery): number {
       ].join(' AND ')}`,
   );
   return query.pluck().get({ ...bound.params, ...(named ? { driverValue: values[driver]! } : {}) }) as number;
+}
+
+/** Live guests with a facet value (every guest: the `type` facet, any value), from guest_facet_counts. */
+function keptCount(store: Store, facet: Facet, value: string | undefined, cluster: string | undefined): number {
+  const c = (key: keyof typeof guestFacetCounts._.columns & string): string => column(guestFacetCounts, 'c', key);
+  const query = statement(
+    store,
+    `kept-count:${value !== undefined}:${cluster !== undefined}`,
+    () =>
+      `SELECT coalesce(sum(${c('guests')}), 0) FROM "guest_facet_counts" c WHERE ${[
+        `${c('facet')} = @facet`,
+        ...(value !== undefined ? [`${c('value')} = @value`] : []),
+        ...(cluster !== undefined ? [`${c('cluster')} = @cluster`] : []),
+      ].join(' AND ')}`,
+  );
+  return query.pluck().get({
+    facet,
+    ...(value !== undefined ? { value } : {}),
+    ...(cluster !== undefined ? { cluster } : {}),
+  }) as number;
 }
 
 // ---- pages ---------------------------------------------------------------------------------------
