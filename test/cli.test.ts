@@ -119,7 +119,7 @@ describe('proxmox-inventory CLI', () => {
     const first = await run(['sync', '--once'], env);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(
-      /^lab: ok in \d+ ms · 200 guests, 3 nodes · 206 API calls \(.*\) · 200 configs read · changes: guest\.created 200\n$/,
+      /^lab: ok in \d+ ms · 200 guests, 3 nodes · 209 API calls \(.*\/nodes\/\{node\}\/status 3\) · 200 configs read · changes: cluster\.imported 1, guest\.created 200\n$/,
     );
     const second = await run(['sync', '--once'], env);
     expect(second.stdout).toMatch(
