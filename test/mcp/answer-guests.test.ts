@@ -5,14 +5,12 @@
  * says how far the nodes that cannot fall short; the overview names nodes above 90 % memory in use
  * and shows running-only overcommit. Expectations come from the simulator and SQL of the test's own.
  */
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
 import { bytes } from '../../src/mcp/render.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
+import { connectClient } from './connect.js';
 
 const GiB = 2 ** 30;
 let h: SyncHarness;
@@ -38,17 +36,7 @@ const live = "deleted_at IS NULL AND cluster = 'lab'";
 beforeAll(async () => {
   h = await startHarness({ guests: 200, nodes: 3, seed: 3 });
   await cycle();
-  const server = createMcpServer({
-    store: h.store,
-    now: Date.now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'answer-guests', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools(); // so the client checks every structuredContent against its output schema
+  client = await connectClient(h.store, 'answer-guests');
 }, 30_000);
 
 afterAll(async () => {

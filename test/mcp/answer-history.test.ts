@@ -6,16 +6,14 @@
  * list_tasks state what is not collected. Expectations come from the simulator and from SQL of
  * the test's own.
  */
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { GUEST_LIMITS, INVENTORY_SCOPE, NODE_LIMITS } from '../../src/mcp/tools/shared.js';
 import type { SimGuest } from '../../src/sim/state.js';
 import { insertEvents, type NewEvent } from '../../src/store/events.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
+import { connectClient } from './connect.js';
 
 let h: SyncHarness;
 let client: Client;
@@ -44,17 +42,7 @@ type Events = { events: Event[]; nextSeq: number; hasMore: boolean; folded?: Fol
 beforeAll(async () => {
   h = await startHarness({ guests: 60, nodes: 3, seed: 7 });
   await cycle();
-  const server = createMcpServer({
-    store: h.store,
-    now: Date.now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'answer-history', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools(); // so the client checks every structuredContent against its output schema
+  client = await connectClient(h.store, 'answer-history');
 }, 30_000);
 
 afterAll(async () => {

@@ -6,14 +6,12 @@
  * says so once. Through the real SDK client against a store synced from the simulator; every
  * expectation is computed from the simulator or the raw rows.
  */
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import type { SimGuest } from '../../src/sim/state.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
+import { connectClient } from './connect.js';
 
 let h: SyncHarness;
 let client: Client;
@@ -52,17 +50,7 @@ beforeAll(async () => {
   topVmid = h.sim.createGuest({ name: 'big-one', node: down, status: 'running', memoryMiB: 1_048_576 });
   await cycle();
   expect(sql<{ vmid: number }>('SELECT vmid FROM guest_metrics ORDER BY mem DESC LIMIT 1')[0]!.vmid).toBe(topVmid);
-  const server = createMcpServer({
-    store: h.store,
-    now: Date.now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'offline-node-test', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools(); // the client checks every answer against the output schemas
+  client = await connectClient(h.store, 'offline-node-test');
 
   h.sim.setNodeOnline(down, false);
   await cycle();

@@ -7,15 +7,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { listClusters, syncStatus } from '../../src/store/queries.js';
 import { signalProblems } from '../../src/sync/signals.js';
+import { connectClient } from './connect.js';
 
 const PROBLEM =
   "the token lacks Sys.Syslog on /, so /cluster/log hides other users' config edits; they are seen by the sweep (every 6 h) instead (grant a role with Sys.Syslog, README: The API token)";
@@ -51,17 +49,7 @@ beforeAll(async () => {
   insert.run('odd', '9.1.1', now - 5_000, now - 5_000, '{"log": 5, "tasks": "", "x": ["y"]}');
   insert.run('broken', '9.1.1', now - 5_000, now - 5_000, '{"log": "cut sho');
   insert.run('listed', '9.1.1', now - 5_000, now - 5_000, '["log"]');
-  const server = createMcpServer({
-    store,
-    now: () => now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'signals', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools(); // the client then checks structuredContent against each output schema
+  client = await connectClient(store, 'signals', { now: () => now });
 });
 
 afterAll(async () => {

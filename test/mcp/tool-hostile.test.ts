@@ -7,17 +7,15 @@
  * keep one line per row (counted from its own structured answer) and show none of those
  * characters raw.
  */
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { allTools } from '../../src/mcp/tools/index.js';
 import { listGuestsTool } from '../../src/mcp/tools/list-guests.js';
 import { insertEvents } from '../../src/store/events.js';
 import { takeSnapshot, type SnapshotInfo } from '../../src/store/snapshots.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
+import { connectClient } from './connect.js';
 
 /** Characters no answer may show raw: controls other than the line breaks we put, and the invisible ones. */
 const RAW =
@@ -210,17 +208,7 @@ beforeAll(async () => {
   takeSnapshot(h.store, { label: 'second' });
   run('UPDATE inventory_snapshots SET label = ? WHERE id = ?', evil('snaplabel'), snapA.id);
 
-  const server = createMcpServer({
-    store: h.store,
-    now: Date.now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'hostile-test', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools();
+  client = await connectClient(h.store, 'hostile-test');
 }, 30_000);
 
 afterAll(async () => {

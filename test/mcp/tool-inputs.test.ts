@@ -8,15 +8,13 @@
  */
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { StoreError } from '../../src/store/db.js';
 import { listSnapshots, takeSnapshot } from '../../src/store/snapshots.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
+import { connectClient } from './connect.js';
 
 let h: SyncHarness;
 let client: Client;
@@ -24,17 +22,7 @@ let client: Client;
 beforeAll(async () => {
   h = await startHarness({ guests: 20, nodes: 2, seed: 3 });
   expect((await h.sync.runCycle()).ok).toBe(true);
-  const server = createMcpServer({
-    store: h.store,
-    now: Date.now,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'inputs-test', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools();
+  client = await connectClient(h.store, 'inputs-test');
 }, 30_000);
 
 afterAll(async () => {

@@ -8,15 +8,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
-import { createMcpServer } from '../../src/mcp/server.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { insertEvents } from '../../src/store/events.js';
+import { connectClient } from './connect.js';
 
 const NOW = Date.UTC(2025, 5, 1, 12, 0, 0, 0);
 const DAY = 86_400_000;
@@ -36,17 +34,7 @@ beforeAll(async () => {
         at,
       ),
     );
-  const server = createMcpServer({
-    store,
-    now: () => NOW,
-    staleAfterMs: Infinity,
-    log: createLogger({ level: 'silent' }),
-    version: 'test',
-  });
-  client = new Client({ name: 'time-test', version: '1' });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(a), client.connect(b)]);
-  await client.listTools();
+  client = await connectClient(store, 'time-test', { now: () => NOW });
 });
 
 afterAll(async () => {
