@@ -11,6 +11,7 @@ import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { STALE_STATUS_PREFIX } from '../guest-stats.js';
 import { clusters, guestMetrics, guests, guestStats, guestTags, nodes, pools } from '../schema.js';
+import { countFactGuests, factConditions, type FactFilter } from './facts.js';
 import {
   clampLimit,
   iso,
@@ -42,7 +43,8 @@ const effectiveLastSeen = sql<number>`CASE WHEN ${guests.stale} = 1 OR ${guests.
 /** The status as answered: `unknown` for a stale guest (what Proxmox says of a guest on an offline node). */
 export const currentStatus = sql<string>`CASE WHEN ${guests.stale} = 1 THEN 'unknown' ELSE ${guests.status} END`;
 
-export interface GuestFilter {
+/** The config facts (storage, bridge, VLAN, onboot…) are conditions too: store/queries/facts.ts. */
+export interface GuestFilter extends FactFilter {
   cluster?: string;
   node?: string;
   type?: 'qemu' | 'lxc';
@@ -131,6 +133,10 @@ export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): Boun
   bound('maxMem', f.maxMemoryBytes, lte(guests.maxmem, P('maxMem')));
   bound('minCores', f.minCores, gte(guests.maxcpu, P('minCores')));
   bound('maxCores', f.maxCores, lte(guests.maxcpu, P('maxCores')));
+  const facts = factConditions(f);
+  where.push(...facts.where);
+  Object.assign(params, facts.params);
+  if (facts.shape) shape.push(facts.shape);
   return { where, params, shape: shape.join(',') };
 }
 
@@ -368,6 +374,8 @@ export function countGuests(store: Store, f: GuestFilter): number {
     );
     return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
   }
+  // Counted on guest_facets' index (no guest row read) when it holds every condition.
+  if (!f.includeDeleted && f.status !== OTHER_STATUS) return countFactGuests(store, f);
   if (f.tag === undefined) {
     const bound = guestConditions(f);
     const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () =>

@@ -1,11 +1,12 @@
-/** One string against names, tags, descriptions, MACs, IPs, vmids and nodes, saying which field matched. */
-import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
+/** One string against names, tags, descriptions, MACs, IPs, bridges, VLANs, volumes, vmids and nodes, saying which field matched. */
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { guests, nodes } from '../schema.js';
 import { candidateColumns, type CandidateRow } from './guest.js';
+import { configMatches, type ConfigField } from './search-config.js';
 import { clampLimit, oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './shared.js';
 
-export type SearchField = 'vmid' | 'name' | 'tag' | 'description' | 'mac' | 'ip' | 'node';
+export type SearchField = 'vmid' | 'name' | 'tag' | 'description' | ConfigField | 'node';
 
 export interface SearchMatch {
   field: SearchField;
@@ -45,37 +46,29 @@ function snippet(text: string, at: number, length: number): string {
   return `${start > 0 ? '…' : ''}${cut}${start + SNIPPET < text.length ? '…' : ''}`;
 }
 
-/** `bc-24-11-aa-bb-cc` / `bc2411aabbcc` → `BC:24:11:AA:BB:CC`; undefined unless the query looks like (part of) a MAC. */
-function macQuery(q: string): string | undefined {
-  if (/^[0-9a-f]{12}$/i.test(q)) return q.toUpperCase().match(/../g)!.join(':');
-  if (/^[0-9a-f]{1,2}([:-][0-9a-f]{1,2})+[:-]?$/i.test(q)) return q.toUpperCase().replace(/-/g, ':');
-  return undefined;
-}
-
-/** An IPv4/IPv6 address, CIDR or leading octets (`10.20`, `10.20.`); undefined otherwise. */
-function ipQuery(q: string): string | undefined {
-  if (/^\d{1,3}(\.\d{1,3}){1,3}\.?(\/\d{1,2})?$/.test(q)) return q;
-  if (/^[0-9a-f]*:[0-9a-f:]*:[0-9a-f:]*(\/\d{1,3})?$/i.test(q) && !macQuery(q)) return q.toLowerCase();
-  return undefined;
-}
-
 const SCORES = {
   vmid: 100,
   nameExact: 90,
-  macFull: 85,
-  ipExact: 85,
   tagExact: 70,
-  mac: 60,
-  ipPrefix: 55,
   name: 50,
   node: 45,
   tag: 40,
   description: 30,
 } as const;
 
+/** A match in the parsed config: [the whole value given, a part of it]. */
+const CONFIG_SCORES: Record<ConfigField, [whole: number, part: number]> = {
+  mac: [85, 60],
+  ip: [85, 55],
+  volume: [80, 35],
+  bridge: [40, 40],
+  vlan: [40, 40],
+};
+
 /**
- * One string against guest names, tags, descriptions, NIC MACs and IPs (from the config), vmids
- * (exact) and node names. Each guest or node appears once, with every field that matched.
+ * One string against guest names, tags, descriptions, NIC MACs and IPs (from the config; whole or
+ * their leading part), bridges and `vlan N` (exact), disk volume names (a part), vmids (exact) and
+ * node names. Each guest or node appears once, with every field that matched.
  */
 export function searchInventory(store: Store, query: string, limit?: number): SearchAnswer {
   const q = query.trim();
@@ -141,58 +134,8 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
       hit(r, 'description', snippet(text, text.toLowerCase().indexOf(lower), q.length), SCORES.description);
     }
 
-    const mac = macQuery(q);
-    const ip = ipQuery(q);
-    if (mac !== undefined || ip !== undefined) {
-      const address = ip?.split('/')[0] ?? '';
-      const ipMatch = (col: SQL): SQL =>
-        ip === undefined
-          ? sql`0`
-          : ip.includes('/')
-            ? sql`lower(${col}) = ${ip}`
-            : ip.endsWith('.')
-              ? sql`substr(${col}, 1, ${ip.length}) = ${ip}`
-              : sql`(lower(${col}) = ${address} OR substr(lower(${col}), 1, ${address.length + 1}) IN (${address + '/'}, ${address + '.'}))`;
-      const macHit = mac === undefined ? sql`0` : sql`instr(upper(json_extract(j.value, '$.mac')), ${mac}) > 0`;
-      const nicRows = db.all<
-        Row & {
-          nic: string;
-          mac: string | null;
-          ip: string | null;
-          ip6: string | null;
-          macHit: number;
-          ipHit: number;
-          ip6Hit: number;
-        }
-      >(sql`
-        SELECT * FROM (
-          SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node, ${guests.type} AS type,
-            ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, json_extract(j.value, '$.key') AS nic,
-            json_extract(j.value, '$.mac') AS mac, json_extract(j.value, '$.ip') AS ip, json_extract(j.value, '$.ip6') AS ip6,
-            coalesce(${macHit}, 0) AS macHit,
-            coalesce(${ipMatch(sql`json_extract(j.value, '$.ip')`)}, 0) AS ipHit,
-            coalesce(${ipMatch(sql`json_extract(j.value, '$.ip6')`)}, 0) AS ip6Hit
-          FROM ${guests}, json_each(${guests.nics}) AS j
-          WHERE ${live})
-        WHERE macHit OR ipHit OR ip6Hit`);
-      for (const r of nicRows) {
-        if (r.macHit) hit(r, 'mac', `${r.nic} ${r.mac}`, r.mac === mac ? SCORES.macFull : SCORES.mac);
-        if (r.ipHit)
-          hit(
-            r,
-            'ip',
-            `${r.nic} ${r.ip}`,
-            r.ip?.split('/')[0] === address || r.ip === ip ? SCORES.ipExact : SCORES.ipPrefix,
-          );
-        if (r.ip6Hit)
-          hit(
-            r,
-            'ip',
-            `${r.nic} ${r.ip6}`,
-            r.ip6?.split('/')[0]?.toLowerCase() === address ? SCORES.ipExact : SCORES.ipPrefix,
-          );
-      }
-    }
+    // MACs, addresses, bridges, VLANs and volume names through the read models' indexes.
+    for (const m of configMatches(store, q)) hit(m.guest, m.field, m.value, CONFIG_SCORES[m.field][m.exact ? 0 : 1]);
 
     const results: SearchResult[] = [...hits.values()];
     for (const n of db
