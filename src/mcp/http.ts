@@ -10,9 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { McpHttpConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHost, isWildcardHost, urlHost } from '../net.js';
+import { toolsListJson } from './server.js';
 import type { RunningCycle } from './tool.js';
 
 export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
@@ -50,6 +52,11 @@ export interface McpHttpEndpoint {
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendJson(res: ServerResponse, text: string): void {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -165,6 +172,29 @@ const refuseEmptyBatch = (res: ServerResponse): void =>
     id: null,
   });
 
+/**
+ * A lone tools/list request the transport would answer (both media types accepted, a JSON body, a
+ * protocol version it supports): anything else goes through the transport, which says what is wrong.
+ */
+function isPlainToolsList(req: IncomingMessage, body: unknown): body is { id: string | number } {
+  const m = body as { jsonrpc?: unknown; method?: unknown; id?: unknown; params?: unknown } | null;
+  const accept = req.headers.accept ?? '';
+  const version = req.headers['mcp-protocol-version'];
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    !Array.isArray(m) &&
+    m.jsonrpc === '2.0' &&
+    m.method === 'tools/list' &&
+    (typeof m.id === 'string' || (typeof m.id === 'number' && Number.isInteger(m.id))) &&
+    (m.params === undefined || (typeof m.params === 'object' && m.params !== null && !('cursor' in m.params))) &&
+    accept.includes('application/json') &&
+    accept.includes('text/event-stream') &&
+    /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '') &&
+    (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(String(version)))
+  );
+}
+
 export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): Promise<McpHttpEndpoint> {
   const { log } = deps;
   let port = 0;
@@ -172,6 +202,8 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   const origins = new Set(options.allowedOrigins);
   const loopbackOrigins = isLoopbackHost(options.host);
   const expectedToken = options.token ? digest(options.token.reveal()) : undefined;
+  /** tools/list's answer, the same for every request: prepared once, sent without a server or transport. */
+  let toolsList: string | undefined;
 
   /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
   const hasToken = (req: IncomingMessage): boolean =>
@@ -225,6 +257,8 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
       return refuse(res, 400, 'the request body is not JSON');
     }
     if (Array.isArray(body) && body.length === 0) return refuseEmptyBatch(res);
+    if (isPlainToolsList(req, body) && (toolsList ??= toolsListJson(deps.createServer())) !== undefined)
+      return sendJson(res, `{"result":${toolsList},"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
     const server = deps.createServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {

@@ -1,30 +1,28 @@
 /**
  * MCP resources: a cluster, a guest and a node as JSON documents, addressable by URI
  * (`proxmox://cluster/{name}`, `proxmox://guest/{cluster}/{vmid}`, `proxmox://node/{cluster}/{node}`),
- * listed for clients that browse, and completed in their pickers. They read the same store as the
- * tools. A guest's `{vmid}` may also be its name (what a picker offers for letters typed); the
- * document is the same.
+ * and completed in their pickers. They read the same store as the tools. A guest's `{vmid}` may
+ * also be its name (what a picker offers for letters typed); the document is the same.
+ * resources/list names the clusters and nodes, a page at a time; guests are left to the template
+ * (listing them cost 28k tokens at 2,000 guests, and grew with the cluster).
  */
 import { ResourceTemplate, type McpServer, type ResourceMetadata } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Variables } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import { ReadResourceRequestSchema, type ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Store } from '../store/db.js';
 import {
-  freshness,
-  getGuest,
-  getNode,
-  listClusters,
-  listGuests,
-  listNodes,
-  oneRead,
-  syncStatus,
-} from '../store/queries.js';
+  ListResourcesRequestSchema,
+  ReadResourceRequestSchema,
+  type ListResourcesResult,
+  type ReadResourceResult,
+  type Resource,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Store } from '../store/db.js';
+import { freshness, getGuest, getNode, listClusters, listNodes, oneRead, syncStatus } from '../store/queries.js';
 import { clusterNames, guestRefs, nodeNames, type Completer } from './completions.js';
 import { invalidParams, resourceNotFound } from './request-error.js';
 import type { ToolContext } from './tool.js';
 
-/** Guests listed as resources; beyond this, list_guests pages through them. */
-const LISTED_GUESTS = 500;
+/** Resources per page of resources/list. */
+export const RESOURCES_PAGE = 100;
 
 /** Longer than any URI of ours by far; the SDK's own limit (1 MB) fails as an internal error. */
 const MAX_URI_LENGTH = 2_048;
@@ -33,6 +31,8 @@ interface ResourceKind {
   name: string;
   template: ResourceTemplate;
   metadata: ResourceMetadata;
+  /** What resources/list names of this kind (none for guests). */
+  list(store: Store): Resource[];
   /** Completers by template variable. */
   complete: Record<string, Completer>;
   read(uri: URL, vars: Record<string, string>, store: Store): ReadResourceResult;
@@ -58,17 +58,13 @@ function resourceKinds(context: ToolContext): ResourceKind[] {
 function clusterResource(context: ToolContext): ResourceKind {
   return {
     name: 'cluster',
-    template: new ResourceTemplate('proxmox://cluster/{name}', {
-      list: () => ({
-        resources: context.store
-          ? listClusters(context.store).map((c) => ({
-              uri: `proxmox://cluster/${c.cluster}`,
-              name: c.cluster,
-              mimeType: 'application/json',
-            }))
-          : [],
-      }),
-    }),
+    template: new ResourceTemplate('proxmox://cluster/{name}', { list: undefined }),
+    list: (store) =>
+      listClusters(store).map((c) => ({
+        uri: `proxmox://cluster/${c.cluster}`,
+        name: c.cluster,
+        mimeType: 'application/json',
+      })),
     metadata: {
       title: 'Cluster',
       description: 'A cluster: sync status, freshness and its nodes.',
@@ -87,20 +83,12 @@ function clusterResource(context: ToolContext): ResourceKind {
 function guestResource(context: ToolContext): ResourceKind {
   return {
     name: 'guest',
-    template: new ResourceTemplate('proxmox://guest/{cluster}/{vmid}', {
-      list: () => ({
-        resources: context.store
-          ? listGuests(context.store, {}, { limit: LISTED_GUESTS, fields: ['name'] }).items.map((g) => ({
-              uri: `proxmox://guest/${g.cluster}/${g.vmid}`,
-              name: `${g.cluster}/${g.vmid} ${g.name ?? ''}`.trim(),
-              mimeType: 'application/json',
-            }))
-          : [],
-      }),
-    }),
+    template: new ResourceTemplate('proxmox://guest/{cluster}/{vmid}', { list: undefined }),
+    list: () => [],
     metadata: {
       title: 'Guest',
-      description: `A VM or container, by vmid or name, with its parsed config (the first ${LISTED_GUESTS} are listed; list_guests pages through all).`,
+      description:
+        'A VM or container, by vmid or name, with its parsed config. Not listed (list_guests pages through them); the picker completes vmids and names.',
       mimeType: 'application/json',
     },
     complete: { cluster: clusterNames, vmid: guestRefs },
@@ -120,17 +108,13 @@ function guestResource(context: ToolContext): ResourceKind {
 function nodeResource(context: ToolContext): ResourceKind {
   return {
     name: 'node',
-    template: new ResourceTemplate('proxmox://node/{cluster}/{node}', {
-      list: () => ({
-        resources: context.store
-          ? listNodes(context.store).items.map((n) => ({
-              uri: `proxmox://node/${n.cluster}/${n.node}`,
-              name: `${n.cluster}/${n.node}`,
-              mimeType: 'application/json',
-            }))
-          : [],
-      }),
-    }),
+    template: new ResourceTemplate('proxmox://node/{cluster}/{node}', { list: undefined }),
+    list: (store) =>
+      listNodes(store).items.map((n) => ({
+        uri: `proxmox://node/${n.cluster}/${n.node}`,
+        name: `${n.cluster}/${n.node}`,
+        mimeType: 'application/json',
+      })),
     metadata: {
       title: 'Node',
       description: 'A node: status, capacity (physical vs allocated), guest counts and storage.',
@@ -160,7 +144,29 @@ export function registerResources(server: McpServer, context: ToolContext): Reco
   server.server.setRequestHandler(ReadResourceRequestSchema, (request) =>
     readResource(kinds, request.params.uri, context),
   );
+  server.server.setRequestHandler(ListResourcesRequestSchema, (request) =>
+    listResources(kinds, request.params?.cursor, context),
+  );
   return Object.fromEntries(kinds.map((k) => [k.template.uriTemplate.toString(), k.complete]));
+}
+
+/**
+ * A page of the clusters and nodes, in URI order; the cursor is the last URI of the previous page,
+ * so a page follows on from it even when a node came or went in between.
+ */
+function listResources(kinds: ResourceKind[], cursor: string | undefined, context: ToolContext): ListResourcesResult {
+  if (cursor !== undefined && !cursor.startsWith('proxmox://'))
+    invalidParams(
+      'cursor: pass nextCursor of the previous resources/list answer unchanged, or none for the first page',
+    );
+  const store = context.store;
+  if (!store) return { resources: [] };
+  const all = oneRead(store, () => kinds.flatMap((k) => k.list(store))).sort((a, b) =>
+    a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0,
+  );
+  const rest = cursor === undefined ? all : all.filter((r) => r.uri > cursor);
+  const page = rest.slice(0, RESOURCES_PAGE);
+  return rest.length > RESOURCES_PAGE ? { resources: page, nextCursor: page.at(-1)!.uri } : { resources: page };
 }
 
 function readResource(kinds: ResourceKind[], text: string, context: ToolContext): ReadResourceResult {

@@ -99,12 +99,15 @@ describe('prompts', () => {
   it('each renders an instruction naming only tools the server lists, with the arguments given', async () => {
     const listed = (await client.listTools()).tools;
     const tools = new Set(listed.map((t) => t.name));
-    const fields = new Set(
-      listed.flatMap((t) => [
+    const fields = new Set([
+      ...listed.flatMap((t) => [
         ...Object.keys(t.inputSchema.properties ?? {}),
         ...Object.keys(t.outputSchema?.properties ?? {}),
       ]),
-    );
+      // Every answer's, described once in the server instructions rather than in each output schema.
+      'freshness',
+    ]);
+    expect((client.getInstructions() ?? '').includes('Every answer has `freshness`')).toBe(true);
     for (const [name, examples] of Object.entries(EXAMPLES))
       for (const args of examples) {
         const text = await textOf(client, name, args);

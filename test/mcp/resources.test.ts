@@ -1,11 +1,13 @@
 /**
- * MCP resources over the real SDK client: listed, templated and read from the synced store; a guest
- * by vmid or name; and the JSON-RPC errors a client can act on for URIs that name nothing.
+ * MCP resources over the real SDK client: listed (clusters and nodes, a page at a time), templated
+ * and read from the synced store; a guest by vmid or name; and the JSON-RPC errors a client can act
+ * on for URIs that name nothing.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
+import { RESOURCES_PAGE } from '../../src/mcp/resources.js';
 import { createMcpServer } from '../../src/mcp/server.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
 
@@ -32,21 +34,56 @@ afterAll(async () => {
 });
 
 describe('resources', () => {
-  it('offers three templates and lists the cluster, every node and the guests', async () => {
+  it('offers three templates and lists the cluster and every node, not the guests', async () => {
     const { resourceTemplates } = await client.listResourceTemplates();
     expect(resourceTemplates.map((t) => t.uriTemplate).sort()).toEqual([
       'proxmox://cluster/{name}',
       'proxmox://guest/{cluster}/{vmid}',
       'proxmox://node/{cluster}/{node}',
     ]);
-    const uris = (await client.listResources()).resources.map((r) => r.uri);
-    expect(uris).toContain('proxmox://cluster/lab');
-    expect(uris.filter((u) => u.startsWith('proxmox://node/lab/'))).toEqual([
+    const listed = await client.listResources();
+    // Guests are left to the template: listing them cost 28k tokens at 2,000 guests.
+    expect(listed.resources.map((r) => r.uri)).toEqual([
+      'proxmox://cluster/lab',
       'proxmox://node/lab/pve1',
       'proxmox://node/lab/pve2',
     ]);
-    expect(uris.filter((u) => u.startsWith('proxmox://guest/lab/'))).toHaveLength(30);
+    expect(listed.nextCursor).toBeUndefined();
   });
+
+  it(`pages through the nodes of a large cluster, ${RESOURCES_PAGE} at a time, following the cursor`, async () => {
+    const big = await startHarness({ guests: 20, nodes: 2 * RESOURCES_PAGE + 30, seed: 72 });
+    try {
+      expect((await big.sync.runCycle()).ok).toBe(true);
+      const server = createMcpServer({
+        store: big.store,
+        now: Date.now,
+        staleAfterMs: Infinity,
+        log: createLogger({ level: 'silent' }),
+        version: 'test',
+      });
+      const paging = new Client({ name: 'res', version: '1' });
+      const [a, b] = InMemoryTransport.createLinkedPair();
+      await Promise.all([server.connect(a), paging.connect(b)]);
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await paging.listResources(cursor === undefined ? {} : { cursor });
+        pages.push(page.resources.map((r) => r.uri));
+        cursor = page.nextCursor;
+      } while (cursor);
+      const nodes = (big.store.sqlite.prepare("SELECT node FROM nodes WHERE cluster = 'lab'").pluck().all() as string[])
+        .map((n) => `proxmox://node/lab/${n}`)
+        .sort();
+      expect(pages.map((p) => p.length)).toEqual([RESOURCES_PAGE, RESOURCES_PAGE, 31]);
+      expect(pages.flat()).toEqual(['proxmox://cluster/lab', ...nodes]);
+      // What a client made up is refused as invalid params, not read as a place in the list.
+      await expect(paging.listResources({ cursor: 'page-2' })).rejects.toMatchObject({ code: -32602 });
+      await paging.close();
+    } finally {
+      await big.close();
+    }
+  }, 60_000);
 
   it('reads a guest, a node and the cluster as JSON with freshness', async () => {
     const vmid = [...h.sim.cluster.guests.keys()][0]!;

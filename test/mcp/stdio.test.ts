@@ -68,12 +68,7 @@ describe('proxmox-inventory mcp (stdio)', () => {
       expect(tool.inputSchema.type).toBe('object');
       expect(tool.inputSchema).not.toHaveProperty('anyOf');
       expect(tool.outputSchema?.type).toBe('object');
-      expect(tool.annotations).toMatchObject({
-        readOnlyHint: true,
-        destructiveHint: false,
-        idempotentHint: true,
-        openWorldHint: false,
-      });
+      expect(tool.annotations).toEqual({ readOnlyHint: true, openWorldHint: false });
     }
   });
 

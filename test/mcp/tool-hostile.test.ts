@@ -1,7 +1,8 @@
 /**
  * Hostile text in the inventory: a store synced from the simulator into a real SQLite file, then
  * rewritten so that every text Proxmox gives (node, storage, lock, ostype, bridge, IP, MAC, status,
- * tags, pool, task types and errors, event data, snapshot labels, cluster identities and versions)
+ * tags, pool, task types and errors, event data, snapshot labels, cluster identities and versions,
+ * a node's kernel and CPU model, the config read models' volumes, bridges, MACs and addresses)
  * holds newlines, `|`, spaces, bidirectional controls, zero-width and tag characters: what a
  * tampered cluster, a future Proxmox or a hand-edited database could hold. Every tool's text must
  * keep one line per row (counted from its own structured answer) and show none of those
@@ -72,6 +73,11 @@ beforeAll(async () => {
     nics,
     target,
   );
+  // The read models of its config, as the tools read them (fields, countBy, search).
+  run('UPDATE guest_disks SET storage = ?, volume = ? WHERE vmid = ?', STORAGE, evil('vol'), target);
+  run('UPDATE guest_nics SET bridge = ?, mac = ? WHERE vmid = ?', evil('bridge'), evil('mac'), target);
+  run('UPDATE guest_addresses SET address = ? WHERE vmid = ?', evil('ip'), target);
+  run("UPDATE guest_facets SET value = ? WHERE vmid = ? AND facet = 'bridge'", evil('bridge'), target);
   // Another guest with a status Proxmox never sends, counted as such by the read model too.
   const other = sql<{ vmid: number; node: string; type: string; status: string }>(
     'SELECT vmid, node, type, status FROM guests WHERE vmid <> ? ORDER BY vmid LIMIT 1',
@@ -96,6 +102,14 @@ beforeAll(async () => {
     run(`UPDATE ${table} SET node = ? WHERE node = 'pve1'`, NODE);
   run('UPDATE nodes SET stale = 1, ip = ?, status = ? WHERE node = ?', evil('ip'), evil('nodestatus'), NODE);
   run('UPDATE nodes SET online = 1 WHERE node = ?', NODE);
+  run(
+    'UPDATE nodes SET kernel = ?, pve_version = ?, cpu_model = ?, loadavg1 = 1, status_read_at = ? WHERE node = ?',
+    evil('kernel'),
+    evil('pvever'),
+    evil('cpu'),
+    Date.now(),
+    NODE,
+  );
   run(
     "UPDATE storage SET storage = ?, plugintype = ?, content = ?, status = ? WHERE storage = 'local-lvm'",
     STORAGE,
@@ -254,6 +268,21 @@ describe('hostile Proxmox text in every tool', () => {
     expect(onNode.lines).toHaveLength(2 + onNode.s.guests.length);
   });
 
+  it('list_guests: the config facts and countBy, a cell and a line each', async () => {
+    const facts = await ask('list_guests', {
+      name: 'name*',
+      fields: ['vmid', 'storages', 'bridges', 'macs', 'ips', 'diskBytes'],
+    });
+    expect(facts.lines).toHaveLength(3);
+    expect(facts.lines[2]).toMatch(new RegExp(`^${target} "local\\\\n\\|\\\\u2067lvm:\\w+" "bridge\\\\n`));
+    const counted = await ask('list_guests', { countBy: 'bridge', type: 'qemu' });
+    expect(counted.lines).toHaveLength(2 + counted.s.groups.length);
+    expect(counted.lines.some((l) => l.startsWith('"bridge\\n|x y'))).toBe(true);
+    const found = await ask('search_inventory', { query: 'vol\n|x' });
+    expect(found.lines).toHaveLength(3);
+    expect(found.lines[2]).toMatch(/ volume "\w+ vol\\n\|x y/);
+  });
+
   it('get_guest: its lines, a disk and a NIC a line', async () => {
     const { lines, s } = await ask('get_guest', { vmid: target });
     const g = s.guest;
@@ -268,9 +297,12 @@ describe('hostile Proxmox text in every tool', () => {
 
   it('list_nodes, get_node and list_storage: a line per node and per storage', async () => {
     const nodes = await ask('list_nodes');
-    expect(nodes.lines).toHaveLength(1 + nodes.s.nodes.length);
+    // The columns, a line per node, and when the node status was read.
+    expect(nodes.lines).toHaveLength(1 + nodes.s.nodes.length + 1);
+    expect(nodes.lines.find((l) => l.startsWith('"pve'))).toMatch(/ "pvever\\n\|x y.* "kernel\\n\|x y/);
     const node = await ask('get_node', { node: NODE });
-    expect(node.lines).toHaveLength(4 + 1 + node.s.node.storage.length + 1);
+    expect(node.lines).toHaveLength(4 + 1 + 1 + node.s.node.storage.length + 1);
+    expect(node.lines[4]).toMatch(/^status read .* kernel "kernel\\n\|x y.*; cpu "cpu\\n\|x y/);
     expect(node.lines[0]).toMatch(/^"lab\/pve\\u202e1\\n\|\\u200bz": "nodestatus\\n/);
     const storage = await ask('list_storage');
     expect(storage.lines).toHaveLength(1 + storage.s.storage.length);
@@ -333,7 +365,8 @@ describe('hostile Proxmox text in every tool', () => {
     expect(p.signalProblems).toHaveLength(1);
     expect(p.failedSyncs).toHaveLength(1);
     const nodeLines = s.nodes.length ? 1 + Math.min(s.nodes.length, 20) + (s.nodes.length > 20 ? 1 : 0) : 0;
-    expect(lines).toHaveLength(s.clusters.length + 1 + 1 + nodeLines + 2 + 1 + Math.max(issues, 1));
+    // Clusters, guests, filter values, nodes, top memory and cpu, problems.
+    expect(lines).toHaveLength(s.clusters.length + 1 + 1 + 1 + nodeLines + 2 + 1 + Math.max(issues, 1));
   });
 
   it('sync_status: a line per cluster, and a line per note', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { getNode } from '../../store/queries.js';
+import { nodeStatusFacts } from '../../store/queries/node-status.js';
 import { bytes, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
@@ -7,7 +8,9 @@ import {
   checkCluster,
   duration,
   nameList,
+  NO_STATUS,
   NODE_LIMITS,
+  nodeStatusLine,
   Obj,
   ratioCell,
   STORAGE_COLUMNS,
@@ -18,7 +21,7 @@ import {
 export const getNodeTool = defineTool({
   name: 'get_node',
   title: 'Get one node',
-  description: 'One node as list_nodes shows it, plus ip, uptime and its storage (shared included).',
+  description: 'One node as list_nodes shows it, plus ip, uptime, cpu model and its storage (shared included).',
   input: z
     .object({
       node: text(63),
@@ -44,11 +47,13 @@ export const getNodeTool = defineTool({
     }
     const n = found.node;
     const storage = n.storage.map(storageView);
+    const status = nodeStatusFacts(store, n.cluster).get(`${n.cluster}/${n.node}`) ?? NO_STATUS;
     const lines = [
       `${untrusted(`${n.cluster}/${n.node}`, 130)}: ${untrusted(n.status, 20)}${n.stale ? `, STALE since ${shortTime(n.lastSeenAt)}` : ''}; ip ${untrusted(n.ip, 50)}; uptime ${n.uptime == null ? '-' : duration(n.uptime * 1000)}`,
       `cpu: ${n.maxcpu ?? '-'} physical, ${percent(n.cpu)} in use; vcpus allocated ${ratioCell(String(Math.round(n.allocatedVcpus)), String(n.maxcpu ?? '-'), n.cpuOvercommit)}; running guests ${ratioCell(String(Math.round(n.runningVcpus)), String(n.maxcpu ?? '-'), n.runningCpuOvercommit)}`,
       `memory: ${bytes(n.maxmem)} physical, ${bytes(n.mem)} in use; allocated ${ratioCell(bytes(n.allocatedMemoryBytes), bytes(n.maxmem), n.memoryOvercommit)}; running guests ${ratioCell(bytes(n.runningMemoryBytes), bytes(n.maxmem), n.runningMemoryOvercommit)}`,
       `guests: ${n.guests.total} (${n.guests.running} running${n.guests.unknown ? `, ${n.guests.unknown} status unknown` : ''}, ${n.guests.templates} templates)`,
+      nodeStatusLine(status),
       storage.length
         ? table(
             STORAGE_COLUMNS,
@@ -81,6 +86,7 @@ export const getNodeTool = defineTool({
           memoryOvercommit: n.memoryOvercommit,
           runningCpuOvercommit: n.runningCpuOvercommit,
           runningMemoryOvercommit: n.runningMemoryOvercommit,
+          ...status,
           storage,
           limits: NODE_LIMITS,
         },

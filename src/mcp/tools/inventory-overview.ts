@@ -8,6 +8,7 @@ import {
   topGuests,
   type TopGuest,
 } from '../../store/queries.js';
+import { listValues } from '../../store/queries/counts.js';
 import { bytes, oneLine, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
@@ -92,9 +93,9 @@ export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
   title: 'Inventory overview',
   description:
-    'Start here: sync health, guest counts (those on unreachable nodes apart, by last known status), per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, node memory over 90 %, storage over 85 %, locks, change signals the token cannot see).',
+    'Start here: sync health, guest counts (those on unreachable nodes apart, by last known status), how many tags, pools, bridges, VLANs, storages and ostypes exist, per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, node memory over 90 %, storage over 85 %, locks, change signals the token cannot see).',
   input: z.object({ cluster: text(63).optional() }).strict(),
-  output: z.object({ clusters: Rows, guests: Obj, nodes: Rows, top: Obj, problems: Obj }),
+  output: z.object({ clusters: Rows, guests: Obj, values: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
   handler(args, { store, now, staleAfterMs }) {
     checkCluster(store, args.cluster);
@@ -123,6 +124,16 @@ export const inventoryOverviewTool = defineTool({
       ? tally(aggregate(store, 'lastKnownStatus', { ...scope, status: 'unknown' }).groups)
       : {};
     const unknown = unknownGuests(unknownTotal, lastKnown, nodes, multi);
+    const known = listValues(store, scope);
+    // How many values each filter can take, so an agent asks list_guests countBy=… for them instead of guessing.
+    const values = {
+      tags: known.tags.length,
+      pools: known.pools.length,
+      bridges: known.bridges.length,
+      vlans: known.vlans.length,
+      storages: known.storages.length,
+      ostypes: known.ostypes.length,
+    };
 
     const problems = {
       staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),
@@ -166,6 +177,7 @@ export const inventoryOverviewTool = defineTool({
         byStatus: tally(byStatus.groups),
         unknown,
       },
+      values,
       nodes,
       top: { memory: topMem.map((g) => ref(g, g.mem)), cpu: topCpu.map((g) => ref(g, g.cpu)) },
       problems,
@@ -185,6 +197,9 @@ export const inventoryOverviewTool = defineTool({
           `cluster ${c.cluster}: pve ${untrusted(c.pveVersion, 30)}, ${c.quorate === false ? 'NOT quorate' : c.quorate ? 'quorate' : 'quorum unknown'}, ${c.stale ? 'STALE, ' : ''}last sync ${shortTime(c.lastSuccessAt)}`,
       ),
       `guests ${structured.guests.total} (${counts(structured.guests.byType)}; ${Object.keys(current).length || !unknown.total ? `${counts(current)}; ` : ''}templates ${structured.guests.templates})${unknown.total ? `; ${unknownText(unknown)}` : ''}`,
+      `filter values: ${Object.entries(values)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')} (list_guests countBy=tag|pool|bridge|vlan|storage|ostype lists them with counts)`,
       nodes.length ? 'nodes (_alloc: non-template guests, running or not; _run: running now):' : 'no node known yet',
       ...(nodes.length
         ? [

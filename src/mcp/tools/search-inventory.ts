@@ -9,7 +9,7 @@ export const searchInventoryTool = defineTool({
   name: 'search_inventory',
   title: 'Search the inventory',
   description:
-    'Match one string against names, tags, descriptions, MACs, IPs, vmids, node names; says which field matched.',
+    'Match one string against names, tags, descriptions, MACs and IPs (or their start), bridges, `vlan N`, disk volumes, vmids, node names; says which field matched.',
   input: z.object({ query: text(200), limit: count(1, QUERY_LIMITS.search.max).optional() }).strict(),
   output: z.object({ total: z.number(), results: Rows }),
   annotations: READ_ONLY,
@@ -40,7 +40,7 @@ export const searchInventoryTool = defineTool({
         : `; ${stale} stale: status unknown(last known)`;
     const head = results.length
       ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}${staleNote}`
-      : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP or a vmid`;
+      : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP, a volume, a bridge, vlan N or a vmid`;
     return {
       structured: { total: found.total, results },
       text: results.length

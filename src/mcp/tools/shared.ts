@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { listClusters, listNodes, nameSimilarity, type NodeSummary, type StorageEntry } from '../../store/queries.js';
+import type { NodeStatusFacts } from '../../store/queries/node-status.js';
 import type { Store } from '../../store/db.js';
 import { bytes, percent, shortTime, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
@@ -209,6 +210,58 @@ export function nodeRow(n: NodeView, withCluster: boolean): string[] {
     String(n.guests.total),
     runningCell(n.guests),
   ];
+}
+
+/** A node whose status was never read (what nodeStatusFacts would say of it). */
+export const NO_STATUS: NodeStatusFacts = {
+  loadavg: null,
+  kernel: null,
+  pveVersion: null,
+  ksmSharedBytes: null,
+  swapTotalBytes: null,
+  swapUsedBytes: null,
+  cpuModel: null,
+  cpuSockets: null,
+  cpuCores: null,
+  statusReadAt: null,
+};
+
+/** The status columns list_nodes adds: load average (1, 5, 15 min), swap used/total, KSM sharing, versions. */
+export const NODE_STATUS_COLUMNS = ['load', 'swap', 'ksm', 'pve', 'kernel'];
+
+const load = (l: NodeStatusFacts['loadavg']): string =>
+  l ? l.map((v) => (v == null ? '-' : v.toFixed(2))).join(',') : '-';
+
+export function nodeStatusRow(s: NodeStatusFacts): string[] {
+  return [
+    load(s.loadavg),
+    s.swapTotalBytes == null ? '-' : `${bytes(s.swapUsedBytes)}/${bytes(s.swapTotalBytes)}`,
+    bytes(s.ksmSharedBytes),
+    untrusted(s.pveVersion, 20),
+    untrusted(s.kernel, 40),
+  ];
+}
+
+/** When the status fields were read: once, or the earliest and latest; nodes never read are counted. */
+export function statusReadLine(statuses: NodeStatusFacts[]): string {
+  const read = statuses
+    .map((s) => s.statusReadAt)
+    .filter((t): t is string => t !== null)
+    .sort();
+  const unread = statuses.length - read.length;
+  const what = 'load (1,5,15 min), swap, ksm, pve, kernel: GET /nodes/{node}/status';
+  if (!read.length) return `${what}, not read yet`;
+  return `${what}, read ${seenRange(read[0]!, read.at(-1)!)}${unread ? `; ${unread} node${unread === 1 ? '' : 's'} not read yet (-)` : ''}`;
+}
+
+/** One line of get_node: the status fields and when they were read. */
+export function nodeStatusLine(s: NodeStatusFacts): string {
+  if (s.statusReadAt === null) return 'status (load, swap, KSM, versions): not read yet';
+  const cpu =
+    s.cpuModel === null
+      ? ''
+      : `; cpu ${untrusted(s.cpuModel, 60)}${s.cpuSockets === null ? '' : ` (${s.cpuSockets} sockets, ${s.cpuCores ?? '-'} cores)`}`;
+  return `status read ${shortTime(s.statusReadAt)}: load ${load(s.loadavg)} (1,5,15 min); swap ${bytes(s.swapUsedBytes)}/${bytes(s.swapTotalBytes)}; ksm ${bytes(s.ksmSharedBytes)}; pve ${untrusted(s.pveVersion, 20)}; kernel ${untrusted(s.kernel, 40)}${cpu}`;
 }
 
 // ---- storage --------------------------------------------------------------------------------------

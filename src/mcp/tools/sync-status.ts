@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { syncStatus, type ClusterSyncStatus } from '../../store/queries.js';
+import { nodeStatusReads, type NodeStatusReads } from '../../store/queries/node-status.js';
 import { oneLine, table, untrusted } from '../render.js';
 import { defineTool, READ_ONLY, runningCycle, type LiveSyncStatus, type RunningCycle } from '../tool.js';
+import { Rows } from './shared.js';
+
+const HOUR = 3_600_000;
 
 /** A cluster's status with what the running daemon knows beyond the store. */
 type Row = ClusterSyncStatus & {
@@ -9,6 +13,8 @@ type Row = ClusterSyncStatus & {
   cycle?: RunningCycle | null;
   /** Failures since the last success the store could not record (daemon only); included in consecutiveFailures. */
   unrecordedFailures?: number;
+  /** GET /nodes/{node}/status, read every few minutes apart from the cycle's bulk reads. */
+  nodeStatus?: { callsLastHour: number; nodesRead: number; lastReadAt: string | null };
 };
 
 /** A cluster the store has no row for yet: its first cycle is running, or failed without being recorded. */
@@ -56,6 +62,15 @@ function withLive(c: ClusterSyncStatus, live: LiveSyncStatus, now: number, stale
   };
 }
 
+/** Each cluster's node status reads: calls in the last hour, nodes read, the latest read. */
+function withNodeStatus(clusters: Row[], reads: NodeStatusReads[]): Row[] {
+  const byCluster = new Map(reads.map((r) => [r.cluster, r]));
+  return clusters.map((c) => {
+    const r = byCluster.get(c.cluster);
+    return r ? { ...c, nodeStatus: { callsLastHour: r.calls, nodesRead: r.nodesRead, lastReadAt: r.lastReadAt } } : c;
+  });
+}
+
 /** "cycle running for 31 s, reading the cluster: waiting on GET /cluster/resources". */
 function cycleLine(cycle: NonNullable<Row['cycle']>): string {
   const waiting = cycle.waitingOn
@@ -71,7 +86,7 @@ export const syncStatusTool = defineTool({
     'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see; ' +
     "from the daemon's HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record.",
   input: z.object({}).strict(),
-  output: z.object({ clusters: z.array(z.record(z.string(), z.unknown())) }),
+  output: z.object({ clusters: Rows }),
   annotations: READ_ONLY,
   handler(_args, { store, now, staleAfterMs, live }) {
     const at = now();
@@ -90,12 +105,14 @@ export const syncStatusTool = defineTool({
         })
         .sort((a, b) => a.cluster.localeCompare(b.cluster));
     }
+    clusters = withNodeStatus(clusters, nodeStatusReads(store, at - HOUR));
     const rows = clusters.map((c) => [
       c.cluster,
       c.identityChanged ? 'OTHER CLUSTER' : c.overdue ? 'OVERDUE' : c.stale ? 'STALE' : 'ok',
       c.lastSuccessAt ?? 'never',
       c.ageMs == null ? '-' : `${Math.round(c.ageMs / 1000)}s`,
       String(c.lastSuccessfulRun?.callsTotal ?? '-'),
+      String(c.nodeStatus?.callsLastHour ?? '-'),
       c.lastSuccessfulRun ? `${c.lastSuccessfulRun.durationMs}ms` : '-',
       String(c.consecutiveFailures),
       untrusted(c.lastError, 120),
@@ -120,7 +137,20 @@ export const syncStatusTool = defineTool({
     );
     const text = [
       clusters.length
-        ? table(['cluster', 'state', 'last_success', 'age', 'calls', 'duration', 'failures', 'last_error'], rows)
+        ? table(
+            [
+              'cluster',
+              'state',
+              'last_success',
+              'age',
+              'calls',
+              'node_status_calls_1h',
+              'duration',
+              'failures',
+              'last_error',
+            ],
+            rows,
+          )
         : 'no cluster has been synced yet',
       ...(notes.length ? ['now:', ...notes] : []),
       ...(signals.length ? ['change signals missing:', ...signals] : []),
