@@ -440,6 +440,36 @@ describe('list_guests countBy', () => {
   });
 });
 
+describe('inventory_overview says how many values each filter takes', () => {
+  it('as many tags, pools, bridges, VLANs, storages and ostypes as the rows hold', async () => {
+    const distinct = (query: string): number => h.store.sqlite.prepare(query).pluck().get() as number;
+    const live = 'FROM guests g WHERE g.deleted_at IS NULL';
+    const inNics = (path: string): number =>
+      distinct(
+        `SELECT count(DISTINCT json_extract(j.value, '$.${path}')) FROM guests g, json_each(g.nics) j WHERE g.deleted_at IS NULL`,
+      );
+    const expected = {
+      tags: distinct(
+        `SELECT count(DISTINCT lower(t.value)) FROM guests g, json_each(g.tags) t WHERE g.deleted_at IS NULL`,
+      ),
+      pools: distinct('SELECT count(*) FROM pools'),
+      bridges: inNics('bridge'),
+      vlans: inNics('vlan'),
+      storages: distinct(`SELECT count(*) FROM (SELECT storage FROM storage UNION
+        SELECT json_extract(j.value, '$.storage') FROM guests g, json_each(g.disks) j
+        WHERE g.deleted_at IS NULL AND json_extract(j.value, '$.storage') IS NOT NULL)`),
+      ostypes: distinct(`SELECT count(DISTINCT json_extract(g.config, '$.ostype')) ${live}`),
+    };
+    const { s, text } = await call<{ values: Record<string, number> }>('inventory_overview', {});
+    expect(s.values).toEqual(expected);
+    expect(text.split('\n')).toContain(
+      `filter values: ${Object.entries(expected)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')} (list_guests countBy=tag|pool|bridge|vlan|storage|ostype lists them with counts)`,
+    );
+  });
+});
+
 describe('search_inventory through the config read models', () => {
   interface Found {
     total: number;

@@ -8,7 +8,7 @@ import {
   topGuests,
   type TopGuest,
 } from '../../store/queries.js';
-import { listValues } from '../../store/queries/counts.js';
+import { countValues } from '../../store/queries/value-counts.js';
 import { bytes, oneLine, percent, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
@@ -124,16 +124,8 @@ export const inventoryOverviewTool = defineTool({
       ? tally(aggregate(store, 'lastKnownStatus', { ...scope, status: 'unknown' }).groups)
       : {};
     const unknown = unknownGuests(unknownTotal, lastKnown, nodes, multi);
-    const known = listValues(store, scope);
-    // How many values each filter can take, so an agent asks list_guests countBy=… for them instead of guessing.
-    const values = {
-      tags: known.tags.length,
-      pools: known.pools.length,
-      bridges: known.bridges.length,
-      vlans: known.vlans.length,
-      storages: known.storages.length,
-      ostypes: known.ostypes.length,
-    };
+    // How many values each filter takes, so an agent asks list_guests countBy=… for them instead of guessing.
+    const values = countValues(store, scope);
 
     const problems = {
       staleClusters: clusters.filter((c) => c.stale || c.lastSuccessAt == null).map((c) => c.cluster),

@@ -12,7 +12,7 @@ import { prepared } from '../prepared.js';
 import { guestMetrics, guests } from '../schema.js';
 import { findGuests, refsParam } from './facts.js';
 import {
-  OTHER_STATUS,
+  namesFacet,
   summaryColumns,
   toSummary,
   type GuestField,
@@ -23,32 +23,12 @@ import {
 } from './guests.js';
 import { iso, metricsJoin, oneRead, P, type Runnable } from './shared.js';
 
-/** Filters only guest_facets answers cheaply: a value of a listed or per-guest facet, or a config fact. */
-const FACET_KEYS = [
-  'tag',
-  'pool',
-  'ostype',
-  'storage',
-  'bridge',
-  'vlan',
-  'onboot',
-  'protection',
-  'agent',
-  'hasSnapshots',
-] as const satisfies ReadonlyArray<keyof GuestFilter>;
-
 /**
  * Whether a page is read through guest_facets: in listing order (vmid ascending, the order of its
- * ranges) and naming one of FACET_KEYS. `status: other` and deleted guests are not in it.
+ * ranges) and naming a facet value or config fact (namesFacet).
  */
 export function readsFacets(filter: GuestFilter, sort: GuestSort = 'vmid', order: 'asc' | 'desc' = 'asc'): boolean {
-  return (
-    sort === 'vmid' &&
-    order === 'asc' &&
-    !filter.includeDeleted &&
-    filter.status !== OTHER_STATUS &&
-    FACET_KEYS.some((k) => filter[k] !== undefined)
-  );
+  return sort === 'vmid' && order === 'asc' && namesFacet(filter);
 }
 
 const METRIC_FIELDS = new Set<GuestField>(['cpu', 'mem', 'uptime']);

@@ -77,6 +77,29 @@ export interface GuestFilter extends FactFilter {
 export const OTHER_STATUS = 'other';
 const COMMON_STATUSES = ['running', 'stopped', 'paused', 'unknown'].map((v) => `'${v}'`).join(', ');
 
+/** Filters guest_facets answers from one value's index range: a tag, pool, ostype, storage, bridge or VLAN, or a config fact. */
+const FACET_FILTERS = [
+  'tag',
+  'pool',
+  'ostype',
+  'storage',
+  'bridge',
+  'vlan',
+  'onboot',
+  'protection',
+  'agent',
+  'hasSnapshots',
+] as const satisfies ReadonlyArray<keyof GuestFilter>;
+
+/**
+ * Whether guest_facets answers this filter better than the guest rows: it names one of
+ * FACET_FILTERS (without one, a count would walk every guest's facet row, probing the guest row for
+ * a lock or a name). Deleted guests and `status: other` are not in guest_facets.
+ */
+export function namesFacet(f: GuestFilter): boolean {
+  return !f.includeDeleted && f.status !== OTHER_STATUS && FACET_FILTERS.some((k) => f[k] !== undefined);
+}
+
 /** A filter as SQL conditions with placeholders, their values, and a name for its shape. */
 interface BoundFilter {
   where: SQL[];
@@ -374,8 +397,8 @@ export function countGuests(store: Store, f: GuestFilter): number {
     );
     return query.get(Object.fromEntries(summary.map((k) => [k, f[k]])))?.n ?? 0;
   }
-  // Counted on guest_facets' index (no guest row read) when it holds every condition.
-  if (!f.includeDeleted && f.status !== OTHER_STATUS) return countFactGuests(store, f);
+  // A facet value or config fact named: counted on that value's range of guest_facets, no guest row read.
+  if (namesFacet(f)) return countFactGuests(store, f);
   if (f.tag === undefined) {
     const bound = guestConditions(f);
     const query: Runnable<{ n: number }> = prepared(store, `count:${bound.shape}`, () =>

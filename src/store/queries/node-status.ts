@@ -27,13 +27,32 @@ export interface NodeStatusFacts {
 /** Each node's status facts (of one cluster, or all), keyed `cluster/node`. */
 export function nodeStatusFacts(store: Store, cluster?: string): Map<string, NodeStatusFacts> {
   const inCluster = cluster !== undefined;
-  const query: Runnable<typeof nodes.$inferSelect> = prepared(store, `node-status:${inCluster}`, () =>
-    store.db
-      .select()
-      .from(nodes)
-      .where(inCluster ? eq(nodes.cluster, P('cluster')) : undefined)
-      .orderBy(asc(nodes.cluster), asc(nodes.node))
-      .prepare(),
+  const columns = {
+    cluster: nodes.cluster,
+    node: nodes.node,
+    loadavg1: nodes.loadavg1,
+    loadavg5: nodes.loadavg5,
+    loadavg15: nodes.loadavg15,
+    kernel: nodes.kernel,
+    pveVersion: nodes.pveVersion,
+    ksmSharedBytes: nodes.ksmSharedBytes,
+    swapTotalBytes: nodes.swapTotalBytes,
+    swapUsedBytes: nodes.swapUsedBytes,
+    cpuModel: nodes.cpuModel,
+    cpuSockets: nodes.cpuSockets,
+    cpuCores: nodes.cpuCores,
+    statusReadAt: nodes.statusReadAt,
+  };
+  const query: Runnable<{ [K in keyof typeof columns]: (typeof nodes.$inferSelect)[K] }> = prepared(
+    store,
+    `node-status:${inCluster}`,
+    () =>
+      store.db
+        .select(columns)
+        .from(nodes)
+        .where(inCluster ? eq(nodes.cluster, P('cluster')) : undefined)
+        .orderBy(asc(nodes.cluster), asc(nodes.node))
+        .prepare(),
   );
   const rows = oneRead(store, () => query.all(inCluster ? { cluster } : {}));
   return new Map(
