@@ -60,7 +60,12 @@ function cut(text: string, max: number): string {
 export function untrusted(text: string | null | undefined, max = 60): string {
   if (text == null || text === '') return '-';
   const shown = cut(text, max);
-  return /^[\w.@:/+,-]+$/.test(shown) ? shown : JSON.stringify(shown).replace(INVISIBLE, escapeUnits);
+  return /^[\w.@:/+,-]+$/.test(shown) ? shown : quoted(shown, max);
+}
+
+/** Text always in quotes, as a JSON string with the invisible characters escaped too: a caller's query echoed. */
+export function quoted(text: string, max = 200): string {
+  return JSON.stringify(cut(text, max)).replace(INVISIBLE, escapeUnits);
 }
 
 const CONTROL_OR_INVISIBLE = new RegExp(`[\\u0000-\\u001F]|${INVISIBLE.source}`, 'gu');

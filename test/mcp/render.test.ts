@@ -5,7 +5,7 @@
  * (1000 for 1024, a lost decimal, a sign dropped) fails here whatever the tool tests compute.
  */
 import { describe, expect, it } from 'vitest';
-import { bytes, freshnessLine, oneLine, percent, shortTime, table, untrusted } from '../../src/mcp/render.js';
+import { bytes, freshnessLine, oneLine, percent, quoted, shortTime, table, untrusted } from '../../src/mcp/render.js';
 import { duration, nameList, ratioCell, signedBytes } from '../../src/mcp/tools/shared.js';
 
 const KiB = 1024;
@@ -126,6 +126,12 @@ describe('untrusted, table, nameList', () => {
     expect(untrusted('x'.repeat(61))).toBe(`"${'x'.repeat(59)}…"`);
     expect(untrusted('')).toBe('-');
     expect(untrusted(null)).toBe('-');
+  });
+
+  it('quoted: always in quotes, with what untrusted escapes escaped (a query echoed to the caller)', () => {
+    expect(quoted('dns')).toBe('"dns"');
+    expect(quoted('vol\n|x \u202Egnp.exe')).toBe('"vol\\n|x \\u202egnp.exe"');
+    expect(quoted('abcdef', 4)).toBe('"abc…"');
   });
 
   it('untrusted: bidirectional, zero-width, C1 and tag characters are escaped, so the cell reads as it is', () => {

@@ -278,7 +278,7 @@ describe('hostile Proxmox text in every tool', () => {
     const counted = await ask('list_guests', { countBy: 'bridge', type: 'qemu' });
     expect(counted.lines).toHaveLength(2 + counted.s.groups.length);
     expect(counted.lines.some((l) => l.startsWith('"bridge\\n|x y'))).toBe(true);
-    const found = await ask('search_inventory', { query: 'vol\n|x' });
+    const found = await ask('search_inventory', { query: 'vol\n|x y\u202Egnp.exe' });
     expect(found.lines).toHaveLength(3);
     expect(found.lines[2]).toMatch(/ volume "\w+ vol\\n\|x y/);
   });

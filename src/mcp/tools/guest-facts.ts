@@ -7,7 +7,7 @@ import type { Store } from '../../store/db.js';
 import { nameSimilarity } from '../../store/queries.js';
 import { listValues, type CountGroup, type GuestCounts } from '../../store/queries/counts.js';
 import { guestFacts, type GuestFacts } from '../../store/queries/facts.js';
-import { bytes, table, untrusted } from '../render.js';
+import { bytes, quoted, table, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
 import { closest, nameList } from './shared.js';
 
@@ -119,7 +119,7 @@ export function checkFactValues(store: Store, args: FactNames): void {
     if (values.includes(value)) return;
     const near = closest(value, values) ?? bestGuess(value, values);
     throw new ToolMiss(
-      `${what} ${JSON.stringify(value)}${where}.`,
+      `${what} ${quoted(value, 64)}${where}.`,
       `${near === undefined ? '' : `Closest: ${untrusted(near, 64)}. `}Known ${kind}: ${nameList(values) || 'none'}.`,
     );
   };

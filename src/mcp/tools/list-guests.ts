@@ -13,7 +13,7 @@ import {
 } from '../../store/queries.js';
 import { COUNT_BY, countGuestsBy } from '../../store/queries/counts.js';
 import { listGuestsByFacets, readsFacets } from '../../store/queries/guest-listing.js';
-import { bytes, percent, table, untrusted } from '../render.js';
+import { bytes, percent, quoted, table, untrusted } from '../render.js';
 import { amount, boundsInOrder, count, flag, text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import {
@@ -156,8 +156,8 @@ function checkNamedValues(store: Store, args: Filters & { cluster?: string }): v
     const where = args.cluster === undefined ? '' : ` in cluster ${args.cluster}`;
     throw new ToolMiss(
       kind === 'tag'
-        ? `No guest has the tag ${JSON.stringify(value)}${where}.`
-        : `No ${NAMED[kind]} ${JSON.stringify(value)}${where}.`,
+        ? `No guest has the tag ${quoted(value, 64)}${where}.`
+        : `No ${NAMED[kind]} ${quoted(value, 64)}${where}.`,
       `${near === undefined ? '' : `Closest: ${untrusted(near, 64)}. `}Known ${kind}s: ${nameList(known) || 'none'}.`,
     );
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QUERY_LIMITS, searchInventory } from '../../store/queries.js';
-import { table, untrusted } from '../render.js';
+import { quoted, table, untrusted } from '../render.js';
 import { count, text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 import { Rows, STALE_WHY, statusCell } from './shared.js';
@@ -39,8 +39,8 @@ export const searchInventoryTool = defineTool({
         ? `; all stale (${STALE_WHY}): status unknown`
         : `; ${stale} stale: status unknown(last known)`;
     const head = results.length
-      ? `${results.length} of ${found.total} matches for ${JSON.stringify(found.query)}${staleNote}`
-      : `nothing matches ${JSON.stringify(found.query)}; try part of a name, a tag, a MAC, an IP, a volume, a bridge, vlan N or a vmid`;
+      ? `${results.length} of ${found.total} matches for ${quoted(found.query)}${staleNote}`
+      : `nothing matches ${quoted(found.query)}; try part of a name, a tag, a MAC, an IP, a volume, a bridge, vlan N or a vmid`;
     return {
       structured: { total: found.total, results },
       text: results.length
