@@ -135,11 +135,11 @@ function byNetwork(store: Store, q: string): ConfigHit[] {
 
 /**
  * Volume names containing the text (case-insensitive): `vm-101-disk`, `base-9000`, an ISO's name.
- * A word without a digit or a separator (`dns`, `web`) is taken for a name or a tag: it skips
- * this scan (4 ms at 10,000 guests).
+ * A word without a digit or a separator (`dns`, `web`) is taken for a name or a tag, and a volume
+ * name holds no space: either skips this scan (4 ms at 10,000 guests).
  */
 function byVolume(store: Store, q: string): ConfigHit[] {
-  if (q.length < 3 || !/[\d:/._-]/.test(q)) return [];
+  if (q.length < 3 || !/[\d:/._-]/.test(q) || /\s/.test(q)) return [];
   const volume = column(guestDisks, 'a', 'volume');
   const rows = statement(
     store,
@@ -159,5 +159,7 @@ function byVolume(store: Store, q: string): ConfigHit[] {
 export function configMatches(store: Store, q: string): ConfigHit[] {
   // A MAC or an address is no bridge and no part of a volume's name: its index lookup is all.
   if (macOf(q) || addressOf(q)) return [...byMac(store, q), ...byAddress(store, q)];
-  return [...byNetwork(store, q), ...byVolume(store, q)];
+  // Nor is a bridge's name or `vlan N` part of a volume's.
+  const network = byNetwork(store, q);
+  return network.length ? network : byVolume(store, q);
 }
