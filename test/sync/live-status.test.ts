@@ -239,7 +239,7 @@ describe('a store that cannot be written (database or disk is full)', () => {
     });
     expect(lab.consecutiveFailures).toBeGreaterThanOrEqual(recordedBefore + lab.unrecordedFailures!);
     const text = textOf(result);
-    expect(text).toMatch(/^lab STALE \S+ \d+s \d+ \d+ms \d+ "[^"]*database or disk is full"$/m);
+    expect(text).toMatch(/^lab STALE \S+ \d+s \d+ \d+ \d+ms \d+ "[^"]*database or disk is full"$/m);
     expect(text).toMatch(
       new RegExp(
         `^- lab: \\d+ failed syncs since the last success could not be recorded in the store \\(the inventory file does not show them\\)$`,
@@ -550,7 +550,7 @@ describe('a cycle that hangs, in the real daemon', () => {
       },
     });
     const text = textOf(result);
-    expect(text).toMatch(/^lab STALE \S+ \d+s \d+ \d+ms 0 -$/m);
+    expect(text).toMatch(/^lab STALE \S+ \d+s \d+ \d+ \d+ms 0 -$/m);
     expect(text).toMatch(/^- lab: cycle running for \d+ s, reading the cluster: waiting on GET \/cluster\/resources$/m);
     // The daemon answering is running: the freshness line calls the cluster stale, not overdue.
     expect(
