@@ -172,19 +172,58 @@ function lockedTask(
     return c.startTask(g.node, type, g.vmid, user, () => ({ error: message }));
   }
   c.lock(g, lock);
-  return c.startTask(g.node, type, g.vmid, user, () => {
-    const now = current(c, g);
-    c.lock(now, undefined);
-    return work(now);
-  });
+  return c.startTask(
+    g.node,
+    type,
+    g.vmid,
+    user,
+    () => {
+      const now = current(c, g);
+      c.lock(now, undefined);
+      return work(now);
+    },
+    undefined,
+    () => {
+      if (c.guests.get(g.vmid) === g) c.lock(g, undefined);
+    },
+  );
+}
+
+/**
+ * Names the API refuses before forking: qemu-server reserves `current` and, in any case, `pending`
+ * (its config section); pve-container reserves `current` and `vzdump` (its backup snapshot).
+ */
+function reservedSnapshotName(type: GuestType, name: string): boolean {
+  if (name === 'current') return true;
+  return type === 'qemu' ? name.toLowerCase() === 'pending' : name === 'vzdump';
+}
+
+const isTemplate = (g: SimGuest): boolean => g.values.template === '1';
+
+/** Starts the snapshot task and logs the line the worker writes first (PVE::Cluster::log_msg). */
+function snapshotTask(
+  c: SimCluster,
+  g: SimGuest,
+  user: string,
+  kind: 'snapshot' | 'rollback' | 'delsnapshot',
+  logLine: string,
+  work: (g: SimGuest) => TaskOutcome,
+): string {
+  const lock = { snapshot: 'snapshot', rollback: 'rollback', delsnapshot: 'snapshot-delete' }[kind];
+  const upid = lockedTask(c, g, TASK_TYPES[g.type][kind]!, user, lock, work);
+  c.log(g.node, user, logLine, 'pvedaemon');
+  return upid;
 }
 
 const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
   const name = String(params.snapname);
-  if (name === 'current' || name === 'pending')
+  if (reservedSnapshotName(g.type, name))
     throw new PveHttpError(500, `unable to use snapshot name '${name}' (reserved name)`);
-  return lockedTask(c, g, TASK_TYPES[g.type].snapshot!, user, 'snapshot', (now) => {
+  const logLine = `snapshot ${g.type === 'qemu' ? 'VM' : 'container'} ${g.vmid}: ${name}`;
+  return snapshotTask(c, g, user, 'snapshot', logLine, (now) => {
+    // AbstractConfig.pm __snapshot_prepare checks these in this order, inside the worker.
+    if (isTemplate(now)) return { error: "you can't take a snapshot if it's a template" };
     if (now.snapshots.some((s) => s.name === name)) return { error: `snapshot name '${name}' already used` };
     const values = { ...now.values };
     delete values.lock;
@@ -208,12 +247,15 @@ const snapshotCreate: Route['handler'] = ({ cluster: c, guest, params, user }) =
 const snapshotRollback: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
   const name = String(params.snapname);
-  return lockedTask(c, g, TASK_TYPES[g.type].rollback!, user, 'rollback', (now) => {
+  const logLine = `rollback snapshot ${g.type === 'qemu' ? 'VM' : 'LXC'} ${g.vmid}: ${name}`;
+  return snapshotTask(c, g, user, 'rollback', logLine, (now) => {
+    if (isTemplate(now)) return { error: "you can't rollback if vm is a template" };
     const snap = now.snapshots.find((s) => s.name === name);
     if (!snap) return { error: `snapshot '${name}' does not exist` };
     now.values = { ...snap.values };
     now.parent = snap.name;
     c.changed(now);
+    // The guest is stopped for the rollback; qemu resumes a RAM-state snapshot, `start` boots it.
     c.setStatus(now, snap.vmstate || params.start ? 'running' : 'stopped');
     return {};
   });
@@ -222,7 +264,8 @@ const snapshotRollback: Route['handler'] = ({ cluster: c, guest, params, user })
 const snapshotDelete: Route['handler'] = ({ cluster: c, guest, params, user }) => {
   const g = guest!;
   const name = String(params.snapname);
-  return lockedTask(c, g, TASK_TYPES[g.type].delsnapshot!, user, 'snapshot-delete', (now) => {
+  // pve-container logs its deletes as "VM" too.
+  return snapshotTask(c, g, user, 'delsnapshot', `delete snapshot VM ${g.vmid}: ${name}`, (now) => {
     const snap = now.snapshots.find((s) => s.name === name);
     if (!snap) return { error: `snapshot '${name}' does not exist` };
     now.snapshots = now.snapshots.filter((s) => s !== snap);
@@ -276,11 +319,22 @@ const clone: Route['handler'] = ({ cluster: c, guest, params, user }) => {
     status: 'stopped',
     pool: params.pool ? String(params.pool) : undefined,
   });
-  return c.startTask(g.node, TASK_TYPES[g.type].clone!, g.vmid, user, () => {
-    if (c.guests.get(newid) !== copy) return { error: `clone target ${newid} vanished` };
-    c.lock(copy, undefined);
-    return { log: [`create full clone of drive scsi0`, `clone ${g.vmid} -> ${newid} finished`] };
-  });
+  return c.startTask(
+    g.node,
+    TASK_TYPES[g.type].clone!,
+    g.vmid,
+    user,
+    () => {
+      if (c.guests.get(newid) !== copy) return { error: `clone target ${newid} vanished` };
+      c.lock(copy, undefined);
+      return { log: [`create full clone of drive scsi0`, `clone ${g.vmid} -> ${newid} finished`] };
+    },
+    undefined,
+    // A failed clone removes the copy it started (qemu-server clone_vm's error path).
+    () => {
+      if (c.guests.get(newid) === copy) c.removeGuest(newid);
+    },
+  );
 };
 
 const migrate: Route['handler'] = ({ cluster: c, guest, params, user }) => {

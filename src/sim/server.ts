@@ -1,8 +1,19 @@
 /**
  * The simulated Proxmox VE API over HTTP(S) on 127.0.0.1: `/api2/json/…` as pveproxy serves it
  * (token auth, status-line reasons, `errors` objects, 501 for unknown routes, 595 for offline
- * nodes) and `/_sim/…`, a control API for tests and benchmarks (request counters, faults,
- * out-of-band changes). `startSimulator()` runs it in-process.
+ * nodes) and `/_sim/…`, a control API for tests and benchmarks (docs/simulator.md has the table):
+ *
+ *   GET  /_sim/counters, POST /_sim/counters/reset      requests per route pattern
+ *   GET  /_sim/writes,   POST /_sim/writes/reset        every write request with its real path
+ *   GET|POST|DELETE /_sim/faults                        request faults (latency, errors, hang)
+ *   GET|POST|DELETE /_sim/task-faults                   write faults: fail, hang, reject
+ *   POST /_sim/nodes/{node}/offline|online              a node down or back
+ *   POST /_sim/quorum/lost|restored                     quorum lost with every node online
+ *   GET|POST /_sim/settings                             taskDelayMs, statusLagMs at runtime
+ *   GET  /_sim/state                                    nodes, quorum, guest and task counts
+ *   POST /_sim/guests, GET|PATCH|DELETE /_sim/guests/{vmid}   out-of-band guest changes
+ *
+ * `startSimulator()` runs it in-process; the `Simulator` it returns does the same in process.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -22,6 +33,8 @@ import { generateCluster, type GenerateOptions } from './generator.js';
 import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
 import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
 import { paramError, PveHttpError, type SimCluster } from './state.js';
+import { parseTaskFaults, TaskFaultState, type TaskFaults } from './task-faults.js';
+import { maskSecrets, WriteLog, type WriteRecord } from './write-log.js';
 import { isLoopbackHost } from '../net.js';
 
 export interface SimulatorOptions extends GenerateOptions {
@@ -34,6 +47,11 @@ export interface SimulatorOptions extends GenerateOptions {
   authFailDelayMs?: number;
   /** Fixed token secrets (default: random UUIDs per start). */
   tokenSecrets?: { full?: string; auditor?: string };
+}
+
+export interface Timing {
+  taskDelayMs?: number;
+  statusLagMs?: number;
 }
 
 export interface SimToken {
@@ -53,6 +71,19 @@ export interface Simulator {
   counters(): { total: number; byEndpoint: Record<string, number> };
   resetCounters(): void;
   setFaults(faults: Faults): void;
+  /** Replaces the write faults; clearing `hang` lets the tasks it held finish. */
+  setTaskFaults(faults: TaskFaults): void;
+  /** The write faults in force, with the counts not yet spent. */
+  taskFaults(): TaskFaults;
+  /** Every write request so far (accepted or refused), oldest first. */
+  writes(): WriteRecord[];
+  /** `"POST /nodes/pve1/qemu/101/status/start": n` over the write log. */
+  writeCounts(): Record<string, number>;
+  resetWrites(): void;
+  /** false: quorum lost while every node stays online; true: quorum follows the online nodes again. */
+  setQuorate(quorate: boolean): void;
+  /** Changes how long new write tasks run, or the status lag, while the simulator runs. */
+  setTiming(timing: Timing): void;
   setNodeOnline(node: string, online: boolean): void;
   createGuest(input: CreateGuestInput): number;
   updateGuest(vmid: number, input: UpdateGuestInput): void;
@@ -139,6 +170,31 @@ async function extractParams(req: IncomingMessage, url: URL): Promise<RawParams>
   return params;
 }
 
+/** The path as Proxmox's own logs show it: under /api2/json, ids decoded (a UPID keeps its colons). */
+function apiPath(url: URL): string {
+  const path = url.pathname.slice('/api2/json'.length) || '/';
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+const MAX_DELAY_MS = 3_600_000;
+
+/** `POST /_sim/settings`: `{ taskDelayMs?, statusLagMs? }`, each 0–3,600,000 ms. */
+function parseTiming(body: Record<string, unknown>): Timing {
+  const timing: Timing = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key !== 'taskDelayMs' && key !== 'statusLagMs')
+      throw new PveHttpError(400, `settings: ${key} is not a setting; use taskDelayMs or statusLagMs`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS)
+      throw new PveHttpError(400, `settings: ${key} must be a number of milliseconds from 0 to ${MAX_DELAY_MS}`);
+    timing[key] = value;
+  }
+  return timing;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The simulator's port cannot be had (taken, or privileged); the message says which option fixes it. */
@@ -177,6 +233,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const counts = new Map<string, number>();
   let total = 0;
   let faults: Faults = {};
+  const taskFaults = new TaskFaultState();
+  const writeLog = new WriteLog();
   const hanging = new Set<ServerResponse>();
   const cert = tls ? await createSelfSignedCertificate() : undefined;
 
@@ -212,7 +270,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     return { user: value.slice(0, value.lastIndexOf('=')), privs };
   }
 
-  async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async function handleApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    record: WriteRecord | undefined,
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const path = url.pathname.slice('/api2/json'.length) || '/';
     let route: CompiledRoute | undefined;
@@ -248,6 +311,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (authFailDelayMs) await sleep(authFailDelayMs);
       throw err;
     }
+    if (record) record.user = auth.user;
     if (!route || !match) throw new PveHttpError(501, `Method '${method} ${path}' not implemented`);
 
     // pve-manager HTTPServer.pm `rest_handler`: merge URI and request parameters, check
@@ -255,6 +319,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const pathParams: Record<string, string> = {};
     route.names.forEach((name, i) => (pathParams[name] = decodeURIComponent(match![i + 1]!)));
     const raw = await extractParams(req, url);
+    if (record) record.params = maskSecrets(raw);
     for (const name of Object.keys(raw)) {
       if (name in pathParams) throw paramError({ [name]: 'duplicate parameter (already defined in URI)' });
     }
@@ -283,17 +348,32 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!guest || guest.node !== node!.name || guest.type !== type)
         throw noSuchConfig(node!.name, type, String(params.vmid));
     }
+    if (record) {
+      const rejection = taskFaults.rejection(route.key, guest?.vmid);
+      if (rejection) throw rejection;
+    }
     const privilegesOf = (userid: string): Privileges | undefined => principals.get(userid);
-    const result = route.handler({
-      cluster,
-      params,
-      user: auth.user,
-      privs: auth.privs,
-      privilegesOf,
-      fingerprint: cert?.fingerprint,
-      node,
-      guest,
-    });
+    // Handlers are synchronous: the hook reaches exactly the tasks this request starts.
+    cluster.injectFault = record ? (task) => taskFaults.forTask(task) : undefined;
+    let result: unknown;
+    try {
+      result = route.handler({
+        cluster,
+        params,
+        user: auth.user,
+        privs: auth.privs,
+        privilegesOf,
+        fingerprint: cert?.fingerprint,
+        node,
+        guest,
+      });
+    } finally {
+      cluster.injectFault = undefined;
+    }
+    if (record) {
+      record.status = 200;
+      if (typeof result === 'string' && result.startsWith('UPID:')) record.upid = result;
+    }
     if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
     else send(res, 200, 'OK', { data: result ?? null });
   }
@@ -312,6 +392,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     setFaults: (f) => {
       faults = { ...f };
       if (!faults.hang) for (const res of hanging) res.destroy();
+    },
+    setTaskFaults: (f) => {
+      taskFaults.set(f);
+      if (!taskFaults.hanging) cluster.releaseHungTasks();
+    },
+    taskFaults: () => taskFaults.get(),
+    writes: () => writeLog.list(),
+    writeCounts: () => writeLog.byRequest(),
+    resetWrites: () => writeLog.reset(),
+    setQuorate: (quorate) => {
+      cluster.quorumLost = !quorate;
+    },
+    setTiming: (timing) => {
+      if (timing.taskDelayMs !== undefined) cluster.options.taskDelayMs = timing.taskDelayMs;
+      if (timing.statusLagMs !== undefined) cluster.options.statusLagMs = timing.statusLagMs;
     },
     setNodeOnline: (node, online) => setNodeOnline(cluster, node, online),
     createGuest: (input) => createGuest(cluster, input).vmid,
@@ -343,12 +438,26 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (a === 'faults' && method === 'GET') return ok(faults);
     if (a === 'faults' && method === 'POST') return ok(simulator.setFaults(body as Faults));
     if (a === 'faults' && method === 'DELETE') return ok(simulator.setFaults({}));
+    if (a === 'task-faults' && method === 'GET') return ok(simulator.taskFaults());
+    if (a === 'task-faults' && method === 'POST') return ok(simulator.setTaskFaults(parseTaskFaults(body)));
+    if (a === 'task-faults' && method === 'DELETE') return ok(simulator.setTaskFaults({}));
+    if (a === 'writes' && !b && method === 'GET') {
+      const writes = simulator.writes();
+      return ok({ total: writes.length, byRequest: simulator.writeCounts(), writes });
+    }
+    if (a === 'writes' && b === 'reset' && method === 'POST') return ok(simulator.resetWrites());
+    if (a === 'quorum' && (b === 'lost' || b === 'restored') && method === 'POST')
+      return ok(simulator.setQuorate(b === 'restored'));
+    if (a === 'settings' && method === 'GET')
+      return ok({ taskDelayMs: cluster.options.taskDelayMs, statusLagMs: cluster.options.statusLagMs });
+    if (a === 'settings' && method === 'POST') return ok(simulator.setTiming(parseTiming(body)));
     if (a === 'nodes' && b && (c === 'offline' || c === 'online') && method === 'POST')
       return ok(simulator.setNodeOnline(b, c === 'online'));
     if (a === 'state' && method === 'GET') {
       return ok({
         cluster: cluster.options.name,
         nodes: cluster.nodes.map((n) => ({ name: n.name, online: n.online })),
+        quorate: cluster.quorate(),
         guests: cluster.guests.size,
         tasks: cluster.tasks.length,
       });
@@ -377,8 +486,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
+    const isApi = url.pathname.startsWith('/api2/json/') || url.pathname === '/api2/json';
+    const record = isApi && req.method !== 'GET' ? writeLog.begin(req.method ?? 'POST', apiPath(url)) : undefined;
     try {
-      if (url.pathname.startsWith('/api2/json/') || url.pathname === '/api2/json') await handleApi(req, res, url);
+      if (isApi) await handleApi(req, res, url, record);
       else if (url.pathname.startsWith('/_sim/')) await handleControl(req, res, url);
       else send(res, 501, `Method '${req.method} ${url.pathname}' not implemented`, { data: null }, true);
     } catch (err) {
@@ -388,7 +499,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         res.writeHead(status, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ error: (err as Error).message }));
       } else {
-        sendError(res, err instanceof PveHttpError ? err : new PveHttpError(500, (err as Error).message));
+        const error = err instanceof PveHttpError ? err : new PveHttpError(500, (err as Error).message);
+        if (record) Object.assign(record, { status: error.status, error: reasonPhrase(error.reason) });
+        sendError(res, error);
       }
     }
   }

@@ -115,6 +115,14 @@ export interface TaskOutcome {
   warnings?: number;
 }
 
+/** What a test asked to happen to one task instead of its work (see task-faults.ts). */
+export interface InjectedTaskFault {
+  /** End with `TASK ERROR: <fail>` without doing the work. */
+  fail?: string;
+  /** Stay `running` until releaseHungTasks(). */
+  hang?: boolean;
+}
+
 /** A Proxmox API error as the handler raises it; the server renders status line and body. */
 export class PveHttpError extends Error {
   constructor(
@@ -157,11 +165,19 @@ export class SimCluster {
   readonly clusterLog: ClusterLogEntry[] = [];
   readonly agentExecs = new Map<number, AgentExec>();
   corosyncVersion = 4;
+  /** Quorum lost while every node stays online (a corosync partition the control API simulates). */
+  quorumLost = false;
+  /**
+   * Set by the server only while an API handler runs, so faults reach the tasks a client started
+   * and never the finished tasks out-of-band changes leave.
+   */
+  injectFault: ((task: SimTask) => InjectedTaskFault | undefined) | undefined;
   private nextPid = 0x3a000;
   private nextLogUid = 1;
   private nextAgentPid = 1000;
   private sortedVmids: number[] | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hung = new Map<SimTask, () => void>();
 
   constructor(readonly options: SimClusterOptions) {}
 
@@ -341,7 +357,8 @@ export class SimCluster {
   /**
    * Starts a task the way a forked Proxmox worker does: the UPID is returned at once; `work` runs
    * after the task delay and decides the outcome (errors such as "already running" surface in the
-   * task, not the HTTP answer).
+   * task, not the HTTP answer). `undo` reverts what the handler did before forking (a config lock
+   * it took) when an injected fault fails the task instead of running `work`.
    */
   startTask(
     node: string,
@@ -350,6 +367,7 @@ export class SimCluster {
     user: string,
     work: () => TaskOutcome,
     delayMs = this.options.taskDelayMs,
+    undo?: () => void,
   ): string {
     const starttime = this.now();
     const [userName, tokenid] = user.split('!') as [string, string | undefined];
@@ -369,10 +387,16 @@ export class SimCluster {
     this.tasks.push(task);
     if (this.tasks.length > MAX_TASK_HISTORY) this.tasks.splice(0, this.tasks.length - MAX_TASK_HISTORY);
     this.log(node, user, `starting task ${task.upid}`, 'pvedaemon');
+    const fault = this.injectFault?.(task);
+    const run = (): TaskOutcome => {
+      if (fault?.fail === undefined) return work();
+      undo?.();
+      return { error: fault.fail };
+    };
     const finish = (): void => {
       let outcome: TaskOutcome;
       try {
-        outcome = work();
+        outcome = run();
       } catch (err) {
         outcome = { error: (err as Error).message };
       }
@@ -391,7 +415,9 @@ export class SimCluster {
       task.endtime = this.now();
       this.log(node, user, `end task ${task.upid} ${task.status}`, 'pvedaemon');
     };
-    if (delayMs <= 0) {
+    if (fault?.hang) {
+      this.hung.set(task, finish);
+    } else if (delayMs <= 0) {
       finish();
     } else {
       const timer = setTimeout(() => {
@@ -401,6 +427,13 @@ export class SimCluster {
       this.timers.add(timer);
     }
     return task.upid;
+  }
+
+  /** Ends every task a `hang` fault held, as its work decides. */
+  releaseHungTasks(): void {
+    const finishes = [...this.hung.values()];
+    this.hung.clear();
+    for (const finish of finishes) finish();
   }
 
   task(upid: string): SimTask | undefined {
@@ -436,6 +469,7 @@ export class SimCluster {
   }
 
   quorate(): boolean {
+    if (this.quorumLost) return false;
     return this.nodes.filter((n) => n.online).length * 2 > this.nodes.length;
   }
 
@@ -460,5 +494,6 @@ export class SimCluster {
   close(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.hung.clear();
   }
 }
