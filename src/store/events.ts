@@ -21,6 +21,13 @@ export const EVENT_TYPES = [
   'cluster.reset',
   'cluster.imported',
   'snapshot.created',
+  'action.queued',
+  'action.started',
+  'action.succeeded',
+  'action.failed',
+  'action.expired',
+  'action.cancelled',
+  'webhook.disabled',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -28,7 +35,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export interface NewEvent {
   type: EventType;
   cluster: string | null;
-  subject: { kind: 'guest' | 'node' | 'cluster' | 'snapshot'; id: string };
+  subject: { kind: 'guest' | 'node' | 'cluster' | 'snapshot' | 'action' | 'webhook'; id: string };
   data: Record<string, unknown>;
 }
 

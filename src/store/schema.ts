@@ -5,7 +5,17 @@
  * seconds Proxmox uses; lists and parsed config parts are JSON text.
  */
 import { sql } from 'drizzle-orm';
-import { blob, foreignKey, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import {
+  blob,
+  foreignKey,
+  index,
+  integer,
+  primaryKey,
+  real,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/sqlite-core';
 
 export const clusters = sqliteTable('clusters', {
   name: text('name').primaryKey(),
@@ -546,3 +556,167 @@ export const inventorySnapshots = sqliteTable(
   },
   (t) => [index('snapshots_time').on(t.takenAt)],
 );
+
+/**
+ * The action outbox: every write action asked for, the source of truth for the queue (Redis only
+ * carries the job; a reconciler re-enqueues what it lost). A row is inserted with its
+ * `action.queued` event in one transaction, before the job exists; its state only moves forward:
+ * queued → running → succeeded | failed, or queued → expired | cancelled.
+ */
+export const actions = sqliteTable(
+  'actions',
+  {
+    /** `act_` + 26 characters: the BullMQ job id too. */
+    id: text('id').primaryKey(),
+    /** A kind of src/actions/catalogue.ts: start, shutdown, snapshot_create… */
+    kind: text('kind').notNull(),
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    /** The guest's type and node when it was queued (the node the POST goes to). */
+    guestType: text('guest_type', { enum: ['qemu', 'lxc'] }).notNull(),
+    node: text('node').notNull(),
+    /** The guest's name when queued, so a listing reads without a join (and after the guest is gone). */
+    guestName: text('guest_name'),
+    /** JSON of the validated parameters (never a secret). */
+    params: text('params').notNull(),
+    /** `mcp-stdio`, `mcp-http` or `cli`. */
+    transport: text('transport').notNull(),
+    /** The MCP client's name and version as it declared them (`claude-code 1.2`), when there is one. */
+    client: text('client'),
+    /** Who asked: an HTTP token's label, or the local user for stdio and the CLI. Never a token. */
+    principal: text('principal').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    state: text('state', {
+      enum: ['queued', 'running', 'succeeded', 'failed', 'expired', 'cancelled'],
+    }).notNull(),
+    /** The Proxmox task, stored the moment the POST answers. */
+    upid: text('upid'),
+    /** When the POST was about to be sent: with no UPID after it, the reconciler looks for the task. */
+    postedAt: integer('posted_at'),
+    /** Proxmox's exit status (`OK`, `WARNINGS: 2`, or its error text). */
+    exitStatus: text('exit_status'),
+    /** Why it ended as it did, in a sentence: Proxmox's refusal verbatim, or ours. */
+    reason: text('reason'),
+    /** JSON list of the task log's last lines. */
+    taskLog: text('task_log'),
+    createdAt: integer('created_at').notNull(),
+    /** Not started by then: expired, never run late. */
+    expiresAt: integer('expires_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    index('actions_state').on(t.state, t.createdAt),
+    index('actions_created').on(t.createdAt),
+    index('actions_guest').on(t.cluster, t.vmid, t.createdAt),
+    index('actions_principal').on(t.principal, t.createdAt),
+    uniqueIndex('actions_idempotency').on(t.principal, t.idempotencyKey),
+  ],
+);
+
+/**
+ * Plans waiting for their confirmation (a destructive action asked without MCP elicitation): the
+ * token's SHA-256 only, bound to the exact request (a hash of kind, target and parameters) and its
+ * principal; single use, short-lived. In SQLite so the stdio process and `serve` honour the same
+ * token and a restart forgets none.
+ */
+export const actionConfirmations = sqliteTable('action_confirmations', {
+  tokenHash: text('token_hash').primaryKey(),
+  requestHash: text('request_hash').notNull(),
+  principal: text('principal').notNull(),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  usedAt: integer('used_at'),
+});
+
+/**
+ * Each guest's snapshots as Proxmox lists them (GET …/snapshot, `current` left out), read after
+ * a snapshot task ends and by the config sweep, so a cycle's cost stays flat.
+ */
+export const guestSnapshots = sqliteTable(
+  'guest_snapshots',
+  {
+    cluster: text('cluster').notNull(),
+    vmid: integer('vmid').notNull(),
+    name: text('name').notNull(),
+    parent: text('parent'),
+    description: text('description'),
+    /** Epoch seconds, as Proxmox gives it. */
+    snaptime: integer('snaptime'),
+    /** qemu: RAM state saved with it. */
+    vmstate: integer('vmstate', { mode: 'boolean' }).notNull().default(false),
+    readAt: integer('read_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.vmid, t.name] }),
+    foreignKey({ columns: [t.cluster, t.vmid], foreignColumns: [guests.cluster, guests.vmid] }).onDelete('cascade'),
+  ],
+);
+
+/** Webhook subscriptions (src/webhooks/): from the CLI or the config file (`source`). */
+export const webhookSubscriptions = sqliteTable('webhook_subscriptions', {
+  /** `wh_` + 26 characters. */
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  description: text('description'),
+  /** JSON list of event type globs (`guest.*`, `action.failed`). */
+  events: text('events').notNull(),
+  /** Only this cluster's events, when set. */
+  cluster: text('cluster'),
+  /** Only events about guests with this tag (lower case), when set. */
+  tag: text('tag'),
+  /** `whsec_` + base64; the database file is private to its user (0600). */
+  secret: text('secret').notNull(),
+  /** After a rotation: the old secret, signed with too until `previousSecretUntil`. */
+  previousSecret: text('previous_secret'),
+  previousSecretUntil: integer('previous_secret_until'),
+  /** The envelope version the subscriber reads. */
+  version: integer('version').notNull().default(1),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  disabledReason: text('disabled_reason'),
+  /** `cli` or `config`. */
+  source: text('source').notNull(),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+  lastSuccessAt: integer('last_success_at'),
+  /** The first failure since the last success: failing for days disables the subscription. */
+  failingSince: integer('failing_since'),
+});
+
+/** One event to one subscription: its attempts and outcome. */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    /** `msg_` + 26 characters: the BullMQ job id. */
+    id: text('id').primaryKey(),
+    subscriptionId: text('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    eventSeq: integer('event_seq').notNull(),
+    /** The event's id: `webhook-id`, the same on every attempt and replay. */
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    /** pending → succeeded | failed (dead letter, replayable). */
+    state: text('state', { enum: ['pending', 'succeeded', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    /** The receiver's last answer, cut to 2 KB; never shown to MCP clients. */
+    lastResponse: text('last_response'),
+    createdAt: integer('created_at').notNull(),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_event').on(t.subscriptionId, t.eventSeq),
+    index('webhook_deliveries_state').on(t.state, t.nextAttemptAt),
+    index('webhook_deliveries_created').on(t.subscriptionId, t.createdAt),
+  ],
+);
+
+/** Single row (id 1): the last event seq the relay turned into deliveries. */
+export const webhookRelay = sqliteTable('webhook_relay', {
+  id: integer('id').primaryKey(),
+  lastSeq: integer('last_seq').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});

@@ -10,7 +10,7 @@ import { insertEvents, type NewEvent } from './events.js';
 import { createGuestPartsWriter, dropClusterParts, markFacetsStale } from './guest-parts.js';
 import { replaceGuestStats, type GuestStatsRow } from './guest-stats.js';
 import { prepareUpsert } from './rows.js';
-import { clusters, guestMetrics, guests, nodes, pools, storage, syncRuns, tasks } from './schema.js';
+import { clusters, guestMetrics, guestSnapshots, guests, nodes, pools, storage, syncRuns, tasks } from './schema.js';
 
 export type ClusterRow = typeof clusters.$inferSelect;
 export type NodeRow = typeof nodes.$inferInsert;
@@ -31,6 +31,12 @@ export interface ClusterState {
   tasks: Map<string, string>;
   /** Nodes whose status read failed, and when: tried again a period later (in memory only). */
   nodeStatusTriedAt: Map<string, number>;
+  /**
+   * Statuses an action's read-back saw (GET …/status/current), and when: /cluster/resources lags a
+   * power change by up to ~10 s (pvestatd), so for a while a bulk read that still shows the old
+   * status is not news (sync/refresh.ts `holdConfirmedStatus`). In memory only.
+   */
+  confirmedStatus?: Map<number, { status: string; at: number }>;
 }
 
 const TASKS_KEPT_PER_CLUSTER = 5_000;
@@ -150,21 +156,7 @@ export function applyCycle(store: Store, w: CycleWrite): number {
 
     const upsertNode = prepareUpsert(sqlite, nodes, ['cluster', 'node']);
     for (const n of w.nodes) upsertNode.run(n);
-    const upsertGuest = prepareUpsert(sqlite, guests, ['cluster', 'vmid']);
-    const dropTags = sqlite.prepare('DELETE FROM guest_tags WHERE cluster = ? AND vmid = ?');
-    const insertTag = sqlite.prepare(
-      'INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)',
-    );
-    const parts = createGuestPartsWriter(sqlite);
-    for (const g of w.guests) {
-      g.syncRun = runId;
-      const stored = parts.stored(g.cluster, g.vmid);
-      upsertGuest.run(g);
-      dropTags.run(g.cluster, g.vmid);
-      for (const tag of tagList(g.tags)) insertTag.run(tag.toLowerCase(), g.cluster, g.vmid, tag);
-      parts.write(stored, g);
-    }
-    parts.finish();
+    writeGuestRows(store, w.guests, runId);
     const upsertMetrics = prepareUpsert(sqlite, guestMetrics, ['cluster', 'vmid']);
     for (const m of w.metrics) upsertMetrics.run(m);
     if (w.dropMetrics.length)
@@ -195,6 +187,78 @@ export function applyCycle(store: Store, w: CycleWrite): number {
     insertEvents(store, w.events, w.at);
     return runId;
   });
+}
+
+/** Guest rows with their tags and read-model parts (store/guest-parts.ts); inside a write. */
+function writeGuestRows(store: Store, rows: GuestRow[], runId: number | null): void {
+  const { sqlite } = store;
+  const upsertGuest = prepareUpsert(sqlite, guests, ['cluster', 'vmid']);
+  const dropTags = sqlite.prepare('DELETE FROM guest_tags WHERE cluster = ? AND vmid = ?');
+  const insertTag = sqlite.prepare(
+    'INSERT OR IGNORE INTO guest_tags (tag_key, cluster, vmid, tag) VALUES (?, ?, ?, ?)',
+  );
+  const parts = createGuestPartsWriter(sqlite);
+  for (const g of rows) {
+    g.syncRun = runId;
+    const stored = parts.stored(g.cluster, g.vmid);
+    upsertGuest.run(g);
+    dropTags.run(g.cluster, g.vmid);
+    for (const tag of tagList(g.tags)) insertTag.run(tag.toLowerCase(), g.cluster, g.vmid, tag);
+    parts.write(stored, g);
+  }
+  parts.finish();
+}
+
+export interface GuestRefreshWrite {
+  cluster: string;
+  at: number;
+  /** As for a cycle: the write happens only while the cluster's last run is still this one. */
+  expectedLastRunId: number | null;
+  guest: GuestRow;
+  metrics: GuestMetricsRow | undefined;
+  guestStats: GuestStatsRow[];
+  /** The guest's snapshot list, when it was read. */
+  snapshots?: Array<Omit<typeof guestSnapshots.$inferInsert, 'cluster' | 'vmid' | 'readAt'>>;
+  events: NewEvent[];
+}
+
+/**
+ * One guest read back after an action (sync/refresh.ts), written as a cycle writes a guest, with
+ * its events, in one transaction; the cluster's run stays as it is.
+ */
+export function applyGuestRefresh(store: Store, w: GuestRefreshWrite): void {
+  store.write(() => {
+    const current = store.db
+      .select({ lastRunId: clusters.lastRunId })
+      .from(clusters)
+      .where(eq(clusters.name, w.cluster))
+      .get();
+    if ((current?.lastRunId ?? null) !== w.expectedLastRunId) throw new ConcurrentWriteError(w.cluster);
+    writeGuestRows(store, [w.guest], w.expectedLastRunId);
+    if (w.metrics) prepareUpsert(store.sqlite, guestMetrics, ['cluster', 'vmid']).run(w.metrics);
+    replaceGuestStats(store, w.cluster, w.guestStats);
+    if (w.snapshots) replaceGuestSnapshots(store, w.cluster, w.guest.vmid, w.snapshots, w.at);
+    insertEvents(store, w.events, w.at);
+  });
+}
+
+/** A guest's snapshot list as last read; inside a write. */
+export function replaceGuestSnapshots(
+  store: Store,
+  cluster: string,
+  vmid: number,
+  list: NonNullable<GuestRefreshWrite['snapshots']>,
+  at: number,
+): void {
+  store.db
+    .delete(guestSnapshots)
+    .where(and(eq(guestSnapshots.cluster, cluster), eq(guestSnapshots.vmid, vmid)))
+    .run();
+  for (const snap of list)
+    store.db
+      .insert(guestSnapshots)
+      .values({ ...snap, cluster, vmid, readAt: at })
+      .run();
 }
 
 /** A guest row's tags (JSON text), for guest_tags; text that is not a JSON list has none. */

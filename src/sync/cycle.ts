@@ -32,6 +32,7 @@ import { parseGuestConfig } from './parse-config.js';
 import { logSignals, planConfigFetches, type LogCursors, type Plan } from './plan.js';
 import { taskRow, type FetchedConfig } from './rows.js';
 import { signalProblems } from './signals.js';
+import { holdConfirmedStatus, refreshGuest, type RefreshResult } from './refresh.js';
 
 export interface SyncSettings {
   /** Consecutive complete reads a guest must be missing from before it is tombstoned. */
@@ -557,7 +558,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
           cluster,
           at,
           state: kept,
-          resources: read.resources,
+          resources: { ...read.resources, guests: holdConfirmedStatus(kept, read.resources.guests, now()) },
           status: read.status,
           configs,
           stillWanted,
@@ -770,17 +771,43 @@ export interface ClusterSync {
     onProgress?: (done: number, total: number) => void;
     onPhase?: (phase: string) => void;
   }): Promise<CycleSummary>;
+  /**
+   * Reads one guest back after an action (refresh.ts), in turn with the cycles: it never runs
+   * beside one, so the change is reported once.
+   */
+  refreshGuest(vmid: number, options: { snapshots: boolean }): Promise<RefreshResult>;
 }
 
-/** A cluster's sync, keeping the state each cycle leaves for the next (reloaded after a failure). */
+/**
+ * A cluster's sync, keeping the state each cycle leaves for the next (reloaded after a failure).
+ * Cycles and read-backs take turns: each starts when the one before it has finished.
+ */
 export function createClusterSync(deps: Omit<CycleDeps, 'state' | 'signal' | 'onProgress' | 'onPhase'>): ClusterSync {
   let state: ClusterState | undefined;
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = turn.then(fn, fn);
+    turn = next.catch(() => undefined);
+    return next;
+  };
   return {
     cluster: deps.cluster,
-    async runCycle(options = {}) {
-      const summary = await runSyncCycle({ ...deps, ...options, state });
-      state = summary.state;
-      return summary;
-    },
+    runCycle: (options = {}) =>
+      inTurn(async () => {
+        const summary = await runSyncCycle({ ...deps, ...options, state });
+        state = summary.state;
+        return summary;
+      }),
+    refreshGuest: (vmid, options) =>
+      inTurn(async () => {
+        state ??= loadClusterState(deps.store, deps.cluster);
+        try {
+          return await refreshGuest({ ...deps, now: deps.now ?? Date.now }, state, vmid, options);
+        } catch (err) {
+          // Another writer moved the cluster on: start the next turn from the store.
+          if (err instanceof ConcurrentWriteError) state = undefined;
+          throw err;
+        }
+      }),
   };
 }

@@ -1,0 +1,165 @@
+/**
+ * The BullMQ side of actions: a queue that carries only action ids (the row in SQLite holds
+ * everything else, and no secret ever enters Redis), the worker that runs them within the limits,
+ * the reconciler that puts back what Redis lost and expires what waited too long, and a canary
+ * job that proves the worker still takes jobs (BullMQ workers have been known to stop taking jobs
+ * after a Redis outage without an error).
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
+import { KeyedLimiter } from './limits.js';
+import { runAction, type RunDeps } from './run-action.js';
+
+export const ACTIONS_QUEUE = 'actions';
+const CANARY = 'canary';
+
+export interface ActionQueue {
+  /** Adds the action's job; throws while Redis cannot be reached (the row stays queued). */
+  enqueue(actionId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createActionQueue(connection: ConnectionOptions, prefix?: string): ActionQueue {
+  const queue = new Queue(ACTIONS_QUEUE, { connection, prefix });
+  return {
+    async enqueue(actionId) {
+      await queue.add('action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 });
+    },
+    close: () => queue.close(),
+  };
+}
+
+export interface WorkerSettings {
+  /** Actions running at once, over all nodes. */
+  concurrency: number;
+  perNode: number;
+  /** How often the reconciler and the canary run. */
+  reconcileEveryMs: number;
+  /** On stop, how long running actions are waited for before the process leaves them to the next start. */
+  stopGraceMs: number;
+}
+
+export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
+  concurrency: 16,
+  perNode: 4,
+  reconcileEveryMs: 30_000,
+  stopGraceMs: 30_000,
+};
+
+export interface ActionWorker {
+  /** The last time the canary went through the worker (epoch ms), or undefined before the first. */
+  canaryAt(): number | undefined;
+  /** Whether the worker took the canary within the last three periods. */
+  healthy(): boolean;
+  /** One reconciler pass now (also what the timer runs). */
+  reconcile(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface WorkerDeps extends Omit<RunDeps, 'signal'> {
+  connection: ConnectionOptions;
+  prefix?: string;
+  settings?: Partial<WorkerSettings>;
+}
+
+export function startActionWorker(deps: WorkerDeps): ActionWorker {
+  const settings = { ...DEFAULT_WORKER_SETTINGS, ...deps.settings };
+  const { store, log } = deps;
+  const perNode = new KeyedLimiter(settings.perNode);
+  const perGuest = new KeyedLimiter(1);
+  const inProcess = new Set<string>();
+  const stopping = new AbortController();
+  let canaryAt: number | undefined;
+  const startedAt = deps.now();
+
+  const processor = async (job: Job<{ actionId?: string }>): Promise<void> => {
+    if (job.name === CANARY) {
+      canaryAt = deps.now();
+      return;
+    }
+    const id = job.data.actionId;
+    if (!id) return;
+    await runLimited(id);
+  };
+
+  /** Runs one action within the node and guest limits; the row says which node and guest. */
+  async function runLimited(id: string): Promise<void> {
+    if (inProcess.has(id)) return;
+    inProcess.add(id);
+    try {
+      const row = getAction(store, id);
+      if (!row || (row.state !== 'queued' && row.state !== 'running')) return;
+      const releaseGuest = await perGuest.acquire(`${row.cluster}/${row.vmid}`);
+      const releaseNode = await perNode.acquire(`${row.cluster}/${row.node}`);
+      try {
+        await runAction({ ...deps, signal: stopping.signal }, id);
+      } finally {
+        releaseNode();
+        releaseGuest();
+      }
+    } finally {
+      inProcess.delete(id);
+    }
+  }
+
+  const worker = new Worker(ACTIONS_QUEUE, processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: settings.concurrency,
+    // An action's own state is in SQLite: a job that failed is put back by the reconciler, not retried blind.
+    maxStalledCount: 10,
+  });
+  worker.on('error', (err) =>
+    log.warn({ err: err.message }, 'action worker: Redis error (jobs resume when it is back)'),
+  );
+  const queue = new Queue(ACTIONS_QUEUE, {
+    connection: { ...deps.connection, enableOfflineQueue: false },
+    prefix: deps.prefix,
+  });
+  queue.on('error', () => undefined); // reported by the worker's handler and the reconciler
+
+  async function reconcile(): Promise<void> {
+    const expired = expireDue(store, deps.now());
+    for (const row of expired)
+      log.info({ action: row.id, kind: row.kind, vmid: row.vmid }, 'action expired before it started');
+    try {
+      await queue.add(CANARY, {}, { removeOnComplete: true, removeOnFail: true });
+      for (const row of unfinishedActions(store)) {
+        if (inProcess.has(row.id)) continue;
+        const job = await queue.getJob(row.id);
+        const state = job ? await job.getState() : 'missing';
+        if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') continue;
+        // Redis lost it (or it ended there without ending here): the row is the truth.
+        if (job) await job.remove().catch(() => undefined);
+        await queue.add('action', { actionId: row.id }, { jobId: row.id, removeOnComplete: true, removeOnFail: 1000 });
+        log.info({ action: row.id, state: row.state, was: state }, 'action job put back on the queue');
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'action reconciler: Redis unreachable; queued actions wait in SQLite');
+    }
+  }
+
+  const timer = setInterval(() => void reconcile(), settings.reconcileEveryMs);
+  timer.unref();
+  void reconcile();
+
+  return {
+    canaryAt: () => canaryAt,
+    healthy: () => deps.now() - (canaryAt ?? startedAt) < 3 * settings.reconcileEveryMs,
+    reconcile,
+    async stop() {
+      clearInterval(timer);
+      const closing = worker.close();
+      const graced = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), settings.stopGraceMs).unref()),
+      ]);
+      if (!graced) {
+        // Left running: their rows keep their UPIDs, and the next start waits on those tasks again.
+        stopping.abort(new Error('stopping'));
+        await worker.close(true);
+      }
+      await queue.close();
+    },
+  };
+}

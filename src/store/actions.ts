@@ -1,0 +1,350 @@
+/**
+ * The action outbox (schema.ts `actions`): each state change is one `BEGIN IMMEDIATE` transaction
+ * with its `action.*` event, and a change only happens from the state it expects, so a worker, the
+ * reconciler and a cancel racing on one row cannot both win.
+ */
+import { randomBytes } from 'node:crypto';
+import { and, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import type { Store } from './db.js';
+import { insertEvents, type EventType } from './events.js';
+import { actionConfirmations, actions } from './schema.js';
+
+export type ActionRow = typeof actions.$inferSelect;
+export type ActionState = ActionRow['state'];
+export const FINAL_STATES: readonly ActionState[] = ['succeeded', 'failed', 'expired', 'cancelled'];
+
+/** Crockford base32 of 16 random bytes (26 characters), as ULIDs spell them: no `.`, safe in a job id and a URL. */
+export function newId(prefix: string): string {
+  const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+  const bytes = randomBytes(17);
+  let out = '';
+  for (let i = 0; i < 26; i++) out += alphabet[bytes[i % 17]! % 32];
+  return `${prefix}_${out}`;
+}
+
+export interface NewAction {
+  kind: string;
+  cluster: string;
+  vmid: number;
+  guestType: 'qemu' | 'lxc';
+  node: string;
+  guestName: string | null;
+  params: Record<string, unknown>;
+  transport: string;
+  client: string | null;
+  principal: string;
+  idempotencyKey: string | null;
+  ttlMs: number;
+}
+
+/** The event an action's change carries: enough to act on without a call back. */
+function actionEvent(type: EventType, row: ActionRow): Parameters<typeof insertEvents>[1][number] {
+  return {
+    type,
+    cluster: row.cluster,
+    subject: { kind: 'action', id: row.id },
+    data: {
+      action: row.id,
+      kind: row.kind,
+      vmid: row.vmid,
+      node: row.node,
+      name: row.guestName,
+      params: JSON.parse(row.params) as unknown,
+      principal: row.principal,
+      state: row.state,
+      ...(row.upid ? { upid: row.upid } : {}),
+      ...(row.exitStatus ? { exitStatus: row.exitStatus } : {}),
+      ...(row.reason ? { reason: row.reason } : {}),
+    },
+  };
+}
+
+export type InsertResult = { row: ActionRow; created: true } | { row: ActionRow; created: false };
+
+/**
+ * Inserts a queued action with its `action.queued` event. With an idempotency key the principal
+ * used before, the earlier action is answered instead (`created: false`), whatever it asked.
+ */
+export function insertAction(store: Store, a: NewAction, now: number): InsertResult {
+  return store.write(() => {
+    if (a.idempotencyKey !== null) {
+      const earlier = store.db
+        .select()
+        .from(actions)
+        .where(and(eq(actions.principal, a.principal), eq(actions.idempotencyKey, a.idempotencyKey)))
+        .get();
+      if (earlier) return { row: earlier, created: false };
+    }
+    const row: ActionRow = {
+      id: newId('act'),
+      kind: a.kind,
+      cluster: a.cluster,
+      vmid: a.vmid,
+      guestType: a.guestType,
+      node: a.node,
+      guestName: a.guestName,
+      params: JSON.stringify(a.params),
+      transport: a.transport,
+      client: a.client,
+      principal: a.principal,
+      idempotencyKey: a.idempotencyKey,
+      state: 'queued',
+      upid: null,
+      postedAt: null,
+      exitStatus: null,
+      reason: null,
+      taskLog: null,
+      createdAt: now,
+      expiresAt: now + a.ttlMs,
+      startedAt: null,
+      finishedAt: null,
+    };
+    store.db.insert(actions).values(row).run();
+    insertEvents(store, [actionEvent('action.queued', row)], now);
+    return { row, created: true };
+  });
+}
+
+export function getAction(store: Store, id: string): ActionRow | undefined {
+  return store.db.select().from(actions).where(eq(actions.id, id)).get();
+}
+
+/**
+ * Moves a row from one of `from` to `to` with `fields`, and writes `event` for it; answers the
+ * row after, or undefined when it was not in one of `from` (someone else moved it first).
+ */
+function transition(
+  store: Store,
+  id: string,
+  from: readonly ActionState[],
+  fields: Partial<ActionRow>,
+  event: EventType | null,
+  now: number,
+): ActionRow | undefined {
+  return store.write(() => {
+    const changed = store.db
+      .update(actions)
+      .set(fields)
+      .where(and(eq(actions.id, id), inArray(actions.state, [...from])))
+      .returning()
+      .get();
+    if (changed && event) insertEvents(store, [actionEvent(event, changed)], now);
+    return changed;
+  });
+}
+
+/** queued → running; undefined when it is not queued (cancelled, expired, or already taken). */
+export const markRunning = (store: Store, id: string, now: number): ActionRow | undefined =>
+  transition(store, id, ['queued'], { state: 'running', startedAt: now }, 'action.started', now);
+
+/** The POST is about to go: after a crash with no UPID recorded, this says one may have been sent. */
+export const markPosting = (store: Store, id: string, now: number): ActionRow | undefined =>
+  transition(store, id, ['running'], { postedAt: now }, null, now);
+
+export const recordUpid = (store: Store, id: string, upid: string, now: number): ActionRow | undefined =>
+  transition(store, id, ['running'], { upid }, null, now);
+
+export interface Outcome {
+  state: 'succeeded' | 'failed';
+  exitStatus?: string | null;
+  reason?: string | null;
+  taskLog?: string[];
+}
+
+export const finishAction = (store: Store, id: string, o: Outcome, now: number): ActionRow | undefined =>
+  transition(
+    store,
+    id,
+    ['running', 'queued'],
+    {
+      state: o.state,
+      exitStatus: o.exitStatus ?? null,
+      reason: o.reason ?? null,
+      taskLog: o.taskLog ? JSON.stringify(o.taskLog) : null,
+      finishedAt: now,
+    },
+    o.state === 'succeeded' ? 'action.succeeded' : 'action.failed',
+    now,
+  );
+
+/** A queued action asked off; undefined when it is no longer queued. */
+export const cancelAction = (store: Store, id: string, reason: string, now: number): ActionRow | undefined =>
+  transition(store, id, ['queued'], { state: 'cancelled', reason, finishedAt: now }, 'action.cancelled', now);
+
+/** Queued actions whose time to start has passed: each ends `expired` with its event. Answers them. */
+export function expireDue(store: Store, now: number): ActionRow[] {
+  const due = store.db
+    .select({ id: actions.id, expiresAt: actions.expiresAt })
+    .from(actions)
+    .where(and(eq(actions.state, 'queued'), lte(actions.expiresAt, now)))
+    .all();
+  const out: ActionRow[] = [];
+  for (const d of due) {
+    const reason = `not started within its time to live (by ${new Date(d.expiresAt).toISOString()}); it never runs late`;
+    const row = transition(
+      store,
+      d.id,
+      ['queued'],
+      { state: 'expired', reason, finishedAt: now },
+      'action.expired',
+      now,
+    );
+    if (row) out.push(row);
+  }
+  return out;
+}
+
+/** Actions not yet final, oldest first: what the reconciler looks at. */
+export function unfinishedActions(store: Store): ActionRow[] {
+  return store.db
+    .select()
+    .from(actions)
+    .where(inArray(actions.state, ['queued', 'running']))
+    .orderBy(actions.createdAt)
+    .all();
+}
+
+/** How many actions `principal` asked for since `since` (the rate limit's count). */
+export function actionsAskedSince(store: Store, principal: string, since: number): number {
+  return (
+    store.db
+      .select({ n: sql<number>`count(*)` })
+      .from(actions)
+      .where(and(eq(actions.principal, principal), gte(actions.createdAt, since)))
+      .get()?.n ?? 0
+  );
+}
+
+export interface ActionFilter {
+  state?: ActionState;
+  cluster?: string;
+  vmid?: number;
+  since?: number;
+  /** Newer than this id's row first: the page before it (listing is newest first). */
+  before?: { createdAt: number; id: string };
+  limit: number;
+}
+
+/** Newest first. */
+export function listActions(store: Store, f: ActionFilter): ActionRow[] {
+  const where = [
+    f.state ? eq(actions.state, f.state) : undefined,
+    f.cluster ? eq(actions.cluster, f.cluster) : undefined,
+    f.vmid !== undefined ? eq(actions.vmid, f.vmid) : undefined,
+    f.since !== undefined ? gte(actions.createdAt, f.since) : undefined,
+    f.before
+      ? sql`(${actions.createdAt} < ${f.before.createdAt} OR (${actions.createdAt} = ${f.before.createdAt} AND ${actions.id} < ${f.before.id}))`
+      : undefined,
+  ].filter((c) => c !== undefined);
+  return store.db
+    .select()
+    .from(actions)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(actions.createdAt), desc(actions.id))
+    .limit(f.limit)
+    .all();
+}
+
+// ---- confirmations ------------------------------------------------------------------------------
+
+export interface Confirmation {
+  tokenHash: string;
+  requestHash: string;
+  principal: string;
+  ttlMs: number;
+}
+
+export function saveConfirmation(store: Store, c: Confirmation, now: number): void {
+  store.write(() => {
+    store.db
+      .delete(actionConfirmations)
+      .where(lt(actionConfirmations.expiresAt, now - 86_400_000))
+      .run();
+    store.db
+      .insert(actionConfirmations)
+      .values({
+        tokenHash: c.tokenHash,
+        requestHash: c.requestHash,
+        principal: c.principal,
+        createdAt: now,
+        expiresAt: now + c.ttlMs,
+      })
+      .run();
+  });
+}
+
+export type ConfirmationCheck = 'ok' | 'unknown' | 'used' | 'expired' | 'other-request' | 'other-principal';
+
+/**
+ * Spends a confirmation token on `requestHash`: `ok` only once, for that exact request and
+ * principal, before it expires. A token shown with another request is not spent (the right
+ * request can still use it).
+ */
+export function useConfirmation(
+  store: Store,
+  tokenHash: string,
+  requestHash: string,
+  principal: string,
+  now: number,
+): ConfirmationCheck {
+  return store.write(() => {
+    const c = store.db.select().from(actionConfirmations).where(eq(actionConfirmations.tokenHash, tokenHash)).get();
+    if (!c) return 'unknown';
+    if (c.usedAt !== null) return 'used';
+    if (c.expiresAt <= now) return 'expired';
+    if (c.principal !== principal) return 'other-principal';
+    if (c.requestHash !== requestHash) return 'other-request';
+    store.db.update(actionConfirmations).set({ usedAt: now }).where(eq(actionConfirmations.tokenHash, tokenHash)).run();
+    return 'ok';
+  });
+}
+
+// ---- what an action is checked against ----------------------------------------------------------
+
+export interface TargetGuest {
+  cluster: string;
+  vmid: number;
+  type: 'qemu' | 'lxc';
+  node: string;
+  name: string | null;
+  status: string;
+  template: boolean;
+  lock: string | null;
+  /** The guest's row is stale (its node is offline or the cluster's last sync failed). */
+  stale: boolean;
+  clusterStale: boolean;
+  lastSuccessAt: number | null;
+  /** Its snapshots as last read, or null when never read. */
+  snapshots: string[] | null;
+}
+
+/** Live guests with this vmid (in `cluster` when given): one, none, or one per cluster that has it. */
+export function targetGuests(store: Store, vmid: number, cluster?: string): TargetGuest[] {
+  const rows = store.sqlite
+    .prepare(
+      `SELECT g.cluster, g.vmid, g.type, g.node, g.name, g.status, g.template, g.lock, g.stale,
+              c.stale AS clusterStale, c.last_success_at AS lastSuccessAt,
+              (SELECT json_group_array(s.name) FROM guest_snapshots s WHERE s.cluster = g.cluster AND s.vmid = g.vmid) AS snaps,
+              (SELECT count(*) FROM guest_snapshots s WHERE s.cluster = g.cluster AND s.vmid = g.vmid) AS snapCount,
+              g.snapshot_parent AS parent
+       FROM guests g JOIN clusters c ON c.name = g.cluster
+       WHERE g.vmid = ? AND g.deleted_at IS NULL ${cluster === undefined ? '' : 'AND g.cluster = ?'}
+       ORDER BY g.cluster`,
+    )
+    .all(...(cluster === undefined ? [vmid] : [vmid, cluster])) as Array<Record<string, unknown>>;
+  return rows.map((r) => ({
+    cluster: r.cluster as string,
+    vmid: r.vmid as number,
+    type: r.type as 'qemu' | 'lxc',
+    node: r.node as string,
+    name: (r.name as string | null) ?? null,
+    status: r.status as string,
+    template: Boolean(r.template),
+    lock: (r.lock as string | null) ?? null,
+    stale: Boolean(r.stale),
+    clusterStale: Boolean(r.clusterStale),
+    lastSuccessAt: (r.lastSuccessAt as number | null) ?? null,
+    // Never read, and the config names no parent: none. Never read with a parent: unknown.
+    snapshots: (r.snapCount as number) > 0 ? (JSON.parse(r.snaps as string) as string[]) : r.parent ? null : [],
+  }));
+}

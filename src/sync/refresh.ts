@@ -1,0 +1,136 @@
+/**
+ * Reading one guest back after an action: its status/current and config (and snapshot list after
+ * a snapshot task), diffed against the kept state and written through the same row builders and
+ * events as a cycle (rows.ts), so the change is reported once whether this read or the next cycle
+ * sees it first. It runs in the cluster's turn (cycle.ts createClusterSync): never beside a cycle.
+ */
+import type { Logger } from '../log.js';
+import type { ProxmoxClient } from '../proxmox/client.js';
+import type { GuestResource, GuestStatus, SnapshotList } from '../proxmox/types.js';
+import { summarizeGuests } from '../store/guest-stats.js';
+import type { Store } from '../store/db.js';
+import { applyGuestRefresh, type ClusterState, type GuestRow } from '../store/sync-state.js';
+import { parseGuestConfig } from './parse-config.js';
+import { guestEvents, guestRow, liveMetrics, type FetchedConfig } from './rows.js';
+
+/** How long a read-back status outranks a bulk read that disagrees (pvestatd refreshes every ~10 s). */
+export const STATUS_LAG_MS = 20_000;
+
+export interface RefreshDeps {
+  store: Store;
+  cluster: string;
+  client: ProxmoxClient;
+  log: Logger;
+  now: () => number;
+}
+
+export interface RefreshResult {
+  /** False when the guest is not in the inventory (or gone): the next cycle settles it. */
+  refreshed: boolean;
+  events: number;
+}
+
+export async function refreshGuest(
+  deps: RefreshDeps,
+  state: ClusterState,
+  vmid: number,
+  options: { snapshots: boolean },
+): Promise<RefreshResult> {
+  const prev = state.guests.get(vmid);
+  if (!prev || prev.deletedAt) return { refreshed: false, events: 0 };
+  const ref = { node: prev.node, type: prev.type, vmid };
+  const [status, config, snapshots] = await Promise.all([
+    deps.client.guestStatus(ref),
+    deps.client.guestConfig(ref),
+    options.snapshots ? deps.client.snapshots(ref) : undefined,
+  ]);
+  const at = deps.now();
+  const fetched: FetchedConfig = {
+    digest: config.digest,
+    values: config.values,
+    parsed: parseGuestConfig(prev.type, config.values),
+  };
+  const resource = resourceFrom(prev, status, config.values);
+  const next = guestRow(prev, resource, {
+    cluster: deps.cluster,
+    at,
+    previousReadAt: state.cluster?.lastSuccessAt ?? undefined,
+    nodeOnline: true,
+    config: fetched,
+    configStillWanted: false,
+  });
+  const events = guestEvents(deps.cluster, prev, next);
+  const metrics = liveMetrics(deps.cluster, resource, at);
+  const guestsAfter = [...state.guests.values()].map((g) => (g.vmid === vmid ? next : g));
+  applyGuestRefresh(deps.store, {
+    cluster: deps.cluster,
+    at,
+    expectedLastRunId: state.cluster?.lastRunId ?? null,
+    guest: next,
+    metrics,
+    guestStats: summarizeGuests(
+      deps.cluster,
+      guestsAfter,
+      (id) => (id === vmid ? metrics?.mem : state.metrics.get(id)?.mem) ?? undefined,
+    ),
+    snapshots: snapshots ? snapshotRows(snapshots) : undefined,
+    events,
+  });
+  state.guests.set(vmid, next);
+  if (metrics) state.metrics.set(vmid, metrics);
+  (state.confirmedStatus ??= new Map()).set(vmid, { status: next.status, at });
+  return { refreshed: true, events: events.length };
+}
+
+/** The guest as /cluster/resources would list it, from its status/current and config. */
+function resourceFrom(prev: GuestRow, s: GuestStatus, values: Record<string, string>): GuestResource {
+  return {
+    id: `${prev.type}/${prev.vmid}`,
+    type: prev.type,
+    vmid: prev.vmid,
+    node: prev.node,
+    status: s.status,
+    name: s.name ?? prev.name ?? undefined,
+    template: values.template === '1',
+    uptime: s.uptime,
+    maxcpu: s.cpus ?? prev.maxcpu ?? undefined,
+    cpu: s.cpu,
+    maxmem: s.maxmem ?? prev.maxmem ?? 0,
+    mem: s.mem,
+    maxdisk: s.maxdisk ?? prev.maxdisk ?? undefined,
+    tags: values.tags ? values.tags.split(/[;, ]+/).filter(Boolean) : [],
+    lock: values.lock,
+    pool: prev.pool ?? undefined,
+    hastate: prev.hastate ?? undefined,
+  };
+}
+
+function snapshotRows(list: SnapshotList): NonNullable<Parameters<typeof applyGuestRefresh>[1]['snapshots']> {
+  return list.snapshots.map((s) => ({
+    name: s.name,
+    parent: s.parent ?? null,
+    description: s.description || null,
+    snaptime: s.snaptime ?? null,
+    vmstate: s.vmstate ?? false,
+  }));
+}
+
+/**
+ * A bulk read taken within STATUS_LAG_MS of a read-back that saw another status is behind, not
+ * news: those guests keep the read-back's status (a copy of the entry; the read is not changed).
+ * Once the bulk read agrees, or the window has passed, the guest is bulk-read as any other.
+ */
+export function holdConfirmedStatus(state: ClusterState, guests: GuestResource[], at: number): GuestResource[] {
+  const confirmed = state.confirmedStatus;
+  if (!confirmed?.size) return guests;
+  for (const [vmid, c] of confirmed) if (at - c.at > STATUS_LAG_MS) confirmed.delete(vmid);
+  return guests.map((r) => {
+    const c = confirmed.get(r.vmid);
+    if (!c) return r;
+    if (r.status === c.status) {
+      confirmed.delete(r.vmid);
+      return r;
+    }
+    return { ...r, status: c.status };
+  });
+}
