@@ -12,6 +12,14 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
 import { Secret } from './secret.js';
+import {
+  actionsConfig,
+  httpTokens,
+  redisConfig,
+  type ActionsConfig,
+  type HttpTokenConfig,
+  type RedisConfig,
+} from './config-actions.js';
 import { isLoopbackHost } from './net.js';
 import { DEFAULT_TOOLSETS, parseToolsets, type ToolsetName } from './mcp/toolsets.js';
 
@@ -128,6 +136,9 @@ const EXPECTED: Record<string, string> = {
   insecure: FLAG_EXPECTED,
   timeoutMs: describeWholeNumber(TIMEOUT_MS),
   concurrency: describeWholeNumber(CONCURRENCY),
+  actionTokenId: 'an API token id "user@realm!tokenid" for actions, e.g. inventory@pve!actions',
+  actionTokenSecret: "the action token's secret (text)",
+  actionTokenSecretFile: "the path of a file holding the action token's secret",
 };
 
 const ClusterSchema = z
@@ -142,6 +153,13 @@ const ClusterSchema = z
     insecure: flag(false),
     timeoutMs: wholeNumber(TIMEOUT_MS),
     concurrency: wholeNumber(CONCURRENCY),
+    /** A second token for actions only (optional): the sync's token can stay audit-only. */
+    actionTokenId: z
+      .string()
+      .regex(TOKEN_ID_RE, 'expected an API token id "user@realm!tokenid", e.g. inventory@pve!actions')
+      .optional(),
+    actionTokenSecret: z.string().min(1).optional(),
+    actionTokenSecretFile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -249,6 +267,8 @@ const McpHttpSchema = z
     /** Required whenever `host` is not loopback; its rules (length, characters) are checked in `mcpHttp`. */
     token: z.string({ error: 'expected the bearer token as text' }).optional(),
     tokenFile: z.string({ error: 'expected the path of a file holding the bearer token' }).min(1).optional(),
+    /** Several tokens with labels and scopes (config file only): checked in config-actions.ts. */
+    tokens: z.unknown().optional(),
     /** Browser origins allowed to call /mcp (besides none); non-browser clients send no Origin. */
     allowedOrigins: listOf('origins like https://app.example.com, separated by commas', browserOrigin).default([]),
     /** Host header values accepted besides the bind address itself (e.g. a reverse proxy's name). */
@@ -278,9 +298,11 @@ interface FileParts {
   retention?: Record<string, unknown>;
   mcpHttp?: Record<string, unknown>;
   mcpToolsets?: unknown;
+  actions?: Record<string, unknown>;
+  redis?: Record<string, unknown>;
 }
 
-const FILE_KEYS = ['dataDir', 'log', 'clusters', 'sync', 'snapshots', 'retention', 'mcp'];
+const FILE_KEYS = ['dataDir', 'log', 'clusters', 'sync', 'snapshots', 'retention', 'mcp', 'actions', 'redis'];
 
 const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -323,6 +345,11 @@ export interface McpHttpConfig {
   allowedHosts: string[];
   maxBodyBytes: number;
   readyMaxAgeSeconds: number;
+  /**
+   * Every bearer token /mcp accepts, with its label and scope: MCP_BEARER_TOKEN as "default" (every
+   * enabled action kind), then mcp.http.tokens.
+   */
+  tokens: HttpTokenConfig[];
 }
 
 export interface ClusterConfig {
@@ -333,6 +360,8 @@ export interface ClusterConfig {
   tls: { ca?: string; caFile?: string; fingerprint?: string; insecure: boolean };
   timeoutMs: number;
   concurrency: number;
+  /** The token actions use, when one apart from the sync's is configured. */
+  actionToken?: { tokenId: string; tokenSecret: Secret };
 }
 
 export interface Config {
@@ -346,6 +375,8 @@ export interface Config {
   retention: RetentionConfig;
   /** `toolsets`: the groups of tools MCP clients are offered (src/mcp/toolsets.ts). */
   mcp: { http: McpHttpConfig; toolsets: ToolsetName[] };
+  actions: ActionsConfig;
+  redis: RedisConfig;
 }
 
 interface SectionResult<T> {
@@ -407,6 +438,9 @@ const ENV_FOR_KEY: Record<string, string> = {
   insecure: 'PVE_INSECURE',
   timeoutMs: 'PVE_TIMEOUT_MS',
   concurrency: 'PVE_CONCURRENCY',
+  actionTokenId: 'PVE_ACTION_TOKEN_ID',
+  actionTokenSecret: 'PVE_ACTION_TOKEN_SECRET',
+  actionTokenSecretFile: 'PVE_ACTION_TOKEN_SECRET_FILE',
 };
 
 function readSecretFile(path: string, label: string, problems: string[]): string | undefined {
@@ -435,6 +469,9 @@ function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
     insecure: env.PVE_INSECURE,
     timeoutMs: env.PVE_TIMEOUT_MS,
     concurrency: env.PVE_CONCURRENCY,
+    actionTokenId: env.PVE_ACTION_TOKEN_ID,
+    actionTokenSecret: env.PVE_ACTION_TOKEN_SECRET,
+    actionTokenSecretFile: path(env.PVE_ACTION_TOKEN_SECRET_FILE),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== ''));
 }
@@ -442,6 +479,7 @@ function clusterFromEnv(env: Env, cwd: string): Record<string, unknown> {
 /** Keys that are alternatives: the environment setting one replaces the file's others. */
 const ALTERNATIVES = [
   ['tokenSecret', 'tokenSecretFile'],
+  ['actionTokenSecret', 'actionTokenSecretFile'],
   ['caFile', 'fingerprint', 'insecure'],
 ];
 
@@ -534,6 +572,8 @@ function fileParts(raw: unknown, path: string, problems: string[]): FileParts {
     if (key !== 'http' && key !== 'toolsets') at('mcp', unknownKey(key, ['http', 'toolsets']));
   parts.mcpHttp = mapping('mcp.http', mcp?.http, '{ port: 8765 }');
   parts.mcpToolsets = mcp?.toolsets;
+  parts.actions = mapping('actions', raw.actions, '{ enabled: [power] }');
+  parts.redis = mapping('redis', raw.redis, '{ urlFile: redis-url.txt }');
   return parts;
 }
 
@@ -612,9 +652,9 @@ function checkCluster(
   keyName: (key: string) => string,
   baseDir: string,
   problems: string[],
-): { secret?: string; ca?: string; fingerprint?: string } {
+): { secret?: string; ca?: string; fingerprint?: string; actionSecret?: string } {
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const out: { secret?: string; ca?: string; fingerprint?: string } = {};
+  const out: { secret?: string; ca?: string; fingerprint?: string; actionSecret?: string } = {};
   const [secret, secretFile, caFile, fingerprint, url] = [
     str(raw.tokenSecret),
     str(raw.tokenSecretFile),
@@ -663,11 +703,44 @@ function checkCluster(
   }
   if (caFile && fingerprint)
     problems.push(`${keyName('caFile')} and ${keyName('fingerprint')}: choose one way to trust the node certificate`);
+  out.actionSecret = actionTokenSecret(raw, keyName, at, problems);
   if (parseFlag(raw.insecure) === true && (caFile || fingerprint))
     problems.push(
       `${keyName('insecure')}: contradicts the configured ${caFile ? 'caFile' : 'fingerprint'}; remove insecure`,
     );
   return out;
+}
+
+/** The action token's secret: both halves or neither, from text or a file. */
+function actionTokenSecret(
+  raw: Record<string, unknown>,
+  keyName: (key: string) => string,
+  at: (p: string) => string,
+  problems: string[],
+): string | undefined {
+  const [id, secret, file] = [str(raw.actionTokenId), str(raw.actionTokenSecret), str(raw.actionTokenSecretFile)];
+  if (!id && !secret && !file) return undefined;
+  if (secret && file) {
+    problems.push(`${keyName('actionTokenSecret')} and ${keyName('actionTokenSecretFile')}: set only one`);
+    return undefined;
+  }
+  const value = file ? readSecretFile(at(file), keyName('actionTokenSecretFile'), problems) : secret?.trim();
+  const given = keyName(file ? 'actionTokenSecretFile' : 'actionTokenSecret');
+  if (!value && !file)
+    problems.push(
+      `${keyName('actionTokenSecret')}: missing; set the action token's secret (or ${keyName('actionTokenSecretFile')})`,
+    );
+  if (value && [...value].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    problems.push(`${given}: the secret contains control characters; copy it again without them`);
+    return undefined;
+  }
+  if (!id) {
+    problems.push(
+      `${keyName('actionTokenId')}: missing; ${given} is set, and the action token needs its id "user@realm!tokenid" too`,
+    );
+    return undefined;
+  }
+  return value;
 }
 
 const MIN_TOKEN_LENGTH = 16;
@@ -690,7 +763,11 @@ function bearerToken(
   const path = file && resolve(fromEnv('tokenFile') ? dirs.cwd : dirs.baseDir, file);
   const token = path ? readSecretFile(path, label, problems) : given;
   if (token === undefined) return undefined;
-  const source = file ? `the token in ${file}` : 'the token';
+  return checkedToken(token, label, problems, file ? `the token in ${file}` : 'the token');
+}
+
+/** A bearer token long enough not to be guessed and sendable in a header; never quoted back. */
+function checkedToken(token: string, label: string, problems: string[], source = 'the token'): string | undefined {
   if (!/^[\x21-\x7e]+$/.test(token))
     problems.push(`${label}: ${source} has spaces, control or non-ASCII characters; use e.g. \`openssl rand -hex 32\``);
   else if (token.length < MIN_TOKEN_LENGTH)
@@ -709,12 +786,14 @@ function bearerToken(
 function mcpHttp(
   http: SectionResult<z.infer<typeof McpHttpSchema>>,
   sync: SyncConfig | undefined,
+  actions: ActionsConfig,
   dirs: { cwd: string; baseDir: string },
   problems: string[],
 ): McpHttpConfig | undefined {
   const { value, raw } = http;
   const token = bearerToken(http, dirs, problems);
-  const hasToken = Boolean(str(raw.token) || str(raw.tokenFile));
+  const tokens = httpTokens(raw.tokens, actions.kinds, dirs, problems, checkedToken, readSecretFile, unknownKey);
+  const hasToken = Boolean(str(raw.token) || str(raw.tokenFile) || tokens.length);
   const host = str(raw.host) ?? '127.0.0.1';
   if (parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
     problems.push(
@@ -723,7 +802,9 @@ function mcpHttp(
   }
   if (!value) return undefined;
   const readyMaxAgeSeconds = value.readyMaxAgeSeconds || Math.max(60, 4 * (sync?.intervalSeconds ?? 15));
-  return { ...value, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds };
+  const { tokens: _given, ...rest } = value;
+  const all = token ? [{ label: 'default', token: new Secret(token), kinds: actions.kinds }, ...tokens] : tokens;
+  return { ...rest, token: token ? new Secret(token) : undefined, readyMaxAgeSeconds, tokens: all };
 }
 
 export interface LoadConfigOptions {
@@ -805,6 +886,9 @@ export function loadConfig({
       tls: { ca: checked.ca, caFile: c.caFile, fingerprint: checked.fingerprint, insecure: c.insecure },
       timeoutMs: c.timeoutMs,
       concurrency: c.concurrency,
+      ...(checked.actionSecret && c.actionTokenId
+        ? { actionToken: { tokenId: c.actionTokenId, tokenSecret: new Secret(checked.actionSecret) } }
+        : {}),
     });
   }
   if (rawClusters.length === 0 && !clustersOptional && !problems.some((p) => p.startsWith('config file'))) {
@@ -818,7 +902,9 @@ export function loadConfig({
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems).value;
   const retention = section('retention', RetentionSchema, file.retention, env, problems).value;
   const httpSection = section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems);
-  const http = mcpHttp(httpSection, sync, { cwd, baseDir }, problems);
+  const actions = actionsConfig(file.actions, env, problems, unknownKey);
+  const redis = redisConfig(file.redis, env, { cwd, baseDir }, problems, readSecretFile, unknownKey);
+  const http = mcpHttp(httpSection, sync, actions, { cwd, baseDir }, problems);
   const toolsets = mcpToolsets(env, file.mcpToolsets, path, problems);
   const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);
 
@@ -832,5 +918,7 @@ export function loadConfig({
     snapshots,
     retention,
     mcp: { http, toolsets },
+    actions,
+    redis,
   };
 }

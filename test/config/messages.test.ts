@@ -84,6 +84,17 @@ const BAD_VALUES: Record<string, string> = {
   MCP_ALLOWED_HOSTS: 'https://inventory.example.com/',
   MCP_READY_MAX_AGE_SECONDS: 'x',
   MCP_TOOLSETS: 'inventory,everything',
+  ACTIONS: 'power,destroy',
+  ACTIONS_TTL_SECONDS: '5',
+  ACTIONS_PER_MINUTE: '0',
+  ACTIONS_CONCURRENCY: 'many',
+  ACTIONS_PER_NODE: '1.5',
+  ACTIONS_WAIT_MAX_SECONDS: '9999',
+  PVE_ACTION_TOKEN_ID: 'root',
+  PVE_ACTION_TOKEN_SECRET: 'abc\u0007def',
+  PVE_ACTION_TOKEN_SECRET_FILE: join(dir, 'no-such-action-secret'),
+  REDIS_URL: 'localhost:6379',
+  REDIS_URL_FILE: join(dir, 'no-such-redis-url'),
 };
 
 describe('environment variables: a wrong value names the variable and says what to write', () => {
@@ -127,6 +138,8 @@ describe('config file keys: a wrong value names the key and says what to write',
     ['snapshots', (inner) => `snapshots: { ${inner} }\n`],
     ['retention', (inner) => `retention: { ${inner} }\n`],
     ['mcp.http', (inner) => `mcp: { http: { ${inner} } }\n`],
+    ['actions', (inner) => `actions: { ${inner} }\n`],
+    ['redis', (inner) => `redis: { ${inner} }\n`],
   ];
 
   it.each(sections)('every key of %s', (section, nest) => {
@@ -170,7 +183,7 @@ describe('every problem at once', () => {
     );
     const found = problems({}, path);
     expect(found).toEqual([
-      `config file ${path}: unknown key "bogus"; the keys are dataDir, log, clusters, sync, snapshots, retention and mcp`,
+      `config file ${path}: unknown key "bogus"; the keys are dataDir, log, clusters, sync, snapshots, retention, mcp, actions and redis`,
       'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
       'clusters[0] (a): unknown key "tokenid"; did you mean "tokenId"?',
       `config file ${path}: log.level: "loud" is not one of fatal, error, warn, info, debug, trace`,

@@ -1,0 +1,213 @@
+/**
+ * The settings of the action queue, its Redis, the optional Proxmox token for actions, and the
+ * HTTP bearer tokens with their scopes: read by config.ts with the rest, problems reported with
+ * the others, secrets wrapped in `Secret` at once.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { ACTION_KINDS, parseEnabledKinds, type ActionKindName } from './actions/catalogue.js';
+import { Secret } from './secret.js';
+
+export interface ActionsConfig {
+  /** Kinds enabled (ACTIONS / actions.enabled); empty: read-only, no worker, no Redis. */
+  kinds: ActionKindName[];
+  ttlMs: number;
+  perMinute: number;
+  concurrency: number;
+  perNode: number;
+  waitMaxSeconds: number;
+}
+
+export interface RedisConfig {
+  /** REDIS_URL (or REDIS_URL_FILE; may hold a password); unset: `serve` starts its own redis-server. */
+  url: Secret | undefined;
+}
+
+export interface HttpTokenConfig {
+  label: string;
+  token: Secret;
+  /** Kinds this token may ask for, within ACTIONS; empty: read-only. */
+  kinds: ActionKindName[];
+}
+
+export const ACTIONS_ENV = {
+  enabled: 'ACTIONS',
+  ttlSeconds: 'ACTIONS_TTL_SECONDS',
+  perMinute: 'ACTIONS_PER_MINUTE',
+  concurrency: 'ACTIONS_CONCURRENCY',
+  perNode: 'ACTIONS_PER_NODE',
+  waitMaxSeconds: 'ACTIONS_WAIT_MAX_SECONDS',
+} as const;
+
+type Where = (key: string) => string;
+
+const WHOLE: Record<
+  Exclude<keyof typeof ACTIONS_ENV, 'enabled'>,
+  { min: number; max: number; fallback: number; unit: string }
+> = {
+  ttlSeconds: { min: 10, max: 86_400, fallback: 300, unit: 'seconds' },
+  perMinute: { min: 1, max: 100_000, fallback: 120, unit: 'actions' },
+  concurrency: { min: 1, max: 256, fallback: 16, unit: 'actions' },
+  perNode: { min: 1, max: 64, fallback: 4, unit: 'actions' },
+  waitMaxSeconds: { min: 0, max: 600, fallback: 60, unit: 'seconds' },
+};
+
+function whole(value: unknown, key: keyof typeof WHOLE, where: Where, problems: string[]): number {
+  const spec = WHOLE[key];
+  if (value === undefined || value === null || value === '') return spec.fallback;
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
+  if (Number.isInteger(n) && n >= spec.min && n <= spec.max) return n;
+  problems.push(
+    `${where(key)}: expected a whole number of ${spec.unit} from ${spec.min} to ${spec.max}, e.g. ${spec.fallback}`,
+  );
+  return spec.fallback;
+}
+
+const KNOWN_ACTION_KEYS = Object.keys(ACTIONS_ENV);
+
+/** The `actions` section: file values, then the environment's. */
+export function actionsConfig(
+  file: Record<string, unknown> | undefined,
+  env: Record<string, string | undefined>,
+  problems: string[],
+  unknownKey: (key: string, valid: readonly string[]) => string,
+): ActionsConfig {
+  const raw: Record<string, unknown> = { ...file };
+  const fromEnv = new Set<string>();
+  for (const [key, variable] of Object.entries(ACTIONS_ENV))
+    if (env[variable] !== undefined && env[variable] !== '') {
+      raw[key] = env[variable];
+      fromEnv.add(key);
+    }
+  const where: Where = (key) => (fromEnv.has(key) ? ACTIONS_ENV[key as keyof typeof ACTIONS_ENV] : `actions.${key}`);
+  for (const key of Object.keys(file ?? {}))
+    if (!KNOWN_ACTION_KEYS.includes(key)) problems.push(`actions: ${unknownKey(key, KNOWN_ACTION_KEYS)}`);
+  let kinds: ActionKindName[] = [];
+  if (raw.enabled !== undefined && raw.enabled !== null) {
+    const given = Array.isArray(raw.enabled) ? raw.enabled.map(String) : raw.enabled;
+    const parsed =
+      typeof given === 'string' || Array.isArray(given)
+        ? parseEnabledKinds(given)
+        : { problem: `expected action kinds or groups, e.g. "power,snapshot" (kinds: ${ACTION_KINDS.join(', ')})` };
+    if ('problem' in parsed) problems.push(`${where('enabled')}: ${parsed.problem}`);
+    else kinds = parsed.kinds;
+  }
+  return {
+    kinds,
+    ttlMs: whole(raw.ttlSeconds, 'ttlSeconds', where, problems) * 1000,
+    perMinute: whole(raw.perMinute, 'perMinute', where, problems),
+    concurrency: whole(raw.concurrency, 'concurrency', where, problems),
+    perNode: whole(raw.perNode, 'perNode', where, problems),
+    waitMaxSeconds: whole(raw.waitMaxSeconds, 'waitMaxSeconds', where, problems),
+  };
+}
+
+const REDIS_KEYS = ['url', 'urlFile'];
+
+/** REDIS_URL / REDIS_URL_FILE, or the file's redis.url / redis.urlFile. The value is never quoted back. */
+export function redisConfig(
+  file: Record<string, unknown> | undefined,
+  env: Record<string, string | undefined>,
+  dirs: { cwd: string; baseDir: string },
+  problems: string[],
+  readSecretFile: (path: string, label: string, problems: string[]) => string | undefined,
+  unknownKey: (key: string, valid: readonly string[]) => string,
+): RedisConfig {
+  for (const key of Object.keys(file ?? {}))
+    if (!REDIS_KEYS.includes(key)) problems.push(`redis: ${unknownKey(key, REDIS_KEYS)}`);
+  for (const key of REDIS_KEYS)
+    if (file?.[key] !== undefined && file[key] !== null && typeof file[key] !== 'string')
+      problems.push(
+        `redis.${key}: expected ${key === 'url' ? 'a redis:// URL or the path of a unix socket' : 'the path of a file holding the Redis URL'}`,
+      );
+  const url = env.REDIS_URL || (typeof file?.url === 'string' ? file.url : undefined);
+  const fileEnv = env.REDIS_URL_FILE;
+  const urlFile = fileEnv || (typeof file?.urlFile === 'string' ? file.urlFile : undefined);
+  if (url && urlFile) {
+    problems.push('REDIS_URL and REDIS_URL_FILE (redis.url / redis.urlFile): set only one');
+    return { url: undefined };
+  }
+  if (urlFile) {
+    const path = isAbsolute(urlFile) ? urlFile : resolve(fileEnv ? dirs.cwd : dirs.baseDir, urlFile);
+    const text = readSecretFile(path, fileEnv ? 'REDIS_URL_FILE' : 'redis.urlFile', problems);
+    return { url: text ? new Secret(text) : undefined };
+  }
+  if (url && !/^(rediss?:\/\/|\/)/.test(url.trim())) {
+    problems.push(
+      `${env.REDIS_URL ? 'REDIS_URL' : 'redis.url'}: expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket`,
+    );
+    return { url: undefined };
+  }
+  return { url: url ? new Secret(url.trim()) : undefined };
+}
+
+const LABEL_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+const TOKEN_KEYS = ['label', 'token', 'tokenFile', 'actions'];
+
+/**
+ * `mcp.http.tokens` (config file only): several bearer tokens, each with a label (what action rows
+ * and logs name) and the action kinds it may ask for (`actions: [power]`; none: read-only).
+ * Kinds outside ACTIONS are refused here rather than silently dropped.
+ */
+export function httpTokens(
+  raw: unknown,
+  enabled: readonly ActionKindName[],
+  dirs: { baseDir: string },
+  problems: string[],
+  checkToken: (token: string, label: string, problems: string[]) => string | undefined,
+  readSecretFile: (path: string, label: string, problems: string[]) => string | undefined,
+  unknownKey: (key: string, valid: readonly string[]) => string,
+): HttpTokenConfig[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    problems.push('mcp.http.tokens: expected a list of { label, tokenFile, actions }');
+    return [];
+  }
+  const out: HttpTokenConfig[] = [];
+  raw.forEach((entry: unknown, i) => {
+    const at = `mcp.http.tokens[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${at}: expected a mapping { label, tokenFile, actions }`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    for (const key of Object.keys(e))
+      if (!TOKEN_KEYS.includes(key)) problems.push(`${at}: ${unknownKey(key, TOKEN_KEYS)}`);
+    const label = typeof e.label === 'string' ? e.label : '';
+    if (!LABEL_RE.test(label))
+      problems.push(`${at}.label: expected letters, digits, ".", "-" or "_" (max 63), e.g. "ci-bot"`);
+    if (out.some((t) => t.label === label)) problems.push(`${at}.label: "${label}" is used twice`);
+    if (e.token !== undefined && e.tokenFile !== undefined) problems.push(`${at}: set token or tokenFile, not both`);
+    const path =
+      typeof e.tokenFile === 'string'
+        ? isAbsolute(e.tokenFile)
+          ? e.tokenFile
+          : resolve(dirs.baseDir, e.tokenFile)
+        : undefined;
+    const text = path
+      ? readSecretFile(path, `${at}.tokenFile`, problems)
+      : typeof e.token === 'string'
+        ? e.token
+        : (problems.push(
+            `${at}: missing tokenFile (a file holding the token; e.g. \`openssl rand -hex 32 > ci-bot.token\`)`,
+          ),
+          undefined);
+    const token = text === undefined ? undefined : checkToken(text, `${at}.${path ? 'tokenFile' : 'token'}`, problems);
+    let kinds: ActionKindName[] = [];
+    if (e.actions !== undefined && e.actions !== null && e.actions !== 'none') {
+      const parsed = parseEnabledKinds(Array.isArray(e.actions) ? e.actions.map(String) : String(e.actions));
+      if ('problem' in parsed) problems.push(`${at}.actions: ${parsed.problem}`);
+      else {
+        const outside = parsed.kinds.filter((k) => !enabled.includes(k));
+        if (outside.length)
+          problems.push(
+            `${at}.actions: ${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} not enabled in ACTIONS (actions.enabled${enabled.length ? `: ${enabled.join(', ')}` : ' is empty'}); enable ${outside.length > 1 ? 'them' : 'it'} there or leave ${outside.length > 1 ? 'them' : 'it'} out`,
+          );
+        kinds = parsed.kinds.filter((k) => enabled.includes(k));
+      }
+    }
+    if (token && LABEL_RE.test(label)) out.push({ label, token: new Secret(token), kinds });
+  });
+  return out;
+}
+
+export { ACTION_KINDS };
