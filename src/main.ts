@@ -19,6 +19,21 @@ import { acquireDataDirLock, type DataDirLock } from './store/lock.js';
 import { createClusterSync, type ClusterSync, type SyncSettings } from './sync/cycle.js';
 import { trackRequests, type RequestTracker } from './sync/counting-client.js';
 import { startScheduler, type LiveClusterStatus, type Scheduler } from './sync/scheduler.js';
+import { userInfo } from 'node:os';
+import { Redis } from 'ioredis';
+import { createActionQueue, startActionWorker, type ActionQueue, type ActionWorker } from './actions/queue.js';
+import type { ActionKindName } from './actions/catalogue.js';
+import type { SubmitDeps } from './actions/submit.js';
+import type { ActionsContext, Caller } from './mcp/tool.js';
+import {
+  checkRedisSettings,
+  describeRedisTarget,
+  redisConnection,
+  startEmbeddedRedis,
+  type RedisTarget,
+} from './queue/redis.js';
+import { embeddedRedisPaths, type EmbeddedRedis } from './queue/embedded-redis.js';
+import { existsSync } from 'node:fs';
 
 /** The exit code after an exception nothing caught (EX_SOFTWARE): a supervisor restarts the daemon. */
 export const EXIT_FATAL = 70;
@@ -105,6 +120,8 @@ export interface Daemon {
   log: Logger;
   store: Store;
   clients: ProxmoxClient[];
+  /** The client actions use per cluster: its action token's, else the sync's. */
+  actionClients: Map<string, ProxmoxClient>;
   syncs: ClusterSync[];
   /** A cluster's requests waiting for Proxmox now (what a hung cycle waits on). */
   requestsInFlight(cluster: string): ReturnType<RequestTracker['inFlight']>;
@@ -117,6 +134,15 @@ export function createDaemon(config: Config, log: Logger = createLogger(config.l
   for (const loose of findLooseModes(config.dbPath)) log.warn({ path: loose.path, mode: loose.mode }, loose.message);
   const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
   const trackers = new Map(config.clusters.map((c, i) => [c.name, trackRequests(clients[i]!)]));
+  // A cluster with its own action token gets a second client; the others act with the sync's.
+  const actionClients = new Map(
+    config.clusters.map((c, i) => [
+      c.name,
+      c.actionToken
+        ? createClient({ ...c, ...c.actionToken }, log.child({ cluster: c.name, module: 'actions' }))
+        : clients[i]!,
+    ]),
+  );
   const syncs = config.clusters.map((c) =>
     createClusterSync({
       store,
@@ -131,10 +157,12 @@ export function createDaemon(config: Config, log: Logger = createLogger(config.l
     log,
     store,
     clients,
+    actionClients,
     syncs,
     requestsInFlight: (cluster) => trackers.get(cluster)?.inFlight() ?? [],
     async close() {
-      for (const client of clients.reverse()) {
+      const own = [...actionClients.values()].filter((c) => !clients.includes(c));
+      for (const client of [...own, ...clients.reverse()]) {
         try {
           await client.close();
         } catch (err) {
@@ -153,7 +181,118 @@ export interface Serving {
   lock: DataDirLock;
   /** The MCP endpoint's URL, when MCP_HTTP is on. */
   mcpUrl: string | undefined;
+  /** The action queue and worker, when ACTIONS enables any kind. */
+  actions: Actions | undefined;
   close(): Promise<void>;
+}
+
+export interface Actions {
+  redis: RedisTarget;
+  queue: ActionQueue;
+  worker: ActionWorker;
+  submit: SubmitDeps;
+  close(): Promise<void>;
+}
+
+/** The settings every transport submits with (src/actions/submit.ts). */
+function submitSettings(config: Config): SubmitDeps['settings'] {
+  return { ttlMs: config.actions.ttlMs, perMinute: config.actions.perMinute };
+}
+
+/**
+ * The Redis the queue uses: REDIS_URL (its AOF and eviction settings checked, warnings only), or a
+ * private redis-server this process starts in DATA_DIR and stops on close.
+ */
+async function connectRedis(config: Config, log: Logger): Promise<{ target: RedisTarget; embedded?: EmbeddedRedis }> {
+  if (config.redis.url) {
+    const target = config.redis.url;
+    const probe = new Redis({ ...redisConnection(target, 'worker'), lazyConnect: true });
+    try {
+      await probe.connect().catch(() => undefined);
+      await checkRedisSettings(probe, log);
+    } finally {
+      probe.disconnect();
+    }
+    log.info({ redis: describeRedisTarget(target) }, 'action queue on the given Redis');
+    return { target };
+  }
+  const embedded = await startEmbeddedRedis({ dataDir: config.dataDir, log: log.child({ module: 'redis' }) });
+  log.info({ redis: embedded.path, pid: embedded.pid }, 'action queue on a private redis-server');
+  return { target: embedded.path, embedded };
+}
+
+/** Redis → queue → worker, for `serve` when ACTIONS enables any kind; close stops them in reverse. */
+export async function startActions(daemon: Daemon): Promise<Actions> {
+  const { config, log, store } = daemon;
+  const { target, embedded } = await connectRedis(config, log);
+  const queue = createActionQueue(redisConnection(target, 'queue'));
+  const syncs = new Map(daemon.syncs.map((s) => [s.cluster, s]));
+  const worker = startActionWorker({
+    store,
+    client: (cluster) => daemon.actionClients.get(cluster),
+    refresh: async (cluster, vmid, why) => {
+      await syncs.get(cluster)?.refreshGuest(vmid, why);
+    },
+    log: log.child({ module: 'actions' }),
+    now: Date.now,
+    connection: redisConnection(target, 'worker'),
+    settings: { concurrency: config.actions.concurrency, perNode: config.actions.perNode },
+  });
+  return {
+    redis: target,
+    queue,
+    worker,
+    submit: { store, queue, settings: submitSettings(config), now: Date.now },
+    async close() {
+      await worker.stop();
+      await queue.close();
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * For the stdio `mcp` process: a writable store for action rows and a queue on the daemon's Redis
+ * (REDIS_URL, or the embedded one's socket when `serve` runs it); without either, rows wait in
+ * SQLite for `serve`.
+ */
+export function stdioActions(config: Config, log: Logger): ActionsContext | undefined {
+  if (!config.actions.kinds.length) return undefined;
+  let store: Store | undefined;
+  const socket = embeddedRedisPaths(config.dataDir).socket;
+  const target: RedisTarget | undefined = config.redis.url ?? (existsSync(socket) ? socket : undefined);
+  const queue = target ? createActionQueue(redisConnection(target, 'queue')) : undefined;
+  if (!target) log.info('no Redis found for actions: action rows wait in the inventory for serve');
+  return {
+    submit: {
+      get store() {
+        return (store ??= openStore(config.dbPath));
+      },
+      queue,
+      settings: submitSettings(config),
+      now: Date.now,
+    },
+    waitMaxSeconds: config.actions.waitMaxSeconds,
+    confirmTtlMs: 5 * 60_000,
+  };
+}
+
+/** The local user, as stdio and CLI actions name who asked. */
+export function localPrincipal(): string {
+  try {
+    return `local:${userInfo().username}`;
+  } catch {
+    return `local:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+export function stdioCaller(config: Config): Caller {
+  return {
+    transport: 'mcp-stdio',
+    client: null,
+    principal: localPrincipal(),
+    kinds: new Set<ActionKindName>(config.actions.kinds),
+  };
 }
 
 /**
@@ -204,9 +343,12 @@ export async function startServing(config: Config, options: { log?: Logger } = {
     },
   });
   let http: McpHttpEndpoint | undefined;
+  let actions: Actions | undefined;
   try {
-    http = config.mcp.http.enabled ? await startHttp(daemon, () => scheduler.liveStatus()) : undefined;
+    actions = config.actions.kinds.length ? await startActions(daemon) : undefined;
+    http = config.mcp.http.enabled ? await startHttp(daemon, () => scheduler.liveStatus(), actions) : undefined;
   } catch (err) {
+    await actions?.close();
     await scheduler.stop();
     await daemon.close();
     lock.release();
@@ -224,6 +366,7 @@ export async function startServing(config: Config, options: { log?: Logger } = {
       intervalSeconds: config.sync.intervalSeconds,
       snapshots: config.snapshots.schedule,
       mcp: http?.url,
+      actions: config.actions.kinds.length ? config.actions.kinds : 'off (read-only)',
     },
     'proxmox-inventory serving',
   );
@@ -233,9 +376,11 @@ export async function startServing(config: Config, options: { log?: Logger } = {
     scheduler,
     lock,
     mcpUrl: http?.url,
+    actions,
     async close() {
       try {
         await http?.close();
+        await actions?.close();
         await scheduler.stop();
         await daemon.close();
       } finally {
@@ -250,7 +395,7 @@ export async function startServing(config: Config, options: { log?: Logger } = {
  * any, reached the store. A cluster that is not ready says why: the error, the failures the store
  * could not record, the cycle running now.
  */
-function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Readiness {
+function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number, actions?: Actions): Readiness {
   const maxAgeMs = daemon.config.mcp.http.readyMaxAgeSeconds * 1000;
   const known = new Map(listClusters(daemon.store, now).map((c) => [c.cluster, c]));
   const running = new Map(live.map((l) => [l.cluster, l]));
@@ -274,16 +419,34 @@ function readiness(daemon: Daemon, live: LiveClusterStatus[], now: number): Read
       ...(s?.identityChanged ? { identityChanged: s.identityChanged } : {}),
     };
   });
-  return { ready: clusters.every((c) => c.ready), clusters };
+  if (!actions) return { ready: clusters.every((c) => c.ready), clusters };
+  // A worker that stopped taking jobs (the canary did not come through) is not ready, whatever the sync says.
+  const canaryAt = actions.worker.canaryAt();
+  const worker = {
+    healthy: actions.worker.healthy(),
+    lastCanaryAt: canaryAt === undefined ? null : new Date(canaryAt).toISOString(),
+  };
+  return Object.assign({ ready: clusters.every((c) => c.ready) && worker.healthy, clusters }, { actionWorker: worker });
 }
 
 /** The MCP endpoint; `live` is what the running daemon knows beyond its store (/readyz and sync_status show it). */
-export function startHttp(daemon: Daemon, live: () => LiveClusterStatus[]): Promise<McpHttpEndpoint> {
+export function startHttp(
+  daemon: Daemon,
+  live: () => LiveClusterStatus[],
+  actions?: Actions,
+): Promise<McpHttpEndpoint> {
   const log = daemon.log.child({ module: 'mcp' });
   const version = packageVersion();
+  const context: ActionsContext | undefined = actions && {
+    submit: actions.submit,
+    waitMaxSeconds: daemon.config.actions.waitMaxSeconds,
+    confirmTtlMs: 5 * 60_000,
+  };
   return startMcpHttp(daemon.config.mcp.http, {
-    createServer: () =>
+    createServer: (caller?: Caller) =>
       createMcpServer({
+        caller,
+        actions: context,
         store: daemon.store,
         now: Date.now,
         staleAfterMs: daemon.config.mcp.http.readyMaxAgeSeconds * 1000,
@@ -292,7 +455,7 @@ export function startHttp(daemon: Daemon, live: () => LiveClusterStatus[]): Prom
         live,
         toolsets: daemon.config.mcp.toolsets,
       }),
-    readiness: () => readiness(daemon, live(), Date.now()),
+    readiness: () => readiness(daemon, live(), Date.now(), actions),
     log,
   });
 }
