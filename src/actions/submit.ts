@@ -106,7 +106,9 @@ const PARAM_TYPES: Partial<Record<string, 'qemu'>> = { vmstate: 'qemu', todisk: 
 function checkGuest(kind: ActionKind, g: TargetGuest, params: Record<string, unknown>, now: number): void {
   const who = `guest ${g.vmid}${g.name ? ` (${g.name})` : ''}`;
   if (g.clusterStale || g.stale) {
-    const age = g.lastSuccessAt ? ` (last synced ${Math.round((now - g.lastSuccessAt) / 60_000)} min ago)` : '';
+    // The cluster's last success says nothing of a node that missed it: "last synced 0 min ago" would mislead.
+    const age =
+      g.clusterStale && g.lastSuccessAt ? ` (last synced ${Math.round((now - g.lastSuccessAt) / 60_000)} min ago)` : '';
     throw new ActionRefused(
       `The inventory's view of ${who} is stale${age}: ${g.stale && !g.clusterStale ? `its node ${g.node} did not answer` : `cluster ${g.cluster}'s last sync failed`}.`,
       'Acting on an old view is refused; see sync_status, and ask again once the cluster syncs.',
