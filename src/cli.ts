@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config.js';
 import { StoreError } from './store/db.js';
+import { runActionAsk, runActionCancel, runActionList, runActionShow } from './commands/action.js';
 import { runCheck } from './commands/check.js';
 import { runClusterReset } from './commands/cluster-reset.js';
 import { DEMO, runDemo } from './commands/demo.js';
@@ -12,6 +13,7 @@ import { runSim } from './commands/sim.js';
 import { runSnapshot } from './commands/snapshot.js';
 import { runSyncOnce } from './commands/sync-once.js';
 import { EXIT_FATAL } from './main.js';
+import { readPastTime, TIME_FORMS } from './mcp/time.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
 import { SimulatorPortError } from './sim/server.js';
@@ -23,8 +25,14 @@ Commands:
   sync --once [--config FILE]              one sync cycle of every cluster, with a summary line each
   snapshot [--label TEXT] [--config FILE]  take an inventory snapshot now
   cluster reset NAME [--config FILE]       accept that another cluster answers at NAME's URL: tombstone the old inventory
-  mcp [--config FILE]                      the MCP server on stdio, answering from the inventory (read-only)
+  mcp [--config FILE]                      the MCP server on stdio, answering from the inventory (write tools only with ACTIONS)
   check [--config FILE]                    connect to every configured cluster and report what it sees
+  action KIND VMID [--cluster NAME] [--yes] queue an action (ACTIONS must enable KIND; destructive kinds need --yes)
+      KIND: start, shutdown [--timeout S] [--force-stop], stop, reboot, suspend [--todisk], resume,
+            snapshot-create --name N [--description T] [--vmstate], snapshot-rollback --name N [--start],
+            snapshot-delete --name N [--force]
+  action list [--state S] [--since TIME] [--limit N]   the action outbox, newest first
+  action show ID | action cancel ID        one action in full | cancel a queued action
   sim [options]                            run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
       --profile realistic|dense (realistic; dense: the old 30-105x vCPU overcommit, nodes at 100 % memory)
@@ -51,6 +59,22 @@ const OPTIONS: Record<string, Record<string, string | null>> = {
   cluster: { config: 'FILE' },
   mcp: { config: 'FILE' },
   check: { config: 'FILE' },
+  action: {
+    config: 'FILE',
+    cluster: 'NAME',
+    yes: null,
+    timeout: 'S',
+    'force-stop': null,
+    todisk: null,
+    name: 'N',
+    description: 'T',
+    vmstate: null,
+    start: null,
+    force: null,
+    state: 'S',
+    since: 'TIME',
+    limit: 'N',
+  },
   sim: {
     guests: 'N',
     nodes: 'N',
@@ -153,6 +177,57 @@ function sim(args: string[]): Promise<number> {
   });
 }
 
+/** The parameters a kind's options give (only those set): checked by the kind's own schema when asked. */
+function actionParams(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
+  const params: Record<string, unknown> = {
+    timeout: values.timeout === undefined ? undefined : integer('timeout', values.timeout, 0, 3600),
+    forceStop: values['force-stop'],
+    todisk: values.todisk,
+    name: text(values.name),
+    description: text(values.description),
+    vmstate: values.vmstate,
+    start: values.start,
+    force: values.force,
+  };
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+}
+
+async function action(args: string[]): Promise<number> {
+  const { values, positionals } = parse('action', args, true);
+  const [sub, arg, ...extra] = positionals;
+  const config = text(values.config);
+  if (extra.length) throw new UsageError(`action: unexpected argument "${extra[0]}"`);
+  switch (sub) {
+    case 'list': {
+      const since = text(values.since);
+      const read = since === undefined ? undefined : readPastTime(since, Date.now());
+      if (read && !read.ok) throw new UsageError(`--since: ${read.problem}; use ${TIME_FORMS}`);
+      return runActionList(config, {
+        state: text(values.state),
+        since: read?.ok ? read.at : undefined,
+        limit: integer('limit', values.limit, 50, 10_000),
+      });
+    }
+    case 'show':
+    case 'cancel':
+      if (!arg) throw new UsageError(`action ${sub}: give the action id (act_…), as \`action list\` shows it`);
+      return sub === 'show' ? runActionShow(config, arg) : runActionCancel(config, arg);
+    case undefined:
+      throw new UsageError('action: give a kind and a vmid (action start 101), or list, show ID, cancel ID');
+    default: {
+      if (!arg || !/^\d+$/.test(arg))
+        throw new UsageError(`action ${sub}: give the guest's vmid, e.g. action ${sub} 101`);
+      return runActionAsk(config, {
+        kind: sub.replace(/-/g, '_'),
+        vmid: Number(arg),
+        cluster: text(values.cluster),
+        params: actionParams(values),
+        yes: values.yes === true,
+      });
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
   if (command === '--help' || command === '-h' || rest.includes('--help') || rest.includes('-h')) {
@@ -185,6 +260,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'check':
       return runCheck(text(parse(command, rest).values.config));
+    case 'action':
+      return action(rest);
     case 'demo':
       parse(command, rest);
       return runDemo();

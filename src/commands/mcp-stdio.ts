@@ -1,20 +1,25 @@
 /** `mcp`: the MCP server over stdio, reading the inventory file. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createLogger } from '../log.js';
-import { configFromEnv, packageVersion } from '../main.js';
+import { configFromEnv, packageVersion, stdioActions, stdioCaller } from '../main.js';
 import { createMcpServer } from '../mcp/server.js';
 import { openStore, type Store } from '../store/db.js';
 import { inventoryExists } from '../store/files.js';
 
 /**
  * `mcp`: the MCP server over stdio. It opens the inventory read-only, so it runs beside `serve`;
- * until the daemon has created the database it still answers, saying so. Logs go to stderr only.
+ * until the daemon has created the database it still answers, saying so. With ACTIONS set, its
+ * write tools open the file for writing too (action rows) and enqueue on the daemon's Redis.
+ * Logs go to stderr only.
  */
 export async function runMcpStdio(configPath: string | undefined): Promise<void> {
   const config = configFromEnv(configPath, true);
   const log = createLogger(config.log);
   let store: Store | undefined;
+  const actions = stdioActions(config, log);
   const server = createMcpServer({
+    caller: stdioCaller(config),
+    actions,
     log,
     version: packageVersion(),
     now: Date.now,
@@ -34,5 +39,6 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
     process.once('SIGTERM', () => resolveClosed());
   });
   await server.close();
+  await actions?.submit.queue?.close();
   store?.close();
 }

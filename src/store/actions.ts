@@ -13,12 +13,11 @@ export type ActionRow = typeof actions.$inferSelect;
 export type ActionState = ActionRow['state'];
 export const FINAL_STATES: readonly ActionState[] = ['succeeded', 'failed', 'expired', 'cancelled'];
 
-/** Crockford base32 of 16 random bytes (26 characters), as ULIDs spell them: no `.`, safe in a job id and a URL. */
+/** 26 Crockford base32 characters from 26 random bytes (130 bits, as a ULID's length): no `.`, safe in a job id and a URL. */
 export function newId(prefix: string): string {
   const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
-  const bytes = randomBytes(17);
   let out = '';
-  for (let i = 0; i < 26; i++) out += alphabet[bytes[i % 17]! % 32];
+  for (const byte of randomBytes(26)) out += alphabet[byte % 32]; // 256 is a multiple of 32: no bias
   return `${prefix}_${out}`;
 }
 
