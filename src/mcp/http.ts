@@ -1,8 +1,10 @@
 /**
  * MCP over Streamable HTTP at /mcp (stateless: a server and transport per request, JSON answers),
  * plus /healthz and /readyz. Before a request reaches MCP: the Host header must name this server
- * (DNS rebinding), a browser Origin must be allowed, the bearer token must match when one is set,
- * and the body must fit the limit. Each refusal says why.
+ * (DNS rebinding), a browser Origin must be allowed, the bearer token must be one of those set
+ * (when any is), and the body must fit the limit. Each refusal says why. The token names the
+ * caller: its label and the action kinds its scope holds; without tokens (loopback only) the caller
+ * is "loopback" and read-only, so writes over HTTP always need a token.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,12 +14,19 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { McpHttpConfig } from '../config.js';
+import type { HttpTokenConfig } from '../config-actions.js';
 import type { Logger } from '../log.js';
 import { isLoopbackHost, isWildcardHost, urlHost } from '../net.js';
 import { toolsListJson } from './server.js';
-import type { RunningCycle } from './tool.js';
+import type { Caller, RunningCycle } from './tool.js';
 
-export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds'>;
+/**
+ * `tokens`: every bearer token accepted, with its label and scope. Without it, the single `token`
+ * is accepted as "default", read-only (what callers before scopes passed).
+ */
+export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds' | 'tokens'> & {
+  tokens?: readonly HttpTokenConfig[];
+};
 
 export interface Readiness {
   ready: boolean;
@@ -35,11 +44,13 @@ export interface Readiness {
     /** Another cluster answers at the URL: not ready until it is the old one again or the cluster is reset. */
     identityChanged?: { expected: string; seen: string; since: string };
   }>;
+  /** The action worker, when actions are enabled: it must take its canary job to be ready. */
+  actionWorker?: { healthy: boolean; lastCanaryAt: string | null };
 }
 
 export interface McpHttpDeps {
-  /** A fresh MCP server for one request. */
-  createServer: () => McpServer;
+  /** A fresh MCP server for one request, for the caller its token names. */
+  createServer: (caller: Caller) => McpServer;
   readiness: () => Readiness;
   log: Logger;
 }
@@ -201,13 +212,24 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
   let hosts = new Set<string>();
   const origins = new Set(options.allowedOrigins);
   const loopbackOrigins = isLoopbackHost(options.host);
-  const expectedToken = options.token ? digest(options.token.reveal()) : undefined;
-  /** tools/list's answer, the same for every request: prepared once, sent without a server or transport. */
-  let toolsList: string | undefined;
+  const accepted = (
+    options.tokens ?? (options.token ? [{ label: 'default', token: options.token, kinds: [] }] : [])
+  ).map((t) => ({ label: t.label, digest: digest(t.token.reveal()), kinds: new Set(t.kinds) }));
+  /** tools/list's answer per scope (the same for every request of a scope): sent without a server or transport. */
+  const toolsLists = new Map<string, string | undefined>();
 
-  /** The request carries the bearer token (compared as digests: equal length, constant time, never echoed). */
-  const hasToken = (req: IncomingMessage): boolean =>
-    !expectedToken || timingSafeEqual(digest(bearerToken(req.headers.authorization)), expectedToken);
+  /**
+   * The caller a request's bearer token names (compared as digests: equal length, constant time,
+   * every token compared so the time says nothing of which matched; never echoed), or undefined.
+   */
+  const callerOf = (req: IncomingMessage): Caller | undefined => {
+    if (!accepted.length) return { transport: 'mcp-http', client: null, principal: 'loopback', kinds: new Set() };
+    const presented = digest(bearerToken(req.headers.authorization));
+    let found: (typeof accepted)[number] | undefined;
+    for (const t of accepted) if (timingSafeEqual(presented, t.digest) && !found) found = t;
+    return found && { transport: 'mcp-http', client: null, principal: found.label, kinds: found.kinds };
+  };
+  const hasToken = (req: IncomingMessage): boolean => callerOf(req) !== undefined;
 
   /**
    * The Host header names this server (no DNS rebinding). A wildcard bind's addresses can change
@@ -237,7 +259,8 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     }
     if (!originOk(req))
       return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
-    if (!hasToken(req))
+    const caller = callerOf(req);
+    if (!caller)
       return refuse(res, 401, 'missing or wrong bearer token', {
         'www-authenticate': 'Bearer realm="proxmox-inventory"',
       });
@@ -257,9 +280,14 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
       return refuse(res, 400, 'the request body is not JSON');
     }
     if (Array.isArray(body) && body.length === 0) return refuseEmptyBatch(res);
-    if (isPlainToolsList(req, body) && (toolsList ??= toolsListJson(deps.createServer())) !== undefined)
-      return sendJson(res, `{"result":${toolsList},"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
-    const server = deps.createServer();
+    if (isPlainToolsList(req, body)) {
+      const scope = [...caller.kinds].sort().join();
+      if (!toolsLists.has(scope)) toolsLists.set(scope, toolsListJson(deps.createServer(caller)));
+      const toolsList = toolsLists.get(scope);
+      if (toolsList !== undefined)
+        return sendJson(res, `{"result":${toolsList},"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
+    }
+    const server = deps.createServer(caller);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();

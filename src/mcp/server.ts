@@ -5,14 +5,26 @@
  * compact text rendering, and the inventory's freshness. Misses the model can fix come back as
  * `isError` with a hint; faults never leak a stack trace or a secret.
  *
+ * Action tools (the write tools and list_actions/get_action) are offered by who calls: a caller
+ * whose scope holds some action kind, on a server with actions enabled. A read-only caller's
+ * tools/list is exactly the read tools'; a write tool called outside the scope says so.
+ *
  * No `logging` capability: what the server logs is for the operator (stderr, the daemon's log), and
  * over the stateless HTTP endpoint there is no stream a log notification could travel on (each POST
  * gets one JSON answer, and a level set by one request would be gone by the next).
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  ListToolsRequestSchema,
+  type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { z } from 'zod';
+import { ACTION_GROUPS, type ActionKindName } from '../actions/catalogue.js';
+import { ActionRefused } from '../actions/submit.js';
 import type { Logger } from '../log.js';
 import { StoreError } from '../store/db.js';
 import { freshness, oneRead, QueryError } from '../store/queries.js';
@@ -21,9 +33,9 @@ import { registerCompletions, type Completer } from './completions.js';
 import { allPrompts } from './prompts/index.js';
 import type { PromptArgs, PromptDefinition } from './prompts/prompt.js';
 import { registerResources } from './resources.js';
-import { allTools, toolsetTools } from './tools/index.js';
+import { actionReadTools, actionTools, allTools, toolsetTools } from './tools/index.js';
 import { INVENTORY_SCOPE } from './tools/shared.js';
-import { ToolMiss, type ToolContext } from './tool.js';
+import { ToolMiss, type ActionsContext, type Caller, type ToolContext } from './tool.js';
 import { DEFAULT_TOOLSETS, TOOLSET_NAMES, type ToolsetName } from './toolsets.js';
 
 /**
@@ -37,9 +49,13 @@ export interface McpDeps extends ToolContext {
   version: string;
   /** The toolsets offered (default: every read-only one); other tools are neither listed nor callable. */
   toolsets?: readonly ToolsetName[];
+  /** Who calls; with `actions`, what they may ask for. Both absent: read-only. */
+  caller?: Caller;
+  actions?: ActionsContext;
 }
 
-type Tool = (typeof allTools)[number];
+type Tool = (typeof allTools)[number] | (typeof actionReadTools)[number];
+type ActionTool = (typeof actionTools)[number];
 
 /**
  * Each tool's output schema with `freshness`, built once per process: the HTTP endpoint makes a
@@ -54,11 +70,15 @@ function outputSchema(tool: Tool): z.ZodObject {
 
 /**
  * The SDK makes a JSON Schema validator per server (an Ajv instance: half the cost of a server)
- * for elicitation, which this server never sends; one serves every server of the process.
+ * for elicitation answers (confirmations of destructive actions); one serves every server of the process.
  */
 let validator: AjvJsonSchemaValidator | undefined;
 
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] });
+
+/** The kinds the caller may ask for here: none without an actions context (read-only). */
+const callerKinds = (deps: McpDeps): ReadonlySet<ActionKindName> =>
+  deps.actions && deps.caller ? deps.caller.kinds : new Set();
 
 export function createMcpServer(deps: McpDeps): McpServer {
   const server = new McpServer(
@@ -73,7 +93,9 @@ export function createMcpServer(deps: McpDeps): McpServer {
     },
   );
   const toolsets = deps.toolsets ?? DEFAULT_TOOLSETS;
-  const offered = offeredTools(toolsets);
+  const kinds = callerKinds(deps);
+  const offered = [...offeredTools(toolsets), ...(kinds.size ? actionReadTools : [])];
+  const offeredActions = actionTools.filter((t) => t.kinds.some((k) => kinds.has(k)));
   for (const tool of offered) {
     server.registerTool(
       tool.name,
@@ -120,8 +142,10 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
     );
   }
+  for (const tool of offeredActions) registerActionTool(server, tool, deps);
   registerWithheldTools(server, toolsets);
-  const listed = listing(offered);
+  registerWithheldActionTools(server, deps, [...offered, ...offeredActions]);
+  const listed = listing(offered, offeredActions, kinds);
   listingOf.set(server, listed);
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed.tools }));
   const resources = registerResources(server, deps);
@@ -149,6 +173,74 @@ function registerWithheldTools(server: McpServer, toolsets: readonly ToolsetName
         ),
       );
 }
+
+/**
+ * A write tool: its handler is async (it writes the outbox, may ask the user, may wait for the
+ * outcome) and runs outside a read; its caller is completed with the client's declared name.
+ */
+function registerActionTool(server: McpServer, tool: ActionTool, deps: McpDeps): void {
+  const actions = deps.actions!;
+  const caller = deps.caller!;
+  server.registerTool(
+    tool.name,
+    {
+      title: tool.title,
+      description: tool.description(tool.kinds),
+      inputSchema: tool.input,
+      outputSchema: tool.output.extend({ freshness: FreshnessSchema }),
+      annotations: tool.annotations(tool.kinds),
+    },
+    async (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
+      const declared = server.server.getClientVersion();
+      const canAsk = server.server.getClientCapabilities()?.elicitation?.form !== undefined;
+      try {
+        const answer = await tool.handler(args as never, {
+          caller: { ...caller, client: declared ? `${declared.name} ${declared.version}` : caller.client },
+          actions,
+          now: deps.now,
+          elicit: canAsk ? (params) => server.server.elicitInput(params, { signal: extra.signal }) : undefined,
+          signal: extra.signal,
+        });
+        const fresh = freshness(actions.submit.store, deps.now(), deps.staleAfterMs);
+        return {
+          content: [{ type: 'text', text: `${answer.text}\n${freshnessLine(fresh)}` }],
+          structuredContent: { ...(answer.structured as Record<string, unknown>), freshness: fresh },
+        };
+      } catch (err) {
+        if (err instanceof ToolMiss || err instanceof ActionRefused)
+          return errorResult(err.hint ? `${err.message} ${err.hint}` : err.message);
+        if (err instanceof StoreError) return errorResult(err.message);
+        deps.log.error({ tool: tool.name, err }, 'action tool failed');
+        return errorResult(`${tool.name} failed; nothing is known to be queued; the server log has the details.`);
+      }
+    },
+  );
+}
+
+/**
+ * An action tool this caller is not offered answers why, naming the caller's scope (its label,
+ * never a token) or that actions are off, instead of "not found".
+ */
+function registerWithheldActionTools(server: McpServer, deps: McpDeps, offered: ReadonlyArray<{ name: string }>): void {
+  const names = new Set(offered.map((t) => t.name));
+  const kinds = [...callerKinds(deps)];
+  for (const tool of [...actionReadTools, ...actionTools]) {
+    if (names.has(tool.name)) continue;
+    const groups = 'kinds' in tool ? groupsOf(tool.kinds) : 'power, snapshot';
+    const why = !deps.actions
+      ? `actions are off on this server; an operator enables them with ACTIONS (e.g. ACTIONS=${groups}) or actions.enabled in the config file`
+      : `the scope of ${deps.caller?.principal ?? 'this caller'} allows ${kinds.length ? kinds.join(', ') : 'no action (read-only)'}; an operator can add ${groups} to it${deps.caller?.transport === 'mcp-http' ? ' (over HTTP, actions need a bearer token whose scope names them)' : ''}`;
+    server.registerTool(tool.name, { description: 'Not offered to this caller.' }, () =>
+      errorResult(`${tool.name} is not offered: ${why}.`),
+    );
+  }
+}
+
+const groupsOf = (kinds: readonly ActionKindName[]): string =>
+  Object.entries(ACTION_GROUPS)
+    .filter(([, members]) => members.some((k) => kinds.includes(k)))
+    .map(([group]) => group)
+    .join(',');
 
 /** The prompts whose tools are all offered; returns their completers by prompt and argument. */
 function registerPrompts(
@@ -184,11 +276,12 @@ interface Listing {
   json: string;
 }
 const listedBySelection = new Map<string, Listing>();
-function listing(offered: Tool[]): Listing {
-  const key = offered.map((t) => t.name).join();
+function listing(offered: Tool[], offeredActions: ActionTool[], kinds: ReadonlySet<ActionKindName>): Listing {
+  const scope = [...kinds].sort();
+  const key = `${offered.map((t) => t.name).join()}|${offeredActions.map((t) => t.name).join()}|${scope.join()}`;
   let listed = listedBySelection.get(key);
   if (!listed) {
-    const tools = offered.map(listTool);
+    const tools = [...offered.map(listTool), ...offeredActions.map((t) => listActionTool(t, scope))];
     listedBySelection.set(key, (listed = { tools, json: JSON.stringify({ tools }) }));
   }
   return listed;
@@ -213,6 +306,21 @@ function listTool(tool: Tool) {
     inputSchema: jsonSchema(tool.input, 'input'),
     outputSchema: output,
     annotations: listedAnnotations(tool.annotations),
+  };
+}
+
+/** A write tool as this caller sees it: only the kinds of its scope, annotated for those. */
+function listActionTool(tool: ActionTool, scope: readonly ActionKindName[]) {
+  const kinds = tool.kinds.filter((k) => scope.includes(k));
+  const output = jsonSchema(tool.output, 'output');
+  delete output.additionalProperties;
+  return {
+    name: tool.name,
+    title: tool.title,
+    description: tool.description(kinds),
+    inputSchema: jsonSchema(tool.listedInput(kinds), 'input'),
+    outputSchema: output,
+    annotations: tool.annotations(kinds),
   };
 }
 

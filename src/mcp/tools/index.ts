@@ -1,9 +1,13 @@
 import { changesSinceTool } from './changes-since.js';
 import { diffSnapshotsTool } from './diff-snapshots.js';
 import { findCapacityTool } from './find-capacity.js';
+import { getActionTool } from './get-action.js';
 import { getGuestTool } from './get-guest.js';
 import { getNodeTool } from './get-node.js';
+import { guestPowerTool } from './guest-power.js';
+import { guestSnapshotTool } from './guest-snapshot.js';
 import { inventoryOverviewTool } from './inventory-overview.js';
+import { listActionsTool } from './list-actions.js';
 import { listGuestsTool } from './list-guests.js';
 import { listNodesTool } from './list-nodes.js';
 import { listSnapshotsTool } from './list-snapshots.js';
@@ -37,3 +41,12 @@ export const toolsetTools: Record<ToolsetName, ReadonlyArray<(typeof allTools)[n
   history: [changesSinceTool, listTasksTool, listSnapshotsTool, diffSnapshotsTool],
   status: [syncStatusTool],
 };
+
+/**
+ * The action queue's read tools: offered to a caller that may ask for some action (a read-only
+ * caller's tools/list stays as it was, under its size budget).
+ */
+export const actionReadTools = [listActionsTool, getActionTool];
+
+/** The write tools: each offered to a caller whose scope holds one of its kinds, listing only those. */
+export const actionTools = [guestPowerTool, guestSnapshotTool];
