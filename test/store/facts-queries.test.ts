@@ -277,6 +277,9 @@ describe('config-fact queries at 10,000 guests', () => {
       { node: 'pve3', onboot: true },
       { namePattern: 'db*' },
       { protection: true, cluster: 'lab' },
+      // Two named values: the count walks the one with fewer guests (the stale ones, the templates).
+      { status: 'unknown', tag: 'prod' },
+      { template: true, node: 'pve2' },
     ];
     for (const by of COUNT_BY)
       for (const q of filters) {

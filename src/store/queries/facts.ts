@@ -132,9 +132,11 @@ export function facetConditions(a: string, q: FactQuery, skip?: Facet): BoundSql
   if (has('pool')) add('pool', `${f(a, 'pool')} = @pool`, q.pool);
   if (has('template')) add('template', `${f(a, 'template')} = @template`, q.template);
   if (has('ostype')) add('ostype', `${f(a, 'ostype')} = @ostype`, q.ostype);
+  // The flags as literals: `protection = 1` lets SQLite use the partial index of protected guests, a parameter would not.
   for (const key of ['onboot', 'protection', 'agent'] as const)
-    if (q[key] !== undefined) add(key, `${f(a, key)} = @${key}`, q[key]);
-  if (q.hasSnapshots !== undefined) add('snapshots', `${f(a, 'snapshots')} = @snapshots`, q.hasSnapshots);
+    if (q[key] !== undefined) add(`${key}${Number(q[key])}`, `${f(a, key)} = ${Number(q[key])}`);
+  if (q.hasSnapshots !== undefined)
+    add(`snapshots${Number(q.hasSnapshots)}`, `${f(a, 'snapshots')} = ${Number(q.hasSnapshots)}`);
   // What facet rows do not carry (the name, the lock, sizes) is read from the guest row, one probe per entry.
   const own = uncarriedConditions('n', q);
   if (own.where.length) {
@@ -162,6 +164,16 @@ export function statement(store: Store, shape: string, text: () => string): Retu
   return prepared(store, `facts:${shape}`, () => store.sqlite.prepare(text()));
 }
 
+/**
+ * The index holding every guest's `type` row that `q` needs (naming no facet value): the protected
+ * guests' or those with snapshots when it asks for them (a tenth of the guests each), else all.
+ */
+function listingIndex(q: FactQuery): string {
+  if (q.protection === true) return 'guest_facets_protected';
+  if (q.hasSnapshots === true) return 'guest_facets_snapshots';
+  return 'guest_facets_listing';
+}
+
 /** How many live guests match: the named facet's range, or every guest's `type` row when none is named. */
 export function countFactGuests(store: Store, q: FactQuery): number {
   checkQuery(q);
@@ -171,11 +183,13 @@ export function countFactGuests(store: Store, q: FactQuery): number {
   const named = values[driver] !== undefined;
   // One facet value and at most the cluster (or nothing): the counts the writer keeps say it.
   if (bound.shape.every((name) => name === 'cluster')) return keptCount(store, driver, values[driver], q.cluster);
+  // Naming no facet value, a narrower index of the `type` rows when the flags allow one.
+  const index = named ? '' : ` INDEXED BY ${listingIndex(q)}`;
   const query = statement(
     store,
     `count:${driver}:${named}:${bound.shape.join(',')}`,
     () =>
-      `SELECT count(*) FROM "guest_facets" d WHERE ${[
+      `SELECT count(*) FROM "guest_facets" d${index} WHERE ${[
         `${f('d', 'facet')} = '${driver}'`,
         ...(named ? [`${f('d', 'value')} = @driverValue`] : []),
         ...bound.where,
@@ -185,7 +199,7 @@ export function countFactGuests(store: Store, q: FactQuery): number {
 }
 
 /** Live guests with a facet value (every guest: the `type` facet, any value), from guest_facet_counts. */
-function keptCount(store: Store, facet: Facet, value: string | undefined, cluster: string | undefined): number {
+export function keptCount(store: Store, facet: Facet, value: string | undefined, cluster: string | undefined): number {
   const c = (key: keyof typeof guestFacetCounts._.columns & string): string => column(guestFacetCounts, 'c', key);
   const query = statement(
     store,
@@ -283,14 +297,14 @@ function pageRows(
     );
     return query.all({ ...bound.params, ...position, driverValue: values[driver]!, limit }) as PageRow[];
   }
-  // No facet value named: every guest's `type` row, in listing order (guest_facets_listing).
+  // No facet value named: every guest's `type` row (or a protected or snapshotted guest's), in listing order.
   const bound = facetConditions('d', q);
   const query = statement(
     store,
     `page-all:${after !== undefined}:${bound.shape.join(',')}`,
     () =>
       // Named: the planner, without statistics for it, sorts the facet's whole range instead.
-      `SELECT ${f('d', 'cluster')} AS cluster, ${f('d', 'vmid')} AS vmid, NULL AS bytes FROM "guest_facets" d INDEXED BY guest_facets_listing
+      `SELECT ${f('d', 'cluster')} AS cluster, ${f('d', 'vmid')} AS vmid, NULL AS bytes FROM "guest_facets" d INDEXED BY ${listingIndex(q)}
       WHERE ${[`${f('d', 'facet')} = 'type'`, ...bound.where, ...(after ? [seek('d')] : [])].join(' AND ')}
       ORDER BY ${f('d', 'vmid')}, ${f('d', 'cluster')} LIMIT @limit`,
   );
@@ -334,6 +348,45 @@ export const refsParam = (refs: ReadonlyArray<{ cluster: string; vmid: number }>
 export const inRefs = (a: string): string =>
   `(${a}."cluster", ${a}."vmid") IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(@refs))`;
 
+/** A page of matching guests as places only: who (cluster, vmid) and their bytes on the named storage. */
+export interface FactRefPage extends LimitInfo {
+  items: Array<{ cluster: string; vmid: number; storageBytes?: number | null }>;
+  total: number;
+  nextCursor?: string;
+}
+
+/**
+ * The places of a page of live guests matching `q` in listing order, read from guest_facets alone:
+ * for a caller that reads the page's guest rows itself (list_guests, for the fields asked), which
+ * would otherwise read them twice.
+ */
+export function findGuestRefs(
+  store: Store,
+  q: FactQuery,
+  options: { limit?: number; cursor?: string } = {},
+): FactRefPage {
+  checkQuery(q);
+  const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
+  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  return oneRead(store, () => {
+    const total = countFactGuests(store, q);
+    const rows = total === 0 ? [] : pageRows(store, q, after, limitInfo.limit + 1);
+    const page = rows.slice(0, limitInfo.limit);
+    const result: FactRefPage = {
+      items: page.map((r) => ({
+        cluster: r.cluster,
+        vmid: r.vmid,
+        ...(q.storage !== undefined ? { storageBytes: r.bytes } : {}),
+      })),
+      total,
+      ...limitInfo,
+    };
+    const last = page.at(-1);
+    if (rows.length > limitInfo.limit && last) result.nextCursor = `${last.vmid}:${encodeURIComponent(last.cluster)}`;
+    return result;
+  });
+}
+
 /**
  * Live guests matching `q` in listing order (vmid, then cluster), a page at a time (keyset: the
  * cursor is the last item's place). With a storage filter each carries its bytes on that storage.
@@ -343,13 +396,8 @@ export function findGuests(
   q: FactQuery,
   options: { limit?: number; cursor?: string } = {},
 ): FactGuestPage {
-  checkQuery(q);
-  const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
-  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
   return oneRead(store, () => {
-    const total = countFactGuests(store, q);
-    const rows = total === 0 ? [] : pageRows(store, q, after, limitInfo.limit + 1);
-    const page = rows.slice(0, limitInfo.limit);
+    const refs = findGuestRefs(store, q, options);
     const details = statement(
       store,
       'page-details',
@@ -358,9 +406,9 @@ export function findGuests(
         FROM "guests" g WHERE ${inRefs('g')}`,
     );
     const byRef = new Map(
-      (details.all({ refs: refsParam(page) }) as DetailRow[]).map((r) => [`${r.cluster}\u0000${r.vmid}`, r]),
+      (details.all({ refs: refsParam(refs.items) }) as DetailRow[]).map((r) => [`${r.cluster}\u0000${r.vmid}`, r]),
     );
-    const items = page.map((r): FactGuest => {
+    const items = refs.items.map((r): FactGuest => {
       const d = byRef.get(`${r.cluster}\u0000${r.vmid}`)!;
       const item: FactGuest = {
         cluster: d.cluster,
@@ -372,13 +420,10 @@ export function findGuests(
         lastKnownStatus: d.stale ? d.status : null,
         template: Boolean(d.template),
       };
-      if (q.storage !== undefined) item.storageBytes = r.bytes;
+      if (q.storage !== undefined) item.storageBytes = r.storageBytes ?? null;
       return item;
     });
-    const result: FactGuestPage = { items, total, ...limitInfo };
-    const last = page.at(-1);
-    if (rows.length > limitInfo.limit && last) result.nextCursor = `${last.vmid}:${encodeURIComponent(last.cluster)}`;
-    return result;
+    return { ...refs, items };
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * list_guests' page in listing order (vmid, then cluster) when the filter names a facet value (a
  * tag, pool, ostype, storage, bridge or VLAN) or a config fact (onboot, protection, agent,
- * snapshots): the guests come from that value's range of guest_facets (findGuests), and only the
+ * snapshots): the guests come from that value's range of guest_facets (findGuestRefs), and only the
  * page's own rows are read from `guests`, for the fields asked. Walking the guest rows' listing
  * index instead tests guest after guest until a page is full: for a VLAN one guest in a hundred
  * has, that is 5,000 wide rows read for a page of 50.
@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { guestMetrics, guests } from '../schema.js';
-import { findGuests, refsParam } from './facts.js';
+import { findGuestRefs, refsParam } from './facts.js';
 import {
   namesFacet,
   summaryColumns,
@@ -74,7 +74,7 @@ export function listGuestsByFacets<F extends GuestField = GuestField>(
     (f) => f === 'cluster' || f === 'vmid' || (options.fields as readonly GuestField[]).includes(f),
   );
   return oneRead(store, () => {
-    const found = findGuests(store, filter, { limit: options.limit, cursor: options.cursor });
+    const found = findGuestRefs(store, filter, { limit: options.limit, cursor: options.cursor });
     const byRef = new Map(rowsOf(store, found.items, fields).map((r) => [`${r.cluster}\u0000${r.vmid}`, r]));
     const rows = found.items.map((g) => byRef.get(`${g.cluster}\u0000${g.vmid}`)!);
     const page: FacetPage<F> = {

@@ -1,0 +1,6 @@
+-- Written by drizzle-kit, then corrected by hand: it split coalesce("maxmem", -1) at its comma into two quoted columns.
+CREATE INDEX `guest_facets_protected` ON `guest_facets` (`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`agent`,`snapshots`) WHERE "guest_facets"."facet" = 'type' AND "guest_facets"."protection" = 1;--> statement-breakpoint
+CREATE INDEX `guest_facets_snapshots` ON `guest_facets` (`vmid`,`cluster`,`node`,`type`,`status`,`stale`,`template`,`pool`,`ostype`,`onboot`,`protection`,`agent`) WHERE "guest_facets"."facet" = 'type' AND "guest_facets"."snapshots" = 1;--> statement-breakpoint
+CREATE INDEX `guests_live_name` ON `guests` (lower("name"),`name`,`deleted_at`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
+CREATE INDEX `guests_live_maxmem` ON `guests` (coalesce("maxmem", -1),`cluster`,`vmid`) WHERE "guests"."deleted_at" IS NULL;--> statement-breakpoint
+CREATE INDEX `guests_live_maxmem_desc` ON `guests` (coalesce("maxmem", -1) DESC,`cluster`,`vmid`) WHERE "guests"."deleted_at" IS NULL;
