@@ -7,7 +7,7 @@
  *   npm run bench -- facts          # or: npx tsx bench/facts.ts
  */
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '../src/log.js';
 import { createHttpProxmoxClient } from '../src/proxmox/http-client.js';
@@ -16,12 +16,16 @@ import { startSimulator } from '../src/sim/server.js';
 import { openStore } from '../src/store/db.js';
 import { aggregate, listGuests, searchInventory } from '../src/store/queries.js';
 import { countGuestsBy, listValues } from '../src/store/queries/counts.js';
+import { completeGuests } from '../src/store/queries/completions.js';
 import { countFactGuests, findGuests, guestFacts } from '../src/store/queries/facts.js';
+import { listGuestsByFacets } from '../src/store/queries/guest-listing.js';
 import { findByAddress, findByMac } from '../src/store/queries/network.js';
 import { createClusterSync, DEFAULT_SYNC_SETTINGS } from '../src/sync/cycle.js';
 
 const GUESTS = 10_000;
 const RUNS = 1_000;
+/** list_guests' default columns (and the sort key), as the tool asks the store for them. */
+const LISTING_FIELDS = ['cluster', 'vmid', 'name', 'type', 'node', 'status', 'lastKnownStatus', 'maxmem'] as const;
 
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -54,7 +58,8 @@ export async function benchFacts(): Promise<void> {
     retries: 0,
     timeoutMs: 60_000,
   });
-  const store = openStore(join(mkdtempSync(join(tmpdir(), 'pi-bench-facts-')), 'inventory.db'));
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'pi-bench-facts-')), 'inventory.db');
+  const store = openStore(dbPath);
   const sync = createClusterSync({
     store,
     client,
@@ -64,6 +69,8 @@ export async function benchFacts(): Promise<void> {
   });
   const first = await sync.runCycle();
   if (!first.ok) throw new Error(`first sync failed: ${first.error}`);
+  store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  const databaseBytes = statSync(dbPath).size;
   sim.setNodeOnline('pve16', false);
   const second = await sync.runCycle();
   await client.close();
@@ -75,6 +82,12 @@ export async function benchFacts(): Promise<void> {
     .pluck()
     .get() as string;
   const page = findGuests(store, { storage: 'ceph-vm' }, { limit: 50 }).items;
+  // The first letter most guest names share: the widest completion a picker asks for.
+  const { letter, lettered } = store.sqlite
+    .prepare(
+      'SELECT substr(lower(name), 1, 1) AS letter, count(*) AS lettered FROM guests GROUP BY 1 ORDER BY 2 DESC LIMIT 1',
+    )
+    .get() as { letter: string; lettered: number };
   const cases: Array<[string, string, () => unknown]> = [
     ['findGuests', 'storage=ceph-vm, 50', () => findGuests(store, { storage: 'ceph-vm' }, { limit: 50 })],
     ['findGuests', 'vlan=20, 50', () => findGuests(store, { vlan: 20 }, { limit: 50 })],
@@ -114,6 +127,36 @@ export async function benchFacts(): Promise<void> {
     ['findByAddress', 'exact', () => findByAddress(store, ip)],
     ['findByAddress', 'prefix 10.20.', () => findByAddress(store, '10.20.', { prefix: true, limit: 20 })],
     ['guestFacts', '50 guests', () => guestFacts(store, page)],
+    // list_guests' own paths: a facet-filtered page in listing order, and pages sorted by memory.
+    [
+      'listGuestsByFacets',
+      'status=running tag=prod, 50',
+      () => listGuestsByFacets(store, { status: 'running', tag: 'prod' }, { limit: 50, fields: LISTING_FIELDS }),
+    ],
+    [
+      'listGuests',
+      'storage=ceph-vm sort=maxmem desc, 50',
+      () =>
+        listGuests(store, { storage: 'ceph-vm' }, { sort: 'maxmem', order: 'desc', limit: 50, fields: LISTING_FIELDS }),
+    ],
+    [
+      'listGuests',
+      'storage=ceph-vm sort=maxmem asc, 50',
+      () =>
+        listGuests(store, { storage: 'ceph-vm' }, { sort: 'maxmem', order: 'asc', limit: 50, fields: LISTING_FIELDS }),
+    ],
+    [
+      'listGuests',
+      'vlan=20 sort=maxmem desc, 50',
+      () => listGuests(store, { vlan: 20 }, { sort: 'maxmem', order: 'desc', limit: 50, fields: LISTING_FIELDS }),
+    ],
+    [
+      'listGuests',
+      'tag=prod sort=maxmem desc, 50',
+      () => listGuests(store, { tag: 'prod' }, { sort: 'maxmem', order: 'desc', limit: 50, fields: LISTING_FIELDS }),
+    ],
+    ['completeGuests', `name prefix '${letter}' (${lettered} guests)`, () => completeGuests(store, letter, undefined)],
+    ['searchInventory', 'a plain word (web)', () => searchInventory(store, 'web')],
     // The machine's pace: docs/benchmarks.md measured this page at about 0.65 ms in process on a quiet VM.
     [
       'reference: listGuests',
@@ -133,7 +176,7 @@ export async function benchFacts(): Promise<void> {
       .join(' ')}\n`,
   );
   process.stdout.write(
-    `first sync ${(first.durationMs / 1000).toFixed(1)} s (write ${first.phases.write} ms); a cycle with a node going offline: write ${second.phases.write} ms\n\n`,
+    `first sync ${(first.durationMs / 1000).toFixed(1)} s (write ${first.phases.write} ms), database ${(databaseBytes / 2 ** 20).toFixed(1)} MiB; a cycle with a node going offline: write ${second.phases.write} ms\n\n`,
   );
   process.stdout.write('| query | arguments | median ms | p95 ms | p99 ms |\n|---|---|---:|---:|---:|\n');
   for (const [name, args, fn] of cases) {

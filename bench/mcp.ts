@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -161,6 +161,9 @@ export async function benchMcp(): Promise<void> {
   const someVmid = (page.structuredContent as { guests: Array<{ vmid: number }> }).guests[7]!.vmid;
   const cases: Array<[string, Record<string, unknown>]> = [
     ['list_guests', { status: 'running', tag: 'prod', limit: 50 }],
+    ['list_guests', { protection: true, limit: 50 }],
+    ['list_guests', { storage: 'ceph-vm', sort: 'maxmem', order: 'desc', limit: 50 }],
+    ['list_guests', { countBy: 'tag', status: 'running' }],
     ['get_guest', { vmid: someVmid }],
     ['inventory_overview', {}],
     ['find_capacity', { cores: 4, memoryGiB: 8 }],
@@ -169,7 +172,11 @@ export async function benchMcp(): Promise<void> {
   process.stdout.write(
     `\nMCP: ${GUESTS.toLocaleString('en')} guests on 16 nodes; the built daemon; ${CALLS} calls per tool after 30 warm-up calls\n`,
   );
-  process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n\n`);
+  process.stdout.write(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n\n`,
+  );
   process.stdout.write(
     '| tool | arguments | stdio median ms | stdio p99 ms | HTTP median ms | HTTP p99 ms |\n|---|---|---:|---:|---:|---:|\n',
   );
@@ -184,6 +191,7 @@ export async function benchMcp(): Promise<void> {
       `| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`,
     );
   }
+  process.stdout.write(`(load average after the calls: ${loadavg()[0]!.toFixed(1)})\n`);
   const sameFacts = ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'];
   const wide = (await stdio.callTool({
     name: 'list_guests',
