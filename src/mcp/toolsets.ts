@@ -1,9 +1,9 @@
 /**
  * Toolsets: the groups of tools an operator can offer a client (`MCP_TOOLSETS`, `mcp.toolsets`), so a
  * small model reads a shorter tools/list. Every read-only set is offered unless the operator names
- * others; a set that acts on Proxmox (`access: 'action'`, none yet) is offered only when named.
- * Which tool is in which set is said in tools/index.ts; this module has no tool code, so the config
- * can check the names.
+ * others. The action tools are not a toolset: ACTIONS and the caller's scope (server.ts) offer
+ * them, so enabling an action takes one setting, not two that must agree. Which tool is in which
+ * set is said in tools/index.ts; this module has no tool code, so the config can check the names.
  */
 
 export interface Toolset {
