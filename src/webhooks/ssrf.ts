@@ -196,9 +196,16 @@ export function createWebhookAgent(options: WebhookAgentOptions): Agent {
   return new Agent({ connect, connectTimeout: connectTimeoutMs });
 }
 
+/**
+ * RFC 6761 reserves `localhost` and every name under it for loopback, but resolvers differ on
+ * `localhost.` and `x.localhost` (some answer loopback, some nothing): they are not asked.
+ */
+const LOCALHOST_ADDRESS = '127.0.0.1';
+const isLocalhostName = (host: string): boolean => /(^|\.)localhost\.?$/i.test(host);
+
 async function checkedAddress(hostname: string, resolve: Resolve, policy: AddressPolicy): Promise<string> {
   const host = unbracket(hostname);
-  const addresses = isIP(host) ? [host] : await resolve(host);
+  const addresses = isIP(host) ? [host] : isLocalhostName(host) ? [LOCALHOST_ADDRESS] : await resolve(host);
   if (addresses.length === 0) throw new Error(`${host} has no address`);
   for (const address of addresses) {
     const range = policy.refusal(address);
