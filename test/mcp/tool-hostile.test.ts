@@ -288,7 +288,7 @@ describe('hostile Proxmox text in every tool', () => {
     const { lines, s } = await ask('get_guest', { vmid: target });
     const g = s.guest;
     const expected =
-      3 + g.disks.length + g.nics.length + 1 + (g.recentTasks.length ? 1 : 0) + (g.recentEvents.length ? 1 : 0) + 1;
+      3 + g.disks.length + g.nics.length + 1 + 1 + (g.recentTasks.length ? 1 : 0) + (g.recentEvents.length ? 1 : 0) + 1; // + the snapshots line
     expect(lines).toHaveLength(expected);
     expect(lines[0]).toContain(', locked ("lock\\n|x y');
     expect(lines.find((l) => l.startsWith('nic '))).toMatch(/ bridge "bridge\\n\|x y.* ip "ip\\n/);
@@ -332,6 +332,26 @@ describe('hostile Proxmox text in every tool', () => {
     expect(s.events.length).toBeGreaterThan(6);
     expect(lines).toHaveLength(1 + s.events.length);
     expect(lines.some((l) => l.includes(' "type\\n|x y'))).toBe(true);
+  });
+
+  it("a miss echoes the caller's text with its invisible characters escaped", async () => {
+    const hostile = 'x\u202Egnp.exe\u2066\n|';
+    const misses: Array<[string, Record<string, unknown>]> = [
+      ['get_guest', { name: hostile }],
+      ['get_node', { node: hostile }],
+      ['list_guests', { cluster: hostile }],
+      ['list_guests', { node: hostile }],
+      ['find_capacity', { cores: 1, memoryGiB: 1, storage: hostile }],
+      ['changes_since', { since: hostile }],
+      ['changes_since', { since: '1h', types: [hostile] }],
+    ];
+    for (const [name, args] of misses) {
+      const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+      const text = (r.content[0] as { text: string }).text;
+      expect(r.isError, `${name} ${JSON.stringify(args)}: ${text}`).toBe(true);
+      expect(text, `${name} ${JSON.stringify(args)}`).not.toMatch(RAW);
+      expect(text, `${name} ${JSON.stringify(args)}`).toContain('"x\\u202egnp.exe\\u2066\\n|"');
+    }
   });
 
   it('list_snapshots and diff_snapshots: a line per snapshot and per change', async () => {

@@ -9,7 +9,7 @@ import {
   type TaskCause,
 } from '../../store/queries.js';
 import { listSnapshots } from '../../store/snapshots.js';
-import { bytes, shortTime, untrusted } from '../render.js';
+import { bytes, quoted, shortTime, untrusted } from '../render.js';
 import { count, flag, text } from '../schemas.js';
 import { readPastTime, TIME_FORMS } from '../time.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
@@ -24,7 +24,7 @@ export function expandTypes(types: string[] | undefined): string[] | undefined {
     const hits = EVENT_TYPES.filter((k) => (prefix.endsWith('.') ? k.startsWith(prefix) : k === prefix));
     if (!hits.length)
       throw new ToolMiss(
-        `Unknown event type ${JSON.stringify(t)}.`,
+        `Unknown event type ${quoted(t)}.`,
         `Types: ${EVENT_TYPES.join(', ')}; or a prefix such as "guest.".`,
       );
     for (const h of hits) out.add(h);
@@ -220,7 +220,7 @@ export const changesSinceTool = defineTool({
     let since: number | undefined;
     if (args.since !== undefined) {
       const read = readPastTime(args.since, now());
-      if (!read.ok) throw new ToolMiss(`since ${JSON.stringify(args.since)}: ${read.problem}.`, `Use ${TIME_FORMS}.`);
+      if (!read.ok) throw new ToolMiss(`since ${quoted(args.since)}: ${read.problem}.`, `Use ${TIME_FORMS}.`);
       since = read.at;
     }
     if (args.snapshot !== undefined) {

@@ -18,7 +18,7 @@
  */
 import { z } from 'zod';
 import { listNodes, listStorage, type NodeSummary, type StorageEntry } from '../../store/queries.js';
-import { bytes, untrusted } from '../render.js';
+import { bytes, quoted, untrusted } from '../render.js';
 import { amount, count, flag, text } from '../schemas.js';
 import type { Store } from '../../store/db.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
@@ -258,7 +258,7 @@ function checkStorage(store: Store, cluster: string | undefined, name: string | 
   if (all.some((s) => s.storage === name)) return;
   const disks = [...new Set(all.filter(holdsDisks).map((s) => s.storage))];
   throw new ToolMiss(
-    `No storage ${JSON.stringify(name)}${cluster ? ` in cluster ${cluster}` : ''}.`,
+    `No storage ${quoted(name)}${cluster ? ` in cluster ${cluster}` : ''}.`,
     `Storage for guest disks: ${nameList(disks) || 'none'}.`,
   );
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Store } from '../../store/db.js';
 import { getGuest, type GuestCandidate, type GuestDetail, type GuestLookup } from '../../store/queries.js';
-import { bytes, percent, shortTime, untrusted } from '../render.js';
+import { bytes, percent, quoted, shortTime, untrusted } from '../render.js';
 import { text, vmid } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import { guestSnapshotList, snapshotLine, type GuestSnapshotList } from './guest-snapshot-list.js';
@@ -93,7 +93,7 @@ export const getGuestTool = defineTool({
     if (args.vmid === undefined && args.name === undefined)
       throw new ToolMiss('Give a vmid or a name.', 'For example {"vmid": 101} or {"name": "web-01"}.');
     const found = lookUp(store, args);
-    const asked = args.vmid !== undefined ? `vmid ${args.vmid}` : `name ${JSON.stringify(args.name)}`;
+    const asked = args.vmid !== undefined ? `vmid ${args.vmid}` : `name ${quoted(args.name ?? '')}`;
     if (found.kind === 'ambiguous') {
       throw new ToolMiss(
         `Several guests match ${asked}: ${found.candidates.map(describe).join('; ')}.`,
@@ -112,7 +112,7 @@ export const getGuestTool = defineTool({
     }
     if (args.vmid !== undefined && args.name !== undefined && !sameName(found.guest.name, args.name))
       throw new ToolMiss(
-        `vmid ${args.vmid}${args.cluster ? ` in cluster ${args.cluster}` : ''} is named ${untrusted(found.guest.name)}, not ${JSON.stringify(args.name)}.`,
+        `vmid ${args.vmid}${args.cluster ? ` in cluster ${args.cluster}` : ''} is named ${untrusted(found.guest.name)}, not ${quoted(args.name)}.`,
         'Give the vmid or the name alone.',
       );
     const guest = clipped(found.guest);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getNode } from '../../store/queries.js';
 import { nodeStatusFacts } from '../../store/queries/node-status.js';
-import { bytes, percent, shortTime, table, untrusted } from '../render.js';
+import { bytes, percent, quoted, shortTime, table, untrusted } from '../render.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import {
@@ -36,13 +36,13 @@ export const getNodeTool = defineTool({
     const found = getNode(store, args.cluster, args.node);
     if (found.kind === 'ambiguous') {
       throw new ToolMiss(
-        `Node ${JSON.stringify(args.node)} exists in several clusters.`,
+        `Node ${quoted(args.node)} exists in several clusters.`,
         `Ask again with "cluster": one of ${nameList(found.candidates.map((c) => c.cluster))}.`,
       );
     }
     if (found.kind === 'not_found') {
       throw new ToolMiss(
-        `No node ${JSON.stringify(args.node)}${args.cluster ? ` in cluster ${args.cluster}` : ''}.`,
+        `No node ${quoted(args.node)}${args.cluster ? ` in cluster ${args.cluster}` : ''}.`,
         `Closest known nodes: ${nameList(found.suggestions.map((s) => `${s.cluster}/${s.node}`)) || 'none'}.`,
       );
     }

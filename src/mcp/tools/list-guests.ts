@@ -143,7 +143,7 @@ function checkNamedValues(store: Store, args: Filters & { cluster?: string }): v
   const status = args.lastKnownStatus;
   if (typeof status === 'string' && !PROXMOX_STATUSES.includes(status))
     throw new ToolMiss(
-      `lastKnownStatus ${JSON.stringify(status)} is not a Proxmox guest status.`,
+      `lastKnownStatus ${quoted(status)} is not a Proxmox guest status.`,
       `Use running, stopped or paused (or another QEMU state such as io-error).`,
     );
   for (const kind of ['node', 'pool', 'tag'] as const) {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { listClusters, listNodes, nameSimilarity, type NodeSummary, type StorageEntry } from '../../store/queries.js';
 import type { NodeStatusFacts } from '../../store/queries/node-status.js';
 import type { Store } from '../../store/db.js';
-import { bytes, percent, shortTime, untrusted } from '../render.js';
+import { bytes, percent, quoted, shortTime, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
 
 export const GiB = 2 ** 30;
@@ -40,7 +40,7 @@ export function checkCluster(store: Store, cluster: string | undefined): void {
   if (cluster === undefined) return;
   const known = knownClusters(store);
   if (!known.includes(cluster))
-    throw new ToolMiss(`No cluster ${JSON.stringify(cluster)}.`, `Known clusters: ${nameList(known) || 'none yet'}.`);
+    throw new ToolMiss(`No cluster ${quoted(cluster)}.`, `Known clusters: ${nameList(known) || 'none yet'}.`);
 }
 
 /** A node filter naming no known node (in the cluster, when one is given) is a miss too. */
@@ -51,7 +51,7 @@ export function checkNode(store: Store, cluster: string | undefined, node: strin
   if (nodes.some((n) => n.node === node)) return;
   const where = cluster === undefined ? '' : ` in cluster ${cluster}`;
   throw new ToolMiss(
-    `No node ${JSON.stringify(node)}${where}.`,
+    `No node ${quoted(node)}${where}.`,
     `Known nodes: ${nameList(nodes.map((n) => `${n.cluster}/${n.node}`)) || 'none'}.`,
   );
 }
