@@ -27,12 +27,10 @@ Commands:
   cluster reset NAME [--config FILE]       accept that another cluster answers at NAME's URL: tombstone the old inventory
   mcp [--config FILE]                      the MCP server on stdio, answering from the inventory (write tools only with ACTIONS)
   check [--config FILE]                    connect to every configured cluster and report what it sees
-  action KIND VMID [--cluster NAME] [--yes] queue an action (ACTIONS must enable KIND; destructive kinds need --yes)
-      KIND: start, shutdown [--timeout S] [--force-stop], stop, reboot, suspend [--todisk], resume,
-            snapshot-create --name N [--description T] [--vmstate], snapshot-rollback --name N [--start],
-            snapshot-delete --name N [--force]
-  action list [--state S] [--since TIME] [--limit N]   the action outbox, newest first
-  action show ID | action cancel ID        one action in full | cancel a queued action
+  action KIND VMID [--cluster NAME] [--yes] [--config FILE]   queue an action (ACTIONS must enable KIND; destructive kinds need --yes)
+      KIND: start, shutdown, stop, reboot, suspend, resume, snapshot-create, snapshot-rollback, snapshot-delete
+      --timeout S --force-stop (shutdown)  --todisk (suspend)  --name N --description T --vmstate --start --force (snapshots)
+      --state S --since TIME --limit N: action list, the outbox newest first; action show ID; action cancel ID (queued only)
   sim [options]                            run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
       --profile realistic|dense (realistic; dense: the old 30-105x vCPU overcommit, nodes at 100 % memory)

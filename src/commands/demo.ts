@@ -1,8 +1,9 @@
 /** `demo`: a simulated cluster, the daemon syncing it, and the MCP endpoint, with how to connect a client. */
-import { rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
-import { createDaemon, runUntilStopped, startHttp } from '../main.js';
+import { createDaemon, runUntilStopped, startActions, startHttp, type Actions } from '../main.js';
 import type { McpHttpEndpoint } from '../mcp/http.js';
 import { createProgress } from '../progress.js';
 import { startChurn } from '../sim/churn.js';
@@ -25,6 +26,9 @@ export async function runDemo(): Promise<number> {
   rmSync(dataDir, { recursive: true, force: true }); // each demo starts from an empty inventory
   const sim = await startSimulator({ guests: DEMO.guests, nodes: DEMO.nodes, seed: 42 });
   writeSimEnv(sim, envFile);
+  // With ACTIONS, write tools are on: over HTTP they need a bearer token, made here and printed.
+  const actionKinds = process.env.ACTIONS ?? '';
+  const token = actionKinds ? randomBytes(24).toString('hex') : undefined;
   const config = loadConfig({
     env: {
       PVE_URL: sim.url,
@@ -37,6 +41,7 @@ export async function runDemo(): Promise<number> {
       SNAPSHOT_SCHEDULE: '* * * * *',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MCP_HTTP_PORT: process.env.MCP_HTTP_PORT ?? '8765',
+      ...(actionKinds ? { ACTIONS: actionKinds, MCP_BEARER_TOKEN: token } : {}),
     },
   });
   const daemon = createDaemon(config);
@@ -51,23 +56,33 @@ export async function runDemo(): Promise<number> {
   out.write(`${describeCycle(first!)}\n\n`);
   const started: { scheduler?: Scheduler } = {}; // the schedules start once the endpoint is printed
   const live = (): LiveClusterStatus[] => started.scheduler?.liveStatus() ?? [];
+  const actions: Actions | undefined = config.actions.kinds.length ? await startActions(daemon) : undefined;
   let http: McpHttpEndpoint;
   try {
-    http = await startHttp(daemon, live);
+    http = await startHttp(daemon, live, actions);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     http = await startHttp(
       { ...daemon, config: { ...config, mcp: { ...config.mcp, http: { ...config.mcp.http, port: 0 } } } },
       live,
+      actions,
     );
   }
   const cli = resolve('src/cli.ts');
   out.write(`MCP, for agents (answers from the inventory, never from Proxmox):\n`);
   out.write(`  Streamable HTTP: ${http.url}\n`);
-  out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { type: 'http', url: http.url } } })}\n`);
+  const headers = token ? { headers: { Authorization: `Bearer ${token}` } } : {};
+  out.write(`    ${JSON.stringify({ mcpServers: { proxmox: { type: 'http', url: http.url, ...headers } } })}\n`);
+  if (token) {
+    writeFileSync(resolve(dataDir, 'mcp-token'), `${token}\n`, { mode: 0o600 });
+    out.write(
+      `    write tools on (ACTIONS=${actionKinds}): the bearer token above is also in ${resolve(dataDir, 'mcp-token')}\n`,
+    );
+  }
   out.write(`  stdio (Claude Desktop and clients that start servers), beside the daemon:\n`);
+  const stdioEnv = { DATA_DIR: dataDir, ...(actionKinds ? { ACTIONS: actionKinds } : {}) };
   out.write(
-    `    ${JSON.stringify({ mcpServers: { proxmox: { command: 'npx', args: ['tsx', cli, 'mcp'], env: { DATA_DIR: dataDir } } } })}\n`,
+    `    ${JSON.stringify({ mcpServers: { proxmox: { command: 'npx', args: ['tsx', cli, 'mcp'], env: stdioEnv } } })}\n`,
   );
   out.write(
     `  try it: npx mcp-inspector --cli -e DATA_DIR=${dataDir} npx tsx ${cli} mcp --method tools/call --tool-name list_guests --tool-arg tag=prod --tool-arg limit=5\n`,
@@ -97,6 +112,7 @@ export async function runDemo(): Promise<number> {
   return runUntilStopped(async () => {
     stopChurn();
     await http.close();
+    await actions?.close();
     await scheduler.stop();
     await daemon.close();
     await sim.close();
