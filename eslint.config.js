@@ -11,6 +11,7 @@ const layers = {
   mcp: ['sync', 'webhooks', 'proxmox', 'sim', 'main', 'commands', 'cli'],
   actions: ['mcp', 'sync', 'webhooks', 'sim', 'main', 'commands', 'cli'],
   webhooks: ['mcp', 'actions', 'proxmox', 'sim', 'main', 'commands', 'cli'],
+  queue: ['mcp', 'sync', 'actions', 'webhooks', 'proxmox', 'sim', 'config', 'main', 'commands', 'cli'],
 };
 
 const layerRules = Object.entries(layers).map(([layer, forbidden]) => ({
