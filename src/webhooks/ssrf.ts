@@ -7,6 +7,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector } from 'undici';
 import { isLoopbackHost } from '../net.js';
@@ -172,6 +173,8 @@ export interface WebhookAgentOptions {
   /** Called for each refused connection (for a log line or a metric); the error names host, address and range. */
   onRefused?: (refused: WebhookTargetRefused) => void;
   connectTimeoutMs?: number;
+  /** PEM CAs trusted besides the system's (a homelab CA signing the receiver's certificate). */
+  extraCa?: readonly string[];
 }
 
 /**
@@ -183,7 +186,9 @@ export interface WebhookAgentOptions {
 export function createWebhookAgent(options: WebhookAgentOptions): Agent {
   const resolve = options.resolve ?? systemResolve;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const base = buildConnector({ timeout: connectTimeoutMs });
+  // tls.connect's `ca` replaces the system's roots, so they are listed along with the extra ones.
+  const ca = options.extraCa?.length ? [...rootCertificates, ...options.extraCa] : undefined;
+  const base = buildConnector({ timeout: connectTimeoutMs, ca });
   const connect: buildConnector.connector = (target, callback) => {
     checkedAddress(target.hostname, resolve, options.policy).then(
       (address) => base({ ...target, hostname: address }, callback),

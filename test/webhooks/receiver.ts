@@ -1,5 +1,6 @@
 /** Real HTTP receivers on loopback for the webhook tests: each records what reached it. */
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface Received {
@@ -20,9 +21,13 @@ export interface Receiver {
 
 export type Respond = (request: Received, response: ServerResponse) => void | Promise<void>;
 
-export async function startReceiver(respond: Respond, host = '127.0.0.1'): Promise<Receiver> {
+export async function startReceiver(
+  respond: Respond,
+  host = '127.0.0.1',
+  tls?: { key: string; cert: string },
+): Promise<Receiver> {
   const received: Received[] = [];
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -35,7 +40,8 @@ export async function startReceiver(respond: Respond, host = '127.0.0.1'): Promi
       received.push(request);
       void respond(request, res);
     });
-  });
+  };
+  const server = tls ? createHttpsServer(tls, onRequest) : createServer(onRequest);
   // Connections are counted too: a refused target must not even open one.
   let connections = 0;
   server.on('connection', () => connections++);
@@ -45,7 +51,7 @@ export async function startReceiver(respond: Respond, host = '127.0.0.1'): Promi
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/hook`,
+    url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/hook`,
     port,
     received,
     get connections() {

@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { generate } from 'selfsigned';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/webhooks/deliver.js';
@@ -181,6 +182,40 @@ describe('DNS rebinding', () => {
       await agent.close();
       await permitted.close();
       await internal?.close();
+    }
+  });
+});
+
+describe('https to the checked address', () => {
+  it('still verifies the certificate against the host name, not the address connected to', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'hooks.lan.test' }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      extensions: [
+        { name: 'basicConstraints', cA: true },
+        { name: 'subjectAltName', altNames: [{ type: 2, value: 'hooks.lan.test' }] },
+      ],
+    });
+    const receiver = await startReceiver(answer(200), '127.0.0.1', { key: pems.private, cert: pems.cert });
+    const lan: Resolve = async (hostname) => (hostname.endsWith('.lan.test') ? ['127.0.0.1'] : []);
+    const trusting = createWebhookAgent({
+      policy: createAddressPolicy(['127.0.0.1/32']),
+      resolve: lan,
+      extraCa: [pems.cert],
+    });
+    const untrusting = createWebhookAgent({ policy: createAddressPolicy(['127.0.0.1/32']), resolve: lan });
+    try {
+      expect((await send(`https://hooks.lan.test:${receiver.port}/hook`, trusting)).kind).toBe('success');
+      expect(receiver.received[0]!.headers.host).toBe(`hooks.lan.test:${receiver.port}`);
+      const wrongName = await send(`https://other.lan.test:${receiver.port}/hook`, trusting);
+      expect(wrongName).toMatchObject({ kind: 'error' });
+      expect(wrongName.error).toMatch(/^other\.lan\.test:\d+: TLS failed \(ERR_TLS_CERT_ALTNAME_INVALID\)$/);
+      const unknownCa = await send(`https://hooks.lan.test:${receiver.port}/hook`, untrusting);
+      expect(unknownCa.error).toMatch(/TLS failed/);
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await Promise.all([trusting.close(), untrusting.close()]);
+      await receiver.close();
     }
   });
 });
