@@ -1,0 +1,207 @@
+/**
+ * Webhooks at run time: the relay (committed events → delivery rows, cursor moved in the same
+ * transaction → a BullMQ job per delivery), the delivery worker (one signed attempt per job; the
+ * outcome recorded; a retry is a delayed job of its own), and a reconciler that gives every pending
+ * delivery a job again after Redis lost them. SQLite holds the truth, Redis the timers.
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/db.js';
+import {
+  deliveryContext,
+  disableSubscription,
+  failingSince,
+  pendingDeliveries,
+  recordAttempt,
+  relayCursor,
+  relayEvents,
+  type DeliveryRow,
+} from '../store/webhooks.js';
+import { deliver, type DeliveryOutcome } from './deliver.js';
+import { envelopeBody } from './envelope.js';
+import { retryDelayMs } from './schedule.js';
+
+export const WEBHOOKS_QUEUE = 'webhooks';
+
+export interface WebhookSettings {
+  /** How often the relay looks for new events. */
+  relayEveryMs: number;
+  /** Deliveries in flight at once (a slow receiver holds one slot, not the others). */
+  concurrency: number;
+  timeoutMs: number;
+  /** Delay before attempt 1, 2, …; its length is the number of attempts. */
+  schedule?: readonly number[];
+  /** A subscription failing this long with no success is disabled. */
+  disableAfterMs: number;
+  reconcileEveryMs: number;
+}
+
+export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
+  relayEveryMs: 250,
+  concurrency: 16,
+  timeoutMs: 15_000,
+  disableAfterMs: 5 * 86_400_000,
+  reconcileEveryMs: 30_000,
+};
+
+export interface WebhookDeps {
+  store: Store;
+  connection: ConnectionOptions;
+  prefix?: string;
+  /** The SSRF-guarded dispatcher (ssrf.ts createWebhookAgent). */
+  agent: Dispatcher;
+  log: Logger;
+  now: () => number;
+  settings?: Partial<WebhookSettings>;
+}
+
+export interface Webhooks {
+  /** One relay step now (also what the timer runs); answers how many deliveries it made. */
+  relay(): Promise<number>;
+  reconcile(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const jobId = (d: Pick<DeliveryRow, 'id' | 'attempts'>): string => `${d.id}-${d.attempts}`;
+
+export function startWebhooks(deps: WebhookDeps): Webhooks {
+  const settings = { ...DEFAULT_WEBHOOK_SETTINGS, ...deps.settings };
+  const { store, log } = deps;
+  const queue = new Queue(WEBHOOKS_QUEUE, {
+    connection: { ...deps.connection, enableOfflineQueue: false },
+    prefix: deps.prefix,
+  });
+  queue.on('error', () => undefined); // the worker's handler and the reconciler report Redis trouble
+
+  async function enqueue(d: Pick<DeliveryRow, 'id' | 'attempts'>, delay = 0): Promise<void> {
+    await queue.add(
+      'deliver',
+      { deliveryId: d.id },
+      { jobId: jobId(d), delay, removeOnComplete: true, removeOnFail: 1000 },
+    );
+  }
+
+  let relaying = false;
+  async function relay(): Promise<number> {
+    if (relaying) return 0;
+    relaying = true;
+    try {
+      // A read first: the write lock is taken only when there is something to relay.
+      const newest = store.sqlite.prepare('SELECT max(seq) FROM events').pluck().get() as number | null;
+      if (newest === null || newest <= relayCursor(store)) return 0;
+      let made = 0;
+      for (;;) {
+        const batch = relayEvents(store, deps.now());
+        made += batch.length;
+        for (const d of batch) await enqueue(d).catch(() => undefined); // a job lost here: the reconciler adds it
+        if (!batch.length || relayCursor(store) >= newest) return made;
+      }
+    } finally {
+      relaying = false;
+    }
+  }
+
+  async function attempt(job: Job<{ deliveryId: string }>): Promise<void> {
+    const context = deliveryContext(store, job.data.deliveryId);
+    if (!context || context.delivery.state !== 'pending') return;
+    const { delivery, subscription, event } = context;
+    if (!subscription.enabled) return; // kept pending: delivered after `webhooks enable`
+    const now = deps.now();
+    const secrets = [subscription.secret];
+    if (subscription.previousSecret && (subscription.previousSecretUntil ?? 0) > now)
+      secrets.push(subscription.previousSecret);
+    const outcome = await deliver({
+      url: subscription.url,
+      body: envelopeBody(event),
+      id: event.id,
+      timestamp: Math.floor(now / 1000),
+      secrets,
+      agent: deps.agent,
+      timeoutMs: settings.timeoutMs,
+      now: deps.now,
+    });
+    await record(delivery, outcome);
+  }
+
+  async function record(d: DeliveryRow, o: DeliveryOutcome): Promise<void> {
+    const now = deps.now();
+    const attempts = d.attempts + 1;
+    const retryable =
+      o.kind === 'retry' || o.kind === 'timeout' || o.kind === 'error' || o.kind === 'refused' || o.kind === 'redirect';
+    const delay = retryable
+      ? retryDelayMs(attempts, { schedule: settings.schedule, retryAfterMs: o.retryAfterMs })
+      : undefined;
+    const state = o.kind === 'success' ? 'succeeded' : delay === undefined ? 'failed' : 'pending';
+    const row = recordAttempt(
+      store,
+      d.id,
+      {
+        state,
+        status: o.status ?? null,
+        error: o.error ?? null,
+        response: o.responseText ?? null,
+        nextAttemptAt: state === 'pending' ? now + delay! : null,
+      },
+      now,
+    );
+    if (!row) return;
+    if (o.kind === 'gone') {
+      disableSubscription(store, d.subscriptionId, 'the receiver answered 410 Gone', now);
+      log.warn({ subscription: d.subscriptionId }, 'webhook subscription disabled: the receiver answered 410 Gone');
+    }
+    if (state === 'pending') await enqueue(row, delay);
+    else if (state === 'failed')
+      log.warn(
+        { subscription: d.subscriptionId, delivery: d.id, event: d.eventId, status: o.status, error: o.error },
+        'webhook delivery failed for good (dead letter; replayable)',
+      );
+  }
+
+  const worker = new Worker(WEBHOOKS_QUEUE, attempt, {
+    connection: { ...deps.connection, maxRetriesPerRequest: null },
+    prefix: deps.prefix,
+    concurrency: settings.concurrency,
+  });
+  worker.on('error', (err) =>
+    log.warn({ err: err.message }, 'webhook worker: Redis error (deliveries resume when it is back)'),
+  );
+
+  async function reconcile(): Promise<void> {
+    const now = deps.now();
+    for (const s of failingSince(store, now - settings.disableAfterMs)) {
+      const days = Math.round(settings.disableAfterMs / 86_400_000);
+      disableSubscription(store, s.id, `no successful delivery for ${days} days`, now);
+      log.warn({ subscription: s.id }, 'webhook subscription disabled: failing without a success for days');
+    }
+    try {
+      for (const d of pendingDeliveries(store)) {
+        const job = await queue.getJob(jobId(d));
+        if (job) continue;
+        await enqueue(d, Math.max(0, (d.nextAttemptAt ?? now) - now));
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'webhook reconciler: Redis unreachable; deliveries wait in SQLite');
+    }
+  }
+
+  const relayTimer = setInterval(
+    () => void relay().catch((err: unknown) => log.warn({ err: String(err) }, 'webhook relay failed')),
+    settings.relayEveryMs,
+  );
+  const reconcileTimer = setInterval(() => void reconcile(), settings.reconcileEveryMs);
+  relayTimer.unref();
+  reconcileTimer.unref();
+  void reconcile();
+
+  return {
+    relay,
+    reconcile,
+    async stop() {
+      clearInterval(relayTimer);
+      clearInterval(reconcileTimer);
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
