@@ -21,6 +21,9 @@ export interface ActionQueue {
 
 export function createActionQueue(connection: ConnectionOptions, prefix?: string): ActionQueue {
   const queue = new Queue(ACTIONS_QUEUE, { connection, prefix });
+  // While Redis is down each reconnect attempt emits an error that BullMQ would print raw to
+  // stderr; the caller hears of it from enqueue(), which throws (submitAction says what happens next).
+  queue.on('error', () => undefined);
   return {
     async enqueue(actionId) {
       await queue.add('action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 });
@@ -37,6 +40,12 @@ export interface WorkerSettings {
   reconcileEveryMs: number;
   /** On stop, how long running actions are waited for before the process leaves them to the next start. */
   stopGraceMs: number;
+  /**
+   * How long a job stays claimed by a worker that stopped renewing it (BullMQ's lock; a live
+   * worker renews it every half of this): a killed daemon's running actions resume after the next
+   * start within about twice this.
+   */
+  lockMs: number;
 }
 
 export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
@@ -44,12 +53,13 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   perNode: 4,
   reconcileEveryMs: 30_000,
   stopGraceMs: 30_000,
+  lockMs: 30_000,
 };
 
 export interface ActionWorker {
   /** The last time the canary went through the worker (epoch ms), or undefined before the first. */
   canaryAt(): number | undefined;
-  /** Whether the worker took the canary within the last three periods. */
+  /** Whether the worker took a job (the canary or an action) within three periods, or is busy on all its slots. */
   healthy(): boolean;
   /** One reconciler pass now (also what the timer runs). */
   reconcile(): Promise<void>;
@@ -70,16 +80,24 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
   const inProcess = new Set<string>();
   const stopping = new AbortController();
   let canaryAt: number | undefined;
+  let tookJobAt: number | undefined;
+  let busySlots = 0;
   const startedAt = deps.now();
 
   const processor = async (job: Job<{ actionId?: string }>): Promise<void> => {
+    tookJobAt = deps.now();
     if (job.name === CANARY) {
-      canaryAt = deps.now();
+      canaryAt = tookJobAt;
       return;
     }
     const id = job.data.actionId;
     if (!id) return;
-    await runLimited(id);
+    busySlots++;
+    try {
+      await runLimited(id);
+    } finally {
+      busySlots--;
+    }
   };
 
   /** Runs one action within the node and guest limits; the row says which node and guest. */
@@ -106,6 +124,8 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: settings.concurrency,
+    lockDuration: settings.lockMs,
+    stalledInterval: settings.lockMs,
     // An action's own state is in SQLite: a job that failed is put back by the reconciler, not retried blind.
     maxStalledCount: 10,
   });
@@ -123,7 +143,8 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     for (const row of expired)
       log.info({ action: row.id, kind: row.kind, vmid: row.vmid }, 'action expired before it started');
     try {
-      await queue.add(CANARY, {}, { removeOnComplete: true, removeOnFail: true });
+      // At the head of the queue: behind a backlog of actions it would come late and say the worker is stuck.
+      await queue.add(CANARY, {}, { lifo: true, removeOnComplete: true, removeOnFail: true });
       for (const row of unfinishedActions(store)) {
         if (inProcess.has(row.id)) continue;
         const job = await queue.getJob(row.id);
@@ -145,7 +166,10 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
 
   return {
     canaryAt: () => canaryAt,
-    healthy: () => deps.now() - (canaryAt ?? startedAt) < 3 * settings.reconcileEveryMs,
+    // Any job taken proves the worker takes jobs as well as the canary does; with every slot on a
+    // long task it cannot take the canary, and is busy rather than stuck.
+    healthy: () =>
+      busySlots >= settings.concurrency || deps.now() - (tookJobAt ?? startedAt) < 3 * settings.reconcileEveryMs,
     reconcile,
     async stop() {
       clearInterval(timer);

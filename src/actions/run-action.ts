@@ -55,6 +55,8 @@ export async function runAction(deps: RunDeps, id: string): Promise<ActionRow | 
   if (typeof upid !== 'string') return upid;
   const outcome = await wait(deps, client, kind, row, upid);
   if (!outcome) return getAction(deps.store, id); // still running: the reconciler resumes it
+  if ('unreachable' in outcome)
+    return finishAction(deps.store, id, { state: 'failed', reason: outcome.unreachable }, deps.now());
   return conclude(deps, row, kind, outcome);
 }
 
@@ -160,14 +162,17 @@ async function findTask(
   }
 }
 
-/** Waits for the task; undefined when it still runs at the deadline (left to the reconciler). */
+/**
+ * Waits for the task; undefined when it still runs at the deadline (left to the reconciler), and
+ * the reason when its node answered nothing but 595 until then.
+ */
 async function wait(
   deps: RunDeps,
   client: ProxmoxClient,
   kind: ActionKind,
   row: ActionRow,
   upid: string,
-): Promise<TaskResult | undefined> {
+): Promise<TaskResult | { unreachable: string } | undefined> {
   try {
     return await client.waitForTask(upid, {
       timeoutMs: deps.taskTimeoutMs ?? 900_000,
@@ -176,9 +181,32 @@ async function wait(
       signal: deps.signal,
     });
   } catch (err) {
-    if (err instanceof TaskTimeoutError || deps.signal?.aborted) return undefined;
+    if (deps.signal?.aborted) return undefined;
+    if (err instanceof TaskTimeoutError) return nodeGone(client, kind, row, upid);
     deps.log.warn({ action: row.id, kind: kind.name, upid, err: String(err) }, 'waiting for the task failed');
     return undefined;
+  }
+}
+
+/**
+ * waitForTask polls through a node's 595s (a node can blink mid-task); once the wait is over and
+ * the node still does not answer, the action ends failed with Proxmox's words, or it would stay
+ * `running` and be resumed by the reconciler for as long as the node is down.
+ */
+async function nodeGone(
+  client: ProxmoxClient,
+  kind: ActionKind,
+  row: ActionRow,
+  upid: string,
+): Promise<{ unreachable: string } | undefined> {
+  try {
+    await client.taskStatus(upid);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof ProxmoxApiError && err.kind === 'node_unreachable')) return undefined;
+    return {
+      unreachable: `node ${row.node} stopped answering while the ${kind.name} task ran (Proxmox: ${err.status} ${err.reason}); the task may have finished there: check the guest before asking again`,
+    };
   }
 }
 

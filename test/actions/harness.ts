@@ -58,7 +58,7 @@ export interface ActionHarness {
     kind: ActionKindName,
     vmid: number,
     params?: Record<string, unknown>,
-    options?: { queue?: ActionQueue | undefined },
+    options?: { queue?: ActionQueue | undefined; ttlMs?: number },
   ): Promise<Submitted>;
   waitFinal(id: string, timeoutMs?: number): Promise<ActionRow>;
   /** A guest no other test of this file took: not a template, unlocked, not HA-managed. */
@@ -147,7 +147,12 @@ export async function startActionHarness(options: HarnessOptions = {}): Promise<
       const checked = checkRequest(store, { kind, vmid, params }, Date.now());
       const target = 'queue' in submitOptions ? submitOptions.queue : queue;
       return submitAction(
-        { store, queue: target, settings: { ttlMs, perMinute: 1_000_000 }, now: Date.now },
+        {
+          store,
+          queue: target,
+          settings: { ttlMs: submitOptions.ttlMs ?? ttlMs, perMinute: 1_000_000 },
+          now: Date.now,
+        },
         checked,
         REQUESTER,
       );

@@ -1,0 +1,351 @@
+/**
+ * The action queue under faults, each counted by the simulator's write log: Redis SIGKILLed and
+ * restarted (same AOF) during 1,000 actions, a worker process SIGKILLed mid-task, a crash between
+ * the POST and recording its UPID, Proxmox failing or refusing the request, a node going away
+ * mid-task, quorum loss, expiry, Redis down when an action is asked for, and a canary secret that
+ * must never reach Redis, the store or the logs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActionKindName } from '../../src/actions/catalogue.js';
+import type { ActionWorker } from '../../src/actions/queue.js';
+import { redisConnection } from '../../src/queue/redis.js';
+import type { SimGuest } from '../../src/sim/state.js';
+import { FINAL_STATES, getAction, markPosting, markRunning, type ActionRow } from '../../src/store/actions.js';
+import { CLUSTER, SECRET_CANARY, startActionHarness, type ActionHarness } from './harness.js';
+
+const path = (g: SimGuest): string => `/nodes/${g.node}/${g.type}/${g.vmid}`;
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const eventTypes = (h: ActionHarness, row: ActionRow): string[] =>
+  h
+    .eventsOf(row)
+    .filter((e) => e.data.action === row.id)
+    .map((e) => e.type);
+
+describe('one worker, one failure at a time', () => {
+  let h: ActionHarness;
+  let worker: ActionWorker;
+  let child: ChildProcess | undefined;
+  let childStderr = '';
+
+  beforeAll(async () => {
+    h = await startActionHarness({ seed: 7, nodes: 3, guests: 150, lxcRatio: 0.4, taskDelayMs: 20 });
+  });
+
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await h?.close();
+  });
+
+  const startWorker = (): ActionWorker => h.startWorker({ lockMs: 1_000 }, { taskTimeoutMs: 3_000 });
+
+  it('an action not started within its time to live expires, and is never sent once a worker starts', async () => {
+    const g = h.take('qemu', 'running');
+    const { action } = await h.submit('stop', g.vmid, {}, { ttlMs: 300 });
+    await sleep(500);
+    worker = startWorker(); // its job is in Redis: the worker takes it, or its reconciler gets there first
+    const row = await h.waitFinal(action.id);
+    expect(row.state).toBe('expired');
+    expect(row.reason).toMatch(/^not started within its time to live \(by .+\); it never runs late$/);
+    await sleep(1_500); // a reconciler pass and a job run later
+    expect(h.writesFor(g.vmid)).toEqual([]);
+    expect(eventTypes(h, row)).toEqual(['action.queued', 'action.expired']);
+    expect(h.sim.cluster.guests.get(g.vmid)?.status).toBe('running');
+  });
+
+  it("a task that fails ends failed with Proxmox's exit status as the reason", async () => {
+    const g = h.take('qemu', 'stopped');
+    h.sim.setTaskFaults({ fail: { message: 'start failed: QEMU exited with code 1', vmid: g.vmid } });
+    try {
+      const row = await h.waitFinal((await h.submit('start', g.vmid)).action.id);
+      expect(row).toMatchObject({
+        state: 'failed',
+        exitStatus: 'start failed: QEMU exited with code 1',
+        reason: 'Proxmox: start failed: QEMU exited with code 1',
+      });
+      expect(JSON.parse(row.taskLog!)).toContain('TASK ERROR: start failed: QEMU exited with code 1');
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+      expect(eventTypes(h, row)).toEqual(['action.queued', 'action.started', 'action.failed']);
+    } finally {
+      h.sim.setTaskFaults({});
+    }
+  });
+
+  it.each([
+    { status: 500, message: 'VM {vmid} is locked (backup)' },
+    { status: 595, message: 'Connection refused' },
+  ])('a POST refused with $status ends failed with the refusal verbatim, sent once', async ({ status, message }) => {
+    const g = h.take('lxc', 'running');
+    const text = message.replace('{vmid}', String(g.vmid));
+    h.sim.setTaskFaults({ reject: { status, message: text, vmid: g.vmid } });
+    try {
+      const row = await h.waitFinal((await h.submit('stop', g.vmid)).action.id);
+      expect(row).toMatchObject({ state: 'failed', upid: null, reason: `Proxmox refused stop: ${status} ${text}` });
+      expect(h.writesFor(g.vmid)).toMatchObject([{ method: 'POST', path: `${path(g)}/status/stop`, status }]);
+      expect(h.sim.cluster.guests.get(g.vmid)?.status).toBe('running');
+    } finally {
+      h.sim.setTaskFaults({});
+    }
+  });
+
+  it('quorum lost: the POST is refused with Proxmox’s words', async () => {
+    const g = h.take('qemu', 'running');
+    h.sim.setQuorate(false);
+    try {
+      const row = await h.waitFinal((await h.submit('shutdown', g.vmid)).action.id);
+      expect(row).toMatchObject({
+        state: 'failed',
+        reason: 'Proxmox refused shutdown: 500 cluster not ready - no quorum?',
+      });
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+    } finally {
+      h.sim.setQuorate(true);
+    }
+  });
+
+  it('the node goes offline mid-task: failed with the 595 reason once the wait is over, sent once', async () => {
+    const g = h.take('lxc', 'stopped', 'pve2');
+    h.sim.setTaskFaults({ hang: { vmid: g.vmid } });
+    try {
+      const { action } = await h.submit('start', g.vmid);
+      await until('the UPID', () => getAction(h.store, action.id)?.upid);
+      h.sim.setNodeOnline('pve2', false);
+      const row = await h.waitFinal(action.id);
+      expect(row.state).toBe('failed');
+      expect(row.reason).toBe(
+        'node pve2 stopped answering while the start task ran (Proxmox: 595 Errors during connection establishment, proxy handshake: No route to host); the task may have finished there: check the guest before asking again',
+      );
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+    } finally {
+      h.sim.setNodeOnline('pve2', true);
+      h.sim.setTaskFaults({});
+    }
+  });
+
+  describe('a crash between the POST and recording its UPID', () => {
+    /** The row as a daemon SIGKILLed right after sending leaves it: running, posted, no UPID, no job. */
+    async function crashedRow(kind: ActionKindName, g: SimGuest): Promise<ActionRow> {
+      const { action } = await h.submit(kind, g.vmid, {}, { queue: undefined });
+      markRunning(h.store, action.id, Date.now());
+      return markPosting(h.store, action.id, Date.now())!;
+    }
+
+    it('finds the task in /cluster/tasks and waits on it: no second POST', async () => {
+      const g = h.take('qemu', 'running');
+      const row = await crashedRow('stop', g);
+      const sent = (await h.client.post(`${path(g)}/status/stop`)) as string;
+      await worker.reconcile();
+      const done = await h.waitFinal(row.id);
+      expect(done).toMatchObject({ state: 'succeeded', upid: sent });
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+      expect(h.guestStatus(g.vmid)).toBe('stopped');
+    });
+
+    it('a kind never sent twice, with no task found, fails saying it may not have run', async () => {
+      const g = h.take('qemu', 'running');
+      const row = await crashedRow('reboot', g);
+      await worker.reconcile();
+      const done = await h.waitFinal(row.id);
+      expect(done.state).toBe('failed');
+      expect(done.reason).toBe(
+        `the daemon stopped between sending reboot and recording its task, and Proxmox lists no such task for ${g.vmid}: it may not have run. Check the guest and ask again if needed (reboot is never sent twice)`,
+      );
+      expect(h.writesFor(g.vmid)).toEqual([]);
+    });
+
+    it('a kind harmless twice, with no task found, is sent (once)', async () => {
+      const g = h.take('lxc', 'stopped');
+      const row = await crashedRow('start', g);
+      await worker.reconcile();
+      expect(await h.waitFinal(row.id)).toMatchObject({ state: 'succeeded' });
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+    });
+  });
+
+  it('Redis down when asked: the row waits in SQLite with a note, and runs once Redis is back', async () => {
+    const g = h.take('qemu', 'stopped');
+    await h.redis.kill();
+    let id: string;
+    try {
+      const submitted = await h.submit('start', g.vmid);
+      expect(submitted.enqueued).toBe(false);
+      expect(submitted.note).toMatch(
+        /^queued in the inventory, but Redis did not answer: the daemon enqueues it when Redis is back \(it expires at .+\)$/,
+      );
+      id = submitted.action.id;
+      await sleep(1_500); // reconciler passes with Redis down
+      expect(getAction(h.store, id)?.state).toBe('queued');
+      expect(h.writesFor(g.vmid)).toEqual([]);
+    } finally {
+      await h.redis.restart();
+    }
+    const row = await h.waitFinal(id, 30_000);
+    expect(row.state).toBe('succeeded');
+    expect(h.writesFor(g.vmid)).toHaveLength(1);
+    const after = Date.now();
+    await until('the canary after the outage', () => (worker.canaryAt() ?? 0) > after, 10_000);
+    expect(worker.healthy()).toBe(true);
+  });
+
+  it('a worker process SIGKILLed mid-task: the next worker resumes on its UPID, no second POST', async () => {
+    await worker.stop();
+    child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('worker-child.ts', import.meta.url))], {
+      env: {
+        ...process.env,
+        ACTION_CHILD_CLUSTER: CLUSTER,
+        ACTION_CHILD_DB: h.dbPath,
+        ACTION_CHILD_SIM_URL: h.sim.url,
+        ACTION_CHILD_TOKEN_ID: h.sim.tokens.full.id,
+        ACTION_CHILD_TOKEN_SECRET: h.sim.tokens.full.secret,
+        ACTION_CHILD_FINGERPRINT: h.sim.fingerprint!,
+        ACTION_CHILD_REDIS: h.redis.url,
+        ACTION_CHILD_PREFIX: h.prefix,
+        ACTION_CHILD_LOCK_MS: '1000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (childStderr += chunk.toString()));
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    await until('the child worker', () => stdout.includes('ready') || child!.exitCode !== null, 30_000);
+    expect(child.exitCode, childStderr).toBeNull();
+
+    const g = h.take('qemu', 'stopped');
+    h.sim.setTaskFaults({ hang: { vmid: g.vmid } });
+    const { action } = await h.submit('start', g.vmid);
+    const upid = await until('the UPID', () => getAction(h.store, action.id)?.upid);
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    worker = startWorker();
+    await sleep(3_000); // the dead worker's lock expires and the job is taken again: still hanging
+    expect(getAction(h.store, action.id)).toMatchObject({ state: 'running', upid });
+    h.sim.setTaskFaults({});
+    const row = await h.waitFinal(action.id, 30_000);
+    expect(row).toMatchObject({ state: 'succeeded', upid });
+    expect(h.writesFor(g.vmid)).toHaveLength(1);
+    expect(h.guestStatus(g.vmid)).toBe('running');
+    expect(eventTypes(h, row)).toEqual(['action.queued', 'action.started', 'action.succeeded']);
+  });
+
+  it('the token secret is nowhere: Redis keys and job hashes, action rows, events, logs', async () => {
+    const redis = new Redis({ ...redisConnection(h.redis.url, 'worker') });
+    try {
+      const keys = await redis.keys('*');
+      expect(keys.length).toBeGreaterThan(0);
+      const dumped: string[] = [];
+      for (const key of keys) {
+        const dump = await redis.dumpBuffer(key);
+        dumped.push(key, dump?.toString('latin1') ?? '');
+        if ((await redis.type(key)) === 'hash') dumped.push(JSON.stringify(await redis.hgetall(key)));
+      }
+      const text = dumped.join('\n');
+      expect(text).toContain('act_'); // the job hashes hold action ids, and only those
+      expect(text).not.toContain(SECRET_CANARY);
+    } finally {
+      redis.disconnect();
+    }
+    const tables = ['actions', 'events', 'action_confirmations']
+      .map((t) => JSON.stringify(h.store.sqlite.prepare(`SELECT * FROM ${t}`).all()))
+      .join('\n');
+    expect(tables).toContain('act_');
+    expect(tables).not.toContain(SECRET_CANARY);
+    expect(h.logText()).not.toContain(SECRET_CANARY);
+    expect(childStderr).not.toContain(SECRET_CANARY);
+  });
+});
+
+describe('1,000 power actions, Redis SIGKILLed and restarted mid-way', () => {
+  const GUESTS = 250;
+  const ROUNDS = 4;
+  let h: ActionHarness;
+
+  beforeAll(async () => {
+    h = await startActionHarness({ seed: 3, nodes: 8, guests: GUESTS + 40, lxcRatio: 0.4, taskDelayMs: 20 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const finalCount = (): number =>
+    (
+      h.store.sqlite
+        .prepare(`SELECT count(*) AS n FROM actions WHERE state IN (${FINAL_STATES.map(() => '?').join(',')})`)
+        .get(...FINAL_STATES) as { n: number }
+    ).n;
+
+  it('every action ends exactly once, none lost, each sent exactly once', { timeout: 150_000 }, async () => {
+    const guests = [...h.sim.cluster.guests.values()]
+      .filter((x) => !x.values.lock && x.values.template !== '1' && !x.ha)
+      .slice(0, GUESTS);
+    expect(guests).toHaveLength(GUESTS);
+    // Four actions per guest, asked round by round so that a guest's actions are not side by side
+    // in the queue; start, stop and shutdown each end succeeded whatever order they run in.
+    const kinds: ActionKindName[] = ['stop', 'start', 'shutdown', 'start'];
+    const ids: string[] = [];
+    for (let round = 0; round < ROUNDS; round++)
+      for (const g of guests) ids.push((await h.submit(kinds[round]!, g.vmid)).action.id);
+    expect(ids).toHaveLength(1_000);
+
+    const worker = h.startWorker({ concurrency: 16, perNode: 4, reconcileEveryMs: 1_000 });
+    await until('a third of the actions done', () => finalCount() >= 333, 60_000);
+    await h.redis.kill('SIGKILL');
+    await sleep(1_000);
+    await h.redis.restart();
+    const restartedAt = Date.now();
+    const unhealthy: number[] = [];
+    await until(
+      'every action final',
+      () => {
+        if (!worker.healthy()) unhealthy.push(Date.now());
+        return finalCount() === 1_000;
+      },
+      90_000,
+    );
+    await until('the canary after the restart', () => (worker.canaryAt() ?? 0) > restartedAt, 10_000);
+    expect(unhealthy, 'the worker said it was stuck while jobs flowed').toEqual([]);
+
+    const rows = ids.map((id) => getAction(h.store, id)!);
+    expect(rows.filter((r) => r.state !== 'succeeded').map((r) => [r.id, r.state, r.reason])).toEqual([]);
+    // Each action's UPID is a request the simulator saw, and it saw no other: one POST per action.
+    const writes = h.sim.writes();
+    expect(writes).toHaveLength(1_000);
+    expect(new Set(rows.map((r) => r.upid)).size).toBe(1_000);
+    const upids = new Set(writes.map((w) => w.upid));
+    expect(rows.filter((r) => !r.upid || !upids.has(r.upid)).map((r) => r.id)).toEqual([]);
+    const perGuest = new Map<number, number>();
+    for (const w of writes) {
+      const vmid = Number(/\/(?:qemu|lxc)\/(\d+)\//.exec(w.path)?.[1]);
+      perGuest.set(vmid, (perGuest.get(vmid) ?? 0) + 1);
+    }
+    expect(guests.filter((g) => perGuest.get(g.vmid) !== ROUNDS).map((g) => g.vmid)).toEqual([]);
+
+    const count = (type: string): Array<{ id: string; n: number }> =>
+      h.store.sqlite
+        .prepare(`SELECT subject_id AS id, count(*) AS n FROM events WHERE type = ? GROUP BY subject_id`)
+        .all(type) as Array<{ id: string; n: number }>;
+    for (const type of ['action.queued', 'action.started', 'action.succeeded']) {
+      expect(count(type), type).toHaveLength(1_000);
+      expect(
+        count(type).filter((e) => e.n !== 1),
+        type,
+      ).toEqual([]);
+    }
+    expect(count('action.failed')).toEqual([]);
+  });
+});
