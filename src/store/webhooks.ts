@@ -37,7 +37,23 @@ export function addSubscription(store: Store, s: NewSubscription, now: number): 
     createdAt: now,
     updatedAt: now,
   };
-  return store.write(() => store.db.insert(webhookSubscriptions).values(row).returning().get());
+  return store.write(() => {
+    // The first subscription hears what happens from now on, not the history since the relay last ran.
+    const others =
+      store.db
+        .select({ n: sql<number>`count(*)` })
+        .from(webhookSubscriptions)
+        .get()?.n ?? 0;
+    if (others === 0) {
+      const newest = store.sqlite.prepare('SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number;
+      store.db
+        .insert(webhookRelay)
+        .values({ id: 1, lastSeq: newest, updatedAt: now })
+        .onConflictDoUpdate({ target: webhookRelay.id, set: { lastSeq: newest, updatedAt: now } })
+        .run();
+    }
+    return store.db.insert(webhookSubscriptions).values(row).returning().get();
+  });
 }
 
 export const listSubscriptions = (store: Store): SubscriptionRow[] =>
@@ -302,8 +318,18 @@ export function replayEvents(
   });
 }
 
-/** The oldest event a pending delivery or the relay still needs: retention keeps it and all after it. */
-export function oldestNeededSeq(store: Store): number {
+/**
+ * The oldest event a pending delivery or the relay still needs: retention keeps it and all after
+ * it. Undefined without subscriptions: nothing is waiting (a first subscription starts at the end).
+ */
+export function oldestNeededSeq(store: Store): number | undefined {
+  if (!(
+    store.db
+      .select({ n: sql<number>`count(*)` })
+      .from(webhookSubscriptions)
+      .get()?.n ?? 0
+  ))
+    return undefined;
   const pending = store.db
     .select({ seq: sql<number | null>`min(${webhookDeliveries.eventSeq})` })
     .from(webhookDeliveries)
