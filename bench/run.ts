@@ -1,8 +1,9 @@
 /**
  * Benchmarks, printed as Markdown tables (copy them into docs/benchmarks.md with machine and date).
  *   npm run bench                      # all
- *   npm run bench -- sync              # one (bulk-read, sync, mcp, cost, facts)
+ *   npm run bench -- sync              # one (bulk-read, sync, mcp, cost, facts, actions)
  */
+import { benchActions } from './actions.js';
 import { benchBulkRead } from './bulk-read.js';
 import { benchCost } from './cost.js';
 import { benchFacts } from './facts.js';
@@ -15,6 +16,7 @@ const benches: Record<string, () => Promise<void>> = {
   mcp: benchMcp,
   cost: () => benchCost(),
   facts: benchFacts,
+  actions: benchActions,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
