@@ -20,6 +20,7 @@ import {
   type HttpTokenConfig,
   type RedisConfig,
 } from './config-actions.js';
+import { webhooksConfig, type WebhooksConfig } from './config-webhooks.js';
 import { isLoopbackHost } from './net.js';
 import { DEFAULT_TOOLSETS, parseToolsets, type ToolsetName } from './mcp/toolsets.js';
 
@@ -300,9 +301,21 @@ interface FileParts {
   mcpToolsets?: unknown;
   actions?: Record<string, unknown>;
   redis?: Record<string, unknown>;
+  webhooks?: Record<string, unknown>;
 }
 
-const FILE_KEYS = ['dataDir', 'log', 'clusters', 'sync', 'snapshots', 'retention', 'mcp', 'actions', 'redis'];
+const FILE_KEYS = [
+  'dataDir',
+  'log',
+  'clusters',
+  'sync',
+  'snapshots',
+  'retention',
+  'mcp',
+  'actions',
+  'redis',
+  'webhooks',
+];
 
 const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -377,6 +390,7 @@ export interface Config {
   mcp: { http: McpHttpConfig; toolsets: ToolsetName[] };
   actions: ActionsConfig;
   redis: RedisConfig;
+  webhooks: WebhooksConfig;
 }
 
 interface SectionResult<T> {
@@ -574,6 +588,7 @@ function fileParts(raw: unknown, path: string, problems: string[]): FileParts {
   parts.mcpToolsets = mcp?.toolsets;
   parts.actions = mapping('actions', raw.actions, '{ enabled: [power] }');
   parts.redis = mapping('redis', raw.redis, '{ urlFile: redis-url.txt }');
+  parts.webhooks = mapping('webhooks', raw.webhooks, '{ allowCidrs: [192.168.1.0/24] }');
   return parts;
 }
 
@@ -905,6 +920,13 @@ export function loadConfig({
   const actions = actionsConfig(file.actions, env, problems, unknownKey);
   const redis = redisConfig(file.redis, env, { cwd, baseDir }, problems, readSecretFile, unknownKey);
   const http = mcpHttp(httpSection, sync, actions, { cwd, baseDir }, problems);
+  const webhooks = webhooksConfig(
+    file.webhooks,
+    env,
+    { baseDir, clusterNames: rawClusters.map(({ raw }) => raw.name).filter((n) => typeof n === 'string') },
+    problems,
+    { readSecretFile, unknownKey, parseFlag },
+  );
   const toolsets = mcpToolsets(env, file.mcpToolsets, path, problems);
   const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);
 
@@ -920,5 +942,6 @@ export function loadConfig({
     mcp: { http, toolsets },
     actions,
     redis,
+    webhooks,
   };
 }

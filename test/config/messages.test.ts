@@ -95,6 +95,12 @@ const BAD_VALUES: Record<string, string> = {
   PVE_ACTION_TOKEN_SECRET_FILE: join(dir, 'no-such-action-secret'),
   REDIS_URL: 'localhost:6379',
   REDIS_URL_FILE: join(dir, 'no-such-redis-url'),
+  WEBHOOK_ALLOW_CIDRS: '10.0.0.0/33',
+  WEBHOOK_ALLOW_HTTP: 'maybe',
+  WEBHOOK_TIMEOUT_SECONDS: '0',
+  WEBHOOK_RETRY_SCHEDULE: '0, 5 minutes',
+  WEBHOOK_DISABLE_AFTER_DAYS: '0',
+  WEBHOOK_ROTATION_GRACE_HOURS: '1.5',
 };
 
 describe('environment variables: a wrong value names the variable and says what to write', () => {
@@ -140,6 +146,7 @@ describe('config file keys: a wrong value names the key and says what to write',
     ['mcp.http', (inner) => `mcp: { http: { ${inner} } }\n`],
     ['actions', (inner) => `actions: { ${inner} }\n`],
     ['redis', (inner) => `redis: { ${inner} }\n`],
+    ['webhooks', (inner) => `webhooks: { ${inner} }\n`],
   ];
 
   it.each(sections)('every key of %s', (section, nest) => {
@@ -183,7 +190,7 @@ describe('every problem at once', () => {
     );
     const found = problems({}, path);
     expect(found).toEqual([
-      `config file ${path}: unknown key "bogus"; the keys are dataDir, log, clusters, sync, snapshots, retention, mcp, actions and redis`,
+      `config file ${path}: unknown key "bogus"; the keys are dataDir, log, clusters, sync, snapshots, retention, mcp, actions, redis and webhooks`,
       'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
       'clusters[0] (a): unknown key "tokenid"; did you mean "tokenId"?',
       `config file ${path}: log.level: "loud" is not one of fatal, error, warn, info, debug, trace`,
