@@ -18,6 +18,8 @@ import { startWebhooks, type Webhooks } from '../../src/webhooks/service.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
+import { connectClient } from '../mcp/connect.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { answer, startReceiver, type Receiver, type Respond } from './receiver.js';
 
 const log = createLogger({ level: 'silent' });
@@ -146,6 +148,18 @@ describe('webhook relay and delivery', () => {
     store.write(() => insertEvents(store, [guestEvent(21, 'guest.deleted')], Date.now()));
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.received).toHaveLength(1);
+    // sync_status and inventory_overview report it, by id and host: never the URL's path or a secret.
+    const client = await connectClient(store, 'webhook-health-test');
+    for (const tool of ['sync_status', 'inventory_overview']) {
+      const r = (await client.callTool({ name: tool, arguments: {} })) as CallToolResult;
+      const text = (r.content[0] as { text: string }).text;
+      expect(text, tool).toContain(
+        `webhook ${sub.id} → 127.0.0.1:${receiver.port}: DISABLED ("the receiver answered 410 Gone")`,
+      );
+      expect(JSON.stringify(r), tool).not.toContain('/hook');
+      expect(JSON.stringify(r), tool).not.toContain('whsec_');
+    }
+    await client.close();
     await receiver.close();
   }, 30_000);
 

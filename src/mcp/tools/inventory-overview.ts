@@ -10,6 +10,7 @@ import {
 } from '../../store/queries.js';
 import { countValues } from '../../store/queries/value-counts.js';
 import { bytes, oneLine, percent, shortTime, table, untrusted } from '../render.js';
+import { webhookProblemLine, webhookProblems } from '../../store/webhook-health.js';
 import { text } from '../schemas.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 import {
@@ -93,7 +94,7 @@ export const inventoryOverviewTool = defineTool({
   name: 'inventory_overview',
   title: 'Inventory overview',
   description:
-    'Start here: sync health, guest counts (those on unreachable nodes apart, by last known status), how many tags, pools, bridges, VLANs, storages and ostypes exist, per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, node memory over 90 %, storage over 85 %, locks, change signals the token cannot see).',
+    'Start here: sync health, guest counts (those on unreachable nodes apart, by last known status), how many tags, pools, bridges, VLANs, storages and ostypes exist, per-node allocation vs physical, top 5 guests by memory and cpu, problems (stale, another cluster at a URL, failed syncs, node memory over 90 %, storage over 85 %, locks, change signals the token cannot see, webhook subscriptions failing or disabled).',
   input: z.object({ cluster: text(63).optional() }).strict(),
   output: z.object({ clusters: Rows, guests: Obj, values: Obj, nodes: Rows, top: Obj, problems: Obj }),
   annotations: READ_ONLY,
@@ -153,6 +154,7 @@ export const inventoryOverviewTool = defineTool({
         total: locked.total,
         guests: locked.items.map((g) => ({ cluster: g.cluster, vmid: g.vmid, name: g.name, lock: g.lock })),
       },
+      webhooks: webhookProblems(store),
     };
     const structured = {
       clusters: clusters.map((c) => ({
@@ -232,6 +234,7 @@ export const inventoryOverviewTool = defineTool({
         (s) =>
           `storage ${s.shared ? '' : `${s.nodes.map((n) => untrusted(n, 63)).join(',')}/`}${untrusted(s.storage, 40)}${multi ? ` (${s.cluster})` : ''} ${percent(s.usedFraction)} used (${bytes(s.disk)}/${bytes(s.maxdisk)})`,
       ),
+      ...problems.webhooks.map((w) => webhookProblemLine(w, untrusted)),
       ...(locked.total
         ? [
             `locked guests ${locked.total}: ${locked.items.map((g) => `${name(g)} ${untrusted(g.lock, 20)}`).join('; ')}${locked.total > locked.items.length ? '; …' : ''}`,

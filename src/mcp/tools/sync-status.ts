@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { syncStatus, type ClusterSyncStatus } from '../../store/queries.js';
 import { nodeStatusReads, type NodeStatusReads } from '../../store/queries/node-status.js';
 import { oneLine, table, untrusted } from '../render.js';
+import { webhookProblemLine, webhookProblems } from '../../store/webhook-health.js';
 import { defineTool, READ_ONLY, runningCycle, type LiveSyncStatus, type RunningCycle } from '../tool.js';
 import { Rows } from './shared.js';
 
@@ -84,9 +85,10 @@ export const syncStatusTool = defineTool({
   title: 'Sync status',
   description:
     'Per cluster: last successful sync, age, failures, last error, API calls and duration per cycle, change signals the token cannot see; ' +
-    "from the daemon's HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record.",
+    "from the daemon's HTTP endpoint also the cycle running now (phase, requests it waits on) and failures the store could not record; " +
+    'webhook subscriptions failing or disabled.',
   input: z.object({}).strict(),
-  output: z.object({ clusters: Rows }),
+  output: z.object({ clusters: Rows, webhooks: Rows }),
   annotations: READ_ONLY,
   handler(_args, { store, now, staleAfterMs, live }) {
     const at = now();
@@ -130,6 +132,7 @@ export const syncStatusTool = defineTool({
           ]
         : []),
     ]);
+    const webhooks = webhookProblems(store);
     const signals = clusters.flatMap((c) =>
       Object.entries(c.signalProblems).map(
         ([signal, problem]) => `- ${c.cluster} (${oneLine(signal, 30)} signal): ${oneLine(problem, 400)}`,
@@ -154,7 +157,14 @@ export const syncStatusTool = defineTool({
         : 'no cluster has been synced yet',
       ...(notes.length ? ['now:', ...notes] : []),
       ...(signals.length ? ['change signals missing:', ...signals] : []),
+      ...(webhooks.length ? ['webhooks:', ...webhooks.map((w) => `- ${webhookProblemLine(w, untrusted)}`)] : []),
     ].join('\n');
-    return { structured: { clusters: clusters as unknown as Array<Record<string, unknown>> }, text };
+    return {
+      structured: {
+        clusters: clusters as unknown as Array<Record<string, unknown>>,
+        webhooks: webhooks as unknown as Array<Record<string, unknown>>,
+      },
+      text,
+    };
   },
 });
