@@ -221,17 +221,21 @@ function inserter<T extends Table>(sqlite: Database.Database, table: T): (rows: 
   };
 }
 
-/** Live guests per facet value, as changed by this transaction's writes so far: applied once, at the end. */
+/** A facet row as it counts: its value and the status now of its guest (from the row's own columns). */
+type CountedRow = Pick<GuestFacetRow, 'cluster' | 'facet' | 'value' | 'bytes' | 'status' | 'stale'>;
+
+/** Live guests per facet value and status now, as changed by this transaction's writes so far: applied once, at the end. */
 class CountChanges {
   private readonly changes = new Map<
     string,
-    { cluster: string; facet: Facet; value: string; guests: number; bytes: number }
+    { cluster: string; facet: Facet; value: string; status: string; guests: number; bytes: number }
   >();
-  add(rows: GuestFacetRow[], sign: 1 | -1): void {
+  add(rows: CountedRow[], sign: 1 | -1): void {
     for (const r of rows) {
       const value = r.value ?? '';
-      const key = `${r.cluster}\u0000${r.facet}\u0000${value}`;
-      const c = this.changes.get(key) ?? { cluster: r.cluster, facet: r.facet, value, guests: 0, bytes: 0 };
+      const status = statusNow(r);
+      const key = `${r.cluster}\u0000${r.facet}\u0000${value}\u0000${status}`;
+      const c = this.changes.get(key) ?? { cluster: r.cluster, facet: r.facet, value, status, guests: 0, bytes: 0 };
       c.guests += sign;
       c.bytes += sign * (r.bytes ?? 0);
       this.changes.set(key, c);
@@ -239,16 +243,16 @@ class CountChanges {
   }
   apply(sqlite: Database.Database): void {
     const upsert = sqlite.prepare(
-      `INSERT INTO guest_facet_counts (cluster, facet, value, guests, bytes) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (cluster, facet, value) DO UPDATE SET guests = guests + excluded.guests, bytes = bytes + excluded.bytes`,
+      `INSERT INTO guest_facet_counts (cluster, facet, value, status, guests, bytes) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (cluster, facet, value, status) DO UPDATE SET guests = guests + excluded.guests, bytes = bytes + excluded.bytes`,
     );
     const emptied = sqlite.prepare(
-      'DELETE FROM guest_facet_counts WHERE cluster = ? AND facet = ? AND value = ? AND guests <= 0',
+      'DELETE FROM guest_facet_counts WHERE cluster = ? AND facet = ? AND value = ? AND status = ? AND guests <= 0',
     );
     for (const c of this.changes.values()) {
       if (c.guests === 0 && c.bytes === 0) continue;
-      upsert.run(c.cluster, c.facet, c.value, c.guests, c.bytes);
-      if (c.guests < 0) emptied.run(c.cluster, c.facet, c.value);
+      upsert.run(c.cluster, c.facet, c.value, c.status, c.guests, c.bytes);
+      if (c.guests < 0) emptied.run(c.cluster, c.facet, c.value, c.status);
     }
     this.changes.clear();
   }
@@ -297,7 +301,7 @@ export function createGuestPartsWriter(sqlite: Database.Database): GuestPartsWri
       snapshot_parent AS snapshotParent, deleted_at AS deletedAt FROM guests WHERE cluster = ? AND vmid = ?`,
   );
   const storedFacets = sqlite.prepare(
-    'SELECT cluster, facet, value, bytes FROM guest_facets WHERE cluster = ? AND vmid = ?',
+    'SELECT cluster, facet, value, bytes, status, stale FROM guest_facets WHERE cluster = ? AND vmid = ?',
   );
   const drops = PART_TABLES.map((t) =>
     sqlite.prepare(`DELETE FROM "${getTableName(t)}" WHERE cluster = ? AND vmid = ?`),
@@ -322,7 +326,7 @@ export function createGuestPartsWriter(sqlite: Database.Database): GuestPartsWri
 
   function rewrite(prev: GuestPartSource | undefined, next: GuestPartSource): void {
     if (prev !== undefined) {
-      counts.add(storedFacets.all(next.cluster, next.vmid) as GuestFacetRow[], -1);
+      counts.add(storedFacets.all(next.cluster, next.vmid) as CountedRow[], -1);
       for (const drop of drops) drop.run(next.cluster, next.vmid);
     }
     const parts = guestParts(next);
@@ -334,19 +338,17 @@ export function createGuestPartsWriter(sqlite: Database.Database): GuestPartsWri
   }
 
   function updateScalars(prev: GuestPartSource, next: GuestPartSource): void {
+    const before = new Map(scalarFacetValues(prev));
+    const changed = scalarFacetValues(next).filter(([facet, value]) => (before.get(facet) ?? null) !== value);
+    // A new status now moves every facet row's count (running guests per tag…), not only the status facet's.
+    const recount = changed.length > 0;
+    if (recount) counts.add(storedFacets.all(next.cluster, next.vmid) as CountedRow[], -1);
     const params: Record<string, SqlValue> = { cluster: next.cluster, vmid: next.vmid };
     for (const k of carried) params[k] = toSql(next[k]);
     params.snapshots = Number(next.snapshotParent != null);
     updateColumns.run(params);
-    const before = new Map(scalarFacetValues(prev));
-    for (const [facet, value] of scalarFacetValues(next)) {
-      const old = before.get(facet) ?? null;
-      if (old === value) continue;
-      updateValue.run(value, next.cluster, next.vmid, facet);
-      const row = { cluster: next.cluster, facet, bytes: null };
-      counts.add([{ ...row, value: old } as GuestFacetRow], -1);
-      counts.add([{ ...row, value } as GuestFacetRow], 1);
-    }
+    for (const [facet, value] of changed) updateValue.run(value, next.cluster, next.vmid, facet);
+    if (recount) counts.add(storedFacets.all(next.cluster, next.vmid) as CountedRow[], 1);
   }
 
   return {
@@ -368,8 +370,8 @@ export function createGuestPartsWriter(sqlite: Database.Database): GuestPartsWri
 
 /**
  * A failed read leaves a cluster's guests unconfirmed: their facet rows say so as the guest rows
- * do (status now `unknown`), and the status counts are taken again. Call inside the failure's
- * write transaction.
+ * do (status now `unknown`), and their counts move to status `unknown` (the status facet's to its
+ * value `unknown`). Call inside the failure's write transaction.
  */
 export function markFacetsStale(sqlite: Database.Database, cluster: string): void {
   const changed = sqlite
@@ -379,13 +381,16 @@ export function markFacetsStale(sqlite: Database.Database, cluster: string): voi
     )
     .run(cluster).changes;
   if (changed === 0) return;
-  sqlite.prepare("DELETE FROM guest_facet_counts WHERE cluster = ? AND facet = 'status'").run(cluster);
+  // Every live guest of the cluster is now stale: the counts fold into `unknown` (a few hundred rows, no facet row read).
   sqlite
     .prepare(
-      `INSERT INTO guest_facet_counts (cluster, facet, value, guests, bytes)
-      SELECT cluster, facet, coalesce(value, ''), count(*), 0 FROM guest_facets WHERE facet = 'status' AND cluster = ? GROUP BY 3`,
+      `INSERT INTO guest_facet_counts (cluster, facet, value, status, guests, bytes)
+      SELECT cluster, facet, CASE WHEN facet = 'status' THEN 'unknown' ELSE value END, 'unknown', sum(guests), sum(bytes)
+      FROM guest_facet_counts WHERE cluster = ? AND status <> 'unknown' GROUP BY 2, 3
+      ON CONFLICT (cluster, facet, value, status) DO UPDATE SET guests = guests + excluded.guests, bytes = bytes + excluded.bytes`,
     )
     .run(cluster);
+  sqlite.prepare("DELETE FROM guest_facet_counts WHERE cluster = ? AND status <> 'unknown'").run(cluster);
 }
 
 /** Every part row of a cluster's guests (all of them tombstoned at once), and their counts. */

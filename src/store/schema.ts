@@ -406,9 +406,11 @@ export const guestFacets = sqliteTable(
 );
 
 /**
- * Live guests per cluster and facet value (guest_facets counted), kept by triggers on guest_facets
- * (migration 0003), so every write path keeps it right: the list of known values with counts is a
- * read of a few hundred rows. `value` is '' for none (a primary key cannot match a null).
+ * Live guests per cluster, facet value and status now (guest_facets counted), kept by the sync's
+ * writer (store/guest-parts.ts) in the transaction that writes the facet rows: the list of known
+ * values with counts, and a count grouped by any facet filtered by status alone ("running guests
+ * per tag"), are reads of a few hundred rows. `value` is '' for none (a primary key cannot match a
+ * null); `status` is the status now, `unknown` for a stale guest, as the status facet says it.
  */
 export const guestFacetCounts = sqliteTable(
   'guest_facet_counts',
@@ -416,11 +418,12 @@ export const guestFacetCounts = sqliteTable(
     cluster: text('cluster').notNull(),
     facet: text('facet').notNull(),
     value: text('value').notNull(),
+    status: text('status').notNull(),
     guests: integer('guests').notNull(),
     /** `storage` facet: the guests' disk bytes on it. */
     bytes: integer('bytes').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.cluster, t.facet, t.value] })],
+  (t) => [primaryKey({ columns: [t.cluster, t.facet, t.value, t.status] })],
 );
 
 /**

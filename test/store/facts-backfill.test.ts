@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import { countGuestsBy, listValues } from '../../src/store/queries/counts.js';
 import { findByMac } from '../../src/store/queries/network.js';
+import { searchInventory } from '../../src/store/queries/search.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
 
 type Row = Record<string, unknown>;
@@ -19,7 +20,7 @@ const TABLES: Record<string, string> = {
   guest_nics: 'cluster, vmid, key',
   guest_addresses: 'cluster, vmid, nic, address',
   guest_facets: 'facet, value, cluster, vmid',
-  guest_facet_counts: 'cluster, facet, value',
+  guest_facet_counts: 'cluster, facet, value, status',
 };
 const NODE_COLUMNS = [
   'loadavg1',
@@ -58,6 +59,8 @@ const LATER_TABLES = [
 
 /** Indexes later migrations put on tables 0002 has (0005's on guests). */
 const LATER_INDEXES = ['guests_live_name', 'guests_live_maxmem', 'guests_live_maxmem_desc'];
+/** 0006's word index of guest rows and the triggers on guests that keep it. */
+const LATER_TEXT = ['guest_text_insert', 'guest_text_update', 'guest_text_delete'];
 
 const journal = (): Array<{ tag: string; when: number }> =>
   (
@@ -73,6 +76,8 @@ function backTo0002(store: Store): void {
   store.write(() => {
     for (const table of [...LATER_TABLES, ...Object.keys(TABLES)]) store.sqlite.exec(`DROP TABLE ${table}`);
     for (const index of LATER_INDEXES) store.sqlite.exec(`DROP INDEX ${index}`);
+    for (const trigger of LATER_TEXT) store.sqlite.exec(`DROP TRIGGER ${trigger}`);
+    store.sqlite.exec('DROP TABLE guest_text');
     for (const column of ['protection', 'snapshot_parent'])
       store.sqlite.exec(`ALTER TABLE guests DROP COLUMN ${column}`);
     for (const column of NODE_COLUMNS) store.sqlite.exec(`ALTER TABLE nodes DROP COLUMN ${column}`);
@@ -107,6 +112,8 @@ describe('migration 0003 on an inventory made before it', () => {
       countGuestsBy(h.store, 'storage', { status: 'running' }),
       listValues(h.store),
       findByMac(h.store, mac()),
+      searchInventory(h.store, 'web', 200),
+      searchInventory(h.store, 'ops-1', 200),
     ];
 
     backTo0002(h.store);
@@ -135,6 +142,10 @@ describe('migration 0003 on an inventory made before it', () => {
       countGuestsBy(upgraded, 'storage', { status: 'running' }),
       listValues(upgraded),
       findByMac(upgraded, mac()),
+      searchInventory(upgraded, 'web', 200),
+      searchInventory(upgraded, 'ops-1', 200),
     ]).toEqual(answers);
+    // 0006 indexed every guest row's words, found through the index (a scan would find them without it).
+    expect(upgraded.sqlite.prepare('SELECT count(*) FROM guest_text').pluck().get()).toBe(synced.guests!.length);
   });
 });

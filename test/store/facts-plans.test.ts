@@ -77,6 +77,14 @@ describe('read paths and their indexes', () => {
     ).toBe(true);
   });
 
+  it('counts by a facet filtered by status alone from the kept counts, reading no facet row', () => {
+    // The groups' statement is new here (the total's may have been prepared by an earlier count).
+    const plans = plansOf(h.store, () => countGuestsBy(h.store, 'tag', { status: 'running' }));
+    expect(plans.length).toBeGreaterThan(0);
+    for (const plan of plans) expect(plan).toMatch(/^SEARCH c USING INDEX sqlite_autoindex_guest_facet_counts_1/);
+    expect(countGuestsBy(h.store, 'tag', { status: 'running' }).total).toBeGreaterThan(0);
+  });
+
   it('counts templates per node through the templates, not every guest', () => {
     const plans = plansOf(h.store, () => countGuestsBy(h.store, 'node', { template: true }));
     const grouped = plans.find((p) => p.includes('guest_facets_value'));

@@ -106,11 +106,14 @@ function expectReadModels(h: SyncHarness): void {
   expect(rows(h, 'SELECT count(*) AS n FROM guest_addresses')).toEqual([{ n: expectedAddresses(h).length }]);
   expect(storedFacets(h)).toEqual(expectedFacets(h));
   expect(facetColumnsOff(h)).toBe(0);
-  expect(rows(h, 'SELECT cluster, facet, value, guests, bytes FROM guest_facet_counts ORDER BY 1, 2, 3')).toEqual(
+  expect(
+    rows(h, 'SELECT cluster, facet, value, status, guests, bytes FROM guest_facet_counts ORDER BY 1, 2, 3, 4'),
+  ).toEqual(
     rows(
       h,
-      `SELECT cluster, facet, coalesce(value, '') AS value, count(*) AS guests, coalesce(sum(bytes), 0) AS bytes
-      FROM guest_facets GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+      `SELECT g.cluster, f.facet, coalesce(f.value, '') AS value, CASE WHEN g.stale = 1 THEN 'unknown' ELSE g.status END AS status,
+        count(*) AS guests, coalesce(sum(f.bytes), 0) AS bytes
+      FROM guest_facets f JOIN guests g ON g.cluster = f.cluster AND g.vmid = f.vmid GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
     ),
   );
 }

@@ -2,7 +2,8 @@
  * Guests counted by a facet (node, type, status, pool, ostype, template, tag, storage, bridge,
  * VLAN) with list_guests' filters and the config facts, and the values each facet holds, with
  * counts: from guest_facets (one index range walked in value order, no guest row read) or, with
- * no filter but the cluster, from the counts the triggers keep (guest_facet_counts).
+ * no filter but the cluster and the status, from the counts the sync's writer keeps
+ * (guest_facet_counts, per value and status now).
  */
 import type { Store } from '../db.js';
 import type { Facet } from '../guest-parts.js';
@@ -79,9 +80,9 @@ interface GroupRow {
   bytes: number;
 }
 
-/** Only the cluster (or nothing) is filtered: the counts the triggers keep say it. */
-function onlyCluster(q: FactQuery): boolean {
-  return Object.entries(q).every(([k, v]) => v === undefined || k === 'cluster');
+/** Only the cluster and the status (or nothing) are filtered: the counts the writer keeps say it. */
+function keptCountsAnswer(q: FactQuery): boolean {
+  return Object.entries(q).every(([k, v]) => v === undefined || k === 'cluster' || k === 'status');
 }
 
 /** Whether the groups need their cluster apart: a per-cluster facet over more than one cluster. */
@@ -95,17 +96,24 @@ function splitClusters(store: Store, by: CountBy, q: FactQuery): boolean {
   return (clusters.pluck().get() as number) > 1;
 }
 
-function countedRows(store: Store, by: CountBy, q: FactQuery, split: boolean): GroupRow[] {
+/** The groups from guest_facet_counts: the facet's values in the cluster (or all), those of guests with the status now (or any). */
+function countedRows(store: Store, by: CountBy, q: Pick<FactQuery, 'cluster' | 'status'>, split: boolean): GroupRow[] {
   const c = (key: keyof typeof guestFacetCounts._.columns & string): string => column(guestFacetCounts, 'c', key);
+  const inCluster = q.cluster !== undefined;
+  const withStatus = q.status !== undefined;
   const query = statement(
     store,
-    `counted:${q.cluster !== undefined}:${split}`,
+    `counted:${inCluster}:${withStatus}:${split}`,
     () =>
       `SELECT nullif(${c('value')}, '') AS key, ${split ? c('cluster') : 'NULL'} AS cluster, sum(${c('guests')}) AS guests, sum(${c('bytes')}) AS bytes
-      FROM "guest_facet_counts" c WHERE ${c('facet')} = @by${q.cluster !== undefined ? ` AND ${c('cluster')} = @cluster` : ''}
+      FROM "guest_facet_counts" c WHERE ${c('facet')} = @by${inCluster ? ` AND ${c('cluster')} = @cluster` : ''}${withStatus ? ` AND ${c('status')} = @status` : ''}
       GROUP BY ${c('value')}${split ? `, ${c('cluster')}` : ''}`,
   );
-  return query.all({ by, ...(q.cluster !== undefined ? { cluster: q.cluster } : {}) }) as GroupRow[];
+  return query.all({
+    by,
+    ...(inCluster ? { cluster: q.cluster } : {}),
+    ...(withStatus ? { status: q.status } : {}),
+  }) as GroupRow[];
 }
 
 /**
@@ -199,13 +207,13 @@ function byKey(a: CountGroup, b: CountGroup): number {
 
 /**
  * Live guests matching `q`, counted per value of `by`. by=node and by=pool group per cluster when
- * more than one is in scope. Without a filter other than the cluster the counts come from
- * guest_facet_counts.
+ * more than one is in scope. Without a filter other than the cluster and the status the counts
+ * come from guest_facet_counts.
  */
 export function countGuestsBy(store: Store, by: CountBy, q: FactQuery = {}): GuestCounts {
   return oneRead(store, () => {
     const split = splitClusters(store, by, q);
-    const rows = onlyCluster(q) ? countedRows(store, by, q, split) : filteredRows(store, by, q, split);
+    const rows = keptCountsAnswer(q) ? countedRows(store, by, q, split) : filteredRows(store, by, q, split);
     const groups = rows.map((r) => toGroup(by, r)).sort(byKey);
     // A scalar facet puts each guest in one group: the groups sum to the total without a second walk.
     const total = isListed(by) ? countFactGuests(store, q) : groups.reduce((n, g) => n + g.guests, 0);

@@ -181,8 +181,9 @@ export function countFactGuests(store: Store, q: FactQuery): number {
   const driver = driverOf(values) ?? 'type';
   const bound = facetConditions('d', q, driver);
   const named = values[driver] !== undefined;
-  // One facet value and at most the cluster (or nothing): the counts the writer keeps say it.
-  if (bound.shape.every((name) => name === 'cluster')) return keptCount(store, driver, values[driver], q.cluster);
+  // One facet value and at most the cluster and the status now: the counts the writer keeps say it.
+  if (bound.shape.every((name) => KEPT_SHAPES.has(name)))
+    return keptCount(store, driver, values[driver], q.cluster, driver === 'status' ? undefined : q.status);
   // Naming no facet value, a narrower index of the `type` rows when the flags allow one.
   const index = named ? '' : ` INDEXED BY ${listingIndex(q)}`;
   const query = statement(
@@ -198,23 +199,37 @@ export function countFactGuests(store: Store, q: FactQuery): number {
   return query.pluck().get({ ...bound.params, ...(named ? { driverValue: values[driver]! } : {}) }) as number;
 }
 
-/** Live guests with a facet value (every guest: the `type` facet, any value), from guest_facet_counts. */
-export function keptCount(store: Store, facet: Facet, value: string | undefined, cluster: string | undefined): number {
+/** The conditions (facetConditions' shape names) guest_facet_counts answers beside one facet value: its keys. */
+export const KEPT_SHAPES: ReadonlySet<string> = new Set(['cluster', 'status', 'unknown']);
+
+/**
+ * Live guests with a facet value (every guest: the `type` facet, any value), in a cluster, with a
+ * status now (`unknown` for stale guests, as a status filter means it), from guest_facet_counts.
+ */
+export function keptCount(
+  store: Store,
+  facet: Facet,
+  value: string | undefined,
+  cluster: string | undefined,
+  status?: string,
+): number {
   const c = (key: keyof typeof guestFacetCounts._.columns & string): string => column(guestFacetCounts, 'c', key);
   const query = statement(
     store,
-    `kept-count:${value !== undefined}:${cluster !== undefined}`,
+    `kept-count:${value !== undefined}:${cluster !== undefined}:${status !== undefined}`,
     () =>
       `SELECT coalesce(sum(${c('guests')}), 0) FROM "guest_facet_counts" c WHERE ${[
         `${c('facet')} = @facet`,
         ...(value !== undefined ? [`${c('value')} = @value`] : []),
         ...(cluster !== undefined ? [`${c('cluster')} = @cluster`] : []),
+        ...(status !== undefined ? [`${c('status')} = @status`] : []),
       ].join(' AND ')}`,
   );
   return query.pluck().get({
     facet,
     ...(value !== undefined ? { value } : {}),
     ...(cluster !== undefined ? { cluster } : {}),
+    ...(status !== undefined ? { status } : {}),
   }) as number;
 }
 

@@ -1,5 +1,5 @@
 /** One string against names, tags, descriptions, MACs, IPs, bridges, VLANs, volumes, vmids and nodes, saying which field matched. */
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { guests, nodes } from '../schema.js';
 import { candidateColumns, type CandidateRow } from './guest.js';
@@ -65,6 +65,20 @@ const CONFIG_SCORES: Record<ConfigField, [whole: number, part: number]> = {
   vlan: [40, 40],
 };
 
+/** The columns of guest_text (migration 0006), the trigram index of guest rows' words. */
+type TextColumn = 'name' | 'tags' | 'description';
+
+/**
+ * The guest rows whose `column` may hold `text` (case aside): those guest_text finds for it, a
+ * superset the caller's own test (`instr(lower(…))`) narrows to the same rows a scan finds. A
+ * trigram index finds nothing for text under 3 characters: those are scanned (undefined).
+ */
+function mayHold(column: TextColumn, text: string): SQL | undefined {
+  if ([...text].length < 3) return undefined;
+  const phrase = `{${column}} : "${text.replace(/"/g, '""')}"`;
+  return sql`${guests}.rowid IN (SELECT rowid FROM guest_text WHERE guest_text MATCH ${phrase})`;
+}
+
 /**
  * One string against guest names, tags, descriptions, NIC MACs and IPs (from the config; whole or
  * their leading part), bridges and `vlan N` (exact), disk volume names (a part), vmids (exact) and
@@ -117,7 +131,7 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
       for (const r of db
         .select(columns)
         .from(guests)
-        .where(and(live, sql`instr(lower(${guests.name}), ${lower}) > 0`))
+        .where(and(live, mayHold('name', lower), sql`instr(lower(${guests.name}), ${lower}) > 0`))
         .all()) {
         hit(r, 'name', r.name ?? '', r.name?.toLowerCase() === lower ? SCORES.nameExact : SCORES.name);
       }
@@ -125,13 +139,13 @@ export function searchInventory(store: Store, query: string, limit?: number): Se
         Row & { tag: string }
       >(sql`SELECT ${guests.cluster} AS cluster, ${guests.vmid} AS vmid, ${guests.name} AS name, ${guests.node} AS node,
         ${guests.type} AS type, ${guests.status} AS status, ${guests.stale} AS stale, ${guests.deletedAt} AS deletedAt, j.value AS tag
-        FROM ${guests}, json_each(${guests.tags}) AS j WHERE ${live} AND instr(lower(j.value), ${lower}) > 0`);
+        FROM ${guests}, json_each(${guests.tags}) AS j WHERE ${and(live, mayHold('tags', lower))} AND instr(lower(j.value), ${lower}) > 0`);
       for (const r of tagRows) hit(r, 'tag', r.tag, r.tag.toLowerCase() === lower ? SCORES.tagExact : SCORES.tag);
     }
     const described = db
       .select({ ...columns, description: guests.description })
       .from(guests)
-      .where(and(live, sql`instr(lower(${guests.description}), ${lower}) > 0`))
+      .where(and(live, mayHold('description', lower), sql`instr(lower(${guests.description}), ${lower}) > 0`))
       .all();
     for (const r of described) {
       const text = r.description ?? '';
