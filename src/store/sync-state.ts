@@ -19,6 +19,8 @@ export type GuestMetricsRow = typeof guestMetrics.$inferInsert;
 export type StorageRow = typeof storage.$inferInsert;
 export type TaskRow = typeof tasks.$inferInsert;
 export type SyncRunRow = Omit<typeof syncRuns.$inferInsert, 'id'>;
+/** One snapshot of a guest as stored (guest_snapshots without its keys and read time). */
+export type GuestSnapshotRow = Omit<typeof guestSnapshots.$inferInsert, 'cluster' | 'vmid' | 'readAt'>;
 
 export interface ClusterState {
   cluster: ClusterRow | undefined;
@@ -117,6 +119,8 @@ export interface CycleWrite {
   storage: StorageRow[];
   pools: string[];
   tasks: TaskRow[];
+  /** Snapshot lists read this cycle (an empty list: the guest has none now). */
+  snapshots?: Array<{ vmid: number; list: GuestSnapshotRow[] }>;
   events: NewEvent[];
   run: SyncRunRow;
 }
@@ -180,6 +184,7 @@ export function applyCycle(store: Store, w: CycleWrite): number {
         .onConflictDoUpdate({ target: [pools.cluster, pools.pool], set: { updatedAt: w.at } })
         .run();
 
+    for (const s of w.snapshots ?? []) replaceGuestSnapshots(store, w.cluster, s.vmid, s.list, w.at);
     const upsertTask = prepareUpsert(sqlite, tasks, ['cluster', 'upid']);
     for (const t of w.tasks) upsertTask.run(t);
     pruneTasks(store, w.cluster);
@@ -218,7 +223,7 @@ export interface GuestRefreshWrite {
   metrics: GuestMetricsRow | undefined;
   guestStats: GuestStatsRow[];
   /** The guest's snapshot list, when it was read. */
-  snapshots?: Array<Omit<typeof guestSnapshots.$inferInsert, 'cluster' | 'vmid' | 'readAt'>>;
+  snapshots?: GuestSnapshotRow[];
   events: NewEvent[];
 }
 

@@ -29,10 +29,10 @@ import { describeIdentity, parseIdentity, type ClusterIdentity } from '../store/
 import { destroyedSince, identityOf, sameCluster } from './identity.js';
 import { dueNodes, readNodeStatus, type NodeStatusRead } from './node-status.js';
 import { parseGuestConfig } from './parse-config.js';
-import { logSignals, planConfigFetches, type LogCursors, type Plan } from './plan.js';
+import { logSignals, planConfigFetches, type FetchReason, type LogCursors, type Plan } from './plan.js';
 import { taskRow, type FetchedConfig } from './rows.js';
 import { signalProblems } from './signals.js';
-import { holdConfirmedStatus, refreshGuest, type RefreshResult } from './refresh.js';
+import { holdConfirmedStatus, refreshGuest, snapshotRows, type RefreshResult } from './refresh.js';
 
 export interface SyncSettings {
   /** Consecutive complete reads a guest must be missing from before it is tombstoned. */
@@ -354,17 +354,23 @@ async function readConfigs(
   client: ProxmoxClient,
   plan: Plan,
   signal: AbortSignal,
+  prev: ClusterState['guests'],
 ): Promise<{ configs: Map<number, FetchedConfig>; failed: Set<number> }> {
   const { cluster, settings, log } = deps;
   const configs = new Map<number, FetchedConfig>();
   const failed = new Set<number>();
   let done = 0;
   await untilAborted(
-    forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource }) => {
+    forEachConcurrent(plan.fetch, settings.configConcurrency, async ({ resource, reason }) => {
       if (signal.aborted) return;
       try {
         const { digest, values } = await client.guestConfig(resource);
-        configs.set(resource.vmid, { digest, values, parsed: parseGuestConfig(resource.type, values) });
+        const parsed = parseGuestConfig(resource.type, values);
+        const fetched: FetchedConfig = { digest, values, parsed };
+        const wanted = snapshotListWanted(reason, parsed.snapshotParent, prev.get(resource.vmid)?.snapshotParent);
+        if (wanted === 'none') fetched.snapshots = [];
+        else if (wanted === 'read') fetched.snapshots = snapshotRows(await client.snapshots(resource));
+        configs.set(resource.vmid, fetched);
       } catch (err) {
         // The guest may have moved or gone since the bulk read; it stays marked for the next cycle.
         failed.add(resource.vmid);
@@ -379,6 +385,24 @@ async function readConfigs(
   );
   if (signal.aborted) throw signal.reason;
   return { configs, failed };
+}
+
+/**
+ * Whether a config read also reads the guest's snapshot list (one more call): when its config's
+ * `parent` changed since the last read (a snapshot taken, rolled back or deleted) or a task on it
+ * signalled the read. A config without `parent` has none: the list is empty without a call. The
+ * first read of a guest and the sweep take no list (the per-cycle and per-period costs stay as
+ * they were): a guest imported with snapshots has its list read at its next snapshot change, or
+ * after an action on it, and get_guest says so until then.
+ */
+function snapshotListWanted(
+  reason: FetchReason,
+  parent: string | undefined,
+  prevParent: string | null | undefined,
+): 'read' | 'none' | 'keep' {
+  if (!parent) return (prevParent ?? null) === null ? 'keep' : 'none';
+  if (reason === 'new') return 'keep';
+  return parent !== prevParent || reason === 'task' ? 'read' : 'keep';
 }
 
 /** The cluster's guests and their live memory as the store holds them after this write, for guest_stats. */
@@ -541,7 +565,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       'configs',
       () =>
         Promise.all([
-          readConfigs(deps, client, planned.plan, signal),
+          readConfigs(deps, client, planned.plan, signal, kept.guests),
           untilAborted(readNodeStatus(client, statusDue, settings.configConcurrency), signal),
         ]),
       deps.onPhase,
@@ -600,6 +624,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
           storage: diff.storage,
           pools: read.resources.pools.map((p) => p.pool),
           tasks: (read.tasks ?? []).map((t) => taskRow(t, cluster, at)),
+          snapshots: [...configs].flatMap(([vmid, c]) => (c.snapshots ? [{ vmid, list: c.snapshots }] : [])),
           events: diff.events,
           run: {
             cluster,

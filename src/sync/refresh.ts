@@ -105,7 +105,7 @@ function resourceFrom(prev: GuestRow, s: GuestStatus, values: Record<string, str
   };
 }
 
-function snapshotRows(list: SnapshotList): NonNullable<Parameters<typeof applyGuestRefresh>[1]['snapshots']> {
+export function snapshotRows(list: SnapshotList): NonNullable<Parameters<typeof applyGuestRefresh>[1]['snapshots']> {
   return list.snapshots.map((s) => ({
     name: s.name,
     parent: s.parent ?? null,

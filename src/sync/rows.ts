@@ -7,13 +7,15 @@
 import type { GuestResource, NodeResource, StorageResource, Task } from '../proxmox/types.js';
 import { taskOutcome } from '../proxmox/upid.js';
 import type { NewEvent } from '../store/events.js';
-import type { GuestMetricsRow, GuestRow, NodeRow, StorageRow, TaskRow } from '../store/sync-state.js';
+import type { GuestMetricsRow, GuestRow, GuestSnapshotRow, NodeRow, StorageRow, TaskRow } from '../store/sync-state.js';
 import type { ParsedConfig } from './parse-config.js';
 
 export interface FetchedConfig {
   digest: string;
   values: Record<string, string>;
   parsed: ParsedConfig;
+  /** The guest's snapshot list when this read took it (cycle.ts snapshotListWanted); absent: kept as stored. */
+  snapshots?: GuestSnapshotRow[];
 }
 
 /** Fields whose change is reported as `guest.updated` (status and node have their own events). */

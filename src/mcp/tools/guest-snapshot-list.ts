@@ -53,7 +53,7 @@ export function guestSnapshotList(store: Store, cluster: string, vmid: number): 
 export function snapshotLine(s: GuestSnapshotList): string {
   if (s.readAt === null)
     return s.configSaysSome
-      ? 'snapshots: not read yet (its config says it has some; the list is read after a snapshot action)'
+      ? 'snapshots: not read yet (its config says it has some; the list is read at its next snapshot change or action)'
       : 'snapshots: none known (its config names no parent snapshot)';
   const names = s.list
     .slice(0, 10)
