@@ -12,6 +12,17 @@ import { runServe } from './commands/serve.js';
 import { runSim } from './commands/sim.js';
 import { runSnapshot } from './commands/snapshot.js';
 import { runSyncOnce } from './commands/sync-once.js';
+import {
+  runWebhooksAdd,
+  runWebhooksDeliveries,
+  runWebhooksList,
+  runWebhooksRemove,
+  runWebhooksReplay,
+  runWebhooksRotateSecret,
+  runWebhooksSetEnabled,
+  runWebhooksShow,
+  runWebhooksTest,
+} from './commands/webhooks.js';
 import { EXIT_FATAL } from './main.js';
 import { readPastTime, TIME_FORMS } from './mcp/time.js';
 import { isLoopbackHost } from './net.js';
@@ -31,6 +42,11 @@ Commands:
       KIND: start, shutdown, stop, reboot, suspend, resume, snapshot-create, snapshot-rollback, snapshot-delete
       --timeout S --force-stop (shutdown)  --todisk (suspend)  --name N --description T --vmstate --start --force (snapshots)
       --state S --since TIME --limit N: action list, the outbox newest first; action show ID; action cancel ID (queued only)
+  webhooks SUB [ID|URL] [--events GLOBS] [--cluster NAME] [--tag TAG] [--description TEXT] [--secret-file FILE] [--config FILE]
+      SUB: add URL --events GLOBS (a secret is generated and printed once unless --secret-file), list, show ID,
+           disable ID, enable ID, remove ID, rotate-secret ID, test ID (one signed webhook.test now, not queued)
+      --failed --since TIME --limit N: webhooks deliveries [ID], newest first
+      --since TIME --event EVT: webhooks replay ID, past events delivered again by the running serve
   sim [options]                            run a simulated Proxmox VE cluster on 127.0.0.1
       --guests N (30)  --nodes N (3)  --seed N (1)  --lxc-ratio R (0.3)
       --profile realistic|dense (realistic; dense: the old 30-105x vCPU overcommit, nodes at 100 % memory)
@@ -72,6 +88,18 @@ const OPTIONS: Record<string, Record<string, string | null>> = {
     state: 'S',
     since: 'TIME',
     limit: 'N',
+  },
+  webhooks: {
+    config: 'FILE',
+    events: 'GLOBS',
+    cluster: 'NAME',
+    tag: 'TAG',
+    description: 'TEXT',
+    'secret-file': 'FILE',
+    failed: null,
+    since: 'TIME',
+    limit: 'N',
+    event: 'EVT',
   },
   sim: {
     guests: 'N',
@@ -226,6 +254,78 @@ async function action(args: string[]): Promise<number> {
   }
 }
 
+const WEBHOOK_SUBCOMMANDS =
+  'add URL, list, show ID, disable ID, enable ID, remove ID, rotate-secret ID, test ID, deliveries [ID], replay ID';
+
+/** --since as a time back from now; a usage error naming the forms otherwise. */
+function sinceOption(value: string | boolean | undefined): number | undefined {
+  const since = text(value);
+  if (since === undefined) return undefined;
+  const read = readPastTime(since, Date.now());
+  if (!read.ok) throw new UsageError(`--since: ${read.problem}; use ${TIME_FORMS}`);
+  return read.at;
+}
+
+async function webhooks(args: string[]): Promise<number> {
+  const { values, positionals } = parse('webhooks', args, true);
+  const [sub, arg, ...extra] = positionals;
+  const config = text(values.config);
+  if (extra.length) throw new UsageError(`webhooks: unexpected argument "${extra[0]}"`);
+  const needId = (): string => {
+    if (!arg) throw new UsageError(`webhooks ${sub}: give the subscription id (wh_…), as \`webhooks list\` shows it`);
+    return arg;
+  };
+  switch (sub) {
+    case 'add':
+      if (!arg)
+        throw new UsageError(
+          "webhooks add: give the receiver's URL, e.g. webhooks add https://hooks.example.com/proxmox --events 'guest.*'",
+        );
+      return runWebhooksAdd(config, {
+        url: arg,
+        events: text(values.events),
+        cluster: text(values.cluster),
+        tag: text(values.tag),
+        description: text(values.description),
+        secretFile: text(values['secret-file']),
+      });
+    case 'list':
+      return runWebhooksList(config);
+    case 'show':
+      return runWebhooksShow(config, needId());
+    case 'disable':
+    case 'enable':
+      return runWebhooksSetEnabled(config, needId(), sub === 'enable');
+    case 'remove':
+      return runWebhooksRemove(config, needId());
+    case 'rotate-secret':
+      return runWebhooksRotateSecret(config, needId(), text(values['secret-file']));
+    case 'test':
+      return runWebhooksTest(config, needId());
+    case 'deliveries':
+      return runWebhooksDeliveries(config, {
+        id: arg,
+        failed: values.failed === true,
+        since: sinceOption(values.since),
+        limit: integer('limit', values.limit, 50, 10_000),
+      });
+    case 'replay': {
+      const id = needId();
+      const since = sinceOption(values.since);
+      const eventId = text(values.event);
+      if ((since === undefined) === (eventId === undefined))
+        throw new UsageError(
+          'webhooks replay: give either --since TIME (every matching event since then) or --event EVT (one event by id)',
+        );
+      return runWebhooksReplay(config, id, since === undefined ? { eventId: eventId! } : { since });
+    }
+    case undefined:
+      throw new UsageError(`webhooks: give a subcommand: ${WEBHOOK_SUBCOMMANDS}`);
+    default:
+      throw new UsageError(`webhooks: unknown subcommand "${sub}"; the subcommands are ${WEBHOOK_SUBCOMMANDS}`);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
   if (command === '--help' || command === '-h' || rest.includes('--help') || rest.includes('-h')) {
@@ -260,6 +360,8 @@ async function main(argv: string[]): Promise<number> {
       return runCheck(text(parse(command, rest).values.config));
     case 'action':
       return action(rest);
+    case 'webhooks':
+      return webhooks(rest);
     case 'demo':
       parse(command, rest);
       return runDemo();
