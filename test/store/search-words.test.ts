@@ -1,5 +1,5 @@
 /**
- * search_inventory's words (guest names, tags, descriptions) through guest_text, the trigram index
+ * search_inventory's words (guest names, tags, descriptions, disk volume names) through guest_text, the trigram index
  * migration 0006 keeps by triggers on the guest rows: the same guests and matches as a scan of
  * every live guest row (SQL of the test's own, the scans the index replaced) after the first sync
  * and through renames, tag and description edits, guests destroyed and created, a node offline, a
@@ -7,7 +7,7 @@
  * every guest row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/db.js';
+import { openStore, type Store } from '../../src/store/db.js';
 import { searchInventory } from '../../src/store/queries/search.js';
 import { resetCluster } from '../../src/store/sync-state.js';
 import { createClusterSync, DEFAULT_SYNC_SETTINGS } from '../../src/sync/cycle.js';
@@ -32,11 +32,19 @@ const QUERIES = [
   'de',
   'x',
   'no-such-word',
+  'vm-10',
+  'DISK-1',
+  'debian-12',
+  'disk-99',
 ];
 
-/** The scans search_inventory made before guest_text: every live guest row read, `instr(lower(…))` on each field. */
+/**
+ * The scans search_inventory made before guest_text: every live guest row read, `instr(lower(…))`
+ * on each field; volume names (from the disks JSON) for a word with a digit or a separator.
+ */
 function scanned(store: Store, query: string): Match[] {
   const q = query.trim().toLowerCase();
+  const volumes = q.length >= 3 && /[\d:/._-]/.test(q) && !/\s/.test(q);
   const rows = store.sqlite
     .prepare(
       `SELECT cluster || '/' || vmid || ' name ' || name AS m FROM guests
@@ -44,10 +52,12 @@ function scanned(store: Store, query: string): Match[] {
       UNION ALL SELECT cluster || '/' || vmid || ' tag ' || j.value FROM guests, json_each(tags) j
        WHERE deleted_at IS NULL AND NOT @skip AND instr(lower(j.value), @q) > 0
       UNION ALL SELECT cluster || '/' || vmid || ' description' FROM guests
-       WHERE deleted_at IS NULL AND instr(lower(description), @q) > 0`,
+       WHERE deleted_at IS NULL AND instr(lower(description), @q) > 0
+      UNION ALL SELECT cluster || '/' || vmid || ' volume ' || json_extract(d.value, '$.key') || ' ' || json_extract(d.value, '$.volume')
+       FROM guests, json_each(disks) d WHERE deleted_at IS NULL AND @volumes AND instr(lower(json_extract(d.value, '$.volume')), @q) > 0`,
     )
     .pluck()
-    .all({ q, skip: Number(/[:\s]/.test(q)) }) as string[];
+    .all({ q, skip: Number(/[:\s]/.test(q)), volumes: Number(volumes) }) as string[];
   return rows.sort();
 }
 
@@ -59,7 +69,7 @@ function found(store: Store, query: string): Match[] {
       r.kind !== 'guest'
         ? []
         : r.matches
-            .filter((m) => m.field === 'name' || m.field === 'tag' || m.field === 'description')
+            .filter((m) => ['name', 'tag', 'description', 'volume'].includes(m.field))
             .map((m) => `${r.cluster}/${r.vmid} ${m.field}${m.field === 'description' ? '' : ` ${m.value}`}`),
     )
     .sort();
@@ -118,13 +128,14 @@ describe('search_inventory words through guest_text', () => {
     h.sim.updateGuest(b, { tags: ['Legacy', 'prod'] });
     h.sim.updateGuest(c, { config: { description: 'they say "hi" to OPS-1234\nOwner: team-a' } });
     h.sim.updateGuest(d, { tags: [] });
-    h.sim.updateGuest(e, { config: { description: null } });
+    h.sim.updateGuest(e, { config: { description: null, scsi5: `ceph-vm:vm-${e}-disk-99,size=8G` } });
     h.sim.deleteGuest(f);
     h.sim.createGuest({ name: 'web-new-1', tags: ['prod'] });
     await cycle();
     expect(found(h.store, 'zür')).toContain(`lab/${a} name zürich-db-01`);
     expect(found(h.store, 'Legacy')).toContain(`lab/${b} tag Legacy`);
     expect(found(h.store, 'say "hi"')).toEqual([`lab/${c} description`]);
+    expect(found(h.store, 'disk-99')).toEqual([`lab/${e} volume scsi5 ceph-vm:vm-${e}-disk-99`]);
     expectSameAsScan(h.store, 'edits');
 
     // A renamed guest's old name no longer finds it; a name changed back finds it again.
@@ -158,20 +169,28 @@ describe('search_inventory words through guest_text', () => {
   });
 
   it('reads the index for a word of 3 characters or more, and scans for a shorter one', () => {
-    const matching = (texts: string[]): string[] => texts.filter((t) => t.includes('guest_text MATCH'));
-    expect(matching(statementsOf(h.store, () => searchInventory(h.store, 'web')))).toHaveLength(3);
-    expect(matching(statementsOf(h.store, () => searchInventory(h.store, 'owner: team')))).toHaveLength(1);
-    expect(matching(statementsOf(h.store, () => searchInventory(h.store, 'we')))).toHaveLength(0);
-    for (const text of matching(statementsOf(h.store, () => searchInventory(h.store, 'web')))) {
-      const plan = (
-        h.store.sqlite
-          .prepare(`EXPLAIN QUERY PLAN ${text}`)
-          .all(...Array(text.split('?').length - 1).fill('x')) as Array<{ detail: string }>
-      )
-        .map((r) => r.detail)
-        .join(' | ');
-      expect(plan).toMatch(/VIRTUAL TABLE INDEX/);
-      expect(plan).not.toMatch(/SCAN guests/);
+    // A store of its own: statements are prepared (and seen here) once per store and shape.
+    const store = openStore(h.dbPath);
+    try {
+      const matching = (q: string): string[] =>
+        statementsOf(store, () => searchInventory(store, q)).filter((t) => t.includes('guest_text MATCH'));
+      // A word with a digit or a separator may be part of a volume's name: the fourth column.
+      const texts = matching('vm-101');
+      expect(texts).toHaveLength(4);
+      expect(matching('web')).toHaveLength(3);
+      expect(matching('owner: team')).toHaveLength(1);
+      expect(matching('we')).toHaveLength(0);
+      for (const text of texts) {
+        const explain = store.sqlite.prepare(`EXPLAIN QUERY PLAN ${text}`);
+        const params = text.includes('@')
+          ? [Object.fromEntries([...text.matchAll(/@(\w+)/g)].map((m) => [m[1], 'x']))]
+          : Array(text.split('?').length - 1).fill('x');
+        const plan = (explain.all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+        expect(plan).toMatch(/VIRTUAL TABLE INDEX/);
+        expect(plan).not.toMatch(/SCAN (guests|a|g)\b/);
+      }
+    } finally {
+      store.close();
     }
   });
 });

@@ -3,7 +3,7 @@ import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Store } from '../db.js';
 import { guests, nodes } from '../schema.js';
 import { candidateColumns, type CandidateRow } from './guest.js';
-import { configMatches, type ConfigField } from './search-config.js';
+import { configMatches, textPhrase, type ConfigField, type TextColumn } from './search-config.js';
 import { clampLimit, oneRead, QUERY_LIMITS, QueryError, type LimitInfo } from './shared.js';
 
 export type SearchField = 'vmid' | 'name' | 'tag' | 'description' | ConfigField | 'node';
@@ -65,18 +65,16 @@ const CONFIG_SCORES: Record<ConfigField, [whole: number, part: number]> = {
   vlan: [40, 40],
 };
 
-/** The columns of guest_text (migration 0006), the trigram index of guest rows' words. */
-type TextColumn = 'name' | 'tags' | 'description';
-
 /**
  * The guest rows whose `column` may hold `text` (case aside): those guest_text finds for it, a
  * superset the caller's own test (`instr(lower(…))`) narrows to the same rows a scan finds. A
  * trigram index finds nothing for text under 3 characters: those are scanned (undefined).
  */
-function mayHold(column: TextColumn, text: string): SQL | undefined {
-  if ([...text].length < 3) return undefined;
-  const phrase = `{${column}} : "${text.replace(/"/g, '""')}"`;
-  return sql`${guests}.rowid IN (SELECT rowid FROM guest_text WHERE guest_text MATCH ${phrase})`;
+function mayHold(column: Exclude<TextColumn, 'volumes'>, text: string): SQL | undefined {
+  const phrase = textPhrase(column, text);
+  return phrase === undefined
+    ? undefined
+    : sql`${guests}.rowid IN (SELECT rowid FROM guest_text WHERE guest_text MATCH ${phrase})`;
 }
 
 /**
