@@ -113,6 +113,7 @@ export async function benchFacts(): Promise<void> {
     ['countGuestsBy', 'node, template=true', () => countGuestsBy(store, 'node', { template: true })],
     ['countGuestsBy', 'tag, status=running', () => countGuestsBy(store, 'tag', { status: 'running' })],
     ['countGuestsBy', 'storage, status=running', () => countGuestsBy(store, 'storage', { status: 'running' })],
+    ['countGuestsBy', 'vlan, status=unknown', () => countGuestsBy(store, 'vlan', { status: 'unknown' })],
     ['countGuestsBy', 'storage, tag=prod', () => countGuestsBy(store, 'storage', { tag: 'prod' })],
     ['countGuestsBy', 'vlan, node=pve3', () => countGuestsBy(store, 'vlan', { node: 'pve3' })],
     ['countGuestsBy', 'bridge, type=qemu', () => countGuestsBy(store, 'bridge', { type: 'qemu' })],
@@ -157,6 +158,9 @@ export async function benchFacts(): Promise<void> {
     ],
     ['completeGuests', `name prefix '${letter}' (${lettered} guests)`, () => completeGuests(store, letter, undefined)],
     ['searchInventory', 'a plain word (web)', () => searchInventory(store, 'web')],
+    // A digit or a separator: descriptions and disk volume names too.
+    ['searchInventory', 'a word with a digit (ops-12)', () => searchInventory(store, 'ops-12')],
+    ['searchInventory', 'two letters (db: scanned)', () => searchInventory(store, 'db')],
     // The machine's pace: docs/benchmarks.md measured this page at about 0.65 ms in process on a quiet VM.
     [
       'reference: listGuests',
