@@ -34,6 +34,10 @@ import {
 } from './queue/redis.js';
 import { embeddedRedisPaths, type EmbeddedRedis } from './queue/embedded-redis.js';
 import { existsSync } from 'node:fs';
+import { listSubscriptions, oldestNeededSeq } from './store/webhooks.js';
+import { startWebhooks, type Webhooks } from './webhooks/service.js';
+import { createAddressPolicy, createWebhookAgent } from './webhooks/ssrf.js';
+import { syncConfigSubscriptions } from './webhooks/config-subscriptions.js';
 
 /** The exit code after an exception nothing caught (EX_SOFTWARE): a supervisor restarts the daemon. */
 export const EXIT_FATAL = 70;
@@ -194,6 +198,80 @@ export interface Actions {
   close(): Promise<void>;
 }
 
+/** One Redis for the action queue and webhooks, connected (or started) when the first of them needs it. */
+export interface SharedRedis {
+  target(): Promise<RedisTarget>;
+  stop(): Promise<void>;
+}
+
+export function sharedRedis(config: Config, log: Logger): SharedRedis {
+  let connected: Promise<{ target: RedisTarget; embedded?: EmbeddedRedis }> | undefined;
+  return {
+    target: async () => (await (connected ??= connectRedis(config, log))).target,
+    async stop() {
+      const c = await connected?.catch(() => undefined);
+      await c?.embedded?.stop();
+    },
+  };
+}
+
+/**
+ * Webhook delivery for `serve`: started when a subscription exists (from the config file or the
+ * CLI), and looked for again every 30 s, so `webhooks add` beside a running daemon needs no restart.
+ */
+function webhookRuntime(
+  daemon: Daemon,
+  redis: SharedRedis,
+): { startIfSubscribed(): Promise<void>; stop(): Promise<void> } {
+  const { config, store, log } = daemon;
+  let running: Webhooks | undefined;
+  let starting: Promise<void> | undefined;
+  const policy = createAddressPolicy(config.webhooks.allowCidrs);
+  if (config.webhooks.allowCidrs.length)
+    log.warn(
+      { allowCidrs: config.webhooks.allowCidrs },
+      'webhooks may reach these private ranges (WEBHOOK_ALLOW_CIDRS)',
+    );
+  syncConfigSubscriptions(store, config.webhooks.subscriptions, Date.now(), {
+    rotationGraceMs: config.webhooks.rotationGraceMs,
+  });
+  const start = async (): Promise<void> => {
+    if (running || !listSubscriptions(store).length) return;
+    const agent = createWebhookAgent({
+      policy,
+      onRefused: (refused) => log.warn({ err: refused.message }, 'webhook target refused (SSRF guard)'),
+    });
+    running = startWebhooks({
+      store,
+      connection: redisConnection(await redis.target(), 'worker'),
+      agent,
+      log: log.child({ module: 'webhooks' }),
+      now: Date.now,
+      settings: {
+        timeoutMs: config.webhooks.timeoutMs,
+        schedule: config.webhooks.schedule,
+        disableAfterMs: config.webhooks.disableAfterMs,
+      },
+    });
+    log.info({ subscriptions: listSubscriptions(store).length }, 'webhook delivery started');
+  };
+  const look = (): void => {
+    starting ??= start()
+      .catch((err: unknown) => log.warn({ err: String(err) }, 'starting webhook delivery failed; retried in 30 s'))
+      .finally(() => (starting = undefined));
+  };
+  const timer = setInterval(look, 30_000);
+  timer.unref();
+  return {
+    startIfSubscribed: start,
+    async stop() {
+      clearInterval(timer);
+      await starting;
+      await running?.stop();
+    },
+  };
+}
+
 /** The settings every transport submits with (src/actions/submit.ts). */
 function submitSettings(config: Config): SubmitDeps['settings'] {
   return { ttlMs: config.actions.ttlMs, perMinute: config.actions.perMinute };
@@ -222,9 +300,8 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
 }
 
 /** Redis → queue → worker, for `serve` when ACTIONS enables any kind; close stops them in reverse. */
-export async function startActions(daemon: Daemon): Promise<Actions> {
+export async function startActions(daemon: Daemon, target: RedisTarget): Promise<Actions> {
   const { config, log, store } = daemon;
-  const { target, embedded } = await connectRedis(config, log);
   const queue = createActionQueue(redisConnection(target, 'queue'));
   const syncs = new Map(daemon.syncs.map((s) => [s.cluster, s]));
   const worker = startActionWorker({
@@ -246,7 +323,6 @@ export async function startActions(daemon: Daemon): Promise<Actions> {
     async close() {
       await worker.stop();
       await queue.close();
-      await embedded?.stop();
     },
   };
 }
@@ -322,7 +398,8 @@ export async function startServing(config: Config, options: { log?: Logger } = {
     store: daemon.store,
     intervalSeconds: config.sync.intervalSeconds,
     snapshots: config.snapshots,
-    retention: config.retention,
+    // Events a webhook delivery still needs stay, whatever their age.
+    retention: { ...config.retention, keepEventsFromSeq: () => oldestNeededSeq(daemon.store) },
     log,
     progress: (cluster) => createProgress(process.stderr, log, cluster),
     requestsInFlight: daemon.requestsInFlight,
@@ -344,11 +421,16 @@ export async function startServing(config: Config, options: { log?: Logger } = {
   });
   let http: McpHttpEndpoint | undefined;
   let actions: Actions | undefined;
+  const redis = sharedRedis(config, log);
+  const webhooks = webhookRuntime(daemon, redis);
   try {
-    actions = config.actions.kinds.length ? await startActions(daemon) : undefined;
+    actions = config.actions.kinds.length ? await startActions(daemon, await redis.target()) : undefined;
+    await webhooks.startIfSubscribed();
     http = config.mcp.http.enabled ? await startHttp(daemon, () => scheduler.liveStatus(), actions) : undefined;
   } catch (err) {
     await actions?.close();
+    await webhooks.stop();
+    await redis.stop();
     await scheduler.stop();
     await daemon.close();
     lock.release();
@@ -381,6 +463,8 @@ export async function startServing(config: Config, options: { log?: Logger } = {
       try {
         await http?.close();
         await actions?.close();
+        await webhooks.stop();
+        await redis.stop();
         await scheduler.stop();
         await daemon.close();
       } finally {

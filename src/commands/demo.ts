@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
-import { createDaemon, runUntilStopped, startActions, startHttp, type Actions } from '../main.js';
+import { createDaemon, runUntilStopped, sharedRedis, startActions, startHttp, type Actions } from '../main.js';
 import type { McpHttpEndpoint } from '../mcp/http.js';
 import { createProgress } from '../progress.js';
 import { startChurn } from '../sim/churn.js';
@@ -56,7 +56,10 @@ export async function runDemo(): Promise<number> {
   out.write(`${describeCycle(first!)}\n\n`);
   const started: { scheduler?: Scheduler } = {}; // the schedules start once the endpoint is printed
   const live = (): LiveClusterStatus[] => started.scheduler?.liveStatus() ?? [];
-  const actions: Actions | undefined = config.actions.kinds.length ? await startActions(daemon) : undefined;
+  const redis = sharedRedis(config, daemon.log);
+  const actions: Actions | undefined = config.actions.kinds.length
+    ? await startActions(daemon, await redis.target())
+    : undefined;
   let http: McpHttpEndpoint;
   try {
     http = await startHttp(daemon, live, actions);
@@ -113,6 +116,7 @@ export async function runDemo(): Promise<number> {
     stopChurn();
     await http.close();
     await actions?.close();
+    await redis.stop();
     await scheduler.stop();
     await daemon.close();
     await sim.close();
