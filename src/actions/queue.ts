@@ -19,14 +19,33 @@ export interface ActionQueue {
   close(): Promise<void>;
 }
 
-export function createActionQueue(connection: ConnectionOptions, prefix?: string): ActionQueue {
+/** How long enqueue() waits for a Redis this queue has not reached yet. */
+export const ENQUEUE_TIMEOUT_MS = 2_000;
+
+export function createActionQueue(
+  connection: ConnectionOptions,
+  prefix?: string,
+  { timeoutMs = ENQUEUE_TIMEOUT_MS }: { timeoutMs?: number } = {},
+): ActionQueue {
   const queue = new Queue(ACTIONS_QUEUE, { connection, prefix });
   // While Redis is down each reconnect attempt emits an error that BullMQ would print raw to
   // stderr; the caller hears of it from enqueue(), which throws (submitAction says what happens next).
   queue.on('error', () => undefined);
   return {
     async enqueue(actionId) {
-      await queue.add('action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 });
+      // Without an offline queue a lost connection fails add() at once, but a connection that never
+      // came up (the process started while Redis was down) makes add() wait for it without end.
+      const added = queue.add('action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 });
+      added.catch(() => undefined); // after the timeout nobody waits for it; a late add is harmless (same job id)
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([added, late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close: () => queue.close(),
   };

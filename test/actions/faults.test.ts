@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionKindName } from '../../src/actions/catalogue.js';
-import type { ActionWorker } from '../../src/actions/queue.js';
+import { createActionQueue, ENQUEUE_TIMEOUT_MS, type ActionWorker } from '../../src/actions/queue.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import type { SimGuest } from '../../src/sim/state.js';
 import { FINAL_STATES, getAction, markPosting, markRunning, type ActionRow } from '../../src/store/actions.js';
@@ -37,7 +37,7 @@ const eventTypes = (h: ActionHarness, row: ActionRow): string[] =>
 
 describe('one worker, one failure at a time', () => {
   let h: ActionHarness;
-  let worker: ActionWorker;
+  let worker: ActionWorker | undefined;
   let child: ChildProcess | undefined;
   let childStderr = '';
 
@@ -51,12 +51,14 @@ describe('one worker, one failure at a time', () => {
   });
 
   const startWorker = (): ActionWorker => h.startWorker({ lockMs: 1_000 }, { taskTimeoutMs: 3_000 });
+  /** The worker the tests share, started by the first that needs it (each runs alone with -t too). */
+  const running = (): ActionWorker => (worker ??= startWorker());
 
   it('an action not started within its time to live expires, and is never sent once a worker starts', async () => {
     const g = h.take('qemu', 'running');
     const { action } = await h.submit('stop', g.vmid, {}, { ttlMs: 300 });
     await sleep(500);
-    worker = startWorker(); // its job is in Redis: the worker takes it, or its reconciler gets there first
+    running(); // its job is in Redis: the worker takes it, or its reconciler gets there first
     const row = await h.waitFinal(action.id);
     expect(row.state).toBe('expired');
     expect(row.reason).toMatch(/^not started within its time to live \(by .+\); it never runs late$/);
@@ -67,6 +69,7 @@ describe('one worker, one failure at a time', () => {
   });
 
   it("a task that fails ends failed with Proxmox's exit status as the reason", async () => {
+    running();
     const g = h.take('qemu', 'stopped');
     h.sim.setTaskFaults({ fail: { message: 'start failed: QEMU exited with code 1', vmid: g.vmid } });
     try {
@@ -88,6 +91,7 @@ describe('one worker, one failure at a time', () => {
     { status: 500, message: 'VM {vmid} is locked (backup)' },
     { status: 595, message: 'Connection refused' },
   ])('a POST refused with $status ends failed with the refusal verbatim, sent once', async ({ status, message }) => {
+    running();
     const g = h.take('lxc', 'running');
     const text = message.replace('{vmid}', String(g.vmid));
     h.sim.setTaskFaults({ reject: { status, message: text, vmid: g.vmid } });
@@ -102,6 +106,7 @@ describe('one worker, one failure at a time', () => {
   });
 
   it('quorum lost: the POST is refused with Proxmox’s words', async () => {
+    running();
     const g = h.take('qemu', 'running');
     h.sim.setQuorate(false);
     try {
@@ -117,6 +122,7 @@ describe('one worker, one failure at a time', () => {
   });
 
   it('the node goes offline mid-task: failed with the 595 reason once the wait is over, sent once', async () => {
+    running();
     const g = h.take('lxc', 'stopped', 'pve2');
     h.sim.setTaskFaults({ hang: { vmid: g.vmid } });
     try {
@@ -147,7 +153,7 @@ describe('one worker, one failure at a time', () => {
       const g = h.take('qemu', 'running');
       const row = await crashedRow('stop', g);
       const sent = (await h.client.post(`${path(g)}/status/stop`)) as string;
-      await worker.reconcile();
+      await running().reconcile();
       const done = await h.waitFinal(row.id);
       expect(done).toMatchObject({ state: 'succeeded', upid: sent });
       expect(h.writesFor(g.vmid)).toHaveLength(1);
@@ -157,7 +163,7 @@ describe('one worker, one failure at a time', () => {
     it('a kind never sent twice, with no task found, fails saying it may not have run', async () => {
       const g = h.take('qemu', 'running');
       const row = await crashedRow('reboot', g);
-      await worker.reconcile();
+      await running().reconcile();
       const done = await h.waitFinal(row.id);
       expect(done.state).toBe('failed');
       expect(done.reason).toBe(
@@ -169,39 +175,53 @@ describe('one worker, one failure at a time', () => {
     it('a kind harmless twice, with no task found, is sent (once)', async () => {
       const g = h.take('lxc', 'stopped');
       const row = await crashedRow('start', g);
-      await worker.reconcile();
+      await running().reconcile();
       expect(await h.waitFinal(row.id)).toMatchObject({ state: 'succeeded' });
       expect(h.writesFor(g.vmid)).toHaveLength(1);
     });
   });
 
   it('Redis down when asked: the row waits in SQLite with a note, and runs once Redis is back', async () => {
-    const g = h.take('qemu', 'stopped');
+    running();
+    const warm = h.take('lxc', 'stopped'); // h.queue has reached Redis before it goes
+    expect(await h.waitFinal((await h.submit('start', warm.vmid)).action.id)).toMatchObject({ state: 'succeeded' });
+    const [a, b] = [h.take('qemu', 'stopped'), h.take('lxc', 'stopped')];
     await h.redis.kill();
-    let id: string;
+    const ids: string[] = [];
+    // A queue created while Redis is down never connected: as a `mcp` process started then.
+    const fresh = createActionQueue(redisConnection(h.redis.url, 'queue'), h.prefix);
     try {
-      const submitted = await h.submit('start', g.vmid);
-      expect(submitted.enqueued).toBe(false);
-      expect(submitted.note).toMatch(
-        /^queued in the inventory, but Redis did not answer: the daemon enqueues it when Redis is back \(it expires at .+\)$/,
-      );
-      id = submitted.action.id;
+      for (const [g, queue] of [
+        [a, h.queue],
+        [b, fresh],
+      ] as const) {
+        const asked = Date.now();
+        const submitted = await h.submit('start', g.vmid, {}, { queue });
+        expect(Date.now() - asked).toBeLessThan(ENQUEUE_TIMEOUT_MS + 1_000);
+        expect(submitted.enqueued).toBe(false);
+        expect(submitted.note).toMatch(
+          /^queued in the inventory, but Redis did not answer: the daemon enqueues it when Redis is back \(it expires at .+\)$/,
+        );
+        ids.push(submitted.action.id);
+      }
       await sleep(1_500); // reconciler passes with Redis down
-      expect(getAction(h.store, id)?.state).toBe('queued');
-      expect(h.writesFor(g.vmid)).toEqual([]);
+      expect(ids.map((id) => getAction(h.store, id)?.state)).toEqual(['queued', 'queued']);
+      expect([...h.writesFor(a.vmid), ...h.writesFor(b.vmid)]).toEqual([]);
     } finally {
       await h.redis.restart();
+      await fresh.close();
     }
-    const row = await h.waitFinal(id, 30_000);
-    expect(row.state).toBe('succeeded');
-    expect(h.writesFor(g.vmid)).toHaveLength(1);
+    for (const id of ids) expect((await h.waitFinal(id, 30_000)).state).toBe('succeeded');
+    expect(h.writesFor(a.vmid)).toHaveLength(1);
+    expect(h.writesFor(b.vmid)).toHaveLength(1);
     const after = Date.now();
-    await until('the canary after the outage', () => (worker.canaryAt() ?? 0) > after, 10_000);
-    expect(worker.healthy()).toBe(true);
+    await until('the canary after the outage', () => (running().canaryAt() ?? 0) > after, 10_000);
+    expect(running().healthy()).toBe(true);
   });
 
   it('a worker process SIGKILLed mid-task: the next worker resumes on its UPID, no second POST', async () => {
-    await worker.stop();
+    await worker?.stop();
+    worker = undefined;
     child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('worker-child.ts', import.meta.url))], {
       env: {
         ...process.env,
@@ -231,7 +251,7 @@ describe('one worker, one failure at a time', () => {
     child.kill('SIGKILL');
     await exited;
 
-    worker = startWorker();
+    running();
     await sleep(3_000); // the dead worker's lock expires and the job is taken again: still hanging
     expect(getAction(h.store, action.id)).toMatchObject({ state: 'running', upid });
     h.sim.setTaskFaults({});
@@ -243,18 +263,41 @@ describe('one worker, one failure at a time', () => {
   });
 
   it('the token secret is nowhere: Redis keys and job hashes, action rows, events, logs', async () => {
+    running();
+    const g = h.take('lxc', 'stopped');
+    const done = await h.waitFinal((await h.submit('start', g.vmid)).action.id);
+    expect(done).toMatchObject({ state: 'succeeded' });
+    // A job as it waits in Redis (a queue no worker reads; the worker removes completed ones).
+    const probe = createActionQueue(redisConnection(h.redis.url, 'queue'), 'secret-probe');
+    await probe.enqueue(done.id);
+    await probe.close();
     const redis = new Redis({ ...redisConnection(h.redis.url, 'worker') });
     try {
-      const keys = await redis.keys('*');
-      expect(keys.length).toBeGreaterThan(0);
-      const dumped: string[] = [];
-      for (const key of keys) {
-        const dump = await redis.dumpBuffer(key);
-        dumped.push(key, dump?.toString('latin1') ?? '');
-        if ((await redis.type(key)) === 'hash') dumped.push(JSON.stringify(await redis.hgetall(key)));
+      const job = await redis.hgetall(`secret-probe:actions:${done.id}`);
+      expect(JSON.parse(job.data!)).toEqual({ actionId: done.id });
+      // Every value read as Redis holds it: DUMP's LZF compression could hide a string.
+      const values: string[] = [];
+      for (const key of await redis.keys('*')) {
+        const type = await redis.type(key);
+        const value =
+          type === 'string'
+            ? await redis.get(key)
+            : type === 'hash'
+              ? await redis.hgetall(key)
+              : type === 'list'
+                ? await redis.lrange(key, 0, -1)
+                : type === 'set'
+                  ? await redis.smembers(key)
+                  : type === 'zset'
+                    ? await redis.zrange(key, 0, -1, 'WITHSCORES')
+                    : type === 'stream'
+                      ? await redis.xrange(key, '-', '+')
+                      : `unread type ${type}`;
+        values.push(key, JSON.stringify(value));
       }
-      const text = dumped.join('\n');
-      expect(text).toContain('act_'); // the job hashes hold action ids, and only those
+      const text = values.join('\n');
+      expect(text).not.toContain('unread type');
+      expect(text).toContain(done.id); // the events stream names the action's job
       expect(text).not.toContain(SECRET_CANARY);
     } finally {
       redis.disconnect();
@@ -302,7 +345,9 @@ describe('1,000 power actions, Redis SIGKILLed and restarted mid-way', () => {
       for (const g of guests) ids.push((await h.submit(kinds[round]!, g.vmid)).action.id);
     expect(ids).toHaveLength(1_000);
 
-    const worker = h.startWorker({ concurrency: 16, perNode: 4, reconcileEveryMs: 1_000 });
+    // healthy() allows three canary periods: 6 s covers the outage and the reconnection on a loaded
+    // machine, and is still far shorter than the run (the canary behind the backlog came ~40 s late).
+    const worker = h.startWorker({ concurrency: 16, perNode: 4, reconcileEveryMs: 2_000 });
     await until('a third of the actions done', () => finalCount() >= 333, 60_000);
     await h.redis.kill('SIGKILL');
     await sleep(1_000);
