@@ -4,7 +4,7 @@
  * outcome recorded; a retry is a delayed job of its own), and a reconciler that gives every pending
  * delivery a job again after Redis lost them. SQLite holds the truth, Redis the timers.
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/db.js';
@@ -16,6 +16,7 @@ import {
   recordAttempt,
   relayCursor,
   relayEvents,
+  type DeliveryContext,
   type DeliveryRow,
 } from '../store/webhooks.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
@@ -27,8 +28,15 @@ export const WEBHOOKS_QUEUE = 'webhooks';
 export interface WebhookSettings {
   /** How often the relay looks for new events. */
   relayEveryMs: number;
-  /** Deliveries in flight at once (a slow receiver holds one slot, not the others). */
+  /** Deliveries in flight at once. */
   concurrency: number;
+  /**
+   * Deliveries in flight at once to one subscription: a slow receiver with a backlog holds this
+   * many slots, never all of them, so the other subscriptions' deliveries keep going.
+   */
+  perSubscription: number;
+  /** How long a delivery waits when its subscription already has `perSubscription` in flight. */
+  busyDelayMs: number;
   timeoutMs: number;
   /** Delay before attempt 1, 2, …; its length is the number of attempts. */
   schedule?: readonly number[];
@@ -40,6 +48,8 @@ export interface WebhookSettings {
 export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   relayEveryMs: 250,
   concurrency: 16,
+  perSubscription: 4,
+  busyDelayMs: 1_000,
   timeoutMs: 15_000,
   disableAfterMs: 5 * 86_400_000,
   reconcileEveryMs: 30_000,
@@ -102,11 +112,30 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     }
   }
 
-  async function attempt(job: Job<{ deliveryId: string }>): Promise<void> {
+  const inFlight = new Map<string, number>();
+
+  async function attempt(job: Job<{ deliveryId: string }>, token?: string): Promise<void> {
     const context = deliveryContext(store, job.data.deliveryId);
     if (!context || context.delivery.state !== 'pending') return;
-    const { delivery, subscription, event } = context;
+    const { subscription } = context;
     if (!subscription.enabled) return; // kept pending: delivered after `webhooks enable`
+    const busy = inFlight.get(subscription.id) ?? 0;
+    if (busy >= settings.perSubscription) {
+      // The slot goes back to the other subscriptions; this job comes back later, unchanged.
+      await job.moveToDelayed(Date.now() + settings.busyDelayMs, token);
+      throw new DelayedError();
+    }
+    inFlight.set(subscription.id, busy + 1);
+    try {
+      await send(context);
+    } finally {
+      const left = (inFlight.get(subscription.id) ?? 1) - 1;
+      if (left > 0) inFlight.set(subscription.id, left);
+      else inFlight.delete(subscription.id);
+    }
+  }
+
+  async function send({ delivery, subscription, event }: DeliveryContext): Promise<void> {
     const now = deps.now();
     const secrets = [subscription.secret];
     if (subscription.previousSecret && (subscription.previousSecretUntil ?? 0) > now)
