@@ -3,7 +3,9 @@
  * wires them together (the daemon, `serve`'s schedules and HTTP endpoint), and installs the
  * process's signal and fault handlers. Each command in src/commands/ runs one of these.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
@@ -198,6 +200,14 @@ export interface Actions {
   close(): Promise<void>;
 }
 
+/**
+ * The BullMQ key prefix of this inventory: two daemons on one REDIS_URL (two data directories)
+ * must not take each other's jobs; every process on the same inventory file computes the same one.
+ */
+export function queuePrefix(config: Config): string {
+  return `proxmox-inventory:${createHash('sha256').update(resolve(config.dbPath)).digest('hex').slice(0, 12)}`;
+}
+
 /** One Redis for the action queue and webhooks, connected (or started) when the first of them needs it. */
 export interface SharedRedis {
   target(): Promise<RedisTarget>;
@@ -243,6 +253,7 @@ function webhookRuntime(
     });
     running = startWebhooks({
       store,
+      prefix: queuePrefix(config),
       connection: redisConnection(await redis.target(), 'worker'),
       agent,
       log: log.child({ module: 'webhooks' }),
@@ -302,10 +313,11 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
 /** Redis → queue → worker, for `serve` when ACTIONS enables any kind; close stops them in reverse. */
 export async function startActions(daemon: Daemon, target: RedisTarget): Promise<Actions> {
   const { config, log, store } = daemon;
-  const queue = createActionQueue(redisConnection(target, 'queue'));
+  const queue = createActionQueue(redisConnection(target, 'queue'), queuePrefix(config));
   const syncs = new Map(daemon.syncs.map((s) => [s.cluster, s]));
   const worker = startActionWorker({
     store,
+    prefix: queuePrefix(config),
     client: (cluster) => daemon.actionClients.get(cluster),
     refresh: async (cluster, vmid, why) => {
       await syncs.get(cluster)?.refreshGuest(vmid, why);
@@ -337,7 +349,7 @@ export function stdioActions(config: Config, log: Logger): ActionsContext | unde
   let store: Store | undefined;
   const socket = embeddedRedisPaths(config.dataDir).socket;
   const target: RedisTarget | undefined = config.redis.url ?? (existsSync(socket) ? socket : undefined);
-  const queue = target ? createActionQueue(redisConnection(target, 'queue')) : undefined;
+  const queue = target ? createActionQueue(redisConnection(target, 'queue'), queuePrefix(config)) : undefined;
   if (!target) log.info('no Redis found for actions: action rows wait in the inventory for serve');
   return {
     submit: {

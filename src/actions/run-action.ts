@@ -183,6 +183,12 @@ async function wait(
   } catch (err) {
     if (deps.signal?.aborted) return undefined;
     if (err instanceof TaskTimeoutError) return nodeGone(client, kind, row, upid);
+    // Proxmox refusing the task's status for good (no such task, a permission gone) would otherwise
+    // leave the row running, resumed by the reconciler every 30 s without end.
+    if (err instanceof ProxmoxApiError && !err.transient && err.kind !== 'node_unreachable')
+      return {
+        unreachable: `the ${kind.name} task's status could not be read (Proxmox: ${err.status ? `${err.status} ` : ''}${err.reason || err.message}); check task ${upid} in Proxmox before asking again`,
+      };
     deps.log.warn({ action: row.id, kind: kind.name, upid, err: String(err) }, 'waiting for the task failed');
     return undefined;
   }

@@ -7,7 +7,7 @@ import { CATALOGUE, isActionKind, type ActionKindName } from '../actions/catalog
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
 import { createActionQueue } from '../actions/queue.js';
 import type { Config } from '../config.js';
-import { configFromEnv, localPrincipal } from '../main.js';
+import { configFromEnv, localPrincipal, queuePrefix } from '../main.js';
 import { embeddedRedisPaths } from '../queue/embedded-redis.js';
 import { redisConnection } from '../queue/redis.js';
 import { cancelAction, getAction, listActions, type ActionRow, type ActionState } from '../store/actions.js';
@@ -50,7 +50,7 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
   }
   const socket = embeddedRedisPaths(config.dataDir).socket;
   const target = config.redis.url ?? (existsSync(socket) ? socket : undefined);
-  const queue = target ? createActionQueue(redisConnection(target, 'queue')) : undefined;
+  const queue = target ? createActionQueue(redisConnection(target, 'queue'), queuePrefix(config)) : undefined;
   const store = openStore(config.dbPath);
   try {
     const checked = checkRequest(store, { kind, vmid: o.vmid, cluster: o.cluster, params: o.params }, Date.now());

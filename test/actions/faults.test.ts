@@ -14,7 +14,14 @@ import type { ActionKindName } from '../../src/actions/catalogue.js';
 import { createActionQueue, ENQUEUE_TIMEOUT_MS, type ActionWorker } from '../../src/actions/queue.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import type { SimGuest } from '../../src/sim/state.js';
-import { FINAL_STATES, getAction, markPosting, markRunning, type ActionRow } from '../../src/store/actions.js';
+import {
+  FINAL_STATES,
+  getAction,
+  markPosting,
+  markRunning,
+  recordUpid,
+  type ActionRow,
+} from '../../src/store/actions.js';
 import { CLUSTER, SECRET_CANARY, startActionHarness, type ActionHarness } from './harness.js';
 
 const path = (g: SimGuest): string => `/nodes/${g.node}/${g.type}/${g.vmid}`;
@@ -169,6 +176,18 @@ describe('one worker, one failure at a time', () => {
       expect(done.reason).toBe(
         `the daemon stopped between sending reboot and recording its task, and Proxmox lists no such task for ${g.vmid}: it may not have run. Check the guest and ask again if needed (reboot is never sent twice)`,
       );
+      expect(h.writesFor(g.vmid)).toEqual([]);
+    });
+
+    it('a UPID Proxmox does not know (its status refused for good): failed with its words, not resumed forever', async () => {
+      const g = h.take('qemu', 'running');
+      const row = await crashedRow('stop', g);
+      const unknown = `UPID:${g.node}:0009FFFF:0FFFFFFF:6B000000:qmstop:${g.vmid}:root@pam!inventory:`;
+      recordUpid(h.store, row.id, unknown, Date.now());
+      await running().reconcile();
+      const done = await h.waitFinal(row.id);
+      expect(done.state).toBe('failed');
+      expect(done.reason).toMatch(/^the stop task's status could not be read \(Proxmox: \d{3} .+\); check task UPID:/);
       expect(h.writesFor(g.vmid)).toEqual([]);
     });
 
