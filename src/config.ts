@@ -260,6 +260,8 @@ const McpHttpSchema = z
   .object({
     /** `false`: `serve` runs no HTTP endpoint. */
     enabled: flag(true),
+    /** `false`: no Prometheus /metrics on the HTTP endpoint. */
+    metrics: flag(true),
     host: z
       .string({ error: 'expected the address to listen on, e.g. 127.0.0.1' })
       .min(1, 'expected the address to listen on, e.g. 127.0.0.1')
@@ -335,6 +337,7 @@ const SECTION_ENV = {
   retention: { syncRunsDays: 'RETENTION_SYNC_RUNS_DAYS', eventsDays: 'RETENTION_EVENTS_DAYS' },
   'mcp.http': {
     enabled: 'MCP_HTTP',
+    metrics: 'MCP_METRICS',
     host: 'MCP_HTTP_HOST',
     port: 'MCP_HTTP_PORT',
     token: 'MCP_BEARER_TOKEN',
@@ -351,6 +354,8 @@ export type RetentionConfig = z.infer<typeof RetentionSchema>;
 
 export interface McpHttpConfig {
   enabled: boolean;
+  /** GET /metrics (Prometheus) on the same listener; MCP_METRICS=off turns it off. */
+  metrics: boolean;
   host: string;
   port: number;
   token: Secret | undefined;

@@ -6,6 +6,7 @@
  * after a Redis outage without an error).
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { recordActionFinished, recordActionRunning, recordCanary } from '../metrics.js';
 import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
 import { KeyedLimiter } from './limits.js';
 import { runAction, type RunDeps } from './run-action.js';
@@ -107,6 +108,7 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     tookJobAt = deps.now();
     if (job.name === CANARY) {
       canaryAt = tookJobAt;
+      recordCanary(canaryAt);
       return;
     }
     const id = job.data.actionId;
@@ -128,15 +130,24 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
       if (!row || (row.state !== 'queued' && row.state !== 'running')) return;
       const releaseGuest = await perGuest.acquire(`${row.cluster}/${row.vmid}`);
       const releaseNode = await perNode.acquire(`${row.cluster}/${row.node}`);
+      recordActionRunning(1);
       try {
         await runAction({ ...deps, signal: stopping.signal }, id);
+        recordIfFinished(id);
       } finally {
+        recordActionRunning(-1);
         releaseNode();
         releaseGuest();
       }
     } finally {
       inProcess.delete(id);
     }
+  }
+
+  /** Counts the action's final state; one left running (a stop, a task still waited on) is counted when it ends. */
+  function recordIfFinished(id: string): void {
+    const row = getAction(store, id);
+    if (row && row.state !== 'queued' && row.state !== 'running') recordActionFinished(row.kind, row.state);
   }
 
   const worker = new Worker(ACTIONS_QUEUE, processor, {
@@ -159,8 +170,10 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
 
   async function reconcile(): Promise<void> {
     const expired = expireDue(store, deps.now());
-    for (const row of expired)
+    for (const row of expired) {
       log.info({ action: row.id, kind: row.kind, vmid: row.vmid }, 'action expired before it started');
+      recordActionFinished(row.kind, 'expired');
+    }
     try {
       // At the head of the queue: behind a backlog of actions it would come late and say the worker is stuck.
       await queue.add(CANARY, {}, { lifo: true, removeOnComplete: true, removeOnFail: true });

@@ -1,10 +1,11 @@
 /**
  * MCP over Streamable HTTP at /mcp (stateless: a server and transport per request, JSON answers),
- * plus /healthz and /readyz. Before a request reaches MCP: the Host header must name this server
- * (DNS rebinding), a browser Origin must be allowed, the bearer token must be one of those set
- * (when any is), and the body must fit the limit. Each refusal says why. The token names the
- * caller: its label and the action kinds its scope holds; without tokens (loopback only) the caller
- * is "loopback" and read-only, so writes over HTTP always need a token.
+ * plus /healthz, /readyz and /metrics (Prometheus; held to /mcp's Host, Origin and token checks).
+ * Before a request reaches MCP: the Host header must name this server (DNS rebinding), a browser
+ * Origin must be allowed, the bearer token must be one of those set (when any is), and the body
+ * must fit the limit. Each refusal says why. The token names the caller: its label and the action
+ * kinds its scope holds; without tokens (loopback only) the caller is "loopback" and read-only, so
+ * writes over HTTP always need a token.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,8 +25,10 @@ import type { Caller, RunningCycle } from './tool.js';
  * `tokens`: every bearer token accepted, with its label and scope. Without it, the single `token`
  * is accepted as "default", read-only (what callers before scopes passed).
  */
-export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds' | 'tokens'> & {
+export type McpHttpOptions = Omit<McpHttpConfig, 'enabled' | 'readyMaxAgeSeconds' | 'tokens' | 'metrics'> & {
   tokens?: readonly HttpTokenConfig[];
+  /** false (MCP_METRICS=off): /metrics answers 404 even with a metrics source. */
+  metrics?: boolean;
 };
 
 export interface Readiness {
@@ -53,6 +56,8 @@ export interface McpHttpDeps {
   createServer: (caller: Caller) => McpServer;
   readiness: () => Readiness;
   log: Logger;
+  /** Prometheus exposition for GET /metrics (src/metrics.ts); absent: /metrics answers 404. */
+  metrics?: { contentType: string; scrape(): Promise<string> };
 }
 
 export interface McpHttpEndpoint {
@@ -247,23 +252,45 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     return origin === undefined || origins.has(origin) || (loopbackOrigins && isLoopbackOrigin(origin));
   };
 
-  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The caller of a request /mcp accepts (Host, Origin, token), or undefined once it is refused with the reason. */
+  function admit(req: IncomingMessage, res: ServerResponse): Caller | undefined {
     if (!hostOk(req)) {
       const host = (req.headers.host ?? '').toLowerCase();
       const known = describeHosts(options.host, port, options.allowedHosts);
-      return refuse(
+      refuse(
         res,
         403,
         `Host header "${host}" is not one of the ${hosts.size} names this server answers to (${known}); if clients reach it as "${host}", add that to MCP_ALLOWED_HOSTS`,
       );
+      return undefined;
     }
-    if (!originOk(req))
-      return refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
+    if (!originOk(req)) {
+      refuse(res, 403, `Origin "${req.headers.origin}" is not allowed; list it in MCP_ALLOWED_ORIGINS`);
+      return undefined;
+    }
     const caller = callerOf(req);
     if (!caller)
-      return refuse(res, 401, 'missing or wrong bearer token', {
-        'www-authenticate': 'Bearer realm="proxmox-inventory"',
-      });
+      refuse(res, 401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="proxmox-inventory"' });
+    return caller;
+  }
+
+  /** Prometheus scrapes: the same Host, Origin and token rules as /mcp, since the counts describe the inventory. */
+  async function handleMetrics(
+    req: IncomingMessage,
+    res: ServerResponse,
+    metrics: NonNullable<McpHttpDeps['metrics']>,
+  ): Promise<void> {
+    if (!admit(req, res)) return;
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return refuse(res, 405, `${req.method} /metrics: scrape it with GET`, { allow: 'GET, HEAD' });
+    const text = await metrics.scrape();
+    res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const caller = admit(req, res);
+    if (!caller) return;
     // Stateless: no server-sent stream to GET (it would stay open forever and carry nothing) and no session to DELETE.
     if (req.method !== 'POST')
       return refuse(res, 405, `${req.method} /mcp: this endpoint is stateless; send JSON-RPC requests with POST`, {
@@ -301,6 +328,7 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     const path = requestPath(req.url);
     if (path === undefined) return refuse(res, 400, 'malformed request target; MCP is at /mcp');
     if (path === '/mcp') return handleMcp(req, res);
+    if (path === '/metrics' && deps.metrics && options.metrics !== false) return handleMetrics(req, res, deps.metrics);
     if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
     if (path === '/readyz' && req.method === 'GET') {
       const r = deps.readiness();

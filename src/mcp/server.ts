@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { ACTION_GROUPS, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused } from '../actions/submit.js';
 import type { Logger } from '../log.js';
+import { timedTool } from '../metrics.js';
 import { StoreError } from '../store/db.js';
 import { freshness, oneRead, QueryError } from '../store/queries.js';
 import { freshnessLine } from './render.js';
@@ -106,7 +107,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
         outputSchema: outputSchema(tool),
         annotations: tool.annotations,
       },
-      async (args: unknown): Promise<CallToolResult> => {
+      timedTool(tool.name, async (args: unknown): Promise<CallToolResult> => {
         let store: ToolContext['store'];
         try {
           store = deps.store;
@@ -139,7 +140,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
           deps.log.error({ tool: tool.name, err }, 'tool failed');
           return errorResult(`${tool.name} failed while reading the inventory; the server log has the details.`);
         }
-      },
+      }),
     );
   }
   for (const tool of offeredActions) registerActionTool(server, tool, deps);
@@ -190,7 +191,7 @@ function registerActionTool(server: McpServer, tool: ActionTool, deps: McpDeps):
       outputSchema: tool.output.extend({ freshness: FreshnessSchema }),
       annotations: tool.annotations(tool.kinds),
     },
-    async (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> => {
+    timedTool(tool.name, async (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => {
       const declared = server.server.getClientVersion();
       const canAsk = server.server.getClientCapabilities()?.elicitation?.form !== undefined;
       try {
@@ -213,7 +214,7 @@ function registerActionTool(server: McpServer, tool: ActionTool, deps: McpDeps):
         deps.log.error({ tool: tool.name, err }, 'action tool failed');
         return errorResult(`${tool.name} failed; nothing is known to be queued; the server log has the details.`);
       }
-    },
+    }),
   );
 }
 

@@ -13,6 +13,7 @@
  */
 import { Cron } from 'croner';
 import type { Logger } from '../log.js';
+import { recordCycle, recordCycleCrash } from '../metrics.js';
 import type { Store } from '../store/db.js';
 import { pruneHistory, type PruneResult } from '../store/retention.js';
 import { takeSnapshotWithRetention } from '../store/snapshots.js';
@@ -115,10 +116,12 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         onPhase: (phase) => (cycleNow.phase = phase),
       });
       if (!summary.aborted) noteOutcome(sync.cluster, summary.ok, summary.error, summary.recorded !== false);
+      recordCycle(summary);
       deps.onCycle?.(summary);
       return summary;
     } catch (err) {
       log.error({ cluster: sync.cluster, err }, 'sync cycle crashed');
+      recordCycleCrash(sync.cluster);
       noteOutcome(
         sync.cluster,
         false,

@@ -7,6 +7,7 @@
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
+import { recordDeliveryAttempt } from '../metrics.js';
 import type { Store } from '../store/db.js';
 import {
   deliveryContext,
@@ -154,6 +155,7 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
   }
 
   async function record(d: DeliveryRow, o: DeliveryOutcome): Promise<void> {
+    recordDeliveryAttempt(o.kind);
     const now = deps.now();
     const attempts = d.attempts + 1;
     const retryable =

@@ -76,6 +76,7 @@ const BAD_VALUES: Record<string, string> = {
   RETENTION_SYNC_RUNS_DAYS: '99999',
   RETENTION_EVENTS_DAYS: 'x',
   MCP_HTTP: 'maybe',
+  MCP_METRICS: 'sometimes',
   MCP_HTTP_HOST: '0.0.0.0',
   MCP_HTTP_PORT: '99999',
   MCP_BEARER_TOKEN: 'short',
