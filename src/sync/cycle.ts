@@ -32,7 +32,7 @@ import { parseGuestConfig } from './parse-config.js';
 import { logSignals, planConfigFetches, type FetchReason, type LogCursors, type Plan } from './plan.js';
 import { taskRow, type FetchedConfig } from './rows.js';
 import { signalProblems } from './signals.js';
-import { holdConfirmedStatus, refreshGuest, snapshotRows, type RefreshResult } from './refresh.js';
+import { applyReadBack, holdConfirmedStatus, readGuestBack, snapshotRows, type RefreshResult } from './refresh.js';
 
 export interface SyncSettings {
   /** Consecutive complete reads a guest must be missing from before it is tombstoned. */
@@ -789,6 +789,17 @@ function emptyCluster(name: string): ClusterState['cluster'] & object {
   };
 }
 
+/** Where a guest is, from the store, before a cycle has loaded the kept state. */
+function storedGuestRef(
+  store: Store,
+  cluster: string,
+  vmid: number,
+): { node: string; type: 'qemu' | 'lxc' } | undefined {
+  return store.sqlite
+    .prepare('SELECT node, type FROM guests WHERE cluster = ? AND vmid = ? AND deleted_at IS NULL')
+    .get(cluster, vmid) as { node: string; type: 'qemu' | 'lxc' } | undefined;
+}
+
 export interface ClusterSync {
   readonly cluster: string;
   runCycle(options?: {
@@ -823,16 +834,20 @@ export function createClusterSync(deps: Omit<CycleDeps, 'state' | 'signal' | 'on
         state = summary.state;
         return summary;
       }),
-    refreshGuest: (vmid, options) =>
-      inTurn(async () => {
+    async refreshGuest(vmid, options) {
+      const ref = state?.guests.get(vmid) ?? storedGuestRef(deps.store, deps.cluster, vmid);
+      if (!ref || ('deletedAt' in ref && ref.deletedAt)) return { refreshed: false, events: 0 };
+      const read = await readGuestBack(deps.client, { node: ref.node, type: ref.type, vmid }, options);
+      return inTurn(async () => {
         state ??= loadClusterState(deps.store, deps.cluster);
         try {
-          return await refreshGuest({ ...deps, now: deps.now ?? Date.now }, state, vmid, options);
+          return applyReadBack({ ...deps, now: deps.now ?? Date.now }, state, read);
         } catch (err) {
           // Another writer moved the cluster on: start the next turn from the store.
           if (err instanceof ConcurrentWriteError) state = undefined;
           throw err;
         }
-      }),
+      });
+    },
   };
 }

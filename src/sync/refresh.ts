@@ -2,11 +2,13 @@
  * Reading one guest back after an action: its status/current and config (and snapshot list after
  * a snapshot task), diffed against the kept state and written through the same row builders and
  * events as a cycle (rows.ts), so the change is reported once whether this read or the next cycle
- * sees it first. It runs in the cluster's turn (cycle.ts createClusterSync): never beside a cycle.
+ * sees it first. The reads are made outside the cluster's turn (cycle.ts createClusterSync), so
+ * cycles and other read-backs do not wait on them; the diff and the write run in it, never beside
+ * a cycle.
  */
 import type { Logger } from '../log.js';
 import type { ProxmoxClient } from '../proxmox/client.js';
-import type { GuestResource, GuestStatus, SnapshotList } from '../proxmox/types.js';
+import type { GuestRef, GuestResource, GuestStatus, SnapshotList } from '../proxmox/types.js';
 import { summarizeGuests } from '../store/guest-stats.js';
 import type { Store } from '../store/db.js';
 import { applyGuestRefresh, type ClusterState, type GuestRow } from '../store/sync-state.js';
@@ -30,20 +32,34 @@ export interface RefreshResult {
   events: number;
 }
 
-export async function refreshGuest(
-  deps: RefreshDeps,
-  state: ClusterState,
-  vmid: number,
+/** What a read-back read: taken outside the cluster's turn, so cycles and other read-backs do not wait on it. */
+export interface ReadBack {
+  ref: GuestRef;
+  status: GuestStatus;
+  config: { digest: string; values: Record<string, string> };
+  snapshots: SnapshotList | undefined;
+}
+
+export async function readGuestBack(
+  client: ProxmoxClient,
+  ref: GuestRef,
   options: { snapshots: boolean },
-): Promise<RefreshResult> {
-  const prev = state.guests.get(vmid);
-  if (!prev || prev.deletedAt) return { refreshed: false, events: 0 };
-  const ref = { node: prev.node, type: prev.type, vmid };
+): Promise<ReadBack> {
   const [status, config, snapshots] = await Promise.all([
-    deps.client.guestStatus(ref),
-    deps.client.guestConfig(ref),
-    options.snapshots ? deps.client.snapshots(ref) : undefined,
+    client.guestStatus(ref),
+    client.guestConfig(ref),
+    options.snapshots ? client.snapshots(ref) : undefined,
   ]);
+  return { ref, status, config, snapshots };
+}
+
+/** Diffs a read-back against the kept state and writes it; runs in the cluster's turn. */
+export function applyReadBack(deps: RefreshDeps, state: ClusterState, read: ReadBack): RefreshResult {
+  const { vmid } = read.ref;
+  const prev = state.guests.get(vmid);
+  // Gone or moved since the read was sent: the next cycle settles it.
+  if (!prev || prev.deletedAt || prev.node !== read.ref.node) return { refreshed: false, events: 0 };
+  const { status, config, snapshots } = read;
   const at = deps.now();
   const fetched: FetchedConfig = {
     digest: config.digest,
