@@ -14,7 +14,6 @@ const PREFIX = 'proxmox_inventory_';
 
 /** Why every `record…` is module-level: the places that call them are built far from main.ts and need no extra deps. */
 const registry = new Registry();
-collectDefaultMetrics({ register: registry });
 
 const syncCycles = new Counter({
   name: `${PREFIX}sync_cycles_total`,
@@ -185,6 +184,8 @@ let gaugesBuilt = false;
 function buildStoreGauges(): void {
   if (gaugesBuilt) return;
   gaugesBuilt = true;
+  // Here rather than at import: processes that only record (the stdio mcp, the CLI) start no event-loop monitor.
+  collectDefaultMetrics({ register: registry });
   const store = (): Store => source!.store;
   const now = (): number => (source!.options.now ?? Date.now)();
 
