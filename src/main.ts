@@ -4,6 +4,7 @@
  * process's signal and fault handlers. Each command in src/commands/ runs one of these.
  */
 import { createHash } from 'node:crypto';
+import { createMetrics } from './metrics.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
@@ -552,6 +553,7 @@ export function startHttp(
         toolsets: daemon.config.mcp.toolsets,
       }),
     readiness: () => readiness(daemon, live(), Date.now(), actions),
+    metrics: createMetrics(daemon.store, { syncIntervalSeconds: daemon.config.sync.intervalSeconds }),
     log,
   });
 }
