@@ -4,6 +4,7 @@
  * (`seq`) so a receiver can order and dedupe. Thin: at most 20 KB; a bigger `data` (a long config
  * diff) keeps its scalar fields and says `truncated: true`.
  */
+import { toInventoryEvent } from '../store/events.js';
 import type { EventRow } from '../store/webhooks.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -20,29 +21,10 @@ export interface EnvelopeV1 {
   data: Record<string, unknown>;
 }
 
-function parseData(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : { value };
-  } catch {
-    return { value: text };
-  }
-}
-
 /** The JSON text sent for an event: these exact bytes are signed, and sent on every attempt. */
 export function envelopeBody(e: EventRow): string {
-  const envelope: EnvelopeV1 = {
-    version: ENVELOPE_VERSION,
-    id: e.id,
-    seq: e.seq,
-    type: e.type,
-    occurred_at: new Date(e.occurredAt).toISOString(),
-    cluster: e.cluster,
-    subject: { kind: e.subjectKind, id: e.subjectId },
-    data: parseData(e.data),
-  };
+  const { seq, id, type, occurred_at, cluster, subject, data } = toInventoryEvent(e);
+  const envelope: EnvelopeV1 = { version: ENVELOPE_VERSION, id, seq, type, occurred_at, cluster, subject, data };
   const body = JSON.stringify(envelope);
   if (Buffer.byteLength(body) <= MAX_BODY_BYTES) return body;
   const scalars = Object.fromEntries(
