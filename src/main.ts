@@ -320,6 +320,10 @@ export async function startActions(daemon: Daemon, target: RedisTarget): Promise
     store,
     prefix: queuePrefix(config),
     client: (cluster) => daemon.actionClients.get(cluster),
+    tokenId: (cluster) => {
+      const c = config.clusters.find((x) => x.name === cluster);
+      return c && (c.actionToken?.tokenId ?? c.tokenId);
+    },
     refresh: async (cluster, vmid, why) => {
       await syncs.get(cluster)?.refreshGuest(vmid, why);
     },

@@ -26,6 +26,11 @@ export interface RunDeps {
   store: Store;
   /** The client actions use for a cluster (the action token when one is configured). */
   client(cluster: string): ProxmoxClient | undefined;
+  /**
+   * The token id (`user@realm!name`) that client sends, when known: a task found after a crash must
+   * be one this token started, not an operator's start of the same guest at the same moment.
+   */
+  tokenId?(cluster: string): string | undefined;
   /** Reads the guest back after its task, through the sync's diff-and-write path. */
   refresh(cluster: string, vmid: number, why: { snapshots: boolean }): Promise<void>;
   log: Logger;
@@ -156,7 +161,9 @@ async function findTask(
   const until = deps.now() + (deps.findTaskForMs ?? 15_000);
   for (;;) {
     const tasks = await client.clusterTasks().catch(() => [] as Task[]);
-    const found = tasks.find((t) => types.has(t.type) && t.id === String(row.vmid) && t.starttime >= after);
+    const token = deps.tokenId?.(row.cluster);
+    const ours = (t: Task): boolean => token === undefined || `${t.user}${t.tokenid ? `!${t.tokenid}` : ''}` === token;
+    const found = tasks.find((t) => types.has(t.type) && t.id === String(row.vmid) && t.starttime >= after && ours(t));
     if (found || deps.now() >= until) return found;
     await new Promise((r) => setTimeout(r, 1_000)); // /cluster/tasks lags the nodes by a few seconds
   }

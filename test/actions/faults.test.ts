@@ -191,6 +191,18 @@ describe('one worker, one failure at a time', () => {
       expect(h.writesFor(g.vmid)).toEqual([]);
     });
 
+    it("someone else's task of the same kind on the guest is not taken for ours: ours is sent (once)", async () => {
+      const g = h.take('qemu', 'running');
+      const row = await crashedRow('stop', g);
+      h.sim.updateGuest(g.vmid, { status: 'stopped' }); // an operator's stop in the UI: a qmstop task by root@pam
+      h.sim.updateGuest(g.vmid, { status: 'running' });
+      await running().reconcile();
+      const done = await h.waitFinal(row.id);
+      expect(done.state).toBe('succeeded');
+      expect(done.upid).toContain('!'); // our token's task, not the UI user's
+      expect(h.writesFor(g.vmid)).toHaveLength(1);
+    });
+
     it('a kind harmless twice, with no task found, is sent (once)', async () => {
       const g = h.take('lxc', 'stopped');
       const row = await crashedRow('start', g);

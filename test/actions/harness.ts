@@ -129,6 +129,7 @@ export async function startActionHarness(options: HarnessOptions = {}): Promise<
       const worker = startActionWorker({
         store,
         client: (cluster) => (cluster === CLUSTER ? client : undefined),
+        tokenId: () => sim.tokens.full.id,
         refresh: async (_cluster, vmid, why) => {
           await sync.refreshGuest(vmid, why);
         },
