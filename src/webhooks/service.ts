@@ -208,7 +208,11 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     try {
       for (const d of pendingDeliveries(store)) {
         const job = await queue.getJob(jobId(d));
-        if (job) continue;
+        const state = job ? await job.getState() : 'missing';
+        // A job that ended in Redis while its row stayed pending (it threw before recording) is
+        // replaced: left in the failed list, its delivery would wait for good.
+        if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
+        if (job) await job.remove().catch(() => undefined);
         await enqueue(d, Math.max(0, (d.nextAttemptAt ?? now) - now));
       }
     } catch (err) {
