@@ -8,6 +8,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { recordActionFinished, recordActionRunning, recordCanary } from '../metrics.js';
 import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
+import { hasLiveJob } from '../queue/jobs.js';
 import { KeyedLimiter } from './limits.js';
 import { runAction, type RunDeps } from './run-action.js';
 
@@ -19,6 +20,10 @@ export interface ActionQueue {
   enqueue(actionId: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An action's job: its id is the action's, so adding it again while it is queued does nothing. */
+const actionJob = (actionId: string) =>
+  ['action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 }] as const;
 
 /** How long enqueue() waits for a Redis this queue has not reached yet. */
 export const ENQUEUE_TIMEOUT_MS = 2_000;
@@ -36,7 +41,7 @@ export function createActionQueue(
     async enqueue(actionId) {
       // Without an offline queue a lost connection fails add() at once, but a connection that never
       // came up (the process started while Redis was down) makes add() wait for it without end.
-      const added = queue.add('action', { actionId }, { jobId: actionId, removeOnComplete: true, removeOnFail: 1000 });
+      const added = queue.add(...actionJob(actionId));
       added.catch(() => undefined); // after the timeout nobody waits for it; a late add is harmless (same job id)
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
@@ -179,13 +184,11 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
       await queue.add(CANARY, {}, { lifo: true, removeOnComplete: true, removeOnFail: true });
       for (const row of unfinishedActions(store)) {
         if (inProcess.has(row.id)) continue;
-        const job = await queue.getJob(row.id);
-        const state = job ? await job.getState() : 'missing';
-        if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized') continue;
         // Redis lost it (or it ended there without ending here): the row is the truth.
-        if (job) await job.remove().catch(() => undefined);
-        await queue.add('action', { actionId: row.id }, { jobId: row.id, removeOnComplete: true, removeOnFail: 1000 });
-        log.info({ action: row.id, state: row.state, was: state }, 'action job put back on the queue');
+        const { live, was } = await hasLiveJob(queue, row.id);
+        if (live) continue;
+        await queue.add(...actionJob(row.id));
+        log.info({ action: row.id, state: row.state, was }, 'action job put back on the queue');
       }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'action reconciler: Redis unreachable; queued actions wait in SQLite');

@@ -20,6 +20,7 @@ import {
   type DeliveryContext,
   type DeliveryRow,
 } from '../store/webhooks.js';
+import { hasLiveJob } from '../queue/jobs.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
 import { envelopeBody } from './envelope.js';
 import { retryDelayMs } from './schedule.js';
@@ -207,12 +208,9 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     }
     try {
       for (const d of pendingDeliveries(store)) {
-        const job = await queue.getJob(jobId(d));
-        const state = job ? await job.getState() : 'missing';
         // A job that ended in Redis while its row stayed pending (it threw before recording) is
         // replaced: left in the failed list, its delivery would wait for good.
-        if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
-        if (job) await job.remove().catch(() => undefined);
+        if ((await hasLiveJob(queue, jobId(d))).live) continue;
         await enqueue(d, Math.max(0, (d.nextAttemptAt ?? now) - now));
       }
     } catch (err) {
