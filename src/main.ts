@@ -285,7 +285,7 @@ function webhookRuntime(
 }
 
 /** The settings every transport submits with (src/actions/submit.ts). */
-function submitSettings(config: Config): SubmitDeps['settings'] {
+export function submitSettings(config: Config): SubmitDeps['settings'] {
   return { ttlMs: config.actions.ttlMs, perMinute: config.actions.perMinute };
 }
 
@@ -345,6 +345,17 @@ export async function startActions(daemon: Daemon, target: RedisTarget): Promise
 }
 
 /**
+ * The action queue on the daemon's Redis, for a process beside `serve` (the stdio `mcp`, the
+ * `action` command): REDIS_URL, or the embedded one's socket while `serve` runs it; undefined
+ * without either (rows then wait in SQLite for `serve`).
+ */
+export function daemonQueue(config: Config): ActionQueue | undefined {
+  const socket = embeddedRedisPaths(config.dataDir).socket;
+  const target: RedisTarget | undefined = config.redis.url ?? (existsSync(socket) ? socket : undefined);
+  return target ? createActionQueue(redisConnection(target, 'queue'), queuePrefix(config)) : undefined;
+}
+
+/**
  * For the stdio `mcp` process: a writable store for action rows and a queue on the daemon's Redis
  * (REDIS_URL, or the embedded one's socket when `serve` runs it); without either, rows wait in
  * SQLite for `serve`.
@@ -352,10 +363,8 @@ export async function startActions(daemon: Daemon, target: RedisTarget): Promise
 export function stdioActions(config: Config, log: Logger): ActionsContext | undefined {
   if (!config.actions.kinds.length) return undefined;
   let store: Store | undefined;
-  const socket = embeddedRedisPaths(config.dataDir).socket;
-  const target: RedisTarget | undefined = config.redis.url ?? (existsSync(socket) ? socket : undefined);
-  const queue = target ? createActionQueue(redisConnection(target, 'queue'), queuePrefix(config)) : undefined;
-  if (!target) log.info('no Redis found for actions: action rows wait in the inventory for serve');
+  const queue = daemonQueue(config);
+  if (!queue) log.info('no Redis found for actions: action rows wait in the inventory for serve');
   return {
     submit: {
       get store() {

@@ -5,14 +5,10 @@
  */
 import { CATALOGUE, isActionKind, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
-import { createActionQueue } from '../actions/queue.js';
 import type { Config } from '../config.js';
-import { configFromEnv, localPrincipal, queuePrefix } from '../main.js';
-import { embeddedRedisPaths } from '../queue/embedded-redis.js';
-import { redisConnection } from '../queue/redis.js';
+import { configFromEnv, daemonQueue, localPrincipal, submitSettings } from '../main.js';
 import { cancelAction, getAction, listActions, type ActionRow, type ActionState } from '../store/actions.js';
 import { openStore, type Store } from '../store/db.js';
-import { existsSync } from 'node:fs';
 
 export interface AskOptions {
   kind: string;
@@ -48,9 +44,7 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
     );
     return 2;
   }
-  const socket = embeddedRedisPaths(config.dataDir).socket;
-  const target = config.redis.url ?? (existsSync(socket) ? socket : undefined);
-  const queue = target ? createActionQueue(redisConnection(target, 'queue'), queuePrefix(config)) : undefined;
+  const queue = daemonQueue(config);
   const store = openStore(config.dbPath);
   try {
     const checked = checkRequest(store, { kind, vmid: o.vmid, cluster: o.cluster, params: o.params }, Date.now());
@@ -61,11 +55,11 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
       err('action: this kind is destructive; add --yes to queue it');
       return 1;
     }
-    const done = await submitAction(
-      { store, queue, settings: { ttlMs: config.actions.ttlMs, perMinute: config.actions.perMinute }, now: Date.now },
-      checked,
-      { transport: 'cli', client: null, principal: localPrincipal() },
-    );
+    const done = await submitAction({ store, queue, settings: submitSettings(config), now: Date.now }, checked, {
+      transport: 'cli',
+      client: null,
+      principal: localPrincipal(),
+    });
     out(`${done.action.id} ${done.action.state}: ${plan}`);
     if (done.note) out(`note: ${done.note}`);
     return 0;
