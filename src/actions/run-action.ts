@@ -62,7 +62,7 @@ export async function runAction(deps: RunDeps, id: string): Promise<ActionRow | 
   if (!outcome) return getAction(deps.store, id); // still running: the reconciler resumes it
   if ('unreachable' in outcome)
     return finishAction(deps.store, id, { state: 'failed', reason: outcome.unreachable }, deps.now());
-  return conclude(deps, row, kind, outcome);
+  return conclude(deps, client, row, kind, outcome);
 }
 
 /** queued → running (unless expired first); a running row is resumed as it is. */
@@ -225,11 +225,11 @@ async function nodeGone(
 
 async function conclude(
   deps: RunDeps,
+  client: ProxmoxClient,
   row: ActionRow,
   kind: ActionKind,
   result: TaskResult,
 ): Promise<ActionRow | undefined> {
-  const client = deps.client(row.cluster)!;
   const log = await client
     .taskLog(result.upid, 0, 500)
     .then((l) => l.lines.slice(-TASK_LOG_LINES).map((line) => line.t))
