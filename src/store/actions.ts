@@ -317,6 +317,12 @@ export interface TargetGuest {
   snapshots: string[] | null;
 }
 
+/** Its snapshots as read; none read (no rows) with a parent in its config: unknown (null); no parent: none. */
+function snapshotNames(json: string, parent: string | null): string[] | null {
+  const names = JSON.parse(json) as string[];
+  return names.length ? names : parent ? null : [];
+}
+
 /** Live guests with this vmid (in `cluster` when given): one, none, or one per cluster that has it. */
 export function targetGuests(store: Store, vmid: number, cluster?: string): TargetGuest[] {
   const rows = store.sqlite
@@ -324,7 +330,6 @@ export function targetGuests(store: Store, vmid: number, cluster?: string): Targ
       `SELECT g.cluster, g.vmid, g.type, g.node, g.name, g.status, g.template, g.lock, g.stale,
               c.stale AS clusterStale, c.last_success_at AS lastSuccessAt,
               (SELECT json_group_array(s.name) FROM guest_snapshots s WHERE s.cluster = g.cluster AND s.vmid = g.vmid) AS snaps,
-              (SELECT count(*) FROM guest_snapshots s WHERE s.cluster = g.cluster AND s.vmid = g.vmid) AS snapCount,
               g.snapshot_parent AS parent
        FROM guests g JOIN clusters c ON c.name = g.cluster
        WHERE g.vmid = ? AND g.deleted_at IS NULL ${cluster === undefined ? '' : 'AND g.cluster = ?'}
@@ -343,7 +348,6 @@ export function targetGuests(store: Store, vmid: number, cluster?: string): Targ
     stale: Boolean(r.stale),
     clusterStale: Boolean(r.clusterStale),
     lastSuccessAt: (r.lastSuccessAt as number | null) ?? null,
-    // Never read, and the config names no parent: none. Never read with a parent: unknown.
-    snapshots: (r.snapCount as number) > 0 ? (JSON.parse(r.snaps as string) as string[]) : r.parent ? null : [],
+    snapshots: snapshotNames(r.snaps as string, (r.parent as string | null) ?? null),
   }));
 }
