@@ -63,6 +63,17 @@ const LABEL = new RegExp(`(${NAME})="((?:[^"\\\\\\n]|\\\\[\\\\"n])*)"`, 'g');
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL.source})(?:,${LABEL.source})*,?)?\\})? (\\S+)(?: -?\\d+)?$`);
 const COMMENT = new RegExp(`^# (?:HELP ${NAME} .*|TYPE ${NAME} (?:counter|gauge|histogram|summary|untyped))$`);
 
+/**
+ * A sample value as Prometheus reads it (Go's ParseFloat): a number, or NaN/Inf in any case with a
+ * sign. prom-client writes `Nan` for the event-loop lag before its monitor has a sample.
+ */
+function sampleValue(text: string): number | undefined {
+  if (/^nan$/i.test(text)) return NaN;
+  if (/^[+-]?inf$/i.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
+  const value = Number(text);
+  return text.trim() === '' || Number.isNaN(value) ? undefined : value;
+}
+
 /** The Prometheus text format, line by line: every line a comment, a sample, or empty; a line that is neither fails. */
 function parse(text: string): Sample[] {
   const samples: Sample[] = [];
@@ -72,8 +83,8 @@ function parse(text: string): Sample[] {
     expect(m, `not a Prometheus text line: ${line}`).not.toBeNull();
     const labels: Record<string, string> = {};
     for (const l of (m![2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!;
-    const value = Number(m![m!.length - 1]);
-    expect(Number.isNaN(value) && m![m!.length - 1] !== 'NaN', `bad value: ${line}`).toBe(false);
+    const value = sampleValue(m![m!.length - 1]!);
+    expect(value, `bad value: ${line}`).not.toBeUndefined();
     samples.push({ name: m![1]!, labels, value });
   }
   return samples;
