@@ -85,7 +85,7 @@ function parse(text: string): Sample[] {
     for (const l of (m![2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!;
     const value = sampleValue(m![m!.length - 1]!);
     expect(value, `bad value: ${line}`).not.toBeUndefined();
-    samples.push({ name: m![1]!, labels, value });
+    samples.push({ name: m![1]!, labels, value: value! });
   }
   return samples;
 }
