@@ -5,6 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { ACTION_KINDS, parseEnabledKinds, type ActionKindName } from './actions/catalogue.js';
+import type { ReadWholeNumber, WholeNumberSpec } from './config.js';
 import { Secret } from './secret.js';
 
 export interface ActionsConfig {
@@ -40,27 +41,13 @@ export const ACTIONS_ENV = {
 
 type Where = (key: string) => string;
 
-const WHOLE: Record<
-  Exclude<keyof typeof ACTIONS_ENV, 'enabled'>,
-  { min: number; max: number; fallback: number; unit: string }
-> = {
-  ttlSeconds: { min: 10, max: 86_400, fallback: 300, unit: 'seconds' },
-  perMinute: { min: 1, max: 100_000, fallback: 120, unit: 'actions' },
-  concurrency: { min: 1, max: 256, fallback: 16, unit: 'actions' },
-  perNode: { min: 1, max: 64, fallback: 4, unit: 'actions' },
-  waitMaxSeconds: { min: 0, max: 600, fallback: 60, unit: 'seconds' },
+const WHOLE: Record<Exclude<keyof typeof ACTIONS_ENV, 'enabled'>, WholeNumberSpec> = {
+  ttlSeconds: { min: 10, max: 86_400, example: 300, unit: 'seconds' },
+  perMinute: { min: 1, max: 100_000, example: 120, unit: 'actions' },
+  concurrency: { min: 1, max: 256, example: 16, unit: 'actions' },
+  perNode: { min: 1, max: 64, example: 4, unit: 'actions' },
+  waitMaxSeconds: { min: 0, max: 600, example: 60, unit: 'seconds' },
 };
-
-function whole(value: unknown, key: keyof typeof WHOLE, where: Where, problems: string[]): number {
-  const spec = WHOLE[key];
-  if (value === undefined || value === null || value === '') return spec.fallback;
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
-  if (Number.isInteger(n) && n >= spec.min && n <= spec.max) return n;
-  problems.push(
-    `${where(key)}: expected a whole number of ${spec.unit} from ${spec.min} to ${spec.max}, e.g. ${spec.fallback}`,
-  );
-  return spec.fallback;
-}
 
 const KNOWN_ACTION_KEYS = Object.keys(ACTIONS_ENV);
 
@@ -70,6 +57,8 @@ export function actionsConfig(
   env: Record<string, string | undefined>,
   problems: string[],
   unknownKey: (key: string, valid: readonly string[]) => string,
+  // config.ts's reader, passed in rather than imported (config.ts imports this file)
+  readWholeNumber: ReadWholeNumber,
 ): ActionsConfig {
   const raw: Record<string, unknown> = { ...file };
   const fromEnv = new Set<string>();
@@ -91,13 +80,14 @@ export function actionsConfig(
     if ('problem' in parsed) problems.push(`${where('enabled')}: ${parsed.problem}`);
     else kinds = parsed.kinds;
   }
+  const whole = (key: keyof typeof WHOLE): number => readWholeNumber(raw[key], WHOLE[key], where(key), problems);
   return {
     kinds,
-    ttlMs: whole(raw.ttlSeconds, 'ttlSeconds', where, problems) * 1000,
-    perMinute: whole(raw.perMinute, 'perMinute', where, problems),
-    concurrency: whole(raw.concurrency, 'concurrency', where, problems),
-    perNode: whole(raw.perNode, 'perNode', where, problems),
-    waitMaxSeconds: whole(raw.waitMaxSeconds, 'waitMaxSeconds', where, problems),
+    ttlMs: whole('ttlSeconds') * 1000,
+    perMinute: whole('perMinute'),
+    concurrency: whole('concurrency'),
+    perNode: whole('perNode'),
+    waitMaxSeconds: whole('waitMaxSeconds'),
   };
 }
 

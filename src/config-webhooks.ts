@@ -5,6 +5,7 @@
  * its secret comes from a file (never from the config text) and is never quoted back.
  */
 import { isAbsolute, resolve } from 'node:path';
+import type { ReadWholeNumber, WholeNumberSpec } from './config.js';
 import { Secret } from './secret.js';
 import { subscriptionKey } from './webhooks/config-subscriptions.js';
 import { parseEventGlobs } from './webhooks/event-globs.js';
@@ -56,34 +57,16 @@ export interface ConfigHelpers {
   unknownKey: (key: string, valid: readonly string[]) => string;
   /** true/false/yes/no/1/0/on/off; undefined for anything else. */
   parseFlag: (value: unknown) => boolean | undefined;
+  readWholeNumber: ReadWholeNumber;
 }
 
 type Where = (key: string) => string;
 
-interface WholeSpec {
-  min: number;
-  max: number;
-  fallback: number;
-  unit: string;
-  zero?: string;
-}
-
-const WHOLE: Record<'timeoutSeconds' | 'disableAfterDays' | 'rotationGraceHours', WholeSpec> = {
-  timeoutSeconds: { min: 1, max: 300, fallback: 15, unit: 'seconds' },
-  disableAfterDays: { min: 1, max: 365, fallback: 5, unit: 'days' },
-  rotationGraceHours: { min: 0, max: 720, fallback: 24, unit: 'hours', zero: 'retires the old secret at once' },
+const WHOLE: Record<'timeoutSeconds' | 'disableAfterDays' | 'rotationGraceHours', WholeNumberSpec> = {
+  timeoutSeconds: { min: 1, max: 300, example: 15, unit: 'seconds' },
+  disableAfterDays: { min: 1, max: 365, example: 5, unit: 'days' },
+  rotationGraceHours: { min: 0, max: 720, example: 24, unit: 'hours', zero: 'retires the old secret at once' },
 };
-
-function whole(value: unknown, key: keyof typeof WHOLE, where: Where, problems: string[]): number {
-  const { min, max, fallback, unit, zero } = WHOLE[key];
-  if (value === undefined || value === null || value === '') return fallback;
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
-  if (Number.isInteger(n) && n >= min && n <= max) return n;
-  problems.push(
-    `${where(key)}: expected a whole number of ${unit} from ${min} to ${max}${zero ? ` (0 ${zero})` : ''}, e.g. ${fallback}, the default`,
-  );
-  return fallback;
-}
 
 const CIDR_EXPECTED = 'address ranges like 192.168.1.0/24 or fd00::/8 (a list, or separated by commas)';
 
@@ -161,13 +144,15 @@ export function webhooksConfig(
     allowHttp,
     helpers,
   });
+  const whole = (key: keyof typeof WHOLE): number =>
+    helpers.readWholeNumber(raw[key], WHOLE[key], where(key), problems);
   return {
     allowCidrs: cidrs,
     allowHttp,
-    timeoutMs: whole(raw.timeoutSeconds, 'timeoutSeconds', where, problems) * 1000,
+    timeoutMs: whole('timeoutSeconds') * 1000,
     schedule: retrySchedule(raw.retrySchedule, where('retrySchedule'), problems),
-    disableAfterMs: whole(raw.disableAfterDays, 'disableAfterDays', where, problems) * 86_400_000,
-    rotationGraceMs: whole(raw.rotationGraceHours, 'rotationGraceHours', where, problems) * 3_600_000,
+    disableAfterMs: whole('disableAfterDays') * 86_400_000,
+    rotationGraceMs: whole('rotationGraceHours') * 3_600_000,
     subscriptions,
   };
 }

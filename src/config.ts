@@ -30,7 +30,7 @@ const TOKEN_ID_RE = /^[^\s@!]+@[^\s@!]+![A-Za-z][A-Za-z0-9._-]*$/;
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
 /** A whole-number setting: its range, its unit and its default, so that every message says what to write. */
-interface WholeNumberSpec {
+export interface WholeNumberSpec {
   min: number;
   max: number;
   /** "seconds", "days"…; none for a plain count. */
@@ -58,6 +58,21 @@ const wholeNumber = (spec: WholeNumberSpec) => {
     .pipe(z.number().int(fix).min(spec.min, fix).max(spec.max, fix))
     .default(spec.example);
 };
+
+/**
+ * A whole-number setting read outside a section schema (the actions and webhooks sections build
+ * their values by hand): the same coercion and sentence as `wholeNumber`. Unset or empty gives
+ * the default; a bad value records the problem under `where` and gives the default too.
+ */
+export function readWholeNumber(value: unknown, spec: WholeNumberSpec, where: string, problems: string[]): number {
+  if (value === undefined || value === null || value === '') return spec.example;
+  const parsed = wholeNumber(spec).safeParse(value);
+  if (parsed.success) return parsed.data;
+  problems.push(`${where}: ${parsed.error.issues[0]!.message}`);
+  return spec.example;
+}
+
+export type ReadWholeNumber = typeof readWholeNumber;
 
 const FLAG_WORDS = { true: ['true', '1', 'yes', 'on'], false: ['false', '0', 'no', 'off'] };
 const FLAG_EXPECTED = 'true or false (also 1/0, yes/no, on/off, in any case)';
@@ -922,7 +937,7 @@ export function loadConfig({
   const snapshots = section('snapshots', SnapshotsSchema, file.snapshots, env, problems).value;
   const retention = section('retention', RetentionSchema, file.retention, env, problems).value;
   const httpSection = section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems);
-  const actions = actionsConfig(file.actions, env, problems, unknownKey);
+  const actions = actionsConfig(file.actions, env, problems, unknownKey, readWholeNumber);
   const redis = redisConfig(file.redis, env, { cwd, baseDir }, problems, readSecretFile, unknownKey);
   const http = mcpHttp(httpSection, sync, actions, { cwd, baseDir }, problems);
   const webhooks = webhooksConfig(
@@ -930,7 +945,7 @@ export function loadConfig({
     env,
     { baseDir, clusterNames: rawClusters.map(({ raw }) => raw.name).filter((n) => typeof n === 'string') },
     problems,
-    { readSecretFile, unknownKey, parseFlag },
+    { readSecretFile, unknownKey, parseFlag, readWholeNumber },
   );
   const toolsets = mcpToolsets(env, file.mcpToolsets, path, problems);
   const dataDir = dataDirectory(env, file.dataDir, path, cwd, baseDir, problems);

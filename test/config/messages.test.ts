@@ -129,6 +129,33 @@ describe('environment variables: a wrong value names the variable and says what 
       'MCP_HTTP_PORT: expected a whole number from 0 to 65535 (0 picks a free port), e.g. 8765, the default',
     ]);
   });
+
+  it('the actions and webhooks numbers read the same way and say it in the same sentence', () => {
+    expect(
+      problems({
+        ...base,
+        ACTIONS_TTL_SECONDS: '5',
+        ACTIONS_PER_NODE: ' 1.5 ',
+        WEBHOOK_TIMEOUT_SECONDS: '-1',
+        WEBHOOK_ROTATION_GRACE_HOURS: '721',
+      }),
+    ).toEqual([
+      'ACTIONS_TTL_SECONDS: expected a whole number of seconds from 10 to 86400, e.g. 300, the default',
+      'ACTIONS_PER_NODE: expected a whole number of actions from 1 to 64, e.g. 4, the default',
+      'WEBHOOK_TIMEOUT_SECONDS: expected a whole number of seconds from 1 to 300, e.g. 15, the default',
+      'WEBHOOK_ROTATION_GRACE_HOURS: expected a whole number of hours from 0 to 720 (0 retires the old secret at once), e.g. 24, the default',
+    ]);
+    const path = yaml('numbers.yaml', 'actions: { concurrency: 2.5, waitMaxSeconds: " 30 " }\n');
+    expect(problems(base, path)).toEqual([
+      'actions.concurrency: expected a whole number of actions from 1 to 256, e.g. 16, the default',
+    ]);
+    // Digits with spaces around them are a number, as everywhere else.
+    const config = loadConfig({
+      env: { ...base, ACTIONS_WAIT_MAX_SECONDS: ' 30 ', WEBHOOK_TIMEOUT_SECONDS: '7' },
+      cwd: dir,
+    });
+    expect([config.actions.waitMaxSeconds, config.webhooks.timeoutMs]).toEqual([30, 7_000]);
+  });
 });
 
 describe('config file keys: a wrong value names the key and says what to write', () => {
