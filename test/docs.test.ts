@@ -152,9 +152,15 @@ async function toolNames(client: Client): Promise<string[]> {
   return (await client.listTools()).tools.map((t) => t.name);
 }
 
+/** Stdio servers already started: the snippets name the same one, and each start costs seconds of tsx. */
+const started = new Set<string>();
+
 async function checkStdio(t: Extract<Target, { kind: 'stdio' }>): Promise<void> {
   expect(t.args, `${t.from}: node ${PAGE_CLI} mcp`).toEqual([PAGE_CLI, 'mcp']);
   expect(t.env, `${t.from}: DATA_DIR as the page says`).toEqual({ DATA_DIR: PAGE_DATA_DIR });
+  const key = JSON.stringify([t.args, t.env]);
+  if (started.has(key)) return;
+  started.add(key);
   const client = new Client({ name: 'docs-test', version: '1' });
   await client.connect(
     new StdioClientTransport({
