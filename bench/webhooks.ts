@@ -175,15 +175,13 @@ async function startReceivers(): Promise<Receivers> {
   const ports = await new Promise<number[]>((resolve) => child.once('message', (m) => resolve(m as number[])));
   return {
     ports,
-    async waitFor(ids, copies) {
-      for (;;) {
-        const arrivals = await new Promise<Arrivals>((resolve) => {
-          child.once('message', (m) => resolve(m as Arrivals));
-          child.send('report');
-        });
-        if (ids.every((id) => Object.keys(arrivals[id] ?? {}).length >= copies)) return arrivals;
-        await sleep(250);
-      }
+    waitFor(ids, copies) {
+      // The child answers once every id has arrived `copies` times: no polling that would
+      // serialise the whole arrival map over IPC while the service is being measured.
+      return new Promise<Arrivals>((resolve) => {
+        child.once('message', (m) => resolve(m as Arrivals));
+        child.send({ ids, copies });
+      });
     },
     async close() {
       child.kill('SIGTERM');
@@ -195,6 +193,13 @@ async function startReceivers(): Promise<Receivers> {
 async function runReceivers(): Promise<void> {
   const arrivals: Arrivals = {};
   const ports: number[] = [];
+  let waiting: { ids: string[]; copies: number } | undefined;
+  const answerWhenComplete = (): void => {
+    if (!waiting || !waiting.ids.every((id) => Object.keys(arrivals[id] ?? {}).length >= waiting!.copies)) return;
+    waiting = undefined;
+    process.send!(arrivals);
+  };
+  let completeCheck: NodeJS.Timeout | undefined;
   for (let i = 0; i < SUBSCRIPTIONS; i++) {
     const server = createServer((req, res) => {
       req.resume();
@@ -202,13 +207,20 @@ async function runReceivers(): Promise<void> {
         const id = String(req.headers['webhook-id']);
         (arrivals[id] ??= {})[i] ??= Date.now();
         res.writeHead(204).end();
+        completeCheck ??= setTimeout(() => {
+          completeCheck = undefined;
+          answerWhenComplete();
+        }, 100);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     ports.push((server.address() as { port: number }).port);
   }
   process.send!(ports);
-  process.on('message', () => process.send!(arrivals));
+  process.on('message', (m) => {
+    waiting = m as { ids: string[]; copies: number };
+    answerWhenComplete();
+  });
 }
 
 if (process.argv.includes('--receivers')) await runReceivers();

@@ -14,7 +14,8 @@ import {
   disableSubscription,
   failingSince,
   pendingDeliveries,
-  recordAttempt,
+  recordAttempts,
+  type AttemptRecord,
   relayCursor,
   relayEvents,
   type DeliveryContext,
@@ -27,6 +28,13 @@ import { retryDelayMs } from './schedule.js';
 
 export const WEBHOOKS_QUEUE = 'webhooks';
 
+/**
+ * How long an attempt's outcome waits for others to share its transaction: a commit (an fsync
+ * under `synchronous = FULL`) costs a few milliseconds, so one per delivery capped the service
+ * at a few hundred a second.
+ */
+const OUTCOME_BATCH_MS = 10;
+
 export interface WebhookSettings {
   /** How often the relay looks for new events. */
   relayEveryMs: number;
@@ -37,7 +45,10 @@ export interface WebhookSettings {
    * many slots, never all of them, so the other subscriptions' deliveries keep going.
    */
   perSubscription: number;
-  /** How long a delivery waits when its subscription already has `perSubscription` in flight. */
+  /**
+   * How long a delivery is put back when its subscription already holds half of the worker's
+   * slots (`perSubscription` sending, the rest waiting for one of those).
+   */
   busyDelayMs: number;
   timeoutMs: number;
   /** Delay before attempt 1, 2, …; its length is the number of attempts. */
@@ -86,12 +97,14 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
   });
   queue.on('error', () => undefined); // the worker's handler and the reconciler report Redis trouble
 
+  const job = (d: Pick<DeliveryRow, 'id' | 'attempts'>, delay = 0) => ({
+    name: 'deliver',
+    data: { deliveryId: d.id },
+    opts: { jobId: jobId(d), delay, removeOnComplete: true, removeOnFail: 1000 },
+  });
   async function enqueue(d: Pick<DeliveryRow, 'id' | 'attempts'>, delay = 0): Promise<void> {
-    await queue.add(
-      'deliver',
-      { deliveryId: d.id },
-      { jobId: jobId(d), delay, removeOnComplete: true, removeOnFail: 1000 },
-    );
+    const { name, data, opts } = job(d, delay);
+    await queue.add(name, data, opts);
   }
 
   let relaying = false;
@@ -106,7 +119,8 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
       for (;;) {
         const batch = relayEvents(store, deps.now());
         made += batch.length;
-        for (const d of batch) await enqueue(d).catch(() => undefined); // a job lost here: the reconciler adds it
+        // One round trip for the batch; jobs lost here (Redis away) are added by the reconciler.
+        if (batch.length) await queue.addBulk(batch.map((d) => job(d))).catch(() => undefined);
         if (!batch.length || relayCursor(store) >= newest) return made;
       }
     } finally {
@@ -114,26 +128,24 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     }
   }
 
-  const inFlight = new Map<string, number>();
+  const slots = subscriptionSlots(settings);
+  const outcomes = batchedOutcomes(store, deps.now);
 
   async function attempt(job: Job<{ deliveryId: string }>, token?: string): Promise<void> {
     const context = deliveryContext(store, job.data.deliveryId);
     if (!context || context.delivery.state !== 'pending') return;
     const { subscription } = context;
     if (!subscription.enabled) return; // kept pending: delivered after `webhooks enable`
-    const busy = inFlight.get(subscription.id) ?? 0;
-    if (busy >= settings.perSubscription) {
+    const release = await slots.take(subscription.id);
+    if (!release) {
       // The slot goes back to the other subscriptions; this job comes back later, unchanged.
       await job.moveToDelayed(Date.now() + settings.busyDelayMs, token);
       throw new DelayedError();
     }
-    inFlight.set(subscription.id, busy + 1);
     try {
       await send(context);
     } finally {
-      const left = (inFlight.get(subscription.id) ?? 1) - 1;
-      if (left > 0) inFlight.set(subscription.id, left);
-      else inFlight.delete(subscription.id);
+      release();
     }
   }
 
@@ -165,18 +177,13 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
       ? retryDelayMs(attempts, { schedule: settings.schedule, retryAfterMs: o.retryAfterMs })
       : undefined;
     const state = o.kind === 'success' ? 'succeeded' : delay === undefined ? 'failed' : 'pending';
-    const row = recordAttempt(
-      store,
-      d.id,
-      {
-        state,
-        status: o.status ?? null,
-        error: o.error ?? null,
-        response: o.responseText ?? null,
-        nextAttemptAt: state === 'pending' ? now + delay! : null,
-      },
-      now,
-    );
+    const row = await outcomes.record(d.id, {
+      state,
+      status: o.status ?? null,
+      error: o.error ?? null,
+      response: o.responseText ?? null,
+      nextAttemptAt: state === 'pending' ? now + delay! : null,
+    });
     if (!row) return;
     if (o.kind === 'gone') {
       disableSubscription(store, d.subscriptionId, 'the receiver answered 410 Gone', now);
@@ -235,6 +242,69 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
       clearInterval(reconcileTimer);
       await worker.close();
       await queue.close();
+    },
+  };
+}
+
+/**
+ * Attempt outcomes recorded together: those that end within OUTCOME_BATCH_MS of each other share
+ * one transaction, so a busy service commits once per batch rather than once per delivery.
+ * Each caller waits for its row, so a job completes only after its outcome is on disk.
+ */
+function batchedOutcomes(store: Store, now: () => number) {
+  type Waiting = {
+    id: string;
+    attempt: AttemptRecord;
+    resolve: (row: DeliveryRow | undefined) => void;
+    reject: (err: unknown) => void;
+  };
+  let waiting: Waiting[] = [];
+  function flush(): void {
+    const batch = waiting;
+    waiting = [];
+    try {
+      const rows = recordAttempts(store, batch, now());
+      batch.forEach((w, i) => w.resolve(rows[i]));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+  }
+  return {
+    record(id: string, attempt: AttemptRecord): Promise<DeliveryRow | undefined> {
+      return new Promise((resolve, reject) => {
+        if (!waiting.length) setTimeout(flush, OUTCOME_BATCH_MS);
+        waiting.push({ id, attempt, resolve, reject });
+      });
+    },
+  };
+}
+
+/**
+ * Per-subscription slots: at most `perSubscription` deliveries to one subscription are sent at
+ * once; the next few wait in the process for one of those slots (a millisecond on a fast receiver,
+ * where putting the job back in Redis for a second cost a round trip and a second of latency).
+ * A subscription never holds more than half of the worker's slots, sending and waiting together,
+ * so a slow receiver with a backlog leaves the other half to the other subscriptions; past that,
+ * `take` answers undefined and the job goes back to the queue.
+ */
+function subscriptionSlots(settings: Pick<WebhookSettings, 'concurrency' | 'perSubscription'>) {
+  const most = Math.max(settings.perSubscription, Math.floor(settings.concurrency / 2));
+  const held = new Map<string, { sending: number; waiting: Array<() => void> }>();
+  function release(id: string): void {
+    const h = held.get(id)!;
+    const next = h.waiting.shift();
+    if (next) return next(); // the slot passes straight to a waiting delivery
+    h.sending--;
+    if (h.sending === 0) held.delete(id);
+  }
+  return {
+    async take(id: string): Promise<(() => void) | undefined> {
+      let h = held.get(id);
+      if (!h) held.set(id, (h = { sending: 0, waiting: [] }));
+      if (h.sending < settings.perSubscription) h.sending++;
+      else if (h.sending + h.waiting.length >= most) return undefined;
+      else await new Promise<void>((resolve) => h.waiting.push(resolve));
+      return () => release(id);
     },
   };
 }
