@@ -4,7 +4,7 @@
  * at once and finish as tasks; checks Proxmox makes before forking answer as HTTP errors, checks
  * its workers make fail inside the task.
  */
-import { effectivePermissions, privilegesOnPath } from './access.js';
+import { effectivePermissions, mayReadTask, privilegesOnPath, taskStarter } from './access.js';
 import { diskVolumes } from './guest-config.js';
 import { PveHttpError, paramError, type SimCluster, type SimGuest, type SimNode, type TaskOutcome } from './state.js';
 import { permits, type Params, type Privileges } from './params.js';
@@ -404,9 +404,9 @@ const agentRunning = (g: SimGuest): void => {
   if (!/^(1|enabled=1)/.test(g.values.agent ?? '')) throw new PveHttpError(500, 'No QEMU guest agent configured');
 };
 
-const nodeTasks: Route['handler'] = ({ cluster: c, node, params }) => {
+const nodeTasks: Route['handler'] = ({ cluster: c, node, params, user, privs }) => {
   const source = String(params.source ?? 'archive');
-  let tasks = c.tasks.filter((t) => t.node === node!.name);
+  let tasks = c.tasks.filter((t) => t.node === node!.name && mayReadTask(user, taskStarter(t), privs, t.node));
   if (source === 'archive') tasks = tasks.filter((t) => t.endtime !== undefined);
   if (source === 'active') tasks = tasks.filter((t) => t.endtime === undefined);
   if (params.vmid !== undefined) tasks = tasks.filter((t) => t.id === String(params.vmid));

@@ -12,10 +12,10 @@
  *   GET|POST /_sim/settings                             taskDelayMs, statusLagMs at runtime
  *   GET  /_sim/state                                    nodes, quorum, guest and task counts
  *   POST /_sim/guests, GET|PATCH|DELETE /_sim/guests/{vmid}   out-of-band guest changes
+ *   POST /_sim/tokens, POST /_sim/pveum                 API tokens with chosen privileges; pveum lines
  *
  * `startSimulator()` runs it in-process; the `Simulator` it returns does the same in process.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -29,6 +29,7 @@ import {
   type Faults,
   type UpdateGuestInput,
 } from './control.js';
+import { checkHandlerPermission, LIST_FILTERS, SimAccess } from './access.js';
 import { generateCluster, type GenerateOptions } from './generator.js';
 import { checkPermission, verifyParams, type Privileges, type RawParams } from './params.js';
 import { noSuchConfig, Reply, ROUTES, type Route } from './routes.js';
@@ -57,6 +58,14 @@ export interface Timing {
 export interface SimToken {
   id: string;
   secret: string;
+}
+
+/** A token made for a test: its own user holding `privileges` on `/` through a role of the same name. */
+export interface TokenRequest {
+  /** `user@realm!name`; the user is created when it does not exist. */
+  id: string;
+  privileges: readonly string[];
+  secret?: string;
 }
 
 export interface Simulator {
@@ -88,6 +97,10 @@ export interface Simulator {
   createGuest(input: CreateGuestInput): number;
   updateGuest(vmid: number, input: UpdateGuestInput): void;
   deleteGuest(vmid: number, silent?: boolean): void;
+  /** Users, roles, tokens and ACL entries on `/`; `access.pveum(line)` runs a documented `pveum` command. */
+  access: SimAccess;
+  /** A token with exactly these privileges (on `/`, propagated); answers its id and secret. */
+  addToken(request: TokenRequest): SimToken;
   close(): Promise<void>;
 }
 
@@ -107,17 +120,6 @@ const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
   return { ...route, re: new RegExp(`^${pattern}$`), names, key: `${route.method} ${route.path}` };
 });
 
-/** The PVEAuditor role of PVE 9 (AccessControl.pm: every privilege group's `audit` list); it lacks Sys.Syslog. */
-const AUDIT_PRIVS: Privileges = new Set([
-  'VM.Audit',
-  'VM.GuestAgent.Audit',
-  'Sys.Audit',
-  'Datastore.Audit',
-  'Pool.Audit',
-  'SDN.Audit',
-  'Mapping.Audit',
-]);
-const ALL_PRIVS: Privileges = new Set(['*']);
 const MAX_BODY = 1 << 20;
 
 /** Status-line reasons are the first line of Proxmox's message, restricted to what HTTP allows. */
@@ -195,6 +197,32 @@ function parseTiming(body: Record<string, unknown>): Timing {
   return timing;
 }
 
+/**
+ * `POST /_sim/tokens` and `sim.addToken()`: the user (created if new), a role named after the token
+ * with exactly these privileges granted on `/` to the user and to a privilege-separated token, so
+ * the token holds exactly that set whatever else its user holds.
+ */
+function addToken(access: SimAccess, request: TokenRequest): SimToken {
+  const [user, name] = request.id.split('!');
+  if (!user || !name) throw new PveHttpError(400, `tokens: id must be user@realm!name, not ${request.id}`);
+  if (access.privilegesOf(user) === undefined) access.addUser(user);
+  const role = `sim-${user.replace(/[^A-Za-z0-9.\-_]/g, '_')}-${name}`;
+  access.addRole(role, request.privileges);
+  access.grant('/', [role], [user]);
+  const token = access.addToken(user, name, { privsep: true, secret: request.secret });
+  access.grant('/', [role], [token.id]);
+  return token;
+}
+
+function parseTokenRequest(body: Record<string, unknown>): TokenRequest {
+  const { id, privileges, secret } = body;
+  if (typeof id !== 'string' || !Array.isArray(privileges) || !privileges.every((p) => typeof p === 'string'))
+    throw new PveHttpError(400, 'tokens: send { "id": "user@realm!name", "privileges": ["VM.Audit", …] }');
+  if (secret !== undefined && typeof secret !== 'string')
+    throw new PveHttpError(400, 'tokens: secret must be a string');
+  return { id, privileges: privileges as string[], secret: secret as string | undefined };
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The simulator's port cannot be had (taken, or privileged); the message says which option fixes it. */
@@ -215,21 +243,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // The control API has no authentication and the tokens are test credentials: loopback only.
   if (!isLoopbackHost(host)) throw new Error(`the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
   const cluster = generateCluster(options);
-  const tokens = {
-    full: { id: 'root@pam!inventory', secret: options.tokenSecrets?.full ?? randomUUID() },
-    auditor: { id: 'auditor@pve!readonly', secret: options.tokenSecrets?.auditor ?? randomUUID() },
-  };
-  const privileges = new Map<string, Privileges>([
-    [`${tokens.full.id}=${tokens.full.secret}`, ALL_PRIVS],
-    [`${tokens.auditor.id}=${tokens.auditor.secret}`, AUDIT_PRIVS],
-  ]);
+  const access = new SimAccess();
   // Tokens without privilege separation hold what their user holds (RPCEnvironment.pm `permissions`).
-  const principals = new Map<string, Privileges>([
-    [tokens.full.id, ALL_PRIVS],
-    ['root@pam', ALL_PRIVS],
-    [tokens.auditor.id, AUDIT_PRIVS],
-    ['auditor@pve', AUDIT_PRIVS],
-  ]);
+  const tokens = {
+    full: access.addToken('root@pam', 'inventory', { privsep: false, secret: options.tokenSecrets?.full }),
+    auditor: (() => {
+      access.addUser('auditor@pve');
+      access.grant('/', ['PVEAuditor'], ['auditor@pve']);
+      return access.addToken('auditor@pve', 'readonly', { privsep: false, secret: options.tokenSecrets?.auditor });
+    })(),
+  };
   const counts = new Map<string, number>();
   let total = 0;
   let faults: Faults = {};
@@ -264,10 +287,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const header = req.headers.authorization ?? '';
     const m = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(header);
     if (!m) throw new PveHttpError(401, 'No ticket');
-    const value = m[1]!.trim();
-    const privs = privileges.get(value);
-    if (!privs) throw new PveHttpError(401, 'Authentication failed!');
-    return { user: value.slice(0, value.lastIndexOf('=')), privs };
+    const user = access.authenticate(m[1]!.trim());
+    const privs = user === undefined ? undefined : access.privilegesOf(user);
+    if (user === undefined || !privs) throw new PveHttpError(401, 'Authentication failed!');
+    return { user, privs };
   }
 
   async function handleApi(
@@ -348,11 +371,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!guest || guest.node !== node!.name || guest.type !== type)
         throw noSuchConfig(node!.name, type, String(params.vmid));
     }
+    checkHandlerPermission(route.key, auth.user, auth.privs, params, guest);
     if (record) {
       const rejection = taskFaults.rejection(route.key, guest?.vmid);
       if (rejection) throw rejection;
     }
-    const privilegesOf = (userid: string): Privileges | undefined => principals.get(userid);
+    const privilegesOf = (userid: string): Privileges | undefined => access.privilegesOf(userid);
     // Handlers are synchronous: the hook reaches exactly the tasks this request starts.
     cluster.injectFault = record ? (task) => taskFaults.forTask(task) : undefined;
     let result: unknown;
@@ -374,6 +398,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       record.status = 200;
       if (typeof result === 'string' && result.startsWith('UPID:')) record.upid = result;
     }
+    // root@pam sees everything: its lists skip the per-entry checks (10,000-guest benchmarks).
+    const visible = auth.privs.has('*') ? undefined : LIST_FILTERS[route.key];
+    if (visible) result = visible(result, auth.user, auth.privs);
     if (result instanceof Reply) send(res, 200, 'OK', { ...result.extra, data: result.data });
     else send(res, 200, 'OK', { data: result ?? null });
   }
@@ -412,6 +439,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     createGuest: (input) => createGuest(cluster, input).vmid,
     updateGuest: (vmid, input) => void updateGuest(cluster, vmid, input),
     deleteGuest: (vmid, silent) => deleteGuest(cluster, vmid, silent),
+    access,
+    addToken: (request) => addToken(access, request),
     close: async () => {
       cluster.close();
       for (const res of hanging) res.destroy();
@@ -461,6 +490,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         guests: cluster.guests.size,
         tasks: cluster.tasks.length,
       });
+    }
+    if (a === 'tokens' && !b && method === 'POST') return ok(simulator.addToken(parseTokenRequest(body)));
+    if (a === 'pveum' && !b && method === 'POST') {
+      if (typeof body.command !== 'string')
+        throw new PveHttpError(400, 'pveum: send { "command": "pveum role add …" }');
+      return ok({ data: access.pveum(body.command) ?? null });
     }
     if (a === 'guests' && !b && method === 'POST') return ok({ vmid: simulator.createGuest(body as CreateGuestInput) });
     if (a === 'guests' && b) {
