@@ -30,10 +30,17 @@ export class WebhookTargetRefused extends Error {
     readonly range: string,
   ) {
     super(
-      `${describeTarget(host, address)} is a ${range} address, which webhooks may not reach; ` +
+      `${describeTarget(host, address)} is ${rangeWords(range)} address, which webhooks may not reach; ` +
         `if the receiver is yours, add ${address}/${address.includes(':') ? 128 : 32} to WEBHOOK_ALLOW_CIDRS.`,
     );
   }
+}
+
+/** ipaddr.js's range name as prose, with its article: "a link-local", "an unspecified", "a carrier-grade NAT". */
+function rangeWords(range: string): string {
+  const words =
+    range === 'carrierGradeNat' ? 'carrier-grade NAT' : range.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  return `${/^([aeio]|un(?!i))/.test(words) ? 'an' : 'a'} ${words}`;
 }
 
 /** A webhook URL refused when it is subscribed (scheme, user info, form). */
@@ -125,8 +132,8 @@ export interface UrlCheckOptions {
 
 /**
  * Checks a subscriber's URL when it is added: an absolute https URL (http to this machine, or with
- * the opt-in), no user name or password, any port. A literal address is judged by the policy now;
- * a name is judged by what it resolves to at each connection. Messages name the host only: a
+ * the opt-in), no user name or password, any port. A literal address (or localhost) is judged by
+ * the policy now; any other name by what it resolves to at each connection. Messages name the host only: a
  * webhook URL's path often carries a token of the receiver's.
  */
 export function checkWebhookUrl(text: string, options: UrlCheckOptions): URL {
@@ -144,8 +151,11 @@ export function checkWebhookUrl(text: string, options: UrlCheckOptions): URL {
       `The webhook URL for ${url.hostname} has a user name or password in it; remove it (receivers check the signature instead).`,
     );
   }
-  const range = isIP(unbracket(url.hostname)) ? options.policy.refusal(url.hostname) : undefined;
-  if (range) throw new WebhookTargetRefused(url.hostname, unbracket(url.hostname), range);
+  // Only what is certain now: a literal address, or a localhost name (always loopback, never resolved).
+  const host = unbracket(url.hostname);
+  const address = isIP(host) ? host : isLocalhostName(host) ? LOCALHOST_ADDRESS : undefined;
+  const range = address === undefined ? undefined : options.policy.refusal(address);
+  if (range) throw new WebhookTargetRefused(url.hostname, address!, range);
   return url;
 }
 

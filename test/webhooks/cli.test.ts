@@ -252,7 +252,7 @@ describe('webhooks add, list, show', () => {
     const cases: Array<[AddOptions, string]> = [
       [
         { url: 'https://169.254.169.254/latest', events: 'guest.*' },
-        'webhooks add: 169.254.169.254 is a linkLocal address, which webhooks may not reach; if the receiver is yours, add 169.254.169.254/32 to WEBHOOK_ALLOW_CIDRS',
+        'webhooks add: 169.254.169.254 is a link-local address, which webhooks may not reach; if the receiver is yours, add 169.254.169.254/32 to WEBHOOK_ALLOW_CIDRS',
       ],
       [
         { url: 'https://[::ffff:10.0.0.1]/', events: 'guest.*' },

@@ -133,10 +133,10 @@ describe('the SSRF corpus, refused at connect', () => {
     expect(listener.connections).toBe(0);
     expect(listener.received).toHaveLength(0);
     expect(outcomes.find((o) => o.host === '169.254.169.254')?.error).toBe(
-      '169.254.169.254 is a linkLocal address, which webhooks may not reach; if the receiver is yours, add 169.254.169.254/32 to WEBHOOK_ALLOW_CIDRS.',
+      '169.254.169.254 is a link-local address, which webhooks may not reach; if the receiver is yours, add 169.254.169.254/32 to WEBHOOK_ALLOW_CIDRS.',
     );
     expect(outcomes.find((o) => o.host === 'metadata.attacker.test')?.error).toMatch(
-      /^metadata\.attacker\.test \(169\.254\.169\.254\) is a linkLocal address/,
+      /^metadata\.attacker\.test \(169\.254\.169\.254\) is a link-local address/,
     );
     expect(outcomes.find((o) => o.host === '[::ffff:7f00:1]')?.error).toMatch(/^::ffff:7f00:1 is a loopback address/);
   });
@@ -312,5 +312,17 @@ describe('checkWebhookUrl (when a subscription is added)', () => {
     ]) {
       expect(refusal(url)).toBeInstanceOf(WebhookTargetRefused);
     }
+  });
+
+  it('refuses localhost at once too (it is never resolved: always loopback), unless the allowlist names it', () => {
+    for (const url of ['https://localhost/x', 'https://LOCALHOST./x', 'https://app.localhost:9000/x'])
+      expect(refusal(url).message).toMatch(
+        /^(localhost|app\.localhost)\.? \(127\.0\.0\.1\) is a loopback address, which webhooks may not reach; if the receiver is yours, add 127\.0\.0\.1\/32 to WEBHOOK_ALLOW_CIDRS\.$/,
+      );
+    expect(checkWebhookUrl('https://localhost/x', { policy: createAddressPolicy(['127.0.0.1/32']) }).hostname).toBe(
+      'localhost',
+    );
+    expect(refusal('https://[::]/').message).toMatch(/^:: is an unspecified address/);
+    expect(refusal('https://100.64.0.1/').message).toMatch(/^100\.64\.0\.1 is a carrier-grade NAT address/);
   });
 });
