@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { and, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
 import type { Store } from './db.js';
 import { insertEvents, type EventType } from './events.js';
+import { prepared } from './prepared.js';
 import { actionConfirmations, actions } from './schema.js';
 
 export type ActionRow = typeof actions.$inferSelect;
@@ -36,8 +37,16 @@ export interface NewAction {
   ttlMs: number;
 }
 
+/** The guest's tags as the inventory holds them now, for a subscriber's tag filter and its own routing. */
+function guestTags(store: Store, cluster: string, vmid: number): string[] {
+  const text = prepared(store, 'actions.guestTags', () =>
+    store.sqlite.prepare('SELECT tags FROM guests WHERE cluster = ? AND vmid = ?').pluck(),
+  ).get(cluster, vmid) as string | undefined;
+  return text ? (JSON.parse(text) as string[]) : [];
+}
+
 /** The event an action's change carries: enough to act on without a call back. */
-function actionEvent(type: EventType, row: ActionRow): Parameters<typeof insertEvents>[1][number] {
+function actionEvent(store: Store, type: EventType, row: ActionRow): Parameters<typeof insertEvents>[1][number] {
   return {
     type,
     cluster: row.cluster,
@@ -48,6 +57,7 @@ function actionEvent(type: EventType, row: ActionRow): Parameters<typeof insertE
       vmid: row.vmid,
       node: row.node,
       name: row.guestName,
+      tags: guestTags(store, row.cluster, row.vmid),
       params: JSON.parse(row.params) as unknown,
       principal: row.principal,
       state: row.state,
@@ -99,7 +109,7 @@ export function insertAction(store: Store, a: NewAction, now: number): InsertRes
       finishedAt: null,
     };
     store.db.insert(actions).values(row).run();
-    insertEvents(store, [actionEvent('action.queued', row)], now);
+    insertEvents(store, [actionEvent(store, 'action.queued', row)], now);
     return { row, created: true };
   });
 }
@@ -127,7 +137,7 @@ function transition(
       .where(and(eq(actions.id, id), inArray(actions.state, [...from])))
       .returning()
       .get();
-    if (changed && event) insertEvents(store, [actionEvent(event, changed)], now);
+    if (changed && event) insertEvents(store, [actionEvent(store, event, changed)], now);
     return changed;
   });
 }

@@ -182,6 +182,7 @@ export function guestEvents(cluster: string, prev: GuestRow | undefined, next: G
     type: next.type,
     node: next.node,
     name: next.name ?? null,
+    tags: JSON.parse(next.tags ?? '[]') as string[],
     incarnation: next.incarnation ?? 1,
   };
   if (!prev || prev.deletedAt) {
@@ -251,6 +252,7 @@ export function guestDeletedEvent(prev: GuestRow, lastSeenAt: number, why?: stri
       type: prev.type,
       node: prev.node,
       name: prev.name ?? null,
+      tags: JSON.parse(prev.tags ?? '[]') as string[],
       incarnation: prev.incarnation ?? 1,
       lastSeenAt: new Date(lastSeenAt).toISOString(),
       ...(why ? { reason: why } : {}),

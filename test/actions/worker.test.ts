@@ -88,6 +88,12 @@ describe.each(['qemu', 'lxc'] as const)('power actions on %s', (type) => {
     ]);
     const changed = h.eventsOf(row).find((e) => e.type === 'guest.status_changed')!;
     expect(changed.data).toMatchObject({ from: 'stopped', to: 'running' });
+    // Tags ride along on the guest's and the action's events (a webhook receiver routes on them).
+    const tags = JSON.parse(
+      h.store.sqlite.prepare('SELECT tags FROM guests WHERE vmid = ?').pluck().get(g.vmid) as string,
+    ) as string[];
+    expect(changed.data.tags).toEqual(tags);
+    expect(h.eventsOf(row).find((e) => e.type === 'action.succeeded')!.data.tags).toEqual(tags);
     await cycleAddsNothingFor(row);
   });
 

@@ -211,6 +211,7 @@ describe('out-of-band changes', () => {
     expect(await cycle()).toEqual([['guest.deleted', `lab/${vmid}`]]);
     expect(guest(vmid)).toMatchObject({ deleted_at: expect.any(Number), last_seen_at: lastSeen });
     expect(h.eventsSince(before)[0]!.data.lastSeenAt).toBe(new Date(lastSeen).toISOString());
+    expect(h.eventsSince(before)[0]!.data.tags).toEqual(JSON.parse(guest(vmid).tags as string));
     expect(await cycle()).toEqual([]);
   });
 
