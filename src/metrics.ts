@@ -32,8 +32,8 @@ const syncDuration = new Histogram({
 
 const apiRequests = new Counter({
   name: `${PREFIX}proxmox_api_requests_total`,
-  help: 'Proxmox API requests made by sync cycles, by cluster and endpoint template (/nodes/{node}/…).',
-  labelNames: ['cluster', 'endpoint'] as const,
+  help: 'Proxmox API requests made by sync cycles, by cluster, endpoint template (/nodes/{node}/…) and HTTP status (0: no answer).',
+  labelNames: ['cluster', 'endpoint', 'status'] as const,
   registers: [registry],
 });
 
@@ -87,8 +87,12 @@ export function recordCycle(summary: CycleSummary): void {
   const outcome = summary.aborted ? 'aborted' : summary.ok ? 'ok' : 'failed';
   syncCycles.inc({ cluster, outcome });
   if (!summary.aborted) syncDuration.observe({ cluster }, summary.durationMs / 1000);
-  for (const [endpoint, n] of Object.entries(summary.calls)) apiRequests.inc({ cluster, endpoint }, n);
   for (const [type, n] of Object.entries(summary.changes)) eventsWritten.inc({ cluster, type }, n);
+}
+
+/** One request a sync cycle made and the HTTP status it got (200 for an answer, 0 when none came). */
+export function recordApiRequest(cluster: string, endpoint: string, status: number): void {
+  apiRequests.inc({ cluster, endpoint, status: String(status) });
 }
 
 /** A cycle that threw instead of answering with a summary. */

@@ -1,10 +1,13 @@
 /**
  * Wrappers with the client's own interface, so the code they wrap cannot bypass them:
- * `countCalls` counts the API calls one sync cycle makes, per endpoint, for its `sync_runs` row;
+ * `countCalls` counts the API calls one sync cycle makes, per endpoint, for its `sync_runs` row
+ * (and for /metrics, with the status each got);
  * `trackRequests` knows which requests are waiting for an answer right now, so a cycle that hangs
  * can say on what ("waiting on GET /cluster/resources").
  */
+import { recordApiRequest } from '../metrics.js';
 import type { ProxmoxClient } from '../proxmox/client.js';
+import { ProxmoxApiError } from '../proxmox/errors.js';
 
 export interface CountingClient {
   client: ProxmoxClient;
@@ -54,9 +57,16 @@ function wrapCalls(
 
 export function countCalls(inner: ProxmoxClient): CountingClient {
   const calls = new Map<string, number>();
-  const client = wrapCalls(inner, (endpoint, call) => {
+  const client = wrapCalls(inner, async (endpoint, call) => {
     calls.set(endpoint, (calls.get(endpoint) ?? 0) + 1);
-    return call();
+    try {
+      const answer = await call();
+      recordApiRequest(inner.cluster, endpoint, 200);
+      return answer;
+    } catch (err) {
+      recordApiRequest(inner.cluster, endpoint, err instanceof ProxmoxApiError ? err.status : 0);
+      throw err;
+    }
   });
   return { client, calls, total: () => [...calls.values()].reduce((a, b) => a + b, 0) };
 }

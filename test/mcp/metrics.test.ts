@@ -138,7 +138,9 @@ describe('GET /metrics', () => {
     expect(find(samples, `${P}sync_cycles_total`, { cluster: 'lab', outcome: 'ok' })[0]?.value).toBe(1);
     expect(find(samples, `${P}sync_cycle_duration_seconds_count`, { cluster: 'lab' })[0]?.value).toBe(1);
     expect(find(samples, `${P}sync_cycle_duration_seconds_bucket`, { cluster: 'lab', le: '+Inf' })[0]?.value).toBe(1);
-    expect(find(samples, `${P}proxmox_api_requests_total`, { endpoint: 'GET /cluster/resources' })[0]?.value).toBe(1);
+    expect(
+      find(samples, `${P}proxmox_api_requests_total`, { endpoint: 'GET /cluster/resources', status: '200' })[0]?.value,
+    ).toBe(1);
     expect(find(samples, `${P}events_written_total`, { cluster: 'lab' }).length).toBeGreaterThan(0);
 
     const lastSuccess = find(samples, `${P}sync_last_success_timestamp_seconds`, { cluster: 'lab' })[0]!;
@@ -233,5 +235,21 @@ describe('GET /metrics', () => {
     expect((await fetch(metricsUrl(on), { method: 'POST', body: '' })).status).toBe(405);
     const head = await fetch(metricsUrl(on), { method: 'HEAD' });
     expect(head.status).toBe(200);
+  });
+
+  it('counts API requests by the status Proxmox answered, a refusal apart from the successes', async () => {
+    h.sim.setFaults({ errorRate: 1, errorStatus: 500, endpoint: 'GET /cluster/resources' });
+    try {
+      const [summary] = await scheduler.syncNow();
+      expect(summary?.ok).toBe(false);
+    } finally {
+      h.sim.setFaults({});
+    }
+    const samples = await scrape(await endpoint());
+    const resources = find(samples, `${P}proxmox_api_requests_total`, { endpoint: 'GET /cluster/resources' });
+    expect(resources.map((s) => [s.labels.status, s.value]).sort()).toEqual([
+      ['200', 1],
+      ['500', 1],
+    ]);
   });
 });
