@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /** Command-line entry: parses arguments and hands over to the command's function in src/commands/. */
 import { parseArgs } from 'node:util';
-import { ConfigError } from './config.js';
-import { StoreError } from './store/db.js';
+import { z } from 'zod';
+import { ACTION_KINDS, CATALOGUE, isActionKind, type ActionKindName } from './actions/catalogue.js';
+import { describeFailure, UsageError } from './cli-errors.js';
 import { runActionAsk, runActionCancel, runActionList, runActionShow } from './commands/action.js';
 import { runCheck } from './commands/check.js';
 import { runClusterReset } from './commands/cluster-reset.js';
@@ -23,11 +24,10 @@ import {
   runWebhooksShow,
   runWebhooksTest,
 } from './commands/webhooks.js';
-import { EXIT_FATAL } from './main.js';
+import { configFromEnv, EXIT_FATAL, packageVersion } from './main.js';
 import { readPastTime, TIME_FORMS } from './mcp/time.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
-import { SimulatorPortError } from './sim/server.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
@@ -57,6 +57,7 @@ Commands:
   demo                                     a simulated ${DEMO.guests}-guest cluster synced every ${DEMO.syncSeconds} s into ./data/demo, an
                                            out-of-band change every ${DEMO.churnSeconds} s, a snapshot every minute, and the MCP endpoint
   help                                     this text (also --help or -h after any command)
+  --version                                the version of proxmox-inventory (also -V)
 
 The inventory lives in DATA_DIR (./data): serve, sync, snapshot and cluster reset write it; mcp reads it.
 One cluster: PVE_URL, PVE_TOKEN_ID, PVE_TOKEN_SECRET or PVE_TOKEN_SECRET_FILE, PVE_FINGERPRINT or PVE_CA_FILE;
@@ -120,15 +121,32 @@ const OPTIONS: Record<string, Record<string, string | null>> = {
   help: {},
 };
 
-/** A mistake in the command line: its message, then the usage text. */
-class UsageError extends Error {}
-
 const list = (items: string[]): string =>
   items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : (items[0] ?? '');
 
 function describeOptions(command: string): string {
   const options = Object.entries(OPTIONS[command]!).map(([name, value]) => `--${name}${value ? ` ${value}` : ''}`);
   return options.length ? `its options are ${list(options)}` : 'it takes no options';
+}
+
+/**
+ * `--timeout -1` as `--timeout=-1`: parseArgs takes any word starting with "-" for an option, so
+ * a negative number after an option that takes a value would be "needs a value" instead of the
+ * range the value is checked against.
+ */
+function attachNegativeValues(args: string[], options: Record<string, string | null>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    if (word === '--') return [...out, ...args.slice(i)];
+    const name = /^--([a-z][a-z-]*)$/.exec(word)?.[1];
+    const next = args[i + 1];
+    if (name && options[name] && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${word}=${next}`);
+      i++;
+    } else out.push(word);
+  }
+  return out;
 }
 
 /** parseArgs with the command's options; its errors become a sentence naming the command and what it takes. */
@@ -141,7 +159,7 @@ function parse(
     Object.entries(OPTIONS[command]!).map(([name, value]) => [name, { type: value ? 'string' : 'boolean' } as const]),
   );
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parseArgs({ args: attachNegativeValues(args, OPTIONS[command]!), options, allowPositionals, strict: true });
   } catch (err) {
     const { code, message } = err as { code?: string; message: string };
     const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
@@ -160,18 +178,30 @@ function parse(
 const text = (value: string | boolean | undefined): string | undefined =>
   typeof value === 'string' ? value : undefined;
 
+interface WholeRange {
+  min?: number;
+  max?: number;
+  unit?: string;
+}
+
+/** "a whole number of seconds from 1 to 3600" */
+function describeWhole({ min = 0, max, unit }: WholeRange): string {
+  const range = max !== undefined ? ` from ${min} to ${max}` : min > 0 ? ` of ${min} or more` : '';
+  return `a whole number${unit ? ` of ${unit}` : ''}${range}`;
+}
+
+/** An option's whole number, its default when not given; a usage error naming the option and its range. */
 function integer(
+  label: string,
   name: string,
   value: string | boolean | undefined,
   fallback: number,
-  max = Number.MAX_SAFE_INTEGER,
+  range: WholeRange = {},
 ): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) > max)
-    throw new UsageError(
-      `--${name}: expected a whole number${max < Number.MAX_SAFE_INTEGER ? ` from 0 to ${max}` : ''}, got "${value}"`,
-    );
-  return Number(value);
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (n >= (range.min ?? 0) && n <= (range.max ?? Number.MAX_SAFE_INTEGER)) return n;
+  throw new UsageError(`${label}: --${name}: expected ${describeWhole(range)}, got "${String(value)}"`);
 }
 
 function sim(args: string[]): Promise<number> {
@@ -179,43 +209,113 @@ function sim(args: string[]): Promise<number> {
   const host = text(values.host) ?? '127.0.0.1';
   if (!isLoopbackHost(host))
     throw new UsageError(`--host: the simulator listens on loopback only (127.0.0.1, ::1), not ${host}`);
-  const nodes = integer('nodes', values.nodes, 3);
-  if (nodes < 1) throw new UsageError('--nodes: at least 1');
+  const nodes = integer('sim', 'nodes', values.nodes, 3, { min: 1 });
   const lxcRatio = values['lxc-ratio'] === undefined ? 0.3 : Number(values['lxc-ratio']);
   if (!(lxcRatio >= 0 && lxcRatio <= 1))
     throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
   const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
   if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
   return runSim({
-    guests: integer('guests', values.guests, 30),
+    guests: integer('sim', 'guests', values.guests, 30),
     nodes,
-    seed: integer('seed', values.seed, 1),
+    seed: integer('sim', 'seed', values.seed, 1),
     lxcRatio,
     profile,
-    port: integer('port', values.port, 8006, 65_535),
+    port: integer('sim', 'port', values.port, 8006, { max: 65_535 }),
     host,
     tls: !values.http,
-    taskDelayMs: integer('task-delay', values['task-delay'], 1000),
-    statusLagMs: integer('status-lag', values['status-lag'], 0),
-    authFailDelayMs: integer('auth-delay', values['auth-delay'], 0),
-    churnMs: integer('churn', values.churn, 0),
+    taskDelayMs: integer('sim', 'task-delay', values['task-delay'], 1000),
+    statusLagMs: integer('sim', 'status-lag', values['status-lag'], 0),
+    authFailDelayMs: integer('sim', 'auth-delay', values['auth-delay'], 0),
+    churnMs: integer('sim', 'churn', values.churn, 0),
     envFile: text(values['write-env']) ?? 'data/sim.env',
   });
 }
 
-/** The parameters a kind's options give (only those set): checked by the kind's own schema when asked. */
-function actionParams(values: Record<string, string | boolean | undefined>): Record<string, unknown> {
-  const params: Record<string, unknown> = {
-    timeout: values.timeout === undefined ? undefined : integer('timeout', values.timeout, 0, 3600),
-    forceStop: values['force-stop'],
-    todisk: values.todisk,
-    name: text(values.name),
-    description: text(values.description),
-    vmstate: values.vmstate,
-    start: values.start,
-    force: values.force,
-  };
-  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+type Values = Record<string, string | boolean | undefined>;
+
+/** Proxmox VE's vmid range. */
+const VMID = { min: 100, max: 999_999_999 };
+
+/** `action KIND` options: the parameter of the kind's schema each sets, and the unit of a number. */
+const KIND_OPTIONS: Record<string, { param: string; unit?: string }> = {
+  timeout: { param: 'timeout', unit: 'seconds' },
+  'force-stop': { param: 'forceStop' },
+  todisk: { param: 'todisk' },
+  name: { param: 'name' },
+  description: { param: 'description' },
+  vmstate: { param: 'vmstate' },
+  start: { param: 'start' },
+  force: { param: 'force' },
+};
+
+/** The CLI spells kinds with "-" (snapshot-create), ACTIONS and MCP with "_". */
+const cliKind = (kind: string): string => kind.replace(/_/g, '-');
+
+const optionWords = (names: string[]): string =>
+  list(names.map((name) => `--${name}${OPTIONS.action![name] ? ` ${OPTIONS.action![name]}` : ''}`));
+
+/** An option given that this use of `action` does not read: named, rather than silently ignored. */
+function onlyOptions(label: string, values: Values, allowed: string[]): void {
+  const stray = Object.keys(values).find((o) => values[o] !== undefined && o !== 'config' && !allowed.includes(o));
+  if (stray)
+    throw new UsageError(
+      `${label}: --${stray} is not an option of ${label}; ${allowed.length ? `its options are ${optionWords(allowed)}` : 'it takes only --config FILE'}`,
+    );
+}
+
+function actionKind(word: string): ActionKindName {
+  const name = word.replace(/-/g, '_');
+  if (isActionKind(name)) return name;
+  throw new UsageError(
+    `action: unknown kind "${word}"; the kinds are ${ACTION_KINDS.map(cliKind).join(', ')} (and list, show ID, cancel ID)`,
+  );
+}
+
+function guestVmid(label: string, word: string | undefined): number {
+  if (word === undefined) throw new UsageError(`${label}: give the guest's vmid, e.g. ${label} 101`);
+  const vmid = /^\d+$/.test(word) ? Number(word) : NaN;
+  if (vmid >= VMID.min && vmid <= VMID.max) return vmid;
+  throw new UsageError(
+    `${label}: a vmid is a whole number from ${VMID.min} to ${VMID.max}, as Proxmox VE numbers guests; got "${word}"`,
+  );
+}
+
+const unwrap = (field: z.ZodType): z.ZodType =>
+  field instanceof z.ZodOptional ? unwrap(field.unwrap() as z.ZodType) : field;
+
+/**
+ * The parameters a kind's options give (only those set), checked by the kind's own schema here so
+ * that a mistake is said the shell's way (the option, its range) and exits 2 before anything is opened.
+ */
+function kindParams(label: string, kind: ActionKindName, values: Values): Record<string, unknown> {
+  const schema = CATALOGUE[kind].params;
+  const fields = schema.shape as Record<string, z.ZodType>;
+  const takes = Object.keys(KIND_OPTIONS).filter((option) => KIND_OPTIONS[option]!.param in fields);
+  onlyOptions(label, values, ['cluster', 'yes', ...takes]);
+  const field = (option: string): z.ZodType => unwrap(fields[KIND_OPTIONS[option]!.param]!);
+  const params: Record<string, unknown> = {};
+  for (const option of takes) {
+    const value = values[option];
+    if (value === undefined) continue;
+    const numeric = field(option) instanceof z.ZodNumber && typeof value === 'string';
+    params[KIND_OPTIONS[option]!.param] = numeric ? (/^-?\d+$/.test(value) ? Number(value) : NaN) : value;
+  }
+  const parsed = schema.safeParse(params);
+  if (parsed.success) return params;
+  const issue = parsed.error.issues[0]!;
+  const option = takes.find((o) => KIND_OPTIONS[o]!.param === issue.path[0]);
+  if (!option) throw new UsageError(`${label}: ${issue.message}`);
+  const given = values[option];
+  if (given === undefined) throw new UsageError(`${label}: ${optionWords([option])} is required`);
+  const f = field(option);
+  const expected =
+    f instanceof z.ZodNumber
+      ? `expected ${describeWhole({ min: f.minValue ?? 0, max: f.maxValue ?? undefined, unit: KIND_OPTIONS[option]!.unit })}`
+      : issue.code === 'too_big'
+        ? `at most ${String(issue.maximum)} characters`
+        : issue.message;
+  throw new UsageError(`${label}: --${option}: ${expected}, got "${String(given)}"`);
 }
 
 async function action(args: string[]): Promise<number> {
@@ -225,29 +325,30 @@ async function action(args: string[]): Promise<number> {
   if (extra.length) throw new UsageError(`action: unexpected argument "${extra[0]}"`);
   switch (sub) {
     case 'list': {
-      const since = text(values.since);
-      const read = since === undefined ? undefined : readPastTime(since, Date.now());
-      if (read && !read.ok) throw new UsageError(`--since: ${read.problem}; use ${TIME_FORMS}`);
+      if (arg) throw new UsageError(`action list: unexpected argument "${arg}"; filter with --state, --since, --limit`);
+      onlyOptions('action list', values, ['state', 'since', 'limit']);
       return runActionList(config, {
         state: text(values.state),
-        since: read?.ok ? read.at : undefined,
-        limit: integer('limit', values.limit, 50, 10_000),
+        since: sinceOption('action list', values.since),
+        limit: integer('action list', 'limit', values.limit, 50, { min: 1, max: 10_000 }),
       });
     }
     case 'show':
     case 'cancel':
+      onlyOptions(`action ${sub}`, values, []);
       if (!arg) throw new UsageError(`action ${sub}: give the action id (act_…), as \`action list\` shows it`);
       return sub === 'show' ? runActionShow(config, arg) : runActionCancel(config, arg);
     case undefined:
       throw new UsageError('action: give a kind and a vmid (action start 101), or list, show ID, cancel ID');
     default: {
-      if (!arg || !/^\d+$/.test(arg))
-        throw new UsageError(`action ${sub}: give the guest's vmid, e.g. action ${sub} 101`);
+      const kind = actionKind(sub);
+      const label = `action ${cliKind(kind)}`;
+      const vmid = guestVmid(label, arg);
       return runActionAsk(config, {
-        kind: sub.replace(/-/g, '_'),
-        vmid: Number(arg),
+        kind,
+        vmid,
         cluster: text(values.cluster),
-        params: actionParams(values),
+        params: kindParams(label, kind, values),
         yes: values.yes === true,
       });
     }
@@ -258,11 +359,11 @@ const WEBHOOK_SUBCOMMANDS =
   'add URL, list, show ID, disable ID, enable ID, remove ID, rotate-secret ID, test ID, deliveries [ID], replay ID';
 
 /** --since as a time back from now; a usage error naming the forms otherwise. */
-function sinceOption(value: string | boolean | undefined): number | undefined {
+function sinceOption(label: string, value: string | boolean | undefined): number | undefined {
   const since = text(value);
   if (since === undefined) return undefined;
   const read = readPastTime(since, Date.now());
-  if (!read.ok) throw new UsageError(`--since: ${read.problem}; use ${TIME_FORMS}`);
+  if (!read.ok) throw new UsageError(`${label}: --since: ${read.problem}; use ${TIME_FORMS}`);
   return read.at;
 }
 
@@ -306,12 +407,12 @@ async function webhooks(args: string[]): Promise<number> {
       return runWebhooksDeliveries(config, {
         id: arg,
         failed: values.failed === true,
-        since: sinceOption(values.since),
-        limit: integer('limit', values.limit, 50, 10_000),
+        since: sinceOption('webhooks deliveries', values.since),
+        limit: integer('webhooks deliveries', 'limit', values.limit, 50, { min: 1, max: 10_000 }),
       });
     case 'replay': {
       const id = needId();
-      const since = sinceOption(values.since);
+      const since = sinceOption('webhooks replay', values.since);
       const eventId = text(values.event);
       if ((since === undefined) === (eventId === undefined))
         throw new UsageError(
@@ -328,6 +429,10 @@ async function webhooks(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
+  if (command === '--version' || command === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (command === '--help' || command === '-h' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -346,7 +451,7 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(command, rest, true);
       const [sub, name, ...extra] = positionals;
       if (sub !== 'reset' || !name || extra.length)
-        throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as in sync_status)');
+        throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as `proxmox-inventory check` prints it)');
       return runClusterReset(text(values.config), name);
     }
     case 'snapshot': {
@@ -374,71 +479,32 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** What a file-system call was doing, in words, by its syscall. */
-const DOING: Record<string, string> = {
-  mkdir: 'create the directory',
-  open: 'open',
-  write: 'write',
-  rename: 'replace',
-  unlink: 'remove',
-  link: 'create',
-  chmod: 'change the mode of',
-  access: 'use',
-};
-
-/** What a file-system error code means, and what to do about it given where the path comes from. */
-const FS_FAILURES: Record<string, { reason: string; fix: (where: string) => string }> = {
-  EACCES: {
-    reason: 'permission denied',
-    fix: (where) => `let this user write there, or choose another directory ${where}`,
-  },
-  EPERM: { reason: 'not permitted', fix: (where) => `let this user write there, or choose another directory ${where}` },
-  EROFS: { reason: 'read-only file system', fix: (where) => `choose a directory on a writable file system ${where}` },
-  ENOSPC: { reason: 'no space left on the disk', fix: () => 'free some space' },
-  EDQUOT: { reason: 'disk quota exceeded', fix: () => 'free some space' },
-  ENOTDIR: { reason: 'a part of the path is a file', fix: (where) => `move it, or choose another directory ${where}` },
-  EEXIST: { reason: 'a file is in the way', fix: (where) => `move it, or choose another directory ${where}` },
-  ENOENT: { reason: 'a directory on the way is missing', fix: (where) => `create it, or choose another ${where}` },
-};
-
-/**
- * A file-system failure as one sentence: what could not be done to which path, why, and the
- * setting that chooses the path (DATA_DIR for the inventory, --write-env for the simulator's file).
- */
-function describeFsFailure(err: NodeJS.ErrnoException, command: string): string | undefined {
-  const failure = err.code ? FS_FAILURES[err.code] : undefined;
-  if (!failure || !err.path) return undefined;
-  const where =
-    command === 'sim'
-      ? 'with --write-env FILE'
-      : command === 'demo'
-        ? 'by running it from another directory (it writes ./data/demo)'
-        : 'with DATA_DIR (dataDir in a config file)';
-  const doing = DOING[err.syscall ?? ''] ?? 'use';
-  return `${command}: cannot ${doing} ${err.path} (${err.code}: ${failure.reason}); ${failure.fix(where)}`;
+/** The inventory file a command's configuration names, for a message about its disk; undefined when unknown. */
+function inventoryFile(command: string, args: string[]): string | undefined {
+  if (command === 'sim') return undefined;
+  if (command === 'demo') return 'data/demo/inventory.db';
+  try {
+    const { values } = parseArgs({
+      args,
+      options: { config: { type: 'string' } },
+      strict: false,
+      allowPositionals: true,
+    });
+    return configFromEnv(text(values.config), true).dbPath;
+  } catch {
+    return undefined;
+  }
 }
 
-function report(err: unknown, command: string): number {
-  if (err instanceof ConfigError || err instanceof SimulatorPortError) {
-    process.stderr.write(`${err.message}\n`);
-    return 2;
-  }
-  if (err instanceof StoreError) {
-    process.stderr.write(`${err.message}\n`);
-    return 1;
-  }
-  if (err instanceof UsageError) {
-    process.stderr.write(`${err.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  const fsFailure = describeFsFailure(err as NodeJS.ErrnoException, command);
-  if (fsFailure) {
-    process.stderr.write(`${fsFailure}\n`);
-    return 1;
-  }
-  // Anything else is a bug: the stack is what its report needs.
-  process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
-  return 1;
+function report(err: unknown, argv: string[]): number {
+  const [command = 'help', ...rest] = argv;
+  const { exitCode, text: message } = describeFailure(err, {
+    command,
+    help: Object.hasOwn(OPTIONS, command) ? `proxmox-inventory ${command} --help` : 'proxmox-inventory --help',
+    inventoryFile: () => inventoryFile(command, rest),
+  });
+  process.stderr.write(`${message}\n`);
+  return exitCode;
 }
 
 main(process.argv.slice(2)).then(
@@ -448,6 +514,6 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.exitCode = report(err, process.argv[2] ?? 'help');
+    process.exitCode = report(err, process.argv.slice(2));
   },
 );

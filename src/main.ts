@@ -297,6 +297,9 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
   if (config.redis.url) {
     const target = config.redis.url;
     const probe = new Redis({ ...redisConnection(target, 'worker'), lazyConnect: true });
+    // checkRedisSettings reports an unreachable Redis in one line; without a listener ioredis would
+    // also print "Unhandled error event" with a stack for every reconnection attempt.
+    // probe.on('error', () => undefined);
     try {
       await probe.connect().catch(() => undefined);
       await checkRedisSettings(probe, log);
@@ -568,6 +571,7 @@ export function startHttp(
     readiness: () => readiness(daemon, live(), Date.now(), actions),
     metrics: createMetrics(daemon.store, { syncIntervalSeconds: daemon.config.sync.intervalSeconds }),
     log,
+    version,
   });
 }
 

@@ -146,6 +146,8 @@ describe('proxmox-inventory CLI', () => {
       await new Promise((r) => setTimeout(r, 50));
     const mcpUrl = mcpLine.exec(log)![1]!;
     expect((await fetch(mcpUrl.replace(/mcp$/, 'readyz'))).status).toBe(200); // synced within the window
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(await (await fetch(mcpUrl.replace(/mcp$/, 'healthz'))).json()).toEqual({ ok: true, version });
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.once('exit', r));
     expect(code).toBe(0);
@@ -210,15 +212,19 @@ describe('proxmox-inventory CLI', () => {
     expect(result.stderr).toContain('PVE_TOKEN_SECRET: missing');
   });
 
-  it('rejects an unknown command or a bad flag with the usage text', async () => {
+  it('rejects an unknown command or a bad flag in one line, pointing at the help', async () => {
     const bogus = await run(['bogus']);
     expect(bogus.code).toBe(2);
-    expect(bogus.stderr).toMatch(/^unknown command "bogus"; the commands are serve, .*\n\nproxmox-inventory <command>/);
+    expect(bogus.stderr).toMatch(
+      /^unknown command "bogus"; the commands are serve, .*\nsee proxmox-inventory --help\n$/,
+    );
     const badFlag = await run(['sim', '--guests', 'many']);
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toContain('--guests: expected a whole number, got "many"');
-    const fraction = await run(['sim', '--port', '1.5']);
-    expect(fraction.stderr).toContain('--port: expected a whole number from 0 to 65535, got "1.5"');
+    expect(badFlag.stderr).toBe(
+      'sim: --guests: expected a whole number, got "many"\nsee proxmox-inventory sim --help\n',
+    );
+    const fraction = await run(['sim', '--port', '-1']);
+    expect(fraction.stderr).toContain('sim: --port: expected a whole number from 0 to 65535, got "-1"');
   });
 
   it('sim refuses a non-loopback address and a bad LOG_LEVEL', async () => {

@@ -3,15 +3,22 @@
  * enable the kind, as over MCP; a destructive kind needs `--yes` (the shell's confirmation), and
  * without it the plan is printed and nothing is queued.
  */
-import { CATALOGUE, isActionKind, type ActionKindName } from '../actions/catalogue.js';
+import { CATALOGUE, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
 import type { Config } from '../config.js';
 import { configFromEnv, daemonQueue, localPrincipal, submitSettings } from '../main.js';
-import { cancelAction, getAction, listActions, type ActionRow, type ActionState } from '../store/actions.js';
+import {
+  cancelAction,
+  getAction,
+  listActions,
+  targetGuests,
+  type ActionRow,
+  type ActionState,
+} from '../store/actions.js';
 import { openStore, type Store } from '../store/db.js';
 
 export interface AskOptions {
-  kind: string;
+  kind: ActionKindName;
   vmid: number;
   cluster?: string;
   params: Record<string, unknown>;
@@ -30,18 +37,20 @@ function withStore<T>(config: Config, fn: (store: Store) => T): T {
   }
 }
 
-/** `action KIND VMID [--cluster C] [params] [--yes]`. */
+/** `action KIND VMID [--cluster C] [params] [--yes]`; the kind, vmid and parameters are checked by the parser. */
 export async function runActionAsk(configPath: string | undefined, o: AskOptions): Promise<number> {
   const config = configFromEnv(configPath);
-  if (!isActionKind(o.kind)) {
-    err(`action: unknown kind "${o.kind}"; the kinds are ${Object.keys(CATALOGUE).join(', ')}`);
-    return 2;
-  }
-  const kind: ActionKindName = o.kind;
+  const { kind } = o;
+  const label = `action ${kind.replace(/_/g, '-')}`;
   if (!config.actions.kinds.includes(kind)) {
     err(
-      `action: ${kind} is not enabled; set ACTIONS (e.g. ACTIONS=${CATALOGUE[kind].group}) for serve and this command (enabled now: ${config.actions.kinds.join(', ') || 'none'})`,
+      `${label}: ${kind} is not enabled; set ACTIONS (e.g. ACTIONS=${CATALOGUE[kind].group}) for serve and this command (enabled now: ${config.actions.kinds.join(', ') || 'none'})`,
     );
+    return 2;
+  }
+  const clusters = config.clusters.map((c) => c.name);
+  if (o.cluster !== undefined && !clusters.includes(o.cluster)) {
+    err(`${label}: --cluster: no cluster ${o.cluster}; configured: ${clusters.join(', ')}`);
     return 2;
   }
   const queue = daemonQueue(config);
@@ -52,7 +61,7 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
     const plan = `${kind} ${g.type} ${g.vmid}${g.name ? ` (${g.name})` : ''} on ${g.cluster}/${g.node}, ${g.status} now: ${CATALOGUE[kind].about}`;
     if (checked.kind.destructive && !o.yes) {
       out(`plan: ${plan}`);
-      err('action: this kind is destructive; add --yes to queue it');
+      err(`${label}: this kind is destructive; add --yes to queue it`);
       return 1;
     }
     const done = await submitAction({ store, queue, settings: submitSettings(config), now: Date.now }, checked, {
@@ -65,7 +74,12 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
     return 0;
   } catch (e) {
     if (!(e instanceof ActionRefused)) throw e;
-    err(`action: ${e.message}${e.hint ? ` ${e.hint}` : ''}`);
+    // The refusal's hint for an unknown vmid names MCP tools; from the shell, the commands to use.
+    if (!targetGuests(store, o.vmid, o.cluster).length)
+      err(
+        `${label}: no guest ${o.vmid}${o.cluster ? ` in cluster ${o.cluster}` : ''} in the inventory; a guest created since the last sync is there after the next (serve syncs on its schedule, \`proxmox-inventory sync --once\` now)`,
+      );
+    else err(`${label}: ${e.message}${e.hint ? ` ${e.hint}` : ''}`);
     return 1;
   } finally {
     store.close();

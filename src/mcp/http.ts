@@ -58,6 +58,8 @@ export interface McpHttpDeps {
   log: Logger;
   /** Prometheus exposition for GET /metrics (src/metrics.ts); absent: /metrics answers 404. */
   metrics?: { contentType: string; scrape(): Promise<string> };
+  /** The package version, in /healthz (what is running, for whoever probes it). */
+  version?: string;
 }
 
 export interface McpHttpEndpoint {
@@ -329,7 +331,7 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     if (path === undefined) return refuse(res, 400, 'malformed request target; MCP is at /mcp');
     if (path === '/mcp') return handleMcp(req, res);
     if (path === '/metrics' && deps.metrics && options.metrics !== false) return handleMetrics(req, res, deps.metrics);
-    if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true });
+    if (path === '/healthz' && req.method === 'GET') return send(res, 200, { ok: true, version: deps.version });
     if (path === '/readyz' && req.method === 'GET') {
       const r = deps.readiness();
       // Errors, identities and requests in flight are for a request /mcp would accept (Host, Origin,
