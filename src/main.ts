@@ -299,7 +299,7 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
     const probe = new Redis({ ...redisConnection(target, 'worker'), lazyConnect: true });
     // checkRedisSettings reports an unreachable Redis in one line; without a listener ioredis would
     // also print "Unhandled error event" with a stack for every reconnection attempt.
-    // probe.on('error', () => undefined);
+    probe.on('error', () => undefined);
     try {
       await probe.connect().catch(() => undefined);
       await checkRedisSettings(probe, log);

@@ -6,6 +6,7 @@
  * after a Redis outage without an error).
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { redisTroubleLog } from '../queue/trouble.js';
 import { recordActionFinished, recordActionRunning, recordCanary } from '../metrics.js';
 import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
 import { hasLiveJob } from '../queue/jobs.js';
@@ -164,9 +165,7 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     // An action's own state is in SQLite: a job that failed is put back by the reconciler, not retried blind.
     maxStalledCount: 10,
   });
-  worker.on('error', (err) =>
-    log.warn({ err: err.message }, 'action worker: Redis error (jobs resume when it is back)'),
-  );
+  worker.on('error', redisTroubleLog(log, 'action worker: Redis error (jobs resume when it is back)'));
   const queue = new Queue(ACTIONS_QUEUE, {
     connection: { ...deps.connection, enableOfflineQueue: false },
     prefix: deps.prefix,

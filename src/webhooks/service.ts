@@ -22,6 +22,7 @@ import {
   type DeliveryRow,
 } from '../store/webhooks.js';
 import { hasLiveJob } from '../queue/jobs.js';
+import { redisTroubleLog } from '../queue/trouble.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
 import { envelopeBody } from './envelope.js';
 import { retryDelayMs } from './schedule.js';
@@ -202,9 +203,7 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     prefix: deps.prefix,
     concurrency: settings.concurrency,
   });
-  worker.on('error', (err) =>
-    log.warn({ err: err.message }, 'webhook worker: Redis error (deliveries resume when it is back)'),
-  );
+  worker.on('error', redisTroubleLog(log, 'webhook worker: Redis error (deliveries resume when it is back)'));
 
   async function reconcile(): Promise<void> {
     const now = deps.now();
