@@ -17,6 +17,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport, type StdioServerParameters } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ActionKindName } from '../src/actions/catalogue.js';
 import { createActionQueue, startActionWorker } from '../src/actions/queue.js';
 import { checkRequest, submitAction, type SubmitDeps } from '../src/actions/submit.js';
@@ -33,6 +36,7 @@ const NODES = 16;
 const TASK_DELAY_MS = 50;
 const ACTIONS = 1_000;
 const SUBMIT_SAMPLES = 300;
+const STDIO_SAMPLES = 100;
 const SINGLE_ACTIONS = 30;
 const CLUSTER = 'bench';
 const REQUESTER = { transport: 'bench', client: null, principal: 'bench' };
@@ -116,6 +120,7 @@ export async function benchActions(): Promise<void> {
     if (guests.length < ACTIONS) throw new Error(`only ${guests.length} guests can take an action`);
 
     const submitMs = await timeSubmits(store, redis.path, guests);
+    const stdio = await timeStdioCalls(store, { ...env, DATA_DIR: join(dir, 'data'), REDIS_URL: redis.path }, guests);
     const queue = createActionQueue(redisConnection(redis.path, 'queue'), 'bench');
     const worker = startActionWorker({
       store,
@@ -166,6 +171,14 @@ export async function benchActions(): Promise<void> {
       [
         `submit → action id, in process, no worker running (${SUBMIT_SAMPLES}): median / p95`,
         `${submitMs.idle.median.toFixed(2)} / ${submitMs.idle.p95.toFixed(2)} ms`,
+      ],
+      [
+        `guest_power over stdio (the mcp process, elicitation accepted) → action id (${STDIO_SAMPLES}): median / p95`,
+        `${stdio.elicited.median.toFixed(2)} / ${stdio.elicited.p95.toFixed(2)} ms`,
+      ],
+      [
+        `guest_power over stdio with a confirmation token → action id (${STDIO_SAMPLES}): median / p95`,
+        `${stdio.token.median.toFixed(2)} / ${stdio.token.p95.toFixed(2)} ms`,
       ],
       [
         `submit → action id while the worker runs the ${ACTIONS.toLocaleString('en')}: median / p95`,
@@ -230,6 +243,85 @@ async function timeSubmits(
   }
   for (const id of ids) cancelAction(store, id, 'benchmark: the submit alone was timed', Date.now());
   return { idle: { median: quantile(times, 0.5), p95: quantile(times, 0.95) } };
+}
+
+/**
+ * Tool call → action id as an agent sees it: the real `mcp` stdio process (spawned from the source,
+ * its queue on the same Redis under its own prefix, so no worker takes the jobs), timed from
+ * callTool to the answer. Once with form elicitation accepted by the client (two JSON-RPC round
+ * trips), once with a confirmation token from a plan asked for beforehand (one, the submitting
+ * call). The rows are cancelled afterwards.
+ */
+async function timeStdioCalls(
+  store: Store,
+  env: Record<string, string>,
+  guests: Array<{ vmid: number }>,
+): Promise<{ elicited: { median: number; p95: number }; token: { median: number; p95: number } }> {
+  const params: StdioServerParameters = {
+    command: process.execPath,
+    args: ['--import', 'tsx', 'src/cli.ts', 'mcp'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      PVE_CLUSTER_NAME: CLUSTER,
+      ACTIONS: 'power',
+      ACTIONS_PER_MINUTE: '100000',
+      LOG_LEVEL: 'error',
+    },
+    stderr: 'inherit',
+  };
+  const client = new Client({ name: 'bench-actions', version: '1' }, { capabilities: { elicitation: { form: {} } } });
+  client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { confirm: true } }));
+  await client.connect(new StdioClientTransport(params));
+  await client.listTools();
+  const elicited: number[] = [];
+  const token: number[] = [];
+  const ids: string[] = [];
+  const actionId = (r: CallToolResult): string => {
+    const id = (r.structuredContent as { action?: { id?: string } } | undefined)?.action?.id;
+    if (r.isError || !id) throw new Error(`guest_power gave no action: ${JSON.stringify(r.content).slice(0, 300)}`);
+    return id;
+  };
+  try {
+    for (let i = 0; i < STDIO_SAMPLES; i++) {
+      const vmid = guests[SUBMIT_SAMPLES + i]!.vmid;
+      const t = performance.now();
+      const r = (await client.callTool({
+        name: 'guest_power',
+        arguments: { vmid, action: 'reboot' },
+      })) as CallToolResult;
+      elicited.push(performance.now() - t);
+      ids.push(actionId(r));
+    }
+    // Without elicitation the tool answers a plan and a token; the timed call is the one that submits.
+    const plain = new Client({ name: 'bench-actions-plain', version: '1' });
+    await plain.connect(new StdioClientTransport(params));
+    try {
+      for (let i = 0; i < STDIO_SAMPLES; i++) {
+        const vmid = guests[SUBMIT_SAMPLES + STDIO_SAMPLES + i]!.vmid;
+        const plan = (await plain.callTool({
+          name: 'guest_power',
+          arguments: { vmid, action: 'reboot' },
+        })) as CallToolResult;
+        const confirmation = (plan.structuredContent as { confirmation?: string } | undefined)?.confirmation;
+        if (!confirmation) throw new Error(`guest_power gave no plan: ${JSON.stringify(plan.content).slice(0, 300)}`);
+        const t = performance.now();
+        const r = (await plain.callTool({
+          name: 'guest_power',
+          arguments: { vmid, action: 'reboot', confirmation },
+        })) as CallToolResult;
+        token.push(performance.now() - t);
+        ids.push(actionId(r));
+      }
+    } finally {
+      await plain.close();
+    }
+  } finally {
+    await client.close();
+  }
+  for (const id of ids) cancelAction(store, id, 'benchmark: the stdio call alone was timed', Date.now());
+  const summary = (v: number[]) => ({ median: quantile(v, 0.5), p95: quantile(v, 0.95) });
+  return { elicited: summary(elicited), token: summary(token) };
 }
 
 const kindFor = (status: string, i: number): ActionKindName =>

@@ -7,7 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { actionsAskedSince, insertAction, targetGuests, type ActionRow, type TargetGuest } from '../store/actions.js';
+import {
+  actionsAskedSince,
+  insertAction,
+  targetGuests,
+  type ActionRow,
+  type NewAction,
+  type TargetGuest,
+} from '../store/actions.js';
 import type { Store } from '../store/db.js';
 import { CATALOGUE, type ActionKind, type ActionKindName } from './catalogue.js';
 import type { ActionQueue } from './queue.js';
@@ -150,6 +157,7 @@ export async function submitAction(
   checked: CheckedRequest,
   requester: Requester,
   idempotencyKey?: string,
+  confirmation?: NewAction['confirmation'],
 ): Promise<Submitted> {
   const now = deps.now();
   const asked = actionsAskedSince(deps.store, requester.principal, now - 60_000);
@@ -173,6 +181,7 @@ export async function submitAction(
       principal: requester.principal,
       idempotencyKey: idempotencyKey ?? null,
       ttlMs: deps.settings.ttlMs,
+      ...(confirmation ? { confirmation } : {}),
     },
     now,
   );

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { requestHash, type CheckedRequest } from '../actions/submit.js';
-import { saveConfirmation, useConfirmation, type ConfirmationCheck } from '../store/actions.js';
+import { saveConfirmation, type ConfirmationCheck } from '../store/actions.js';
 import { quoted, untrusted } from './render.js';
 import { ToolMiss, type ActionToolContext } from './tool.js';
 
@@ -25,7 +25,8 @@ export interface Plan {
 }
 
 export type Confirmation =
-  | { state: 'confirmed' }
+  /** `spend`: the token to spend when the action is inserted (submitAction), absent when the user confirmed. */
+  | { state: 'confirmed'; spend?: { tokenHash: string; requestHash: string; presentedAt: number } }
   | { state: 'declined'; plan: Plan; answer: 'decline' | 'cancel' }
   | { state: 'asked'; plan: Plan; token: string; expiresAt: number };
 
@@ -76,8 +77,15 @@ const refusals = (ttlMs: number): Record<Exclude<ConfirmationCheck, 'ok'>, [stri
   ],
 });
 
+/** The answer to a token that could not be spent, as a miss the model can act on. */
+export function confirmationMiss(ctx: ActionToolContext, check: Exclude<ConfirmationCheck, 'ok'>): ToolMiss {
+  const [message, hint] = refusals(ctx.actions.confirmTtlMs)[check];
+  return new ToolMiss(message, hint);
+}
+
 /**
- * Settles whether a destructive request may be queued: a token given is checked (and spent);
+ * Settles whether a destructive request may be queued: a token given is passed on, to be checked
+ * and spent with the insert (submitAction);
  * otherwise the client asks its user when it can, and a plan with a token is the answer when not.
  */
 export async function confirm(
@@ -88,12 +96,8 @@ export async function confirm(
   const store = ctx.actions.submit.store;
   const hash = requestHash(checked);
   const now = ctx.now();
-  if (token !== undefined) {
-    const check = useConfirmation(store, hashToken(token), hash, ctx.caller.principal, now);
-    if (check === 'ok') return { state: 'confirmed' };
-    const [message, hint] = refusals(ctx.actions.confirmTtlMs)[check];
-    throw new ToolMiss(message, hint);
-  }
+  if (token !== undefined)
+    return { state: 'confirmed', spend: { tokenHash: hashToken(token), requestHash: hash, presentedAt: now } };
   const plan = planOf(checked);
   if (ctx.elicit) {
     const result = await ctx.elicit({

@@ -35,6 +35,20 @@ export interface NewAction {
   principal: string;
   idempotencyKey: string | null;
   ttlMs: number;
+  /**
+   * The confirmation token the request came with, spent in the transaction that inserts the row:
+   * one commit instead of two on the path an agent waits on, and a token is never spent on an
+   * action that was not queued. An idempotent repeat answers the earlier action without it.
+   */
+  confirmation?: { tokenHash: string; requestHash: string; presentedAt: number };
+}
+
+/** The confirmation token could not be spent: the row was not inserted. */
+export class ConfirmationRefused extends Error {
+  constructor(readonly check: Exclude<ConfirmationCheck, 'ok'>) {
+    super(`confirmation token refused: ${check}`);
+    this.name = 'ConfirmationRefused';
+  }
 }
 
 /** The guest's tags as the inventory holds them now, for a subscriber's tag filter and its own routing. */
@@ -83,6 +97,11 @@ export function insertAction(store: Store, a: NewAction, now: number): InsertRes
         .where(and(eq(actions.principal, a.principal), eq(actions.idempotencyKey, a.idempotencyKey)))
         .get();
       if (earlier) return { row: earlier, created: false };
+    }
+    if (a.confirmation) {
+      const { tokenHash, requestHash, presentedAt } = a.confirmation;
+      const check = useConfirmation(store, tokenHash, requestHash, a.principal, presentedAt);
+      if (check !== 'ok') throw new ConfirmationRefused(check);
     }
     const row: ActionRow = {
       id: newId('act'),

@@ -138,6 +138,21 @@ describe('the plan and its token', () => {
     await Promise.all([alice, bob, later].map((c) => c.client.close()));
   }, 60_000);
 
+  it('a retry with the same idempotency key and token answers the earlier action, not "already used"', async () => {
+    const alice = await connect(rig, { caller: callerWith('alice') });
+    const args = { vmid: other.vmid, action: 'reboot', idempotencyKey: 'reboot-other-1' };
+    const plan = await alice.call('guest_power', args);
+    const confirmation = plan.structured!.confirmation as string;
+    const first = await alice.call('guest_power', { ...args, confirmation });
+    expect(first.structured!.outcome, first.text).toBe('queued');
+    // The answer was lost on the way back; the agent sends the very same call again.
+    const retry = await alice.call('guest_power', { ...args, confirmation });
+    expect(retry.isError, retry.text).toBe(false);
+    expect(retry.structured!.outcome).toBe('earlier');
+    expect((retry.structured!.action as { id: string }).id).toBe((first.structured!.action as { id: string }).id);
+    await alice.client.close();
+  }, 30_000);
+
   it('a non-destructive kind needs no confirmation', async () => {
     const mcp = await connect(rig, { caller: callerWith('alice') });
     const r = await mcp.call('guest_power', { vmid: running.vmid, action: 'start', waitSeconds: 20 });

@@ -7,9 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { CATALOGUE, type ActionKindName } from '../../actions/catalogue.js';
 import { checkRequest, idempotencyKey, submitAction, type ActionRequest } from '../../actions/submit.js';
-import { FINAL_STATES, getAction, type ActionRow } from '../../store/actions.js';
+import { ConfirmationRefused, FINAL_STATES, getAction, type ActionRow, type NewAction } from '../../store/actions.js';
 import type { Store } from '../../store/db.js';
-import { confirm, planText, type Plan } from '../confirm.js';
+import { confirm, confirmationMiss, planText, type Plan } from '../confirm.js';
 import { oneLine, quoted, shortTime, untrusted } from '../render.js';
 import { count, text } from '../schemas.js';
 import { ToolMiss, type ActionToolContext, type ToolAnswer } from '../tool.js';
@@ -139,13 +139,19 @@ export async function askForAction(ctx: ActionToolContext, asked: AskedFor): Pro
   checkScope(ctx, asked.request.kind);
   const deps = ctx.actions.submit;
   const checked = checkRequest(deps.store, asked.request, ctx.now());
+  let spend: NewAction['confirmation'];
   if (checked.kind.destructive) {
     const confirmed = await confirm(ctx, checked, asked.confirmation);
+    spend = confirmed.state === 'confirmed' ? confirmed.spend : undefined;
     if (confirmed.state === 'asked')
       return planAnswer(asked.tool, confirmed.plan, confirmed.token, confirmed.expiresAt);
     if (confirmed.state === 'declined') return declinedAnswer(confirmed.plan, confirmed.answer);
   }
-  const submitted = await submitAction(deps, checked, ctx.caller, asked.request.idempotencyKey);
+  const submitted = await submitAction(deps, checked, ctx.caller, asked.request.idempotencyKey, spend).catch(
+    (err: unknown) => {
+      throw err instanceof ConfirmationRefused ? confirmationMiss(ctx, err.check) : err;
+    },
+  );
   const waitMs = Math.min(asked.waitSeconds ?? 0, ctx.actions.waitMaxSeconds) * 1000;
   const row = waitMs > 0 ? await waitForEnd(deps.store, submitted.action.id, waitMs, ctx.signal) : submitted.action;
   const capped =
