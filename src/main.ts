@@ -28,14 +28,8 @@ import { createActionQueue, startActionWorker, type ActionQueue, type ActionWork
 import type { ActionKindName } from './actions/catalogue.js';
 import type { SubmitDeps } from './actions/submit.js';
 import type { ActionsContext, Caller } from './mcp/tool.js';
-import {
-  checkRedisSettings,
-  describeRedisTarget,
-  redisConnection,
-  startEmbeddedRedis,
-  type RedisTarget,
-} from './queue/redis.js';
-import { embeddedRedisPaths, type EmbeddedRedis } from './queue/embedded-redis.js';
+import { checkRedisSettings, describeRedisTarget, redisConnection, type RedisTarget } from './queue/redis.js';
+import { embeddedRedisPaths, superviseEmbeddedRedis, type SupervisedRedis } from './queue/embedded-redis.js';
 import { existsSync } from 'node:fs';
 import { listSubscriptions, oldestNeededSeq } from './store/webhooks.js';
 import { startWebhooks, type Webhooks } from './webhooks/service.js';
@@ -216,7 +210,7 @@ export interface SharedRedis {
 }
 
 export function sharedRedis(config: Config, log: Logger): SharedRedis {
-  let connected: Promise<{ target: RedisTarget; embedded?: EmbeddedRedis }> | undefined;
+  let connected: Promise<{ target: RedisTarget; embedded?: SupervisedRedis }> | undefined;
   return {
     target: async () => (await (connected ??= connectRedis(config, log))).target,
     async stop() {
@@ -293,7 +287,7 @@ export function submitSettings(config: Config): SubmitDeps['settings'] {
  * The Redis the queue uses: REDIS_URL (its AOF and eviction settings checked, warnings only), or a
  * private redis-server this process starts in DATA_DIR and stops on close.
  */
-async function connectRedis(config: Config, log: Logger): Promise<{ target: RedisTarget; embedded?: EmbeddedRedis }> {
+async function connectRedis(config: Config, log: Logger): Promise<{ target: RedisTarget; embedded?: SupervisedRedis }> {
   if (config.redis.url) {
     const target = config.redis.url;
     const probe = new Redis({ ...redisConnection(target, 'worker'), lazyConnect: true });
@@ -309,7 +303,7 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
     log.info({ redis: describeRedisTarget(target) }, 'action queue on the given Redis');
     return { target };
   }
-  const embedded = await startEmbeddedRedis({ dataDir: config.dataDir, log: log.child({ module: 'redis' }) });
+  const embedded = await superviseEmbeddedRedis({ dataDir: config.dataDir, log: log.child({ module: 'redis' }) });
   log.info({ redis: embedded.path, pid: embedded.pid }, 'action queue on a private redis-server');
   return { target: embedded.path, embedded };
 }

@@ -107,6 +107,71 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   return handleFor(child, paths, exited, log, stopTimeoutMs);
 }
 
+export interface SupervisedRedis {
+  /** The unix socket, the same across restarts. */
+  path: string;
+  /** The running redis-server's pid (a new one after a restart). */
+  readonly pid: number;
+  /** Stops it for good: no restart after this. */
+  stop(): Promise<void>;
+}
+
+/** The longest pause between two attempts to start redis-server again. */
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/**
+ * The embedded Redis kept up for as long as `serve` runs: when redis-server exits on its own (the
+ * OOM killer, a crash, a stray kill), it is started again on the same socket after a pause that
+ * doubles from one second to 30, so the BullMQ connections reconnect by themselves and the queues
+ * resume with what the AOF kept (the reconcilers put back the rest from SQLite). Without it, actions
+ * and webhook deliveries would wait for the daemon to be restarted.
+ */
+export async function superviseEmbeddedRedis(
+  options: EmbeddedRedisOptions & { firstRestartDelayMs?: number },
+): Promise<SupervisedRedis> {
+  const { log, firstRestartDelayMs = 1_000 } = options;
+  let current = await startEmbeddedRedis(options);
+  let stopped = false;
+  let restarting: Promise<void> | undefined;
+  const abort = new AbortController();
+
+  async function restart(): Promise<void> {
+    for (let delay = firstRestartDelayMs; !stopped; delay = Math.min(delay * 2, MAX_RESTART_DELAY_MS)) {
+      await sleep(delay, undefined, { signal: abort.signal }).catch(() => undefined);
+      if (stopped) return;
+      try {
+        current = await startEmbeddedRedis(options);
+        log.warn({ pid: current.pid, socket: current.path }, 'the embedded redis-server was started again');
+        watch(current);
+        return;
+      } catch (err) {
+        log.error(
+          { err: (err as Error).message, retryInMs: Math.min(delay * 2, MAX_RESTART_DELAY_MS) },
+          'the embedded redis-server could not be started again; trying later',
+        );
+      }
+    }
+  }
+  function watch(redis: EmbeddedRedis): void {
+    void redis.exited.then(() => {
+      if (!stopped) restarting = restart();
+    });
+  }
+  watch(current);
+  return {
+    path: current.path,
+    get pid() {
+      return current.pid;
+    },
+    async stop() {
+      stopped = true;
+      abort.abort();
+      await restarting;
+      await current.stop();
+    },
+  };
+}
+
 /** A /tmp fallback would live in a namespace other users can squat and tmp cleaners prune, so a long DATA_DIR is refused. */
 function checkSocketPathLength(socket: string, dataDir: string): void {
   const bytes = Buffer.byteLength(socket);
