@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { ConfigError } from './config.js';
+import { RedisError } from './queue/redis-error.js';
 import { SimulatorPortError } from './sim/server.js';
 import { StoreError } from './store/db.js';
 
@@ -93,7 +94,7 @@ function describeDiskFailure(err: unknown, context: FailureContext): string | un
 
 export function describeFailure(err: unknown, context: FailureContext): FailureReport {
   if (err instanceof ConfigError || err instanceof SimulatorPortError) return { exitCode: 2, text: err.message };
-  if (err instanceof StoreError) return { exitCode: 1, text: err.message };
+  if (err instanceof StoreError || err instanceof RedisError) return { exitCode: 1, text: err.message };
   if (err instanceof UsageError) return { exitCode: 2, text: `${err.message}\nsee ${context.help}` };
   const failure = describeFsFailure(err as NodeJS.ErrnoException, context.command) ?? describeDiskFailure(err, context);
   if (failure) return { exitCode: 1, text: failure };

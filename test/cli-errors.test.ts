@@ -5,7 +5,7 @@
  * directly with a real SqliteError, since a full file system cannot be made portably.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -150,6 +150,18 @@ describe('other commands: usage errors without the whole help', () => {
     expect(allowed.stdout).toMatch(/^wh_\w+ added: guest\.\* → https:\/\/localhost\/x\n/);
     expect(allowed.code).toBe(0);
   }, 180_000);
+
+  it('serve with actions and no redis-server on PATH says what to install, in one line (exit 1)', async () => {
+    // A PATH that holds node only: redis-server cannot be found.
+    const bin = mkdtempSync(join(tmpdir(), 'pi-cli-nodeonly-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const r = await run(['serve'], { PATH: bin, DATA_DIR: join(dir, 'serve-data'), MCP_HTTP_PORT: '0' });
+    expect(r.stderr).toContain(
+      'redis-server is not installed (it is not on PATH), and the action queue needs a Redis: install it (apt-get install redis-server), or set REDIS_URL to an existing Redis.\n',
+    );
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(1);
+  }, 60_000);
 });
 
 describe('a full or failing disk under the inventory: one line naming the file and the fix, exit 1', () => {
