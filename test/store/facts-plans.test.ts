@@ -85,6 +85,14 @@ describe('read paths and their indexes', () => {
     expect(countGuestsBy(h.store, 'tag', { status: 'running' }).total).toBeGreaterThan(0);
   });
 
+  it('counts pools among a storage’s guests walking that storage’s range, without a sorter', () => {
+    const plans = plansOf(h.store, () => countGuestsBy(h.store, 'pool', { storage: 'ceph-vm', onboot: true }));
+    const walked = plans.find((p) => p.includes('guest_facets_value'));
+    expect(walked, plans.join('\n')).toMatch(/facet=\? AND value=\?/);
+    for (const plan of plans) expect(plan).not.toMatch(/TEMP B-TREE/);
+    expect(countGuestsBy(h.store, 'pool', { storage: 'ceph-vm', onboot: true }).total).toBeGreaterThan(0);
+  });
+
   it('counts templates per node through the templates, not every guest', () => {
     const plans = plansOf(h.store, () => countGuestsBy(h.store, 'node', { template: true }));
     const grouped = plans.find((p) => p.includes('guest_facets_value'));

@@ -159,13 +159,8 @@ function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): 
   const driver: Facet = counted ?? by;
   let text: string;
   let bound: ReturnType<typeof facetConditions>;
-  if (counted !== undefined && !isListed(by)) {
-    bound = facetConditions('d', q, driver);
-    const key = valueColumn('d', by);
-    text = `SELECT ${key} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, 0 AS bytes FROM "guest_facets" d
-      WHERE ${[`${f('d', 'facet')} = '${driver}'`, `${f('d', 'value')} = @driverValue`, ...bound.where].join(' AND ')}
-      ${groupBy}`;
-  } else if (counted !== undefined) {
+  if (counted !== undefined && !isListed(by)) return scalarGroupsOfRange(store, by, counted, q, split);
+  if (counted !== undefined) {
     bound = facetConditions('d', q, driver);
     text = `SELECT ${f('v', 'value')} AS key, ${clusterKey('d')} AS cluster, count(*) AS guests, ${bytesSum} AS bytes
       FROM "guest_facets" d JOIN "guest_facets" v ON ${f('v', 'cluster')} = ${f('d', 'cluster')} AND ${f('v', 'vmid')} = ${f('d', 'vmid')} AND ${f('v', 'facet')} = '${by}'
@@ -187,6 +182,46 @@ function filteredRows(store: Store, by: CountBy, q: FactQuery, split: boolean): 
     ...(walksOwnValue && values[driver] !== undefined ? { driverValue: values[driver] } : {}),
   };
   return statement(store, shape, () => text).all(params) as GroupRow[];
+}
+
+/**
+ * A scalar facet's groups among the entries of another facet's named value (pools of the guests
+ * on ceph-vm): the range's keys come back as one JSON array and are counted here. Grouped in SQL,
+ * the entries of a broad value (5,940 on ceph-vm at 10,000 guests) went through a sorter, SQLite
+ * having no hash aggregate: about twice the cost of the walk and the counting in JavaScript.
+ */
+function scalarGroupsOfRange(
+  store: Store,
+  by: Exclude<CountBy, (typeof LISTED_FACETS)[number]>,
+  driver: Facet,
+  q: FactQuery,
+  split: boolean,
+): GroupRow[] {
+  const bound = facetConditions('d', q, driver);
+  const query = statement(
+    store,
+    `grouped-in-js:${by}:${driver}:${split}:${bound.shape.join(',')}`,
+    () =>
+      `SELECT json_group_array(${valueColumn('d', by)}) AS keys, ${split ? `json_group_array(${f('d', 'cluster')})` : "'[]'"} AS clusters
+      FROM "guest_facets" d WHERE ${[`${f('d', 'facet')} = '${driver}'`, `${f('d', 'value')} = @driverValue`, ...bound.where].join(' AND ')}`,
+  );
+  const found = query.get({ ...bound.params, driverValue: facetValues(q)[driver] }) as {
+    keys: string;
+    clusters: string;
+  };
+  const keys = JSON.parse(found.keys) as Array<string | null>;
+  const clusters = JSON.parse(found.clusters) as string[];
+  // Per cluster (only when split), then per key: null (no pool) is a key of its own.
+  const groups = new Map<string | null, Map<string | null, GroupRow>>();
+  keys.forEach((key, i) => {
+    const cluster = split ? clusters[i]! : null;
+    let inCluster = groups.get(cluster);
+    if (!inCluster) groups.set(cluster, (inCluster = new Map()));
+    const group = inCluster.get(key);
+    if (group) group.guests++;
+    else inCluster.set(key, { key, cluster, guests: 1, bytes: 0 });
+  });
+  return [...groups.values()].flatMap((inCluster) => [...inCluster.values()]);
 }
 
 function toGroup(by: CountBy, r: GroupRow): CountGroup {
