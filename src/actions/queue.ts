@@ -207,7 +207,9 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     reconcile,
     async stop() {
       clearInterval(timer);
-      const closing = worker.close();
+      // With nothing running there is nothing to wait for; a plain close would wait on Redis, and
+      // with Redis down that is the whole shutdown deadline.
+      const closing = busySlots === 0 ? worker.close(true) : worker.close();
       const graced = await Promise.race([
         closing.then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), settings.stopGraceMs).unref()),

@@ -2,10 +2,11 @@
  * `serve` with actions on and a REDIS_URL where nothing listens: the daemon keeps serving the
  * inventory and says once, in its own words, that the Redis did not answer; ioredis's own
  * "Unhandled error event" with a stack never reaches the log, and the worker's reconnection
- * attempts are one warning, not one a second.
+ * attempts are one warning, not one a second. A shutdown with nothing running does not wait on the
+ * Redis that is down (it took the whole 10 s deadline, exit 1, the lock left behind).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,5 +64,14 @@ describe('serve with an unreachable REDIS_URL', () => {
     expect(log).not.toMatch(/\n\s+at /); // no stack trace
     // ioredis reconnects every second on each worker connection; one warning says it, not one each time.
     expect(log.match(/action worker: Redis error/g)).toHaveLength(1);
+
+    // Nothing is running, so a shutdown does not wait on the Redis that is down: a clean exit, lock released.
+    const exited = new Promise<number | null>((resolve) => daemon!.once('exit', (code) => resolve(code)));
+    const asked = Date.now();
+    daemon.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - asked).toBeLessThan(8_000);
+    expect(existsSync(join(dir, 'serve.lock'))).toBe(false);
+    daemon = undefined;
   }, 60_000);
 });
