@@ -69,6 +69,24 @@ describe('read paths and their indexes', () => {
     }
   });
 
+  it("lists a rare VLAN's guests by memory from the VLAN's own guests, not walking the memory index", () => {
+    const vlan = h.store.sqlite
+      .prepare("SELECT value FROM guest_facets WHERE facet = 'vlan' GROUP BY 1 ORDER BY count(*) LIMIT 1")
+      .pluck()
+      .get() as string;
+    const plans = plansOf(h.store, () =>
+      listGuests(h.store, { vlan: Number(vlan) }, { sort: 'maxmem', order: 'desc', limit: 50, fields: ['name'] }),
+    );
+    expect(
+      plans.some((p) => p.includes('guests_live_maxmem')),
+      plans.join('\n'),
+    ).toBe(false);
+    expect(
+      plans.some((p) => /LIST SUBQUERY .*guest_facets_value \(facet=\? AND value=\?\)/.test(p)),
+      plans.join('\n'),
+    ).toBe(true);
+  });
+
   it('completes guest names from the index alone', () => {
     const plans = plansOf(h.store, () => completeGuests(h.store, 'd', undefined));
     expect(

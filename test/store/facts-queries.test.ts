@@ -12,8 +12,10 @@ import { createHttpProxmoxClient } from '../../src/proxmox/http-client.js';
 import { Secret } from '../../src/secret.js';
 import { startSimulator, type Simulator } from '../../src/sim/server.js';
 import { countGuestsBy, COUNT_BY, listValues, type CountBy, type CountGroup } from '../../src/store/queries/counts.js';
+import { listGuests } from '../../src/store/queries.js';
 import {
   countFactGuests,
+  drivingFacts,
   factConditions,
   findGuests,
   guestFacts,
@@ -241,6 +243,44 @@ describe('config-fact queries at 10,000 guests', () => {
     // Small pages follow on from each other without a gap or a repeat.
     const small = allPages({ vlan: 20 }, 7).items;
     expect(small).toEqual(expectedGuests({ vlan: 20 }));
+  });
+
+  it('pages sorted by memory or name through a narrow or broad VLAN, storage or tag, as the test orders the rows', () => {
+    // vlan=20 (about 100 guests) and prod in the small cluster are read first and sorted; ceph-vm and prod
+    // across 10,000 guests are probed walking the sort.
+    expect([...drivingFacts(h.store, { vlan: 20, storage: 'ceph-vm' }, 51)]).toEqual(['vlan']);
+    expect([...drivingFacts(h.store, { tag: 'prod', cluster: 'beta' }, 51)]).toEqual(['tag']);
+    expect([...drivingFacts(h.store, { storage: 'ceph-vm', tag: 'prod' }, 51)]).toEqual([]);
+    const queries: FactQuery[] = [
+      { vlan: 20 },
+      { vlan: 20, status: 'running' },
+      { storage: 'ceph-vm' },
+      { tag: 'prod' },
+      { tag: 'prod', cluster: 'beta' },
+      { tag: 'prod', cluster: 'beta', storage: 'ceph-vm' },
+      { bridge: 'vmbr1', vlan: 30, cluster: 'lab' },
+    ];
+    const orders = [
+      { sort: 'maxmem', order: 'desc', key: 'coalesce(g.maxmem, -1) DESC' },
+      { sort: 'maxmem', order: 'asc', key: 'coalesce(g.maxmem, -1)' },
+      { sort: 'name', order: 'asc', key: "lower(coalesce(g.name, ''))" },
+    ] as const;
+    for (const q of queries)
+      for (const { sort, order, key } of orders) {
+        const { where, params } = expectedWhere(q);
+        const expected = h.store.sqlite
+          .prepare(`SELECT g.cluster, g.vmid FROM guests g WHERE ${where} ORDER BY ${key}, g.cluster, g.vmid`)
+          .all(params);
+        const items: Row[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = listGuests(h.store, q, { sort, order, limit: 40, cursor, fields: ['name'] });
+          expect(page.total, JSON.stringify(q)).toBe(expected.length);
+          items.push(...page.items.map((g) => ({ cluster: g.cluster, vmid: g.vmid })));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(items, JSON.stringify({ q, sort, order })).toEqual(expected);
+      }
   });
 
   it("gives list_guests' own query the same filters as conditions on the guest rows", () => {

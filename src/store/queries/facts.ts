@@ -444,12 +444,43 @@ export function findGuests(
 
 // ---- the same filters for list_guests ------------------------------------------------------------
 
+/** The config facts a guest has any number of values of, filtered through its facet rows. */
+export type ListedFact = 'storage' | 'bridge' | 'vlan';
+
+/**
+ * The listed facts (and the tag) of `f` whose value few enough guests have that a page sorted by anything but
+ * vmid should start from them: reading those k guests and sorting them costs about three probes'
+ * worth each (measured at 10,000 guests: 6 µs against 2), while walking the sort's index probing
+ * every guest finds a page after about limit × guests / k probes. vlan=20 by memory, 100 guests
+ * in 10,000: 12 ms walking the memory index, 0.7 ms from the VLAN's guests.
+ */
+export function drivingFacts(
+  store: Store,
+  f: FactFilter & { cluster?: string; tag?: string },
+  limit: number,
+): Set<ListedFact | 'tag'> {
+  const driving = new Set<ListedFact | 'tag'>();
+  const values = facetValues(f);
+  const named = (['vlan', 'tag', 'bridge', 'storage'] as const).filter((facet) => values[facet] !== undefined);
+  if (named.length === 0) return driving;
+  const everyone = keptCount(store, 'type', undefined, f.cluster);
+  // The narrowest value drives; a second list would only add a second read of its guests.
+  const [narrowest] = named
+    .map((facet) => ({ facet, guests: keptCount(store, facet, values[facet], f.cluster) }))
+    .sort((a, b) => a.guests - b.guests);
+  if (narrowest && narrowest.guests * narrowest.guests * 3 < limit * everyone) driving.add(narrowest.facet);
+  return driving;
+}
+
 /**
  * The config facts of `f` as conditions on the `guests` table, for list_guests' own query (any
  * sort): a listed value by one probe of the guest's facet rows, the rest on the guest row.
  * Placeholder names start with `fact`; `shape` names the conditions present.
  */
-export function factConditions(f: FactFilter): {
+export function factConditions(
+  f: FactFilter,
+  { driving = new Set() }: { driving?: ReadonlySet<string> } = {},
+): {
   where: SQL[];
   params: Record<string, string | number>;
   shape: string;
@@ -458,14 +489,19 @@ export function factConditions(f: FactFilter): {
   const where: SQL[] = [];
   const params: Record<string, string | number> = {};
   const shape: string[] = [];
-  const listed = (facet: 'storage' | 'bridge' | 'vlan', value: string | undefined): void => {
+  const listed = (facet: ListedFact, value: string | undefined): void => {
     if (value === undefined) return;
     const name = `fact_${facet}`;
+    const kind = sql.raw(`'${facet}'`);
+    // As a list, SQLite reads the value's guests first and sorts them; as a probe, it tests the
+    // guests in the sort's own order and stops after a page (see drivingFacts).
     where.push(
-      sql`EXISTS (SELECT 1 FROM ${guestFacets} WHERE ${guestFacets.cluster} = ${guests.cluster} AND ${guestFacets.vmid} = ${guests.vmid} AND ${guestFacets.facet} = ${sql.raw(`'${facet}'`)} AND ${guestFacets.value} = ${P(name)})`,
+      driving.has(facet)
+        ? sql`(${guests.cluster}, ${guests.vmid}) IN (SELECT ${guestFacets.cluster}, ${guestFacets.vmid} FROM ${guestFacets} WHERE ${guestFacets.facet} = ${kind} AND ${guestFacets.value} = ${P(name)})`
+        : sql`EXISTS (SELECT 1 FROM ${guestFacets} WHERE ${guestFacets.cluster} = ${guests.cluster} AND ${guestFacets.vmid} = ${guests.vmid} AND ${guestFacets.facet} = ${kind} AND ${guestFacets.value} = ${P(name)})`,
     );
     params[name] = value;
-    shape.push(facet);
+    shape.push(driving.has(facet) ? `${facet}-list` : facet);
   };
   listed('storage', f.storage);
   listed('bridge', f.bridge);

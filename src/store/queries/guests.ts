@@ -11,7 +11,7 @@ import type { Store } from '../db.js';
 import { prepared } from '../prepared.js';
 import { STALE_STATUS_PREFIX } from '../guest-stats.js';
 import { clusters, guestMetrics, guests, guestStats, guestTags, nodes, pools } from '../schema.js';
-import { countFactGuests, factConditions, type FactFilter } from './facts.js';
+import { countFactGuests, drivingFacts, factConditions, type FactFilter } from './facts.js';
 import {
   clampLimit,
   iso,
@@ -112,7 +112,10 @@ interface BoundFilter {
  * `tagProbe`: test the tag per guest (for a page walking the listing index, which stops after a
  * page) rather than list the tag's guests first (for a count or a sort by anything else).
  */
-export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): BoundFilter {
+export function guestConditions(
+  f: GuestFilter,
+  { tagProbe = false, driving }: { tagProbe?: boolean; driving?: ReadonlySet<string> } = {},
+): BoundFilter {
   const where: SQL[] = [];
   const params: Record<string, string | number> = {};
   const shape: string[] = [];
@@ -156,7 +159,7 @@ export function guestConditions(f: GuestFilter, { tagProbe = false } = {}): Boun
   bound('maxMem', f.maxMemoryBytes, lte(guests.maxmem, P('maxMem')));
   bound('minCores', f.minCores, gte(guests.maxcpu, P('minCores')));
   bound('maxCores', f.maxCores, lte(guests.maxcpu, P('maxCores')));
-  const facts = factConditions(f);
+  const facts = factConditions(f, { driving });
   where.push(...facts.where);
   Object.assign(params, facts.params);
   if (facts.shape) shape.push(facts.shape);
@@ -438,7 +441,10 @@ export function listGuests<F extends GuestField = GuestField>(
   const order = options.order ?? 'asc';
   const { expr } = SORT_KEYS[sort];
   const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
-  const bound = guestConditions(filter, { tagProbe: sort === 'vmid' });
+  // In vmid order a page is read from guest_facets (guest-listing.ts) or walks the listing index, probing.
+  const driving =
+    sort === 'vmid' || filter.includeDeleted ? undefined : drivingFacts(store, filter, limitInfo.limit + 1);
+  const bound = guestConditions(filter, { tagProbe: driving === undefined || !driving.has('tag'), driving });
   const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
   const fields = options.fields
     ? GUEST_FIELDS.filter(
