@@ -245,12 +245,14 @@ describe('config-fact queries at 10,000 guests', () => {
     expect(small).toEqual(expectedGuests({ vlan: 20 }));
   });
 
-  it('pages sorted by memory or name through a narrow or broad VLAN, storage or tag, as the test orders the rows', () => {
+  it('pages sorted by memory, name or cores through a narrow or broad VLAN, storage or tag, as the test orders the rows', () => {
     // vlan=20 (about 100 guests) and prod in the small cluster are read first and sorted; ceph-vm and prod
     // across 10,000 guests are probed walking the sort.
-    expect([...drivingFacts(h.store, { vlan: 20, storage: 'ceph-vm' }, 51)]).toEqual(['vlan']);
-    expect([...drivingFacts(h.store, { tag: 'prod', cluster: 'beta' }, 51)]).toEqual(['tag']);
-    expect([...drivingFacts(h.store, { storage: 'ceph-vm', tag: 'prod' }, 51)]).toEqual([]);
+    expect([...drivingFacts(h.store, { vlan: 20, storage: 'ceph-vm' }, 51, true)]).toEqual(['vlan']);
+    expect([...drivingFacts(h.store, { tag: 'prod', cluster: 'beta' }, 51, true)]).toEqual(['tag']);
+    expect([...drivingFacts(h.store, { storage: 'ceph-vm', tag: 'prod' }, 51, true)]).toEqual([]);
+    // Sorted by what no index orders, the narrowest value drives whatever its size.
+    expect([...drivingFacts(h.store, { storage: 'ceph-vm', tag: 'prod' }, 51, false)]).toEqual(['tag']);
     const queries: FactQuery[] = [
       { vlan: 20 },
       { vlan: 20, status: 'running' },
@@ -264,6 +266,7 @@ describe('config-fact queries at 10,000 guests', () => {
       { sort: 'maxmem', order: 'desc', key: 'coalesce(g.maxmem, -1) DESC' },
       { sort: 'maxmem', order: 'asc', key: 'coalesce(g.maxmem, -1)' },
       { sort: 'name', order: 'asc', key: "lower(coalesce(g.name, ''))" },
+      { sort: 'maxcpu', order: 'desc', key: 'coalesce(g.maxcpu, -1) DESC' },
     ] as const;
     for (const q of queries)
       for (const { sort, order, key } of orders) {

@@ -242,6 +242,9 @@ const SORT_KEYS: Record<GuestSort, { expr: SQL; kind: 'number' | 'string' }> = {
   cpu: { expr: sql`CASE WHEN ${guests.stale} = 1 THEN -1 ELSE coalesce(${guestMetrics.cpu}, -1) END`, kind: 'number' },
 };
 
+/** Sorts with an index of live guests in their order (guests_live_maxmem and its descending twin). */
+const SORT_INDEXES: ReadonlySet<GuestSort> = new Set(['maxmem']);
+
 interface Cursor {
   sort: GuestSort;
   order: 'asc' | 'desc';
@@ -443,7 +446,9 @@ export function listGuests<F extends GuestField = GuestField>(
   const limitInfo = clampLimit(options.limit, QUERY_LIMITS.guests.default, QUERY_LIMITS.guests.max);
   // In vmid order a page is read from guest_facets (guest-listing.ts) or walks the listing index, probing.
   const driving =
-    sort === 'vmid' || filter.includeDeleted ? undefined : drivingFacts(store, filter, limitInfo.limit + 1);
+    sort === 'vmid'
+      ? undefined
+      : drivingFacts(store, filter, limitInfo.limit + 1, SORT_INDEXES.has(sort) && !filter.includeDeleted);
   const bound = guestConditions(filter, { tagProbe: driving === undefined || !driving.has('tag'), driving });
   const after = options.cursor !== undefined ? decodeCursor(options.cursor, sort, order) : undefined;
   const fields = options.fields
