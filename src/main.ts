@@ -316,6 +316,7 @@ export async function startActions(daemon: Daemon, target: RedisTarget): Promise
   const worker = startActionWorker({
     store,
     prefix: queuePrefix(config),
+    soleWorker: true, // serve holds the data directory's lock
     client: (cluster) => daemon.actionClients.get(cluster),
     tokenId: (cluster) => {
       const c = config.clusters.find((x) => x.name === cluster);

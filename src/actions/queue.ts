@@ -9,7 +9,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { redisTroubleLog } from '../queue/trouble.js';
 import { recordActionFinished, recordActionRunning, recordCanary } from '../metrics.js';
 import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
-import { hasLiveJob } from '../queue/jobs.js';
+import { hasLiveJob, releaseOrphan } from '../queue/jobs.js';
 import { KeyedLimiter } from './limits.js';
 import { runAction, type RunDeps } from './run-action.js';
 
@@ -95,6 +95,12 @@ export interface ActionWorker {
 export interface WorkerDeps extends Omit<RunDeps, 'signal'> {
   connection: ConnectionOptions;
   prefix?: string;
+  /**
+   * No other worker takes jobs under this prefix (serve holds the data directory's lock, and the
+   * prefix is the inventory's): at start, an action job left active is a dead daemon's, and is
+   * taken back at once rather than after BullMQ's stalled check.
+   */
+  soleWorker?: boolean;
   settings?: Partial<WorkerSettings>;
 }
 
@@ -172,6 +178,7 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
   });
   queue.on('error', () => undefined); // reported by the worker's handler and the reconciler
 
+  let firstPass = true;
   async function reconcile(): Promise<void> {
     const expired = expireDue(store, deps.now());
     for (const row of expired) {
@@ -185,10 +192,12 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
         if (inProcess.has(row.id)) continue;
         // Redis lost it (or it ended there without ending here): the row is the truth.
         const { live, was } = await hasLiveJob(queue, row.id);
-        if (live) continue;
+        if (live && !(firstPass && deps.soleWorker && was === 'active')) continue;
+        if (live && !(await releaseOrphan(queue, row.id, worker.id))) continue;
         await queue.add(...actionJob(row.id));
         log.info({ action: row.id, state: row.state, was }, 'action job put back on the queue');
       }
+      firstPass = false;
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'action reconciler: Redis unreachable; queued actions wait in SQLite');
     }
