@@ -249,6 +249,7 @@ function webhookRuntime(
     running = startWebhooks({
       store,
       prefix: queuePrefix(config),
+      soleWorker: true, // serve holds the data directory's lock
       connection: redisConnection(await redis.target(), 'worker'),
       agent,
       log: log.child({ module: 'webhooks' }),

@@ -21,7 +21,7 @@ import {
   type DeliveryContext,
   type DeliveryRow,
 } from '../store/webhooks.js';
-import { hasLiveJob } from '../queue/jobs.js';
+import { hasLiveJob, releaseOrphan } from '../queue/jobs.js';
 import { redisTroubleLog } from '../queue/trouble.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
 import { envelopeBody } from './envelope.js';
@@ -78,6 +78,12 @@ export interface WebhookDeps {
   log: Logger;
   now: () => number;
   settings?: Partial<WebhookSettings>;
+  /**
+   * No other worker delivers under this prefix (serve holds the data directory's lock): at start, a
+   * delivery job left active is a killed daemon's, and is taken back at once rather than after
+   * BullMQ's stalled check.
+   */
+  soleWorker?: boolean;
 }
 
 export interface Webhooks {
@@ -205,6 +211,7 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
   });
   worker.on('error', redisTroubleLog(log, 'webhook worker: Redis error (deliveries resume when it is back)'));
 
+  let firstPass = true;
   async function reconcile(): Promise<void> {
     const now = deps.now();
     for (const s of failingSince(store, now - settings.disableAfterMs)) {
@@ -215,10 +222,14 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
     try {
       for (const d of pendingDeliveries(store)) {
         // A job that ended in Redis while its row stayed pending (it threw before recording) is
-        // replaced: left in the failed list, its delivery would wait for good.
-        if ((await hasLiveJob(queue, jobId(d))).live) continue;
+        // replaced: left in the failed list, its delivery would wait for good. At start, one a
+        // killed daemon left active is taken back at once (see WebhookDeps.soleWorker).
+        const { live, was } = await hasLiveJob(queue, jobId(d));
+        if (live && !(firstPass && deps.soleWorker && was === 'active')) continue;
+        if (live && !(await releaseOrphan(queue, jobId(d), worker.id))) continue;
         await enqueue(d, Math.max(0, (d.nextAttemptAt ?? now) - now));
       }
+      firstPass = false;
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'webhook reconciler: Redis unreachable; deliveries wait in SQLite');
     }
