@@ -119,6 +119,7 @@ export async function benchFacts(): Promise<void> {
     ['countGuestsBy', 'bridge, type=qemu', () => countGuestsBy(store, 'bridge', { type: 'qemu' })],
     ['countGuestsBy', 'ostype, onboot=true', () => countGuestsBy(store, 'ostype', { onboot: true })],
     ['countGuestsBy', 'pool, storage=ceph-vm', () => countGuestsBy(store, 'pool', { storage: 'ceph-vm' })],
+    ['countGuestsBy', 'node, storage=ceph-vm', () => countGuestsBy(store, 'node', { storage: 'ceph-vm' })],
     ['countGuestsBy', 'status, vlan=20', () => countGuestsBy(store, 'status', { vlan: 20 })],
     ['countGuestsBy', 'template, protection=true', () => countGuestsBy(store, 'template', { protection: true })],
     ['countGuestsBy', 'type, agent=true', () => countGuestsBy(store, 'type', { agent: true })],
@@ -150,6 +151,11 @@ export async function benchFacts(): Promise<void> {
       'listGuests',
       'vlan=20 sort=maxmem desc, 50',
       () => listGuests(store, { vlan: 20 }, { sort: 'maxmem', order: 'desc', limit: 50, fields: LISTING_FIELDS }),
+    ],
+    [
+      'listGuests',
+      'vlan=20 sort=maxcpu desc, 50',
+      () => listGuests(store, { vlan: 20 }, { sort: 'maxcpu', order: 'desc', limit: 50, fields: LISTING_FIELDS }),
     ],
     [
       'listGuests',
