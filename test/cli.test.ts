@@ -159,7 +159,7 @@ describe('proxmox-inventory CLI', () => {
       (db.prepare('SELECT count(*) AS n FROM sync_runs WHERE ok = 1').get() as { n: number }).n,
     ).toBeGreaterThanOrEqual(3);
     db.close();
-  }, 30_000);
+  }, 90_000); // five processes started one after another (tsx each), on a shared CI machine
 
   it('serve refuses to expose MCP beyond loopback without a token', async () => {
     const result = await run(['serve'], {
