@@ -28,7 +28,7 @@ import { subscriptionKey } from '../webhooks/config-subscriptions.js';
 import { deliver, type DeliveryOutcome } from '../webhooks/deliver.js';
 import { envelopeBody } from '../webhooks/envelope.js';
 import { parseEventGlobs } from '../webhooks/event-globs.js';
-import { generateWebhookSecret, webhookSecretKey } from '../webhooks/secret.js';
+import { generateWebhookSecret, signingSecrets, webhookSecretKey } from '../webhooks/secret.js';
 import { checkWebhookUrl, createAddressPolicy, createWebhookAgent } from '../webhooks/ssrf.js';
 
 const out = (line: string): boolean => process.stdout.write(`${line}\n`);
@@ -206,8 +206,8 @@ export function runWebhooksShow(configPath: string | undefined, id: string): num
   return withStore(config, (store) => {
     const row = found(store, 'show', id);
     if (!row) return 1;
-    const { secret: _secret, previousSecret, previousSecretUntil, ...rest } = row;
-    const rotating = previousSecret !== null && (previousSecretUntil ?? 0) > Date.now();
+    const { secret: _secret, previousSecret: _previous, previousSecretUntil, ...rest } = row;
+    const rotating = signingSecrets(row, Date.now()).length > 1;
     const shown = {
       ...rest,
       events: JSON.parse(row.events) as string[],
@@ -337,8 +337,6 @@ export async function runWebhooksTest(configPath: string | undefined, id: string
   if (!row) return 1;
   const now = Date.now();
   const event = testEvent(row, now);
-  const secrets = [row.secret];
-  if (row.previousSecret && (row.previousSecretUntil ?? 0) > now) secrets.push(row.previousSecret);
   const agent = createWebhookAgent({ policy: createAddressPolicy(config.webhooks.allowCidrs) });
   try {
     const outcome = await deliver({
@@ -346,7 +344,7 @@ export async function runWebhooksTest(configPath: string | undefined, id: string
       body: envelopeBody(event),
       id: event.id,
       timestamp: Math.floor(now / 1000),
-      secrets,
+      secrets: signingSecrets(row, now),
       agent,
       timeoutMs: config.webhooks.timeoutMs,
     });

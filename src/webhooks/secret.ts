@@ -53,3 +53,14 @@ function invalid(reason: string): WebhookSecretError {
     `The webhook secret ${reason}; give whsec_ followed by base64 of ${SECRET_MIN_BYTES} to ${SECRET_MAX_BYTES} random bytes, or leave it out to have one generated.`,
   );
 }
+
+/**
+ * The secrets a subscription signs with at `now`: its own, and during a rotation's grace window
+ * the previous one too, so a receiver still holding the old secret keeps verifying.
+ */
+export function signingSecrets(
+  s: { secret: string; previousSecret: string | null; previousSecretUntil: number | null },
+  now: number,
+): string[] {
+  return s.previousSecret !== null && (s.previousSecretUntil ?? 0) > now ? [s.secret, s.previousSecret] : [s.secret];
+}

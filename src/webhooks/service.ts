@@ -26,6 +26,7 @@ import { redisTroubleLog } from '../queue/trouble.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
 import { envelopeBody } from './envelope.js';
 import { retryDelayMs } from './schedule.js';
+import { signingSecrets } from './secret.js';
 
 export const WEBHOOKS_QUEUE = 'webhooks';
 
@@ -158,15 +159,12 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
 
   async function send({ delivery, subscription, event }: DeliveryContext): Promise<void> {
     const now = deps.now();
-    const secrets = [subscription.secret];
-    if (subscription.previousSecret && (subscription.previousSecretUntil ?? 0) > now)
-      secrets.push(subscription.previousSecret);
     const outcome = await deliver({
       url: subscription.url,
       body: envelopeBody(event),
       id: event.id,
       timestamp: Math.floor(now / 1000),
-      secrets,
+      secrets: signingSecrets(subscription, now),
       agent: deps.agent,
       timeoutMs: settings.timeoutMs,
       now: deps.now,
