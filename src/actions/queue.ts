@@ -9,7 +9,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { redisTroubleLog } from '../queue/trouble.js';
 import { recordActionFinished, recordActionRunning, recordCanary } from '../metrics.js';
 import { expireDue, getAction, unfinishedActions } from '../store/actions.js';
-import { hasLiveJob, releaseOrphan } from '../queue/jobs.js';
+import { hasLiveJob } from '../queue/jobs.js';
 import { KeyedLimiter } from './limits.js';
 import { runAction, type RunDeps } from './run-action.js';
 
@@ -191,9 +191,8 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
       for (const row of unfinishedActions(store)) {
         if (inProcess.has(row.id)) continue;
         // Redis lost it (or it ended there without ending here): the row is the truth.
-        const { live, was } = await hasLiveJob(queue, row.id);
-        if (live && !(firstPass && deps.soleWorker && was === 'active')) continue;
-        if (live && !(await releaseOrphan(queue, row.id, worker.id))) continue;
+        const { live, was } = await hasLiveJob(queue, row.id, firstPass && deps.soleWorker ? worker.id : undefined);
+        if (live) continue;
         await queue.add(...actionJob(row.id));
         log.info({ action: row.id, state: row.state, was }, 'action job put back on the queue');
       }

@@ -21,7 +21,7 @@ import {
   type DeliveryContext,
   type DeliveryRow,
 } from '../store/webhooks.js';
-import { hasLiveJob, releaseOrphan } from '../queue/jobs.js';
+import { hasLiveJob } from '../queue/jobs.js';
 import { redisTroubleLog } from '../queue/trouble.js';
 import { deliver, type DeliveryOutcome } from './deliver.js';
 import { envelopeBody } from './envelope.js';
@@ -222,9 +222,8 @@ export function startWebhooks(deps: WebhookDeps): Webhooks {
         // A job that ended in Redis while its row stayed pending (it threw before recording) is
         // replaced: left in the failed list, its delivery would wait for good. At start, one a
         // killed daemon left active is taken back at once (see WebhookDeps.soleWorker).
-        const { live, was } = await hasLiveJob(queue, jobId(d));
-        if (live && !(firstPass && deps.soleWorker && was === 'active')) continue;
-        if (live && !(await releaseOrphan(queue, jobId(d), worker.id))) continue;
+        const { live } = await hasLiveJob(queue, jobId(d), firstPass && deps.soleWorker ? worker.id : undefined);
+        if (live) continue;
         await enqueue(d, Math.max(0, (d.nextAttemptAt ?? now) - now));
       }
       firstPass = false;
