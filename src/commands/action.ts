@@ -5,7 +5,6 @@
  */
 import { CATALOGUE, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
-import type { Config } from '../config.js';
 import { configFromEnv, daemonQueue, localPrincipal, submitSettings } from '../main.js';
 import {
   cancelAction,
@@ -15,7 +14,8 @@ import {
   type ActionRow,
   type ActionState,
 } from '../store/actions.js';
-import { openStore, type Store } from '../store/db.js';
+import { openStore } from '../store/db.js';
+import { withStore } from './with-store.js';
 
 export interface AskOptions {
   kind: ActionKindName;
@@ -27,15 +27,6 @@ export interface AskOptions {
 
 const out = (line: string): boolean => process.stdout.write(`${line}\n`);
 const err = (line: string): boolean => process.stderr.write(`${line}\n`);
-
-function withStore<T>(config: Config, fn: (store: Store) => T): T {
-  const store = openStore(config.dbPath);
-  try {
-    return fn(store);
-  } finally {
-    store.close();
-  }
-}
 
 /** `action KIND VMID [--cluster C] [params] [--yes]`; the kind, vmid and parameters are checked by the parser. */
 export async function runActionAsk(configPath: string | undefined, o: AskOptions): Promise<number> {

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { clusterProblem, descriptionProblem, tagProblem } from '../config-webhooks.js';
 import { configFromEnv, localPrincipal } from '../main.js';
-import { openStore, type Store } from '../store/db.js';
+import type { Store } from '../store/db.js';
+import { withStore } from './with-store.js';
 import { newEventId } from '../store/events.js';
 import { deliveryCounts, eventById } from '../store/webhook-admin.js';
 import {
@@ -37,15 +38,6 @@ const err = (line: string): boolean => process.stderr.write(`${line}\n`);
 /** "The webhook URL is …." → "the webhook URL is …", to follow "webhooks add: ". */
 const sentence = (message: string): string => message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, '');
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-function withStore<T>(config: Config, fn: (store: Store) => T): T {
-  const store = openStore(config.dbPath);
-  try {
-    return fn(store);
-  } finally {
-    store.close();
-  }
-}
 
 /** The subscription an id names, or a sentence on stderr (exit 1) saying how to find one. */
 function found(store: Store, command: string, id: string): SubscriptionRow | undefined {
