@@ -6,7 +6,6 @@
  * the inventory shows the new status. The action is asked for with the `action` command beside the
  * running daemon, as an operator would.
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAction } from '../../src/store/actions.js';
@@ -22,19 +21,6 @@ afterAll(async () => {
   await h?.close();
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', ...h.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const guestStatus = (vmid: number): string | undefined =>
   h.store.sqlite.prepare("SELECT status FROM guests WHERE cluster = 'lab' AND vmid = ?").pluck().get(vmid) as
     string | undefined;
@@ -49,7 +35,7 @@ describe('serve SIGKILLed mid-task', () => {
     await until('the first sync to hold the guest', () => guestStatus(g.vmid) === 'stopped');
     sim.setTaskFaults({ hang: { vmid: g.vmid } });
 
-    const asked = await cli(['action', 'start', String(g.vmid)]);
+    const asked = await h.cli(['action', 'start', String(g.vmid)]);
     expect(asked.code, asked.stderr).toBe(0);
     const id = /act_\w+/.exec(asked.stdout)![0];
     const upid = await until('the UPID stored', () => getAction(h.store, id)?.upid, 30_000);

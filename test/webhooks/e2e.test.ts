@@ -5,7 +5,6 @@
  * verifying with `standardwebhooks`), with the event glob, cluster and tag filters honoured and
  * each subscription's deliveries made in event order.
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/server.js';
@@ -33,19 +32,6 @@ async function control(sim: Simulator, method: string, path: string, body?: unkn
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${method} /_sim${path}: ${res.status} ${await res.text()}`);
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', ...h.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 beforeAll(async () => {
@@ -124,7 +110,7 @@ describe('webhooks through serve', () => {
 
     // An action from the shell on a tagged running guest: action.queued/started/succeeded.
     await sleep(1_500); // the sync has seen the latest state, so the action is checked against it
-    const queued = await runCli(['action', 'stop', String(target.vmid), '--cluster', 'east', '--yes']);
+    const queued = await h.cli(['action', 'stop', String(target.vmid), '--cluster', 'east', '--yes']);
     expect(queued.code, queued.stderr).toBe(0);
     await until('the action to finish', () => h.events(0, 'action.succeeded').length === 1, 30_000);
 

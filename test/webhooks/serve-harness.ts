@@ -43,6 +43,8 @@ export interface ServeHarness {
   /** The inventory serve writes, opened by the test too (WAL: both may use it at once). */
   store: Store;
   serve(env?: Record<string, string>): Promise<ServeProcess>;
+  /** Runs a command of the CLI with serve's environment (`action stop 101 --yes`), as an operator beside it would. */
+  cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   subscribe(url: string, events: string[], filters?: { cluster?: string; tag?: string; secret?: string }): Subscribed;
   deliveries(subscriptionId: string): DeliveryRow[];
   /** Committed events of these types (SQL LIKE patterns) after `afterSeq`, oldest first. */
@@ -97,6 +99,18 @@ export async function startServeHarness(
       processes.push(p);
       await p.waitForLog('proxmox-inventory serving', 60_000);
       return p;
+    },
+    cli(args) {
+      return new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+          env: { PATH: process.env.PATH ?? '', ...baseEnv },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
     },
     subscribe(url, events, filters = {}) {
       const secret = filters.secret ?? generateWebhookSecret();
