@@ -9,10 +9,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertEvents } from '../../src/store/events.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { ok, startCountingReceiver, type CountingReceiver } from './counting-receiver.js';
 import { startServeHarness, until, type ServeHarness } from './serve-harness.js';
+import { commitStatusChanges } from './events.js';
 
 let h: ServeHarness;
 const receivers: CountingReceiver[] = [];
@@ -51,18 +51,7 @@ async function subscribed(cluster: string): Promise<CountingReceiver> {
 /** Commits `n` events about guests of `cluster` in one transaction; answers their ids. */
 function commit(cluster: string, n: number): string[] {
   const before = h.store.sqlite.prepare('SELECT coalesce(max(seq), 0) FROM events').pluck().get() as number;
-  h.store.write(() =>
-    insertEvents(
-      h.store,
-      Array.from({ length: n }, (_, i) => ({
-        type: 'guest.status_changed' as const,
-        cluster,
-        subject: { kind: 'guest' as const, id: `${cluster}/${100 + i}` },
-        data: { vmid: 100 + i, from: 'stopped', to: 'running' },
-      })),
-      Date.now(),
-    ),
-  );
+  commitStatusChanges(h.store, cluster, n);
   return h
     .events(before)
     .filter((e) => e.cluster === cluster)
@@ -87,8 +76,8 @@ describe('receivers that fail', () => {
     // Every delivery's first attempt meets the closed port before the receiver comes back; a fixed
     // sleep here let a loaded machine reach some events only after up(), with one failure fewer.
     await until('every first attempt refused', () => attemptedDeliveries('outage') === ids.length, 20_000);
+    r.behave(() => ({ status: 503 })); // before up(): a retry arriving in between would otherwise get a 204
     await r.up();
-    r.behave(() => ({ status: 503 }));
     await until('503s', () => r.arrivals.filter((a) => a.status === 503).length >= 30, 20_000);
     r.behave(ok);
     await until('every event accepted', () => r.acceptedCounts().size === ids.length, 60_000);

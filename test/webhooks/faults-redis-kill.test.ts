@@ -6,11 +6,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertEvents } from '../../src/store/events.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { startCountingReceiver, tally, type CountingReceiver } from './counting-receiver.js';
 import { startServeHarness, until, type ServeHarness } from './serve-harness.js';
+import { commitStatusChanges } from './events.js';
 
 let h: ServeHarness;
 let redis: TestRedis;
@@ -31,18 +31,7 @@ afterAll(async () => {
 });
 
 function commit(n: number, from: number): void {
-  h.store.write(() =>
-    insertEvents(
-      h.store,
-      Array.from({ length: n }, (_, i) => ({
-        type: 'guest.status_changed' as const,
-        cluster: 'redis-crash',
-        subject: { kind: 'guest' as const, id: `redis-crash/${from + i}` },
-        data: { vmid: from + i, from: 'running', to: 'stopped' },
-      })),
-      Date.now(),
-    ),
-  );
+  commitStatusChanges(h.store, 'redis-crash', n, from);
 }
 
 describe('Redis SIGKILLed mid-delivery', () => {

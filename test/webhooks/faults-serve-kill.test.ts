@@ -6,11 +6,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertEvents } from '../../src/store/events.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { ok, startCountingReceiver, tally, type CountingReceiver } from './counting-receiver.js';
 import { startServeHarness, until, type ServeHarness } from './serve-harness.js';
+import { commitStatusChanges } from './events.js';
 
 let h: ServeHarness;
 let redis: TestRedis;
@@ -38,18 +38,7 @@ describe('serve SIGKILLed mid-delivery', () => {
     const first = await h.serve();
     await first.waitForLog('webhook delivery started');
 
-    h.store.write(() =>
-      insertEvents(
-        h.store,
-        Array.from({ length: 60 }, (_, i) => ({
-          type: 'guest.status_changed' as const,
-          cluster: 'crash',
-          subject: { kind: 'guest' as const, id: `crash/${100 + i}` },
-          data: { vmid: 100 + i, from: 'running', to: 'stopped' },
-        })),
-        Date.now(),
-      ),
-    );
+    commitStatusChanges(h.store, 'crash', 60);
     const ids = h
       .events(0)
       .filter((e) => e.cluster === 'crash')

@@ -13,13 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { insertEvents } from '../../src/store/events.js';
 import { addSubscription } from '../../src/store/webhooks.js';
 import { startWebhooks, type Webhooks } from '../../src/webhooks/service.js';
 import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { startReceiver, type Receiver } from './receiver.js';
+import { commitStatusChanges } from './events.js';
 
 const log = createLogger({ level: 'silent' });
 let dir: string;
@@ -82,18 +82,7 @@ function subscribe(receiver: Receiver, cluster: string): void {
 }
 
 function commit(cluster: string, n: number): void {
-  store.write(() =>
-    insertEvents(
-      store,
-      Array.from({ length: n }, (_, i) => ({
-        type: 'guest.status_changed' as const,
-        cluster,
-        subject: { kind: 'guest' as const, id: `${cluster}/${100 + i}` },
-        data: { vmid: 100 + i, from: 'stopped', to: 'running' },
-      })),
-      Date.now(),
-    ),
-  );
+  commitStatusChanges(store, cluster, n);
 }
 
 async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
