@@ -49,6 +49,7 @@ const FS_FAILURES: Record<string, { reason: string; fix: (where: string) => stri
   EPERM: { reason: 'not permitted', fix: (where) => `let this user write there, or choose another directory ${where}` },
   EROFS: { reason: 'read-only file system', fix: (where) => `choose a directory on a writable file system ${where}` },
   ENOSPC: { reason: 'no space left on the disk', fix: () => 'free some space' },
+  EFBIG: { reason: "larger than this process's file-size limit (ulimit -f)", fix: () => 'raise the limit' },
   EDQUOT: { reason: 'disk quota exceeded', fix: () => 'free some space' },
   ENOTDIR: { reason: 'a part of the path is a file', fix: (where) => `move it, or choose another directory ${where}` },
   EEXIST: { reason: 'a file is in the way', fix: (where) => `move it, or choose another directory ${where}` },

@@ -5,7 +5,7 @@
  * directly with a real SqliteError, since a full file system cannot be made portably.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -150,6 +150,20 @@ describe('other commands: usage errors without the whole help', () => {
     expect(allowed.stdout).toMatch(/^wh_\w+ added: guest\.\* → https:\/\/localhost\/x\n/);
     expect(allowed.code).toBe(0);
   }, 180_000);
+
+  it('serve that cannot write its lock file (a full disk; here a file-size limit) says so in one line and leaves no empty lock behind', async () => {
+    const dataDir = join(dir, 'lock-data');
+    const extra = { DATA_DIR: dataDir, MCP_HTTP_PORT: '0', ACTIONS: '' };
+    for (const attempt of [1, 2]) {
+      // The second start must meet the same cause, not an empty serve.lock naming no holder.
+      const r = await run(['serve'], extra, 'ulimit -f 0');
+      expect(r.stderr, `attempt ${attempt}`).toBe(
+        `serve: cannot write ${join(dataDir, 'serve.lock')} (EFBIG: larger than this process's file-size limit (ulimit -f)); raise the limit\n`,
+      );
+      expect(r.code).toBe(1);
+      expect(existsSync(join(dataDir, 'serve.lock'))).toBe(false);
+    }
+  }, 60_000);
 
   it('serve with actions and no redis-server on PATH says what to install, in one line (exit 1)', async () => {
     // A PATH that holds node only: redis-server cannot be found.

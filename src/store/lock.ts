@@ -146,9 +146,14 @@ export function acquireDataDirLock(dataDir: string, options: LockOptions = {}): 
       const fd = openSync(path, 'wx', 0o644);
       try {
         writeSync(fd, text);
-      } finally {
+      } catch (err) {
+        // A full disk leaves the file empty: removed, or it would name no holder and refuse every
+        // later start until deleted by hand. The path goes with the error for the one-line report.
         closeSync(fd);
+        unlinkSync(path);
+        throw Object.assign(err as NodeJS.ErrnoException, { path });
       }
+      closeSync(fd);
       return {
         path,
         holder: me,
