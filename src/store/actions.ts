@@ -5,9 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { and, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { prepareInsert } from './rows.js';
 import type { Store } from './db.js';
 import { insertEvents, type EventType } from './events.js';
 import { prepared } from './prepared.js';
+import { P } from './queries/shared.js';
 import { actionConfirmations, actions } from './schema.js';
 
 export type ActionRow = typeof actions.$inferSelect;
@@ -91,11 +93,13 @@ export type InsertResult = { row: ActionRow; created: true } | { row: ActionRow;
 export function insertAction(store: Store, a: NewAction, now: number): InsertResult {
   return store.write(() => {
     if (a.idempotencyKey !== null) {
-      const earlier = store.db
-        .select()
-        .from(actions)
-        .where(and(eq(actions.principal, a.principal), eq(actions.idempotencyKey, a.idempotencyKey)))
-        .get();
+      const earlier = prepared(store, 'actions.byIdempotencyKey', () =>
+        store.db
+          .select()
+          .from(actions)
+          .where(and(eq(actions.principal, P('principal')), eq(actions.idempotencyKey, P('key'))))
+          .prepare(),
+      ).get({ principal: a.principal, key: a.idempotencyKey });
       if (earlier) return { row: earlier, created: false };
     }
     if (a.confirmation) {
@@ -127,14 +131,20 @@ export function insertAction(store: Store, a: NewAction, now: number): InsertRes
       startedAt: null,
       finishedAt: null,
     };
-    store.db.insert(actions).values(row).run();
+    prepared(store, 'actions.insert', () => prepareInsert(store.sqlite, actions)).run(row);
     insertEvents(store, [actionEvent(store, 'action.queued', row)], now);
     return { row, created: true };
   });
 }
 
 export function getAction(store: Store, id: string): ActionRow | undefined {
-  return store.db.select().from(actions).where(eq(actions.id, id)).get();
+  return prepared(store, 'actions.get', () =>
+    store.db
+      .select()
+      .from(actions)
+      .where(eq(actions.id, P('id')))
+      .prepare(),
+  ).get({ id });
 }
 
 /**
@@ -234,13 +244,14 @@ export function unfinishedActions(store: Store): ActionRow[] {
 
 /** How many actions `principal` asked for since `since` (the rate limit's count). */
 export function actionsAskedSince(store: Store, principal: string, since: number): number {
-  return (
+  const count = prepared(store, 'actions.askedSince', () =>
     store.db
       .select({ n: sql<number>`count(*)` })
       .from(actions)
-      .where(and(eq(actions.principal, principal), gte(actions.createdAt, since)))
-      .get()?.n ?? 0
+      .where(and(eq(actions.principal, P('principal')), gte(actions.createdAt, P('since'))))
+      .prepare(),
   );
+  return count.get({ principal, since })?.n ?? 0;
 }
 
 export interface ActionFilter {
@@ -283,21 +294,22 @@ export interface Confirmation {
 }
 
 export function saveConfirmation(store: Store, c: Confirmation, now: number): void {
-  store.write(() => {
+  const forgetOld = prepared(store, 'confirmations.forgetOld', () =>
     store.db
       .delete(actionConfirmations)
-      .where(lt(actionConfirmations.expiresAt, now - 86_400_000))
-      .run();
-    store.db
-      .insert(actionConfirmations)
-      .values({
-        tokenHash: c.tokenHash,
-        requestHash: c.requestHash,
-        principal: c.principal,
-        createdAt: now,
-        expiresAt: now + c.ttlMs,
-      })
-      .run();
+      .where(lt(actionConfirmations.expiresAt, P('before')))
+      .prepare(),
+  );
+  const insert = prepared(store, 'confirmations.insert', () => prepareInsert(store.sqlite, actionConfirmations));
+  store.write(() => {
+    forgetOld.run({ before: now - 86_400_000 });
+    insert.run({
+      tokenHash: c.tokenHash,
+      requestHash: c.requestHash,
+      principal: c.principal,
+      createdAt: now,
+      expiresAt: now + c.ttlMs,
+    });
   });
 }
 
@@ -315,14 +327,28 @@ export function useConfirmation(
   principal: string,
   now: number,
 ): ConfirmationCheck {
+  const find = prepared(store, 'confirmations.get', () =>
+    store.db
+      .select()
+      .from(actionConfirmations)
+      .where(eq(actionConfirmations.tokenHash, P('tokenHash')))
+      .prepare(),
+  );
+  const spend = prepared(store, 'confirmations.spend', () =>
+    store.db
+      .update(actionConfirmations)
+      .set({ usedAt: sql`${P('usedAt')}` })
+      .where(eq(actionConfirmations.tokenHash, P('tokenHash')))
+      .prepare(),
+  );
   return store.write(() => {
-    const c = store.db.select().from(actionConfirmations).where(eq(actionConfirmations.tokenHash, tokenHash)).get();
+    const c = find.get({ tokenHash });
     if (!c) return 'unknown';
     if (c.usedAt !== null) return 'used';
     if (c.expiresAt <= now) return 'expired';
     if (c.principal !== principal) return 'other-principal';
     if (c.requestHash !== requestHash) return 'other-request';
-    store.db.update(actionConfirmations).set({ usedAt: now }).where(eq(actionConfirmations.tokenHash, tokenHash)).run();
+    spend.run({ usedAt: now, tokenHash });
     return 'ok';
   });
 }
@@ -354,8 +380,8 @@ function snapshotNames(json: string, parent: string | null): string[] | null {
 
 /** Live guests with this vmid (in `cluster` when given): one, none, or one per cluster that has it. */
 export function targetGuests(store: Store, vmid: number, cluster?: string): TargetGuest[] {
-  const rows = store.sqlite
-    .prepare(
+  const rows = prepared(store, `actions.targetGuests:${cluster === undefined ? 'any' : 'one'}`, () =>
+    store.sqlite.prepare(
       `SELECT g.cluster, g.vmid, g.type, g.node, g.name, g.status, g.template, g.lock, g.stale,
               c.stale AS clusterStale, c.last_success_at AS lastSuccessAt,
               (SELECT json_group_array(s.name) FROM guest_snapshots s WHERE s.cluster = g.cluster AND s.vmid = g.vmid) AS snaps,
@@ -363,8 +389,8 @@ export function targetGuests(store: Store, vmid: number, cluster?: string): Targ
        FROM guests g JOIN clusters c ON c.name = g.cluster
        WHERE g.vmid = ? AND g.deleted_at IS NULL ${cluster === undefined ? '' : 'AND g.cluster = ?'}
        ORDER BY g.cluster`,
-    )
-    .all(...(cluster === undefined ? [vmid] : [vmid, cluster])) as Array<Record<string, unknown>>;
+    ),
+  ).all(...(cluster === undefined ? [vmid] : [vmid, cluster])) as Array<Record<string, unknown>>;
   return rows.map((r) => ({
     cluster: r.cluster as string,
     vmid: r.vmid as number,

@@ -3,6 +3,7 @@
  * are written in the same transaction as the change they describe.
  */
 import { randomUUID } from 'node:crypto';
+import { prepared } from './prepared.js';
 import { prepareUpsert } from './rows.js';
 import type { Store } from './db.js';
 import { events } from './schema.js';
@@ -77,7 +78,7 @@ export const newEventId = (): string => `evt_${randomUUID().replace(/-/g, '')}`;
 /** Inserts events; call inside `store.write`. */
 export function insertEvents(store: Store, list: NewEvent[], occurredAt: number): void {
   if (list.length === 0) return;
-  const insert = prepareUpsert(store.sqlite, events, ['id']);
+  const insert = prepared(store, 'events.insert', () => prepareUpsert(store.sqlite, events, ['id']));
   for (const e of list) {
     insert.run({
       id: newEventId(),

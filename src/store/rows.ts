@@ -16,24 +16,39 @@ function toSql(value: unknown): unknown {
   return value;
 }
 
+/** A prepared `INSERT` of whole rows into `table`: a duplicate key fails, as drizzle's insert does. */
+export function prepareInsert<T extends Table>(sqlite: Database.Database, table: T): Upsert<T['$inferInsert']> {
+  return prepareRowStatement(sqlite, table, '');
+}
+
 export function prepareUpsert<T extends Table>(
   sqlite: Database.Database,
   table: T,
   conflict: Array<keyof T['_']['columns'] & string>,
 ): Upsert<T['$inferInsert']> {
-  const columns = Object.entries(getTableColumns(table)) as Array<
-    [string, { name: string; default?: unknown; hasDefault?: boolean }]
-  >;
+  const columns = columnsOf(table);
   const conflictNames = conflict.map((key) => columns.find(([k]) => k === key)![1].name);
-  const names = columns.map(([, c]) => c.name);
-  const sql =
-    `INSERT INTO "${getTableName(table)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ` +
-    `ON CONFLICT (${conflictNames.map((n) => `"${n}"`).join(', ')}) DO UPDATE SET ` +
-    names
-      .filter((n) => !conflictNames.includes(n))
-      .map((n) => `"${n}" = excluded."${n}"`)
-      .join(', ');
-  const statement = sqlite.prepare(sql);
+  const updates = columns
+    .map(([, c]) => c.name)
+    .filter((n) => !conflictNames.includes(n))
+    .map((n) => `"${n}" = excluded."${n}"`);
+  const onConflict = ` ON CONFLICT (${conflictNames.map((n) => `"${n}"`).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+  return prepareRowStatement(sqlite, table, onConflict);
+}
+
+const columnsOf = (table: Table) =>
+  Object.entries(getTableColumns(table)) as Array<[string, { name: string; default?: unknown; hasDefault?: boolean }]>;
+
+function prepareRowStatement<T extends Table>(
+  sqlite: Database.Database,
+  table: T,
+  onConflict: string,
+): Upsert<T['$inferInsert']> {
+  const columns = columnsOf(table);
+  const names = columns.map(([, c]) => `"${c.name}"`);
+  const statement = sqlite.prepare(
+    `INSERT INTO "${getTableName(table)}" (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})${onConflict}`,
+  );
   const keys = columns.map(([k, c]) => [k, c.hasDefault ? c.default : undefined] as const);
   return {
     run(row) {
