@@ -4,10 +4,10 @@
  * line and configuration, 1 for files and the disk); a stack only for what is a bug.
  */
 import Database from 'better-sqlite3';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-error.js';
 import { RedisError } from './queue/redis-error.js';
-import { SimulatorPortError } from './sim/server.js';
-import { StoreError } from './store/db.js';
+import { SimulatorPortError } from './sim/errors.js';
+import { StoreError } from './store/errors.js';
 
 /** A mistake in the command line: one sentence, then where the help is. */
 export class UsageError extends Error {

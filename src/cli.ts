@@ -1,33 +1,18 @@
 #!/usr/bin/env node
-/** Command-line entry: parses arguments and hands over to the command's function in src/commands/. */
+/**
+ * Command-line entry: parses arguments and hands over to the command's function in src/commands/.
+ * A command's module is imported only once its arguments are read, so `--version`, `help` and a
+ * usage error load no command, and each command loads only what it uses (not the simulator for `mcp`).
+ */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ACTION_KINDS, CATALOGUE, isActionKind, type ActionKindName } from './actions/catalogue.js';
 import { describeFailure, UsageError } from './cli-errors.js';
-import { runActionAsk, runActionCancel, runActionList, runActionShow } from './commands/action.js';
-import { runCheck } from './commands/check.js';
-import { runClusterReset } from './commands/cluster-reset.js';
-import { DEMO, runDemo } from './commands/demo.js';
-import { runMcpStdio } from './commands/mcp-stdio.js';
-import { runServe } from './commands/serve.js';
-import { runSim } from './commands/sim.js';
-import { runSnapshot } from './commands/snapshot.js';
-import { runSyncOnce } from './commands/sync-once.js';
-import {
-  runWebhooksAdd,
-  runWebhooksDeliveries,
-  runWebhooksList,
-  runWebhooksRemove,
-  runWebhooksReplay,
-  runWebhooksRotateSecret,
-  runWebhooksSetEnabled,
-  runWebhooksShow,
-  runWebhooksTest,
-} from './commands/webhooks.js';
-import { configFromEnv, EXIT_FATAL, packageVersion } from './main.js';
+import { DEMO } from './commands/demo-settings.js';
 import { readPastTime, TIME_FORMS } from './mcp/time.js';
 import { isLoopbackHost } from './net.js';
 import { SIM_PROFILES } from './sim/generator.js';
+import { EXIT_FATAL, packageVersion } from './version.js';
 
 const USAGE = `proxmox-inventory <command> [options]
 
@@ -204,7 +189,7 @@ function integer(
   throw new UsageError(`${label}: --${name}: expected ${describeWhole(range)}, got "${String(value)}"`);
 }
 
-function sim(args: string[]): Promise<number> {
+async function sim(args: string[]): Promise<number> {
   const { values } = parse('sim', args);
   const host = text(values.host) ?? '127.0.0.1';
   if (!isLoopbackHost(host))
@@ -215,7 +200,7 @@ function sim(args: string[]): Promise<number> {
     throw new UsageError(`--lxc-ratio: expected a number from 0 to 1, got "${values['lxc-ratio']}"`);
   const profile = SIM_PROFILES.find((p) => p === (values.profile ?? 'realistic'));
   if (!profile) throw new UsageError(`--profile: expected ${SIM_PROFILES.join(' or ')}, got "${values.profile}"`);
-  return runSim({
+  const options = {
     guests: integer('sim', 'guests', values.guests, 30),
     nodes,
     seed: integer('sim', 'seed', values.seed, 1),
@@ -229,7 +214,9 @@ function sim(args: string[]): Promise<number> {
     authFailDelayMs: integer('sim', 'auth-delay', values['auth-delay'], 0),
     churnMs: integer('sim', 'churn', values.churn, 0),
     envFile: text(values['write-env']) ?? 'data/sim.env',
-  });
+  };
+  const { runSim } = await import('./commands/sim.js');
+  return runSim(options);
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -327,30 +314,34 @@ async function action(args: string[]): Promise<number> {
     case 'list': {
       if (arg) throw new UsageError(`action list: unexpected argument "${arg}"; filter with --state, --since, --limit`);
       onlyOptions('action list', values, ['state', 'since', 'limit']);
-      return runActionList(config, {
+      const filters = {
         state: text(values.state),
         since: sinceOption('action list', values.since),
         limit: integer('action list', 'limit', values.limit, 50, { min: 1, max: 10_000 }),
-      });
+      };
+      return (await import('./commands/action.js')).runActionList(config, filters);
     }
     case 'show':
-    case 'cancel':
+    case 'cancel': {
       onlyOptions(`action ${sub}`, values, []);
       if (!arg) throw new UsageError(`action ${sub}: give the action id (act_…), as \`action list\` shows it`);
+      const { runActionShow, runActionCancel } = await import('./commands/action.js');
       return sub === 'show' ? runActionShow(config, arg) : runActionCancel(config, arg);
+    }
     case undefined:
       throw new UsageError('action: give a kind and a vmid (action start 101), or list, show ID, cancel ID');
     default: {
       const kind = actionKind(sub);
       const label = `action ${cliKind(kind)}`;
       const vmid = guestVmid(label, arg);
-      return runActionAsk(config, {
+      const ask = {
         kind,
         vmid,
         cluster: text(values.cluster),
         params: kindParams(label, kind, values),
         yes: values.yes === true,
-      });
+      };
+      return (await import('./commands/action.js')).runActionAsk(config, ask);
     }
   }
 }
@@ -376,40 +367,56 @@ async function webhooks(args: string[]): Promise<number> {
     if (!arg) throw new UsageError(`webhooks ${sub}: give the subscription id (wh_…), as \`webhooks list\` shows it`);
     return arg;
   };
+  // Each subcommand's arguments are checked before the webhooks module (and its HTTP client) is loaded.
+  const commands = () => import('./commands/webhooks.js');
   switch (sub) {
-    case 'add':
+    case 'add': {
       if (!arg)
         throw new UsageError(
           "webhooks add: give the receiver's URL, e.g. webhooks add https://hooks.example.com/proxmox --events 'guest.*'",
         );
-      return runWebhooksAdd(config, {
+      const add = {
         url: arg,
         events: text(values.events),
         cluster: text(values.cluster),
         tag: text(values.tag),
         description: text(values.description),
         secretFile: text(values['secret-file']),
-      });
+      };
+      return (await commands()).runWebhooksAdd(config, add);
+    }
     case 'list':
-      return runWebhooksList(config);
-    case 'show':
-      return runWebhooksShow(config, needId());
+      return (await commands()).runWebhooksList(config);
+    case 'show': {
+      const id = needId();
+      return (await commands()).runWebhooksShow(config, id);
+    }
     case 'disable':
-    case 'enable':
-      return runWebhooksSetEnabled(config, needId(), sub === 'enable');
-    case 'remove':
-      return runWebhooksRemove(config, needId());
-    case 'rotate-secret':
-      return runWebhooksRotateSecret(config, needId(), text(values['secret-file']));
-    case 'test':
-      return runWebhooksTest(config, needId());
-    case 'deliveries':
-      return runWebhooksDeliveries(config, {
+    case 'enable': {
+      const id = needId();
+      return (await commands()).runWebhooksSetEnabled(config, id, sub === 'enable');
+    }
+    case 'remove': {
+      const id = needId();
+      return (await commands()).runWebhooksRemove(config, id);
+    }
+    case 'rotate-secret': {
+      const id = needId();
+      return (await commands()).runWebhooksRotateSecret(config, id, text(values['secret-file']));
+    }
+    case 'test': {
+      const id = needId();
+      return (await commands()).runWebhooksTest(config, id);
+    }
+    case 'deliveries': {
+      const filters = {
         id: arg,
         failed: values.failed === true,
         since: sinceOption('webhooks deliveries', values.since),
         limit: integer('webhooks deliveries', 'limit', values.limit, 50, { min: 1, max: 10_000 }),
-      });
+      };
+      return (await commands()).runWebhooksDeliveries(config, filters);
+    }
     case 'replay': {
       const id = needId();
       const since = sinceOption('webhooks replay', values.since);
@@ -418,7 +425,7 @@ async function webhooks(args: string[]): Promise<number> {
         throw new UsageError(
           'webhooks replay: give either --since TIME (every matching event since then) or --event EVT (one event by id)',
         );
-      return runWebhooksReplay(config, id, since === undefined ? { eventId: eventId! } : { since });
+      return (await commands()).runWebhooksReplay(config, id, since === undefined ? { eventId: eventId! } : { since });
     }
     case undefined:
       throw new UsageError(`webhooks: give a subcommand: ${WEBHOOK_SUBCOMMANDS}`);
@@ -426,6 +433,54 @@ async function webhooks(args: string[]): Promise<number> {
       throw new UsageError(`webhooks: unknown subcommand "${sub}"; the subcommands are ${WEBHOOK_SUBCOMMANDS}`);
   }
 }
+
+/** `--config FILE`, the one option of a command that takes only that. */
+const configOption = (command: string, args: string[]): string | undefined => text(parse(command, args).values.config);
+
+/** Each command: its arguments read (a usage error before anything is loaded), then its module imported and run. */
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  sim,
+  async serve(args) {
+    const config = configOption('serve', args);
+    return (await import('./commands/serve.js')).runServe(config);
+  },
+  async sync(args) {
+    const { values } = parse('sync', args);
+    if (!values.once) throw new UsageError('sync: only `sync --once` exists; `serve` syncs on a schedule');
+    return (await import('./commands/sync-once.js')).runSyncOnce(text(values.config));
+  },
+  async cluster(args) {
+    const { values, positionals } = parse('cluster', args, true);
+    const [sub, name, ...extra] = positionals;
+    if (sub !== 'reset' || !name || extra.length)
+      throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as `proxmox-inventory check` prints it)');
+    return (await import('./commands/cluster-reset.js')).runClusterReset(text(values.config), name);
+  },
+  async snapshot(args) {
+    const { values } = parse('snapshot', args);
+    return (await import('./commands/snapshot.js')).runSnapshot(text(values.config), text(values.label));
+  },
+  async mcp(args) {
+    const config = configOption('mcp', args);
+    await (await import('./commands/mcp-stdio.js')).runMcpStdio(config);
+    return 0;
+  },
+  async check(args) {
+    const config = configOption('check', args);
+    return (await import('./commands/check.js')).runCheck(config);
+  },
+  action,
+  webhooks,
+  async demo(args) {
+    parse('demo', args);
+    return (await import('./commands/demo.js')).runDemo();
+  },
+  async help(args) {
+    parse('help', args);
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  },
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
@@ -437,50 +492,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  switch (command) {
-    case 'sim':
-      return sim(rest);
-    case 'serve':
-      return runServe(text(parse(command, rest).values.config));
-    case 'sync': {
-      const { values } = parse(command, rest);
-      if (!values.once) throw new UsageError('sync: only `sync --once` exists; `serve` syncs on a schedule');
-      return runSyncOnce(text(values.config));
-    }
-    case 'cluster': {
-      const { values, positionals } = parse(command, rest, true);
-      const [sub, name, ...extra] = positionals;
-      if (sub !== 'reset' || !name || extra.length)
-        throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as `proxmox-inventory check` prints it)');
-      return runClusterReset(text(values.config), name);
-    }
-    case 'snapshot': {
-      const { values } = parse(command, rest);
-      return runSnapshot(text(values.config), text(values.label));
-    }
-    case 'mcp':
-      await runMcpStdio(text(parse(command, rest).values.config));
-      return 0;
-    case 'check':
-      return runCheck(text(parse(command, rest).values.config));
-    case 'action':
-      return action(rest);
-    case 'webhooks':
-      return webhooks(rest);
-    case 'demo':
-      parse(command, rest);
-      return runDemo();
-    case 'help':
-      parse(command, rest);
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      throw new UsageError(`unknown command "${command}"; the commands are ${list(Object.keys(OPTIONS))}`);
-  }
+  if (!Object.hasOwn(COMMANDS, command))
+    throw new UsageError(`unknown command "${command}"; the commands are ${list(Object.keys(OPTIONS))}`);
+  return COMMANDS[command]!(rest);
 }
 
 /** The inventory file a command's configuration names, for a message about its disk; undefined when unknown. */
-function inventoryFile(command: string, args: string[]): string | undefined {
+function inventoryFile(
+  command: string,
+  args: string[],
+  configFromEnv: (path: string | undefined, clustersOptional: boolean) => { dbPath: string },
+): string | undefined {
   if (command === 'sim') return undefined;
   if (command === 'demo') return 'data/demo/inventory.db';
   try {
@@ -496,12 +518,14 @@ function inventoryFile(command: string, args: string[]): string | undefined {
   }
 }
 
-function report(err: unknown, argv: string[]): number {
+async function report(err: unknown, argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
+  // Only a failure past the command line can name the inventory; the command that met it has loaded main.js already.
+  const { configFromEnv } = err instanceof UsageError ? { configFromEnv: undefined } : await import('./main.js');
   const { exitCode, text: message } = describeFailure(err, {
     command,
     help: Object.hasOwn(OPTIONS, command) ? `proxmox-inventory ${command} --help` : 'proxmox-inventory --help',
-    inventoryFile: () => inventoryFile(command, rest),
+    inventoryFile: () => (configFromEnv ? inventoryFile(command, rest, configFromEnv) : undefined),
   });
   process.stderr.write(`${message}\n`);
   return exitCode;
@@ -513,7 +537,7 @@ main(process.argv.slice(2)).then(
     if (code === EXIT_FATAL) process.exit(code);
     process.exitCode = code;
   },
-  (err: unknown) => {
-    process.exitCode = report(err, process.argv.slice(2));
+  async (err: unknown) => {
+    process.exitCode = await report(err, process.argv.slice(2));
   },
 );

@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
 import { Secret } from './secret.js';
+import { ConfigError } from './config-error.js';
 import {
   actionsConfig,
   httpTokens,
@@ -23,6 +24,8 @@ import {
 import { webhooksConfig, type WebhooksConfig } from './config-webhooks.js';
 import { isLoopbackHost } from './net.js';
 import { DEFAULT_TOOLSETS, parseToolsets, type ToolsetName } from './mcp/toolsets.js';
+
+export { ConfigError };
 
 export type Env = Record<string, string | undefined>;
 
@@ -448,16 +451,6 @@ function section<S extends z.ZodObject>(
     problems.push(`${key ? where(key) : name}: ${issue.message}`);
   }
   return { raw, fromEnv, where };
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(
-      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-        problems.map((p) => `  - ${p}`).join('\n'),
-    );
-    this.name = 'ConfigError';
-  }
 }
 
 /** Which environment variable sets each cluster key, so errors can name it. */

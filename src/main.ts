@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { createMetrics } from './metrics.js';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -35,9 +34,9 @@ import { listSubscriptions, oldestNeededSeq } from './store/webhooks.js';
 import { startWebhooks, type Webhooks } from './webhooks/service.js';
 import { createAddressPolicy, createWebhookAgent } from './webhooks/ssrf.js';
 import { syncConfigSubscriptions } from './webhooks/config-subscriptions.js';
+import { EXIT_FATAL, packageVersion } from './version.js';
 
-/** The exit code after an exception nothing caught (EX_SOFTWARE): a supervisor restarts the daemon. */
-export const EXIT_FATAL = 70;
+export { EXIT_FATAL, packageVersion };
 
 /**
  * Runs until SIGINT/SIGTERM, or until an exception or rejection that nothing caught, then runs
@@ -569,8 +568,4 @@ export function startHttp(
     log,
     version,
   });
-}
-
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

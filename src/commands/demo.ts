@@ -9,11 +9,9 @@ import { createProgress } from '../progress.js';
 import { startChurn } from '../sim/churn.js';
 import { startSimulator } from '../sim/server.js';
 import { startScheduler, type LiveClusterStatus, type Scheduler } from '../sync/scheduler.js';
+import { DEMO } from './demo-settings.js';
 import { writeSimEnv } from './sim.js';
 import { describeCycle } from './sync-once.js';
-
-/** What `demo` runs; `help` prints the same numbers. */
-export const DEMO = { guests: 300, nodes: 4, syncSeconds: 5, churnSeconds: 3 };
 
 /**
  * `demo`: a simulated 300-guest cluster over HTTPS, the daemon syncing it into

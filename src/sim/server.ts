@@ -20,6 +20,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSelfSignedCertificate } from './cert.js';
+import { SimulatorPortError } from './errors.js';
 import {
   createGuest,
   deleteGuest,
@@ -224,19 +225,6 @@ function parseTokenRequest(body: Record<string, unknown>): TokenRequest {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The simulator's port cannot be had (taken, or privileged); the message says which option fixes it. */
-export class SimulatorPortError extends Error {
-  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
-    super(
-      cause.code === 'EADDRINUSE'
-        ? `the simulator cannot listen on ${host}:${port}: the port is in use; choose another with --port N, or --port 0 for a free one`
-        : `the simulator cannot listen on ${host}:${port}: the port needs privileges this user lacks (${cause.code}); choose one above 1023 with --port N, or --port 0 for a free one`,
-      { cause },
-    );
-    this.name = 'SimulatorPortError';
-  }
-}
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const { host = '127.0.0.1', port = 0, tls = true, authFailDelayMs = 0 } = options;
