@@ -98,6 +98,16 @@ export function applyReadBack(deps: RefreshDeps, state: ClusterState, read: Read
   return { refreshed: true, events: events.length };
 }
 
+/**
+ * A running VM's status as /cluster/resources gives it: QEMU's own state (`paused` after a
+ * suspend, `prelaunch`, …), as pvestatd reports it; status/current says `running` and keeps that
+ * state in `qmpstatus`. Without this a suspended VM read back as running, and the next sync
+ * reported running → paused long after the action.
+ */
+function statusOf(type: GuestRow['type'], s: GuestStatus): string {
+  return type === 'qemu' && s.status === 'running' && s.qmpstatus ? s.qmpstatus : s.status;
+}
+
 /** The guest as /cluster/resources would list it, from its status/current and config. */
 function resourceFrom(prev: GuestRow, s: GuestStatus, values: Record<string, string>): GuestResource {
   return {
@@ -105,7 +115,7 @@ function resourceFrom(prev: GuestRow, s: GuestStatus, values: Record<string, str
     type: prev.type,
     vmid: prev.vmid,
     node: prev.node,
-    status: s.status,
+    status: statusOf(prev.type, s),
     name: s.name ?? prev.name ?? undefined,
     template: values.template === '1',
     uptime: s.uptime,
