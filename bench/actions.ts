@@ -3,8 +3,8 @@
  * redis-server, the BullMQ worker, SQLite outbox, read-back through the cluster sync) against the
  * simulator in its own process (plain HTTP, task delay 50 ms, 16 nodes, 1,200 guests).
  *   1. submit → action id: checkRequest + submitAction in process (row, event, BullMQ job), with
- *      no worker running. The MCP part (JSON-RPC over stdio, the tool's own checks) is left out:
- *      the tools' benchmark times it.
+ *      no worker running; then the same through the real `mcp` stdio process (timeStdioCalls),
+ *      beside the two floors under both: one fsynced SQLite commit on this disk, and a JSON-RPC ping.
  *   2. 1,000 power actions on 1,000 guests, each asked as fast as the submits return while the
  *      worker (concurrency 16, 4 per node) runs them: wall time from the first submit to the last
  *      final state, achieved concurrency (Σ running time / wall time, and the most seen at once),
@@ -14,6 +14,7 @@
  *      cycles do), so the same latency is also taken for actions asked one after the other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,7 @@ const TASK_DELAY_MS = 50;
 const ACTIONS = 1_000;
 const SUBMIT_SAMPLES = 300;
 const STDIO_SAMPLES = 100;
+const COMMIT_SAMPLES = 300;
 const SINGLE_ACTIONS = 30;
 const CLUSTER = 'bench';
 const REQUESTER = { transport: 'bench', client: null, principal: 'bench' };
@@ -119,6 +121,7 @@ export async function benchActions(): Promise<void> {
       .all(CLUSTER, ACTIONS) as Array<{ vmid: number; status: string }>;
     if (guests.length < ACTIONS) throw new Error(`only ${guests.length} guests can take an action`);
 
+    const commitMs = timeCommits(join(dir, 'data'));
     const submitMs = await timeSubmits(store, redis.path, guests);
     const stdio = await timeStdioCalls(store, { ...env, DATA_DIR: join(dir, 'data'), REDIS_URL: redis.path }, guests);
     const queue = createActionQueue(redisConnection(redis.path, 'queue'), 'bench');
@@ -173,6 +176,18 @@ export async function benchActions(): Promise<void> {
         `${submitMs.idle.median.toFixed(2)} / ${submitMs.idle.p95.toFixed(2)} ms`,
       ],
       [
+        `one SQLite commit on this disk, fsynced as the outbox's are (${COMMIT_SAMPLES}): median / p95`,
+        `${commitMs.median.toFixed(2)} / ${commitMs.p95.toFixed(2)} ms`,
+      ],
+      [
+        `JSON-RPC ping over stdio (the mcp process; the transport alone) (${STDIO_SAMPLES}): median / p95`,
+        `${stdio.ping.median.toFixed(2)} / ${stdio.ping.p95.toFixed(2)} ms`,
+      ],
+      [
+        `guest_power start over stdio (no confirmation) → action id (${STDIO_SAMPLES}): median / p95`,
+        `${stdio.start.median.toFixed(2)} / ${stdio.start.p95.toFixed(2)} ms`,
+      ],
+      [
         `guest_power over stdio (the mcp process, elicitation accepted) → action id (${STDIO_SAMPLES}): median / p95`,
         `${stdio.elicited.median.toFixed(2)} / ${stdio.elicited.p95.toFixed(2)} ms`,
       ],
@@ -220,6 +235,32 @@ export async function benchActions(): Promise<void> {
   }
 }
 
+/**
+ * The disk's share of every submit: single-row transactions on a scratch SQLite file beside the
+ * inventory, in WAL mode with `synchronous = FULL` as the store opens it (one fsync per commit).
+ */
+function timeCommits(dataDir: string): { median: number; p95: number } {
+  const path = join(dataDir, 'commit-probe.db');
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const insert = db.prepare('INSERT INTO probe (body) VALUES (?)');
+    const commit = db.transaction((body: string) => insert.run(body));
+    const times: number[] = [];
+    for (let i = 0; i < COMMIT_SAMPLES; i++) {
+      const t = performance.now();
+      commit.immediate('x'.repeat(600));
+      times.push(performance.now() - t);
+    }
+    return { median: quantile(times, 0.5), p95: quantile(times, 0.95) };
+  } finally {
+    db.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  }
+}
+
 /** Submits on a queue no worker reads (its own prefix), then cancels the rows: the submit alone. */
 async function timeSubmits(
   store: Store,
@@ -246,20 +287,21 @@ async function timeSubmits(
 }
 
 /**
- * Tool call → action id as an agent sees it: the real `mcp` stdio process (spawned from the source,
- * its queue on the same Redis under its own prefix, so no worker takes the jobs), timed from
- * callTool to the answer. Once with form elicitation accepted by the client (two JSON-RPC round
- * trips), once with a confirmation token from a plan asked for beforehand (one, the submitting
- * call). The rows are cancelled afterwards.
+ * Tool call → action id as an agent sees it: the real `mcp` stdio process (the build, as an
+ * installed package runs it; its queue on the same Redis under its own prefix, so no worker takes
+ * the jobs), timed from callTool to the answer. A kind that needs no confirmation (start: one
+ * round trip); a destructive one with form elicitation accepted by the client (two); and with a
+ * confirmation token from a plan asked for beforehand (one, the submitting call). Beside them the
+ * transport's own floor, a JSON-RPC ping. The rows are cancelled afterwards.
  */
 async function timeStdioCalls(
   store: Store,
   env: Record<string, string>,
   guests: Array<{ vmid: number }>,
-): Promise<{ elicited: { median: number; p95: number }; token: { median: number; p95: number } }> {
+): Promise<Record<'ping' | 'start' | 'elicited' | 'token', { median: number; p95: number }>> {
   const params: StdioServerParameters = {
     command: process.execPath,
-    args: ['--import', 'tsx', 'src/cli.ts', 'mcp'],
+    args: ['dist/cli.js', 'mcp'],
     env: {
       PATH: process.env.PATH ?? '',
       ...env,
@@ -274,6 +316,8 @@ async function timeStdioCalls(
   client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { confirm: true } }));
   await client.connect(new StdioClientTransport(params));
   await client.listTools();
+  const ping: number[] = [];
+  const start: number[] = [];
   const elicited: number[] = [];
   const token: number[] = [];
   const ids: string[] = [];
@@ -283,6 +327,21 @@ async function timeStdioCalls(
     return id;
   };
   try {
+    for (let i = 0; i < STDIO_SAMPLES; i++) {
+      const t = performance.now();
+      await client.ping();
+      ping.push(performance.now() - t);
+    }
+    for (let i = 0; i < STDIO_SAMPLES; i++) {
+      const vmid = guests[SUBMIT_SAMPLES + 2 * STDIO_SAMPLES + i]!.vmid;
+      const t = performance.now();
+      const r = (await client.callTool({
+        name: 'guest_power',
+        arguments: { vmid, action: 'start' },
+      })) as CallToolResult;
+      start.push(performance.now() - t);
+      ids.push(actionId(r));
+    }
     for (let i = 0; i < STDIO_SAMPLES; i++) {
       const vmid = guests[SUBMIT_SAMPLES + i]!.vmid;
       const t = performance.now();
@@ -321,7 +380,7 @@ async function timeStdioCalls(
   }
   for (const id of ids) cancelAction(store, id, 'benchmark: the stdio call alone was timed', Date.now());
   const summary = (v: number[]) => ({ median: quantile(v, 0.5), p95: quantile(v, 0.95) });
-  return { elicited: summary(elicited), token: summary(token) };
+  return { ping: summary(ping), start: summary(start), elicited: summary(elicited), token: summary(token) };
 }
 
 const kindFor = (status: string, i: number): ActionKindName =>
