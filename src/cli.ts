@@ -5,8 +5,8 @@
  * usage error load no command, and each command loads only what it uses (not the simulator for `mcp`).
  */
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { ACTION_KINDS, CATALOGUE, isActionKind, type ActionKindName } from './actions/catalogue.js';
+import type { z } from 'zod';
+import type { ActionKindName } from './actions/catalogue.js';
 import { describeFailure, UsageError } from './cli-errors.js';
 import { DEMO } from './commands/demo-settings.js';
 import { readPastTime, TIME_FORMS } from './mcp/time.js';
@@ -251,7 +251,18 @@ function onlyOptions(label: string, values: Values, allowed: string[]): void {
     );
 }
 
-function actionKind(word: string): ActionKindName {
+/** The action kinds and their parameters' schemas, loaded (with zod) only when an action is asked for. */
+async function loadKinds() {
+  const [{ z }, { ACTION_KINDS, CATALOGUE, isActionKind }] = await Promise.all([
+    import('zod'),
+    import('./actions/catalogue.js'),
+  ]);
+  return { z, ACTION_KINDS, CATALOGUE, isActionKind };
+}
+
+type Kinds = Awaited<ReturnType<typeof loadKinds>>;
+
+function actionKind(word: string, { ACTION_KINDS, isActionKind }: Kinds): ActionKindName {
   const name = word.replace(/-/g, '_');
   if (isActionKind(name)) return name;
   throw new UsageError(
@@ -268,14 +279,18 @@ function guestVmid(label: string, word: string | undefined): number {
   );
 }
 
-const unwrap = (field: z.ZodType): z.ZodType =>
-  field instanceof z.ZodOptional ? unwrap(field.unwrap() as z.ZodType) : field;
-
 /**
  * The parameters a kind's options give (only those set), checked by the kind's own schema here so
  * that a mistake is said the shell's way (the option, its range) and exits 2 before anything is opened.
  */
-function kindParams(label: string, kind: ActionKindName, values: Values): Record<string, unknown> {
+function kindParams(
+  label: string,
+  kind: ActionKindName,
+  values: Values,
+  { z, CATALOGUE }: Kinds,
+): Record<string, unknown> {
+  const unwrap = (field: z.ZodType): z.ZodType =>
+    field instanceof z.ZodOptional ? unwrap(field.unwrap() as z.ZodType) : field;
   const schema = CATALOGUE[kind].params;
   const fields = schema.shape as Record<string, z.ZodType>;
   const takes = Object.keys(KIND_OPTIONS).filter((option) => KIND_OPTIONS[option]!.param in fields);
@@ -331,14 +346,15 @@ async function action(args: string[]): Promise<number> {
     case undefined:
       throw new UsageError('action: give a kind and a vmid (action start 101), or list, show ID, cancel ID');
     default: {
-      const kind = actionKind(sub);
+      const kinds = await loadKinds();
+      const kind = actionKind(sub, kinds);
       const label = `action ${cliKind(kind)}`;
       const vmid = guestVmid(label, arg);
       const ask = {
         kind,
         vmid,
         cluster: text(values.cluster),
-        params: kindParams(label, kind, values),
+        params: kindParams(label, kind, values, kinds),
         yes: values.yes === true,
       };
       return (await import('./commands/action.js')).runActionAsk(config, ask);
