@@ -334,7 +334,7 @@ export async function startActions(daemon: Daemon, target: RedisTarget): Promise
     redis: target,
     queue,
     worker,
-    submit: { store, queue, settings: submitSettings(config), now: Date.now },
+    submit: { store, queue, settings: submitSettings(config), now: Date.now, log: log.child({ module: 'actions' }) },
     async close() {
       await worker.stop();
       await queue.close();
@@ -371,6 +371,7 @@ export function stdioActions(config: Config, log: Logger): ActionsContext | unde
       queue,
       settings: submitSettings(config),
       now: Date.now,
+      log,
     },
     waitMaxSeconds: config.actions.waitMaxSeconds,
     confirmTtlMs: 5 * 60_000,

@@ -19,6 +19,9 @@ const CANARY = 'canary';
 export interface ActionQueue {
   /** Adds the action's job; throws while Redis cannot be reached (the row stays queued). */
   enqueue(actionId: string): Promise<void>;
+  /** Whether the connection to Redis is up now: an enqueue will all but surely land. */
+  connected(): boolean;
+  /** Waits for the enqueues still on their way, then closes the connection. */
   close(): Promise<void>;
 }
 
@@ -38,23 +41,41 @@ export function createActionQueue(
   // While Redis is down each reconnect attempt emits an error that BullMQ would print raw to
   // stderr; the caller hears of it from enqueue(), which throws (submitAction says what happens next).
   queue.on('error', () => undefined);
+  // BullMQ's client, once it first connected; until then the connection counts as down.
+  let redis: { status: string } | undefined;
+  queue.getBackend().client.then(
+    (client) => (redis = client),
+    () => undefined,
+  );
+  const inFlight = new Set<Promise<void>>();
+  async function enqueue(actionId: string): Promise<void> {
+    // Without an offline queue a lost connection fails add() at once, but a connection that never
+    // came up (the process started while Redis was down) makes add() wait for it without end.
+    const added = queue.add(...actionJob(actionId));
+    added.catch(() => undefined); // after the timeout nobody waits for it; a late add is harmless (same job id)
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([added, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   return {
-    async enqueue(actionId) {
-      // Without an offline queue a lost connection fails add() at once, but a connection that never
-      // came up (the process started while Redis was down) makes add() wait for it without end.
-      const added = queue.add(...actionJob(actionId));
-      added.catch(() => undefined); // after the timeout nobody waits for it; a late add is harmless (same job id)
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        await Promise.race([added, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+    enqueue(actionId) {
+      const sent = enqueue(actionId);
+      const settled = sent.catch(() => undefined);
+      inFlight.add(settled);
+      void settled.then(() => inFlight.delete(settled));
+      return sent;
     },
-    close: () => queue.close(),
+    connected: () => redis?.status === 'ready',
+    async close() {
+      await Promise.all(inFlight);
+      await queue.close();
+    },
   };
 }
 

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionKindName } from '../../src/actions/catalogue.js';
 import { createActionQueue, ENQUEUE_TIMEOUT_MS, type ActionWorker } from '../../src/actions/queue.js';
+import type { Submitted } from '../../src/actions/submit.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import type { SimGuest } from '../../src/sim/state.js';
 import {
@@ -229,7 +230,7 @@ describe('one worker, one failure at a time', () => {
         const asked = Date.now();
         const submitted = await h.submit('start', g.vmid, {}, { queue });
         expect(Date.now() - asked).toBeLessThan(ENQUEUE_TIMEOUT_MS + 1_000);
-        expect(submitted.enqueued).toBe(false);
+        expect(submitted.job).toBe('held');
         expect(submitted.note).toMatch(
           /^queued in the inventory, but Redis did not answer: the daemon enqueues it when Redis is back \(it expires at .+\)$/,
         );
@@ -248,6 +249,51 @@ describe('one worker, one failure at a time', () => {
     const after = Date.now();
     await until('the canary after the outage', () => (running().canaryAt() ?? 0) > after, 10_000);
     expect(running().healthy()).toBe(true);
+  });
+
+  it('answered before Redis took the job: a Redis that stops answering loses nothing, and the job lands once, later', async () => {
+    running();
+    const warm = h.take('lxc', 'stopped');
+    expect(await h.waitFinal((await h.submit('start', warm.vmid)).action.id)).toMatchObject({ state: 'succeeded' });
+    expect(h.queue.connected()).toBe(true);
+    const g = h.take('qemu', 'stopped');
+    process.kill(h.redis.pid(), 'SIGSTOP'); // the connection stays up; nothing answers on it
+    let submitted: Submitted;
+    try {
+      const asked = Date.now();
+      submitted = await h.submit('start', g.vmid, {}, { answerBeforeJob: true });
+      expect(Date.now() - asked).toBeLessThan(ENQUEUE_TIMEOUT_MS / 2);
+      expect(submitted).toMatchObject({ created: true, job: 'sent' });
+      expect(submitted.note).toBeUndefined();
+      await until('the warning of a job that did not land', () =>
+        h.logText().includes(`"action":"${submitted.action.id}"`),
+      );
+      expect(h.logText()).toMatch(
+        /answered as queued but its job did not reach Redis; the reconciler in serve enqueues it/,
+      );
+      expect(getAction(h.store, submitted.action.id)?.state).toBe('queued');
+    } finally {
+      process.kill(h.redis.pid(), 'SIGCONT');
+    }
+    expect((await h.waitFinal(submitted.action.id, 30_000)).state).toBe('succeeded');
+    expect(h.writesFor(g.vmid)).toHaveLength(1);
+  });
+
+  it('asked to answer before the job while Redis is known down: it waits for the enqueue and says what happens next', async () => {
+    running();
+    const g = h.take('lxc', 'stopped');
+    await h.redis.kill();
+    let submitted: Submitted;
+    try {
+      await until('the queue to see Redis gone', () => !h.queue.connected());
+      submitted = await h.submit('start', g.vmid, {}, { answerBeforeJob: true });
+      expect(submitted.job).toBe('held');
+      expect(submitted.note).toMatch(/^queued in the inventory, but Redis did not answer/);
+    } finally {
+      await h.redis.restart();
+    }
+    expect((await h.waitFinal(submitted.action.id, 30_000)).state).toBe('succeeded');
+    expect(h.writesFor(g.vmid)).toHaveLength(1);
   });
 
   it('a worker process SIGKILLed mid-task: the next worker resumes on its UPID, no second POST', async () => {

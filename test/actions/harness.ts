@@ -58,7 +58,7 @@ export interface ActionHarness {
     kind: ActionKindName,
     vmid: number,
     params?: Record<string, unknown>,
-    options?: { queue?: ActionQueue | undefined; ttlMs?: number },
+    options?: { queue?: ActionQueue | undefined; ttlMs?: number; answerBeforeJob?: boolean },
   ): Promise<Submitted>;
   waitFinal(id: string, timeoutMs?: number): Promise<ActionRow>;
   /** A guest no other test of this file took: not a template, unlocked, not HA-managed. */
@@ -153,9 +153,11 @@ export async function startActionHarness(options: HarnessOptions = {}): Promise<
           queue: target,
           settings: { ttlMs: submitOptions.ttlMs ?? ttlMs, perMinute: 1_000_000 },
           now: Date.now,
+          log,
         },
         checked,
         REQUESTER,
+        { answerBeforeJob: submitOptions.answerBeforeJob },
       );
     },
     async waitFinal(id, timeoutMs = 20_000) {

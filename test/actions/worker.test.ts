@@ -41,7 +41,7 @@ async function runOnce(
 ): Promise<ActionRow> {
   const before = h.writesFor(g.vmid).length;
   const submitted = await h.submit(kind, g.vmid, params);
-  expect(submitted).toMatchObject({ created: true, enqueued: true });
+  expect(submitted).toMatchObject({ created: true, job: 'queued' });
   const row = await h.waitFinal(submitted.action.id);
   expect(row, row.reason ?? '').toMatchObject({ state: 'succeeded', exitStatus: 'OK' });
 

@@ -147,11 +147,13 @@ export async function askForAction(ctx: ActionToolContext, asked: AskedFor): Pro
       return planAnswer(asked.tool, confirmed.plan, confirmed.token, confirmed.expiresAt);
     if (confirmed.state === 'declined') return declinedAnswer(confirmed.plan, confirmed.answer);
   }
-  const submitted = await submitAction(deps, checked, ctx.caller, asked.request.idempotencyKey, spend).catch(
-    (err: unknown) => {
-      throw err instanceof ConfirmationRefused ? confirmationMiss(ctx, err.check) : err;
-    },
-  );
+  const submitted = await submitAction(deps, checked, ctx.caller, {
+    idempotencyKey: asked.request.idempotencyKey,
+    confirmation: spend,
+    answerBeforeJob: true,
+  }).catch((err: unknown) => {
+    throw err instanceof ConfirmationRefused ? confirmationMiss(ctx, err.check) : err;
+  });
   const waitMs = Math.min(asked.waitSeconds ?? 0, ctx.actions.waitMaxSeconds) * 1000;
   const row = waitMs > 0 ? await waitForEnd(deps.store, submitted.action.id, waitMs, ctx.signal) : submitted.action;
   const capped =
