@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ACTION_KINDS, parseEnabledKinds, type ActionKindName } from './actions/catalogue.js';
 import type { ReadWholeNumber, WholeNumberSpec } from './config.js';
+import { quoteValue, withValue } from './config-value.js';
 import { Secret } from './secret.js';
 
 export interface ActionsConfig {
@@ -76,7 +77,13 @@ export function actionsConfig(
     const parsed =
       typeof given === 'string' || Array.isArray(given)
         ? parseEnabledKinds(given)
-        : { problem: `expected action kinds or groups, e.g. "power,snapshot" (kinds: ${ACTION_KINDS.join(', ')})` };
+        : {
+            problem: withValue(
+              'enabled',
+              given,
+              `expected action kinds or groups, e.g. "power,snapshot" (kinds: ${ACTION_KINDS.join(', ')})`,
+            ),
+          };
     if ('problem' in parsed) problems.push(`${where('enabled')}: ${parsed.problem}`);
     else kinds = parsed.kinds;
   }
@@ -93,7 +100,7 @@ export function actionsConfig(
 
 const REDIS_KEYS = ['url', 'urlFile'];
 
-/** REDIS_URL / REDIS_URL_FILE, or the file's redis.url / redis.urlFile. The value is never quoted back. */
+/** REDIS_URL / REDIS_URL_FILE, or the file's redis.url / redis.urlFile. A URL is quoted back with its password masked. */
 export function redisConfig(
   file: Record<string, unknown> | undefined,
   env: Record<string, string | undefined>,
@@ -107,7 +114,7 @@ export function redisConfig(
   for (const key of REDIS_KEYS)
     if (file?.[key] !== undefined && file[key] !== null && typeof file[key] !== 'string')
       problems.push(
-        `redis.${key}: expected ${key === 'url' ? 'a redis:// URL or the path of a unix socket' : 'the path of a file holding the Redis URL'}`,
+        `redis.${key}: ${withValue(key, file[key], `expected ${key === 'url' ? 'a redis:// URL or the path of a unix socket' : 'the path of a file holding the Redis URL'}`)}`,
       );
   const url = env.REDIS_URL || (typeof file?.url === 'string' ? file.url : undefined);
   const fileEnv = env.REDIS_URL_FILE;
@@ -123,7 +130,7 @@ export function redisConfig(
   }
   if (url && !/^(rediss?:\/\/|\/)/.test(url.trim())) {
     problems.push(
-      `${env.REDIS_URL ? 'REDIS_URL' : 'redis.url'}: expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket`,
+      `${env.REDIS_URL ? 'REDIS_URL' : 'redis.url'}: ${withValue('url', url, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket')}`,
     );
     return { url: undefined };
   }
@@ -164,8 +171,10 @@ export function httpTokens(
       if (!TOKEN_KEYS.includes(key)) problems.push(`${at}: ${unknownKey(key, TOKEN_KEYS)}`);
     const label = typeof e.label === 'string' ? e.label : '';
     if (!LABEL_RE.test(label))
-      problems.push(`${at}.label: expected letters, digits, ".", "-" or "_" (max 63), e.g. "ci-bot"`);
-    if (out.some((t) => t.label === label)) problems.push(`${at}.label: "${label}" is used twice`);
+      problems.push(
+        `${at}.label: ${withValue('label', e.label, 'expected letters, digits, ".", "-" or "_" (max 63), e.g. "ci-bot"')}`,
+      );
+    if (out.some((t) => t.label === label)) problems.push(`${at}.label: ${quoteValue('label', label)} is used twice`);
     if (e.token !== undefined && e.tokenFile !== undefined) problems.push(`${at}: set token or tokenFile, not both`);
     const path =
       typeof e.tokenFile === 'string'

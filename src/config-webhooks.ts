@@ -6,6 +6,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { ReadWholeNumber, WholeNumberSpec } from './config.js';
+import { quoteValue, withValue } from './config-value.js';
 import { Secret } from './secret.js';
 import { subscriptionKey } from './webhooks/config-subscriptions.js';
 import { parseEventGlobs } from './webhooks/event-globs.js';
@@ -75,7 +76,7 @@ function allowCidrs(value: unknown, where: string, problems: string[]): string[]
   if (value === undefined || value === null) return [];
   const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
   if (!items) {
-    problems.push(`${where}: expected ${CIDR_EXPECTED}`);
+    problems.push(`${where}: ${withValue(where, value, `expected ${CIDR_EXPECTED}`)}`);
     return [];
   }
   const out: string[] = [];
@@ -85,7 +86,7 @@ function allowCidrs(value: unknown, where: string, problems: string[]): string[]
     try {
       out.push(...createAddressPolicy([text]).allowCidrs);
     } catch {
-      problems.push(`${where}: ${JSON.stringify(item)} is not an address or CIDR range; expected ${CIDR_EXPECTED}`);
+      problems.push(`${where}: ${quoteValue(where, item)} is not an address or CIDR range; expected ${CIDR_EXPECTED}`);
     }
   }
   return out;
@@ -97,7 +98,9 @@ function retrySchedule(value: unknown, where: string, problems: string[]): numbe
   if (value === undefined || value === null || value === '') return [...DEFAULT_RETRY_SCHEDULE_MS];
   const items = Array.isArray(value) ? value : [value];
   if (!items.every((item) => typeof item === 'string' || typeof item === 'number')) {
-    problems.push(`${where}: expected delays separated by commas, such as ${SCHEDULE_EXAMPLE} (the default)`);
+    problems.push(
+      `${where}: ${withValue(where, value, `expected delays separated by commas, such as ${SCHEDULE_EXAMPLE} (the default)`)}`,
+    );
     return [...DEFAULT_RETRY_SCHEDULE_MS];
   }
   try {
@@ -135,7 +138,9 @@ export function webhooksConfig(
   if (raw.allowHttp !== undefined && raw.allowHttp !== null) {
     const flag = helpers.parseFlag(raw.allowHttp);
     if (flag === undefined)
-      problems.push(`${where('allowHttp')}: expected true or false (also 1/0, yes/no, on/off, in any case)`);
+      problems.push(
+        `${where('allowHttp')}: ${withValue('allowHttp', raw.allowHttp, 'expected true or false (also 1/0, yes/no, on/off, in any case)')}`,
+      );
     allowHttp = flag ?? false;
   }
   const subscriptions = configSubscriptions(file?.subscriptions, problems, {
@@ -174,7 +179,9 @@ function configSubscriptions(
 ): WebhookSubscriptionConfig[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
-    problems.push(`webhooks.subscriptions: expected a list of ${SUBSCRIPTION_SHAPE}`);
+    problems.push(
+      `webhooks.subscriptions: ${withValue('subscriptions', value, `expected a list of ${SUBSCRIPTION_SHAPE}`)}`,
+    );
     return [];
   }
   const out: WebhookSubscriptionConfig[] = [];
@@ -306,7 +313,7 @@ function optionalText(
 ): string | undefined {
   if (value === undefined || value === null) return undefined;
   const problem = typeof value === 'string' && value ? check(value) : `expected ${expected}`;
-  if (problem) problems.push(`${label}: ${problem}`);
+  if (problem) problems.push(`${label}: ${withValue(label, value, problem)}`);
   return problem ? undefined : (value as string);
 }
 

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { normalizeFingerprint } from './proxmox/tls.js';
 import { Secret } from './secret.js';
 import { ConfigError } from './config-error.js';
+import { quoteValue, withValue } from './config-value.js';
 import {
   actionsConfig,
   httpTokens,
@@ -71,7 +72,7 @@ export function readWholeNumber(value: unknown, spec: WholeNumberSpec, where: st
   if (value === undefined || value === null || value === '') return spec.example;
   const parsed = wholeNumber(spec).safeParse(value);
   if (parsed.success) return parsed.data;
-  problems.push(`${where}: ${parsed.error.issues[0]!.message}`);
+  problems.push(`${where}: ${withValue(where, value, parsed.error.issues[0]!.message)}`);
   return spec.example;
 }
 
@@ -256,7 +257,7 @@ const listOf = (expected: string, entry: (text: string) => string | undefined) =
       if (typeof item === 'string' && !text) continue;
       const normalized = entry(text);
       if (normalized === undefined)
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not valid: expected ${expected}` });
+        ctx.addIssue({ code: 'custom', message: `${quoteValue('entry', text)} is not valid: expected ${expected}` });
       else out.push(normalized);
     }
     return out;
@@ -448,7 +449,9 @@ function section<S extends z.ZodObject>(
       continue;
     }
     const key = String(issue.path[0] ?? '');
-    problems.push(`${key ? where(key) : name}: ${issue.message}`);
+    problems.push(
+      key ? `${where(key)}: ${withValue(where(key), raw[key], issue.message)}` : `${name}: ${issue.message}`,
+    );
   }
   return { raw, fromEnv, where };
 }
@@ -573,7 +576,11 @@ function fileParts(raw: unknown, path: string, problems: string[]): FileParts {
 
   if (raw.dataDir !== undefined && raw.dataDir !== null) {
     if (typeof raw.dataDir === 'string' && raw.dataDir) parts.dataDir = raw.dataDir;
-    else at('dataDir', 'expected the path of a directory, e.g. /var/lib/proxmox-inventory');
+    else
+      at(
+        'dataDir',
+        withValue('dataDir', raw.dataDir, 'expected the path of a directory, e.g. /var/lib/proxmox-inventory'),
+      );
   }
   const log = mapping('log', raw.log, '{ level: info }');
   for (const key of Object.keys(log ?? {})) if (key !== 'level') at('log', unknownKey(key, ['level']));
@@ -613,7 +620,7 @@ function logLevel(env: Env, fromFile: unknown, path: string | undefined, problem
   if (level) return level;
   const near = nearestWord(String(given), LOG_LEVELS);
   problems.push(
-    `${where}: "${String(given)}" is not one of ${LOG_LEVELS.join(', ')}${near ? `; did you mean "${near}"?` : ''}`,
+    `${where}: ${quoteValue(where, typeof given === 'string' ? given : String(given))} is not one of ${LOG_LEVELS.join(', ')}${near ? `; did you mean "${near}"?` : ''}`,
   );
   return 'info';
 }
@@ -715,7 +722,7 @@ function checkCluster(
     out.fingerprint = normalizeFingerprint(fingerprint);
     if (!out.fingerprint)
       problems.push(
-        `${keyName('fingerprint')}: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run \`pvenode cert info\` on the node and copy "Fingerprint (sha256)")`,
+        `${keyName('fingerprint')}: ${withValue('fingerprint', fingerprint, 'expected the SHA-256 fingerprint as 32 colon-separated hex bytes (run `pvenode cert info` on the node and copy "Fingerprint (sha256)")')}`,
       );
   }
   if (caFile) {
@@ -825,7 +832,7 @@ function mcpHttp(
   const host = str(raw.host) ?? '127.0.0.1';
   if (parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
     problems.push(
-      `MCP_HTTP_HOST (mcp.http.host): ${host} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
+      `MCP_HTTP_HOST (mcp.http.host): ${quoteValue('host', host)} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
     );
   }
   if (!value) return undefined;
@@ -894,9 +901,11 @@ export function loadConfig({
           for (const unknown of issue.keys)
             problems.push(`${label}: ${unknownKey(unknown, Object.keys(ClusterSchema.shape))}`);
         else if (!key) problems.push(`${label}: ${issue.message}`);
+        else if (raw[key] === undefined)
+          problems.push(`${keyName(key)}: missing; expected ${EXPECTED[key] ?? issue.message}`);
         else
           problems.push(
-            `${keyName(key)}: ${raw[key] === undefined ? 'missing; expected' : 'expected'} ${EXPECTED[key] ?? issue.message}`,
+            `${keyName(key)}: ${withValue(keyName(key), raw[key], `expected ${EXPECTED[key] ?? issue.message}`)}`,
           );
       }
     }

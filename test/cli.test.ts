@@ -170,8 +170,8 @@ describe('proxmox-inventory CLI', () => {
       DATA_DIR: join(dir, 'refused'),
     });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(
-      'MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN',
+    expect(result.stderr).toBe(
+      'MCP_HTTP_HOST (mcp.http.host): "0.0.0.0" is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1\n',
     );
   });
 
@@ -207,9 +207,12 @@ describe('proxmox-inventory CLI', () => {
   it('reports every configuration problem and exits 2', async () => {
     const result = await run(['check'], { PVE_URL: 'https://pve:8006', PVE_TOKEN_ID: 'root@pam' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('invalid configuration (2 problems):');
-    expect(result.stderr).toContain('PVE_TOKEN_ID: expected an API token id');
-    expect(result.stderr).toContain('PVE_TOKEN_SECRET: missing');
+    // One line per problem, each naming its variable; no header.
+    expect(result.stderr.split('\n')).toEqual([
+      expect.stringMatching(/^PVE_TOKEN_ID: expected an API token id /),
+      expect.stringMatching(/^PVE_TOKEN_SECRET: missing; /),
+      '',
+    ]);
   });
 
   it('rejects an unknown command or a bad flag in one line, pointing at the help', async () => {
@@ -381,7 +384,7 @@ describe('startup and file failures: one sentence with the fix, no stack', () =>
     const result = await run(['snapshot'], { DATA_DIR: file });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      `invalid configuration (1 problem):\n  - DATA_DIR: ${file} is a file, not a directory; point it at a directory (it is created if missing)\n`,
+      `DATA_DIR: ${file} is a file, not a directory; point it at a directory (it is created if missing)\n`,
     );
   });
 
@@ -417,7 +420,7 @@ describe('startup and file failures: one sentence with the fix, no stack', () =>
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      `invalid configuration (1 problem):\n  - MCP_BEARER_TOKEN_FILE: the token in ${tokenFile} is too short; use at least 16 characters (e.g. \`openssl rand -hex 32\`)\n`,
+      `MCP_BEARER_TOKEN_FILE: the token in ${tokenFile} is too short; use at least 16 characters (e.g. \`openssl rand -hex 32\`)\n`,
     );
   });
 });

@@ -200,9 +200,9 @@ describe('loadConfig: cases found in review', () => {
   it('says "expected …" for a value of the wrong kind, and "missing" only for an absent one', () => {
     const found = problems({ ...base, PVE_INSECURE: 'maybe', PVE_TIMEOUT_MS: 'abc', PVE_CONCURRENCY: '1.5' });
     expect(found).toEqual([
-      'PVE_INSECURE: expected true or false (also 1/0, yes/no, on/off, in any case)',
-      'PVE_TIMEOUT_MS: expected a whole number of milliseconds from 100 to 600000, e.g. 15000, the default',
-      'PVE_CONCURRENCY: expected a whole number from 1 to 64, e.g. 8, the default',
+      'PVE_INSECURE: "maybe" is not valid: expected true or false (also 1/0, yes/no, on/off, in any case)',
+      'PVE_TIMEOUT_MS: "abc" is not valid: expected a whole number of milliseconds from 100 to 600000, e.g. 15000, the default',
+      'PVE_CONCURRENCY: "1.5" is not valid: expected a whole number from 1 to 64, e.g. 8, the default',
     ]);
     const file = join(dir, 'types.yaml');
     writeFileSync(
@@ -211,8 +211,8 @@ describe('loadConfig: cases found in review', () => {
     );
     expect(problems({}, file)).toEqual([
       'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
-      'clusters[0] (a).fingerprint: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
-      'clusters[0] (a).concurrency: expected a whole number from 1 to 64, e.g. 8, the default',
+      'clusters[0] (a).fingerprint: 12 is not valid: expected the SHA-256 fingerprint as 32 colon-separated hex bytes (`pvenode cert info`)',
+      'clusters[0] (a).concurrency: [1] is not valid: expected a whole number from 1 to 64, e.g. 8, the default',
     ]);
   });
 
@@ -304,7 +304,7 @@ describe('loadConfig: sync and snapshot schedules', () => {
         .nodeStatusMinutes,
     ).toBe(0);
     expect(problems({ ...base, SYNC_NODE_STATUS_MINUTES: '2000' })).toEqual([
-      'SYNC_NODE_STATUS_MINUTES: expected a whole number of minutes from 0 to 1440 (0 never reads node status), e.g. 5, the default',
+      'SYNC_NODE_STATUS_MINUTES: "2000" is not valid: expected a whole number of minutes from 0 to 1440 (0 never reads node status), e.g. 5, the default',
     ]);
   });
 
@@ -329,7 +329,9 @@ describe('loadConfig: sync and snapshot schedules', () => {
     const file = join(dir, 'bad-schedules.yaml');
     writeFileSync(file, 'sync: { missingThreshold: 0, bogus: 1 }\n');
     const found = problems({ ...base, SNAPSHOT_SCHEDULE: 'every hour', SNAPSHOT_KEEP: '-1' }, file);
-    expect(found).toContain('SNAPSHOT_SCHEDULE: expected a cron pattern such as "0 * * * *" (hourly), or "off"');
+    expect(found).toContain(
+      'SNAPSHOT_SCHEDULE: "every hour" is not valid: expected a cron pattern such as "0 * * * *" (hourly), or "off"',
+    );
     expect(found.some((p) => p.startsWith('SNAPSHOT_KEEP: '))).toBe(true);
     expect(found.some((p) => p.startsWith('sync.missingThreshold: '))).toBe(true);
     expect(found).toContain(
@@ -352,7 +354,7 @@ describe('loadConfig: the MCP HTTP endpoint', () => {
 
   it('refuses to listen beyond loopback without a bearer token, and accepts it with one', () => {
     expect(problems({ ...base, MCP_HTTP_HOST: '0.0.0.0' })).toEqual([
-      'MCP_HTTP_HOST (mcp.http.host): 0.0.0.0 is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1',
+      'MCP_HTTP_HOST (mcp.http.host): "0.0.0.0" is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1',
     ]);
     const token = 'x'.repeat(32);
     const { mcp } = loadConfig({

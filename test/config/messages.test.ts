@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Env } from '../../src/config.js';
 
@@ -120,13 +120,45 @@ describe('environment variables: a wrong value names the variable and says what 
     for (const problem of found) expect(problem).not.toMatch(ZOD_WORDS);
   });
 
+  /** Variables that hold, or are easily mistaken for, a secret: what was given is never quoted back. */
+  const SECRET_VARIABLES = [
+    'PVE_TOKEN_ID',
+    'PVE_TOKEN_SECRET',
+    'PVE_ACTION_TOKEN_ID',
+    'PVE_ACTION_TOKEN_SECRET',
+    'MCP_BEARER_TOKEN',
+  ];
+  /** Where the message names something else than the whole value: the one bad entry of a list. */
+  const QUOTED_AS: Record<string, string> = {
+    MCP_TOOLSETS: '"everything"',
+    ACTIONS: '"destroy"',
+    WEBHOOK_ALLOW_CIDRS: '"10.0.0.0/33"',
+    WEBHOOK_RETRY_SCHEDULE: "'5 minutes'",
+  };
+
+  it.each(variables)('%s quotes the value given, unless it may be a secret', (variable) => {
+    const value = BAD_VALUES[variable]!;
+    // The secret's file beside the secret itself is a clash, not a bad value.
+    const { PVE_TOKEN_SECRET: _secret, ...withoutSecret } = base;
+    const found = problems({ ...(variable === 'PVE_TOKEN_SECRET_FILE' ? withoutSecret : base), [variable]: value });
+    const own = found.filter((p) => p.includes(variable)).join('\n');
+    if (SECRET_VARIABLES.includes(variable)) {
+      expect(found.join('\n')).not.toContain(JSON.stringify(value));
+      if (value.length > 5) expect(found.join('\n')).not.toContain(value);
+      return;
+    }
+    // A path is named as it is (the messages say what could not be done with it).
+    const quoted = QUOTED_AS[variable] ?? (isAbsolute(value) ? value : JSON.stringify(value));
+    expect(own, `${variable}: ${found.join(' | ')}`).toContain(quoted);
+  });
+
   it('says for a number what kind, what range and an example (SYNC_INTERVAL_SECONDS=1.5)', () => {
     expect(problems({ ...base, SYNC_INTERVAL_SECONDS: '1.5', SYNC_CYCLE_TIMEOUT_SECONDS: 'abc' })).toEqual([
-      'SYNC_INTERVAL_SECONDS: expected a whole number of seconds from 0 to 86400 (0 turns the schedule off), e.g. 15, the default',
-      'SYNC_CYCLE_TIMEOUT_SECONDS: expected a whole number of seconds from 10 to 86400, e.g. 300, the default',
+      'SYNC_INTERVAL_SECONDS: "1.5" is not valid: expected a whole number of seconds from 0 to 86400 (0 turns the schedule off), e.g. 15, the default',
+      'SYNC_CYCLE_TIMEOUT_SECONDS: "abc" is not valid: expected a whole number of seconds from 10 to 86400, e.g. 300, the default',
     ]);
     expect(problems({ ...base, MCP_HTTP_PORT: '99999' })).toEqual([
-      'MCP_HTTP_PORT: expected a whole number from 0 to 65535 (0 picks a free port), e.g. 8765, the default',
+      'MCP_HTTP_PORT: "99999" is not valid: expected a whole number from 0 to 65535 (0 picks a free port), e.g. 8765, the default',
     ]);
   });
 
@@ -140,14 +172,14 @@ describe('environment variables: a wrong value names the variable and says what 
         WEBHOOK_ROTATION_GRACE_HOURS: '721',
       }),
     ).toEqual([
-      'ACTIONS_TTL_SECONDS: expected a whole number of seconds from 10 to 86400, e.g. 300, the default',
-      'ACTIONS_PER_NODE: expected a whole number of actions from 1 to 64, e.g. 4, the default',
-      'WEBHOOK_TIMEOUT_SECONDS: expected a whole number of seconds from 1 to 300, e.g. 15, the default',
-      'WEBHOOK_ROTATION_GRACE_HOURS: expected a whole number of hours from 0 to 720 (0 retires the old secret at once), e.g. 24, the default',
+      'ACTIONS_TTL_SECONDS: "5" is not valid: expected a whole number of seconds from 10 to 86400, e.g. 300, the default',
+      'ACTIONS_PER_NODE: " 1.5 " is not valid: expected a whole number of actions from 1 to 64, e.g. 4, the default',
+      'WEBHOOK_TIMEOUT_SECONDS: "-1" is not valid: expected a whole number of seconds from 1 to 300, e.g. 15, the default',
+      'WEBHOOK_ROTATION_GRACE_HOURS: "721" is not valid: expected a whole number of hours from 0 to 720 (0 retires the old secret at once), e.g. 24, the default',
     ]);
     const path = yaml('numbers.yaml', 'actions: { concurrency: 2.5, waitMaxSeconds: " 30 " }\n');
     expect(problems(base, path)).toEqual([
-      'actions.concurrency: expected a whole number of actions from 1 to 256, e.g. 16, the default',
+      'actions.concurrency: 2.5 is not valid: expected a whole number of actions from 1 to 256, e.g. 16, the default',
     ]);
     // Digits with spaces around them are a number, as everywhere else.
     const config = loadConfig({
@@ -182,11 +214,14 @@ describe('config file keys: a wrong value names the key and says what to write',
     expect(keys.length).toBeGreaterThan(1);
     // A mapping is wrong for every key: each must say so in its own words.
     const found = problems(base, yaml(`bad-${section}.yaml`, nest(keys.map((k) => `${k}: { x: 1 }`).join(', '))));
-    for (const key of keys.filter((k) => k !== 'token' && k !== 'tokenFile'))
+    for (const key of keys.filter((k) => k !== 'token' && k !== 'tokenFile')) {
+      // What a key that may hold a secret was given is never quoted back.
+      const given = /token/i.test(key) ? '' : '{"x":1} is not valid: ';
       expect(
-        found.some((p) => p.startsWith(`${section}.${key}: expected `)),
+        found.some((p) => p.startsWith(`${section}.${key}: ${given}expected `)),
         `${key}: ${found.join(' | ')}`,
       ).toBe(true);
+    }
     for (const problem of found) expect(problem).not.toMatch(ZOD_WORDS);
   });
 
@@ -222,9 +257,9 @@ describe('every problem at once', () => {
       'clusters[0] (a).tokenId: missing; expected an API token id "user@realm!tokenid", e.g. inventory@pve!sync',
       'clusters[0] (a): unknown key "tokenid"; did you mean "tokenId"?',
       `config file ${path}: log.level: "loud" is not one of fatal, error, warn, info, debug, trace`,
-      'sync.intervalSeconds: expected a whole number of seconds from 0 to 86400 (0 turns the schedule off), e.g. 15, the default',
-      'snapshots.keep: expected a whole number of snapshots from 0 to 1000000 (0 keeps any number), e.g. 48, the default',
-      'mcp.http.port: expected a whole number from 0 to 65535 (0 picks a free port), e.g. 8765, the default',
+      'sync.intervalSeconds: "soon" is not valid: expected a whole number of seconds from 0 to 86400 (0 turns the schedule off), e.g. 15, the default',
+      'snapshots.keep: -1 is not valid: expected a whole number of snapshots from 0 to 1000000 (0 keeps any number), e.g. 48, the default',
+      'mcp.http.port: 99999 is not valid: expected a whole number from 0 to 65535 (0 picks a free port), e.g. 8765, the default',
     ]);
   });
 
@@ -235,7 +270,7 @@ describe('every problem at once', () => {
       `config file ${path}: clusters: expected a list of clusters (YAML: lines starting with "- name: …"); found a mapping`,
       `config file ${path}: sync: expected a mapping of settings, e.g. { intervalSeconds: 15 }; found a number`,
       `config file ${path}: mcp: unknown key "https"; did you mean "http"?`,
-      'SNAPSHOT_KEEP: expected a whole number of snapshots from 0 to 1000000 (0 keeps any number), e.g. 48, the default',
+      'SNAPSHOT_KEEP: "x" is not valid: expected a whole number of snapshots from 0 to 1000000 (0 keeps any number), e.g. 48, the default',
     ]);
   });
 });
@@ -281,8 +316,8 @@ describe('yes/no settings', () => {
     expect(config.sync.clusterLog).toBe(false);
     expect(config.mcp.http.enabled).toBe(false);
     expect(problems({ ...base, MCP_HTTP: 'disabled', PVE_INSECURE: '2' })).toEqual([
-      'PVE_INSECURE: expected true or false (also 1/0, yes/no, on/off, in any case)',
-      'MCP_HTTP: expected true or false (also 1/0, yes/no, on/off, in any case)',
+      'PVE_INSECURE: "2" is not valid: expected true or false (also 1/0, yes/no, on/off, in any case)',
+      'MCP_HTTP: "disabled" is not valid: expected true or false (also 1/0, yes/no, on/off, in any case)',
     ]);
   });
 });
@@ -365,5 +400,49 @@ describe('data directory and HTTP lists', () => {
       'MCP_ALLOWED_ORIGINS: "app.example.com" is not valid: expected origins like https://app.example.com, separated by commas',
       'MCP_ALLOWED_HOSTS: "https://x.example/" is not valid: expected host names like inventory.example.com or inventory.example.com:8443',
     ]);
+  });
+});
+
+describe('a value quoted back: short, on one line, never a secret', () => {
+  it('escapes control characters, cuts a long value, and masks the password in a URL', () => {
+    const found = problems({
+      ...base,
+      LOG_LEVEL: 'loud\u001b[31m\nx',
+      SNAPSHOT_SCHEDULE: 'x'.repeat(500),
+      REDIS_URL: 'default:hunter2@redis.example.com:6379',
+    });
+    expect(found).toEqual([
+      'LOG_LEVEL: "loud\\u001b[31m\\nx" is not one of fatal, error, warn, info, debug, trace',
+      `SNAPSHOT_SCHEDULE: "${'x'.repeat(60)}…" is not valid: expected a cron pattern such as "0 * * * *" (hourly), or "off"`,
+      'REDIS_URL: "***@redis.example.com:6379" is not valid: expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket',
+    ]);
+    const control = (text: string): boolean =>
+      [...text].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+    expect(found.filter(control)).toEqual([]);
+    expect(found.join('\n')).not.toContain('hunter2');
+  });
+
+  it('a secret pasted where the token id goes, or given to a file key, is not echoed', () => {
+    const secret = '5f1e2d3c-aaaa-bbbb-cccc-0123456789ab';
+    const path = yaml(
+      'secret-values.yaml',
+      `clusters:\n  - { name: a, url: "https://a:8006", tokenId: "${secret}", tokenSecret: 12345678 }\n`,
+    );
+    const found = problems({ ...base, PVE_ACTION_TOKEN_ID: secret, PVE_ACTION_TOKEN_SECRET: 'x'.repeat(20) }, path);
+    expect(found.some((p) => p.startsWith('clusters[0] (a).tokenId: expected an API token id'))).toBe(true);
+    expect(found.some((p) => p.startsWith('PVE_ACTION_TOKEN_ID: expected an API token id'))).toBe(true);
+    expect(found.join('\n')).not.toMatch(/5f1e2d3c|12345678/);
+  });
+
+  it('the error is one line per problem, with no header line', () => {
+    let error: unknown;
+    try {
+      loadConfig({ env: { ...base, SYNC_INTERVAL_SECONDS: 'soon', LOG_LEVEL: 'loud' }, cwd: dir });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message.split('\n')).toEqual((error as ConfigError).problems);
+    expect((error as ConfigError).problems).toHaveLength(2);
   });
 });

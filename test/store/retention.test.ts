@@ -351,13 +351,13 @@ describe('the retention config section', () => {
 
   it('names the variable or key of a bad value and says what to write', () => {
     expect(problems({ ...base, RETENTION_SYNC_RUNS_DAYS: '-1', RETENTION_EVENTS_DAYS: '1.5' })).toEqual([
-      'RETENTION_SYNC_RUNS_DAYS: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 7, the default',
-      'RETENTION_EVENTS_DAYS: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 90, the default',
+      'RETENTION_SYNC_RUNS_DAYS: "-1" is not valid: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 7, the default',
+      'RETENTION_EVENTS_DAYS: "1.5" is not valid: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 90, the default',
     ]);
     const path = file('bad-retention.yaml', 'retention: { syncRunsDays: week, eventsDays: 40000, syncRunDays: 3 }\n');
     expect(problems(base, path)).toEqual([
-      'retention.syncRunsDays: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 7, the default',
-      'retention.eventsDays: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 90, the default',
+      'retention.syncRunsDays: "week" is not valid: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 7, the default',
+      'retention.eventsDays: 40000 is not valid: expected a whole number of days from 0 to 36500 (0 keeps it forever), e.g. 90, the default',
       'retention: unknown key "syncRunDays"; did you mean "syncRunsDays"?',
     ]);
   });
