@@ -814,23 +814,24 @@ function checkedToken(token: string, label: string, problems: string[], source =
 }
 
 /**
- * The HTTP endpoint's settings: a token is mandatory off loopback, and the readiness window has a
- * default. The token checks run on the raw values even when the schema failed, so one run reports
- * every problem.
+ * The HTTP endpoint's settings: a token is mandatory off loopback for a command that listens, and
+ * the readiness window has a default. The token checks run on the raw values even when the schema
+ * failed, so one run reports every problem.
  */
 function mcpHttp(
   http: SectionResult<z.infer<typeof McpHttpSchema>>,
   sync: SyncConfig | undefined,
   actions: ActionsConfig,
-  dirs: { cwd: string; baseDir: string },
+  context: { cwd: string; baseDir: string; listensOnHttp: boolean },
   problems: string[],
 ): McpHttpConfig | undefined {
   const { value, raw } = http;
+  const dirs = { cwd: context.cwd, baseDir: context.baseDir };
   const token = bearerToken(http, dirs, problems);
   const tokens = httpTokens(raw.tokens, actions.kinds, dirs, problems, checkedToken, readSecretFile, unknownKey);
   const hasToken = Boolean(str(raw.token) || str(raw.tokenFile) || tokens.length);
   const host = str(raw.host) ?? '127.0.0.1';
-  if (parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
+  if (context.listensOnHttp && parseFlag(raw.enabled ?? true) !== false && !isLoopbackHost(host) && !hasToken) {
     problems.push(
       `MCP_HTTP_HOST (mcp.http.host): ${quoteValue('host', host)} is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1`,
     );
@@ -848,6 +849,12 @@ export interface LoadConfigOptions {
   configPath?: string;
   /** Needs no Proxmox cluster (e.g. `sim`). */
   clustersOptional?: boolean;
+  /**
+   * Starts the HTTP endpoint (`serve`, `demo`): only then does a host beyond loopback need a bearer
+   * token. The other commands never listen, so MCP_HTTP_HOST=0.0.0.0 shared with serve's
+   * environment must not stop `sync --once`, `mcp` over stdio or `check`.
+   */
+  listensOnHttp?: boolean;
   cwd?: string;
 }
 
@@ -855,6 +862,7 @@ export function loadConfig({
   env,
   configPath,
   clustersOptional = false,
+  listensOnHttp = false,
   cwd = process.cwd(),
 }: LoadConfigOptions): Config {
   const problems: string[] = [];
@@ -941,7 +949,7 @@ export function loadConfig({
   const httpSection = section('mcp.http', McpHttpSchema, file.mcpHttp, env, problems);
   const actions = actionsConfig(file.actions, env, problems, unknownKey, readWholeNumber);
   const redis = redisConfig(file.redis, env, { cwd, baseDir }, problems, readSecretFile, unknownKey);
-  const http = mcpHttp(httpSection, sync, actions, { cwd, baseDir }, problems);
+  const http = mcpHttp(httpSection, sync, actions, { cwd, baseDir, listensOnHttp }, problems);
   const webhooks = webhooksConfig(
     file.webhooks,
     env,

@@ -175,6 +175,23 @@ describe('proxmox-inventory CLI', () => {
     );
   });
 
+  it('MCP_HTTP_HOST=0.0.0.0 without a token does not stop the commands that never listen (sync --once, check)', async () => {
+    const envFile = join(dir, 'wildcard.env');
+    await startSim(['--guests', '5', '--nodes', '1', '--port', '0', '--http', '--write-env', envFile]);
+    // serve's environment, shared with the one-off commands (a container's, a systemd unit's).
+    const env = { ...parseEnv(envFile), DATA_DIR: join(dir, 'wildcard'), MCP_HTTP_HOST: '0.0.0.0' };
+    const sync = await run(['sync', '--once'], env);
+    expect(sync.stderr).not.toContain('MCP_HTTP_HOST');
+    expect(sync.stdout).toMatch(/^default: ok in \d+ ms · 5 guests, 1 nodes · /);
+    expect(sync.code).toBe(0);
+    const check = await run(['check'], env);
+    expect(check.stdout).toMatch(/^default: ok, /);
+    expect(check.code).toBe(0);
+    const serve = await run(['serve'], env);
+    expect(serve.stderr).toMatch(/^MCP_HTTP_HOST \(mcp\.http\.host\): "0\.0\.0\.0" is reachable from other machines; /);
+    expect(serve.code).toBe(2);
+  }, 60_000);
+
   it('serve says which setting to change when the MCP port is taken', async () => {
     const { createServer } = await import('node:net');
     const blocker = createServer();

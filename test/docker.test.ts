@@ -185,8 +185,8 @@ describe('the container environment passes the daemon configuration', () => {
   it('is refused without the token, which is why compose passes one (0.0.0.0 off loopback)', () => {
     const env = containerEnv();
     delete env.MCP_BEARER_TOKEN_FILE;
-    expect(() => loadConfig({ env })).toThrow(ConfigError);
-    expect(() => loadConfig({ env })).toThrow(/MCP_HTTP_HOST.*0\.0\.0\.0.*MCP_BEARER_TOKEN/);
+    expect(() => loadConfig({ env, listensOnHttp: true })).toThrow(ConfigError);
+    expect(() => loadConfig({ env, listensOnHttp: true })).toThrow(/MCP_HTTP_HOST.*0\.0\.0\.0.*MCP_BEARER_TOKEN/);
   });
 
   it("leaves the image's default endpoint on loopback, so one-off commands need no token", () => {

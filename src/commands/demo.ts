@@ -41,6 +41,7 @@ export async function runDemo(): Promise<number> {
       MCP_HTTP_PORT: process.env.MCP_HTTP_PORT ?? '8765',
       ...(actionKinds ? { ACTIONS: actionKinds, MCP_BEARER_TOKEN: token } : {}),
     },
+    listensOnHttp: true,
   });
   const daemon = createDaemon(config);
   const out = process.stdout;

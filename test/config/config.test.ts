@@ -15,9 +15,9 @@ const base: Env = {
 };
 const dir = mkdtempSync(join(tmpdir(), 'pi-config-'));
 
-function problems(env: Env, configPath?: string): string[] {
+function problems(env: Env, configPath?: string, listensOnHttp = false): string[] {
   try {
-    loadConfig({ env, configPath, cwd: dir });
+    loadConfig({ env, configPath, cwd: dir, listensOnHttp });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return (err as ConfigError).problems;
@@ -353,11 +353,12 @@ describe('loadConfig: the MCP HTTP endpoint', () => {
   });
 
   it('refuses to listen beyond loopback without a bearer token, and accepts it with one', () => {
-    expect(problems({ ...base, MCP_HTTP_HOST: '0.0.0.0' })).toEqual([
+    expect(problems({ ...base, MCP_HTTP_HOST: '0.0.0.0' }, undefined, true)).toEqual([
       'MCP_HTTP_HOST (mcp.http.host): "0.0.0.0" is reachable from other machines; set MCP_BEARER_TOKEN (or MCP_BEARER_TOKEN_FILE) so /mcp requires it, or listen on 127.0.0.1',
     ]);
     const token = 'x'.repeat(32);
     const { mcp } = loadConfig({
+      listensOnHttp: true,
       env: {
         ...base,
         MCP_HTTP_HOST: '0.0.0.0',
@@ -369,6 +370,17 @@ describe('loadConfig: the MCP HTTP endpoint', () => {
     expect(mcp.http.token?.reveal()).toBe(token);
     expect(mcp.http.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(JSON.stringify(mcp)).not.toContain(token);
+  });
+
+  it('asks for the token only of a command that listens: sync --once, mcp over stdio and check never do', () => {
+    // One environment shared with serve (a container's, a systemd unit's) must not stop them.
+    const shared = { ...base, MCP_HTTP_HOST: '0.0.0.0' };
+    expect(loadConfig({ env: shared, cwd: dir }).mcp.http.host).toBe('0.0.0.0');
+    expect(problems(shared, undefined, true)).toEqual([expect.stringContaining('set MCP_BEARER_TOKEN')]);
+    // Off, the endpoint is not started even by serve.
+    expect(loadConfig({ env: { ...shared, MCP_HTTP: 'off' }, cwd: dir, listensOnHttp: true }).mcp.http.enabled).toBe(
+      false,
+    );
   });
 
   it('names a short token and can be switched off', () => {

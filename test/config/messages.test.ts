@@ -23,7 +23,8 @@ const ZOD_WORDS =
 
 function problems(env: Env, configPath?: string): string[] {
   try {
-    loadConfig({ env, configPath, cwd: dir });
+    // As serve reads it: MCP_HTTP_HOST is checked against the token only where the endpoint listens.
+    loadConfig({ env, configPath, cwd: dir, listensOnHttp: true });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return (err as ConfigError).problems;

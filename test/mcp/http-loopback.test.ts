@@ -71,7 +71,7 @@ const base = {
 
 function httpProblems(host: string): string[] {
   try {
-    loadConfig({ env: { ...base, MCP_HTTP_HOST: host } });
+    loadConfig({ env: { ...base, MCP_HTTP_HOST: host }, listensOnHttp: true });
     return [];
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
