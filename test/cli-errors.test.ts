@@ -106,13 +106,19 @@ describe('action: a mistake in an option or argument is one line, exit 2, said t
   }, 300_000);
 
   it('an unknown cluster names the configured ones (exit 2); an unknown vmid points at the CLI, not MCP tools (exit 1)', async () => {
-    const [cluster, missing, otherCluster] = await runAll([
+    const [cluster, state, missing, otherCluster] = await runAll([
       ['action', 'start', '101', '--cluster', 'nope'],
+      ['action', 'list', '--state', 'done'],
       ['action', 'start', '999'],
       ['action', 'start', '999', '--cluster', 'lab'],
     ]);
-    expect(cluster!.stderr).toBe('action start: --cluster: no cluster nope; configured: lab\n');
+    // Option values checked against the configuration are usage errors too, pointing at the help.
+    expect(cluster!.stderr).toBe(`action start: --cluster: no cluster nope; configured: lab\n${SEE_ACTION_HELP}`);
     expect(cluster!.code).toBe(2);
+    expect(state!.stderr).toBe(
+      `action list: --state: expected one of queued, running, succeeded, failed, expired, cancelled, got "done"\n${SEE_ACTION_HELP}`,
+    );
+    expect(state!.code).toBe(2);
     expect(missing!.stderr).toBe(
       'action start: no guest 999 in the inventory; a guest created since the last sync is there after the next (serve syncs on its schedule, `proxmox-inventory sync --once` now)\n',
     );

@@ -5,6 +5,7 @@
  */
 import { CATALOGUE, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
+import { UsageError } from '../cli-errors.js';
 import { configFromEnv, daemonQueue, localPrincipal, submitSettings } from '../main.js';
 import {
   cancelAction,
@@ -40,10 +41,8 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
     return 2;
   }
   const clusters = config.clusters.map((c) => c.name);
-  if (o.cluster !== undefined && !clusters.includes(o.cluster)) {
-    err(`${label}: --cluster: no cluster ${o.cluster}; configured: ${clusters.join(', ')}`);
-    return 2;
-  }
+  if (o.cluster !== undefined && !clusters.includes(o.cluster))
+    throw new UsageError(`${label}: --cluster: no cluster ${o.cluster}; configured: ${clusters.join(', ')}`);
   const queue = daemonQueue(config);
   const store = openStore(config.dbPath);
   try {
@@ -91,10 +90,8 @@ export function runActionList(
   o: { state?: string; since?: number; limit: number },
 ): number {
   const config = configFromEnv(configPath);
-  if (o.state !== undefined && !STATES.includes(o.state as ActionState)) {
-    err(`action list: --state: expected one of ${STATES.join(', ')}, got "${o.state}"`);
-    return 2;
-  }
+  if (o.state !== undefined && !STATES.includes(o.state as ActionState))
+    throw new UsageError(`action list: --state: expected one of ${STATES.join(', ')}, got "${o.state}"`);
   const rows = withStore(config, (store) =>
     listActions(store, { state: o.state as ActionState | undefined, since: o.since, limit: o.limit }),
   );
