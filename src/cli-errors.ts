@@ -3,6 +3,8 @@
  * mistakes and failures a user can fix, with the exit status README promises (2 for the command
  * line and configuration, 1 for files and the disk); a stack only for what is a bug.
  */
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError } from './config-error.js';
 import { RedisError } from './queue/redis-error.js';
@@ -56,6 +58,24 @@ const FS_FAILURES: Record<string, { reason: string; fix: (where: string) => stri
   ENOENT: { reason: 'a directory on the way is missing', fix: (where) => `create it, or choose another ${where}` },
 };
 
+/**
+ * mkdir answering ENOENT although the directory above exists: a file system that takes no new
+ * directories (/proc, /sys), not a missing parent, which would send the user looking for one.
+ */
+const NO_NEW_DIRECTORIES = {
+  reason: 'this file system takes no new directories, like /proc and /sys',
+  fix: (where: string) => `choose a directory on a writable disk ${where}`,
+};
+
+function isNoNewDirectories(err: NodeJS.ErrnoException): boolean {
+  if (err.syscall !== 'mkdir' || err.code !== 'ENOENT' || !err.path) return false;
+  try {
+    return statSync(dirname(err.path), { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
+}
+
 /** The setting that chooses where a command writes, as the end of "choose another directory …". */
 function whereChosen(command: string): string {
   if (command === 'sim') return 'with --write-env FILE';
@@ -68,7 +88,7 @@ function whereChosen(command: string): string {
  * setting that chooses the path (DATA_DIR for the inventory, --write-env for the simulator's file).
  */
 function describeFsFailure(err: NodeJS.ErrnoException, command: string): string | undefined {
-  const failure = err.code ? FS_FAILURES[err.code] : undefined;
+  const failure = isNoNewDirectories(err) ? NO_NEW_DIRECTORIES : err.code ? FS_FAILURES[err.code] : undefined;
   if (!failure || !err.path) return undefined;
   const doing = DOING[err.syscall ?? ''] ?? 'use';
   return `${command}: cannot ${doing} ${err.path} (${err.code}: ${failure.reason}); ${failure.fix(whereChosen(command))}`;

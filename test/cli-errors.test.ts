@@ -5,7 +5,7 @@
  * directly with a real SqliteError, since a full file system cannot be made portably.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -181,6 +181,53 @@ describe('other commands: usage errors without the whole help', () => {
     );
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(1);
+  }, 60_000);
+});
+
+describe('a DATA_DIR that cannot be created: one line naming it and the fix, at once', () => {
+  /** The command's output, or a note that it was still running after `ms` (then it is killed). */
+  function runWithin(ms: number, args: string[], extra: Record<string, string>): Promise<Run> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [...CLI, ...args], {
+        env: { PATH: process.env.PATH ?? '', ...env, ...extra },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve({ code: null, stdout, stderr: `${stderr}(still running after ${ms} ms)` });
+      }, ms);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  // Node's recursive mkdir retried for ever on /proc's ENOENT: `sync --once` hung with no output.
+  it.skipIf(!existsSync('/proc/self'))(
+    'under /proc (a file system that takes no new directories)',
+    async () => {
+      const dataDir = `/proc/pi-test-${process.pid}/data`;
+      const r = await runWithin(30_000, ['sync', '--once'], { DATA_DIR: dataDir });
+      expect(r.stderr).toBe(
+        `sync: cannot create the directory /proc/pi-test-${process.pid} (ENOENT: this file system takes no new directories, like /proc and /sys); choose a directory on a writable disk with DATA_DIR (dataDir in a config file)\n`,
+      );
+      expect(r.code).toBe(1);
+    },
+    60_000,
+  );
+
+  it('under a regular file: named by the configuration check, before anything is opened', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const r = await runWithin(30_000, ['sync', '--once'], { DATA_DIR: join(file, 'data') });
+    expect(r.stderr).toBe(
+      `DATA_DIR: ${join(file, 'data')} cannot be created: ${file} is a file; point it at a directory (it is created if missing)\n`,
+    );
+    expect(r.code).toBe(2);
   }, 60_000);
 });
 

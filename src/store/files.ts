@@ -13,15 +13,43 @@ import { StoreError } from './errors.js';
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
 
-/** Creates `dir` (and its missing parents) as 0700; a directory that exists keeps its mode. */
+/**
+ * Creates `dir` (and its missing parents) as 0700; a directory that exists keeps its mode. One
+ * level at a time rather than `recursive: true`: Node's recursive mkdir retries for ever when the
+ * file system answers ENOENT under a directory that exists, as /proc and /sys do, and the command
+ * would hang with no output instead of failing on the first level.
+ */
 export function createPrivateDir(dir: string): void {
-  const target = resolve(dir);
-  const created = mkdirSync(target, { recursive: true, mode: PRIVATE_DIR });
-  if (created === undefined) return;
-  // The mode given to mkdir passes through the umask; a umask that removes owner bits is undone too.
-  for (let d = target; ; d = dirname(d)) {
-    chmodOwnDir(d);
-    if (d === created || dirname(d) === d) break;
+  for (const level of missingLevels(resolve(dir))) {
+    try {
+      mkdirSync(level, { mode: PRIVATE_DIR });
+    } catch (err) {
+      // Another process on the same DATA_DIR may have created it since it was found missing.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(level).isDirectory()) continue;
+      throw err;
+    }
+    // The mode given to mkdir passes through the umask; a umask that removes owner bits is undone too.
+    chmodOwnDir(level);
+  }
+}
+
+/** The directories of `target` that do not exist yet, outermost first. */
+function missingLevels(target: string): string[] {
+  const missing: string[] = [];
+  for (let d = target; !exists(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  return missing;
+}
+
+/** Whether something is at `path`; a path below a file is nothing here, and its mkdir says ENOTDIR. */
+function exists(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
   }
 }
 
