@@ -6,7 +6,7 @@
 import type { Store } from '../../store/db.js';
 import { nameSimilarity } from '../../store/queries.js';
 import { listValues, type CountGroup, type GuestCounts } from '../../store/queries/counts.js';
-import { guestFacts, type GuestFacts } from '../../store/queries/facts.js';
+import { guestFacts, storageBytesOf, type GuestFacts } from '../../store/queries/facts.js';
 import { bytes, quoted, table, untrusted } from '../render.js';
 import { ToolMiss } from '../tool.js';
 import { closest, nameList } from './shared.js';
@@ -44,8 +44,10 @@ export function factValues(
 ): Map<string, FactValues> {
   const out = new Map<string, FactValues>();
   if (!fields.length || !refs.length) return out;
-  if (known && fields.every((f) => f === 'storageBytes')) {
-    for (const [key, bytes] of known) out.set(key, { storageBytes: bytes });
+  if (storage !== undefined && fields.every((f) => f === 'storageBytes')) {
+    const bytes = known ?? storageBytesOf(store, refs, storage);
+    for (const r of refs)
+      out.set(`${r.cluster}/${r.vmid}`, { storageBytes: bytes.get(`${r.cluster}/${r.vmid}`) ?? null });
     return out;
   }
   for (const [key, facts] of guestFacts(store, refs)) out.set(key, pick(facts, fields, storage));

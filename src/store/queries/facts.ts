@@ -547,6 +547,28 @@ export interface GuestFacts {
   hasSnapshots: boolean;
 }
 
+/**
+ * Each listed guest's disk bytes on one storage (by `cluster/vmid`; null when no volume there has a
+ * size, absent when it has none there): one seek of that storage's range per guest, where
+ * guestFacts reads every disk, NIC and address of the page.
+ */
+export function storageBytesOf(
+  store: Store,
+  refs: ReadonlyArray<{ cluster: string; vmid: number }>,
+  storage: string,
+): Map<string, number | null> {
+  const rows = statement(
+    store,
+    'storage-bytes-of',
+    () =>
+      `SELECT ${f('s', 'cluster')} AS cluster, ${f('s', 'vmid')} AS vmid, ${f('s', 'bytes')} AS bytes
+      FROM json_each(@refs) r CROSS JOIN "guest_facets" s
+      WHERE ${f('s', 'facet')} = 'storage' AND ${f('s', 'value')} = @storage
+        AND ${f('s', 'vmid')} = json_extract(r.value, '$[1]') AND ${f('s', 'cluster')} = json_extract(r.value, '$[0]')`,
+  ).all({ refs: refsParam(refs), storage }) as Array<{ cluster: string; vmid: number; bytes: number | null }>;
+  return new Map(rows.map((r) => [`${r.cluster}/${r.vmid}`, r.bytes]));
+}
+
 /** The facts of each listed guest (by `cluster/vmid`); guests the store does not hold are left out. */
 export function guestFacts(
   store: Store,
