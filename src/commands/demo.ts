@@ -93,10 +93,14 @@ export async function runDemo(): Promise<number> {
     '  questions to ask: "Which running VMs are tagged prod, and on which nodes?" · "What changed in the last\n',
   );
   out.write('  10 minutes?" · "Show me guest 120: its disks, NICs and recent tasks." · "Is the inventory fresh?"\n\n');
+  // 4 bulk calls is the floor; each changed guest adds its config read, and the sweep's batch a few more.
   out.write(
-    `Now a sync every ${DEMO.syncSeconds} s (4 API calls each) and a snapshot every minute; the simulator makes an out-of-band\n`,
+    `Now a sync every ${DEMO.syncSeconds} s (4 bulk API calls, plus a config read per changed guest) and a snapshot every\n`,
   );
-  out.write(`change every ${DEMO.churnSeconds} s, and each cycle that sees one prints it. Ctrl-C stops the demo.\n\n`);
+  out.write(
+    `minute; the simulator makes an out-of-band change every ${DEMO.churnSeconds} s, and each cycle that sees one prints it,\n`,
+  );
+  out.write('with the calls it made. Ctrl-C stops the demo.\n\n');
   const stopChurn = startChurn(sim.cluster, DEMO.churnSeconds * 1000);
   const scheduler = startScheduler({
     syncs: daemon.syncs,
