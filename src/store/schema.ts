@@ -4,9 +4,10 @@
  * milliseconds, except the Proxmox task times (tasks.starttime/endtime), which stay in the epoch
  * seconds Proxmox uses; lists and parsed config parts are JSON text.
  */
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import {
   blob,
+  type AnySQLiteColumn,
   foreignKey,
   index,
   integer,
@@ -196,8 +197,29 @@ export const guests = sqliteTable(
     index('guests_live_maxmem_desc')
       .on(sql`coalesce(${t.maxmem}, -1) DESC`, t.cluster, t.vmid)
       .where(sql`${t.deletedAt} IS NULL`),
+    // The other sort keys that change rarely, alike (status and usage change with every cycle and are
+    // not indexed): a page sorted by cores through 6,000 matches took 23 ms reading and sorting them all.
+    ...sortIndexes('maxcpu', sql`coalesce(${t.maxcpu}, -1)`, t),
+    ...sortIndexes('maxdisk', sql`coalesce(${t.maxdisk}, -1)`, t),
+    ...sortIndexes('name_sort', sql`lower(coalesce(${t.name}, ''))`, t),
+    ...sortIndexes('node', sql`${t.node}`, t),
   ],
 );
+
+/** An index of live guests in a list_guests sort key's order, for each order with the ascending tie-break. */
+function sortIndexes(
+  name: string,
+  key: SQL,
+  t: { cluster: AnySQLiteColumn; vmid: AnySQLiteColumn; deletedAt: AnySQLiteColumn },
+) {
+  const live = sql`${t.deletedAt} IS NULL`;
+  return [
+    index(`guests_live_${name}`).on(key, t.cluster, t.vmid).where(live),
+    index(`guests_live_${name}_desc`)
+      .on(sql`${key} DESC`, t.cluster, t.vmid)
+      .where(live),
+  ];
+}
 
 /**
  * Each guest's tags, one row per guest and tag (the lower-cased tag, as Proxmox matches tags

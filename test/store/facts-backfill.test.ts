@@ -57,8 +57,13 @@ const LATER_TABLES = [
   'action_confirmations',
 ];
 
-/** Indexes later migrations put on tables 0002 has (0005's on guests). */
-const LATER_INDEXES = ['guests_live_name', 'guests_live_maxmem', 'guests_live_maxmem_desc'];
+/** Indexes later migrations put on tables 0002 has (0005's and 0007's on guests). */
+const LATER_INDEXES = [
+  'guests_live_name',
+  'guests_live_maxmem',
+  'guests_live_maxmem_desc',
+  ...['maxcpu', 'maxdisk', 'name_sort', 'node'].flatMap((key) => [`guests_live_${key}`, `guests_live_${key}_desc`]),
+];
 /** 0006's word index of guest rows and the triggers on guests that keep it. */
 const LATER_TEXT = ['guest_text_insert', 'guest_text_update', 'guest_text_delete'];
 

@@ -69,6 +69,26 @@ describe('read paths and their indexes', () => {
     }
   });
 
+  it('lists guests by cores, disk size, name or node, either order, walking that key’s index', () => {
+    const indexes = {
+      maxcpu: 'guests_live_maxcpu',
+      maxdisk: 'guests_live_maxdisk',
+      name: 'guests_live_name_sort',
+      node: 'guests_live_node',
+    };
+    for (const [sort, index] of Object.entries(indexes) as Array<[keyof typeof indexes, string]>)
+      for (const order of ['asc', 'desc'] as const)
+        for (const filter of [{ status: 'running' }, { storage: 'ceph-vm' }]) {
+          const plans = plansOf(h.store, () =>
+            listGuests(h.store, filter, { sort, order, limit: 50, fields: ['name'] }),
+          );
+          const walk = new RegExp(`^SCAN guests USING INDEX ${index}${order === 'asc' ? '' : '_desc'}\\b`);
+          const page = plans.find((p) => walk.test(p));
+          expect(page, `${sort} ${order} ${JSON.stringify(filter)}:\n${plans.join('\n')}`).toBeDefined();
+          expect(page).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+        }
+  });
+
   it("lists a rare VLAN's guests by memory from the VLAN's own guests, not walking the memory index", () => {
     const vlan = h.store.sqlite
       .prepare("SELECT value FROM guest_facets WHERE facet = 'vlan' GROUP BY 1 ORDER BY count(*) LIMIT 1")

@@ -242,8 +242,8 @@ const SORT_KEYS: Record<GuestSort, { expr: SQL; kind: 'number' | 'string' }> = {
   cpu: { expr: sql`CASE WHEN ${guests.stale} = 1 THEN -1 ELSE coalesce(${guestMetrics.cpu}, -1) END`, kind: 'number' },
 };
 
-/** Sorts with an index of live guests in their order (guests_live_maxmem and its descending twin). */
-const SORT_INDEXES: ReadonlySet<GuestSort> = new Set(['maxmem']);
+/** Sorts with an index of live guests in their order (guests_live_maxmem, …, each with its descending twin). */
+const SORT_INDEXES: ReadonlySet<GuestSort> = new Set(['maxmem', 'maxcpu', 'maxdisk', 'name', 'node']);
 
 interface Cursor {
   sort: GuestSort;
