@@ -5,6 +5,8 @@
  */
 import { and, asc, eq } from 'drizzle-orm';
 import type { Store } from '../../store/db.js';
+import { prepared } from '../../store/prepared.js';
+import { P } from '../../store/queries/shared.js';
 import { guests, guestSnapshots } from '../../store/schema.js';
 import { shortTime, untrusted } from '../render.js';
 
@@ -23,18 +25,25 @@ export interface GuestSnapshotList {
 }
 
 export function guestSnapshotList(store: Store, cluster: string, vmid: number): GuestSnapshotList {
-  const rows = store.db
-    .select()
-    .from(guestSnapshots)
-    .where(and(eq(guestSnapshots.cluster, cluster), eq(guestSnapshots.vmid, vmid)))
-    .orderBy(asc(guestSnapshots.snaptime), asc(guestSnapshots.name))
-    .all();
+  // Prepared once per store: building the two drizzle queries cost more than get_guest's own read.
+  const list = prepared(store, 'guest-snapshots', () =>
+    store.db
+      .select()
+      .from(guestSnapshots)
+      .where(and(eq(guestSnapshots.cluster, P('cluster')), eq(guestSnapshots.vmid, P('vmid'))))
+      .orderBy(asc(guestSnapshots.snaptime), asc(guestSnapshots.name))
+      .prepare(),
+  );
+  const rows = list.all({ cluster, vmid });
   if (!rows.length) {
-    const parent = store.db
-      .select({ parent: guests.snapshotParent })
-      .from(guests)
-      .where(and(eq(guests.cluster, cluster), eq(guests.vmid, vmid)))
-      .get()?.parent;
+    const parentOf = prepared(store, 'guest-snapshot-parent', () =>
+      store.db
+        .select({ parent: guests.snapshotParent })
+        .from(guests)
+        .where(and(eq(guests.cluster, P('cluster')), eq(guests.vmid, P('vmid'))))
+        .prepare(),
+    );
+    const parent = parentOf.get({ cluster, vmid })?.parent;
     return { readAt: null, configSaysSome: Boolean(parent), list: [] };
   }
   return {
