@@ -10,7 +10,7 @@ import type { Store } from '../../src/store/db.js';
 import { listGuests } from '../../src/store/queries.js';
 import { completeGuests } from '../../src/store/queries/completions.js';
 import { countGuestsBy } from '../../src/store/queries/counts.js';
-import { findGuests } from '../../src/store/queries/facts.js';
+import { countFactGuests, findGuests } from '../../src/store/queries/facts.js';
 import { startHarness, type SyncHarness } from '../sync/helpers.js';
 
 /** The plans of the statements `run` prepares (prepared statements are cached per store and shape: each is new once). */
@@ -121,6 +121,15 @@ describe('read paths and their indexes', () => {
     expect(plans.length).toBeGreaterThan(0);
     for (const plan of plans) expect(plan).toMatch(/^SEARCH c USING INDEX sqlite_autoindex_guest_facet_counts_1/);
     expect(countGuestsBy(h.store, 'tag', { status: 'running' }).total).toBeGreaterThan(0);
+  });
+
+  it('counts stale guests last seen running from the kept counts alone while no guest is stale', () => {
+    expect(h.store.sqlite.prepare('SELECT count(*) FROM guests WHERE stale = 1').pluck().get()).toBe(0);
+    const plans = plansOf(h.store, () =>
+      expect(countFactGuests(h.store, { tag: 'prod', lastKnownStatus: 'running' })).toBe(0),
+    );
+    expect(plans.length).toBeGreaterThan(0);
+    for (const plan of plans) expect(plan).toMatch(/^SEARCH c USING INDEX sqlite_autoindex_guest_facet_counts_1/);
   });
 
   it('counts pools among a storage’s guests walking that storage’s range, without a sorter', () => {

@@ -184,6 +184,9 @@ export function countFactGuests(store: Store, q: FactQuery): number {
   // One facet value and at most the cluster and the status now: the counts the writer keeps say it.
   if (bound.shape.every((name) => KEPT_SHAPES.has(name)))
     return keptCount(store, driver, values[driver], q.cluster, driver === 'status' ? undefined : q.status);
+  // Stale guests asked for (by the status they were last seen in) where the kept counts hold none:
+  // the usual answer while every node answers (list_guests asks it beside each status filter).
+  if (q.lastKnownStatus !== undefined && keptCount(store, driver, values[driver], q.cluster, 'unknown') === 0) return 0;
   // Naming no facet value, a narrower index of the `type` rows when the flags allow one.
   const index = named ? '' : ` INDEXED BY ${listingIndex(q)}`;
   const query = statement(
