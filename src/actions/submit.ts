@@ -83,7 +83,8 @@ export interface Submitted {
   created: boolean;
   /**
    * The job: `queued` in Redis; `sent` over a connected Redis, not waited for (answerBeforeJob);
-   * `held` in SQLite only, for the reconciler to enqueue (`note` says why, and what happens next).
+   * `held`: nothing sent now, the row in SQLite for the reconciler to enqueue, or an earlier
+   * action answered (`created` false). `note` says which, and what happens next.
    */
   job: 'queued' | 'sent' | 'held';
   note?: string;
