@@ -536,8 +536,9 @@ function inventoryFile(
 
 async function report(err: unknown, argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
-  // Only a failure past the command line can name the inventory; the command that met it has loaded main.js already.
-  const { configFromEnv } = err instanceof UsageError ? { configFromEnv: undefined } : await import('./main.js');
+  // Only a failure past the command line can name the inventory; the command that met it has loaded its configuration already.
+  const { configFromEnv } =
+    err instanceof UsageError ? { configFromEnv: undefined } : await import('./commands/config-env.js');
   const { exitCode, text: message } = describeFailure(err, {
     command,
     help: Object.hasOwn(OPTIONS, command) ? `proxmox-inventory ${command} --help` : 'proxmox-inventory --help',

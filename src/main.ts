@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createMetrics } from './metrics.js';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig, type ClusterConfig, type Config } from './config.js';
+import { ConfigError, type ClusterConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createHttpProxmoxClient } from './proxmox/http-client.js';
 import { startMcpHttp, type McpHttpEndpoint, type Readiness } from './mcp/http.js';
@@ -21,7 +21,6 @@ import { acquireDataDirLock, type DataDirLock } from './store/lock.js';
 import { createClusterSync, type ClusterSync, type SyncSettings } from './sync/cycle.js';
 import { trackRequests, type RequestTracker } from './sync/counting-client.js';
 import { startScheduler, type LiveClusterStatus, type Scheduler } from './sync/scheduler.js';
-import { userInfo } from 'node:os';
 import { Redis } from 'ioredis';
 import { createActionQueue, startActionWorker, type ActionQueue, type ActionWorker } from './actions/queue.js';
 import type { ActionKindName } from './actions/catalogue.js';
@@ -34,6 +33,7 @@ import { listSubscriptions, oldestNeededSeq } from './store/webhooks.js';
 import { startWebhooks, type Webhooks } from './webhooks/service.js';
 import { createAddressPolicy, createWebhookAgent } from './webhooks/ssrf.js';
 import { syncConfigSubscriptions } from './webhooks/config-subscriptions.js';
+import { localPrincipal } from './principal.js';
 import { EXIT_FATAL, packageVersion } from './version.js';
 
 export { EXIT_FATAL, packageVersion };
@@ -82,10 +82,6 @@ export function runUntilStopped(
     process.on('uncaughtException', onFault);
     process.on('unhandledRejection', (reason) => onFault(reason, 'unhandledRejection'));
   });
-}
-
-export function configFromEnv(configPath: string | undefined, clustersOptional = false): Config {
-  return loadConfig({ env: process.env, configPath, clustersOptional });
 }
 
 function syncSettings(config: Config): SyncSettings {
@@ -376,15 +372,6 @@ export function stdioActions(config: Config, log: Logger): ActionsContext | unde
     waitMaxSeconds: config.actions.waitMaxSeconds,
     confirmTtlMs: 5 * 60_000,
   };
-}
-
-/** The local user, as stdio and CLI actions name who asked. */
-export function localPrincipal(): string {
-  try {
-    return `local:${userInfo().username}`;
-  } catch {
-    return `local:uid-${process.getuid?.() ?? 'unknown'}`;
-  }
 }
 
 export function stdioCaller(config: Config): Caller {

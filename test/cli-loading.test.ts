@@ -66,15 +66,20 @@ describe('the command line loads only the command that runs', () => {
     expect(heavyIn(r.urls).slice(0, 5)).toEqual([]);
   });
 
-  it('snapshot loads its own command and the store, not the simulator or the other commands', () => {
+  it('snapshot loads its own command and the store, not the daemon, the simulator or the other commands', () => {
     const r = loads(['snapshot', '--label', 'loading'], { DATA_DIR: join(dir, 'data') });
     expect(r.status, r.stderr).toBe(0);
     expect(r.urls.some((url) => url.includes('/src/commands/snapshot.ts'))).toBe(true);
     expect(
       r.urls.filter((url) =>
-        ['/src/sim/server.ts', '/node_modules/selfsigned/', '/src/commands/demo.ts', '/src/commands/sim.ts'].some((p) =>
-          url.includes(p),
-        ),
+        [
+          '/src/main.ts',
+          '/node_modules/bullmq/',
+          '/src/sim/server.ts',
+          '/node_modules/selfsigned/',
+          '/src/commands/demo.ts',
+          '/src/commands/sim.ts',
+        ].some((p) => url.includes(p)),
       ),
     ).toEqual([]);
   });

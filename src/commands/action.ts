@@ -6,7 +6,9 @@
 import { CATALOGUE, type ActionKindName } from '../actions/catalogue.js';
 import { ActionRefused, checkRequest, submitAction } from '../actions/submit.js';
 import { UsageError } from '../cli-errors.js';
-import { configFromEnv, daemonQueue, localPrincipal, submitSettings } from '../main.js';
+import { configFromEnv } from './config-env.js';
+import { daemonQueue, submitSettings } from '../main.js';
+import { localPrincipal } from '../principal.js';
 import {
   cancelAction,
   getAction,

@@ -1,7 +1,8 @@
 /** `check`: one bulk look at every configured cluster, a line each. */
 import type { ClusterConfig } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
-import { configFromEnv, createClient } from '../main.js';
+import { configFromEnv } from './config-env.js';
+import { createClient } from '../main.js';
 import { countCalls } from '../sync/counting-client.js';
 import { clusterLogProblem } from '../sync/signals.js';
 

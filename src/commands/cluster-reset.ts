@@ -1,6 +1,6 @@
 /** `cluster reset NAME`. */
 import { existsSync } from 'node:fs';
-import { configFromEnv } from '../main.js';
+import { configFromEnv } from './config-env.js';
 import { openStore } from '../store/db.js';
 import { listClusters } from '../store/queries.js';
 import { resetCluster } from '../store/sync-state.js';

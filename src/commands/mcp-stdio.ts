@@ -1,7 +1,8 @@
 /** `mcp`: the MCP server over stdio, reading the inventory file. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createLogger } from '../log.js';
-import { configFromEnv, packageVersion, stdioActions, stdioCaller } from '../main.js';
+import { configFromEnv } from './config-env.js';
+import { packageVersion, stdioActions, stdioCaller } from '../main.js';
 import { createMcpServer } from '../mcp/server.js';
 import { openStore, type Store } from '../store/db.js';
 import { inventoryExists } from '../store/files.js';

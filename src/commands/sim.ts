@@ -1,7 +1,8 @@
 /** `sim`: a simulated Proxmox VE cluster on this machine, its credentials written to an env file. */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { configFromEnv, runUntilStopped } from '../main.js';
+import { configFromEnv } from './config-env.js';
+import { runUntilStopped } from '../main.js';
 import { createLogger } from '../log.js';
 import { startChurn } from '../sim/churn.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../sim/server.js';

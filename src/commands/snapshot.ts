@@ -1,5 +1,5 @@
 /** `snapshot`: an inventory snapshot now, pruned by the configured retention. */
-import { configFromEnv } from '../main.js';
+import { configFromEnv } from './config-env.js';
 import { openStore } from '../store/db.js';
 import { takeSnapshotWithRetention } from '../store/snapshots.js';
 

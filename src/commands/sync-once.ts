@@ -1,5 +1,6 @@
 /** `sync --once`: one cycle of every cluster, a summary line each. */
-import { configFromEnv, createDaemon } from '../main.js';
+import { configFromEnv } from './config-env.js';
+import { createDaemon } from '../main.js';
 import { createProgress } from '../progress.js';
 import type { CycleSummary } from '../sync/cycle.js';
 

@@ -6,8 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { configFromEnv } from './config-env.js';
 import { clusterProblem, descriptionProblem, tagProblem } from '../config-webhooks.js';
-import { configFromEnv, localPrincipal } from '../main.js';
+import { localPrincipal } from '../principal.js';
 import type { Store } from '../store/db.js';
 import { withStore } from './with-store.js';
 import { newEventId } from '../store/events.js';
