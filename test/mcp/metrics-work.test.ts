@@ -8,13 +8,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import { redisConnection } from '../../src/queue/redis.js';
-import { addSubscription } from '../../src/store/webhooks.js';
 import type { ActionWorker } from '../../src/actions/queue.js';
 import { startWebhooks, type Webhooks } from '../../src/webhooks/service.js';
-import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startActionHarness, type ActionHarness } from '../actions/harness.js';
 import { answer, startReceiver, type Receiver } from '../webhooks/receiver.js';
+import { subscribe } from '../webhooks/subscriptions.js';
 
 const P = 'proxmox_inventory_';
 let h: ActionHarness;
@@ -31,21 +30,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   }
 }
 
-function subscribe(receiver: Receiver, events: string[]): void {
-  addSubscription(
-    h.store,
-    {
-      url: receiver.url,
-      description: null,
-      events,
-      cluster: null,
-      tag: null,
-      secret: generateWebhookSecret(),
-      source: 'cli',
-    },
-    Date.now(),
-  );
-}
+const subscribeTo = (receiver: Receiver, events: string[]): void => void subscribe(h.store, receiver.url, { events });
 
 /** `name{labels} value` lines as [series, value]. */
 async function scrape(): Promise<Map<string, number>> {
@@ -59,8 +44,8 @@ beforeAll(async () => {
   worker = h.startWorker();
   taker = await startReceiver(answer(204));
   refuser = await startReceiver(answer(500));
-  subscribe(taker, ['action.*']);
-  subscribe(refuser, ['action.queued']);
+  subscribeTo(taker, ['action.*']);
+  subscribeTo(refuser, ['action.queued']);
   webhooks = startWebhooks({
     store: h.store,
     connection: redisConnection(h.redis.url, 'worker'),

@@ -14,12 +14,12 @@ import { createLogger } from '../../src/log.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import { openStore } from '../../src/store/db.js';
 import { insertEvents } from '../../src/store/events.js';
-import { addSubscription, listDeliveries, relayEvents } from '../../src/store/webhooks.js';
+import { listDeliveries, relayEvents } from '../../src/store/webhooks.js';
 import { startWebhooks, WEBHOOKS_QUEUE, type Webhooks } from '../../src/webhooks/service.js';
-import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { answer, startReceiver, type Receiver } from './receiver.js';
+import { subscribe } from './subscriptions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pi-webhook-reconcile-'));
 const store = openStore(join(dir, 'inventory.db'));
@@ -39,19 +39,7 @@ describe('the webhook reconciler', () => {
   it('replaces a job that failed in Redis while its delivery stayed pending, and the event is delivered', async () => {
     redis = await startTestRedis();
     receiver = await startReceiver(answer(204));
-    addSubscription(
-      store,
-      {
-        url: receiver.url,
-        description: null,
-        events: ['*'],
-        cluster: null,
-        tag: null,
-        secret: generateWebhookSecret(),
-        source: 'cli',
-      },
-      Date.now(),
-    );
+    subscribe(store, receiver.url);
     store.write(() =>
       insertEvents(
         store,

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/sim/server.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { addSubscription, type DeliveryRow } from '../../src/store/webhooks.js';
-import { generateWebhookSecret } from '../../src/webhooks/secret.js';
+import { type DeliveryRow } from '../../src/store/webhooks.js';
+import { subscribe } from './subscriptions.js';
 
 const CLI = ['--import', 'tsx', 'src/cli.ts'];
 
@@ -112,23 +112,7 @@ export async function startServeHarness(
         child.on('close', (code) => resolve({ code, stdout, stderr }));
       });
     },
-    subscribe(url, events, filters = {}) {
-      const secret = filters.secret ?? generateWebhookSecret();
-      const row = addSubscription(
-        store,
-        {
-          url,
-          description: null,
-          events,
-          cluster: filters.cluster ?? null,
-          tag: filters.tag ?? null,
-          secret,
-          source: 'cli',
-        },
-        Date.now(),
-      );
-      return { id: row.id, secret };
-    },
+    subscribe: (url, events, filters = {}) => subscribe(store, url, { events, ...filters }),
     deliveries: (subscriptionId) =>
       store.sqlite
         .prepare('SELECT * FROM webhook_deliveries WHERE subscription_id = ? ORDER BY rowid')

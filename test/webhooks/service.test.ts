@@ -13,14 +13,14 @@ import { createLogger } from '../../src/log.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { insertEvents, type NewEvent } from '../../src/store/events.js';
-import { addSubscription, getSubscription, listDeliveries } from '../../src/store/webhooks.js';
+import { getSubscription, listDeliveries } from '../../src/store/webhooks.js';
 import { startWebhooks, type Webhooks } from '../../src/webhooks/service.js';
-import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { connectClient } from '../mcp/connect.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { answer, startReceiver, type Receiver, type Respond } from './receiver.js';
+import { subscribe } from './subscriptions.js';
 
 const log = createLogger({ level: 'silent' });
 let dir: string;
@@ -65,30 +65,15 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function subscribe(receiver: Receiver, events: string[], extra: { tag?: string; cluster?: string } = {}) {
-  const secret = generateWebhookSecret();
-  const sub = addSubscription(
-    store,
-    {
-      url: receiver.url,
-      description: null,
-      events,
-      cluster: extra.cluster ?? null,
-      tag: extra.tag ?? null,
-      secret,
-      source: 'cli',
-    },
-    Date.now(),
-  );
-  return { sub, secret };
-}
+const subscribeTo = (receiver: Receiver, events: string[], extra: { tag?: string; cluster?: string } = {}) =>
+  subscribe(store, receiver.url, { events, ...extra });
 
 describe('webhook relay and delivery', () => {
   it('delivers each matching event once, signed, in an envelope with seq; filters honoured', async () => {
     const receiver = await startReceiver(answer(204));
     const other = await startReceiver(answer(204));
-    const { secret } = subscribe(receiver, ['guest.*']);
-    subscribe(other, ['action.failed'], { cluster: 'prod' });
+    const { secret } = subscribeTo(receiver, ['guest.*']);
+    subscribeTo(other, ['action.failed'], { cluster: 'prod' });
     store.write(() =>
       insertEvents(
         store,
@@ -125,7 +110,7 @@ describe('webhook relay and delivery', () => {
       else res.writeHead(200).end('ok');
     };
     const receiver = await startReceiver(respond);
-    subscribe(receiver, ['guest.created']);
+    subscribeTo(receiver, ['guest.created']);
     store.write(() => insertEvents(store, [guestEvent(10, 'guest.created')], Date.now()));
     await until(() => receiver.received.length >= 3);
     await new Promise((r) => setTimeout(r, 600));
@@ -136,7 +121,7 @@ describe('webhook relay and delivery', () => {
 
   it('410 disables the subscription with a webhook.disabled event, and nothing more is sent to it', async () => {
     const receiver = await startReceiver(answer(410));
-    const { sub } = subscribe(receiver, ['guest.deleted']);
+    const sub = subscribeTo(receiver, ['guest.deleted']);
     store.write(() => insertEvents(store, [guestEvent(20, 'guest.deleted')], Date.now()));
     await until(() => getSubscription(store, sub.id)?.enabled === false);
     expect(getSubscription(store, sub.id)?.disabledReason).toMatch(/410/);
@@ -165,7 +150,7 @@ describe('webhook relay and delivery', () => {
 
   it('exhausting the schedule leaves a dead letter with the last status', async () => {
     const receiver = await startReceiver(answer(503, {}, 'busy'));
-    const { sub } = subscribe(receiver, ['guest.migrated']);
+    const sub = subscribeTo(receiver, ['guest.migrated']);
     store.write(() => insertEvents(store, [guestEvent(30, 'guest.migrated')], Date.now()));
     await until(() => listDeliveries(store, { subscriptionId: sub.id, failedOnly: true, limit: 5 }).length === 1);
     const [dead] = listDeliveries(store, { subscriptionId: sub.id, limit: 5 });

@@ -13,13 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { addSubscription } from '../../src/store/webhooks.js';
 import { startWebhooks, type Webhooks } from '../../src/webhooks/service.js';
-import { generateWebhookSecret } from '../../src/webhooks/secret.js';
 import { createAddressPolicy, createWebhookAgent } from '../../src/webhooks/ssrf.js';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import { commitStatusChanges } from './events.js';
+import { subscribe } from './subscriptions.js';
 
 const log = createLogger({ level: 'silent' });
 let dir: string;
@@ -65,21 +64,7 @@ async function countingReceiver(opts: { delayMs?: number; held?: Promise<void> }
   return { receiver: r, state };
 }
 
-function subscribe(receiver: Receiver, cluster: string): void {
-  addSubscription(
-    store,
-    {
-      url: receiver.url,
-      description: null,
-      events: ['*'],
-      cluster,
-      tag: null,
-      secret: generateWebhookSecret(),
-      source: 'cli',
-    },
-    Date.now(),
-  );
-}
+const subscribeTo = (receiver: Receiver, cluster: string): void => void subscribe(store, receiver.url, { cluster });
 
 function commit(cluster: string, n: number): void {
   commitStatusChanges(store, cluster, n);
@@ -96,7 +81,7 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
 describe('per-subscription slots', () => {
   it('a backlog waits in the process for its slots: all delivered promptly, never more than perSubscription at once', async () => {
     const { receiver, state } = await countingReceiver({ delayMs: 100 });
-    subscribe(receiver, 'backlog');
+    subscribeTo(receiver, 'backlog');
     commit('backlog', 6); // 2 sending + 4 waiting: within half of the 16 slots, none goes back to Redis
     await until('all six delivered', () => state.done === 6, 20_000);
     expect(state.most).toBe(2);
@@ -107,8 +92,8 @@ describe('per-subscription slots', () => {
     const held = new Promise<void>((resolve) => (letGo = resolve));
     const hanging = await countingReceiver({ held });
     const fast = await countingReceiver({});
-    subscribe(hanging.receiver, 'hanging');
-    subscribe(fast.receiver, 'fast');
+    subscribeTo(hanging.receiver, 'hanging');
+    subscribeTo(fast.receiver, 'fast');
     commit('hanging', 30); // enough to take every slot if nothing capped them
     await until('the hanging receiver to hold its two', () => hanging.state.open === 2, 20_000);
     commit('fast', 5);
