@@ -1,12 +1,14 @@
 /**
- * Prepared upserts built from the drizzle table definitions, for the per-cycle hot path: a
- * cycle writes every guest of a 10,000-guest cluster, and building one drizzle query per row
- * costs more than the whole write. Column names and conflict keys still come from the schema.
+ * Prepared inserts and upserts built from the drizzle table definitions, for hot paths: a cycle
+ * writes every guest of a 10,000-guest cluster, an agent waits on an action's insert, and building
+ * one drizzle query per row costs more than the write. Column names and conflict keys still come
+ * from the schema.
  */
 import type Database from 'better-sqlite3';
 import { getTableColumns, getTableName, type Table } from 'drizzle-orm';
 
-export interface Upsert<Row> {
+/** A prepared statement writing one whole row at a time. */
+export interface RowWriter<Row> {
   run(row: Row): void;
 }
 
@@ -17,7 +19,7 @@ function toSql(value: unknown): unknown {
 }
 
 /** A prepared `INSERT` of whole rows into `table`: a duplicate key fails, as drizzle's insert does. */
-export function prepareInsert<T extends Table>(sqlite: Database.Database, table: T): Upsert<T['$inferInsert']> {
+export function prepareInsert<T extends Table>(sqlite: Database.Database, table: T): RowWriter<T['$inferInsert']> {
   return prepareRowStatement(sqlite, table, '');
 }
 
@@ -25,7 +27,7 @@ export function prepareUpsert<T extends Table>(
   sqlite: Database.Database,
   table: T,
   conflict: Array<keyof T['_']['columns'] & string>,
-): Upsert<T['$inferInsert']> {
+): RowWriter<T['$inferInsert']> {
   const columns = columnsOf(table);
   const conflictNames = conflict.map((key) => columns.find(([k]) => k === key)![1].name);
   const updates = columns
@@ -43,7 +45,7 @@ function prepareRowStatement<T extends Table>(
   sqlite: Database.Database,
   table: T,
   onConflict: string,
-): Upsert<T['$inferInsert']> {
+): RowWriter<T['$inferInsert']> {
   const columns = columnsOf(table);
   const names = columns.map(([, c]) => `"${c.name}"`);
   const statement = sqlite.prepare(

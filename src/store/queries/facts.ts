@@ -453,8 +453,9 @@ export type ListedFact = 'storage' | 'bridge' | 'vlan';
 /**
  * The listed fact (or the tag) a page sorted by anything but vmid starts from: the named value
  * fewest guests have, read first and its guests sorted (an IN list), the others probed per guest.
- * When the sort has an index to walk (`walksSortIndex`: memory), probing the guests in its order
- * stops after a page, which beats reading the value's k guests unless k is small: reading and
+ * When the sort has an index to walk (`walksSortIndex`: memory, cores, disk size, name, node),
+ * probing the guests in its order stops after a page, which beats reading the value's k guests
+ * unless k is small: reading and
  * sorting a guest costs about three probes (measured at 10,000 guests: 6 µs against 2), and the
  * walk finds a page after about limit × guests / k probes. vlan=20 by memory, 100 guests in
  * 10,000: 12 ms walking the memory index, 0.7 ms from the VLAN's guests; ceph-vm, 5,940: the walk.
