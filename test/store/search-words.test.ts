@@ -168,6 +168,15 @@ describe('search_inventory words through guest_text', () => {
     expectSameAsScan(h.store, 'after reset');
   });
 
+  it('answers a word holding a NUL as a scan does (FTS5 cannot read it), not with an error', () => {
+    const named = h.store.sqlite
+      .prepare('SELECT name FROM guests WHERE name IS NOT NULL LIMIT 1')
+      .pluck()
+      .get() as string;
+    for (const q of [`${named}\u0000`, `a\u0000b`, `${named.slice(0, 3)}\u0000x`, `vm-1\u0000`])
+      expect(found(h.store, q), JSON.stringify(q)).toEqual(scanned(h.store, q));
+  });
+
   it('reads the index for a word of 3 characters or more, and scans for a shorter one', () => {
     // A store of its own: statements are prepared (and seen here) once per store and shape.
     const store = openStore(h.dbPath);

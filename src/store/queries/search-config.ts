@@ -16,9 +16,14 @@ export type ConfigField = 'mac' | 'ip' | 'volume' | 'bridge' | 'vlan';
 /** The columns of guest_text (migration 0006), the trigram index of each guest row's words and volume names. */
 export type TextColumn = 'name' | 'tags' | 'description' | 'volumes';
 
-/** The MATCH text finding `text` in one column of guest_text; undefined under 3 characters (a trigram index finds nothing by them). */
+/**
+ * The MATCH text finding `text` in one column of guest_text; undefined (the caller scans) under 3
+ * characters, which a trigram index finds nothing by, and for text holding a NUL, where FTS5 stops
+ * reading the phrase and fails the statement ("unterminated string").
+ */
 export function textPhrase(column: TextColumn, text: string): string | undefined {
-  return [...text].length < 3 ? undefined : `{${column}} : "${text.replace(/"/g, '""')}"`;
+  if ([...text].length < 3 || text.includes('\u0000')) return undefined;
+  return `{${column}} : "${text.replace(/"/g, '""')}"`;
 }
 
 export interface ConfigHit {
