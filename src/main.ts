@@ -128,15 +128,14 @@ export interface Daemon {
 export function createDaemon(config: Config, log: Logger = createLogger(config.log)): Daemon {
   const store = openStore(config.dbPath);
   for (const loose of findLooseModes(config.dbPath)) log.warn({ path: loose.path, mode: loose.mode }, loose.message);
-  const clients = config.clusters.map((c) => createClient(c, log.child({ cluster: c.name })));
+  // The client's warnings name their cluster themselves: a child logger binding it too wrote the key twice.
+  const clients = config.clusters.map((c) => createClient(c, log));
   const trackers = new Map(config.clusters.map((c, i) => [c.name, trackRequests(clients[i]!)]));
   // A cluster with its own action token gets a second client; the others act with the sync's.
   const actionClients = new Map(
     config.clusters.map((c, i) => [
       c.name,
-      c.actionToken
-        ? createClient({ ...c, ...c.actionToken }, log.child({ cluster: c.name, module: 'actions' }))
-        : clients[i]!,
+      c.actionToken ? createClient({ ...c, ...c.actionToken }, log.child({ module: 'actions' })) : clients[i]!,
     ]),
   );
   const syncs = config.clusters.map((c) =>
