@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ListToolsResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 
 const GUESTS = 10_000;
@@ -60,21 +60,23 @@ function emojiLayout(guests: PageGuest[]): string {
   return lines.join('\n');
 }
 
-async function latency(
-  client: Client,
-  name: string,
-  args: Record<string, unknown>,
-): Promise<{ median: number; p99: number }> {
-  for (let i = 0; i < 30; i++) await client.callTool({ name, arguments: args });
+async function latency(call: () => Promise<unknown>): Promise<{ median: number; p99: number }> {
+  for (let i = 0; i < 30; i++) await call();
   const times: number[] = [];
   for (let i = 0; i < CALLS; i++) {
     const t = performance.now();
-    const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+    await call();
     times.push(performance.now() - t);
-    if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
   }
   times.sort((a, b) => a - b);
   return { median: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
+}
+
+function toolCall(client: Client, name: string, args: Record<string, unknown>): () => Promise<unknown> {
+  return async () => {
+    const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+    if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
+  };
 }
 
 /**
@@ -180,16 +182,23 @@ export async function benchMcp(): Promise<void> {
   process.stdout.write(
     '| tool | arguments | stdio median ms | stdio p99 ms | HTTP median ms | HTTP p99 ms |\n|---|---|---:|---:|---:|---:|\n',
   );
+  const row = (name: string, args: string, s: { median: number; p99: number }, h: typeof s): void => {
+    const ms = [s.median, s.p99, h.median, h.p99].map((n) => n.toFixed(2)).join(' | ');
+    process.stdout.write(`| ${name} | ${args} | ${ms} |\n`);
+  };
+  // The floor under every row: a JSON-RPC round trip that does no work, over the same transport.
+  row('(ping)', '', await latency(() => stdio.ping()), await latency(() => http.ping()));
+  // Client.listTools also compiles a validator per output schema on every call: that is the client's
+  // cost, not the server's, so the bare request is timed.
+  const listTools = (c: Client) => () => c.request({ method: 'tools/list' }, ListToolsResultSchema);
+  row('(tools/list)', '', await latency(listTools(stdio)), await latency(listTools(http)));
   for (const [name, args] of cases) {
     if (!tools.has(name)) {
       process.stdout.write(`| ${name} | ${JSON.stringify(args)} | (tool not built yet) | | | |\n`);
       continue;
     }
-    const s = await latency(stdio, name, args);
-    const h = await latency(http, name, args);
-    process.stdout.write(
-      `| ${name} | \`${JSON.stringify(args)}\` | ${s.median.toFixed(2)} | ${s.p99.toFixed(2)} | ${h.median.toFixed(2)} | ${h.p99.toFixed(2)} |\n`,
-    );
+    const s = await latency(toolCall(stdio, name, args));
+    row(name, `\`${JSON.stringify(args)}\``, s, await latency(toolCall(http, name, args)));
   }
   process.stdout.write(`(load average after the calls: ${loadavg()[0]!.toFixed(1)})\n`);
   const sameFacts = ['vmid', 'name', 'node', 'status', 'maxcpu', 'mem', 'maxmem'];
