@@ -38,13 +38,17 @@ import { EXIT_FATAL, packageVersion } from './version.js';
 
 export { EXIT_FATAL, packageVersion };
 
+/** How soon after a first signal another one counts as the same Ctrl-C passed on by a wrapper. */
+export const RELAYED_SIGNAL_MS = 1_000;
+
 /**
  * Runs until SIGINT/SIGTERM, or until an exception or rejection that nothing caught, then runs
  * `close` once and resolves with the exit code: 0 after a signal, EXIT_FATAL after a fault. A
  * process in a state nobody planned for does not carry on (Node's own advice for
  * `uncaughtException`): it logs the fault, closes the store and its port cleanly, and exits for its
  * supervisor to restart it; a close that hangs past `closeDeadlineMs` exits anyway. A second signal
- * exits at once.
+ * exits at once, unless it comes within RELAYED_SIGNAL_MS of the first: npm, tsx and the shell each
+ * pass one Ctrl-C on to the daemon, so a single keypress can arrive two or three times.
  */
 export function runUntilStopped(
   close: () => Promise<void>,
@@ -68,8 +72,14 @@ export function runUntilStopped(
           resolveDone(code);
         });
     };
+    let firstSignalAt: number | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (closing) process.exit(130);
+      if (firstSignalAt !== undefined && Date.now() - firstSignalAt < RELAYED_SIGNAL_MS) return;
+      if (closing) {
+        log.warn({ signal }, 'second signal: exiting before the shutdown finished');
+        process.exit(130);
+      }
+      firstSignalAt = Date.now();
       log.info({ signal }, 'shutting down');
       stop(0);
     };
@@ -77,8 +87,9 @@ export function runUntilStopped(
       log.fatal({ err, origin }, 'unexpected error; shutting down cleanly so the supervisor can restart the daemon');
       stop(EXIT_FATAL);
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // Listening for good (not once): a signal with no listener would end the process on the spot.
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     process.on('uncaughtException', onFault);
     process.on('unhandledRejection', (reason) => onFault(reason, 'unhandledRejection'));
   });

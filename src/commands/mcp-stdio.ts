@@ -36,8 +36,9 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
   log.info({ db: config.dbPath }, 'MCP server on stdio');
   await new Promise<void>((resolveClosed) => {
     server.server.onclose = () => resolveClosed();
-    process.once('SIGINT', () => resolveClosed());
-    process.once('SIGTERM', () => resolveClosed());
+    // Not once: a second SIGINT (npm or tsx passing the same Ctrl-C on) must not find no listener and end the process mid-close.
+    process.on('SIGINT', () => resolveClosed());
+    process.on('SIGTERM', () => resolveClosed());
   });
   await server.close();
   await actions?.submit.queue?.close();

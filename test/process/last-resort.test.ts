@@ -6,15 +6,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { EXIT_FATAL } from '../../src/main.js';
+import { EXIT_FATAL, RELAYED_SIGNAL_MS } from '../../src/main.js';
 
-function run(body: string): { status: number | null; stdout: string; stderr: string } {
+function run(body: string, closeMs = 0): { status: number | null; stdout: string; stderr: string } {
   const script = `
     import { runUntilStopped } from './src/main.ts';
     import { createLogger } from './src/log.ts';
     const log = createLogger({ level: 'info' });
     const keepAlive = setInterval(() => {}, 1000);
-    const done = runUntilStopped(async () => { clearInterval(keepAlive); process.stdout.write('closed\\n'); }, log);
+    const done = runUntilStopped(async () => {
+      clearInterval(keepAlive);
+      await new Promise((r) => setTimeout(r, ${closeMs}));
+      process.stdout.write('closed\\n');
+    }, log);
     ${body}
     const code = await done;
     process.stdout.write('code ' + code + '\\n');
@@ -47,6 +51,23 @@ describe('runUntilStopped', () => {
     const r = run(`setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50);`);
     expect(r.stdout).toBe('closed\ncode 0\n');
     expect(r.status).toBe(0);
+  });
+
+  // npm, tsx and the shell each pass one Ctrl-C on: the old code listened once, so the second copy
+  // found no listener and ended the process in the middle of its close.
+  it('lets the close finish when the same Ctrl-C arrives twice, milliseconds apart', () => {
+    const twice = `process.kill(process.pid, 'SIGINT'); setTimeout(() => process.kill(process.pid, 'SIGINT'), 20);`;
+    const r = run(`setTimeout(() => { ${twice} }, 50);`, 300);
+    expect(r.stdout).toBe('closed\ncode 0\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('exits at once, with 130, on a second signal after the first has had its time', () => {
+    const later = `setTimeout(() => process.kill(process.pid, 'SIGINT'), ${RELAYED_SIGNAL_MS + 200});`;
+    const r = run(`setTimeout(() => { process.kill(process.pid, 'SIGINT'); ${later} }, 50);`, 10_000);
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(130);
+    expect(r.stderr).toContain('second signal: exiting before the shutdown finished');
   });
 
   it('exits anyway when the close step hangs past its deadline', () => {
