@@ -223,9 +223,27 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     }
   }
 
-  const timer = setInterval(() => void reconcile(), settings.reconcileEveryMs);
+  // Passes run one after another, none after stop, and stop waits for the one under way: closing
+  // the queue under it made a clean shutdown log "Redis unreachable". A pass asked for while one
+  // runs follows it, so it sees what changed since; the timer adds none while one waits.
+  let passes = Promise.resolve();
+  let waiting = 0;
+  let stopped = false;
+  function reconcileNext(): Promise<void> {
+    waiting++;
+    const next = passes.then(async () => {
+      waiting--;
+      if (!stopped) await reconcile();
+    });
+    passes = next.catch(() => undefined);
+    return next;
+  }
+
+  const timer = setInterval(() => {
+    if (waiting === 0) void reconcileNext();
+  }, settings.reconcileEveryMs);
   timer.unref();
-  void reconcile();
+  void reconcileNext();
 
   return {
     canaryAt: () => canaryAt,
@@ -233,9 +251,14 @@ export function startActionWorker(deps: WorkerDeps): ActionWorker {
     // long task it cannot take the canary, and is busy rather than stuck.
     healthy: () =>
       busySlots >= settings.concurrency || deps.now() - (tookJobAt ?? startedAt) < 3 * settings.reconcileEveryMs,
-    reconcile,
+    reconcile: reconcileNext,
     async stop() {
+      stopped = true;
       clearInterval(timer);
+      // Bounded: over a Redis that holds the connection but never answers, the pass would never end;
+      // a pass takes milliseconds otherwise.
+      const passWait = Math.min(settings.stopGraceMs, 2_000);
+      await Promise.race([passes, new Promise((r) => setTimeout(r, passWait).unref())]);
       // With nothing running there is nothing to wait for; a plain close would wait on Redis, and
       // with Redis down that is the whole shutdown deadline.
       const closing = busySlots === 0 ? worker.close(true) : worker.close();

@@ -8,10 +8,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionKindName } from '../../src/actions/catalogue.js';
-import { createActionQueue, ENQUEUE_TIMEOUT_MS, type ActionWorker } from '../../src/actions/queue.js';
+import { ACTIONS_QUEUE, createActionQueue, ENQUEUE_TIMEOUT_MS, type ActionWorker } from '../../src/actions/queue.js';
 import type { Submitted } from '../../src/actions/submit.js';
 import { redisConnection } from '../../src/queue/redis.js';
 import type { SimGuest } from '../../src/sim/state.js';
@@ -469,5 +470,34 @@ describe('1,000 power actions, Redis SIGKILLed and restarted mid-way', () => {
       ).toEqual([]);
     }
     expect(count('action.failed')).toEqual([]);
+  });
+});
+
+describe('a clean stop during a reconciler pass', () => {
+  let h: ActionHarness;
+  beforeAll(async () => {
+    h = await startActionHarness({ seed: 11, nodes: 2, guests: 200, taskDelayMs: 20 });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  // The old stop closed the queue under the pass that every start begins with, so a shutdown
+  // right after a start (Ctrl-C in the demo) logged "Redis unreachable" with Redis up.
+  it('waits for the pass under way: nothing said about Redis, and every waiting row is back on the queue', async () => {
+    const waiting: string[] = [];
+    for (let i = 0; i < 20; i++)
+      waiting.push((await h.submit('start', h.take('qemu', 'stopped').vmid, {}, { queue: undefined })).action.id);
+    const worker = h.startWorker({ concurrency: 1 });
+    await new Promise((r) => setImmediate(r)); // the start's pass has begun: its first call is out to Redis
+    await worker.stop();
+    expect(h.logText()).not.toContain('Redis unreachable');
+    // Each row has its job, or has been run by the worker already (a finished job is removed).
+    const queue = new Queue(ACTIONS_QUEUE, { connection: redisConnection(h.redis.url, 'queue'), prefix: h.prefix });
+    const lost: string[] = [];
+    for (const id of waiting)
+      if (getAction(h.store, id)!.state === 'queued' && !(await queue.getJob(id))) lost.push(id);
+    await queue.close();
+    expect(lost).toEqual([]);
   });
 });
