@@ -3,11 +3,13 @@
  * prints. It runs in a directory of its own (it writes ./data/demo) on a free port.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { exitedProcess } from '../src/queue/embedded-redis.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
 const CLI = resolve('src/cli.ts');
@@ -16,8 +18,7 @@ const CLI = resolve('src/cli.ts');
 const BULK = ['/cluster/resources', '/cluster/status', '/cluster/tasks', '/cluster/log'];
 
 /** The demo's stdout until `lines` cycle lines after the banner have been printed; then it is stopped and its directory removed. */
-function demoOutput(lines: number): Promise<string> {
-  const cwd = mkdtempSync(join(tmpdir(), 'pi-demo-'));
+function demoOutput(lines: number, cwd = mkdtempSync(join(tmpdir(), 'pi-demo-'))): Promise<string> {
   const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo'], {
     cwd,
     env: { PATH: process.env.PATH ?? '', MCP_HTTP_PORT: '0' },
@@ -58,6 +59,29 @@ describe('demo', () => {
       for (const endpoint of BULK) expect(byEndpoint.get(endpoint), line).toBe(1);
       // Beyond the 4 bulk calls: the config reads (a changed guest's), and now and then the sweep's or a node's status.
       expect(total, line).toBeGreaterThanOrEqual(BULK.length + configs);
+    }
+  }, 90_000);
+
+  // Stopped mid-start (Ctrl-C while its Redis came up), a demo leaves that Redis running; the next
+  // demo wiped data/demo and with it the only way to find it again.
+  it('stops a redis-server an interrupted demo left in data/demo before it wipes the directory', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'pi-demo-'));
+    const dir = join(cwd, 'data/demo/redis');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pidFile = join(dir, 'redis.pid');
+    const orphan = spawn(
+      'redis-server',
+      ['--port', '0', '--unixsocket', join(dir, 'redis.sock'), '--pidfile', pidFile, '--dir', dir, '--save', ''],
+      { detached: true, stdio: 'ignore' },
+    );
+    orphan.unref();
+    try {
+      for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(25);
+      expect(existsSync(pidFile)).toBe(true);
+      await demoOutput(0, cwd);
+      expect(exitedProcess(orphan.pid!)).toBe(true);
+    } finally {
+      orphan.kill('SIGKILL');
     }
   }, 90_000);
 });

@@ -5,7 +5,9 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
 import { createDaemon, runUntilStopped, sharedRedis, startActions, startHttp, type Actions } from '../main.js';
 import type { McpHttpEndpoint } from '../mcp/http.js';
+import { createLogger } from '../log.js';
 import { createProgress } from '../progress.js';
+import { stopLeftoverRedis } from '../queue/embedded-redis.js';
 import { startChurn } from '../sim/churn.js';
 import { startSimulator } from '../sim/server.js';
 import { startScheduler, type LiveClusterStatus, type Scheduler } from '../sync/scheduler.js';
@@ -21,7 +23,9 @@ import { describeCycle } from './sync-once.js';
 export async function runDemo(): Promise<number> {
   const dataDir = resolve('data/demo');
   const envFile = resolve(dataDir, 'sim.env');
-  rmSync(dataDir, { recursive: true, force: true }); // each demo starts from an empty inventory
+  // Each demo starts from an empty inventory; a Redis an interrupted demo left there is stopped first.
+  await stopLeftoverRedis(dataDir, createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }));
+  rmSync(dataDir, { recursive: true, force: true });
   const sim = await startSimulator({ guests: DEMO.guests, nodes: DEMO.nodes, seed: 42 });
   writeSimEnv(sim, envFile);
   // With ACTIONS, write tools are on: over HTTP they need a bearer token, made here and printed.

@@ -107,6 +107,16 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   return handleFor(child, paths, exited, log, stopTimeoutMs);
 }
 
+/**
+ * Stops a redis-server that an earlier process left on this data directory's socket. The demo
+ * calls it before it wipes its directory: once the pid file and socket are gone, nothing would
+ * find that Redis again, and it would run until the machine stops.
+ */
+export async function stopLeftoverRedis(dataDir: string, log: Logger, stopTimeoutMs = 10_000): Promise<void> {
+  const paths = embeddedRedisPaths(dataDir);
+  if (existsSync(paths.dir)) await stopLeftover(paths, log, stopTimeoutMs);
+}
+
 export interface SupervisedRedis {
   /** The unix socket, the same across restarts. */
   path: string;
