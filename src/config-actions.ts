@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ACTION_KINDS, parseEnabledKinds, type ActionKindName } from './actions/catalogue.js';
 import type { ReadWholeNumber, WholeNumberSpec } from './config.js';
 import { quoteValue, withValue } from './config-value.js';
+import { parseRedisTarget, REDIS_URL_EXPECTED, RedisTargetError } from './redis-target.js';
 import { Secret } from './secret.js';
 
 export interface ActionsConfig {
@@ -124,17 +125,32 @@ export function redisConfig(
     return { url: undefined };
   }
   if (urlFile) {
+    const label = fileEnv ? 'REDIS_URL_FILE' : 'redis.urlFile';
     const path = isAbsolute(urlFile) ? urlFile : resolve(fileEnv ? dirs.cwd : dirs.baseDir, urlFile);
-    const text = readSecretFile(path, fileEnv ? 'REDIS_URL_FILE' : 'redis.urlFile', problems);
-    return { url: text ? new Secret(text) : undefined };
+    const text = readSecretFile(path, label, problems);
+    // The file holds a secret: what is wrong with it is said, the text is not quoted.
+    const problem = text && redisTargetProblem(text);
+    if (problem) problems.push(`${label}: the URL in ${path} ${problem}; expected ${REDIS_URL_EXPECTED}`);
+    return { url: text && !problem ? new Secret(text) : undefined };
   }
-  if (url && !/^(rediss?:\/\/|\/)/.test(url.trim())) {
-    problems.push(
-      `${env.REDIS_URL ? 'REDIS_URL' : 'redis.url'}: ${withValue('url', url, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket')}`,
-    );
+  const problem = url && redisTargetProblem(url);
+  if (problem) {
+    const quoted = quoteValue('url', url) ?? 'the value';
+    problems.push(`${env.REDIS_URL ? 'REDIS_URL' : 'redis.url'}: ${quoted} ${problem}; expected ${REDIS_URL_EXPECTED}`);
     return { url: undefined };
   }
   return { url: url ? new Secret(url.trim()) : undefined };
+}
+
+/** What the queue's own parser finds wrong with a Redis URL or socket path; undefined when it would connect. */
+function redisTargetProblem(text: string): string | undefined {
+  try {
+    parseRedisTarget(text);
+    return undefined;
+  } catch (err) {
+    if (err instanceof RedisTargetError) return err.message;
+    throw err;
+  }
 }
 
 const LABEL_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;

@@ -9,6 +9,7 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
+import { parseRedisTarget, REDIS_URL_EXPECTED, RedisTargetError, type ParsedRedisTarget } from '../redis-target.js';
 import { Secret } from '../secret.js';
 
 import { RedisError } from './redis-error.js';
@@ -29,62 +30,20 @@ export type RedisRole = 'queue' | 'worker';
 /** ioredis options that BullMQ's Queue and Worker take too (they refuse ioredis's `retryStrategy: null`). */
 export type RedisConnectionOptions = Omit<RedisOptions, 'retryStrategy'>;
 
-interface ParsedTarget {
-  options: RedisOptions;
-  /** The target as logs and messages show it: the password masked. */
-  display: string;
-}
+const REDIS_URL_FIX = `set REDIS_URL to ${REDIS_URL_EXPECTED}`;
 
-const MASK = '***';
-const REDIS_URL_FIX =
-  'set REDIS_URL to redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket';
-
-function parseRedisTarget(target: RedisTarget): ParsedTarget {
-  const text = (target instanceof Secret ? target.reveal() : target).trim();
-  if (text.startsWith('/')) return { options: { path: text }, display: text };
-  let url: URL;
+function parse(target: RedisTarget): ParsedRedisTarget {
   try {
-    url = new URL(text);
-  } catch {
-    // The text may hold a password: it is not quoted back.
-    throw new RedisError(`REDIS_URL is not a URL: ${REDIS_URL_FIX}.`);
+    return parseRedisTarget(target instanceof Secret ? target.reveal() : target);
+  } catch (err) {
+    if (err instanceof RedisTargetError) throw new RedisError(`REDIS_URL ${err.message}: ${REDIS_URL_FIX}.`);
+    throw err;
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new RedisError(
-      `REDIS_URL has the scheme ${url.protocol.slice(0, 20)} that Redis does not speak: ${REDIS_URL_FIX}.`,
-    );
-  }
-  return { options: urlOptions(url), display: maskedUrl(url) };
-}
-
-function urlOptions(url: URL): RedisOptions {
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 literal loses its brackets for net.connect
-  const options: RedisOptions = { host: host || 'localhost', port: url.port ? Number(url.port) : 6379 };
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
-  const db = url.pathname.replace(/^\//, '');
-  if (db) {
-    if (!/^\d{1,5}$/.test(db)) {
-      throw new RedisError(
-        `REDIS_URL names the database "${db.slice(0, 40)}", which is not a number: ${REDIS_URL_FIX}.`,
-      );
-    }
-    options.db = Number(db);
-  }
-  if (url.protocol === 'rediss:') options.tls = { servername: host };
-  return options;
-}
-
-function maskedUrl(url: URL): string {
-  const shown = new URL(url.href);
-  if (shown.password) shown.password = MASK;
-  shown.search = '';
-  return shown.href.replace(/\/$/, '');
 }
 
 /** The target as it may be logged or shown: a URL's password replaced by `***`. */
 export function describeRedisTarget(target: RedisTarget): string {
-  return parseRedisTarget(target).display;
+  return parse(target).display;
 }
 
 /**
@@ -93,7 +52,7 @@ export function describeRedisTarget(target: RedisTarget): string {
  * or socket path. The options hold the password in clear: pass them on, never log them.
  */
 export function redisConnection(target: RedisTarget, role: RedisRole): RedisConnectionOptions {
-  const { options } = parseRedisTarget(target);
+  const { options } = parse(target);
   const roleOptions: RedisConnectionOptions =
     role === 'worker' ? { maxRetriesPerRequest: null } : { enableOfflineQueue: false };
   return { ...options, ...roleOptions, connectionName: `proxmox-inventory-${role}` };

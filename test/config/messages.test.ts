@@ -404,6 +404,44 @@ describe('data directory and HTTP lists', () => {
   });
 });
 
+// The queue's own parser judges REDIS_URL at start: a URL it cannot connect with used to pass the
+// scheme check here and fail only once serve reached the queue (exit 1), or never, for sync --once.
+describe('REDIS_URL is read by the parser the queue connects with', () => {
+  const EXPECTED =
+    'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket';
+  it.each([
+    ['redis://u:hunter2@h:1 garbage', 'REDIS_URL: "redis://***@h:1 garbage" is not a URL'],
+    [
+      'redis://cache.example/zero',
+      'REDIS_URL: "redis://cache.example/zero" names the database "zero", which is not a number',
+    ],
+    ['redis://[::1', 'REDIS_URL: "redis://[::1" is not a URL'],
+  ])('%s', (url, said) => {
+    const found = problems({ ...base, REDIS_URL: url });
+    expect(found).toEqual([`${said}; ${EXPECTED}`]);
+    expect(found.join('\n')).not.toContain('hunter2');
+  });
+
+  it('says what is wrong with the URL in REDIS_URL_FILE without quoting the file', () => {
+    const file = join(dir, 'redis-url-bad');
+    writeFileSync(file, 'https://default:hunter2@cache.example:6380\n', { mode: 0o600 });
+    expect(problems({ ...base, REDIS_URL_FILE: file })).toEqual([
+      `REDIS_URL_FILE: the URL in ${file} has the scheme https: that Redis does not speak; ${EXPECTED}`,
+    ]);
+  });
+
+  it('takes a good URL, a socket path, and a file holding a good URL', () => {
+    const file = join(dir, 'redis-url-good');
+    writeFileSync(file, 'rediss://default:hunter2@cache.example:6380/2\n', { mode: 0o600 });
+    for (const env of [
+      { REDIS_URL: 'redis://cache.example:6379/0' },
+      { REDIS_URL: '/run/redis.sock' },
+      { REDIS_URL_FILE: file },
+    ])
+      expect(loadConfig({ env: { ...base, ...env }, cwd: dir }).redis.url).toBeDefined();
+  });
+});
+
 describe('a value quoted back: short, on one line, never a secret', () => {
   it('escapes control characters, cuts a long value, and masks the password in a URL', () => {
     const found = problems({
@@ -415,7 +453,7 @@ describe('a value quoted back: short, on one line, never a secret', () => {
     expect(found).toEqual([
       'LOG_LEVEL: "loud\\u001b[31m\\nx" is not one of fatal, error, warn, info, debug, trace',
       `SNAPSHOT_SCHEDULE: "${'x'.repeat(60)}…" is not valid: expected a cron pattern such as "0 * * * *" (hourly), or "off"`,
-      'REDIS_URL: "***@redis.example.com:6379" is not valid: expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket',
+      'REDIS_URL: "***@redis.example.com:6379" has the scheme default: that Redis does not speak; expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or the absolute path of a unix socket',
     ]);
     const control = (text: string): boolean =>
       [...text].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
