@@ -82,6 +82,9 @@ function sendJson(res: ServerResponse, text: string): void {
 const refuse = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void =>
   send(res, status, { jsonrpc: '2.0', error: { code: -32000, message }, id: null }, headers);
 
+/** JSON-RPC's own code for text that does not parse, as the SDK answers it on stdio. */
+const PARSE_ERROR = -32700;
+
 const CLIENT_ERROR_STATUS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
   ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
@@ -306,7 +309,8 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
     try {
       body = JSON.parse(text);
     } catch {
-      return refuse(res, 400, 'the request body is not JSON');
+      const error = { code: PARSE_ERROR, message: 'Parse error: the request body is not JSON' };
+      return send(res, 400, { jsonrpc: '2.0', error, id: null });
     }
     if (Array.isArray(body) && body.length === 0) return refuseEmptyBatch(res);
     if (isPlainToolsList(req, body)) {

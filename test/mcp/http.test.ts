@@ -135,7 +135,10 @@ describe('MCP over Streamable HTTP', () => {
       JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(70 * 1024) } }),
     );
     expect(big.status).toBe(413);
-    expect((await raw(open.url, {}, 'not json')).status).toBe(400);
+    const notJson = await raw(open.url, {}, 'not json');
+    expect(notJson.status).toBe(400);
+    // JSON-RPC's parse error, as on stdio, not the generic server error the other refusals use.
+    expect(JSON.parse(notJson.text)).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 }, id: null });
   });
 
   it('/healthz is up while the process is; /readyz follows the clusters’ freshness', async () => {
