@@ -23,6 +23,8 @@ export interface FailureContext {
   help: string;
   /** The inventory file the command's configuration names; undefined when it cannot be told. */
   inventoryFile: () => string | undefined;
+  /** Whether the command runs as root, whom permissions do not stop: then a refusal has another cause. */
+  root?: boolean;
 }
 
 export interface FailureReport {
@@ -67,6 +69,15 @@ const NO_NEW_DIRECTORIES = {
   fix: (where: string) => `choose a directory on a writable disk ${where}`,
 };
 
+/**
+ * EACCES or EPERM met by root, whom file modes do not stop: the file system (/sys), an immutable
+ * file (chattr +i) or a security module refuses it, so "let this user write there" would not help.
+ */
+const REFUSED_TO_ROOT = {
+  reason: 'refused even to root: a special file system such as /sys, an immutable file, or a security module',
+  fix: (where: string) => `choose another directory ${where}`,
+};
+
 function isNoNewDirectories(err: NodeJS.ErrnoException): boolean {
   if (err.syscall !== 'mkdir' || err.code !== 'ENOENT' || !err.path) return false;
   try {
@@ -87,11 +98,17 @@ function whereChosen(command: string): string {
  * A file-system failure as one sentence: what could not be done to which path, why, and the
  * setting that chooses the path (DATA_DIR for the inventory, --write-env for the simulator's file).
  */
-function describeFsFailure(err: NodeJS.ErrnoException, command: string): string | undefined {
-  const failure = isNoNewDirectories(err) ? NO_NEW_DIRECTORIES : err.code ? FS_FAILURES[err.code] : undefined;
+function describeFsFailure(err: NodeJS.ErrnoException, command: string, root: boolean): string | undefined {
+  const failure = fsFailure(err, root);
   if (!failure || !err.path) return undefined;
   const doing = DOING[err.syscall ?? ''] ?? 'use';
   return `${command}: cannot ${doing} ${err.path} (${err.code}: ${failure.reason}); ${failure.fix(whereChosen(command))}`;
+}
+
+function fsFailure(err: NodeJS.ErrnoException, root: boolean): (typeof FS_FAILURES)[string] | undefined {
+  if (isNoNewDirectories(err)) return NO_NEW_DIRECTORIES;
+  if (root && (err.code === 'EACCES' || err.code === 'EPERM')) return REFUSED_TO_ROOT;
+  return err.code ? FS_FAILURES[err.code] : undefined;
 }
 
 /**
@@ -117,7 +134,9 @@ export function describeFailure(err: unknown, context: FailureContext): FailureR
   if (err instanceof ConfigError || err instanceof SimulatorPortError) return { exitCode: 2, text: err.message };
   if (err instanceof StoreError || err instanceof RedisError) return { exitCode: 1, text: err.message };
   if (err instanceof UsageError) return { exitCode: 2, text: `${err.message}\nsee ${context.help}` };
-  const failure = describeFsFailure(err as NodeJS.ErrnoException, context.command) ?? describeDiskFailure(err, context);
+  const failure =
+    describeFsFailure(err as NodeJS.ErrnoException, context.command, context.root ?? false) ??
+    describeDiskFailure(err, context);
   if (failure) return { exitCode: 1, text: failure };
   // Anything else is a bug: the stack is what its report needs.
   return { exitCode: 1, text: `error: ${(err as Error).stack ?? String(err)}` };

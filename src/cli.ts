@@ -543,6 +543,7 @@ async function report(err: unknown, argv: string[]): Promise<number> {
     command,
     help: Object.hasOwn(OPTIONS, command) ? `proxmox-inventory ${command} --help` : 'proxmox-inventory --help',
     inventoryFile: () => (configFromEnv ? inventoryFile(command, rest, configFromEnv) : undefined),
+    root: process.getuid?.() === 0,
   });
   process.stderr.write(`${message}\n`);
   return exitCode;

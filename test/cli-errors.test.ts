@@ -220,6 +220,21 @@ describe('a DATA_DIR that cannot be created: one line naming it and the fix, at 
     60_000,
   );
 
+  // Root met "let this user write there" under /sys, where no mode would let anyone write.
+  it.each([
+    [false, 'permission denied); let this user write there, or choose another directory with DATA_DIR'],
+    [
+      true,
+      'refused even to root: a special file system such as /sys, an immutable file, or a security module); choose another directory with DATA_DIR',
+    ],
+  ])('a refusal to root (%s) is not blamed on the user’s permissions', (root, said) => {
+    const error = Object.assign(new Error('EACCES'), { code: 'EACCES', syscall: 'mkdir', path: '/sys/pi' });
+    const context = { command: 'sync', help: '', inventoryFile: () => undefined, root };
+    expect(describeFailure(error, context).text).toBe(
+      `sync: cannot create the directory /sys/pi (EACCES: ${said} (dataDir in a config file)`,
+    );
+  });
+
   it('under a regular file: named by the configuration check, before anything is opened', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, '');
