@@ -192,6 +192,22 @@ describe('proxmox-inventory CLI', () => {
     expect(serve.code).toBe(2);
   }, 60_000);
 
+  // A cluster's first sync that failed used to say "last-known inventory kept" of an inventory that never was.
+  it('a failed sync --once says whether there was an inventory to keep', async () => {
+    const envFile = join(dir, 'failing.env');
+    const sim = await startSim(['--guests', '5', '--nodes', '1', '--port', '0', '--http', '--write-env', envFile]);
+    const env = { ...parseEnv(envFile), DATA_DIR: join(dir, 'failing') };
+    const never = await run(['sync', '--once'], { ...env, PVE_URL: 'http://127.0.0.1:1' });
+    expect(never.stdout).toMatch(/^default: FAILED after \d+ ms: .+ \(no inventory of it yet\)\n$/);
+    expect(never.code).toBe(1);
+    expect((await run(['sync', '--once'], env)).code).toBe(0);
+    sim.child.kill('SIGTERM');
+    await new Promise((r) => sim.child.once('exit', r));
+    const after = await run(['sync', '--once'], env);
+    expect(after.stdout).toMatch(/^default: FAILED after \d+ ms: .+ \(last-known inventory kept, marked stale\)\n$/);
+    expect(after.code).toBe(1);
+  }, 60_000);
+
   it('serve says which setting to change when the MCP port is taken', async () => {
     const { createServer } = await import('node:net');
     const blocker = createServer();

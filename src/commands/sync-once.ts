@@ -4,11 +4,20 @@ import { createDaemon } from '../main.js';
 import { createProgress } from '../progress.js';
 import type { CycleSummary } from '../sync/cycle.js';
 
+/** What a failed cycle left in the inventory, for the end of its line. */
+function afterFailure(s: CycleSummary): string {
+  const unrecorded = s.recorded === false;
+  if (s.neverSynced)
+    return unrecorded ? 'no inventory of it yet, and the store could not record the failure' : 'no inventory of it yet';
+  return unrecorded
+    ? 'last-known inventory kept; the store could not record the failure, so it is not marked stale'
+    : 'last-known inventory kept, marked stale';
+}
+
 export function describeCycle(s: CycleSummary): string {
-  if (!s.ok && s.recorded === false)
-    return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (and the store could not record the failure)`;
-  if (!s.ok)
-    return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (last-known inventory kept, marked stale)`;
+  if (!s.ok) {
+    return `${s.cluster}: FAILED after ${s.durationMs} ms: ${s.error} (${afterFailure(s)})`;
+  }
   const calls = Object.entries(s.calls)
     .map(([endpoint, n]) => `${endpoint.replace(/^GET /, '')} ${n}`)
     .join(', ');

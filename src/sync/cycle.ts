@@ -119,6 +119,8 @@ export interface CycleSummary {
    * the inventory file does not show it; only the daemon's memory does. Unset otherwise.
    */
   recorded?: boolean;
+  /** A failed cycle of a cluster that has never synced: there is no last-known inventory to keep. */
+  neverSynced?: boolean;
 }
 
 const LOG_LINES = 500;
@@ -733,6 +735,7 @@ function recordFailure(
     data: { error: result.error, kind },
   };
   const events: NewEvent[] = identity?.events ?? (alreadyStale ? [] : [failed]);
+  const first = state?.cluster?.lastSuccessAt ? {} : { neverSynced: true };
   const changes: Record<string, number> = {};
   for (const e of events) changes[e.type] = (changes[e.type] ?? 0) + 1;
   try {
@@ -754,11 +757,11 @@ function recordFailure(
       },
       ...(identity ? { identityChanged: identity.identityChanged } : {}),
     });
-    return { ...result, runId, changes };
+    return { ...result, ...first, runId, changes };
   } catch (writeErr) {
     // warn, not error: `serve` logs an error once per streak of unrecorded failures, not every cycle.
     log.warn({ cluster, err: errorText(writeErr) }, 'could not record the failed sync in the store');
-    return { ...result, recorded: false };
+    return { ...result, ...first, recorded: false };
   }
 }
 
