@@ -78,6 +78,15 @@ function sendJson(res: ServerResponse, text: string): void {
   res.end(text);
 }
 
+/**
+ * The client an action row names. The stateless endpoint never sees a call's `initialize` (its
+ * clientInfo went to another request), so the User-Agent header stands in: printable, cut short.
+ */
+function clientOf(req: IncomingMessage): string | null {
+  const agent = (req.headers['user-agent'] ?? '').replace(/[^\x20-\x7e]/g, '').trim();
+  return agent ? agent.slice(0, 80) : null;
+}
+
 /** JSON-RPC error for refusals, so MCP clients show the reason. */
 const refuse = (res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void =>
   send(res, status, { jsonrpc: '2.0', error: { code: -32000, message }, id: null }, headers);
@@ -233,11 +242,12 @@ export async function startMcpHttp(options: McpHttpOptions, deps: McpHttpDeps): 
    * every token compared so the time says nothing of which matched; never echoed), or undefined.
    */
   const callerOf = (req: IncomingMessage): Caller | undefined => {
-    if (!accepted.length) return { transport: 'mcp-http', client: null, principal: 'loopback', kinds: new Set() };
+    const client = clientOf(req);
+    if (!accepted.length) return { transport: 'mcp-http', client, principal: 'loopback', kinds: new Set() };
     const presented = digest(bearerToken(req.headers.authorization));
     let found: (typeof accepted)[number] | undefined;
     for (const t of accepted) if (timingSafeEqual(presented, t.digest) && !found) found = t;
-    return found && { transport: 'mcp-http', client: null, principal: found.label, kinds: found.kinds };
+    return found && { transport: 'mcp-http', client, principal: found.label, kinds: found.kinds };
   };
   const hasToken = (req: IncomingMessage): boolean => callerOf(req) !== undefined;
 

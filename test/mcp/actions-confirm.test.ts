@@ -292,7 +292,10 @@ describe('over HTTP: labelled bearer tokens', () => {
 
   async function httpClient(url: string, token?: string): Promise<Client> {
     const client = new Client({ name: 'http-test', version: '1' });
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const headers: Record<string, string> = {
+      'user-agent': 'ops-agent/1.4',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    };
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
     return client;
   }
@@ -346,7 +349,8 @@ describe('over HTTP: labelled bearer tokens', () => {
     })) as CallToolResult;
     expect(done.structuredContent!.action).toMatchObject({
       state: 'succeeded',
-      requestedBy: { transport: 'mcp-http', client: null, principal: 'ops' },
+      // The stateless endpoint never sees the client's initialize: its User-Agent names it.
+      requestedBy: { transport: 'mcp-http', client: 'ops-agent/1.4', principal: 'ops' },
     });
     answers.push(text(plan), text(done), JSON.stringify(done.structuredContent));
     const rows = JSON.stringify(rig.h.store.sqlite.prepare('SELECT * FROM actions').all());
