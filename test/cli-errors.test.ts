@@ -120,10 +120,10 @@ describe('action: a mistake in an option or argument is one line, exit 2, said t
     );
     expect(state!.code).toBe(2);
     expect(missing!.stderr).toBe(
-      'action start: no guest 999 in the inventory; a guest created since the last sync is there after the next (serve syncs on its schedule, `proxmox-inventory sync --once` now)\n',
+      'action start: No guest 999 in the inventory. A guest created since the last sync is there after the next (serve syncs on its schedule, `proxmox-inventory sync --once` now).\n',
     );
     expect(missing!.code).toBe(1);
-    expect(otherCluster!.stderr).toMatch(/^action start: no guest 999 in cluster lab in the inventory; /);
+    expect(otherCluster!.stderr).toMatch(/^action start: No guest 999 in cluster lab in the inventory\. /);
     for (const r of [missing!, otherCluster!]) expect(r.stderr).not.toMatch(/list_guests|search_inventory/);
   }, 180_000);
 });

@@ -68,12 +68,16 @@ export interface SubmitOptions {
 
 /** A request the caller can fix: the message says what and how. */
 export class ActionRefused extends Error {
+  /** What to do, said for the shell: the `action` command's user has no MCP tools to turn to. */
+  readonly shellHint?: string;
   constructor(
     message: string,
     readonly hint?: string,
+    shellHint?: string,
   ) {
     super(message);
     this.name = 'ActionRefused';
+    this.shellHint = shellHint ?? hint;
   }
 }
 
@@ -124,6 +128,7 @@ function oneGuest(store: Store, req: ActionRequest): TargetGuest {
   throw new ActionRefused(
     `No guest ${req.vmid}${req.cluster ? ` in cluster ${req.cluster}` : ''} in the inventory.`,
     'Check the vmid with list_guests or search_inventory; a guest created in the last minute appears after the next sync.',
+    'A guest created since the last sync is there after the next (serve syncs on its schedule, `proxmox-inventory sync --once` now).',
   );
 }
 
@@ -138,6 +143,7 @@ function checkGuest(kind: ActionKind, g: TargetGuest, params: Record<string, unk
     throw new ActionRefused(
       `The inventory's view of ${who} is stale${age}: ${g.stale && !g.clusterStale ? `its node ${g.node} did not answer` : `cluster ${g.cluster}'s last sync failed`}.`,
       'Acting on an old view is refused; see sync_status, and ask again once the cluster syncs.',
+      'Acting on an old view is refused; `proxmox-inventory sync --once` says why the sync fails; ask again once the cluster syncs.',
     );
   }
   if (g.template)
@@ -146,6 +152,7 @@ function checkGuest(kind: ActionKind, g: TargetGuest, params: Record<string, unk
     throw new ActionRefused(
       `${who} is locked (${g.lock}) by a Proxmox operation.`,
       'Wait until that operation ends (list_tasks shows it), then ask again.',
+      "Wait until that operation ends (the node's task list in Proxmox shows it), then ask again.",
     );
   for (const [param, type] of Object.entries(PARAM_TYPES))
     if (params[param] !== undefined && g.type !== type)

@@ -9,14 +9,7 @@ import { UsageError } from '../cli-errors.js';
 import { configFromEnv } from './config-env.js';
 import { daemonQueue, submitSettings } from '../main.js';
 import { localPrincipal } from '../principal.js';
-import {
-  cancelAction,
-  getAction,
-  listActions,
-  targetGuests,
-  type ActionRow,
-  type ActionState,
-} from '../store/actions.js';
+import { cancelAction, getAction, listActions, type ActionRow, type ActionState } from '../store/actions.js';
 import { openStore } from '../store/db.js';
 import { withStore } from './with-store.js';
 
@@ -66,12 +59,7 @@ export async function runActionAsk(configPath: string | undefined, o: AskOptions
     return 0;
   } catch (e) {
     if (!(e instanceof ActionRefused)) throw e;
-    // The refusal's hint for an unknown vmid names MCP tools; from the shell, the commands to use.
-    if (!targetGuests(store, o.vmid, o.cluster).length)
-      err(
-        `${label}: no guest ${o.vmid}${o.cluster ? ` in cluster ${o.cluster}` : ''} in the inventory; a guest created since the last sync is there after the next (serve syncs on its schedule, \`proxmox-inventory sync --once\` now)`,
-      );
-    else err(`${label}: ${e.message}${e.hint ? ` ${e.hint}` : ''}`);
+    err(`${label}: ${e.message}${e.shellHint ? ` ${e.shellHint}` : ''}`);
     return 1;
   } finally {
     store.close();

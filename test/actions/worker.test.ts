@@ -319,6 +319,11 @@ describe('preconditions, refused before any row or request', () => {
     try {
       const err = await refusal(() => h.submit('start', g.vmid));
       expect(err.message).toMatch(/is locked \(backup\) by a Proxmox operation\.$/);
+      expect(err.hint).toMatch(/list_tasks/);
+      // The `action` command prints the shell's hint: its user has no MCP tools.
+      expect(err.shellHint).toBe(
+        "Wait until that operation ends (the node's task list in Proxmox shows it), then ask again.",
+      );
     } finally {
       h.sim.updateGuest(g.vmid, { lock: null });
       await h.sync.runCycle();
@@ -335,6 +340,8 @@ describe('preconditions, refused before any row or request', () => {
         /^The inventory's view of guest \d+ \(.+\) is stale: its node pve3 did not answer\.$/,
       );
       expect(err.hint).toMatch(/sync_status/);
+      expect(err.shellHint).toMatch(/`proxmox-inventory sync --once` says why the sync fails/);
+      expect(err.shellHint).not.toMatch(/sync_status/);
     } finally {
       h.sim.setNodeOnline('pve3', true);
       await h.sync.runCycle();
