@@ -38,63 +38,6 @@ import { EXIT_FATAL, packageVersion } from './version.js';
 
 export { EXIT_FATAL, packageVersion };
 
-/** How soon after a first signal another one counts as the same Ctrl-C passed on by a wrapper. */
-export const RELAYED_SIGNAL_MS = 1_000;
-
-/**
- * Runs until SIGINT/SIGTERM, or until an exception or rejection that nothing caught, then runs
- * `close` once and resolves with the exit code: 0 after a signal, EXIT_FATAL after a fault. A
- * process in a state nobody planned for does not carry on (Node's own advice for
- * `uncaughtException`): it logs the fault, closes the store and its port cleanly, and exits for its
- * supervisor to restart it; a close that hangs past `closeDeadlineMs` exits anyway. A second signal
- * exits at once, unless it comes within RELAYED_SIGNAL_MS of the first: npm, tsx and the shell each
- * pass one Ctrl-C on to the daemon, so a single keypress can arrive two or three times.
- */
-export function runUntilStopped(
-  close: () => Promise<void>,
-  log: Logger,
-  { closeDeadlineMs = 10_000 } = {},
-): Promise<number> {
-  return new Promise((resolveDone) => {
-    let closing = false;
-    const stop = (code: number): void => {
-      if (closing) return;
-      closing = true;
-      const deadline = setTimeout(() => {
-        log.error({ closeDeadlineMs }, 'shutdown did not finish in time; exiting');
-        process.exit(code || 1);
-      }, closeDeadlineMs);
-      deadline.unref();
-      close()
-        .catch((err: unknown) => log.error({ err }, 'error during shutdown'))
-        .finally(() => {
-          clearTimeout(deadline);
-          resolveDone(code);
-        });
-    };
-    let firstSignalAt: number | undefined;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (firstSignalAt !== undefined && Date.now() - firstSignalAt < RELAYED_SIGNAL_MS) return;
-      if (closing) {
-        log.warn({ signal }, 'second signal: exiting before the shutdown finished');
-        process.exit(130);
-      }
-      firstSignalAt = Date.now();
-      log.info({ signal }, 'shutting down');
-      stop(0);
-    };
-    const onFault = (err: unknown, origin: string): void => {
-      log.fatal({ err, origin }, 'unexpected error; shutting down cleanly so the supervisor can restart the daemon');
-      stop(EXIT_FATAL);
-    };
-    // Listening for good (not once): a signal with no listener would end the process on the spot.
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('uncaughtException', onFault);
-    process.on('unhandledRejection', (reason) => onFault(reason, 'unhandledRejection'));
-  });
-}
-
 function syncSettings(config: Config): SyncSettings {
   const s = config.sync;
   return {
@@ -301,7 +244,9 @@ async function connectRedis(config: Config, log: Logger): Promise<{ target: Redi
     // also print "Unhandled error event" with a stack for every reconnection attempt.
     probe.on('error', () => undefined);
     try {
-      await probe.connect().catch(() => undefined);
+      // Not awaited: a Redis that takes the connection and never answers holds connect() for ever,
+      // and the start with it; the check waits a few seconds for it to be ready and says so.
+      probe.connect().catch(() => undefined);
       await checkRedisSettings(probe, log);
     } finally {
       probe.disconnect();

@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config.js';
-import { createDaemon, runUntilStopped, sharedRedis, startActions, startHttp, type Actions } from '../main.js';
+import { holdSignalsWhileStarting, runUntilStopped, type SignalHold } from '../lifecycle.js';
+import { createDaemon, sharedRedis, startActions, startHttp, type Actions } from '../main.js';
 import type { McpHttpEndpoint } from '../mcp/http.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { stopLeftoverRedis } from '../queue/embedded-redis.js';
 import { startChurn } from '../sim/churn.js';
@@ -21,10 +22,20 @@ import { describeCycle } from './sync-once.js';
  * endpoint; it prints how to connect an MCP client.
  */
 export async function runDemo(): Promise<number> {
+  const startLog = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const holding = holdSignalsWhileStarting(startLog);
+  try {
+    return await startDemo(holding, startLog);
+  } finally {
+    holding.release(); // done already unless the start failed
+  }
+}
+
+async function startDemo(holding: SignalHold, startLog: Logger): Promise<number> {
   const dataDir = resolve('data/demo');
   const envFile = resolve(dataDir, 'sim.env');
   // Each demo starts from an empty inventory; a Redis an interrupted demo left there is stopped first.
-  await stopLeftoverRedis(dataDir, createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }));
+  await stopLeftoverRedis(dataDir, startLog);
   rmSync(dataDir, { recursive: true, force: true });
   const sim = await startSimulator({ guests: DEMO.guests, nodes: DEMO.nodes, seed: 42 });
   writeSimEnv(sim, envFile);
@@ -119,13 +130,17 @@ export async function runDemo(): Promise<number> {
     },
   });
   started.scheduler = scheduler;
-  return runUntilStopped(async () => {
-    stopChurn();
-    await http.close();
-    await actions?.close();
-    await redis.stop();
-    await scheduler.stop();
-    await daemon.close();
-    await sim.close();
-  }, daemon.log);
+  return runUntilStopped(
+    async () => {
+      stopChurn();
+      await http.close();
+      await actions?.close();
+      await redis.stop();
+      await scheduler.stop();
+      await daemon.close();
+      await sim.close();
+    },
+    daemon.log,
+    { holding },
+  );
 }

@@ -2,7 +2,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { configFromEnv } from './config-env.js';
-import { runUntilStopped } from '../main.js';
+import { runUntilStopped } from '../lifecycle.js';
 import { createLogger } from '../log.js';
 import { startChurn } from '../sim/churn.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../sim/server.js';
