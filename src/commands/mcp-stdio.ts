@@ -36,7 +36,8 @@ export async function runMcpStdio(configPath: string | undefined): Promise<void>
   log.info({ db: config.dbPath }, 'MCP server on stdio');
   await new Promise<void>((resolveClosed) => {
     server.server.onclose = () => resolveClosed();
-    // Not once: a second SIGINT (npm or tsx passing the same Ctrl-C on) must not find no listener and end the process mid-close.
+    // Not once: a second SIGINT (npm or tsx passing the same Ctrl-C on) would find no listener
+    // and end the process in the middle of its close.
     process.on('SIGINT', () => resolveClosed());
     process.on('SIGTERM', () => resolveClosed());
   });
