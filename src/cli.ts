@@ -549,6 +549,12 @@ async function report(err: unknown, argv: string[]): Promise<number> {
   return exitCode;
 }
 
+// A reader that goes away (`… | head -1`) is no failure of the command: it finishes its work (the
+// store closed cleanly, a subscription saved) and stops writing, where Node threw EPIPE with a stack.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // After a fault, handles in an unknown state (a socket, a timer) must not keep the process alive.

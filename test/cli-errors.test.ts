@@ -144,6 +144,25 @@ describe('other commands: usage errors without the whole help', () => {
     expect(readme).toMatch(/^proxmox-inventory --version +.*-V/m);
   }, 180_000);
 
+  // `… | head -1` closes the pipe early: Node threw EPIPE with a stack, and `webhooks add` lost the
+  // secret it prints once, after saving the subscription.
+  it.each(['--version', 'help', 'webhooks list'])(
+    'a reader that goes away early (%s | head -0) ends nothing: no stack, the command’s own status',
+    async (line) => {
+      const child = spawn(process.execPath, [...CLI, ...line.split(' ')], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.destroy(); // the reader is gone before the command writes
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const code = await new Promise((r) => child.on('close', r));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    },
+    60_000,
+  );
+
   it('webhooks add refuses localhost at once unless WEBHOOK_ALLOW_CIDRS names it', async () => {
     const refused = await run(['webhooks', 'add', 'https://localhost/x', '--events', 'guest.*']);
     expect(refused.stderr).toBe(
