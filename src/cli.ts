@@ -20,7 +20,8 @@ Commands:
   serve [--config FILE]                    sync every cluster on a schedule and take inventory snapshots, until Ctrl-C
   sync --once [--config FILE]              one sync cycle of every cluster, with a summary line each
   snapshot [--label TEXT] [--config FILE]  take an inventory snapshot now
-  cluster reset NAME [--config FILE]       accept that another cluster answers at NAME's URL: tombstone the old inventory
+  cluster reset NAME [--yes] [--config FILE]
+                                           accept that another cluster answers at NAME's URL: tombstone the old inventory (a plan without --yes)
   mcp [--config FILE]                      the MCP server on stdio, answering from the inventory (write tools only with ACTIONS)
   check [--config FILE]                    connect to every configured cluster and report what it sees
   action KIND VMID [--cluster NAME] [--yes] [--config FILE]   queue an action (ACTIONS must enable KIND; destructive kinds need --yes)
@@ -56,7 +57,7 @@ const OPTIONS: Record<string, Record<string, string | null>> = {
   serve: { config: 'FILE' },
   sync: { once: null, config: 'FILE' },
   snapshot: { label: 'TEXT', config: 'FILE' },
-  cluster: { config: 'FILE' },
+  cluster: { yes: null, config: 'FILE' },
   mcp: { config: 'FILE' },
   check: { config: 'FILE' },
   action: {
@@ -469,8 +470,14 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
     const { values, positionals } = parse('cluster', args, true);
     const [sub, name, ...extra] = positionals;
     if (sub !== 'reset' || !name || extra.length)
-      throw new UsageError('cluster: usage is `cluster reset NAME` (NAME as `proxmox-inventory check` prints it)');
-    return (await import('./commands/cluster-reset.js')).runClusterReset(text(values.config), name);
+      throw new UsageError(
+        'cluster: usage is `cluster reset NAME [--yes]` (NAME as `proxmox-inventory check` prints it)',
+      );
+    return (await import('./commands/cluster-reset.js')).runClusterReset(
+      text(values.config),
+      name,
+      values.yes === true,
+    );
   },
   async snapshot(args) {
     const { values } = parse('snapshot', args);

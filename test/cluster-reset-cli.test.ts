@@ -45,11 +45,26 @@ describe('cluster reset', () => {
   it('explains its usage when the name is missing', () => {
     const r = run(['cluster', 'reset'], dataDir());
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('cluster: usage is `cluster reset NAME`');
+    expect(r.stderr).toContain('cluster: usage is `cluster reset NAME [--yes]`');
   });
 
-  it('tombstones the inventory with one event and says what it did', () => {
+  // It wiped the inventory at once, and the import that follows reaches every webhook subscriber.
+  it('without --yes prints the plan, notes an identity that has not changed, and changes nothing', () => {
     const r = run(['cluster', 'reset', 'lab'], dataDir());
+    expect(r.stdout).toBe(
+      "plan: tombstone cluster lab's 12 guests (their history stays) and remove its 2 nodes; the next sync imports it again as a new cluster, and webhook subscribers receive that import (cluster.imported, and guest.created for each guest, marked initial)\n" +
+        "note: lab's identity has not changed; a reset is for a cluster replaced behind its URL, which sync_status and the sync log then report\n",
+    );
+    expect(r.stderr).toBe('cluster reset: nothing was changed; add --yes to reset it\n');
+    expect(r.code).toBe(1);
+    const store = openStore(h.dbPath, { readonly: true });
+    expect(store.sqlite.prepare('SELECT count(*) FROM guests WHERE deleted_at IS NULL').pluck().get()).toBe(12);
+    expect(store.sqlite.prepare("SELECT count(*) FROM events WHERE type = 'cluster.reset'").pluck().get()).toBe(0);
+    store.close();
+  });
+
+  it('with --yes tombstones the inventory with one event and says what it did', () => {
+    const r = run(['cluster', 'reset', 'lab', '--yes'], dataDir());
     expect(r.stdout).toBe(
       'cluster lab reset: 12 guests tombstoned (their history stays), 2 nodes removed; the next sync reads it as a new cluster\n',
     );
