@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Completer } from '../completions.js';
+import { readPastTime, TIME_FORMS } from '../time.js';
 
 /** Prompt arguments are strings (MCP); each lands in the instruction, so each is one plain token. */
 export type PromptArgs = Record<string, z.ZodString | z.ZodOptional<z.ZodString>>;
@@ -33,13 +34,19 @@ const shaped = (pattern: RegExp, expected: string, description: string): z.ZodSt
 export const nameArg = (what: string, description = `${what} name`): z.ZodString =>
   shaped(/^[A-Za-z0-9][\w.-]{0,62}$/, `expected a ${what} name (letters, digits, ".", "-", "_")`, description);
 
-/** A time as the tools read it; the tool that gets it checks it strictly. */
+/**
+ * A past time, read as changes_since reads it: a time the tool would refuse ("yesterday", a date in
+ * the future) is refused here, not pasted into an instruction that then fails.
+ */
 export const timeArg = (description: string): z.ZodString =>
-  shaped(
-    /^[\w:.+ -]{1,40}$/,
-    'expected an ISO 8601 time (2025-01-02T03:04:05Z) or a duration back (24h, 7d)',
-    description,
-  );
+  z
+    .string({ error: `expected ${TIME_FORMS}` })
+    .max(40, `expected ${TIME_FORMS}`)
+    .superRefine((value, ctx) => {
+      const read = readPastTime(value, Date.now());
+      if (!read.ok) ctx.addIssue({ code: 'custom', message: `${read.problem}; expected ${TIME_FORMS}` });
+    })
+    .describe(description);
 
 /** A size: a whole number, or with decimals when `decimals`. */
 export const sizeArg = (description: string, example: string, decimals = false): z.ZodString =>
