@@ -163,6 +163,21 @@ describe('other commands: usage errors without the whole help', () => {
     60_000,
   );
 
+  // A label no table can show was refused by the store: exit 1, and no pointer to the help.
+  it('a snapshot label with a control character or over 200 characters is a usage error (exit 2)', async () => {
+    const [bell, long] = await runAll([
+      ['snapshot', '--label', 'pre\u0007x'],
+      ['snapshot', '--label', 'x'.repeat(201)],
+    ]);
+    expect(bell!.stderr).toBe(
+      'snapshot: --label: The snapshot label holds a control character (U+0007 at character 4); give one line of plain text.\nsee proxmox-inventory snapshot --help\n',
+    );
+    expect(long!.stderr).toBe(
+      'snapshot: --label: The snapshot label has 201 characters; give one of at most 200.\nsee proxmox-inventory snapshot --help\n',
+    );
+    for (const r of [bell!, long!]) expect(r.code).toBe(2);
+  }, 60_000);
+
   it('webhooks add refuses localhost at once unless WEBHOOK_ALLOW_CIDRS names it', async () => {
     const refused = await run(['webhooks', 'add', 'https://localhost/x', '--events', 'guest.*']);
     expect(refused.stderr).toBe(

@@ -1,9 +1,12 @@
 /** `snapshot`: an inventory snapshot now, pruned by the configured retention. */
+import { UsageError } from '../cli-errors.js';
 import { configFromEnv } from './config-env.js';
 import { openStore } from '../store/db.js';
-import { takeSnapshotWithRetention } from '../store/snapshots.js';
+import { checkSnapshotLabel, takeSnapshotWithRetention } from '../store/snapshots.js';
+import { StoreError } from '../store/errors.js';
 
 export function runSnapshot(configPath: string | undefined, label: string | undefined): number {
+  if (label !== undefined) checkLabelOption(label);
   const config = configFromEnv(configPath, true);
   const store = openStore(config.dbPath);
   try {
@@ -14,5 +17,15 @@ export function runSnapshot(configPath: string | undefined, label: string | unde
     return 0;
   } finally {
     store.close();
+  }
+}
+
+/** A label no table could show is a mistake in the command line: exit 2, with where the help is. */
+function checkLabelOption(label: string): void {
+  try {
+    checkSnapshotLabel(label);
+  } catch (err) {
+    if (err instanceof StoreError) throw new UsageError(`snapshot: --label: ${err.message}`);
+    throw err;
   }
 }
