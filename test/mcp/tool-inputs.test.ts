@@ -174,7 +174,7 @@ describe('inventory snapshot labels', () => {
     expect(listSnapshots(h.store).length).toBe(before + 1); // nothing was written for the refused ones
   });
 
-  it('the snapshot command prints the one sentence and exits 1, without a stack', async () => {
+  it('the snapshot command prints the one sentence and where the help is, exit 2, without a stack', async () => {
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'snapshot', '--label', 'a'.repeat(300)], {
         env: { PATH: process.env.PATH ?? '', DATA_DIR: dirname(h.dbPath) },
@@ -185,10 +185,10 @@ describe('inventory snapshot labels', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d));
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr.trimEnd().split('\n').at(-1)).toBe(
-      'The snapshot label has 300 characters; give one of at most 200.',
+    expect(result.stderr).toBe(
+      'snapshot: --label: The snapshot label has 300 characters; give one of at most 200.\nsee proxmox-inventory snapshot --help\n',
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
   }, 30_000);

@@ -326,6 +326,25 @@ describe('inventory_overview', () => {
 });
 
 describe('list_guests', () => {
+  // A cursor from one filter, reused with another, started at its place in the other listing and
+  // silently left guests out; from the other page path it was called malformed.
+  it('a cursor is for the filters and sort it was made with: other ones are refused, the same ones go on', async () => {
+    type Page = { guests: Array<{ vmid: number; cluster: string }>; nextCursor?: string };
+    for (const filter of [{ tag: 'prod' }, { cluster: 'lab' }]) {
+      const first = await ok<Page>('list_guests', { ...filter, limit: 2, fields: ['cluster', 'vmid'] });
+      const cursor = first.s.nextCursor!;
+      expect(cursor).toMatch(/^[\w-]{6}\./);
+      const next = await ok<Page>('list_guests', { ...filter, limit: 2, fields: ['cluster', 'vmid'], cursor });
+      const all = await ok<Page>('list_guests', { ...filter, limit: 4, fields: ['cluster', 'vmid'] });
+      expect([...first.s.guests, ...next.s.guests]).toEqual(all.s.guests);
+      for (const other of [{ tag: 'dev' }, {}, { ...filter, sort: 'name' }, { ...filter, order: 'desc' }])
+        expect(await miss('list_guests', { ...other, cursor })).toMatch(
+          /^The cursor was made for other filters, or another sort or order\. Pass nextCursor from the previous page unchanged with the same filters, sort and order, or omit cursor to start again\./,
+        );
+    }
+    expect(await miss('list_guests', { cursor: '104:lab' })).toMatch(/^The cursor is malformed\. /);
+  });
+
   it('lean columns by default plus the sort key, fields on request, filter values said once', async () => {
     type Page = { guests: Array<Record<string, unknown>>; total: number };
     const { s, lines } = await ok<Page>('list_guests', { cluster: 'lab', sort: 'maxmem', order: 'desc', limit: 3 });
@@ -337,7 +356,7 @@ describe('list_guests', () => {
     expect(biggest).toBeGreaterThan(3);
     expect(lines[0]).toMatch(
       new RegExp(
-        `^3 of \\d+ guests with cluster=lab; the page ends inside a run: ${biggest - 3} more guests also have maxmem 16G; next page: cursor=maxmem:desc:\\d+:lab:\\d+$`,
+        `^3 of \\d+ guests with cluster=lab; the page ends inside a run: ${biggest - 3} more guests also have maxmem 16G; next page: cursor=[\\w-]{6}\\.maxmem:desc:\\d+:lab:\\d+$`,
       ),
     );
     expect(lines[1]).toBe('vmid name type node status maxmem');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Store } from '../../store/db.js';
 import {
@@ -238,6 +239,27 @@ function defaultFields(args: ListGuestsArgs): Field[] {
   ];
 }
 
+/**
+ * A page's cursor starts with a digest of the filters and sort it was made for. Without it, a
+ * cursor reused with other filters started at its place in another listing and silently left
+ * guests out (or, from the other page path, was called malformed though passed unchanged).
+ */
+function cursorScope(filter: GuestFilter, sort: string | undefined, order: string | undefined): string {
+  const made = JSON.stringify([filter, sort ?? 'vmid', order ?? 'asc']);
+  return createHash('sha256').update(made).digest('base64url').slice(0, 6);
+}
+
+const START_AGAIN =
+  'Pass nextCursor from the previous page unchanged with the same filters, sort and order, or omit cursor to start again.';
+
+function unscopedCursor(cursor: string, scope: string): string {
+  const dot = cursor.indexOf('.');
+  if (dot < 0) throw new ToolMiss('The cursor is malformed.', START_AGAIN);
+  if (cursor.slice(0, dot) !== scope)
+    throw new ToolMiss('The cursor was made for other filters, or another sort or order.', START_AGAIN);
+  return cursor.slice(dot + 1);
+}
+
 const COUNT_ONLY_CONFLICTS = ['sort', 'order', 'limit', 'cursor', 'fields'] as const;
 
 const input = z
@@ -305,19 +327,22 @@ export const listGuestsTool = defineTool({
     const rowFields = fields.filter((f): f is RowField => !isFactField(f));
     const factFields = fields.filter(isFactField);
     const filter = guestFilter(args);
+    const scope = cursorScope(filter, args.sort, args.order);
+    const cursor = args.cursor === undefined ? undefined : unscopedCursor(args.cursor, scope);
     // The last known status is read whatever the fields: it is set on stale rows only, so it says which they are.
     const asked = [...rowFields, 'lastKnownStatus' as const];
     const page: GuestPage<Partial<GuestSummary> & { cluster: string; vmid: number }> & {
       storageBytes?: Map<string, number | null>;
     } = readsFacets(filter, args.sort, args.order)
-      ? listGuestsByFacets(store, filter, { limit: args.limit, cursor: args.cursor, fields: asked })
+      ? listGuestsByFacets(store, filter, { limit: args.limit, cursor, fields: asked })
       : listGuests(store, filter, {
           sort: args.sort,
           order: args.order,
           limit: args.limit,
-          cursor: args.cursor,
+          cursor,
           fields: asked,
         });
+    const nextCursor = page.nextCursor && `${scope}.${page.nextCursor}`;
     const facts = factValues(store, page.items, factFields, args.storage, page.storageBytes);
     const factsOf = (g: { cluster: string; vmid: number }): FactValues => facts.get(`${g.cluster}/${g.vmid}`) ?? {};
     // A stale row carries its last known status beside `status: unknown`.
@@ -363,11 +388,11 @@ export const listGuestsTool = defineTool({
     const shown =
       page.items.length === 0
         ? `no guest matches${where ? ` ${where}` : ''}${hidden}`
-        : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${sameAfterNote(page)}${page.nextCursor ? `; next page: cursor=${page.nextCursor}` : ''}`;
+        : `${page.items.length} of ${page.total} guests${where ? ` with ${where}` : ''}${staleNote}${hidden}${sameAfterNote(page)}${nextCursor ? `; next page: cursor=${nextCursor}` : ''}`;
     const rowCell = (g: GuestSummary, f: Field): string =>
       isFactField(f) ? factCell(f, factsOf(g)[f]) : f === 'status' ? statusCell(g) : cell(g, f);
     return {
-      structured: { guests, total: page.total, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) },
+      structured: { guests, total: page.total, ...(nextCursor ? { nextCursor } : {}) },
       text: page.items.length
         ? `${shown}\n${table(
             columns.map((f) =>
