@@ -178,6 +178,20 @@ describe('other commands: usage errors without the whole help', () => {
     for (const r of [bell!, long!]) expect(r.code).toBe(2);
   }, 60_000);
 
+  // They read the inventory only, yet asked for a Proxmox cluster's settings (exit 2).
+  it('the read-only action and webhooks commands need no Proxmox settings, only DATA_DIR', async () => {
+    const dataOnly = { PVE_URL: '', PVE_TOKEN_ID: '', PVE_TOKEN_SECRET: '', PVE_CLUSTER_NAME: '', ACTIONS: '' };
+    for (const args of [
+      ['webhooks', 'list'],
+      ['webhooks', 'deliveries'],
+      ['action', 'list'],
+    ]) {
+      const r = await run(args, dataOnly);
+      expect(r.stderr, args.join(' ')).toBe('');
+      expect(r.code, args.join(' ')).toBe(0);
+    }
+  }, 60_000);
+
   it('webhooks add refuses localhost at once unless WEBHOOK_ALLOW_CIDRS names it', async () => {
     const refused = await run(['webhooks', 'add', 'https://localhost/x', '--events', 'guest.*']);
     expect(refused.stderr).toBe(

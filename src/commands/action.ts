@@ -79,7 +79,7 @@ export function runActionList(
   configPath: string | undefined,
   o: { state?: string; since?: number; limit: number },
 ): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   if (o.state !== undefined && !STATES.includes(o.state as ActionState))
     throw new UsageError(`action list: --state: expected one of ${STATES.join(', ')}, got "${o.state}"`);
   const rows = withStore(config, (store) =>
@@ -91,7 +91,7 @@ export function runActionList(
 }
 
 export function runActionShow(configPath: string | undefined, id: string): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   const row = withStore(config, (store) => getAction(store, id));
   if (!row) {
     err(`action show: no action ${id}; \`action list\` shows the recent ones`);
@@ -112,7 +112,7 @@ export function runActionShow(configPath: string | undefined, id: string): numbe
 }
 
 export function runActionCancel(configPath: string | undefined, id: string): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   return withStore(config, (store) => {
     const row = getAction(store, id);
     if (!row) {

@@ -178,7 +178,7 @@ function health(row: SubscriptionRow, failed: number): string {
 
 /** `webhooks list`: one line each, oldest first; never a secret. */
 export function runWebhooksList(configPath: string | undefined): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   withStore(config, (store) => {
     const rows = listSubscriptions(store);
     const failed = failedCounts(store);
@@ -195,7 +195,7 @@ export function runWebhooksList(configPath: string | undefined): number {
 
 /** `webhooks show ID`: the row without its secrets, with its deliveries counted. */
 export function runWebhooksShow(configPath: string | undefined, id: string): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   return withStore(config, (store) => {
     const row = found(store, 'show', id);
     if (!row) return 1;
@@ -218,7 +218,7 @@ export function runWebhooksShow(configPath: string | undefined, id: string): num
 
 /** `webhooks disable ID` / `webhooks enable ID`. */
 export function runWebhooksSetEnabled(configPath: string | undefined, id: string, enabled: boolean): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   const command = enabled ? 'enable' : 'disable';
   return withStore(config, (store) => {
     const row = found(store, command, id);
@@ -243,7 +243,7 @@ const fromConfig = (command: string, row: SubscriptionRow): string =>
 
 /** `webhooks remove ID`: the subscription and its delivery history. */
 export function runWebhooksRemove(configPath: string | undefined, id: string): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   return withStore(config, (store) => {
     const row = found(store, 'remove', id);
     if (!row) return 1;
@@ -263,7 +263,7 @@ export function runWebhooksRemove(configPath: string | undefined, id: string): n
  * without losing a message.
  */
 export function runWebhooksRotateSecret(configPath: string | undefined, id: string, secretFile?: string): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   const given = secretFile === undefined ? undefined : secretFromFile(secretFile);
   if (given && 'problem' in given) {
     err(`webhooks rotate-secret: ${given.problem}`);
@@ -325,7 +325,7 @@ function describeOutcome(o: DeliveryOutcome): string {
  * subscription's health untouched. Works on a disabled subscription (to check before enabling).
  */
 export async function runWebhooksTest(configPath: string | undefined, id: string): Promise<number> {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   const row = withStore(config, (store) => found(store, 'test', id));
   if (!row) return 1;
   const now = Date.now();
@@ -376,7 +376,7 @@ export interface DeliveriesOptions {
 
 /** `webhooks deliveries [ID] [--failed] [--since TIME] [--limit N]`, newest first. */
 export function runWebhooksDeliveries(configPath: string | undefined, o: DeliveriesOptions): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   return withStore(config, (store) => {
     if (o.id !== undefined && !found(store, 'deliveries', o.id)) return 1;
     const rows = listDeliveries(store, {
@@ -400,7 +400,7 @@ export function runWebhooksReplay(
   id: string,
   which: { since: number } | { eventId: string },
 ): number {
-  const config = configFromEnv(configPath);
+  const config = configFromEnv(configPath, true);
   return withStore(config, (store) => {
     const row = found(store, 'replay', id);
     if (!row) return 1;
