@@ -30,10 +30,18 @@ export class WebhookTargetRefused extends Error {
     readonly range: string,
   ) {
     super(
-      `${describeTarget(host, address)} is ${rangeWords(range)} address, which webhooks may not reach; ` +
-        `if the receiver is yours, add ${address}/${address.includes(':') ? 128 : 32} to WEBHOOK_ALLOW_CIDRS.`,
+      `${describeTarget(host, address)} is ${rangeWords(range)} address, which webhooks may not reach; ${fix(address, range)}`,
     );
   }
+}
+
+/**
+ * What to do about a refusal. An unspecified address (0.0.0.0, ::) names no receiver: on Linux a
+ * connection to it reaches this host, so allowing it would open loopback to every subscription.
+ */
+function fix(address: string, range: string): string {
+  if (range === 'unspecified') return "name the receiver's own address or host name instead.";
+  return `if the receiver is yours, add ${address}/${address.includes(':') ? 128 : 32} to WEBHOOK_ALLOW_CIDRS.`;
 }
 
 /** ipaddr.js's range name as prose, with its article: "a link-local", "an unspecified", "a carrier-grade NAT". */

@@ -135,6 +135,10 @@ describe('the SSRF corpus, refused at connect', () => {
     expect(outcomes.find((o) => o.host === '169.254.169.254')?.error).toBe(
       '169.254.169.254 is a link-local address, which webhooks may not reach; if the receiver is yours, add 169.254.169.254/32 to WEBHOOK_ALLOW_CIDRS.',
     );
+    // 0.0.0.0 names no receiver and reaches this host on Linux: allowlisting it is never the advice.
+    expect(outcomes.find((o) => o.host === '0.0.0.0')?.error).toBe(
+      "0.0.0.0 is an unspecified address, which webhooks may not reach; name the receiver's own address or host name instead.",
+    );
     expect(outcomes.find((o) => o.host === 'metadata.attacker.test')?.error).toMatch(
       /^metadata\.attacker\.test \(169\.254\.169\.254\) is a link-local address/,
     );
