@@ -108,3 +108,13 @@ export function freshnessLine(f: FreshnessView): string {
   ];
   return `as of ${shortTime(f.asOf)}${age}${stale.length ? `; stale: ${stale.join(', ')}` : ''}`;
 }
+
+/** Guest fields that hold bytes: a change shows them as 2G→4G, not 2147483648→4294967296. */
+const SIZE_FIELDS = new Set(['maxmem', 'maxdisk']);
+
+/** `maxmem 2G→4G` for a size field; undefined for any other field, or when neither side is a number. */
+export function sizeChange(field: string, from: unknown, to: unknown): string | undefined {
+  if (!SIZE_FIELDS.has(field) || (typeof from !== 'number' && typeof to !== 'number')) return undefined;
+  const size = (v: unknown): string => (typeof v === 'number' ? bytes(v) : '-');
+  return `${untrusted(field, 30)} ${size(from)}→${size(to)}`;
+}

@@ -5,7 +5,17 @@
  * (1000 for 1024, a lost decimal, a sign dropped) fails here whatever the tool tests compute.
  */
 import { describe, expect, it } from 'vitest';
-import { bytes, freshnessLine, oneLine, percent, quoted, shortTime, table, untrusted } from '../../src/mcp/render.js';
+import {
+  bytes,
+  freshnessLine,
+  oneLine,
+  percent,
+  quoted,
+  shortTime,
+  sizeChange,
+  table,
+  untrusted,
+} from '../../src/mcp/render.js';
 import { duration, nameList, ratioCell, signedBytes } from '../../src/mcp/tools/shared.js';
 
 const KiB = 1024;
@@ -221,5 +231,15 @@ describe('freshnessLine', () => {
     expect(freshnessLine({ asOf: null, ageMs: null, staleClusters: [], overdue: false, staleNodes: [] })).toBe(
       'inventory: no successful sync yet',
     );
+  });
+});
+
+// diff_snapshots showed maxmem 8589934592→1073741824 where changes_since showed 8G→1G.
+describe('sizeChange', () => {
+  it('says a size field in the units a reader uses, and leaves other fields to the caller', () => {
+    expect(sizeChange('maxmem', 8 * 2 ** 30, 2 ** 30)).toBe('maxmem 8G→1G');
+    expect(sizeChange('maxdisk', null, 32 * 2 ** 30)).toBe('maxdisk -→32G');
+    expect(sizeChange('cores', 2, 4)).toBeUndefined();
+    expect(sizeChange('maxmem', 'x', null)).toBeUndefined();
   });
 });

@@ -9,6 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { RELAYED_SIGNAL_MS } from '../../src/lifecycle.js';
 import { EXIT_FATAL } from '../../src/version.js';
 
+/** A module run in its own Node process, as the daemon runs: its exit status and output. */
+function node(script: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 function run(body: string, closeMs = 0): { status: number | null; stdout: string; stderr: string } {
   const script = `
     import { runUntilStopped } from './src/lifecycle.ts';
@@ -25,11 +34,7 @@ function run(body: string, closeMs = 0): { status: number | null; stdout: string
     process.stdout.write('code ' + code + '\\n');
     process.exitCode = code;
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return node(script);
 }
 
 describe('runUntilStopped', () => {
@@ -88,10 +93,7 @@ describe('runUntilStopped', () => {
         void done.then((code) => { process.stdout.write('code ' + code + '\\n'); process.exitCode = code; });
       }, 50);
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
+    const r = node(script);
     expect(r.stdout).toBe('closed\ncode 0\n');
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('"msg":"shutting down"');
@@ -111,10 +113,7 @@ describe('runUntilStopped', () => {
       process.stdout.write('code ' + code + '\\n');
       process.exitCode = code;
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
+    const r = node(script);
     expect(r.stdout).toBe('started\nclosed\ncode 0\n');
     expect(r.stderr).toContain('stopping once the start has finished');
     expect(r.status).toBe(0);
@@ -128,10 +127,7 @@ describe('runUntilStopped', () => {
       void runUntilStopped(() => new Promise(() => {}), createLogger({ level: 'info' }), { closeDeadlineMs: 200 });
       setTimeout(() => { throw new Error('fault'); }, 50);
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const r = node(script);
     expect(r.status).toBe(EXIT_FATAL);
     expect(r.stderr).toContain('shutdown did not finish in time');
   });

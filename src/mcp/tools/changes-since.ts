@@ -9,7 +9,7 @@ import {
   type TaskCause,
 } from '../../store/queries.js';
 import { listSnapshots } from '../../store/snapshots.js';
-import { bytes, quoted, shortTime, untrusted } from '../render.js';
+import { quoted, shortTime, sizeChange, untrusted } from '../render.js';
 import { count, flag, text } from '../schemas.js';
 import { readPastTime, TIME_FORMS } from '../time.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
@@ -48,7 +48,6 @@ const cell = (value: unknown, max: number): string =>
 const arrow = (from: unknown, to: unknown): string => `${cell(from, 30)}→${cell(to, 30)}`;
 
 /** Sizes of a guest.updated change, written as sizes. */
-const SIZES = new Set(['maxmem', 'maxdisk']);
 /** Fields whose change the config keys spell out (scsi0, net0…): named, not repeated. */
 const BY_CONFIG_KEYS = new Set(['disks', 'nics', 'digest']);
 /** Config keys a tracked field already shows from→to. */
@@ -77,11 +76,8 @@ const asChange = (v: unknown): Change => (typeof v === 'object' && v !== null ? 
 
 /** One tracked field, old → new (sizes human-readable). */
 function fieldChange(field: string, c: Change): string {
-  if (SIZES.has(field) && (typeof c.from === 'number' || typeof c.to === 'number'))
-    return `${untrusted(field, 30)} ${bytesOrDash(c.from)}→${bytesOrDash(c.to)}`;
-  return `${untrusted(field, 30)} ${arrow(c.from, c.to)}`;
+  return sizeChange(field, c.from, c.to) ?? `${untrusted(field, 30)} ${arrow(c.from, c.to)}`;
 }
-const bytesOrDash = (v: unknown): string => (typeof v === 'number' ? bytes(v) : '-');
 
 /**
  * One config key, old → new. A Proxmox property string (`virtio=…,bridge=vmbr0,tag=5`) shows only

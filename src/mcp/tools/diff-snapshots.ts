@@ -13,7 +13,7 @@ import {
   type SnapshotGuest,
 } from '../../store/snapshots.js';
 import type { Store } from '../../store/db.js';
-import { shortTime, untrusted } from '../render.js';
+import { shortTime, sizeChange, untrusted } from '../render.js';
 import { count } from '../schemas.js';
 import { defineTool, READ_ONLY, ToolMiss } from '../tool.js';
 import { Obj } from './shared.js';
@@ -50,9 +50,11 @@ function load(store: Store, id: number): SnapshotBody {
 /** `from→to` of one field, sizes and lists kept short. */
 function fieldChange(field: string, c: { from: unknown; to: unknown }): string {
   const show = (v: unknown): string => (v == null ? '-' : Array.isArray(v) ? v.join(',') : String(v));
-  return field === 'digest'
-    ? 'config'
-    : `${untrusted(field, 30)} ${untrusted(show(c.from), 30)}→${untrusted(show(c.to), 30)}`;
+  if (field === 'digest') return 'config';
+  return (
+    sizeChange(field, c.from, c.to) ??
+    `${untrusted(field, 30)} ${untrusted(show(c.from), 30)}→${untrusted(show(c.to), 30)}`
+  );
 }
 
 export const diffSnapshotsTool = defineTool({
