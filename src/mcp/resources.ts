@@ -45,8 +45,20 @@ const json = (uri: URL, body: unknown): ReadResourceResult => ({
 const notFound = (uri: URL, what: string): never => resourceNotFound(`${uri.href}: no ${what} in the inventory`);
 
 const one = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+
+/** A URI's part as the inventory names it: `%C3%BC` is `ü`; a `%` that escapes nothing is the caller's mistake. */
+function decoded(name: string, value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return invalidParams(
+      `uri: the ${name} ${JSON.stringify(value.slice(0, 60))} holds a % that escapes nothing; write %25 for a %`,
+    );
+  }
+}
+
 const flat = (vars: Variables): Record<string, string> =>
-  Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, one(v)]));
+  Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, decoded(k, one(v))]));
 
 const fresh = (store: Store, context: ToolContext): ReturnType<typeof freshness> =>
   freshness(store, context.now(), context.staleAfterMs);

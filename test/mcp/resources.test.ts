@@ -138,6 +138,11 @@ describe('resources/read errors (MCP: -32602 invalid params, -32002 resource not
       message: expect.stringContaining('proxmox://node/lab/pve9: no node lab/pve9 in the inventory'),
     });
     await expect(read('proxmox://cluster/elsewhere')).rejects.toMatchObject({ code: NOT_FOUND });
+    // A name is said as written, not as the URI escapes it (it said no guest lab/%C3%BCn%C3%AF).
+    await expect(read('proxmox://guest/lab/ünï')).rejects.toMatchObject({
+      code: NOT_FOUND,
+      message: expect.stringContaining('no guest lab/ünï in the inventory'),
+    });
   });
 
   it('a URI of no resource kind is not found, listing the templates', async () => {
@@ -156,7 +161,7 @@ describe('resources/read errors (MCP: -32602 invalid params, -32002 resource not
   });
 
   it('a malformed URI is invalid params', async () => {
-    for (const uri of ['not a uri', '', 'proxmox://[bad/x', 'x'.repeat(5_000)])
+    for (const uri of ['not a uri', '', 'proxmox://[bad/x', 'x'.repeat(5_000), 'proxmox://guest/lab/50%'])
       await expect(read(uri), uri.slice(0, 20)).rejects.toMatchObject({
         code: INVALID,
         message: expect.stringMatching(/-32602: uri: /),
