@@ -540,6 +540,8 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
   const signal = deps.signal ? AbortSignal.any([deps.signal, deadline.signal]) : deadline.signal;
 
   let state: ClusterState | undefined = deps.state;
+  // Said by a failed cycle too: a first sync that fails after its config reads is retried later (scheduler.ts).
+  let configsRead = 0;
   try {
     state = state ?? (await inPhase('bulk', () => loadClusterState(store, cluster)));
     const kept = state;
@@ -573,6 +575,7 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       deps.onPhase,
     );
     phaseDone('configs');
+    configsRead = configs.size;
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
@@ -670,7 +673,8 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       log.warn({ cluster }, cause.message);
       return summary({ error: cause.message, concurrentWrite: true });
     }
-    return recordFailure(deps, state, summary({ error: failureText(phase, cause) }), cause, now);
+    const failed = summary({ error: failureText(phase, cause), configsFetched: configsRead });
+    return recordFailure(deps, state, failed, cause, now);
   } finally {
     clearTimeout(timer);
   }

@@ -78,6 +78,9 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
+/** The longest wait between attempts at a first sync that keeps failing after reading configs. */
+export const FIRST_SYNC_RETRY_MAX_MS = 15 * 60_000;
+
 export function startScheduler(deps: SchedulerDeps): Scheduler {
   const { syncs, store, log } = deps;
   const controller = new AbortController();
@@ -102,9 +105,31 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     return p;
   };
 
-  async function cycle(sync: ClusterSync): Promise<CycleSummary | undefined> {
+  /**
+   * A first sync reads every guest's config; one that fails after reading them (a full disk, a
+   * deadline) would read them all again at every tick, 10,000 GETs a minute at 10,000 guests. The
+   * schedule's attempts then wait twice as long each time, up to FIRST_SYNC_RETRY_MAX_MS.
+   */
+  const firstSyncRetry = new Map<string, { failures: number; at: number }>();
+
+  function noteFirstSyncOutcome(cluster: string, s: CycleSummary): void {
+    if (s.ok || !s.neverSynced || s.configsFetched === 0) {
+      firstSyncRetry.delete(cluster);
+      return;
+    }
+    const failures = (firstSyncRetry.get(cluster)?.failures ?? 0) + 1;
+    const waitMs = Math.min(deps.intervalSeconds * 1000 * 2 ** failures, FIRST_SYNC_RETRY_MAX_MS);
+    firstSyncRetry.set(cluster, { failures, at: now() + waitMs });
+    log.warn(
+      { cluster, configsRead: s.configsFetched, failures, retryInSeconds: Math.round(waitMs / 1000) },
+      'the first sync failed after reading guest configs; the next attempt, which reads them all again, waits longer each time',
+    );
+  }
+
+  async function cycle(sync: ClusterSync, scheduled = false): Promise<CycleSummary | undefined> {
     // A cycle slower than the interval delays the next one instead of overlapping it.
     if (running.has(sync.cluster) || controller.signal.aborted) return undefined;
+    if (scheduled && now() < (firstSyncRetry.get(sync.cluster)?.at ?? 0)) return undefined;
     running.add(sync.cluster);
     const state = live.get(sync.cluster)!;
     const cycleNow = { startedAt: now(), phase: 'starting' };
@@ -115,7 +140,10 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         onProgress: deps.progress?.(sync.cluster),
         onPhase: (phase) => (cycleNow.phase = phase),
       });
-      if (!summary.aborted) noteOutcome(sync.cluster, summary.ok, summary.error, summary.recorded !== false);
+      if (!summary.aborted) {
+        noteOutcome(sync.cluster, summary.ok, summary.error, summary.recorded !== false);
+        noteFirstSyncOutcome(sync.cluster, summary);
+      }
       recordCycle(summary);
       deps.onCycle?.(summary);
       return summary;
@@ -230,7 +258,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
           '* * * * * *',
           { name: `sync:${sync.cluster}`, interval: deps.intervalSeconds, startAt, protect: true },
           async () => {
-            await track(cycle(sync));
+            await track(cycle(sync, true));
           },
         ),
       );

@@ -3,6 +3,7 @@
  * node is down, lock-only changes, the cluster log's per-node numbering, and two writers.
  */
 import { createServer, type Server } from 'node:http';
+import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { createHttpProxmoxClient } from '../../src/proxmox/http-client.js';
 import type { ClusterLogEntry } from '../../src/proxmox/types.js';
 import { Secret } from '../../src/secret.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync } from '../../src/sync/cycle.js';
+import { createClusterSync, DEFAULT_SYNC_SETTINGS, type ClusterSync, type CycleSummary } from '../../src/sync/cycle.js';
 import { logSignals } from '../../src/sync/plan.js';
 import { startScheduler } from '../../src/sync/scheduler.js';
 import { startHarness, type SyncHarness } from './helpers.js';
@@ -306,6 +307,46 @@ describe('against the simulator', () => {
       await harness.close();
     }
   });
+
+  // A full disk before the first sync committed: every tick read every guest's config again
+  // (10,000 GETs a minute at 10,000 guests) for as long as the disk stayed full.
+  it('a first sync that fails after its config reads is retried less and less often, not every tick', async () => {
+    const harness = await startHarness({ guests: 40, nodes: 2, seed: 59 });
+    try {
+      const { sqlite } = harness.store;
+      sqlite.pragma(`max_page_count = ${sqlite.pragma('page_count', { simple: true }) as number}`);
+      const warnings: string[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          warnings.push(chunk.toString());
+          done();
+        },
+      });
+      const summaries: CycleSummary[] = [];
+      const scheduler = startScheduler({
+        syncs: [harness.sync],
+        store: harness.store,
+        intervalSeconds: 1,
+        snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
+        log: createLogger({ level: 'warn', destination: sink }),
+        onCycle: (s) => summaries.push(s),
+      });
+      await new Promise((r) => setTimeout(r, 6_500));
+      await scheduler.stop();
+      // A tick a second would have made about 7 attempts; waits of 2 s, then 4 s, leave 2 or 3.
+      expect(summaries.length).toBeGreaterThanOrEqual(2);
+      expect(summaries.length).toBeLessThanOrEqual(3);
+      for (const s of summaries) expect(s).toMatchObject({ ok: false, neverSynced: true, configsFetched: 40 });
+      expect(summaries[0]!.error).toMatch(/database or disk is full/);
+      expect(warnings.join('')).toContain('the first sync failed after reading guest configs');
+      const configReads = Object.entries(harness.sim.counters().byEndpoint)
+        .filter(([endpoint]) => endpoint.endsWith('/config'))
+        .reduce((n, [, count]) => n + count, 0);
+      expect(configReads).toBe(40 * summaries.length);
+    } finally {
+      await harness.close();
+    }
+  }, 30_000);
 
   it('stopping the scheduler during a hung read returns at once, without a failure recorded', async () => {
     const harness = await startHarness({ guests: 10, nodes: 1, seed: 53, timeoutMs: 10_000 });
