@@ -540,8 +540,6 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
   const signal = deps.signal ? AbortSignal.any([deps.signal, deadline.signal]) : deadline.signal;
 
   let state: ClusterState | undefined = deps.state;
-  // Said by a failed cycle too: a first sync that fails after its config reads is retried later (scheduler.ts).
-  let configsRead = 0;
   try {
     state = state ?? (await inPhase('bulk', () => loadClusterState(store, cluster)));
     const kept = state;
@@ -575,7 +573,6 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       deps.onPhase,
     );
     phaseDone('configs');
-    configsRead = configs.size;
 
     const at = now();
     const stillWanted = new Set([...planned.plan.deferred, ...failed]);
@@ -673,7 +670,11 @@ export async function runSyncCycle(deps: CycleDeps): Promise<CycleSummary> {
       log.warn({ cluster }, cause.message);
       return summary({ error: cause.message, concurrentWrite: true });
     }
-    const failed = summary({ error: failureText(phase, cause), configsFetched: configsRead });
+    // The configs it asked Proxmox for, read or not (a deadline may cut the reads short): a first
+    // sync that fails after them is retried later, not at the next tick (scheduler.ts).
+    const asked = [...counting.calls].filter(([endpoint]) => endpoint.endsWith('/config'));
+    const configsFetched = asked.reduce((n, [, count]) => n + count, 0);
+    const failed = summary({ error: failureText(phase, cause), configsFetched });
     return recordFailure(deps, state, failed, cause, now);
   } finally {
     clearTimeout(timer);

@@ -106,8 +106,8 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   };
 
   /**
-   * A first sync reads every guest's config; one that fails after reading them (a full disk, a
-   * deadline during the write) would read them all again at every tick, 10,000 GETs a minute at 10,000 guests. The
+   * A first sync reads every guest's config; one that fails after asking for them (a full disk, a
+   * deadline) would read them all again at every tick, 10,000 GETs a minute at 10,000 guests. The
    * schedule's attempts then wait twice as long each time, up to FIRST_SYNC_RETRY_MAX_MS.
    */
   const firstSyncRetry = new Map<string, { failures: number; at: number }>();

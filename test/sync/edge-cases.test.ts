@@ -348,6 +348,39 @@ describe('against the simulator', () => {
     }
   }, 30_000);
 
+  it('so is one whose deadline cuts its config reads short', async () => {
+    const harness = await startHarness({
+      guests: 40,
+      nodes: 2,
+      seed: 61,
+      lxcRatio: 0,
+      settings: { cycleTimeoutMs: 600, configConcurrency: 4 },
+    });
+    try {
+      // 40 reads, 4 at a time, 200 ms each: about 2 s, past the 600 ms deadline.
+      harness.sim.setFaults({ latencyMs: 200, endpoint: 'GET /nodes/{node}/qemu/{vmid}/config' });
+      const summaries: CycleSummary[] = [];
+      const scheduler = startScheduler({
+        syncs: [harness.sync],
+        store: harness.store,
+        intervalSeconds: 1,
+        snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
+        log,
+        onCycle: (s) => summaries.push(s),
+      });
+      await new Promise((r) => setTimeout(r, 6_500));
+      await scheduler.stop();
+      expect(summaries.length).toBeGreaterThanOrEqual(2);
+      expect(summaries.length).toBeLessThanOrEqual(3);
+      for (const s of summaries) expect(s).toMatchObject({ ok: false, neverSynced: true });
+      expect(summaries[0]!.configsFetched).toBeGreaterThan(0);
+      expect(summaries[0]!.error).toMatch(/deadline|took longer/);
+    } finally {
+      harness.sim.setFaults({});
+      await harness.close();
+    }
+  }, 30_000);
+
   it('stopping the scheduler during a hung read returns at once, without a failure recorded', async () => {
     const harness = await startHarness({ guests: 10, nodes: 1, seed: 53, timeoutMs: 10_000 });
     try {
