@@ -223,6 +223,13 @@ export function runWebhooksSetEnabled(configPath: string | undefined, id: string
   return withStore(config, (store) => {
     const row = found(store, command, id);
     if (!row) return 1;
+    // Nothing to change: said so, and a disabled one keeps the reason it was disabled for.
+    if (row.enabled === enabled) {
+      out(
+        `${id} is already ${enabled ? 'enabled' : `disabled (${row.disabledReason ?? 'no reason recorded'})`}; nothing changed`,
+      );
+      return 0;
+    }
     const fields = enabled
       ? // A fresh start: a streak of failures from before must not disable it again at once.
         { enabled: true, disabledReason: null, failingSince: null }

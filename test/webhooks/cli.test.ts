@@ -469,8 +469,15 @@ describe('webhooks replay, deliveries, disable, enable, remove', () => {
     expect((await call(() => runWebhooksList(undefined))).stdout).toMatch(
       new RegExp(`^${id} .* disabled \\(disabled by local:\\S+ from the command line\\)`, 'm'),
     );
+    // Again: said as nothing changed (it printed the change again), the reason kept.
+    expect((await call(() => runWebhooksSetEnabled(undefined, id, false))).stdout).toMatch(
+      new RegExp(`^${id} is already disabled \\(disabled by local:\\S+ from the command line\\); nothing changed\n$`),
+    );
     expect((await call(() => runWebhooksSetEnabled(undefined, id, true))).code).toBe(0);
     expect(row(id)).toMatchObject({ enabled: 1, disabled_reason: null });
+    expect((await call(() => runWebhooksSetEnabled(undefined, id, true))).stdout).toBe(
+      `${id} is already enabled; nothing changed\n`,
+    );
     const deliveries = (): number =>
       db(
         (s) =>
