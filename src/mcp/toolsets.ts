@@ -5,6 +5,7 @@
  * them, so enabling an action takes one setting, not two that must agree. Which tool is in which
  * set is said in tools/index.ts; this module has no tool code, so the config can check the names.
  */
+import { nearestWord } from '../words.js';
 
 export interface Toolset {
   /** `read`: answers from the inventory; `action`: changes something in Proxmox (offered only when named). */
@@ -39,10 +40,12 @@ export function parseToolsets(value: string | readonly string[]): { toolsets: To
   const names = (typeof value === 'string' ? value.split(',') : value).map((n) => n.trim()).filter(Boolean);
   const unknown = names.filter((n) => !isToolsetName(n));
   const valid = `the toolsets are ${TOOLSET_NAMES.join(', ')}`;
-  if (unknown.length)
-    return {
-      problem: `unknown toolset${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')}; ${valid}`,
-    };
+  if (unknown.length) {
+    const near = unknown.length === 1 ? nearestWord(unknown[0]!, TOOLSET_NAMES) : undefined;
+    const said = unknown.map((n) => JSON.stringify(n)).join(', ');
+    const meant = near ? `did you mean "${near}"? ` : '';
+    return { problem: `unknown toolset${unknown.length > 1 ? 's' : ''} ${said}; ${meant}${valid}` };
+  }
   if (!names.length) return { problem: `names no toolset; ${valid} (leave it unset for every read-only one)` };
   return { toolsets: TOOLSET_NAMES.filter((n) => names.includes(n)) };
 }

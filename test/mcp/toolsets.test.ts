@@ -121,13 +121,16 @@ describe('MCP_TOOLSETS and mcp.toolsets', () => {
     ).toEqual(['capacity']);
   });
 
-  it('refuses a name it does not know, listing the toolsets', () => {
+  it('refuses a name it does not know, listing the toolsets and the one a misspelt name was meant to be', () => {
     expect(problems({ MCP_TOOLSETS: 'inventory,everything,actions' })).toEqual([
       'MCP_TOOLSETS: unknown toolsets "everything", "actions"; the toolsets are inventory, capacity, history, status',
     ]);
     const path = file('bad.yaml', 'mcp: { toolsets: [invntory] }\n');
     expect(problems({}, path)).toEqual([
-      `config file ${path}: mcp.toolsets: unknown toolset "invntory"; the toolsets are inventory, capacity, history, status`,
+      `config file ${path}: mcp.toolsets: unknown toolset "invntory"; did you mean "inventory"? the toolsets are inventory, capacity, history, status`,
+    ]);
+    expect(problems({ MCP_TOOLSETS: 'histroy' })).toEqual([
+      'MCP_TOOLSETS: unknown toolset "histroy"; did you mean "history"? the toolsets are inventory, capacity, history, status',
     ]);
     const shape = file('shape.yaml', 'mcp: { toolsets: { inventory: true } }\n');
     expect(problems({}, shape)).toEqual([
