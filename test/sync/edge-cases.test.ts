@@ -308,6 +308,22 @@ describe('against the simulator', () => {
     }
   });
 
+  /** The cycles a 1-second schedule runs over 6.5 s: about 7 when each tick runs one. */
+  async function scheduledCycles(harness: SyncHarness, logger: typeof log): Promise<CycleSummary[]> {
+    const summaries: CycleSummary[] = [];
+    const scheduler = startScheduler({
+      syncs: [harness.sync],
+      store: harness.store,
+      intervalSeconds: 1,
+      snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
+      log: logger,
+      onCycle: (s) => summaries.push(s),
+    });
+    await new Promise((r) => setTimeout(r, 6_500));
+    await scheduler.stop();
+    return summaries;
+  }
+
   // A full disk before the first sync committed: every tick read every guest's config again
   // (10,000 GETs a minute at 10,000 guests) for as long as the disk stayed full.
   it('a first sync that fails after its config reads is retried less and less often, not every tick', async () => {
@@ -322,17 +338,7 @@ describe('against the simulator', () => {
           done();
         },
       });
-      const summaries: CycleSummary[] = [];
-      const scheduler = startScheduler({
-        syncs: [harness.sync],
-        store: harness.store,
-        intervalSeconds: 1,
-        snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
-        log: createLogger({ level: 'warn', destination: sink }),
-        onCycle: (s) => summaries.push(s),
-      });
-      await new Promise((r) => setTimeout(r, 6_500));
-      await scheduler.stop();
+      const summaries = await scheduledCycles(harness, createLogger({ level: 'warn', destination: sink }));
       // A tick a second would have made about 7 attempts; waits of 2 s, then 4 s, leave 2 or 3.
       expect(summaries.length).toBeGreaterThanOrEqual(2);
       expect(summaries.length).toBeLessThanOrEqual(3);
@@ -359,17 +365,7 @@ describe('against the simulator', () => {
     try {
       // 40 reads, 4 at a time, 200 ms each: about 2 s, past the 600 ms deadline.
       harness.sim.setFaults({ latencyMs: 200, endpoint: 'GET /nodes/{node}/qemu/{vmid}/config' });
-      const summaries: CycleSummary[] = [];
-      const scheduler = startScheduler({
-        syncs: [harness.sync],
-        store: harness.store,
-        intervalSeconds: 1,
-        snapshots: { schedule: 'off', keep: 0, maxAgeDays: 0 },
-        log,
-        onCycle: (s) => summaries.push(s),
-      });
-      await new Promise((r) => setTimeout(r, 6_500));
-      await scheduler.stop();
+      const summaries = await scheduledCycles(harness, log);
       expect(summaries.length).toBeGreaterThanOrEqual(2);
       expect(summaries.length).toBeLessThanOrEqual(3);
       for (const s of summaries) expect(s).toMatchObject({ ok: false, neverSynced: true });
