@@ -191,12 +191,7 @@ export const guests = sqliteTable(
       .where(sql`${t.deletedAt} IS NULL`),
     // list_guests sorted by memory (list_guests' sort key, each order with its ascending tie-break): a
     // filtered page stops after its 50 matches instead of reading every match's wide row to sort them.
-    index('guests_live_maxmem')
-      .on(sql`coalesce(${t.maxmem}, -1)`, t.cluster, t.vmid)
-      .where(sql`${t.deletedAt} IS NULL`),
-    index('guests_live_maxmem_desc')
-      .on(sql`coalesce(${t.maxmem}, -1) DESC`, t.cluster, t.vmid)
-      .where(sql`${t.deletedAt} IS NULL`),
+    ...sortIndexes('maxmem', sql`coalesce(${t.maxmem}, -1)`, t),
     // The other sort keys that change rarely, alike (status and usage change with every cycle and are
     // not indexed): a page sorted by cores through 6,000 matches took 23 ms reading and sorting them all.
     ...sortIndexes('maxcpu', sql`coalesce(${t.maxcpu}, -1)`, t),
