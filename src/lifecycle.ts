@@ -47,16 +47,16 @@ function listen(listener: (signal: NodeJS.Signals) => void): () => void {
   };
 }
 
-/**
- * Keeps a SIGINT/SIGTERM that arrives while the daemon starts (a Redis coming up, a first sync),
- * so that the start finishes and `runUntilStopped` closes it cleanly at once: Node's default would
- * end a half-started process and leave its embedded redis-server running. `release()` stops
- * holding and says what arrived.
- */
+/** Signals kept while a daemon starts: `release()` stops keeping them and says what arrived. */
 export interface SignalHold {
   release(): Signalled | undefined;
 }
 
+/**
+ * Keeps a SIGINT/SIGTERM that arrives while the daemon starts (a Redis coming up, a first sync),
+ * so that the start finishes and `runUntilStopped` closes it cleanly at once: Node's default would
+ * end a half-started process and leave its embedded redis-server running.
+ */
 export function holdSignalsWhileStarting(log: Logger): SignalHold {
   let held: Signalled | undefined;
   const stopListening = listen(
