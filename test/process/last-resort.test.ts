@@ -37,6 +37,21 @@ function run(body: string, closeMs = 0): { status: number | null; stdout: string
   return node(script);
 }
 
+/** A daemon that holds signals while `start` runs, then runs until stopped; its close says "closed". */
+function runHeld(start: string): { status: number | null; stdout: string; stderr: string } {
+  return node(`
+    import { holdSignalsWhileStarting, runUntilStopped } from './src/lifecycle.ts';
+    import { createLogger } from './src/log.ts';
+    const log = createLogger({ level: 'info' });
+    const keepAlive = setInterval(() => {}, 1000);
+    const holding = holdSignalsWhileStarting(log);
+    ${start}
+    const code = await runUntilStopped(async () => { clearInterval(keepAlive); process.stdout.write('closed\\n'); }, log, { holding });
+    process.stdout.write('code ' + code + '\\n');
+    process.exitCode = code;
+  `);
+}
+
 describe('runUntilStopped', () => {
   it('closes and resolves EXIT_FATAL after an uncaught exception', () => {
     const r = run(`setTimeout(() => { throw new Error('boom from a timer'); }, 50);`);
@@ -79,41 +94,23 @@ describe('runUntilStopped', () => {
   // A signal sent while the start blocks (a long synchronous write) waits in Node's signal handle:
   // removing the hold's listener before adding the next closed that handle and lost the signal.
   it('a signal held while starting closes at once, even one still on its way at the handover', () => {
-    const script = `
-      import { holdSignalsWhileStarting, runUntilStopped } from './src/lifecycle.ts';
-      import { createLogger } from './src/log.ts';
-      const log = createLogger({ level: 'info' });
-      const keepAlive = setInterval(() => {}, 1000);
-      const holding = holdSignalsWhileStarting(log);
-      setTimeout(() => {
-        process.kill(process.pid, 'SIGTERM');
-        const until = Date.now() + 100;
-        while (Date.now() < until); // the start blocks: the signal is not taken yet
-        const done = runUntilStopped(async () => { clearInterval(keepAlive); process.stdout.write('closed\\n'); }, log, { holding });
-        void done.then((code) => { process.stdout.write('code ' + code + '\\n'); process.exitCode = code; });
-      }, 50);
-    `;
-    const r = node(script);
+    const r = runHeld(`
+      await new Promise((r) => setTimeout(r, 50));
+      process.kill(process.pid, 'SIGTERM');
+      const until = Date.now() + 100;
+      while (Date.now() < until); // the start blocks: the signal is not taken yet
+    `);
     expect(r.stdout).toBe('closed\ncode 0\n');
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('"msg":"shutting down"');
   });
 
   it('a signal while starting is kept, and the daemon closes once the start is done', () => {
-    const script = `
-      import { holdSignalsWhileStarting, runUntilStopped } from './src/lifecycle.ts';
-      import { createLogger } from './src/log.ts';
-      const log = createLogger({ level: 'info' });
-      const keepAlive = setInterval(() => {}, 1000);
-      const holding = holdSignalsWhileStarting(log);
+    const r = runHeld(`
       setTimeout(() => process.kill(process.pid, 'SIGINT'), 50);
       await new Promise((r) => setTimeout(r, 300)); // the start goes on after the signal
       process.stdout.write('started\\n');
-      const code = await runUntilStopped(async () => { clearInterval(keepAlive); process.stdout.write('closed\\n'); }, log, { holding });
-      process.stdout.write('code ' + code + '\\n');
-      process.exitCode = code;
-    `;
-    const r = node(script);
+    `);
     expect(r.stdout).toBe('started\nclosed\ncode 0\n');
     expect(r.stderr).toContain('stopping once the start has finished');
     expect(r.status).toBe(0);
