@@ -328,7 +328,7 @@ describe('inventory_overview', () => {
 describe('list_guests', () => {
   // A cursor from one filter, reused with another, started at its place in the other listing and
   // silently left guests out; from the other page path it was called malformed.
-  it('a cursor is for the filters and sort it was made with: other ones are refused, the same ones go on', async () => {
+  it('a cursor is for the filters and sort it was made with: other ones and edited ones are refused, the same ones go on', async () => {
     type Page = { guests: Array<{ vmid: number; cluster: string }>; nextCursor?: string };
     for (const filter of [{ tag: 'prod' }, { cluster: 'lab' }]) {
       const first = await ok<Page>('list_guests', { ...filter, limit: 2, fields: ['cluster', 'vmid'] });
@@ -339,8 +339,12 @@ describe('list_guests', () => {
       expect([...first.s.guests, ...next.s.guests]).toEqual(all.s.guests);
       for (const other of [{ tag: 'dev' }, {}, { ...filter, sort: 'name' }, { ...filter, order: 'desc' }])
         expect(await miss('list_guests', { ...other, cursor })).toMatch(
-          /^The cursor was made for other filters, or another sort or order\. Pass nextCursor from the previous page unchanged with the same filters, sort and order, or omit cursor to start again\./,
+          /^The cursor was made for other filters, sort or order, or was changed\. Pass nextCursor from the previous page unchanged with the same filters, sort and order, or omit cursor to start again\./,
         );
+      // A position edited by hand (past the end, it answered "no guest matches") is refused too.
+      const [digest, position] = [cursor.slice(0, 6), cursor.slice(7)];
+      const edited = `${digest}.${position.replace(/\d+/, '99999999')}`;
+      expect(await miss('list_guests', { ...filter, limit: 2, cursor: edited })).toMatch(/or was changed\./);
     }
     expect(await miss('list_guests', { cursor: '104:lab' })).toMatch(/^The cursor is malformed\. /);
   });

@@ -240,24 +240,27 @@ function defaultFields(args: ListGuestsArgs): Field[] {
 }
 
 /**
- * A page's cursor starts with a digest of the filters and sort it was made for. Without it, a
- * cursor reused with other filters started at its place in another listing and silently left
- * guests out (or, from the other page path, was called malformed though passed unchanged).
+ * A page's cursor starts with a digest of the filters, sort and order it was made for and of its
+ * own position. Without it, a cursor reused with other filters started at its place in another
+ * listing and silently left guests out, and a position edited by hand (past the end: "no guest
+ * matches") was trusted.
  */
-function cursorScope(filter: GuestFilter, sort: string | undefined, order: string | undefined): string {
-  const made = JSON.stringify([filter, sort ?? 'vmid', order ?? 'asc']);
+function cursorDigest(filter: GuestFilter, sort: string | undefined, order: string | undefined, at: string): string {
+  const made = JSON.stringify([filter, sort ?? 'vmid', order ?? 'asc', at]);
   return createHash('sha256').update(made).digest('base64url').slice(0, 6);
 }
 
 const START_AGAIN =
   'Pass nextCursor from the previous page unchanged with the same filters, sort and order, or omit cursor to start again.';
 
-function unscopedCursor(cursor: string, scope: string): string {
+/** The position a cursor holds, once its digest shows it was made by this listing and left unchanged. */
+function cursorPosition(cursor: string, made: (at: string) => string): string {
   const dot = cursor.indexOf('.');
   if (dot < 0) throw new ToolMiss('The cursor is malformed.', START_AGAIN);
-  if (cursor.slice(0, dot) !== scope)
-    throw new ToolMiss('The cursor was made for other filters, or another sort or order.', START_AGAIN);
-  return cursor.slice(dot + 1);
+  const at = cursor.slice(dot + 1);
+  if (cursor.slice(0, dot) !== made(at))
+    throw new ToolMiss('The cursor was made for other filters, sort or order, or was changed.', START_AGAIN);
+  return at;
 }
 
 const COUNT_ONLY_CONFLICTS = ['sort', 'order', 'limit', 'cursor', 'fields'] as const;
@@ -327,8 +330,8 @@ export const listGuestsTool = defineTool({
     const rowFields = fields.filter((f): f is RowField => !isFactField(f));
     const factFields = fields.filter(isFactField);
     const filter = guestFilter(args);
-    const scope = cursorScope(filter, args.sort, args.order);
-    const cursor = args.cursor === undefined ? undefined : unscopedCursor(args.cursor, scope);
+    const made = (at: string): string => cursorDigest(filter, args.sort, args.order, at);
+    const cursor = args.cursor === undefined ? undefined : cursorPosition(args.cursor, made);
     // The last known status is read whatever the fields: it is set on stale rows only, so it says which they are.
     const asked = [...rowFields, 'lastKnownStatus' as const];
     const page: GuestPage<Partial<GuestSummary> & { cluster: string; vmid: number }> & {
@@ -342,7 +345,7 @@ export const listGuestsTool = defineTool({
           cursor,
           fields: asked,
         });
-    const nextCursor = page.nextCursor && `${scope}.${page.nextCursor}`;
+    const nextCursor = page.nextCursor && `${made(page.nextCursor)}.${page.nextCursor}`;
     const facts = factValues(store, page.items, factFields, args.storage, page.storageBytes);
     const factsOf = (g: { cluster: string; vmid: number }): FactValues => facts.get(`${g.cluster}/${g.vmid}`) ?? {};
     // A stale row carries its last known status beside `status: unknown`.
